@@ -1,0 +1,373 @@
+/* impl_ref.c — the implementation registry, and the reference core exposed
+ * through the loop ABI once per backend ("ref-epoll", "ref-poll", ...). */
+#include <errno.h>
+#include <fnmatch.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <evl/backend.h>
+#include <evl/impl.h>
+
+#include "module.h"
+
+#define EVL_NATIVE_IMPLS(X) X(libuv) X(libev) X(libevent)
+
+static const char *const impl_names[] = {
+    "ref-epoll",    "ref-poll",     "ref-select",      "ref-kqueue",
+    "ref-iouring",  "ref-libevent", "ref-libev",       "ref-libuv",
+    "native-libuv", "native-libev", "native-libevent", NULL};
+
+const char *const *evl_impl_names(void) {
+  return impl_names;
+}
+
+static int ref_loop_new(const void *data, const evl_impl_config *icfg,
+                        evl_loop **out) {
+  evl_loop_config cfg;
+  evl_loop_config_init(&cfg);
+  cfg.backend_ops = data;
+  if (icfg) {
+    cfg.flags = icfg->flags;
+    cfg.slow_callback_ns = icfg->slow_callback_ns;
+    cfg.executor_threads = icfg->executor_threads;
+  }
+  return evl_loop_new(out, &cfg);
+}
+
+static int ref_probe(const void *data, char *why, size_t len) {
+  return evl_backend_probe(data, why, len);
+}
+
+/* The template every ref-* table copies; only name, description and data
+ * differ. */
+static const evl_impl_ops ref_template = {
+    .abi = EVL_IMPL_ABI,
+    .size = sizeof(evl_impl_ops),
+    .features = EVL_IF_THREADSAFE | EVL_IF_SIGNALS | EVL_IF_EXECUTOR |
+                EVL_IF_FUTURES | EVL_IF_DEBUG | EVL_IF_STATS | EVL_IF_ERRORS |
+                EVL_IF_RUNNING,
+    .deviations = NULL,
+    .probe = ref_probe,
+    .loop_new = ref_loop_new,
+    .loop_close = evl_loop_close,
+    .loop_free = evl_loop_free,
+    .backend_name = evl_backend_name,
+    .call_soon = evl_call_soon,
+    .call_later = evl_call_later,
+    .call_at = evl_call_at,
+    .cancel = evl_cancel,
+    .add_reader = evl_add_reader,
+    .remove_reader = evl_remove_reader,
+    .add_writer = evl_add_writer,
+    .remove_writer = evl_remove_writer,
+    .run_forever = evl_run_forever,
+    .run_once = evl_run_once,
+    .stop = evl_stop,
+    .is_running = evl_is_running,
+    .time = evl_time,
+    .call_soon_threadsafe = evl_call_soon_threadsafe,
+    .stop_threadsafe = evl_stop_threadsafe,
+    .get_running_loop = evl_get_running_loop,
+    .set_error_handler = evl_set_error_handler,
+    .report_error = evl_report_error,
+    .set_debug = evl_set_debug,
+    .set_slow_callback_ns = evl_set_slow_callback_ns,
+    .loop_stats = evl_loop_get_stats,
+    .add_signal_handler = evl_add_signal_handler,
+    .remove_signal_handler = evl_remove_signal_handler,
+    .future_new = evl_future_new,
+    .future_retain = evl_future_retain,
+    .future_release = evl_future_release,
+    .future_set_result = evl_future_set_result,
+    .future_set_error = evl_future_set_error,
+    .future_cancel = evl_future_cancel,
+    .future_state = evl_future_state,
+    .future_result = evl_future_result,
+    .future_add_done_callback = evl_future_add_done_callback,
+    .run_until_complete = evl_run_until_complete,
+    .run_in_executor = evl_run_in_executor,
+};
+
+typedef struct impl_entry {
+  char *key;
+  evl_impl_ops *ops;
+  struct impl_entry *next;
+} impl_entry;
+
+static pthread_mutex_t impl_lock = PTHREAD_MUTEX_INITIALIZER;
+static impl_entry *impl_loaded;
+
+static const evl_impl_ops *impl_cached(const char *key) {
+  for (impl_entry *e = impl_loaded; e; e = e->next)
+    if (!strcmp(e->key, key))
+      return e->ops;
+  return NULL;
+}
+
+/* Takes ownership of ops (a heap copy); returns the cached table. */
+static const evl_impl_ops *impl_cache(const char *key, evl_impl_ops *ops) {
+  impl_entry *e = calloc(1, sizeof *e);
+  char *k = strdup(key);
+  if (!e || !k) {
+    free(e);
+    free(k);
+    return NULL;
+  }
+  e->key = k;
+  e->ops = ops;
+  e->next = impl_loaded;
+  impl_loaded = e;
+  return ops;
+}
+
+const char *evl_impl_features_str(uint32_t features, char *buf, size_t len) {
+  size_t used = 0;
+  if (len == 0)
+    return buf;
+  buf[0] = 0;
+#define IMPL_FEAT(name, bit, text)                                             \
+  if ((features & EVL_IF_##name) && used < len)                                \
+    used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? "," : "",  \
+                             #name);
+  EVL_IMPL_FEATURES(IMPL_FEAT)
+#undef IMPL_FEAT
+  return buf;
+}
+
+int evl_impl_validate(const evl_impl_ops *ops, char *err, size_t len) {
+  if (!ops) {
+    snprintf(err, len, "plugin returned no ops table (NULL)");
+    return EVL_EPLUGIN;
+  }
+  if (ops->abi != EVL_IMPL_ABI) {
+    snprintf(err, len, "loop ABI version %u, this evlab speaks %u",
+             (unsigned)ops->abi, (unsigned)EVL_IMPL_ABI);
+    return EVL_EPLUGIN;
+  }
+  if (ops->size < EVL_IMPL_OPS_MIN_SIZE) {
+    snprintf(err, len, "ops table is %u bytes, at least %zu required",
+             (unsigned)ops->size, (size_t)EVL_IMPL_OPS_MIN_SIZE);
+    return EVL_EPLUGIN;
+  }
+  if (!ops->name || !ops->name[0]) {
+    snprintf(err, len, "loop implementation has no name");
+    return EVL_EPLUGIN;
+  }
+  struct {
+    const char *name;
+    const void *fn;
+  } req[] = {
+      {"loop_new", (const void *)ops->loop_new},
+      {"loop_close", (const void *)ops->loop_close},
+      {"loop_free", (const void *)ops->loop_free},
+      {"call_soon", (const void *)ops->call_soon},
+      {"call_later", (const void *)ops->call_later},
+      {"call_at", (const void *)ops->call_at},
+      {"cancel", (const void *)ops->cancel},
+      {"add_reader", (const void *)ops->add_reader},
+      {"remove_reader", (const void *)ops->remove_reader},
+      {"add_writer", (const void *)ops->add_writer},
+      {"remove_writer", (const void *)ops->remove_writer},
+      {"run_forever", (const void *)ops->run_forever},
+      {"run_once", (const void *)ops->run_once},
+      {"stop", (const void *)ops->stop},
+      {"is_running", (const void *)ops->is_running},
+      {"time", (const void *)ops->time},
+  };
+  for (size_t i = 0; i < sizeof req / sizeof *req; i++)
+    if (!req[i].fn) {
+      snprintf(err, len, "%s: required function %s is NULL", ops->name,
+               req[i].name);
+      return EVL_EPLUGIN;
+    }
+    /* A declared feature must come with its functions; the table is read
+     * only up to ops->size, so fields past it count as NULL. */
+#define HAS(field)                                                             \
+  (offsetof(evl_impl_ops, field) + sizeof(void *) <= ops->size &&              \
+   ops->field != NULL)
+  struct {
+    uint32_t bit;
+    int ok;
+    const char *what;
+  } feat[] = {
+      {EVL_IF_THREADSAFE, HAS(call_soon_threadsafe) && HAS(stop_threadsafe),
+       "THREADSAFE needs call_soon_threadsafe and stop_threadsafe"},
+      {EVL_IF_RUNNING, HAS(get_running_loop), "RUNNING needs get_running_loop"},
+      {EVL_IF_ERRORS, HAS(set_error_handler) && HAS(report_error),
+       "ERRORS needs set_error_handler and report_error"},
+      {EVL_IF_DEBUG, HAS(set_debug) && HAS(set_slow_callback_ns),
+       "DEBUG needs set_debug and set_slow_callback_ns"},
+      {EVL_IF_STATS, HAS(loop_stats), "STATS needs loop_stats"},
+      {EVL_IF_SIGNALS, HAS(add_signal_handler) && HAS(remove_signal_handler),
+       "SIGNALS needs add/remove_signal_handler"},
+      {EVL_IF_FUTURES,
+       HAS(future_new) && HAS(future_retain) && HAS(future_release) &&
+           HAS(future_set_result) && HAS(future_set_error) &&
+           HAS(future_cancel) && HAS(future_state) && HAS(future_result) &&
+           HAS(future_add_done_callback) && HAS(run_until_complete),
+       "FUTURES needs every future_* function and run_until_complete"},
+      {EVL_IF_EXECUTOR, HAS(run_in_executor) && HAS(future_new),
+       "EXECUTOR needs run_in_executor and futures"},
+  };
+#undef HAS
+  for (size_t i = 0; i < sizeof feat / sizeof *feat; i++)
+    if ((ops->features & feat[i].bit) && !feat[i].ok) {
+      snprintf(err, len, "%s: feature declared without its functions: %s",
+               ops->name, feat[i].what);
+      return EVL_EPLUGIN;
+    }
+  return 0;
+}
+
+int evl_impl_probe(const evl_impl_ops *ops, char *why, size_t len) {
+  if (len)
+    why[0] = 0;
+  if (!ops)
+    return -EINVAL;
+  if (!ops->probe)
+    return 0;
+  int rc = ops->probe(ops->data, why, len);
+  if (rc < 0 && len && !why[0])
+    snprintf(why, len, "%s", evl_strerror(rc));
+  return rc;
+}
+
+int evl_impl_ref(const char *backend, const evl_impl_ops **out, char *err,
+                 size_t len) {
+  char scratch[8];
+  if (!err || !len) {
+    err = scratch;
+    len = sizeof scratch;
+  }
+  if (!out || !backend)
+    return -EINVAL;
+  *out = NULL;
+  const evl_backend_ops *be;
+  int rc = evl_backend_lookup(backend, &be, err, len);
+  if (rc < 0)
+    return rc;
+  char key[4200];
+  snprintf(key, sizeof key, "ref-%s", backend);
+  pthread_mutex_lock(&impl_lock);
+  const evl_impl_ops *hit = impl_cached(key);
+  if (!hit) {
+    evl_impl_ops *ops = malloc(sizeof *ops);
+    char *name = malloc(strlen(be->name) + 5);
+    char *desc = malloc(strlen(be->name) + 64);
+    if (ops && name && desc) {
+      *ops = ref_template;
+      sprintf(name, "ref-%s", be->name);
+      sprintf(desc, "evlab reference core on the %s backend", be->name);
+      ops->name = name;
+      ops->description = desc;
+      ops->data = be;
+      hit = impl_cache(key, ops);
+    }
+    if (!hit) {
+      free(ops);
+      free(name);
+      free(desc);
+    }
+  }
+  pthread_mutex_unlock(&impl_lock);
+  if (!hit) {
+    snprintf(err, len, "out of memory");
+    return -ENOMEM;
+  }
+  *out = hit;
+  return 0;
+}
+
+static int impl_load(const char *key, const char *path,
+                     const evl_impl_ops **out, char *err, size_t len) {
+  int rc = 0;
+  pthread_mutex_lock(&impl_lock);
+  const evl_impl_ops *hit = impl_cached(key);
+  if (hit) {
+    *out = hit;
+    goto done;
+  }
+  evl_impl_plugin_fn fn =
+      (evl_impl_plugin_fn)evl__plugin_open(path, "evl_impl_plugin", err, len);
+  if (!fn) {
+    rc = EVL_EPLUGIN;
+    goto done;
+  }
+  const evl_impl_ops *ops = fn();
+  if ((rc = evl_impl_validate(ops, err, len)) < 0)
+    goto done;
+  evl_impl_ops *copy = calloc(1, sizeof *copy);
+  if (!copy) {
+    rc = -ENOMEM;
+    goto done;
+  }
+  memcpy(copy, ops, ops->size < sizeof *copy ? ops->size : sizeof *copy);
+  copy->size = sizeof *copy;
+  if (!(hit = impl_cache(key, copy))) {
+    free(copy);
+    rc = -ENOMEM;
+    goto done;
+  }
+  *out = hit;
+done:
+  pthread_mutex_unlock(&impl_lock);
+  return rc;
+}
+
+int evl_impl_lookup(const char *name, const evl_impl_ops **out, char *err,
+                    size_t len) {
+  char scratch[8];
+  if (!err || !len) {
+    err = scratch;
+    len = sizeof scratch;
+  }
+  err[0] = 0;
+  if (!out)
+    return -EINVAL;
+  *out = NULL;
+  if (!name || !*name) {
+    snprintf(err, len, "empty implementation name");
+    return EVL_ENOBACKEND;
+  }
+  if (evl__is_path(name))
+    return impl_load(name, name, out, err, len);
+  if (!strncmp(name, "ref-", 4))
+    return evl_impl_ref(name + 4, out, err, len);
+  if (!strncmp(name, "native-", 7)) {
+    static const char *const natives[] = {
+#define IMPL_NATIVE(n) #n,
+        EVL_NATIVE_IMPLS(IMPL_NATIVE)
+#undef IMPL_NATIVE
+    };
+    for (size_t i = 0; i < sizeof natives / sizeof *natives; i++) {
+      if (strcmp(name + 7, natives[i]))
+        continue;
+      char path[4096];
+      if (evl__module_path(name, path, sizeof path) < 0) {
+        snprintf(err, len,
+                 "%s is not built (its library was missing at build time; "
+                 "run make deps && make)",
+                 name);
+        return EVL_ENOBACKEND;
+      }
+      return impl_load(name, path, out, err, len);
+    }
+  }
+  snprintf(err, len,
+           "unknown loop implementation '%s' (known: ref-<backend>, "
+           "native-libuv, native-libev, native-libevent, or a path to a "
+           "plugin .so)",
+           name);
+  return EVL_ENOBACKEND;
+}
+
+const char *evl_impl_deviation(const evl_impl_ops *ops, const char *test) {
+  if (!ops || !ops->deviations || !test)
+    return NULL;
+  for (const evl_deviation *d = ops->deviations; d->test; d++)
+    if (fnmatch(d->test, test, 0) == 0)
+      return d->reason ? d->reason : "declared deviation";
+  return NULL;
+}

@@ -1,0 +1,131 @@
+/* loop.h — the reference loop's private state, shared by core/loop*.c only. */
+#ifndef EVL_LOOP_H
+#define EVL_LOOP_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <evl/backend.h>
+#include <evl/evl.h>
+
+#include "loop_int.h"
+
+/* A scheduled callback or timer. Handles name a slot and its generation. */
+enum evl__slot_state {
+  EVL__SLOT_FREE = 0,
+  EVL__SLOT_QUEUED,    /* in the ready ring */
+  EVL__SLOT_TIMER,     /* in the heap */
+  EVL__SLOT_CANCELLED, /* still in the ring; freed when the ring reaches it */
+};
+
+typedef struct evl__slot {
+  evl_cb cb;
+  void *arg;
+  uint32_t gen;
+  uint32_t state;
+  uint32_t heap_idx; /* valid while EVL__SLOT_TIMER */
+  uint32_t next_free;
+} evl__slot;
+
+/* The deadline sits next to the slot index (libev's trick): sifting reads
+ * only the heap array, never the slots. */
+typedef struct evl__hent {
+  uint64_t deadline;
+  uint64_t seq; /* ties: scheduling order (S2) */
+  uint32_t slot;
+} evl__hent;
+
+typedef struct evl__heap {
+  evl__hent *a;
+  uint32_t n, cap;
+} evl__heap;
+
+int evl__heap_push(evl__heap *h, evl__slot *slots, evl__hent e);
+void evl__heap_remove(evl__heap *h, evl__slot *slots, uint32_t idx);
+void evl__heap_free(evl__heap *h);
+
+/* Ready-ring entries: a scheduled slot, or one I/O watcher's event. */
+enum { EVL__Q_CB = 0, EVL__Q_READ = 1, EVL__Q_WRITE = 2 };
+typedef struct evl__qent {
+  uint32_t kind;
+  uint32_t id;  /* slot index (CB) or fd (READ/WRITE) */
+  uint32_t gen; /* watcher generation at collection time (READ/WRITE) */
+  uint32_t events;
+} evl__qent;
+
+typedef struct evl__watcher {
+  evl_io_cb cb;
+  void *arg;
+  uint32_t gen; /* changes on every add/replace/remove: stale-event guard */
+} evl__watcher;
+
+typedef struct evl__fd {
+  evl__watcher r, w;
+  uint8_t kmask;    /* what the backend has registered now */
+  uint8_t pending;  /* on the change list */
+  uint8_t internal; /* the loop's own wakeup fd */
+} evl__fd;
+
+typedef struct evl__tsent {
+  evl_cb cb;
+  void *arg;
+} evl__tsent;
+
+typedef struct evl__hook {
+  evl__close_hook fn;
+  void *data;
+} evl__hook;
+
+struct evl_loop {
+  int closed;
+  int running;
+  int stopping;
+  int debug;
+  uint64_t slow_ns;
+  unsigned executor_threads;
+  pthread_t thread; /* valid while running */
+  uint64_t now;
+
+  const evl_backend_ops *be;
+  void *be_state;
+
+  evl__slot *slots;
+  uint32_t nslots, slots_cap, free_head;
+
+  evl__qent *ring; /* power-of-two ring */
+  uint32_t rhead, rcount, rmask;
+
+  evl__heap heap;
+  uint64_t seq;
+
+  evl__fd *fds;
+  int nfds;
+  int *changes;
+  int nchanges, changes_cap;
+  uint64_t nregistered;
+  uint32_t watcher_gen;
+
+  evl_event *events;
+  int events_cap;
+
+  /* Cross-thread posts: a locked vector swapped out whole by the loop, and
+   * an eventfd written only on the empty -> non-empty edge, so 100 000
+   * posts cost one wakeup and a full pipe can never lose a post. */
+  pthread_mutex_t ts_lock;
+  evl__tsent *ts_q, *ts_spare;
+  size_t ts_n, ts_cap, ts_spare_cap;
+  int ts_pending; /* guarded by ts_lock */
+  int wake_rfd, wake_wfd;
+
+  evl_error_handler eh;
+  void *eh_arg;
+
+  evl_loop_stats stats;
+
+  void *ext[EVL__EXT_MAX];
+  evl__hook *hooks;
+  int nhooks;
+};
+
+#endif

@@ -1,0 +1,37 @@
+/* loop_int.h — what the core's subsystems (signals, futures, executor) may
+ * use of the loop besides the public API. Nothing here is installed. */
+#ifndef EVL_LOOP_INT_H
+#define EVL_LOOP_INT_H
+
+#include <evl/evl.h>
+
+/* Per-loop extension slots, so subsystems keep their state on the loop (no
+ * process globals) without the loop knowing their types. */
+enum evl__ext {
+  EVL__EXT_SIGNALS = 0,
+  EVL__EXT_EXECUTOR = 1,
+  EVL__EXT_FUTURES = 2,
+  EVL__EXT_MAX = 3
+};
+
+void *evl__loop_ext(const evl_loop *loop, enum evl__ext which);
+void evl__loop_set_ext(evl_loop *loop, enum evl__ext which, void *p);
+
+/* Called by evl_loop_close() on the loop thread, before the core releases
+ * its fds and queues, in reverse order of registration. A hook must leave no
+ * thread running and nothing registered that it took. */
+typedef void (*evl__close_hook)(evl_loop *loop, void *data);
+int evl__loop_add_close_hook(evl_loop *loop, evl__close_hook fn, void *data);
+
+/* 0, -EINVAL for NULL, EVL_ECLOSED, or -EPERM in debug mode when called
+ * from a thread other than the one running the loop. */
+int evl__loop_check(const evl_loop *loop);
+
+/* The executor size from the loop's config (0 = number of cores). */
+unsigned evl__loop_executor_threads(const evl_loop *loop);
+
+/* Reports through the loop's error handler with a context string. */
+void evl__loop_error(evl_loop *loop, int code, const char *context,
+                     const char *message, int fd);
+
+#endif

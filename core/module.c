@@ -1,0 +1,89 @@
+/* module.c — finds and opens evlab's modules and third-party plugins. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "module.h"
+
+#ifndef EVL_MODULE_DIR_DEFAULT
+#define EVL_MODULE_DIR_DEFAULT "/usr/local/lib/evl"
+#endif
+
+int evl__is_path(const char *name) {
+  size_t n = strlen(name);
+  return strchr(name, '/') != NULL || (n > 3 && !strcmp(name + n - 3, ".so"));
+}
+
+/* RTLD_LOCAL keeps each wrapped library's symbols out of the global scope:
+ * Debian's libev exports libevent's names (DESIGN §9), and with RTLD_GLOBAL
+ * whichever loaded first would serve both wrappers. */
+void *evl__plugin_open(const char *path, const char *symbol, char *err,
+                       size_t len) {
+  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    const char *e = dlerror();
+    snprintf(err, len, "cannot load: %s", e ? e : "dlopen failed");
+    return NULL;
+  }
+  dlerror();
+  void *sym = dlsym(h, symbol);
+  if (!sym) {
+    snprintf(err, len, "missing symbol %s (not an evlab %s plugin)", symbol,
+             strstr(symbol, "impl") ? "loop" : "backend");
+    dlclose(h);
+    return NULL;
+  }
+  /* The handle stays open for the life of the process: ops tables and the
+   * code behind them may be in use by any loop. */
+  return sym;
+}
+
+static int module_try(const char *dir, const char *file, char *out,
+                      size_t len) {
+  if (!dir || !*dir)
+    return -ENOENT;
+  if ((size_t)snprintf(out, len, "%s/%s", dir, file) >= len)
+    return -ENAMETOOLONG;
+  return access(out, R_OK) == 0 ? 0 : -ENOENT;
+}
+
+int evl__module_path(const char *module, char *out, size_t len) {
+  char file[128];
+  if ((size_t)snprintf(file, sizeof file, "evl-%s.so", module) >= sizeof file)
+    return -ENAMETOOLONG;
+  if (module_try(getenv("EVL_MODULE_DIR"), file, out, len) == 0)
+    return 0;
+  /* Beside the executable: build/evl-conform finds build/modules/. */
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash) {
+      char dir[PATH_MAX + 16];
+      *slash = 0;
+      snprintf(dir, sizeof dir, "%s/modules", exe);
+      if (module_try(dir, file, out, len) == 0)
+        return 0;
+    }
+  }
+  /* Beside libevl.so when the library is installed. */
+  Dl_info info;
+  if (dladdr((void *)evl__module_path, &info) && info.dli_fname) {
+    char lib[PATH_MAX];
+    snprintf(lib, sizeof lib, "%s", info.dli_fname);
+    char *slash = strrchr(lib, '/');
+    if (slash) {
+      char dir[PATH_MAX + 16];
+      *slash = 0;
+      snprintf(dir, sizeof dir, "%s/evl", lib);
+      if (module_try(dir, file, out, len) == 0)
+        return 0;
+    }
+  }
+  return module_try(EVL_MODULE_DIR_DEFAULT, file, out, len);
+}

@@ -1,0 +1,256 @@
+/* registry.c — the backend registry: built-ins, modules, plugins, default. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <evl/backend.h>
+
+#include "module.h"
+
+/* Built into libevl; each file defines its table under this name. */
+#define EVL_BUILTIN_BACKENDS(X) X(epoll) X(kqueue) X(poll) X(select)
+/* Wrappers of other libraries: modules, loaded on demand (DESIGN §9). */
+#define EVL_MODULE_BACKENDS(X) X(iouring) X(libevent) X(libev) X(libuv)
+
+#define REG_DECL(n) extern const evl_backend_ops evl__backend_##n;
+EVL_BUILTIN_BACKENDS(REG_DECL)
+#undef REG_DECL
+
+static const evl_backend_ops *const reg_builtin[] = {
+#define REG_PTR(n) &evl__backend_##n,
+    EVL_BUILTIN_BACKENDS(REG_PTR)
+#undef REG_PTR
+};
+
+static const char *const reg_names[] = {"epoll",  "poll",    "select",
+                                        "kqueue", "iouring", "libevent",
+                                        "libev",  "libuv",   NULL};
+
+static const char *const reg_modules[] = {
+#define REG_STR(n) #n,
+    EVL_MODULE_BACKENDS(REG_STR)
+#undef REG_STR
+};
+
+/* Loaded plugins and modules, kept for the life of the process; lookups of
+ * the same name or path return the same table. */
+typedef struct reg_entry {
+  char *key;
+  evl_backend_ops *ops; /* a zero-padded copy: short tables read as NULL */
+  struct reg_entry *next;
+} reg_entry;
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static reg_entry *reg_loaded;
+
+const char *const *evl_backend_names(void) {
+  return reg_names;
+}
+
+const char *evl_backend_features_str(uint32_t features, char *buf, size_t len) {
+  size_t used = 0;
+  if (len == 0)
+    return buf;
+  buf[0] = 0;
+#define REG_FEAT(name, bit, text)                                              \
+  if ((features & EVL_BF_##name) && used < len)                                \
+    used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? "," : "",  \
+                             #name);
+  EVL_BACKEND_FEATURES(REG_FEAT)
+#undef REG_FEAT
+  return buf;
+}
+
+int evl_backend_validate(const evl_backend_ops *ops, char *err, size_t len) {
+  if (!ops) {
+    snprintf(err, len, "plugin returned no ops table (NULL)");
+    return EVL_EPLUGIN;
+  }
+  if (ops->abi != EVL_BACKEND_ABI) {
+    snprintf(err, len, "backend ABI version %u, this evlab speaks %u",
+             (unsigned)ops->abi, (unsigned)EVL_BACKEND_ABI);
+    return EVL_EPLUGIN;
+  }
+  if (ops->size < EVL_BACKEND_OPS_MIN_SIZE) {
+    snprintf(err, len, "ops table is %u bytes, at least %zu required",
+             (unsigned)ops->size, (size_t)EVL_BACKEND_OPS_MIN_SIZE);
+    return EVL_EPLUGIN;
+  }
+  if (!ops->name || !ops->name[0]) {
+    snprintf(err, len, "backend has no name");
+    return EVL_EPLUGIN;
+  }
+  const char *missing = !ops->init   ? "init"
+                        : !ops->fini ? "fini"
+                        : !ops->ctl  ? "ctl"
+                        : !ops->wait ? "wait"
+                                     : NULL;
+  if (missing) {
+    snprintf(err, len, "backend %s: required function %s is NULL", ops->name,
+             missing);
+    return EVL_EPLUGIN;
+  }
+  if (ops->fd_limit < 0 || ops->state_size > ((size_t)64 << 20)) {
+    snprintf(err, len, "backend %s: implausible fd_limit or state_size",
+             ops->name);
+    return EVL_EPLUGIN;
+  }
+  return 0;
+}
+
+int evl_backend_probe(const evl_backend_ops *ops, char *why, size_t len) {
+  if (len)
+    why[0] = 0;
+  if (!ops)
+    return -EINVAL;
+  if (!ops->probe)
+    return 0;
+  int rc = ops->probe(why, len);
+  if (rc < 0 && len && !why[0])
+    snprintf(why, len, "%s", evl_strerror(rc));
+  return rc;
+}
+
+static int reg_load(const char *key, const char *path,
+                    const evl_backend_ops **out, char *err, size_t len) {
+  int rc = 0;
+  pthread_mutex_lock(&reg_lock);
+  for (reg_entry *e = reg_loaded; e; e = e->next)
+    if (!strcmp(e->key, key)) {
+      *out = e->ops;
+      goto done;
+    }
+  evl_backend_plugin_fn fn = (evl_backend_plugin_fn)evl__plugin_open(
+      path, "evl_backend_plugin", err, len);
+  if (!fn) {
+    rc = EVL_EPLUGIN;
+    goto done;
+  }
+  const evl_backend_ops *ops = fn();
+  if ((rc = evl_backend_validate(ops, err, len)) < 0)
+    goto done;
+  reg_entry *e = calloc(1, sizeof *e);
+  evl_backend_ops *copy = calloc(1, sizeof *copy);
+  char *k = strdup(key);
+  if (!e || !copy || !k) {
+    free(e);
+    free(copy);
+    free(k);
+    snprintf(err, len, "out of memory");
+    rc = -ENOMEM;
+    goto done;
+  }
+  memcpy(copy, ops, ops->size < sizeof *copy ? ops->size : sizeof *copy);
+  copy->size = sizeof *copy;
+  e->key = k;
+  e->ops = copy;
+  e->next = reg_loaded;
+  reg_loaded = e;
+  *out = copy;
+done:
+  pthread_mutex_unlock(&reg_lock);
+  return rc;
+}
+
+int evl_backend_lookup(const char *name, const evl_backend_ops **out, char *err,
+                       size_t len) {
+  char scratch[8];
+  if (!err || !len) {
+    err = scratch;
+    len = sizeof scratch;
+  }
+  err[0] = 0;
+  if (!out)
+    return -EINVAL;
+  *out = NULL;
+  if (!name || !*name) {
+    snprintf(err, len, "empty backend name");
+    return EVL_ENOBACKEND;
+  }
+  if (evl__is_path(name))
+    return reg_load(name, name, out, err, len);
+  for (size_t i = 0; i < sizeof reg_builtin / sizeof *reg_builtin; i++)
+    if (!strcmp(reg_builtin[i]->name, name)) {
+      *out = reg_builtin[i];
+      return 0;
+    }
+  for (size_t i = 0; i < sizeof reg_modules / sizeof *reg_modules; i++) {
+    if (strcmp(reg_modules[i], name))
+      continue;
+    char path[4096];
+    if (evl__module_path(name, path, sizeof path) < 0) {
+      snprintf(err, len,
+               "backend %s is not built (its library was missing at build "
+               "time; run make deps && make)",
+               name);
+      return EVL_ENOBACKEND;
+    }
+    return reg_load(name, path, out, err, len);
+  }
+  snprintf(err, len,
+           "unknown backend '%s' (known: epoll, poll, select, kqueue, "
+           "iouring, libevent, libev, libuv, or a path to a plugin .so)",
+           name);
+  return EVL_ENOBACKEND;
+}
+
+int evl_backend_default(const evl_backend_ops **out, char *err, size_t len) {
+  char scratch[8];
+  if (!err || !len) {
+    err = scratch;
+    len = sizeof scratch;
+  }
+  const char *env = getenv("EVL_BACKEND");
+  if (env && *env) {
+    int rc = evl_backend_lookup(env, out, err, len);
+    if (rc < 0)
+      return rc;
+    char why[160];
+    if (evl_backend_probe(*out, why, sizeof why) < 0) {
+      snprintf(err, len, "EVL_BACKEND=%s is not usable here: %s", env, why);
+      *out = NULL;
+      return EVL_EPROBE;
+    }
+    return 0;
+  }
+  const evl_backend_ops *best = NULL;
+  for (size_t i = 0; i < sizeof reg_builtin / sizeof *reg_builtin; i++) {
+    const evl_backend_ops *b = reg_builtin[i];
+    char why[160];
+    if (b->priority <= 0 || (best && b->priority <= best->priority))
+      continue;
+    if (evl_backend_probe(b, why, sizeof why) == 0)
+      best = b;
+  }
+  *out = best;
+  if (!best) {
+    snprintf(err, len, "no built-in backend probes OK on this system");
+    return EVL_EPROBE;
+  }
+  return 0;
+}
+
+/* Used by evl_loop_new(): the config's table, its name, or the default. */
+int evl__backend_resolve(const evl_loop_config *cfg,
+                         const evl_backend_ops **out) {
+  char err[256], why[160];
+  int rc;
+  const evl_backend_ops *ops = NULL;
+  if (cfg && cfg->size > offsetof(evl_loop_config, backend_ops) &&
+      cfg->backend_ops) {
+    ops = cfg->backend_ops;
+    if ((rc = evl_backend_validate(ops, err, sizeof err)) < 0)
+      return rc;
+  } else if (cfg && cfg->backend) {
+    if ((rc = evl_backend_lookup(cfg->backend, &ops, err, sizeof err)) < 0)
+      return rc;
+  } else {
+    return evl_backend_default(out, err, sizeof err);
+  }
+  if (evl_backend_probe(ops, why, sizeof why) < 0)
+    return EVL_EPROBE;
+  *out = ops;
+  return 0;
+}
