@@ -94,7 +94,7 @@ src_of = $(if $(filter native-%,$(1)),backends/$(subst -,_,$(1)).c backends/nati
 MODULE_SO := $(patsubst %,$(O)/modules/evl-%.so,$(MODULES))
 
 # ---------------------------------------------------------------- targets
-.PHONY: all lib modules conform bench-bin examples samples test check \
+.PHONY: all lib modules conform bench-bin examples samples test check check-threads \
         check-fast deps clean install format format-check bench bench-compare \
         tsan asan
 
@@ -165,7 +165,17 @@ test:
 
 EVL_CONFORM_ARGS ?=
 check: all
+	@bash conformance/contract.sh --check $(O)/evl-conform
+	@bash examples/run-examples.sh $(O)
 	@bash conformance/run-checks.sh $(O)
+
+# The threaded tests only (cross-thread posts, stop, executor, futures
+# completed from workers): what CI runs under SANITIZE=thread.
+THREAD_TESTS := s7_*thread* s9_* s11_*foreign* s13_* s14_*
+check-threads: all
+	@set -o pipefail; fail=0; for f in $(THREAD_TESTS); do \
+	  $(O)/evl-conform --impl ref-epoll --impl ref-poll --filter "$$f" | tail -1 || fail=1; \
+	done; exit $$fail
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

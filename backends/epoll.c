@@ -1,0 +1,316 @@
+/* epoll.c — selector backend wrapping Linux epoll (epoll_pwait2, epoll_ctl). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <evl/backend.h>
+
+/* glibc declares epoll_pwait2 from 2.35 on; older builds use epoll_wait. */
+#if defined(__GLIBC__) &&                                                      \
+    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35))
+#define EPOLL_HAVE_PWAIT2 1
+#else
+#define EPOLL_HAVE_PWAIT2 0
+#endif
+
+/* Bits kept per fd in masks[] beyond the EVL_* interest bits: a one-shot
+ * registration that fired is disabled in the kernel until modified. */
+enum { EPOLL_DISARMED = 1u << 7 };
+#define EPOLL_INTEREST (EVL_READ | EVL_WRITE | EVL_ET | EVL_ONESHOT)
+
+typedef struct epoll_state {
+  int epfd;
+  int open;    /* epfd is ours to close (the state starts zeroed) */
+  int ms_only; /* epoll_pwait2 returned ENOSYS: use epoll_wait */
+  int nmasks;  /* length of masks[] */
+  int maxfd;   /* highest fd with a non-zero mask, or -1 */
+  int nregistered;
+  unsigned char *masks; /* fd -> EVL_* interest, for after_fork and mapping */
+  struct epoll_event *evs;
+  int nevs;
+} epoll_state;
+
+static int epoll_probe(char *why, size_t len) {
+  int fd = epoll_create1(EPOLL_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    if (why && len)
+      snprintf(why, len, "epoll_create1() failed: %s", strerror(err));
+    return -err;
+  }
+  close(fd);
+  return 0;
+}
+
+static int epoll_init(void *state, const evl_backend_config *cfg) {
+  epoll_state *s = state;
+  (void)cfg;
+  s->epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (s->epfd < 0)
+    return -errno;
+  s->open = 1;
+  s->maxfd = -1;
+  return 0;
+}
+
+static void epoll_fini(void *state) {
+  epoll_state *s = state;
+  if (s->open)
+    close(s->epfd);
+  free(s->masks);
+  free(s->evs);
+  memset(s, 0, sizeof(*s));
+}
+
+/* Makes masks[fd] addressable. The fd was checked to be open, so its number
+ * is below RLIMIT_NOFILE and the table stays proportional to real fds. */
+static int epoll_grow(epoll_state *s, int fd) {
+  if (fd < s->nmasks)
+    return 0;
+  size_t n = s->nmasks ? (size_t)s->nmasks : 64;
+  while (n <= (size_t)fd)
+    n *= 2;
+  if (n > INT_MAX)
+    n = (size_t)fd + 1;
+  unsigned char *m = realloc(s->masks, n);
+  if (!m)
+    return -ENOMEM;
+  memset(m + s->nmasks, 0, n - (size_t)s->nmasks);
+  s->masks = m;
+  s->nmasks = (int)n;
+  return 0;
+}
+
+static uint32_t epoll_kernel_events(unsigned mask) {
+  uint32_t ev = 0;
+  if (mask & EVL_READ)
+    ev |= EPOLLIN | EPOLLRDHUP;
+  if (mask & EVL_WRITE)
+    ev |= EPOLLOUT;
+  if (mask & EVL_ET)
+    ev |= EPOLLET;
+  if (mask & EVL_ONESHOT)
+    ev |= EPOLLONESHOT;
+  return ev;
+}
+
+static void epoll_set_mask(epoll_state *s, int fd, unsigned mask) {
+  unsigned old = s->masks[fd];
+  s->masks[fd] = (unsigned char)mask;
+  if (!old && mask) {
+    s->nregistered++;
+    if (fd > s->maxfd)
+      s->maxfd = fd;
+  } else if (old && !mask) {
+    s->nregistered--;
+    while (s->maxfd >= 0 && !s->masks[s->maxfd])
+      s->maxfd--;
+  }
+}
+
+/* The kernel is the judge of a bad fd (-EBADF) or one epoll cannot watch
+ * (a regular file: -EPERM); either way nothing stays registered. */
+static int epoll_ctl_fd(void *state, int fd, unsigned old_mask,
+                        unsigned new_mask) {
+  epoll_state *s = state;
+  (void)old_mask; /* masks[] is the truth: the kernel may have dropped a
+                     closed fd behind the core's back */
+  if (fd < 0)
+    return -EBADF;
+  if (new_mask & ~(unsigned)EPOLL_INTEREST)
+    return -EINVAL;
+  unsigned cur = fd < s->nmasks ? s->masks[fd] : 0;
+
+  if (!(new_mask & (EVL_READ | EVL_WRITE))) {
+    if (!cur)
+      return fcntl(fd, F_GETFD) < 0 ? -EBADF : -ENOENT;
+    int rc = epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
+    epoll_set_mask(s, fd, 0);
+    /* ENOENT: a disarmed one-shot dropped in after_fork, or a closed fd the
+     * kernel already forgot; masks[] said it was ours, so it is deleted. */
+    if (rc < 0 && errno != ENOENT)
+      return -errno;
+    return 0;
+  }
+
+  if (fd >= s->nmasks) {
+    if (fcntl(fd, F_GETFD) < 0)
+      return -errno;
+    int rc = epoll_grow(s, fd);
+    if (rc < 0)
+      return rc;
+  }
+  struct epoll_event ev = {.events = epoll_kernel_events(new_mask),
+                           .data.fd = fd};
+  int rc = epoll_ctl(s->epfd, cur ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
+  int gone = 0; /* the kernel holds no registration for fd */
+  if (rc < 0 && cur && errno == ENOENT) {
+    rc = epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev);
+    gone = 1;
+  } else if (rc < 0 && !cur && errno == EEXIST) {
+    rc = epoll_ctl(s->epfd, EPOLL_CTL_MOD, fd, &ev);
+  }
+  if (rc < 0) {
+    int err = errno;
+    if (cur && (gone || err == EBADF))
+      epoll_set_mask(s, fd, 0);
+    return -err; /* otherwise the old interest stays as it was */
+  }
+  epoll_set_mask(s, fd, new_mask);
+  return 0;
+}
+
+static int epoll_wait_kernel(epoll_state *s, int64_t timeout_ns, int n) {
+#if EPOLL_HAVE_PWAIT2
+  if (!s->ms_only) {
+    struct timespec ts, *tsp = NULL;
+    if (timeout_ns >= 0) {
+      ts.tv_sec = (time_t)(timeout_ns / 1000000000);
+      ts.tv_nsec = (long)(timeout_ns % 1000000000);
+      tsp = &ts;
+    }
+    int rc = epoll_pwait2(s->epfd, s->evs, n, tsp, NULL);
+    if (rc >= 0 || errno != ENOSYS)
+      return rc;
+    s->ms_only = 1; /* old kernel or a seccomp filter */
+  }
+#endif
+  int ms = -1;
+  if (timeout_ns >= 0) {
+    /* Rounded up: a timer must never fire early, and a sub-millisecond
+     * remainder rounded down to 0 would spin. */
+    int64_t up = timeout_ns / 1000000 + (timeout_ns % 1000000 != 0);
+    ms = up > INT_MAX ? INT_MAX : (int)up;
+  }
+  return epoll_wait(s->epfd, s->evs, n, ms);
+}
+
+static int epoll_wait_events(void *state, int64_t timeout_ns, evl_event *out,
+                             int cap) {
+  epoll_state *s = state;
+  if (cap <= 0 || !out)
+    return -EINVAL;
+  /* More events than registered fds are impossible; an empty set still
+   * needs one slot for the kernel and still honours the timeout. */
+  int n = cap < s->nregistered ? cap : s->nregistered;
+  if (n < 1)
+    n = 1;
+  if (n > s->nevs) {
+    struct epoll_event *e = realloc(s->evs, (size_t)n * sizeof(*e));
+    if (e) {
+      s->evs = e;
+      s->nevs = n;
+    } else if (s->nevs > 0) {
+      n = s->nevs; /* fewer per wait; the kernel's rotation keeps K4 */
+    } else {
+      return -ENOMEM;
+    }
+  }
+
+  int rc = epoll_wait_kernel(s, timeout_ns, n);
+  if (rc < 0)
+    return errno == EINTR ? 0 : -errno;
+
+  int k = 0;
+  for (int i = 0; i < rc; i++) {
+    int fd = s->evs[i].data.fd;
+    uint32_t e = s->evs[i].events;
+    unsigned m = fd >= 0 && fd < s->nmasks ? s->masks[fd] : 0;
+    unsigned dir = m & (EVL_READ | EVL_WRITE);
+    if (!dir)
+      continue; /* deleted since: never report it (K6) */
+    uint32_t r = 0;
+    if (e & EPOLLIN)
+      r |= EVL_READ;
+    if (e & EPOLLOUT)
+      r |= EVL_WRITE;
+    if (e & EPOLLRDHUP)
+      r |= EVL_RDHUP | EVL_READ;
+    /* K5: hang-up and error wake every registered direction. */
+    if (e & EPOLLHUP)
+      r |= EVL_HUP | dir;
+    if (e & EPOLLERR)
+      r |= EVL_ERR | dir;
+    r &= dir | EVL_ERR | EVL_HUP | EVL_RDHUP;
+    if (!(m & EVL_READ))
+      r &= ~(uint32_t)EVL_RDHUP;
+    if (!r)
+      continue;
+    if (m & EVL_ONESHOT)
+      s->masks[fd] = (unsigned char)(m | EPOLL_DISARMED);
+    out[k].fd = fd;
+    out[k].events = r;
+    k++;
+  }
+  return k;
+}
+
+static int epoll_forget_fd(void *state, int fd) {
+  epoll_state *s = state;
+  if (fd < 0 || fd >= s->nmasks || !s->masks[fd])
+    return 0;
+  /* Before close: a dup() of the fd would otherwise keep the registration
+   * alive and keep firing under this number. */
+  epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
+  epoll_set_mask(s, fd, 0);
+  return 0;
+}
+
+/* The child shares the parent's epoll instance: deleting from it would
+ * silence the parent, so build a fresh one and re-add everything. */
+static int epoll_after_fork(void *state) {
+  epoll_state *s = state;
+  int epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (epfd < 0)
+    return -errno;
+  if (s->open)
+    close(s->epfd);
+  s->epfd = epfd;
+  s->open = 1;
+  int first_err = 0;
+  for (int fd = 0; fd <= s->maxfd; fd++) {
+    unsigned m = s->masks[fd];
+    if (!m)
+      continue;
+    if (m & EPOLL_DISARMED)
+      continue; /* stays silent until modified, as in the parent */
+    struct epoll_event ev = {.events = epoll_kernel_events(m), .data.fd = fd};
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+      int err = errno;
+      epoll_set_mask(s, fd, 0);
+      if (err != EBADF && !first_err) /* EBADF: closed in the child */
+        first_err = -err;
+    }
+  }
+  return first_err;
+}
+
+const evl_backend_ops evl__backend_epoll = {
+    .abi = EVL_BACKEND_ABI,
+    .size = sizeof(evl_backend_ops),
+    .name = "epoll",
+    .description = "Linux epoll, level-triggered, ns timeouts (epoll_pwait2)",
+    .features = EVL_BF_ET | EVL_BF_O1 | EVL_BF_FDS | EVL_BF_RDHUP |
+                EVL_BF_ONESHOT | EVL_BF_FORK_REINIT,
+    .fd_limit = 0,
+    /* epoll_pwait2 takes a timespec, but hrtimer slack (50 us by default)
+     * makes sub-microsecond requests meaningless. Where it is missing
+     * (ENOSYS) the wait rounds up to whole ms itself, so never early. */
+    .resolution_ns = 1000,
+    .state_size = sizeof(epoll_state),
+    .priority = 40,
+    .probe = epoll_probe,
+    .init = epoll_init,
+    .fini = epoll_fini,
+    .ctl = epoll_ctl_fd,
+    .wait = epoll_wait_events,
+    .forget_fd = epoll_forget_fd,
+    .after_fork = epoll_after_fork,
+    .wake = NULL,
+};

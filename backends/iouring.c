@@ -1,0 +1,575 @@
+/* iouring.c — selector backend on io_uring poll requests (liburing). */
+/*
+ * How readiness is kept level-triggered (K3). A multishot poll only posts a
+ * CQE when the file's wait queue is woken, so unread data that arrived
+ * before the last report would never be reported again. Instead every
+ * level-triggered registration holds one one-shot IORING_OP_POLL_ADD; when
+ * it completes the fd is reported and the request is re-armed at the start
+ * of the next wait. A poll armed on a still-ready file completes at once
+ * (inside the submitting io_uring_enter), so unread data is reported on
+ * every wait, and a drained fd costs nothing until it is woken again.
+ * Multishot polls (IORING_POLL_ADD_MULTI) are used where they are the right
+ * tool: for EVL_ET registrations, whose contract is "report new wakeups",
+ * and for the internal wake eventfd. A multishot request the kernel ends
+ * (a CQE without IORING_CQE_F_MORE) is re-armed; a kernel without multishot
+ * (-EINVAL) makes the state fall back to one-shot requests for good.
+ *
+ * Stale completions (K6). Every request carries user_data = gen << 32 | fd
+ * with a per-ring generation that is never reused while a request can be in
+ * flight. A CQE is reported only when its fd's registration still names
+ * that very request, so completions for removed or modified registrations
+ * (-ECANCELED, or a poll that fired just before its removal), and for a
+ * closed fd whose number came back, are dropped. Removals post their own
+ * CQEs (0, -ENOENT, -EALREADY) under user_data 0, which is ignored.
+ *
+ * Batching: ctl only edits the table and queues SQEs; everything reaches
+ * the kernel in wait, in one io_uring_enter where possible. A full SQ is
+ * submitted early and the SQE retried.
+ *
+ * CQ overflow: the CQ is sized for twice the expected registrations and
+ * kernels with IORING_FEAT_NODROP keep overflowed CQEs; should the kernel
+ * still drop some (koverflow grows), every registration is re-armed so no
+ * readiness is lost.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <liburing.h>
+
+#include "evl/backend.h"
+
+#define IOURING_WAKE_FD 0xffffffffu /* the low half of the wake request */
+#define IOURING_CTL_MASK                                                       \
+  (EVL_READ | EVL_WRITE | EVL_RDHUP | EVL_ET | EVL_ONESHOT)
+
+typedef struct iouring_reg {
+  uint32_t mask;      /* registered interest; 0 = not registered */
+  uint32_t gen;       /* generation of the request in flight */
+  uint8_t inflight;   /* a request with gen is queued or armed */
+  uint8_t multishot;  /* ... and it is a multishot one */
+  uint8_t idle;       /* not re-armed until the next ctl (oneshot, error) */
+  uint8_t dirty;      /* on the dirty list */
+  uint32_t out_stamp; /* wait number in which out_idx is valid */
+  int out_idx;
+} iouring_reg;
+
+typedef struct iouring_state {
+  struct io_uring ring;
+  int ring_ok;
+  int multishot_ok;
+  unsigned skip_flags; /* IOSQE_CQE_SKIP_SUCCESS if the kernel has it */
+  uint32_t next_gen;
+  uint32_t stamp;
+  unsigned overflow_seen;
+  iouring_reg *regs;
+  int nregs;
+  int *dirty;
+  int ndirty, dirty_cap;
+  int wake_fd;
+  uint32_t wake_gen; /* 0: wake request not armed */
+  int woken;
+} iouring_state;
+
+static uint32_t iouring_gen(iouring_state *s)
+{
+  /* 0 and 0xffffffff are reserved (ignored CQEs, liburing's timeout). */
+  if (++s->next_gen == 0xffffffffu)
+    s->next_gen = 1;
+  return s->next_gen;
+}
+
+static uint64_t iouring_ud(uint32_t gen, uint32_t fd)
+{
+  return (uint64_t)gen << 32 | fd;
+}
+
+/* An SQE, submitting what is queued when the SQ is full. */
+static int iouring_sqe(iouring_state *s, struct io_uring_sqe **out)
+{
+  for (int tries = 0; tries < 8; tries++) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
+    if (sqe) {
+      *out = sqe;
+      return 0;
+    }
+    int rc = io_uring_submit(&s->ring);
+    if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
+      return rc;
+  }
+  return -EAGAIN;
+}
+
+static unsigned iouring_poll_mask(uint32_t mask)
+{
+  unsigned pm = 0;
+  if (mask & EVL_READ)
+    pm |= POLLIN | POLLRDHUP;
+  if (mask & EVL_WRITE)
+    pm |= POLLOUT;
+  if (mask & EVL_RDHUP)
+    pm |= POLLRDHUP;
+  return pm;
+}
+
+static int iouring_arm(iouring_state *s, iouring_reg *r, int fd)
+{
+  struct io_uring_sqe *sqe;
+  int rc = iouring_sqe(s, &sqe);
+  if (rc < 0)
+    return rc;
+  int multi = (r->mask & EVL_ET) && !(r->mask & EVL_ONESHOT) &&
+              s->multishot_ok;
+  if (multi)
+    io_uring_prep_poll_multishot(sqe, fd, iouring_poll_mask(r->mask));
+  else
+    io_uring_prep_poll_add(sqe, fd, iouring_poll_mask(r->mask));
+  r->gen = iouring_gen(s);
+  io_uring_sqe_set_data64(sqe, iouring_ud(r->gen, (uint32_t)fd));
+  r->inflight = 1;
+  r->multishot = (uint8_t)multi;
+  return 0;
+}
+
+/* Queue the removal of r's request; its completion becomes stale at once. */
+static int iouring_cancel(iouring_state *s, iouring_reg *r, int fd)
+{
+  if (!r->inflight)
+    return 0;
+  struct io_uring_sqe *sqe;
+  int rc = iouring_sqe(s, &sqe);
+  if (rc < 0)
+    return rc;
+  io_uring_prep_poll_remove(sqe, iouring_ud(r->gen, (uint32_t)fd));
+  io_uring_sqe_set_data64(sqe, 0);
+  sqe->flags |= s->skip_flags;
+  r->inflight = 0;
+  return 0;
+}
+
+static int iouring_arm_wake(iouring_state *s)
+{
+  struct io_uring_sqe *sqe;
+  int rc = iouring_sqe(s, &sqe);
+  if (rc < 0)
+    return rc;
+  if (s->multishot_ok)
+    io_uring_prep_poll_multishot(sqe, s->wake_fd, POLLIN);
+  else
+    io_uring_prep_poll_add(sqe, s->wake_fd, POLLIN);
+  s->wake_gen = iouring_gen(s);
+  io_uring_sqe_set_data64(sqe, iouring_ud(s->wake_gen, IOURING_WAKE_FD));
+  return 0;
+}
+
+static int iouring_mark_dirty(iouring_state *s, iouring_reg *r, int fd)
+{
+  if (r->dirty)
+    return 0;
+  if (s->ndirty == s->dirty_cap) {
+    int cap = s->dirty_cap ? s->dirty_cap * 2 : 64;
+    int *d = realloc(s->dirty, (size_t)cap * sizeof(*d));
+    if (!d)
+      return -ENOMEM;
+    s->dirty = d;
+    s->dirty_cap = cap;
+  }
+  s->dirty[s->ndirty++] = fd;
+  r->dirty = 1;
+  return 0;
+}
+
+/* Arm every registration that has no request: new, modified, reported. */
+static int iouring_flush(iouring_state *s)
+{
+  int rc = 0;
+  if (!s->wake_gen && (rc = iouring_arm_wake(s)) < 0)
+    return rc;
+  int i = 0;
+  for (; i < s->ndirty && rc == 0; i++) {
+    int fd = s->dirty[i];
+    iouring_reg *r = &s->regs[fd];
+    r->dirty = 0;
+    if (r->mask && !r->inflight && !r->idle)
+      rc = iouring_arm(s, r, fd);
+  }
+  if (rc < 0) {
+    /* Keep the rest (and the failed one) for the next try. */
+    i--;
+    s->regs[s->dirty[i]].dirty = 1;
+    memmove(s->dirty, s->dirty + i, (size_t)(s->ndirty - i) * sizeof(int));
+    s->ndirty -= i;
+    return rc;
+  }
+  s->ndirty = 0;
+  return 0;
+}
+
+static uint32_t iouring_events(uint32_t mask, int res)
+{
+  uint32_t ev = 0;
+  if ((res & (POLLIN | POLLPRI)) && (mask & EVL_READ))
+    ev |= EVL_READ;
+  if ((res & POLLOUT) && (mask & EVL_WRITE))
+    ev |= EVL_WRITE;
+  if (res & POLLRDHUP)
+    ev |= EVL_RDHUP;
+  if (res & (POLLERR | POLLNVAL))
+    ev |= EVL_ERR;
+  if (res & POLLHUP)
+    ev |= EVL_HUP;
+  if (ev & (EVL_ERR | EVL_HUP))
+    ev |= mask & (EVL_READ | EVL_WRITE);
+  return ev;
+}
+
+/* Lost CQEs would leave one-shot requests completed but never re-armed. */
+static void iouring_check_overflow(iouring_state *s)
+{
+  unsigned ov = IO_URING_READ_ONCE(*s->ring.cq.koverflow);
+  if (ov == s->overflow_seen)
+    return;
+  s->overflow_seen = ov;
+  for (int fd = 0; fd < s->nregs; fd++) {
+    iouring_reg *r = &s->regs[fd];
+    if (r->mask && !r->idle && iouring_cancel(s, r, fd) == 0)
+      (void)iouring_mark_dirty(s, r, fd);
+  }
+  /* The wake request may have lost its CQE too: replace it. */
+  struct io_uring_sqe *sqe;
+  if (s->wake_gen && iouring_sqe(s, &sqe) == 0) {
+    io_uring_prep_poll_remove(sqe, iouring_ud(s->wake_gen, IOURING_WAKE_FD));
+    io_uring_sqe_set_data64(sqe, 0);
+    sqe->flags |= s->skip_flags;
+    s->wake_gen = 0;
+  }
+}
+
+static void iouring_wake_cqe(iouring_state *s, struct io_uring_cqe *cqe)
+{
+  uint64_t v;
+  /* Nonblocking: EAGAIN only means another CQE already drained it. */
+  while (read(s->wake_fd, &v, sizeof(v)) == (ssize_t)sizeof(v))
+    ;
+  s->woken = 1;
+  if (cqe->res == -EINVAL && s->multishot_ok)
+    s->multishot_ok = 0;
+  if (!(cqe->flags & IORING_CQE_F_MORE))
+    s->wake_gen = 0; /* re-armed by the next flush */
+}
+
+/*
+ * Move completions into out[0..cap), merging per fd. Stops before a CQE
+ * that would need a new slot when out is full: it stays in the CQ and is
+ * the first one looked at by the next wait, so no fd starves (K4).
+ */
+static int iouring_harvest(iouring_state *s, evl_event *out, int cap, int n)
+{
+  struct io_uring_cqe *cqe;
+  while (io_uring_peek_cqe(&s->ring, &cqe) == 0) {
+    uint64_t ud = io_uring_cqe_get_data64(cqe);
+    uint32_t gen = (uint32_t)(ud >> 32), fd = (uint32_t)ud;
+    if (gen == 0) {
+      io_uring_cqe_seen(&s->ring, cqe);
+      continue;
+    }
+    if (fd == IOURING_WAKE_FD) {
+      if (gen == s->wake_gen)
+        iouring_wake_cqe(s, cqe);
+      io_uring_cqe_seen(&s->ring, cqe);
+      continue;
+    }
+    iouring_reg *r = fd < (uint32_t)s->nregs ? &s->regs[fd] : NULL;
+    if (!r || !r->mask || !r->inflight || r->gen != gen) {
+      io_uring_cqe_seen(&s->ring, cqe); /* stale: K6 */
+      continue;
+    }
+    int res = cqe->res;
+    uint32_t ev = 0;
+    if (res >= 0)
+      ev = iouring_events(r->mask, res);
+    else if (res == -EINVAL && r->multishot && s->multishot_ok)
+      s->multishot_ok = 0; /* no multishot poll here: re-armed one-shot */
+    else if (res != -ECANCELED)
+      ev = EVL_ERR | (r->mask & (EVL_READ | EVL_WRITE));
+    int merge = r->out_stamp == s->stamp && r->out_idx < n &&
+                out[r->out_idx].fd == (int)fd;
+    if (ev && !merge && n == cap)
+      break;
+    if (!(cqe->flags & IORING_CQE_F_MORE)) {
+      r->inflight = 0;
+      /* A failed request (closed fd) would fail again at once: report it
+       * once and wait for the next ctl, as oneshot interest does. */
+      if ((r->mask & EVL_ONESHOT && ev) || (res < 0 && ev))
+        r->idle = 1;
+      else if (iouring_mark_dirty(s, r, (int)fd) < 0)
+        break; /* retried on the next wait: the CQE stays */
+    }
+    io_uring_cqe_seen(&s->ring, cqe);
+    if (!ev)
+      continue;
+    if (merge) {
+      out[r->out_idx].events |= ev;
+    } else {
+      r->out_stamp = s->stamp;
+      r->out_idx = n;
+      out[n].fd = (int)fd;
+      out[n].events = ev;
+      n++;
+    }
+  }
+  iouring_check_overflow(s);
+  return n;
+}
+
+static int iouring_grow(iouring_state *s, int fd)
+{
+  if (fd < s->nregs)
+    return 0;
+  int n = s->nregs ? s->nregs : 64;
+  while (n <= fd)
+    n = n > INT_MAX / 2 ? INT_MAX : n * 2;
+  iouring_reg *r = realloc(s->regs, (size_t)n * sizeof(*r));
+  if (!r)
+    return -ENOMEM;
+  memset(r + s->nregs, 0, (size_t)(n - s->nregs) * sizeof(*r));
+  s->regs = r;
+  s->nregs = n;
+  return 0;
+}
+
+static int iouring_probe(char *why, size_t len)
+{
+  FILE *f = fopen("/proc/sys/kernel/io_uring_disabled", "re");
+  int disabled = 0;
+  if (f) {
+    if (fscanf(f, "%d", &disabled) != 1)
+      disabled = 0;
+    fclose(f);
+  }
+  if (disabled == 2) {
+    snprintf(why, len, "io_uring is disabled (kernel.io_uring_disabled=2)");
+    return -EPERM;
+  }
+  struct io_uring ring;
+  int rc = io_uring_queue_init(2, &ring, 0);
+  if (rc == -ENOSYS) {
+    snprintf(why, len, "kernel has no io_uring (io_uring_setup: ENOSYS)");
+    return rc;
+  }
+  if (rc == -EPERM) {
+    snprintf(why, len,
+             "io_uring_setup: EPERM (kernel.io_uring_disabled=%d, or "
+             "seccomp)",
+             disabled);
+    return rc;
+  }
+  if (rc < 0) {
+    snprintf(why, len, "io_uring_setup: %s", strerror(-rc));
+    return rc;
+  }
+  struct io_uring_probe *p = io_uring_get_probe_ring(&ring);
+  int ok = p && io_uring_opcode_supported(p, IORING_OP_POLL_ADD) &&
+           io_uring_opcode_supported(p, IORING_OP_POLL_REMOVE);
+  if (p)
+    io_uring_free_probe(p);
+  io_uring_queue_exit(&ring);
+  if (!ok) {
+    snprintf(why, len, "io_uring lacks IORING_OP_POLL_ADD/POLL_REMOVE");
+    return -ENOTSUP;
+  }
+  return 0;
+}
+
+static int iouring_init(void *state, const evl_backend_config *cfg)
+{
+  iouring_state *s = state;
+  unsigned cq = 4096;
+  int expected = cfg && cfg->size >= sizeof(*cfg) ? cfg->expected_fds : 0;
+  while (expected > 0 && cq < 2u * (unsigned)expected && cq < 65536)
+    cq *= 2;
+  /* Newest flags first; older kernels refuse unknown ones with EINVAL. */
+  static const unsigned flag_sets[] = {
+      IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL |
+          IORING_SETUP_COOP_TASKRUN,
+      IORING_SETUP_CQSIZE, 0};
+  int rc = -EINVAL;
+  for (size_t i = 0; i < sizeof(flag_sets) / sizeof(flag_sets[0]); i++) {
+    struct io_uring_params p;
+    memset(&p, 0, sizeof(p));
+    p.flags = flag_sets[i];
+    p.cq_entries = cq;
+    rc = io_uring_queue_init_params(256, &s->ring, &p);
+    if (rc != -EINVAL)
+      break;
+  }
+  if (rc < 0)
+    return rc;
+  s->ring_ok = 1;
+  s->multishot_ok = 1;
+  s->skip_flags =
+      (s->ring.features & IORING_FEAT_CQE_SKIP) ? IOSQE_CQE_SKIP_SUCCESS : 0;
+  s->overflow_seen = IO_URING_READ_ONCE(*s->ring.cq.koverflow);
+  s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (s->wake_fd < 0) {
+    rc = -errno;
+    io_uring_queue_exit(&s->ring);
+    s->ring_ok = 0;
+    return rc;
+  }
+  return 0;
+}
+
+static void iouring_fini(void *state)
+{
+  iouring_state *s = state;
+  if (s->ring_ok) {
+    io_uring_queue_exit(&s->ring); /* cancels every request */
+    close(s->wake_fd);
+  }
+  free(s->regs);
+  free(s->dirty);
+  memset(s, 0, sizeof(*s));
+}
+
+static int iouring_ctl(void *state, int fd, unsigned old_mask,
+                       unsigned new_mask)
+{
+  iouring_state *s = state;
+  (void)old_mask; /* the table is the truth: it also knows idle requests */
+  if (fd < 0)
+    return -EBADF;
+  if (new_mask & ~IOURING_CTL_MASK)
+    return -EINVAL;
+  iouring_reg *r = fd < s->nregs ? &s->regs[fd] : NULL;
+  int registered = r && r->mask;
+  if (!(new_mask & (EVL_READ | EVL_WRITE))) {
+    if (!registered)
+      return -ENOENT;
+    int rc = iouring_cancel(s, r, fd);
+    if (rc < 0)
+      return rc;
+    r->mask = 0;
+    r->idle = 0;
+    return 0;
+  }
+  if (!registered) {
+    /* A poll on a bad fd would only fail later, as a CQE. */
+    if (fcntl(fd, F_GETFD) < 0)
+      return -errno;
+    int rc = iouring_grow(s, fd);
+    if (rc < 0)
+      return rc;
+    r = &s->regs[fd];
+  } else if (r->mask != new_mask) {
+    int rc = iouring_cancel(s, r, fd);
+    if (rc < 0)
+      return rc;
+  }
+  int rc = iouring_mark_dirty(s, r, fd);
+  if (rc < 0)
+    return rc;
+  r->mask = new_mask;
+  r->idle = 0;
+  return 0;
+}
+
+static int iouring_forget_fd(void *state, int fd)
+{
+  int rc = iouring_ctl(state, fd, 0, 0);
+  return rc == -ENOENT ? 0 : rc;
+}
+
+static int iouring_wake(void *state)
+{
+  iouring_state *s = state;
+  uint64_t one = 1;
+  /* EAGAIN: the counter is saturated, so a wakeup is pending anyway. */
+  if (write(s->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+    return -errno;
+  return 0;
+}
+
+static int64_t iouring_now(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int iouring_wait(void *state, int64_t timeout_ns, evl_event *out,
+                        int cap)
+{
+  iouring_state *s = state;
+  if (cap < 0 || (cap > 0 && !out))
+    return -EINVAL;
+  s->stamp++;
+  s->woken = 0;
+  int64_t deadline = timeout_ns > 0 ? iouring_now() + timeout_ns : 0;
+  int n = 0;
+  for (;;) {
+    int rc = iouring_flush(s);
+    if (rc < 0)
+      return rc;
+    if (timeout_ns == 0 || s->woken) {
+      rc = io_uring_submit_and_get_events(&s->ring);
+    } else if (timeout_ns < 0) {
+      rc = io_uring_submit_and_wait(&s->ring, 1);
+    } else {
+      int64_t left = deadline - iouring_now();
+      if (left <= 0) {
+        rc = io_uring_submit_and_get_events(&s->ring);
+        timeout_ns = 0; /* last round */
+      } else {
+        struct __kernel_timespec ts = {.tv_sec = left / 1000000000,
+                                       .tv_nsec = left % 1000000000};
+        struct io_uring_cqe *cqe;
+        rc = io_uring_submit_and_wait_timeout(&s->ring, &cqe, 1, &ts, NULL);
+      }
+    }
+    /* ETIME: timed out; EINTR: a signal, which is 0 events (K2); EBUSY and
+     * EAGAIN: the kernel could not take more now, completions still come. */
+    if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY &&
+        rc != -EAGAIN)
+      return rc;
+    n = iouring_harvest(s, out, cap, n);
+    if (n > 0 || s->woken || timeout_ns == 0 || rc == -EINTR || n == cap)
+      return n;
+    if (rc == -ETIME && iouring_now() >= deadline)
+      return 0;
+  }
+}
+
+static const evl_backend_ops iouring_ops = {
+    .abi = EVL_BACKEND_ABI,
+    .size = sizeof(evl_backend_ops),
+    .name = "iouring",
+    .description = "io_uring IORING_OP_POLL_ADD (liburing): one-shot polls "
+                   "re-armed per report, multishot for EVL_ET",
+    .features = EVL_BF_O1 | EVL_BF_FDS | EVL_BF_FILES | EVL_BF_RDHUP | EVL_BF_ET |
+                EVL_BF_ONESHOT | EVL_BF_BATCHED,
+    .fd_limit = 0,
+    .resolution_ns = 1,
+    .state_size = sizeof(iouring_state),
+    .priority = 0,
+    .probe = iouring_probe,
+    .init = iouring_init,
+    .fini = iouring_fini,
+    .ctl = iouring_ctl,
+    .wait = iouring_wait,
+    .forget_fd = iouring_forget_fd,
+    .after_fork = NULL,
+    .wake = iouring_wake,
+};
+
+const evl_backend_ops *evl_backend_plugin(void)
+{
+  return &iouring_ops;
+}

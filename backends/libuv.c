@@ -1,0 +1,386 @@
+/* libuv.c — selector backend wrapping libuv (uv_poll_t on a private loop). */
+/*
+ * One uv_poll_t per fd on a private uv_loop_t: wait runs
+ * uv_run(UV_RUN_ONCE) with a uv_timer_t for the timeout (UV_RUN_NOWAIT for
+ * 0) and the poll callbacks copy what fired into a per-wait list that is
+ * merged per fd, then handed to the core.
+ *
+ * What libuv does underneath, and what this file does about it:
+ * - uv_poll_init puts the fd in O_NONBLOCK mode and leaves it so; it also
+ *   test-adds the fd to its epoll set and refuses what epoll refuses
+ *   (regular files: -EPERM), which ctl returns with nothing registered.
+ * - uv_close is asynchronous: a deleted registration leaves the table at
+ *   once (its poll is stopped synchronously, so it never fires again) and
+ *   its memory is freed by the close callback during a later uv_run; fini
+ *   runs the loop until every handle is closed and uv_loop_close succeeds.
+ * - On EPOLLERR libuv stops the poll and calls back with UV_EBADF: that is
+ *   reported as EVL_ERR with the registered bits and the poll is restarted,
+ *   so the error stays level-triggered. EPOLLHUP alone is folded into the
+ *   registered READ/WRITE bits (libuv's epoll quirk workaround), and
+ *   EPOLLRDHUP comes as UV_DISCONNECT, reported as EVL_RDHUP.
+ * - Timers and loop time are in milliseconds, and uv_now() is truncated to
+ *   a millisecond, so a timer can fire up to 1 ms before the real deadline:
+ *   resolution_ns is 1 ms and wait keeps waiting until the real deadline.
+ * - EINTR is absorbed inside uv_run: a signal does not end wait.
+ * - More fds fire than the core's array holds: the rest are kept and put
+ *   first in line at the next wait, reported only if they fire again then.
+ * - wake() is uv_async_send; the async handle also keeps the loop alive so
+ *   that UV_RUN_ONCE blocks when no fd is registered.
+ * - libuv keeps a process-wide signal lock pipe it creates once
+ *   (uv__signal_global_once_init) and closes only at unload.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <uv.h>
+
+#include "evl/backend.h"
+
+typedef struct libuv_reg {
+  uv_poll_t poll; /* first: the handle pointer is the registration */
+  struct libuv_state *s;
+  uint32_t mask;
+  uint32_t stamp;
+  int idx;
+  int fd;
+} libuv_reg;
+
+typedef struct libuv_loop {
+  uv_loop_t loop;
+  uv_timer_t timer;
+  uv_async_t async;
+} libuv_loop;
+
+typedef struct libuv_state {
+  libuv_loop *l; /* handles must not move: kept off the core's block */
+  int loop_ok, timer_ok, async_ok;
+  libuv_reg **regs;
+  int nregs;
+  evl_event *ready;
+  int nready, ready_cap;
+  evl_event *carry;
+  int ncarry, carry_cap;
+  uint32_t stamp;
+  int woken;
+  int nomem;
+} libuv_state;
+
+static int libuv_reserve(evl_event **a, int *cap, int need)
+{
+  if (need <= *cap)
+    return 0;
+  int n = *cap ? *cap : 64;
+  while (n < need)
+    n *= 2;
+  evl_event *p = realloc(*a, (size_t)n * sizeof(*p));
+  if (!p)
+    return -ENOMEM;
+  *a = p;
+  *cap = n;
+  return 0;
+}
+
+static void libuv_collect(libuv_state *s, libuv_reg *r, uint32_t ev)
+{
+  if (r->stamp == s->stamp) {
+    s->ready[r->idx].events |= ev;
+    return;
+  }
+  if (libuv_reserve(&s->ready, &s->ready_cap, s->nready + 1) < 0) {
+    s->nomem = 1; /* level-triggered: it fires again next time */
+    return;
+  }
+  r->stamp = s->stamp;
+  r->idx = s->nready;
+  s->ready[s->nready].fd = r->fd;
+  s->ready[s->nready].events = ev;
+  s->nready++;
+}
+
+static int libuv_events(uint32_t mask)
+{
+  int what = 0;
+  if (mask & EVL_READ)
+    what |= UV_READABLE | UV_DISCONNECT;
+  if (mask & EVL_WRITE)
+    what |= UV_WRITABLE;
+  return what;
+}
+
+static void libuv_poll_cb(uv_poll_t *h, int status, int events)
+{
+  libuv_reg *r = (libuv_reg *)h;
+  libuv_state *s = r->s;
+  uint32_t ev = 0;
+  if (status < 0) {
+    /* libuv stopped the poll: restart it so the error is reported on every
+     * wait, like any other level. */
+    ev = EVL_ERR | r->mask;
+    (void)uv_poll_start(h, libuv_events(r->mask), libuv_poll_cb);
+  } else {
+    if (events & UV_READABLE)
+      ev |= EVL_READ;
+    if (events & UV_WRITABLE)
+      ev |= EVL_WRITE;
+    ev &= r->mask;
+    if (events & UV_DISCONNECT)
+      ev |= EVL_RDHUP;
+  }
+  if (ev)
+    libuv_collect(s, r, ev);
+}
+
+static void libuv_free_cb(uv_handle_t *h)
+{
+  free(h);
+}
+
+static void libuv_noop_cb(uv_timer_t *t)
+{
+  (void)t;
+}
+
+static void libuv_async_cb(uv_async_t *a)
+{
+  libuv_state *s = a->data;
+  s->woken = 1;
+}
+
+static int libuv_probe(char *why, size_t len)
+{
+  uv_loop_t loop;
+  int rc = uv_loop_init(&loop);
+  if (rc < 0) {
+    snprintf(why, len, "libuv %s: uv_loop_init: %s", uv_version_string(),
+             uv_strerror(rc));
+    return rc;
+  }
+  uv_loop_close(&loop);
+  return 0;
+}
+
+static void libuv_fini(void *state);
+
+static int libuv_init(void *state, const evl_backend_config *cfg)
+{
+  libuv_state *s = state;
+  (void)cfg;
+  s->l = calloc(1, sizeof(*s->l));
+  if (!s->l)
+    return -ENOMEM;
+  int rc = uv_loop_init(&s->l->loop);
+  if (rc == 0) {
+    s->loop_ok = 1;
+    rc = uv_timer_init(&s->l->loop, &s->l->timer);
+  }
+  if (rc == 0) {
+    s->timer_ok = 1;
+    rc = uv_async_init(&s->l->loop, &s->l->async, libuv_async_cb);
+  }
+  if (rc == 0) {
+    s->async_ok = 1;
+    s->l->async.data = s;
+    return 0;
+  }
+  libuv_fini(s);
+  return rc;
+}
+
+static void libuv_fini(void *state)
+{
+  libuv_state *s = state;
+  if (s->loop_ok) {
+    uv_loop_t *loop = &s->l->loop;
+    for (int fd = 0; fd < s->nregs; fd++)
+      if (s->regs[fd])
+        uv_close((uv_handle_t *)&s->regs[fd]->poll, libuv_free_cb);
+    if (s->timer_ok)
+      uv_close((uv_handle_t *)&s->l->timer, NULL);
+    if (s->async_ok)
+      uv_close((uv_handle_t *)&s->l->async, NULL);
+    /* Close callbacks run inside uv_run; the loop is then no longer alive
+     * and uv_loop_close can release its fds. */
+    for (int i = 0; i < 16 && uv_loop_close(loop) == UV_EBUSY; i++)
+      uv_run(loop, UV_RUN_NOWAIT);
+  }
+  free(s->l);
+  free(s->regs);
+  free(s->ready);
+  free(s->carry);
+  memset(s, 0, sizeof(*s));
+}
+
+static int libuv_grow(libuv_state *s, int fd)
+{
+  if (fd < s->nregs)
+    return 0;
+  int n = s->nregs ? s->nregs : 64;
+  while (n <= fd)
+    n = n > INT_MAX / 2 ? INT_MAX : n * 2;
+  libuv_reg **r = realloc(s->regs, (size_t)n * sizeof(*r));
+  if (!r)
+    return -ENOMEM;
+  memset(r + s->nregs, 0, (size_t)(n - s->nregs) * sizeof(*r));
+  s->regs = r;
+  s->nregs = n;
+  return 0;
+}
+
+static int libuv_ctl(void *state, int fd, unsigned old_mask,
+                     unsigned new_mask)
+{
+  libuv_state *s = state;
+  (void)old_mask;
+  if (fd < 0)
+    return -EBADF;
+  if (new_mask & ~(unsigned)(EVL_READ | EVL_WRITE | EVL_RDHUP))
+    return -EINVAL;
+  new_mask &= EVL_READ | EVL_WRITE;
+  libuv_reg *r = fd < s->nregs ? s->regs[fd] : NULL;
+  if (!new_mask) {
+    if (!r)
+      return -ENOENT;
+    /* Stops the poll now (no later callback); frees in the close cb. */
+    uv_close((uv_handle_t *)&r->poll, libuv_free_cb);
+    s->regs[fd] = NULL;
+    return 0;
+  }
+  if (!r) {
+    /* uv_poll_init's own check would report a closed fd as -EEXIST or
+     * -EPERM depending on the path; the contract says -EBADF. */
+    if (fcntl(fd, F_GETFD) < 0)
+      return -errno;
+    int rc = libuv_grow(s, fd);
+    if (rc < 0)
+      return rc;
+    r = calloc(1, sizeof(*r));
+    if (!r)
+      return -ENOMEM;
+    rc = uv_poll_init(&s->l->loop, &r->poll, fd);
+    if (rc < 0) {
+      free(r); /* not initialised: nothing in the loop refers to it */
+      return rc;
+    }
+    r->s = s;
+    r->fd = fd;
+    s->regs[fd] = r;
+  } else if (r->mask == new_mask) {
+    return 0;
+  }
+  int rc = uv_poll_start(&r->poll, libuv_events(new_mask), libuv_poll_cb);
+  if (rc < 0) {
+    uv_close((uv_handle_t *)&r->poll, libuv_free_cb);
+    s->regs[fd] = NULL;
+    return rc;
+  }
+  r->mask = new_mask;
+  return 0;
+}
+
+static int libuv_forget_fd(void *state, int fd)
+{
+  int rc = libuv_ctl(state, fd, 0, 0);
+  return rc == -ENOENT ? 0 : rc;
+}
+
+static int libuv_wake(void *state)
+{
+  libuv_state *s = state;
+  return uv_async_send(&s->l->async);
+}
+
+static int64_t libuv_now(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int libuv_wait(void *state, int64_t timeout_ns, evl_event *out,
+                      int cap)
+{
+  libuv_state *s = state;
+  if (cap < 0 || (cap > 0 && !out))
+    return -EINVAL;
+  s->stamp++;
+  s->nready = 0;
+  s->woken = 0;
+  s->nomem = 0;
+  /* Carried fds keep their place in line but must fire again to count. */
+  for (int i = 0; i < s->ncarry; i++) {
+    int fd = s->carry[i].fd;
+    if (fd < s->nregs && s->regs[fd]) {
+      libuv_collect(s, s->regs[fd], 0);
+      if (s->nomem)
+        return -ENOMEM;
+    }
+  }
+  s->ncarry = 0;
+  int nonblock = timeout_ns == 0 || s->nready > 0;
+  int64_t deadline = timeout_ns > 0 ? libuv_now() + timeout_ns : 0;
+  uv_loop_t *loop = &s->l->loop;
+  int fired = 0;
+  for (;;) {
+    if (!nonblock && timeout_ns > 0) {
+      int64_t left = deadline - libuv_now();
+      uint64_t ms = left > 0 ? (uint64_t)(left + 999999) / 1000000 : 0;
+      uv_update_time(loop);
+      uv_timer_start(&s->l->timer, libuv_noop_cb, ms, 0);
+    }
+    uv_run(loop, nonblock ? UV_RUN_NOWAIT : UV_RUN_ONCE);
+    uv_timer_stop(&s->l->timer);
+    for (int i = 0; i < s->nready && !fired; i++)
+      fired = s->ready[i].events != 0;
+    if (fired || s->woken || nonblock || s->nomem)
+      break;
+    if (timeout_ns > 0 && libuv_now() >= deadline)
+      break;
+  }
+  int n = 0, k = 0;
+  for (int i = 0; i < s->nready; i++) {
+    if (!s->ready[i].events)
+      continue;
+    if (n < cap)
+      out[n++] = s->ready[i];
+    else
+      s->ready[k++] = s->ready[i]; /* compact the overflow in place */
+  }
+  if (k > 0) {
+    if (libuv_reserve(&s->carry, &s->carry_cap, k) < 0)
+      return n; /* dropped ones are level-triggered: they come back */
+    memcpy(s->carry, s->ready, (size_t)k * sizeof(*s->carry));
+    s->ncarry = k;
+  }
+  return n;
+}
+
+static const evl_backend_ops libuv_ops = {
+    .abi = EVL_BACKEND_ABI,
+    .size = sizeof(evl_backend_ops),
+    .name = "libuv",
+    .description = "libuv private uv_loop_t as a selector: one uv_poll_t per "
+                   "fd (sets O_NONBLOCK on it)",
+    .features = EVL_BF_O1 | EVL_BF_FDS | EVL_BF_RDHUP | EVL_BF_WRAPPER,
+    .fd_limit = 0,
+    .resolution_ns = 1000000,
+    .state_size = sizeof(libuv_state),
+    .priority = 0,
+    .probe = libuv_probe,
+    .init = libuv_init,
+    .fini = libuv_fini,
+    .ctl = libuv_ctl,
+    .wait = libuv_wait,
+    .forget_fd = libuv_forget_fd,
+    .after_fork = NULL,
+    .wake = libuv_wake,
+};
+
+const evl_backend_ops *evl_backend_plugin(void)
+{
+  return &libuv_ops;
+}

@@ -1,0 +1,151 @@
+/* native_common.h — what the native-libuv/libev/libevent adapters share:
+ * handle slots, the ready FIFO, the cross-thread queue, errors and debug. */
+#ifndef EVL_NATIVE_COMMON_H
+#define EVL_NATIVE_COMMON_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <evl/impl.h>
+
+/* Every adapter module carries its own copy of these helpers; hidden, so
+ * that two modules in one process can never bind to each other's. */
+#pragma GCC visibility push(hidden)
+
+/*
+ * No event library header may be included here or in native_common.c:
+ * libev's and libevent's headers define the same macros with different
+ * values (DESIGN §9), and this file is compiled into every adapter.
+ */
+
+/* ---- handles: slot index + generation (S4) ----------------------------- */
+enum { EVL__NK_FREE = 0, EVL__NK_SOON = 1, EVL__NK_TIMER = 2 };
+
+typedef struct evl__nslot {
+  uint32_t gen; /* never 0, so a handle is never 0 */
+  uint32_t kind;
+  union {
+    void *ptr;     /* EVL__NK_TIMER: the adapter's timer */
+    uint32_t next; /* EVL__NK_FREE: free list, UINT32_MAX ends it */
+  } u;
+} evl__nslot;
+
+typedef struct evl__nslots {
+  evl__nslot *v;
+  uint32_t len, cap, free;
+} evl__nslots;
+
+int evl__nslot_alloc(evl__nslots *s, uint32_t kind, void *ptr, evl_handle *out);
+/* The live slot `h` names, or NULL if it ran, was cancelled or never was. */
+evl__nslot *evl__nslot_get(const evl__nslots *s, evl_handle h);
+void evl__nslot_free(evl__nslots *s, evl_handle h);
+
+/* ---- FIFO of callbacks -------------------------------------------------- */
+typedef struct evl__nentry {
+  evl_cb cb;
+  void *arg;
+  evl_handle h; /* 0: not cancellable (cross-thread posts) */
+} evl__nentry;
+
+typedef struct evl__nfifo {
+  evl__nentry *v;
+  size_t cap;        /* a power of two, or 0 */
+  size_t head, tail; /* free-running counters */
+} evl__nfifo;
+
+/* ---- the part of every adapter's loop that is not the library ---------- */
+typedef struct evl__nbase {
+  int closed, running, stopping;
+  evl__nslots slots;
+  /* call_soon's queue. `mark` is where the batch of the next iteration
+   * ends: entries queued by any callback of this iteration lie behind it
+   * and wait for the following one (S1). */
+  evl__nfifo ready;
+  size_t mark;
+  uint64_t ntimers, nfds;
+
+  /* call_soon_threadsafe: a locked FIFO; ts_wake says a wakeup is already
+   * on its way, so 100 000 posts cost one wakeup, and lose nothing. */
+  pthread_mutex_t ts_lock;
+  evl__nfifo ts;
+  int ts_wake, ts_closed;
+
+  evl_error_handler eh;
+  void *eh_arg;
+  int debug;
+  uint64_t slow_ns;
+  pthread_t runner;
+  evl_loop_stats st;
+} evl__nbase;
+
+/* The base of an adapter's loop, which starts with it; NULL stays NULL. */
+#define EVL__NB(loop) ((evl__nbase *)(void *)(loop))
+
+int evl__nbase_init(evl__nbase *b, const evl_impl_config *cfg);
+/* Frees the base's memory and drops everything queued, running nothing. */
+void evl__nbase_fini(evl__nbase *b);
+/* After fini, when the loop shell itself goes (loop_free). */
+void evl__nbase_destroy(evl__nbase *b);
+
+/* 0, -EINVAL for no loop, EVL_ECLOSED, or -EPERM for a foreign thread in
+ * debug mode (S11). */
+int evl__ncheck(const evl__nbase *b);
+
+uint64_t evl__nnow(void);
+/* Delay or absolute time to an absolute deadline; negative delay: now. */
+uint64_t evl__ndeadline(int64_t delay_ns);
+
+/* Queues cb; returns 0 or -errno. The adapter makes sure the library will
+ * not block while evl__nready_len() > 0. */
+int evl__nsoon(evl__nbase *b, evl_cb cb, void *arg, evl_handle *out);
+static inline size_t evl__nready_len(const evl__nbase *b) {
+  return b->ready.tail - b->ready.head;
+}
+/* Runs the batch up to the mark and moves the mark to the tail; returns
+ * how many callbacks still wait. Stops early if the loop was closed. */
+size_t evl__nrun_batch(evl__nbase *b);
+/* Called when a run starts: everything queued so far is this iteration's. */
+static inline void evl__nmark_all(evl__nbase *b) {
+  b->mark = b->ready.tail;
+}
+
+/* Cross-thread posts: queues cb and, if no wakeup is on its way yet, calls
+ * wake(b) under the queue's lock, so close cannot free the wakeup handle
+ * under a poster's feet. 0 or an error. */
+int evl__nts_post(evl__nbase *b, evl_cb cb, void *arg,
+                  void (*wake)(evl__nbase *b));
+/* First step of close: later posts get EVL_ECLOSED. */
+void evl__nts_close(evl__nbase *b);
+/* On the loop thread, after a wakeup: runs what was posted, in order. */
+void evl__nts_run(evl__nbase *b);
+
+/* Running-loop bookkeeping (S7): -EBUSY if this thread runs a loop. */
+int evl__nrun_enter(evl__nbase *b, evl_loop *self);
+void evl__nrun_leave(evl__nbase *b);
+evl_loop *evl__nget_running(void);
+
+/* Errors (S10) and slow callbacks (S11). */
+int evl__nset_error_handler(evl__nbase *b, evl_error_handler h, void *arg);
+void evl__nreport(evl__nbase *b, int code, const char *context,
+                  const char *message, int fd, uint64_t duration_ns);
+void evl__ndefault_error_handler(const evl_error_info *info, void *arg);
+const char *evl__nstrerror(int code);
+
+/* Bracket every user callback: counts it and, in debug mode, times it. */
+static inline uint64_t evl__ncb_begin(evl__nbase *b) {
+  b->st.callbacks++;
+  return b->debug ? evl__nnow() : 0;
+}
+void evl__ncb_slow(evl__nbase *b, uint64_t t0);
+static inline void evl__ncb_end(evl__nbase *b, uint64_t t0) {
+  if (t0)
+    evl__ncb_slow(b, t0);
+}
+
+/* Validation shared by add_reader/add_writer. */
+int evl__ncheck_fd(int fd);
+
+#pragma GCC visibility pop
+
+#endif

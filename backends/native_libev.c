@@ -1,0 +1,566 @@
+/* native_libev.c — evlab's loop API run by libev itself: ev_timer, ev_io and
+ * ev_async do the work; ev_check + ev_idle carry the ready FIFO. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ev.h>
+
+#include "native_common.h"
+
+typedef struct evn_timer {
+  ev_timer w;
+  evl_loop *loop;
+  evl_cb cb;
+  void *arg;
+  uint64_t deadline;
+  evl_handle h;
+  struct evn_timer *next_free;
+} evn_timer;
+
+/* One ev_io per direction, as libev users write it: stopping a watcher also
+ * drops its pending event, which is exactly S6's stale-event rule. */
+typedef struct evn_fd {
+  ev_io r, w;
+  evl_loop *loop;
+  evl_io_cb rcb, wcb;
+  void *rarg, *warg;
+} evn_fd;
+
+struct evl_loop {
+  evl__nbase b; /* first: helpers see the loop as its base */
+  struct ev_loop *ev;
+  ev_idle idle;   /* active while the FIFO is non-empty: poll won't block */
+  ev_check check; /* lowest priority: runs the batch after I/O and timers */
+  ev_async async;
+  evn_fd **fds;
+  int fds_cap;
+  evn_timer *tfree;
+  /* Timer placement, see evn_timer_arm. */
+  double ep_now, ep_eps;
+  uint64_t ep_base, last_deadline;
+  uint32_t same;
+};
+
+enum { EVN_SLACK_NS = 10000 };
+
+#define EVN_LOOP(ptr, field)                                                   \
+  ((evl_loop *)((char *)(ptr)-offsetof(evl_loop, field)))
+
+/* ---- the ready FIFO ----------------------------------------------------- */
+static void evn_idle_cb(struct ev_loop *ev, ev_idle *w, int revents) {
+  (void)ev, (void)w, (void)revents; /* only there to keep poll from blocking */
+}
+
+static void evn_want_batch(evl_loop *loop) {
+  if (!ev_is_active(&loop->idle))
+    ev_idle_start(loop->ev, &loop->idle);
+}
+
+static void evn_check_cb(struct ev_loop *ev, ev_check *w, int revents) {
+  (void)revents;
+  evl_loop *loop = EVN_LOOP(w, check);
+  if (evl__nrun_batch(&loop->b) == 0 && !loop->b.closed)
+    ev_idle_stop(ev, &loop->idle);
+}
+
+static void evn_async_cb(struct ev_loop *ev, ev_async *w, int revents) {
+  (void)ev, (void)revents;
+  evl__nts_run(&EVN_LOOP(w, async)->b);
+}
+
+static int evn_call_soon(evl_loop *loop, evl_cb cb, void *arg,
+                         evl_handle *out) {
+  int rc = evl__ncheck(EVL__NB(loop));
+  if (rc)
+    return rc;
+  if (!cb)
+    return -EINVAL;
+  rc = evl__nsoon(&loop->b, cb, arg, out);
+  if (rc == 0)
+    evn_want_batch(loop);
+  return rc;
+}
+
+/* ---- timers ------------------------------------------------------------- */
+static void evn_timer_cb(struct ev_loop *ev, ev_timer *w, int revents);
+
+static void evn_timer_arm(evl_loop *loop, evn_timer *tm) {
+  /* libev puts a timer at its cached time (mn_now) + `after`. While that
+   * cached time stands (ev_now() unchanged), estimate it once in our clock
+   * from the lag libev's manual gives (ev_time() - ev_now()), less a slack
+   * for the realtime double's coarse ulp: equal deadlines then get equal
+   * `after`s, and nothing fires early. */
+  double evnow = ev_now(loop->ev);
+  if (evnow != loop->ep_now) {
+    uint64_t now = evl__nnow();
+    double lag = ev_time() - evnow;
+    uint64_t lag_ns = lag > 0. ? (uint64_t)(lag * 1e9) : 0;
+    loop->ep_now = evnow;
+    loop->ep_base =
+        now > lag_ns + EVN_SLACK_NS ? now - lag_ns - EVN_SLACK_NS : 0;
+    /* libev's timer heap is not stable: equal `at`s pop in any order. A
+     * few ulps of `at` per repeat keep scheduling order (S2). */
+    loop->ep_eps = (double)now / 1e9 * 0x1p-50; /* >= 4 ulps of `at` */
+  }
+  if (tm->deadline == loop->last_deadline) {
+    loop->same++;
+  } else {
+    loop->last_deadline = tm->deadline;
+    loop->same = 0;
+  }
+  double after = tm->deadline > loop->ep_base
+                     ? (double)(tm->deadline - loop->ep_base) / 1e9
+                     : 0.;
+  ev_timer_set(&tm->w, after + loop->same * loop->ep_eps, 0.);
+  ev_timer_start(loop->ev, &tm->w);
+}
+
+static void evn_timer_cb(struct ev_loop *ev, ev_timer *w, int revents) {
+  (void)ev, (void)revents;
+  evn_timer *tm = (evn_timer *)w;
+  evl_loop *loop = tm->loop;
+  if (evl__nnow() < tm->deadline) { /* belt and braces for S2 */
+    evn_timer_arm(loop, tm);
+    return;
+  }
+  evl__nslot_free(&loop->b.slots, tm->h);
+  loop->b.ntimers--;
+  evl_cb cb = tm->cb;
+  void *arg = tm->arg;
+  tm->next_free = loop->tfree;
+  loop->tfree = tm;
+  uint64_t t0 = evl__ncb_begin(&loop->b);
+  cb(arg);
+  evl__ncb_end(&loop->b, t0);
+}
+
+static int evn_call_at(evl_loop *loop, uint64_t when_ns, evl_cb cb, void *arg,
+                       evl_handle *out) {
+  int rc = evl__ncheck(EVL__NB(loop));
+  if (rc)
+    return rc;
+  if (!cb)
+    return -EINVAL;
+  evn_timer *tm = loop->tfree;
+  if (tm) {
+    loop->tfree = tm->next_free;
+  } else {
+    tm = malloc(sizeof *tm);
+    if (!tm)
+      return -ENOMEM;
+    ev_init(&tm->w, evn_timer_cb);
+    tm->loop = loop;
+  }
+  rc = evl__nslot_alloc(&loop->b.slots, EVL__NK_TIMER, tm, &tm->h);
+  if (rc < 0) {
+    tm->next_free = loop->tfree;
+    loop->tfree = tm;
+    return rc;
+  }
+  tm->cb = cb;
+  tm->arg = arg;
+  tm->deadline = when_ns;
+  evn_timer_arm(loop, tm);
+  loop->b.ntimers++;
+  if (out)
+    *out = tm->h;
+  return 0;
+}
+
+static int evn_call_later(evl_loop *loop, int64_t delay_ns, evl_cb cb,
+                          void *arg, evl_handle *out) {
+  return evn_call_at(loop, evl__ndeadline(delay_ns), cb, arg, out);
+}
+
+static int evn_cancel(evl_loop *loop, evl_handle h) {
+  int rc = evl__ncheck(EVL__NB(loop));
+  if (rc)
+    return rc;
+  evl__nslot *sl = evl__nslot_get(&loop->b.slots, h);
+  if (!sl)
+    return EVL_EHANDLE;
+  if (sl->kind == EVL__NK_TIMER) {
+    evn_timer *tm = sl->u.ptr;
+    ev_timer_stop(loop->ev, &tm->w);
+    tm->next_free = loop->tfree;
+    loop->tfree = tm;
+    loop->b.ntimers--;
+  }
+  evl__nslot_free(&loop->b.slots, h);
+  return 0;
+}
+
+/* ---- I/O ---------------------------------------------------------------- */
+static void evn_drop_fd(evl_loop *loop, evn_fd *f) {
+  if (f->rcb || f->wcb)
+    return;
+  loop->fds[f->r.fd] = NULL;
+  loop->b.nfds--;
+  free(f);
+}
+
+static void evn_io_cb(struct ev_loop *ev, ev_io *w, int revents) {
+  (void)ev;
+  /* The watcher's own interest, not revents: an error feeds both bits. */
+  int write = (w->events & EV_WRITE) != 0;
+  evn_fd *f = write ? (evn_fd *)((char *)w - offsetof(evn_fd, w))
+                    : (evn_fd *)((char *)w - offsetof(evn_fd, r));
+  evl_loop *loop = f->loop;
+  int fd = w->fd;
+  evl_io_cb cb = write ? f->wcb : f->rcb;
+  void *arg = write ? f->warg : f->rarg;
+  unsigned events = write ? EVL_WRITE : EVL_READ;
+  if (revents & EV_ERROR) {
+    /* libev found the fd invalid and stopped the watcher already. */
+    events |= EVL_ERR;
+    if (write)
+      f->wcb = NULL;
+    else
+      f->rcb = NULL;
+    evn_drop_fd(loop, f);
+  }
+  loop->b.st.events++;
+  /* f may be freed by the callback: nothing below may touch it. */
+  uint64_t t0 = evl__ncb_begin(&loop->b);
+  cb(fd, events, arg);
+  evl__ncb_end(&loop->b, t0);
+}
+
+static int evn_add(evl_loop *loop, int fd, int write, evl_io_cb cb, void *arg) {
+  int rc = evl__ncheck(EVL__NB(loop));
+  if (rc)
+    return rc;
+  if (!cb)
+    return -EINVAL;
+  if ((rc = evl__ncheck_fd(fd)) < 0)
+    return rc;
+  if (fd >= loop->fds_cap) {
+    int ncap = loop->fds_cap ? loop->fds_cap : 64;
+    while (ncap <= fd)
+      ncap *= 2;
+    evn_fd **nv = realloc(loop->fds, (size_t)ncap * sizeof *nv);
+    if (!nv)
+      return -ENOMEM;
+    memset(nv + loop->fds_cap, 0, (size_t)(ncap - loop->fds_cap) * sizeof *nv);
+    loop->fds = nv;
+    loop->fds_cap = ncap;
+  }
+  evn_fd *f = loop->fds[fd];
+  if (!f) {
+    f = calloc(1, sizeof *f);
+    if (!f)
+      return -ENOMEM;
+    f->loop = loop;
+    ev_io_init(&f->r, evn_io_cb, fd, EV_READ);
+    ev_io_init(&f->w, evn_io_cb, fd, EV_WRITE);
+    loop->fds[fd] = f;
+    loop->b.nfds++;
+  }
+  /* Stop and start again even for a replacement: that drops an event
+   * already collected for the old callback. */
+  ev_io *w = write ? &f->w : &f->r;
+  ev_io_stop(loop->ev, w);
+  if (write) {
+    f->wcb = cb;
+    f->warg = arg;
+  } else {
+    f->rcb = cb;
+    f->rarg = arg;
+  }
+  ev_io_start(loop->ev, w);
+  return 0;
+}
+
+static int evn_remove(evl_loop *loop, int fd, int write) {
+  int rc = evl__ncheck(EVL__NB(loop));
+  if (rc)
+    return rc;
+  if (fd < 0)
+    return -EBADF;
+  evn_fd *f = fd < loop->fds_cap ? loop->fds[fd] : NULL;
+  if (!f || !(write ? f->wcb : f->rcb))
+    return 0;
+  if (write) {
+    ev_io_stop(loop->ev, &f->w);
+    f->wcb = NULL;
+  } else {
+    ev_io_stop(loop->ev, &f->r);
+    f->rcb = NULL;
+  }
+  evn_drop_fd(loop, f);
+  return 1;
+}
+
+static int evn_add_reader(evl_loop *loop, int fd, evl_io_cb cb, void *arg) {
+  return evn_add(loop, fd, 0, cb, arg);
+}
+static int evn_add_writer(evl_loop *loop, int fd, evl_io_cb cb, void *arg) {
+  return evn_add(loop, fd, 1, cb, arg);
+}
+static int evn_remove_reader(evl_loop *loop, int fd) {
+  return evn_remove(loop, fd, 0);
+}
+static int evn_remove_writer(evl_loop *loop, int fd) {
+  return evn_remove(loop, fd, 1);
+}
+
+/* ---- running ------------------------------------------------------------ */
+static int evn_run(evl_loop *loop, int flags) {
+  int rc = evl__ncheck(EVL__NB(loop));
+  if (rc)
+    return rc;
+  if ((rc = evl__nrun_enter(&loop->b, loop)) < 0)
+    return rc;
+  evl__nmark_all(&loop->b);
+  /* ev_run forgets an ev_break made before it; the contract wants one
+   * iteration with a zero timeout (S7), which is EVRUN_NOWAIT. */
+  if (loop->b.stopping)
+    flags = EVRUN_NOWAIT;
+  ev_run(loop->ev, flags);
+  evl__nrun_leave(&loop->b);
+  return 0;
+}
+
+static int evn_run_forever(evl_loop *loop) {
+  return evn_run(loop, 0);
+}
+
+static int evn_run_once(evl_loop *loop) {
+  return evn_run(loop, EVRUN_ONCE);
+}
+
+static int evn_stop(evl_loop *loop) {
+  int rc = evl__ncheck(EVL__NB(loop));
+  if (rc)
+    return rc;
+  loop->b.stopping = 1;
+  if (loop->b.running)
+    ev_break(loop->ev, EVBREAK_ONE);
+  return 0;
+}
+
+static int evn_is_running(const evl_loop *loop) {
+  return loop && loop->b.running;
+}
+
+static uint64_t evn_time(const evl_loop *loop) {
+  (void)loop;
+  return evl__nnow();
+}
+
+static const char *evn_backend_name(const evl_loop *loop) {
+  (void)loop;
+  return "libev";
+}
+
+/* ---- threads ------------------------------------------------------------ */
+static void evn_wake(evl__nbase *b) {
+  evl_loop *loop = (evl_loop *)b;
+  ev_async_send(loop->ev, &loop->async);
+}
+
+static int evn_call_soon_threadsafe(evl_loop *loop, evl_cb cb, void *arg) {
+  if (!loop)
+    return -EINVAL;
+  if (loop->b.closed)
+    return EVL_ECLOSED;
+  return evl__nts_post(&loop->b, cb, arg, evn_wake);
+}
+
+static void evn_stop_cb(void *arg) {
+  evn_stop(arg);
+}
+
+static int evn_stop_threadsafe(evl_loop *loop) {
+  return evn_call_soon_threadsafe(loop, evn_stop_cb, loop);
+}
+
+/* ---- errors, debug, stats ---------------------------------------------- */
+static int evn_set_error_handler(evl_loop *loop, evl_error_handler h,
+                                 void *arg) {
+  return evl__nset_error_handler(EVL__NB(loop), h, arg);
+}
+
+static int evn_report_error(evl_loop *loop, int code, const char *message) {
+  int rc = evl__ncheck(EVL__NB(loop));
+  if (rc)
+    return rc;
+  evl__nreport(&loop->b, code, "callback", message, -1, 0);
+  return 0;
+}
+
+static int evn_set_debug(evl_loop *loop, int on) {
+  if (!loop)
+    return -EINVAL;
+  if (loop->b.closed)
+    return EVL_ECLOSED;
+  loop->b.debug = on != 0;
+  return 0;
+}
+
+static int evn_set_slow_callback_ns(evl_loop *loop, uint64_t ns) {
+  if (!loop)
+    return -EINVAL;
+  if (loop->b.closed)
+    return EVL_ECLOSED;
+  loop->b.slow_ns = ns ? ns : 100000000ull;
+  return 0;
+}
+
+static int evn_loop_stats(const evl_loop *loop, evl_loop_stats *out) {
+  if (!loop)
+    return -EINVAL;
+  if (loop->b.closed)
+    return EVL_ECLOSED;
+  if (!out)
+    return -EINVAL;
+  *out = loop->b.st;
+  /* libev counts its own polls; one poll per iteration. */
+  out->iterations = out->waits = ev_iteration(loop->ev);
+  out->timers = loop->b.ntimers;
+  out->fds = loop->b.nfds;
+  return 0;
+}
+
+/* ---- life cycle --------------------------------------------------------- */
+static void evn_teardown(evl_loop *loop) {
+  for (uint32_t i = 0; i < loop->b.slots.len; i++) {
+    evl__nslot *sl = &loop->b.slots.v[i];
+    if (sl->kind == EVL__NK_TIMER) {
+      ev_timer_stop(loop->ev, &((evn_timer *)sl->u.ptr)->w);
+      free(sl->u.ptr);
+    }
+  }
+  while (loop->tfree) {
+    evn_timer *tm = loop->tfree;
+    loop->tfree = tm->next_free;
+    free(tm);
+  }
+  for (int fd = 0; fd < loop->fds_cap; fd++) {
+    evn_fd *f = loop->fds[fd];
+    if (f) {
+      ev_io_stop(loop->ev, &f->r);
+      ev_io_stop(loop->ev, &f->w);
+      free(f);
+    }
+  }
+  free(loop->fds);
+  loop->fds = NULL;
+  loop->fds_cap = 0;
+  if (loop->ev) {
+    ev_idle_stop(loop->ev, &loop->idle);
+    ev_check_stop(loop->ev, &loop->check);
+    ev_async_stop(loop->ev, &loop->async);
+    ev_loop_destroy(loop->ev);
+    loop->ev = NULL;
+  }
+}
+
+static int evn_loop_new(const void *data, const evl_impl_config *cfg,
+                        evl_loop **out) {
+  (void)data;
+  if (!out)
+    return -EINVAL;
+  *out = NULL;
+  evl_loop *loop = calloc(1, sizeof *loop);
+  if (!loop)
+    return -ENOMEM;
+  int rc = evl__nbase_init(&loop->b, cfg);
+  if (rc < 0) {
+    free(loop);
+    return rc;
+  }
+  /* EVFLAG_NOENV: $LIBEV_FLAGS must not switch the backend under a
+   * benchmark; the choice is libev's recommended one (epoll here). */
+  loop->ev = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV);
+  if (!loop->ev) {
+    rc = errno ? -errno : -ENOMEM;
+    evl__nbase_fini(&loop->b);
+    evl__nbase_destroy(&loop->b);
+    free(loop);
+    return rc;
+  }
+  ev_idle_init(&loop->idle, evn_idle_cb);
+  ev_set_priority(&loop->idle, EV_MINPRI);
+  ev_check_init(&loop->check, evn_check_cb);
+  ev_set_priority(&loop->check, EV_MINPRI);
+  ev_check_start(loop->ev, &loop->check);
+  ev_async_init(&loop->async, evn_async_cb);
+  ev_async_start(loop->ev, &loop->async);
+  *out = loop;
+  return 0;
+}
+
+static int evn_loop_close(evl_loop *loop) {
+  if (!loop)
+    return 0;
+  if (loop->b.running)
+    return -EBUSY;
+  if (loop->b.closed)
+    return 0;
+  loop->b.closed = 1;
+  evl__nts_close(&loop->b);
+  evn_teardown(loop);
+  evl__nbase_fini(&loop->b);
+  return 0;
+}
+
+static int evn_loop_free(evl_loop *loop) {
+  if (!loop)
+    return 0;
+  int rc = evn_loop_close(loop);
+  if (rc < 0)
+    return rc;
+  evl__nbase_destroy(&loop->b);
+  free(loop);
+  return 0;
+}
+
+static evl_loop *evn_get_running_loop(void) {
+  return evl__nget_running();
+}
+
+static const evl_deviation evn_deviations[] = {
+    {NULL, NULL},
+};
+
+static const evl_impl_ops evn_ops = {
+    .abi = EVL_IMPL_ABI,
+    .size = sizeof(evl_impl_ops),
+    .name = "native-libev",
+    .description = "libev's own loop: ev_timer, ev_io, ev_async; "
+                   "ev_check + ev_idle run the call_soon FIFO",
+    .features = EVL_IF_THREADSAFE | EVL_IF_DEBUG | EVL_IF_STATS |
+                EVL_IF_ERRORS | EVL_IF_RUNNING,
+    .deviations = evn_deviations,
+    .loop_new = evn_loop_new,
+    .loop_close = evn_loop_close,
+    .loop_free = evn_loop_free,
+    .backend_name = evn_backend_name,
+    .call_soon = evn_call_soon,
+    .call_later = evn_call_later,
+    .call_at = evn_call_at,
+    .cancel = evn_cancel,
+    .add_reader = evn_add_reader,
+    .remove_reader = evn_remove_reader,
+    .add_writer = evn_add_writer,
+    .remove_writer = evn_remove_writer,
+    .run_forever = evn_run_forever,
+    .run_once = evn_run_once,
+    .stop = evn_stop,
+    .is_running = evn_is_running,
+    .time = evn_time,
+    .call_soon_threadsafe = evn_call_soon_threadsafe,
+    .stop_threadsafe = evn_stop_threadsafe,
+    .get_running_loop = evn_get_running_loop,
+    .set_error_handler = evn_set_error_handler,
+    .report_error = evn_report_error,
+    .set_debug = evn_set_debug,
+    .set_slow_callback_ns = evn_set_slow_callback_ns,
+    .loop_stats = evn_loop_stats,
+};
+
+const evl_impl_ops *evl_impl_plugin(void) {
+  return &evn_ops;
+}

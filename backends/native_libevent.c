@@ -1,0 +1,684 @@
+/* native_libevent.c — evlab's loop API run by libevent itself: evtimer and
+ * persistent events do the work; an activated event carries the FIFO. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "native_common.h"
+
+typedef struct evb_timer {
+  struct event *ev;
+  evl_loop *loop;
+  evl_cb cb;
+  void *arg;
+  uint64_t deadline;
+  evl_handle h;
+  uint64_t seq; /* scheduling order, for equal deadlines */
+  int in_due;   /* fired, waiting in loop->due for the flush */
+  struct evb_timer *next_free;
+} evb_timer;
+
+/* One persistent event per direction: event_del() also takes an already
+ * activated event off the active queue, which is S6's stale-event rule. */
+typedef struct evb_fd {
+  struct event *r, *w;
+  evl_loop *loop;
+  int fd;
+  evl_io_cb rcb, wcb;
+  void *rarg, *warg;
+} evb_fd;
+
+struct evl_loop {
+  evl__nbase b; /* first: helpers see the loop as its base */
+  struct event_base *eb;
+  struct event *soon_ev; /* runs the FIFO's batch */
+  int soon_sched;        /* soon_ev is active or pending */
+  int in_batch;
+  struct event *wake_ev; /* reads wake_fd: cross-thread posts */
+  int wake_fd;
+  evb_fd **fds;
+  int fds_cap;
+  evb_timer *tfree;
+  uint64_t tseq;
+  /* Timers fired in one pass, run in (deadline, seq) order by flush_ev:
+   * libevent's min-heap pops equal deadlines in any order (S2). */
+  evb_timer **due;
+  size_t ndue, due_cap;
+  struct event *flush_ev;
+};
+
+/* ---- the ready FIFO ----------------------------------------------------- */
+static const struct timeval evb_zero_tv = {0, 0};
+
+static void evb_soon_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)fd, (void)what;
+  evl_loop *loop = arg;
+  loop->in_batch = 1;
+  size_t left = evl__nrun_batch(&loop->b);
+  loop->in_batch = 0;
+  if (left && !loop->b.closed) {
+    /* Not event_active(): libevent would run it again in this same pass
+     * and starve I/O. A zero timeout waits for the next dispatch (S1). */
+    event_add(loop->soon_ev, &evb_zero_tv);
+  } else {
+    loop->soon_sched = 0;
+  }
+}
+
+static void evb_want_batch(evl_loop *loop) {
+  if (loop->soon_sched || loop->in_batch)
+    return; /* the batch's end schedules the next one */
+  loop->soon_sched = 1;
+  event_active(loop->soon_ev, EV_TIMEOUT, 0);
+}
+
+static int evb_call_soon(evl_loop *loop, evl_cb cb, void *arg,
+                         evl_handle *out) {
+  int rc = evl__ncheck(EVL__NB(loop));
+  if (rc)
+    return rc;
+  if (!cb)
+    return -EINVAL;
+  rc = evl__nsoon(&loop->b, cb, arg, out);
+  if (rc == 0)
+    evb_want_batch(loop);
+  return rc;
+}
+
+/* ---- timers ------------------------------------------------------------- */
+static void evb_timer_arm(evb_timer *tm) {
+  /* libevent adds the relative time to its own clock read, a few hundred
+   * ns after ours and truncated to µs: round up and add 1 µs so the timer
+   * is never early (S2). */
+  uint64_t now = evl__nnow();
+  uint64_t us = tm->deadline > now ? (tm->deadline - now + 999) / 1000 : 0;
+  us += 1;
+  struct timeval tv = {(time_t)(us / 1000000), (suseconds_t)(us % 1000000)};
+  event_add(tm->ev, &tv);
+}
+
+static int evb_timer_live(const evl_loop *loop, const evb_timer *tm) {
+  evl__nslot *sl = evl__nslot_get(&loop->b.slots, tm->h);
+  return sl && sl->u.ptr == tm;
+}
+
+static void evb_timer_run(evl_loop *loop, evb_timer *tm) {
+  evl__nslot_free(&loop->b.slots, tm->h);
+  loop->b.ntimers--;
+  evl_cb cb = tm->cb;
+  void *cbarg = tm->arg;
+  tm->next_free = loop->tfree;
+  loop->tfree = tm;
+  uint64_t t0 = evl__ncb_begin(&loop->b);
+  cb(cbarg);
+  evl__ncb_end(&loop->b, t0);
+}
+
+static void evb_timer_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)fd, (void)what;
+  evb_timer *tm = arg;
+  evl_loop *loop = tm->loop;
+  if (evl__nnow() < tm->deadline) { /* libevent's cached time lagged */
+    evb_timer_arm(tm);
+    return;
+  }
+  if (loop->ndue == loop->due_cap) {
+    size_t ncap = loop->due_cap ? loop->due_cap * 2 : 16;
+    evb_timer **nv = realloc(loop->due, ncap * sizeof *nv);
+    if (!nv) { /* out of memory: run it now, out of order */
+      evb_timer_run(loop, tm);
+      return;
+    }
+    loop->due = nv;
+    loop->due_cap = ncap;
+  }
+  /* Activated after the timers of this pass, so it runs after all of them. */
+  if (loop->ndue == 0)
+    event_active(loop->flush_ev, EV_TIMEOUT, 0);
+  tm->in_due = 1;
+  loop->due[loop->ndue++] = tm;
+}
+
+static void evb_flush_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)fd, (void)what;
+  evl_loop *loop = arg;
+  evb_timer **d = loop->due;
+  size_t n = loop->ndue;
+  /* Insertion sort: the heap already gave nearly sorted input. */
+  for (size_t i = 1; i < n; i++) {
+    evb_timer *x = d[i];
+    size_t j = i;
+    while (j > 0 &&
+           (d[j - 1]->deadline > x->deadline ||
+            (d[j - 1]->deadline == x->deadline && d[j - 1]->seq > x->seq))) {
+      d[j] = d[j - 1];
+      j--;
+    }
+    d[j] = x;
+  }
+  for (size_t i = 0; i < n && !loop->b.closed; i++) {
+    evb_timer *tm = d[i];
+    tm->in_due = 0;
+    if (evb_timer_live(loop, tm)) {
+      evb_timer_run(loop, tm);
+    } else { /* cancelled after it fired: cancel left it to us */
+      tm->next_free = loop->tfree;
+      loop->tfree = tm;
+    }
+  }
+  loop->ndue = 0;
+}
+
+static int evb_call_at(evl_loop *loop, uint64_t when_ns, evl_cb cb, void *arg,
+                       evl_handle *out) {
+  int rc = evl__ncheck(EVL__NB(loop));
+  if (rc)
+    return rc;
+  if (!cb)
+    return -EINVAL;
+  evb_timer *tm = loop->tfree;
+  if (tm) {
+    loop->tfree = tm->next_free;
+  } else {
+    tm = malloc(sizeof *tm);
+    if (!tm)
+      return -ENOMEM;
+    tm->ev = evtimer_new(loop->eb, evb_timer_cb, tm);
+    if (!tm->ev) {
+      free(tm);
+      return -ENOMEM;
+    }
+    tm->loop = loop;
+  }
+  rc = evl__nslot_alloc(&loop->b.slots, EVL__NK_TIMER, tm, &tm->h);
+  if (rc < 0) {
+    tm->next_free = loop->tfree;
+    loop->tfree = tm;
+    return rc;
+  }
+  tm->cb = cb;
+  tm->arg = arg;
+  tm->deadline = when_ns;
+  tm->seq = ++loop->tseq;
+  tm->in_due = 0;
+  evb_timer_arm(tm);
+  loop->b.ntimers++;
+  if (out)
+    *out = tm->h;
+  return 0;
+}
+
+static int evb_call_later(evl_loop *loop, int64_t delay_ns, evl_cb cb,
+                          void *arg, evl_handle *out) {
+  return evb_call_at(loop, evl__ndeadline(delay_ns), cb, arg, out);
+}
+
+static int evb_cancel(evl_loop *loop, evl_handle h) {
+  int rc = evl__ncheck(EVL__NB(loop));
+  if (rc)
+    return rc;
+  evl__nslot *sl = evl__nslot_get(&loop->b.slots, h);
+  if (!sl)
+    return EVL_EHANDLE;
+  if (sl->kind == EVL__NK_TIMER) {
+    evb_timer *tm = sl->u.ptr;
+    event_del(tm->ev);
+    if (!tm->in_due) { /* else the flush still holds it and frees it */
+      tm->next_free = loop->tfree;
+      loop->tfree = tm;
+    }
+    loop->b.ntimers--;
+  }
+  evl__nslot_free(&loop->b.slots, h);
+  return 0;
+}
+
+/* ---- I/O ---------------------------------------------------------------- */
+static void evb_drop_fd(evl_loop *loop, evb_fd *f) {
+  if (f->rcb || f->wcb)
+    return;
+  loop->fds[f->fd] = NULL;
+  loop->b.nfds--;
+  event_free(f->r);
+  event_free(f->w);
+  free(f);
+}
+
+static void evb_io_cb(evutil_socket_t fd, short what, void *arg, int write) {
+  evb_fd *f = arg;
+  evl_loop *loop = f->loop;
+  evl_io_cb cb = write ? f->wcb : f->rcb;
+  void *cbarg = write ? f->warg : f->rarg;
+  loop->b.st.events++;
+  (void)what;
+  /* f may be freed by the callback: nothing below may touch it. */
+  uint64_t t0 = evl__ncb_begin(&loop->b);
+  cb(fd, write ? EVL_WRITE : EVL_READ, cbarg);
+  evl__ncb_end(&loop->b, t0);
+}
+
+static void evb_read_cb(evutil_socket_t fd, short what, void *arg) {
+  evb_io_cb(fd, what, arg, 0);
+}
+
+static void evb_write_cb(evutil_socket_t fd, short what, void *arg) {
+  evb_io_cb(fd, what, arg, 1);
+}
+
+/* -EBADF for no fd; -EPERM, epoll's answer, for what epoll cannot watch:
+ * refused here because libevent would print a warning to stderr. */
+static int evb_check_fd(int fd) {
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) < 0)
+    return -EBADF;
+  if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
+    return -EPERM;
+  return 0;
+}
+
+static int evb_add(evl_loop *loop, int fd, int write, evl_io_cb cb, void *arg) {
+  int rc = evl__ncheck(EVL__NB(loop));
+  if (rc)
+    return rc;
+  if (!cb)
+    return -EINVAL;
+  if ((rc = evb_check_fd(fd)) < 0)
+    return rc;
+  if (fd >= loop->fds_cap) {
+    int ncap = loop->fds_cap ? loop->fds_cap : 64;
+    while (ncap <= fd)
+      ncap *= 2;
+    evb_fd **nv = realloc(loop->fds, (size_t)ncap * sizeof *nv);
+    if (!nv)
+      return -ENOMEM;
+    memset(nv + loop->fds_cap, 0, (size_t)(ncap - loop->fds_cap) * sizeof *nv);
+    loop->fds = nv;
+    loop->fds_cap = ncap;
+  }
+  evb_fd *f = loop->fds[fd];
+  int fresh = !f;
+  if (fresh) {
+    f = calloc(1, sizeof *f);
+    if (!f)
+      return -ENOMEM;
+    f->loop = loop;
+    f->fd = fd;
+    f->r = event_new(loop->eb, fd, EV_READ | EV_PERSIST, evb_read_cb, f);
+    f->w = event_new(loop->eb, fd, EV_WRITE | EV_PERSIST, evb_write_cb, f);
+    if (!f->r || !f->w) {
+      if (f->r)
+        event_free(f->r);
+      if (f->w)
+        event_free(f->w);
+      free(f);
+      return -ENOMEM;
+    }
+  }
+  struct event *ev = write ? f->w : f->r;
+  /* Delete and add again even for a replacement: that drops an event
+   * already activated for the old callback. */
+  event_del(ev);
+  if (event_add(ev, NULL) < 0) {
+    /* epoll refused the fd (a regular file: EPERM); nothing stays. */
+    rc = errno ? -errno : -EINVAL;
+    if (fresh) {
+      event_free(f->r);
+      event_free(f->w);
+      free(f);
+    } else {
+      if (write)
+        f->wcb = NULL;
+      else
+        f->rcb = NULL;
+      evb_drop_fd(loop, f);
+    }
+    return rc;
+  }
+  if (fresh) {
+    loop->fds[fd] = f;
+    loop->b.nfds++;
+  }
+  if (write) {
+    f->wcb = cb;
+    f->warg = arg;
+  } else {
+    f->rcb = cb;
+    f->rarg = arg;
+  }
+  return 0;
+}
+
+static int evb_remove(evl_loop *loop, int fd, int write) {
+  int rc = evl__ncheck(EVL__NB(loop));
+  if (rc)
+    return rc;
+  if (fd < 0)
+    return -EBADF;
+  evb_fd *f = fd < loop->fds_cap ? loop->fds[fd] : NULL;
+  if (!f || !(write ? f->wcb : f->rcb))
+    return 0;
+  if (write) {
+    event_del(f->w);
+    f->wcb = NULL;
+  } else {
+    event_del(f->r);
+    f->rcb = NULL;
+  }
+  evb_drop_fd(loop, f);
+  return 1;
+}
+
+static int evb_add_reader(evl_loop *loop, int fd, evl_io_cb cb, void *arg) {
+  return evb_add(loop, fd, 0, cb, arg);
+}
+static int evb_add_writer(evl_loop *loop, int fd, evl_io_cb cb, void *arg) {
+  return evb_add(loop, fd, 1, cb, arg);
+}
+static int evb_remove_reader(evl_loop *loop, int fd) {
+  return evb_remove(loop, fd, 0);
+}
+static int evb_remove_writer(evl_loop *loop, int fd) {
+  return evb_remove(loop, fd, 1);
+}
+
+/* ---- running ------------------------------------------------------------ */
+static int evb_run(evl_loop *loop, int flags) {
+  int rc = evl__ncheck(EVL__NB(loop));
+  if (rc)
+    return rc;
+  if ((rc = evl__nrun_enter(&loop->b, loop)) < 0)
+    return rc;
+  evl__nmark_all(&loop->b);
+  /* A stop before the run: one iteration with a zero timeout (S7). */
+  if (loop->b.stopping)
+    flags = EVLOOP_ONCE | EVLOOP_NONBLOCK;
+  errno = 0;
+  if (event_base_loop(loop->eb, flags) < 0) {
+    rc = errno && errno != EINTR ? -errno : -EIO;
+    evl__nreport(&loop->b, rc, "backend wait", NULL, -1, 0);
+  }
+  evl__nrun_leave(&loop->b);
+  return rc;
+}
+
+static int evb_run_forever(evl_loop *loop) {
+  return evb_run(loop, 0);
+}
+
+static int evb_run_once(evl_loop *loop) {
+  return evb_run(loop, EVLOOP_ONCE);
+}
+
+static int evb_stop(evl_loop *loop) {
+  int rc = evl__ncheck(EVL__NB(loop));
+  if (rc)
+    return rc;
+  /* loopexit, not loopbreak: the callbacks already collected still run. */
+  if (loop->b.running && !loop->b.stopping)
+    event_base_loopexit(loop->eb, NULL);
+  loop->b.stopping = 1;
+  return 0;
+}
+
+static int evb_is_running(const evl_loop *loop) {
+  return loop && loop->b.running;
+}
+
+static uint64_t evb_time(const evl_loop *loop) {
+  (void)loop;
+  return evl__nnow();
+}
+
+static const char *evb_backend_name(const evl_loop *loop) {
+  (void)loop;
+  return "libevent";
+}
+
+/* ---- threads ------------------------------------------------------------ */
+static void evb_wake(evl__nbase *b) {
+  uint64_t one = 1;
+  /* EAGAIN means the counter is already non-zero: a wakeup is pending. */
+  if (write(((evl_loop *)b)->wake_fd, &one, sizeof one) < 0) {
+  }
+}
+
+static void evb_wake_cb(evutil_socket_t fd, short what, void *arg) {
+  (void)what;
+  uint64_t n;
+  if (read(fd, &n, sizeof n) < 0) {
+  } /* EAGAIN: a spurious wakeup, harmless */
+  evl__nts_run(&((evl_loop *)arg)->b);
+}
+
+static int evb_call_soon_threadsafe(evl_loop *loop, evl_cb cb, void *arg) {
+  if (!loop)
+    return -EINVAL;
+  if (loop->b.closed)
+    return EVL_ECLOSED;
+  return evl__nts_post(&loop->b, cb, arg, evb_wake);
+}
+
+static void evb_stop_cb(void *arg) {
+  evb_stop(arg);
+}
+
+static int evb_stop_threadsafe(evl_loop *loop) {
+  return evb_call_soon_threadsafe(loop, evb_stop_cb, loop);
+}
+
+/* ---- errors, debug ------------------------------------------------------ */
+static int evb_set_error_handler(evl_loop *loop, evl_error_handler h,
+                                 void *arg) {
+  return evl__nset_error_handler(EVL__NB(loop), h, arg);
+}
+
+static int evb_report_error(evl_loop *loop, int code, const char *message) {
+  int rc = evl__ncheck(EVL__NB(loop));
+  if (rc)
+    return rc;
+  evl__nreport(&loop->b, code, "callback", message, -1, 0);
+  return 0;
+}
+
+static int evb_set_debug(evl_loop *loop, int on) {
+  if (!loop)
+    return -EINVAL;
+  if (loop->b.closed)
+    return EVL_ECLOSED;
+  loop->b.debug = on != 0;
+  return 0;
+}
+
+static int evb_set_slow_callback_ns(evl_loop *loop, uint64_t ns) {
+  if (!loop)
+    return -EINVAL;
+  if (loop->b.closed)
+    return EVL_ECLOSED;
+  loop->b.slow_ns = ns ? ns : 100000000ull;
+  return 0;
+}
+
+/* ---- life cycle --------------------------------------------------------- */
+static void evb_teardown(evl_loop *loop) {
+  for (size_t i = 0; i < loop->ndue; i++)
+    if (!evb_timer_live(loop, loop->due[i])) {
+      event_free(loop->due[i]->ev);
+      free(loop->due[i]);
+    }
+  free(loop->due);
+  loop->due = NULL;
+  loop->ndue = loop->due_cap = 0;
+  for (uint32_t i = 0; i < loop->b.slots.len; i++) {
+    evl__nslot *sl = &loop->b.slots.v[i];
+    if (sl->kind == EVL__NK_TIMER) {
+      evb_timer *tm = sl->u.ptr;
+      event_free(tm->ev);
+      free(tm);
+    }
+  }
+  while (loop->tfree) {
+    evb_timer *tm = loop->tfree;
+    loop->tfree = tm->next_free;
+    event_free(tm->ev);
+    free(tm);
+  }
+  for (int fd = 0; fd < loop->fds_cap; fd++) {
+    evb_fd *f = loop->fds[fd];
+    if (f) {
+      event_free(f->r);
+      event_free(f->w);
+      free(f);
+    }
+  }
+  free(loop->fds);
+  loop->fds = NULL;
+  loop->fds_cap = 0;
+  if (loop->soon_ev)
+    event_free(loop->soon_ev);
+  if (loop->flush_ev)
+    event_free(loop->flush_ev);
+  loop->flush_ev = NULL;
+  if (loop->wake_ev)
+    event_free(loop->wake_ev);
+  loop->soon_ev = loop->wake_ev = NULL;
+  if (loop->eb)
+    event_base_free(loop->eb);
+  loop->eb = NULL;
+  if (loop->wake_fd >= 0)
+    close(loop->wake_fd);
+  loop->wake_fd = -1;
+}
+
+static int evb_loop_new(const void *data, const evl_impl_config *cfg,
+                        evl_loop **out) {
+  (void)data;
+  if (!out)
+    return -EINVAL;
+  *out = NULL;
+  evl_loop *loop = calloc(1, sizeof *loop);
+  if (!loop)
+    return -ENOMEM;
+  loop->wake_fd = -1;
+  int rc = evl__nbase_init(&loop->b, cfg);
+  if (rc < 0) {
+    free(loop);
+    return rc;
+  }
+  struct event_config *ec = event_config_new();
+  if (!ec) {
+    rc = -ENOMEM;
+    goto fail;
+  }
+  /* CLOCK_MONOTONIC rather than its coarse twin (which runs up to a tick
+   * behind and would fire timers early), and epoll's timerfd for µs
+   * timeouts; no environment variable may switch the backend. */
+  event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER |
+                                EVENT_BASE_FLAG_IGNORE_ENV |
+                                EVENT_BASE_FLAG_NOLOCK);
+  loop->eb = event_base_new_with_config(ec);
+  event_config_free(ec);
+  if (!loop->eb) {
+    rc = errno ? -errno : -ENOMEM;
+    goto fail;
+  }
+  loop->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (loop->wake_fd < 0) {
+    rc = -errno;
+    goto fail;
+  }
+  loop->soon_ev = event_new(loop->eb, -1, 0, evb_soon_cb, loop);
+  loop->flush_ev = event_new(loop->eb, -1, 0, evb_flush_cb, loop);
+  loop->wake_ev = event_new(loop->eb, loop->wake_fd, EV_READ | EV_PERSIST,
+                            evb_wake_cb, loop);
+  if (!loop->soon_ev || !loop->flush_ev || !loop->wake_ev ||
+      event_add(loop->wake_ev, NULL) < 0) {
+    rc = -ENOMEM;
+    goto fail;
+  }
+  *out = loop;
+  return 0;
+fail:
+  evb_teardown(loop);
+  evl__nbase_fini(&loop->b);
+  evl__nbase_destroy(&loop->b);
+  free(loop);
+  return rc;
+}
+
+static int evb_loop_close(evl_loop *loop) {
+  if (!loop)
+    return 0;
+  if (loop->b.running)
+    return -EBUSY;
+  if (loop->b.closed)
+    return 0;
+  loop->b.closed = 1;
+  evl__nts_close(&loop->b);
+  evb_teardown(loop);
+  evl__nbase_fini(&loop->b);
+  return 0;
+}
+
+static int evb_loop_free(evl_loop *loop) {
+  if (!loop)
+    return 0;
+  int rc = evb_loop_close(loop);
+  if (rc < 0)
+    return rc;
+  evl__nbase_destroy(&loop->b);
+  free(loop);
+  return 0;
+}
+
+static evl_loop *evb_get_running_loop(void) {
+  return evl__nget_running();
+}
+
+static const evl_deviation evb_deviations[] = {
+    {NULL, NULL},
+};
+
+static const evl_impl_ops evb_ops = {
+    .abi = EVL_IMPL_ABI,
+    .size = sizeof(evl_impl_ops),
+    .name = "native-libevent",
+    .description = "libevent's own loop: evtimer, persistent events, an "
+                   "eventfd event for posts; an activated event runs the "
+                   "call_soon FIFO",
+    .features =
+        EVL_IF_THREADSAFE | EVL_IF_DEBUG | EVL_IF_ERRORS | EVL_IF_RUNNING,
+    .deviations = evb_deviations,
+    .loop_new = evb_loop_new,
+    .loop_close = evb_loop_close,
+    .loop_free = evb_loop_free,
+    .backend_name = evb_backend_name,
+    .call_soon = evb_call_soon,
+    .call_later = evb_call_later,
+    .call_at = evb_call_at,
+    .cancel = evb_cancel,
+    .add_reader = evb_add_reader,
+    .remove_reader = evb_remove_reader,
+    .add_writer = evb_add_writer,
+    .remove_writer = evb_remove_writer,
+    .run_forever = evb_run_forever,
+    .run_once = evb_run_once,
+    .stop = evb_stop,
+    .is_running = evb_is_running,
+    .time = evb_time,
+    .call_soon_threadsafe = evb_call_soon_threadsafe,
+    .stop_threadsafe = evb_stop_threadsafe,
+    .get_running_loop = evb_get_running_loop,
+    .set_error_handler = evb_set_error_handler,
+    .report_error = evb_report_error,
+    .set_debug = evb_set_debug,
+    .set_slow_callback_ns = evb_set_slow_callback_ns,
+};
+
+const evl_impl_ops *evl_impl_plugin(void) {
+  return &evb_ops;
+}

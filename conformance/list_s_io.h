@@ -1,0 +1,52 @@
+/* list_s_io.h — the S_IO conformance tests (see tests.h for the X signature).
+ */
+#ifndef EVL_LIST_S_IO_H
+#define EVL_LIST_S_IO_H
+#define EVL_TESTS_S_IO(X)                                                      \
+  X(s6_reader_level_triggered, "S6", IMPL, 0, 0, 5,                            \
+    "a reader runs once per iteration while data is unread, then stops")       \
+  X(s6_writer_level_triggered, "S6", IMPL, 0, 0, 5,                            \
+    "a writer runs once per iteration while writable, and stops on remove")    \
+  X(s6_add_replaces, "S6", IMPL, 0, 0, 5,                                      \
+    "adding a reader or writer again replaces it; the old never runs again")   \
+  X(s6_remove_returns, "S6", IMPL, 0, 0, 5,                                    \
+    "remove_reader/remove_writer return 1 when one was there, then 0")         \
+  X(s6_reader_writer_same_fd, "S6", IMPL, 0, 0, 5,                             \
+    "reader and writer on one fd both run; removing one keeps the other")      \
+  X(s6_remove_before_run, "S6", IMPL, 0, 0, 5,                                 \
+    "a reader added and removed before the loop runs never fires")             \
+  X(s6_remove_readd_between_iterations, "S6", IMPL, 0, 0, 5,                   \
+    "remove then add again between iterations: the new callback runs")         \
+  X(s6_remove_self_in_callback, "S6", IMPL, 0, 0, 5,                           \
+    "a reader removing itself gets 1 and is never called again")               \
+  X(s6_remove_other_in_batch, "S6", IMPL, 0, 0, 5,                             \
+    "a reader removed by another callback of the same batch is not called")    \
+  X(s6_replace_other_in_batch, "S6", IMPL, 0, 0, 5,                            \
+    "a reader replaced within the same batch: the old callback is not called") \
+  X(s6_remove_other_direction_in_batch, "S6", IMPL, 0, 0, 5,                   \
+    "reader and writer of one fd removing each other: only one runs")          \
+  X(s6_close_reuse_in_callback, "S6", IMPL, 0, 0, 5,                           \
+    "fd closed and its number reused in a callback: no stale event, the new "  \
+    "watcher works")                                                           \
+  X(s6_dup_removed_no_spin, "S6", IMPL, 0, 0, 5,                               \
+    "a dup of a removed, closed fd neither fires nor makes the loop spin")     \
+  X(s6_pipe_eof, "S6", IMPL, 0, 0, 5,                                          \
+    "pipe EOF reaches the reader; read() returns 0")                           \
+  X(s6_writer_epipe, "S6", IMPL, 0, 0, 5,                                      \
+    "a writer on a full pipe is woken when the reader goes; write() EPIPE")    \
+  X(s6_hangup_wakes_both, "S6", IMPL, 0, 0, 5,                                 \
+    "peer shutdown(SHUT_RDWR) wakes reader (EOF) and full writer (EPIPE)")     \
+  X(s6_peer_close_wakes_both, "S6", IMPL, 0, 0, 5,                             \
+    "peer close with data unread wakes reader and full writer")                \
+  X(s6_local_shutdown_no_wake, "S6", IMPL, 0, 0, 5,                            \
+    "local shutdown(SHUT_WR) does not wake the reader; the peer sees EOF")     \
+  X(s6_invalid_fd, "S6", IMPL, 0, 0, 5,                                        \
+    "add_reader/add_writer of -1 or a closed fd: -EBADF, nothing registered")  \
+  X(s6_null_callback, "S6", IMPL, 0, 0, 5,                                     \
+    "a NULL callback: -EINVAL, nothing registered, nothing replaced")          \
+  X(s6_regular_file, "S6", IMPL, 0, 0, 5,                                      \
+    "regular file: always ready on FILES backends, else refused and nothing "  \
+    "registered")                                                              \
+  X(s6_fd_limit_erange, "S6", IMPL, 0, 0, 5,                                   \
+    "fd >= the backend's fd_limit: -ERANGE, nothing registered, ASan-clean")
+#endif

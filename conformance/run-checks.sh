@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# run-checks.sh — what `make check` runs: the suite on everything, proof that
+# it can fail, the sample plugins, broken plugins, and TAP through prove.
+#
+# usage: bash conformance/run-checks.sh BUILDDIR
+# Environment: EVL_CONFORM_ARGS (extra arguments for the main run),
+# EVL_CHECK_JOBS (default: number of cores), EVL_TEST_TIMEOUT_SCALE.
+set -u
+
+b=${1:?usage: run-checks.sh BUILDDIR}
+src=$(cd "$(dirname "$0")/.." && pwd)
+conform=$b/evl-conform
+jobs=${EVL_CHECK_JOBS:-$(nproc 2>/dev/null || echo 2)}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/evl-check.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+failed=()
+passed=()
+summary="(the main run did not finish)"
+
+section() {
+  printf '\n==== %s ====\n' "$*"
+}
+ok() {
+  echo "check: OK: $*"
+  passed+=("$*")
+}
+bad() {
+  echo "check: FAILED: $*"
+  failed+=("$*")
+}
+
+if [[ ! -x $conform ]]; then
+  echo "run-checks: $conform is missing; run make first" >&2
+  exit 2
+fi
+
+# ---------------------------------------------------------------- 1
+section "1/5 conformance suite: every backend and every implementation"
+# shellcheck disable=SC2086 # EVL_CONFORM_ARGS is a list of words
+"$conform" --jobs "$jobs" ${EVL_CONFORM_ARGS:-} | tee "$tmp/main.out"
+rc=${PIPESTATUS[0]}
+summary=$(tail -n 1 "$tmp/main.out")
+if [[ $rc -eq 0 ]]; then
+  ok "suite passed on every backend and implementation ($summary)"
+else
+  bad "suite: exit status $rc ($summary)"
+fi
+
+# ---------------------------------------------------------------- 2
+section "2/5 the suite can fail: samples/broken_epoll.so must fail K6"
+broken=$b/samples/broken_epoll.so
+if [[ ! -f $broken ]]; then
+  bad "the suite cannot fail: $broken was not built"
+else
+  "$conform" --jobs "$jobs" --backend "$broken" --filter 'K*' \
+    >"$tmp/broken.out" 2>&1
+  rc=$?
+  grep -E '^  (FAIL|TIMEOUT|CRASH) ' "$tmp/broken.out" || true
+  tail -n 1 "$tmp/broken.out"
+  if [[ $rc -eq 1 ]] &&
+    grep -qE '^  (FAIL|TIMEOUT|CRASH) +[^ ]+ \[[^]]*\]: .*\[K6\]' "$tmp/broken.out"; then
+    ok "broken_epoll.so fails, naming rule K6 (exit status $rc)"
+  else
+    cat "$tmp/broken.out"
+    bad "the suite cannot fail: broken_epoll.so gave exit status $rc" \
+      "without a failure naming K6"
+  fi
+fi
+
+# ---------------------------------------------------------------- 3
+section "3/5 sample plugins pass (the templates a user copies)"
+for s in "--backend $b/samples/sample_backend.so" \
+  "--impl $b/samples/sample_loop.so"; do
+  so=${s#* }
+  if [[ ! -f $so ]]; then
+    bad "$so was not built"
+    continue
+  fi
+  # shellcheck disable=SC2086 # $s is two words on purpose
+  "$conform" --jobs "$jobs" $s >"$tmp/sample.out" 2>&1
+  rc=$?
+  if grep -q '^Not passed:' "$tmp/sample.out"; then
+    sed -n '/^Not passed:/,$p' "$tmp/sample.out"
+  else
+    tail -n 1 "$tmp/sample.out"
+  fi
+  if [[ $rc -eq 0 ]]; then
+    ok "$s passes ($(tail -n 1 "$tmp/sample.out"))"
+  else
+    cat "$tmp/sample.out"
+    bad "$s: exit status $rc"
+  fi
+done
+
+# ---------------------------------------------------------------- 4
+section "4/5 broken plugins get one clear line and a non-zero exit"
+cat >"$tmp/wrong_abi.c" <<'EOF'
+/* wrong_abi.c — a backend plugin built for a future ABI version. */
+#include <evl/backend.h>
+static int wa_init(void *s, const evl_backend_config *c) {
+  (void)s, (void)c;
+  return 0;
+}
+static void wa_fini(void *s) { (void)s; }
+static int wa_ctl(void *s, int fd, unsigned o, unsigned n) {
+  (void)s, (void)fd, (void)o, (void)n;
+  return 0;
+}
+static int wa_wait(void *s, int64_t t, evl_event *out, int cap) {
+  (void)s, (void)t, (void)out, (void)cap;
+  return 0;
+}
+static const evl_backend_ops wa_ops = {
+    .abi = EVL_BACKEND_ABI + 41, .size = sizeof wa_ops, .name = "wrong-abi",
+    .init = wa_init, .fini = wa_fini, .ctl = wa_ctl, .wait = wa_wait};
+const evl_backend_ops *evl_backend_plugin(void) { return &wa_ops; }
+EOF
+cases=()
+if ${CC:-cc} -shared -fPIC -I"$src/core/include" -o "$tmp/wrong_abi.so" \
+  "$tmp/wrong_abi.c" 2>"$tmp/cc.err"; then
+  cases+=("--backend $tmp/wrong_abi.so")
+else
+  cat "$tmp/cc.err"
+  bad "could not build the wrong-ABI plugin"
+fi
+cases+=("--backend $b/samples/sample_loop.so" "--impl $b/samples/sample_backend.so"
+  "--backend $b/libevl.so")
+for c in "${cases[@]}"; do
+  so=${c#* }
+  [[ -f $so ]] || continue
+  # shellcheck disable=SC2086 # $c is two words on purpose
+  "$conform" $c >"$tmp/plug.out" 2>"$tmp/plug.err"
+  rc=$?
+  lines=$(wc -l <"$tmp/plug.err")
+  cat "$tmp/plug.err"
+  if [[ $rc -ne 0 && $rc -lt 128 && $lines -eq 1 ]] &&
+    grep -q "^evl-conform: $so: ." "$tmp/plug.err" && [[ ! -s $tmp/plug.out ]]; then
+    ok "$c refused with one line (exit status $rc)"
+  else
+    cat "$tmp/plug.out"
+    bad "$c: expected one 'evl-conform: $so: ...' line and a non-zero" \
+      "exit, got $lines lines and exit status $rc"
+  fi
+done
+
+# ---------------------------------------------------------------- 5
+section "5/5 TAP output through prove"
+if command -v prove >/dev/null 2>&1; then
+  # prove hands the "test file" (here: a filter) to the --exec command.
+  if prove --exec "$conform --tap --jobs $jobs --filter" S1 S2 2>&1 |
+    tee "$tmp/prove.out" | tail -n 4 && grep -q '^Result: PASS' "$tmp/prove.out"; then
+    ok "prove accepts the TAP output"
+  else
+    cat "$tmp/prove.out"
+    bad "prove rejected the TAP output"
+  fi
+else
+  "$conform" --tap --jobs "$jobs" --filter 'S1' >"$tmp/tap.out"
+  rc=$?
+  tail -n 5 "$tmp/tap.out"
+  plan=$(sed -n 's/^1\.\.\([0-9]*\)$/\1/p' "$tmp/tap.out")
+  count=$(grep -cE '^(not )?ok [0-9]+ ' "$tmp/tap.out")
+  if [[ $rc -eq 0 && -n $plan && $plan -eq $count ]]; then
+    ok "TAP plan 1..$plan matches $count results (prove not installed)"
+  else
+    bad "TAP output: plan '$plan', $count results, exit status $rc"
+  fi
+fi
+
+# ---------------------------------------------------------------- recap
+section "recap"
+for p in "${passed[@]}"; do echo "  ok:     $p"; done
+for f in "${failed[@]}"; do echo "  FAILED: $f"; done
+echo "conformance suite:"
+echo "$summary"
+[[ ${#failed[@]} -eq 0 ]]

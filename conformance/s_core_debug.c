@@ -1,0 +1,206 @@
+/* s_core_debug.c — S11 tests: slow-callback reports and the foreign-thread
+ * check of debug mode. */
+#include "s_core.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+/* One test per process: file-level state is this test's state. */
+static struct {
+  evl_tctx *t;
+  evl_loop *loop;
+  sc_log log;
+  sc_errs errs;
+  int pipe_fd;
+  evl_handle pending;
+  /* results of the foreign thread's calls */
+  int rc_soon, rc_later, rc_at, rc_cancel, rc_add, rc_remove, rc_stop,
+      rc_threadsafe;
+} s11;
+
+static void s11_log_cb(void *arg) {
+  sc_log_add(&s11.log, (int)(intptr_t)arg);
+}
+
+/* arg: milliseconds to spin. */
+static void s11_busy_cb(void *arg) {
+  sc_busy_ns((uint64_t)(intptr_t)arg * SC_MS);
+  sc_log_add(&s11.log, (int)(intptr_t)arg);
+}
+
+static void s11_stop_cb(void *arg) {
+  (void)arg;
+  s11.t->impl->stop(s11.loop);
+}
+
+/* debug: 0 off, 1 by config, 2 by set_debug. slow_ms 0: the default. */
+static void s11_setup(evl_tctx *t, int debug, int slow_ms) {
+  st_need(t, EVL_IF_DEBUG | EVL_IF_ERRORS);
+  s11.t = t;
+  uint64_t slow = (uint64_t)slow_ms * SC_MS;
+  if (debug == 1) {
+    s11.loop = st_loop_cfg(t, EVL_LOOP_DEBUG, slow);
+  } else {
+    s11.loop = st_loop_cfg(t, 0, debug == 0 ? slow : 0);
+    if (debug == 2) {
+      T_OK(t, "set_debug(1)", OPS->set_debug(s11.loop, 1));
+      if (slow)
+        T_OK(t, "set_slow_callback_ns",
+             OPS->set_slow_callback_ns(s11.loop, slow));
+    }
+  }
+  T_OK(t, "set_error_handler",
+       OPS->set_error_handler(s11.loop, sc_err_handler, &s11.errs));
+  st_watchdog(t, s11.loop, 5000);
+}
+
+/* Schedules busy callbacks of ms[i] (timers when i is odd), then stops. */
+static void s11_run_busy(evl_tctx *t, const int *ms, int n) {
+  for (int i = 0; i < n; i++) {
+    void *arg = (void *)(intptr_t)ms[i];
+    if (i % 2)
+      T_OK(t, "call_later(-1)",
+           OPS->call_later(s11.loop, -1, s11_busy_cb, arg, NULL));
+    else
+      T_OK(t, "call_soon", OPS->call_soon(s11.loop, s11_busy_cb, arg, NULL));
+  }
+  T_OK(t, "call_later(1 ms)",
+       OPS->call_later(s11.loop, SC_MS, s11_stop_cb, NULL, NULL));
+  sc_run(t, s11.loop);
+  T_EQ(t, "busy callbacks run", n, s11.log.n);
+}
+
+static void s11_expect_slow(evl_tctx *t, int want, uint64_t threshold) {
+  T_EQ(t, "slow-callback reports (EVL_ESLOW)", want,
+       sc_errs_count(&s11.errs, EVL_ESLOW));
+  T_EQ(t, "error handler calls", want, s11.errs.n);
+  for (int i = 0; i < s11.errs.n && i < SC_ERR_MAX; i++)
+    if (s11.errs.durations[i] < threshold)
+      T_FAIL(t,
+             "slow-callback report %d: duration %llu ns is below the "
+             "%llu ns threshold",
+             i, (unsigned long long)s11.errs.durations[i],
+             (unsigned long long)threshold);
+}
+
+void test_s11_slow_callback_reported(evl_tctx *t) {
+  s11_setup(t, 1, 20);
+  int ms[] = {60};
+  s11_run_busy(t, ms, 1);
+  s11_expect_slow(t, 1, 20 * SC_MS);
+  st_free(t, s11.loop);
+}
+
+void test_s11_slow_callback_set_debug(evl_tctx *t) {
+  s11_setup(t, 2, 20);
+  int ms[] = {60};
+  s11_run_busy(t, ms, 1);
+  s11_expect_slow(t, 1, 20 * SC_MS);
+  st_free(t, s11.loop);
+}
+
+/* One report per slow call, for call_soon callbacks and timers alike. */
+void test_s11_slow_each_call(evl_tctx *t) {
+  s11_setup(t, 1, 20);
+  int ms[] = {40, 40, 0, 0, 40};
+  s11_run_busy(t, ms, 5);
+  s11_expect_slow(t, 3, 20 * SC_MS);
+  st_free(t, s11.loop);
+}
+
+/* With the default 100 ms threshold, fast and 30 ms callbacks are quiet. */
+void test_s11_fast_not_reported(evl_tctx *t) {
+  s11_setup(t, 1, 0);
+  int ms[64];
+  for (int i = 0; i < 64; i++)
+    ms[i] = i == 10 ? 30 : 0;
+  s11_run_busy(t, ms, 64);
+  s11_expect_slow(t, 0, 0);
+  st_free(t, s11.loop);
+}
+
+/* Without debug mode nothing is measured, whatever the threshold. */
+void test_s11_not_debug_not_reported(evl_tctx *t) {
+  s11_setup(t, 0, 20);
+  int ms[] = {60};
+  s11_run_busy(t, ms, 1);
+  s11_expect_slow(t, 0, 0);
+  st_free(t, s11.loop);
+}
+
+static void s11_io_cb(int fd, unsigned events, void *arg) {
+  (void)fd;
+  (void)events;
+  (void)arg;
+  sc_log_add(&s11.log, 1000);
+}
+
+static void *s11_foreign(void *arg) {
+  (void)arg;
+  const evl_impl_ops *ops = s11.t->impl;
+  evl_loop *loop = s11.loop;
+  s11.rc_soon = ops->call_soon(loop, s11_log_cb, (void *)100, NULL);
+  s11.rc_later = ops->call_later(loop, -1, s11_log_cb, (void *)101, NULL);
+  s11.rc_at = ops->call_at(loop, 0, s11_log_cb, (void *)102, NULL);
+  s11.rc_cancel = ops->cancel(loop, s11.pending);
+  s11.rc_add = ops->add_reader(loop, s11.pipe_fd, s11_io_cb, NULL);
+  s11.rc_remove = ops->remove_reader(loop, s11.pipe_fd);
+  s11.rc_stop = ops->stop(loop);
+  if (ops->features & EVL_IF_THREADSAFE)
+    s11.rc_threadsafe = ops->call_soon_threadsafe(loop, s11_log_cb, (void *)3);
+  return NULL;
+}
+
+/* The loop thread waits inside a callback while another thread calls. */
+static void s11_foreign_cb(void *arg) {
+  (void)arg;
+  pthread_t th;
+  if (pthread_create(&th, NULL, s11_foreign, NULL) != 0)
+    T_FAIL(s11.t, "pthread_create failed");
+  pthread_join(th, NULL);
+  sc_log_add(&s11.log, 1);
+}
+
+void test_s11_foreign_thread_refused(evl_tctx *t) {
+  int p[2];
+  t_pipe(t, p);
+  t_write_byte(t, p[1]); /* a reader added by mistake would run */
+  s11_setup(t, 1, 0);
+  s11.pipe_fd = p[0];
+  T_OK(t, "call_soon", OPS->call_soon(s11.loop, s11_foreign_cb, NULL, NULL));
+  T_OK(t, "call_later(2 ms)",
+       OPS->call_later(s11.loop, 2 * SC_MS, s11_log_cb, (void *)2,
+                       &s11.pending));
+  T_OK(t, "call_later(20 ms)",
+       OPS->call_later(s11.loop, 20 * SC_MS, s11_stop_cb, NULL, NULL));
+  sc_run(t, s11.loop);
+  const int E = -EPERM;
+  T_RC(t, "call_soon from a foreign thread", E, s11.rc_soon);
+  T_RC(t, "call_later from a foreign thread", E, s11.rc_later);
+  T_RC(t, "call_at from a foreign thread", E, s11.rc_at);
+  T_RC(t, "cancel from a foreign thread", E, s11.rc_cancel);
+  T_RC(t, "add_reader from a foreign thread", E, s11.rc_add);
+  T_RC(t, "remove_reader from a foreign thread", E, s11.rc_remove);
+  T_RC(t, "stop from a foreign thread", E, s11.rc_stop);
+  if (sc_has(t, EVL_IF_THREADSAFE)) {
+    T_RC(t, "call_soon_threadsafe from a foreign thread", 0, s11.rc_threadsafe);
+    /* The posted callback and the 2 ms timer may run in either order. */
+    if (s11.log.n == 3 && s11.log.v[1] == 2 && s11.log.v[2] == 3) {
+      s11.log.v[1] = 3;
+      s11.log.v[2] = 2;
+    }
+    int want[] = {1, 3, 2};
+    sc_log_expect(t,
+                  "callbacks run (refused calls scheduled nothing, the "
+                  "refused cancel cancelled nothing)",
+                  &s11.log, want, 3);
+  } else {
+    int want[] = {1, 2};
+    sc_log_expect(t, "callbacks run (refused calls scheduled nothing)",
+                  &s11.log, want, 2);
+  }
+  st_free(t, s11.loop);
+  t_close(p[0]);
+  t_close(p[1]);
+}

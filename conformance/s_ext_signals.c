@@ -1,0 +1,305 @@
+/* s_ext_signals.c — S12 tests: signal handlers through the ops table. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define SX_MS 1000000LL
+
+/* What the handlers under test record. Handlers run on the loop thread, so
+ * only the sender threads' flags need atomics. */
+typedef struct sx_sig {
+  evl_tctx *t;
+  evl_loop *loop;
+  pthread_t loop_thread;
+  int calls;
+  int on_loop_thread;
+  int stop_at; /* stop the loop when calls reaches this (0: never) */
+} sx_sig;
+
+static void sx_sig_init(sx_sig *s, evl_tctx *t, evl_loop *loop, int stop_at) {
+  memset(s, 0, sizeof *s);
+  s->t = t;
+  s->loop = loop;
+  s->loop_thread = pthread_self();
+  s->stop_at = stop_at;
+}
+
+static void sx_sig_cb(void *arg) {
+  sx_sig *s = arg;
+  evl_tctx *t = s->t;
+  s->calls++;
+  if (pthread_equal(pthread_self(), s->loop_thread))
+    s->on_loop_thread++;
+  if (s->stop_at && s->calls == s->stop_at)
+    OPS->stop(s->loop);
+}
+
+static void sx_stop_cb(void *arg) {
+  sx_sig *s = arg;
+  evl_tctx *t = s->t;
+  OPS->stop(s->loop);
+}
+
+/* Runs the loop for about ms more, collecting late deliveries. */
+static void sx_run_for(evl_tctx *t, sx_sig *s, int ms) {
+  T_OK(t, "call_later(stop)",
+       OPS->call_later(s->loop, ms * SX_MS, sx_stop_cb, s, NULL));
+  T_OK(t, "run_forever", OPS->run_forever(s->loop));
+}
+
+/* A previous handler of the test's own, to check it is put back. */
+static volatile sig_atomic_t sx_prev_hits;
+static void sx_prev_handler(int sig) {
+  (void)sig;
+  sx_prev_hits++;
+}
+
+static void sx_install_prev(evl_tctx *t, int sig, struct sigaction *saved) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = sx_prev_handler;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  if (sigaction(sig, &sa, saved) != 0)
+    T_FAIL(t, "sigaction(%d): %s", sig, strerror(errno));
+}
+
+static struct sigaction sx_query(evl_tctx *t, int sig) {
+  struct sigaction sa;
+  if (sigaction(sig, NULL, &sa) != 0)
+    T_FAIL(t, "sigaction(%d, NULL): %s", sig, strerror(errno));
+  return sa;
+}
+
+/* Same handler and flags as `want` (the mask may be normalised). */
+static void sx_expect_disp(evl_tctx *t, const char *what, int sig,
+                           const struct sigaction *want) {
+  struct sigaction now = sx_query(t, sig);
+  if (now.sa_handler != want->sa_handler)
+    T_FAIL(t, "%s: signal %d handler: expected %p, got %p", what, sig,
+           (void *)want->sa_handler, (void *)now.sa_handler);
+  /* Only the flags a caller sets; the C library adds its own. */
+  const int mask = SA_SIGINFO | SA_RESTART | SA_NODEFER | SA_RESETHAND |
+                   SA_ONSTACK | SA_NOCLDSTOP | SA_NOCLDWAIT;
+  T_EQ(t, what, want->sa_flags & mask, now.sa_flags & mask);
+}
+
+typedef struct sx_sender {
+  pthread_t target; /* pthread_kill target, or 0 for kill(getpid()) */
+  int use_thread;
+  int sig;
+  int count;
+  int delay_ms;
+} sx_sender;
+
+static void *sx_sender_main(void *arg) {
+  sx_sender *snd = arg;
+  t_sleep_ms(snd->delay_ms);
+  for (int i = 0; i < snd->count; i++) {
+    if (snd->use_thread)
+      pthread_kill(snd->target, snd->sig);
+    else
+      kill(getpid(), snd->sig);
+  }
+  return NULL;
+}
+
+/* S12: one signal raised while the loop blocks runs the handler once, on
+ * the loop thread. */
+void test_s12_signal_once(evl_tctx *t) {
+  evl_loop *loop = st_loop(t);
+  sx_sig s;
+  sx_sig_init(&s, t, loop, 1);
+  T_OK(t, "add_signal_handler(SIGUSR1)",
+       OPS->add_signal_handler(loop, SIGUSR1, sx_sig_cb, &s));
+  st_watchdog(t, loop, 5000);
+
+  sx_sender snd = {.target = pthread_self(),
+                   .use_thread = 1,
+                   .sig = SIGUSR1,
+                   .count = 1,
+                   .delay_ms = 20};
+  pthread_t th;
+  T_OK(t, "pthread_create", -pthread_create(&th, NULL, sx_sender_main, &snd));
+  T_OK(t, "run_forever", OPS->run_forever(loop));
+  pthread_join(th, NULL);
+  T_EQ(t, "handler calls after one signal", 1, s.calls);
+
+  /* Nothing more arrives later from the same delivery. */
+  sx_run_for(t, &s, 50);
+  T_EQ(t, "handler calls 50 ms later", 1, s.calls);
+  T_EQ(t, "calls on the loop thread", 1, s.on_loop_thread);
+  T_EQ(t, "remove_signal_handler", 1,
+       OPS->remove_signal_handler(loop, SIGUSR1));
+  st_free(t, loop);
+}
+
+/* S12: ten signals back to back may coalesce but never all vanish. */
+void test_s12_signal_burst(evl_tctx *t) {
+  evl_loop *loop = st_loop(t);
+  sx_sig s;
+  sx_sig_init(&s, t, loop, 1);
+  T_OK(t, "add_signal_handler(SIGUSR2)",
+       OPS->add_signal_handler(loop, SIGUSR2, sx_sig_cb, &s));
+  st_watchdog(t, loop, 5000);
+
+  sx_sender snd = {.sig = SIGUSR2, .count = 10, .delay_ms = 20};
+  pthread_t th;
+  T_OK(t, "pthread_create", -pthread_create(&th, NULL, sx_sender_main, &snd));
+  T_OK(t, "run_forever", OPS->run_forever(loop));
+  pthread_join(th, NULL);
+  /* Every signal has been sent; let the rest be delivered. */
+  sx_run_for(t, &s, 50);
+  T_GE(t, "handler calls for 10 signals", 1, s.calls);
+  T_LE(t, "handler calls for 10 signals", 10, s.calls);
+  T_EQ(t, "calls on the loop thread", s.calls, s.on_loop_thread);
+  st_free(t, loop);
+}
+
+/* S12: remove puts back the disposition found by add — the test's own
+ * handler, and SIG_DFL — and the loop's handler is not called after. */
+void test_s12_remove_restores(evl_tctx *t) {
+  struct sigaction saved1, saved2;
+  sx_install_prev(t, SIGUSR1, &saved1);
+  struct sigaction before1 = sx_query(t, SIGUSR1);
+  saved2 = sx_query(t, SIGUSR2);
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  if (sigaction(SIGUSR2, &dfl, NULL) != 0)
+    T_FAIL(t, "sigaction(SIGUSR2, SIG_DFL): %s", strerror(errno));
+  struct sigaction before2 = sx_query(t, SIGUSR2);
+
+  evl_loop *loop = st_loop(t);
+  sx_sig s;
+  sx_sig_init(&s, t, loop, 0);
+  T_OK(t, "add_signal_handler(SIGUSR1)",
+       OPS->add_signal_handler(loop, SIGUSR1, sx_sig_cb, &s));
+  T_OK(t, "add_signal_handler(SIGUSR2)",
+       OPS->add_signal_handler(loop, SIGUSR2, sx_sig_cb, &s));
+  struct sigaction during = sx_query(t, SIGUSR1);
+  T_TRUE(t, "SIGUSR1 disposition replaced while watched",
+         during.sa_handler != sx_prev_handler);
+
+  T_EQ(t, "remove_signal_handler(SIGUSR1)", 1,
+       OPS->remove_signal_handler(loop, SIGUSR1));
+  T_EQ(t, "remove_signal_handler(SIGUSR2)", 1,
+       OPS->remove_signal_handler(loop, SIGUSR2));
+  sx_expect_disp(t, "SIGUSR1 disposition after remove", SIGUSR1, &before1);
+  sx_expect_disp(t, "SIGUSR2 disposition after remove", SIGUSR2, &before2);
+  T_EQ(t, "remove again", 0, OPS->remove_signal_handler(loop, SIGUSR1));
+
+  /* The restored handler gets the signal; the loop's does not. */
+  raise(SIGUSR1);
+  T_EQ(t, "previous handler calls", 1, sx_prev_hits);
+  sx_run_for(t, &s, 30);
+  T_EQ(t, "loop handler calls after remove", 0, s.calls);
+  st_free(t, loop);
+  sigaction(SIGUSR1, &saved1, NULL);
+  sigaction(SIGUSR2, &saved2, NULL);
+}
+
+/* S12/S8: close removes every handler and restores every disposition. */
+void test_s12_close_restores(evl_tctx *t) {
+  static const int sigs[] = {SIGUSR1, SIGUSR2, SIGHUP, SIGTERM, SIGWINCH};
+  enum { N = sizeof sigs / sizeof sigs[0] };
+  struct sigaction saved1;
+  sx_install_prev(t, SIGUSR1, &saved1);
+  struct sigaction before[N];
+  for (int i = 0; i < N; i++)
+    before[i] = sx_query(t, sigs[i]);
+
+  evl_loop *loop = st_loop(t);
+  sx_sig s;
+  sx_sig_init(&s, t, loop, 0);
+  for (int i = 0; i < N; i++)
+    T_OK(t, "add_signal_handler",
+         OPS->add_signal_handler(loop, sigs[i], sx_sig_cb, &s));
+  T_OK(t, "loop_close", OPS->loop_close(loop));
+  for (int i = 0; i < N; i++)
+    sx_expect_disp(t, "disposition after close", sigs[i], &before[i]);
+  raise(SIGUSR1);
+  T_EQ(t, "previous handler calls after close", 1, sx_prev_hits);
+  T_EQ(t, "loop handler calls", 0, s.calls);
+  T_OK(t, "loop_free", OPS->loop_free(loop));
+  sigaction(SIGUSR1, &saved1, NULL);
+}
+
+/* S12: two loops watching one signal both get it; closing one leaves the
+ * other's handler (and the process disposition) in place. */
+void test_s12_two_loops(evl_tctx *t) {
+  struct sigaction saved1;
+  sx_install_prev(t, SIGUSR1, &saved1);
+  struct sigaction before1 = sx_query(t, SIGUSR1);
+  struct sigaction before2 = sx_query(t, SIGUSR2);
+
+  evl_loop *a = st_loop(t), *b = st_loop(t);
+  sx_sig sa, sb, sb2;
+  sx_sig_init(&sa, t, a, 1);
+  sx_sig_init(&sb, t, b, 1);
+  sx_sig_init(&sb2, t, b, 0);
+  T_OK(t, "A: add_signal_handler(SIGUSR1)",
+       OPS->add_signal_handler(a, SIGUSR1, sx_sig_cb, &sa));
+  T_OK(t, "B: add_signal_handler(SIGUSR1)",
+       OPS->add_signal_handler(b, SIGUSR1, sx_sig_cb, &sb));
+  T_OK(t, "B: add_signal_handler(SIGUSR2)",
+       OPS->add_signal_handler(b, SIGUSR2, sx_sig_cb, &sb2));
+  st_watchdog(t, a, 5000);
+  st_watchdog(t, b, 5000);
+
+  /* One delivery, neither loop running: each must see it on its next run. */
+  raise(SIGUSR1);
+  T_OK(t, "A: run_forever", OPS->run_forever(a));
+  T_EQ(t, "A: handler calls", 1, sa.calls);
+  T_OK(t, "B: run_forever", OPS->run_forever(b));
+  T_EQ(t, "B: handler calls", 1, sb.calls);
+
+  /* Closing B restores only what nobody else watches. */
+  T_OK(t, "B: loop_close", OPS->loop_close(b));
+  T_OK(t, "B: loop_free", OPS->loop_free(b));
+  struct sigaction now1 = sx_query(t, SIGUSR1);
+  T_TRUE(t, "SIGUSR1 still watched for A after B closed",
+         now1.sa_handler != sx_prev_handler);
+  sx_expect_disp(t, "SIGUSR2 after B closed", SIGUSR2, &before2);
+
+  sa.stop_at = 2;
+  raise(SIGUSR1);
+  T_OK(t, "A: run_forever", OPS->run_forever(a));
+  T_EQ(t, "A: handler calls after B closed", 2, sa.calls);
+  T_EQ(t, "previous handler calls while watched", 0, sx_prev_hits);
+  T_EQ(t, "B: SIGUSR2 handler calls", 0, sb2.calls);
+
+  st_free(t, a);
+  sx_expect_disp(t, "SIGUSR1 after both closed", SIGUSR1, &before1);
+  sigaction(SIGUSR1, &saved1, NULL);
+}
+
+/* S12: numbers outside 1..NSIG-1, SIGKILL and SIGSTOP are refused with
+ * -EINVAL and change nothing. */
+void test_s12_invalid_signal(evl_tctx *t) {
+  static const int bad[] = {0, -1, NSIG, 1000, SIGKILL, SIGSTOP};
+  evl_loop *loop = st_loop(t);
+  sx_sig s;
+  sx_sig_init(&s, t, loop, 0);
+  struct sigaction kill_before = sx_query(t, SIGKILL);
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    T_RC(t, "add_signal_handler(invalid)", -EINVAL,
+         OPS->add_signal_handler(loop, bad[i], sx_sig_cb, &s));
+    T_RC(t, "remove_signal_handler(invalid)", -EINVAL,
+         OPS->remove_signal_handler(loop, bad[i]));
+  }
+  T_RC(t, "add_signal_handler(NULL callback)", -EINVAL,
+       OPS->add_signal_handler(loop, SIGUSR1, NULL, &s));
+  sx_expect_disp(t, "SIGKILL disposition", SIGKILL, &kill_before);
+  /* Nothing was left half-registered: a valid add still works. */
+  T_OK(t, "add_signal_handler(SIGUSR1)",
+       OPS->add_signal_handler(loop, SIGUSR1, sx_sig_cb, &s));
+  T_EQ(t, "remove_signal_handler(SIGUSR1)", 1,
+       OPS->remove_signal_handler(loop, SIGUSR1));
+  st_free(t, loop);
+}
