@@ -22,6 +22,7 @@ OPT ?= -O2
 WERROR ?= -Werror
 SANITIZE ?=
 
+comma := ,
 ifeq ($(SANITIZE),)
 O := build
 SANFLAGS :=
@@ -29,7 +30,7 @@ else
 O := build/san-$(subst $(comma),-,$(SANITIZE))
 SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 endif
-comma := ,
+
 
 CPPFLAGS += -D_GNU_SOURCE -Icore/include -Icore
 CFLAGS ?= $(OPT) -g
@@ -40,7 +41,8 @@ LDLIBS += -ldl -lm
 
 # Debian packages the project needs; `make deps` installs the missing ones.
 DEB_PKGS := build-essential pkg-config libevent-dev libev-dev libuv1-dev \
-            liburing-dev hyperfine gnuplot-nox valgrind clang-format
+            liburing-dev hyperfine gnuplot-nox valgrind clang-format \
+            netcat-openbsd
 
 # ---------------------------------------------------------------- sources
 CORE_SRC := $(wildcard core/*.c)

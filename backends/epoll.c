@@ -32,6 +32,12 @@ typedef struct epoll_state {
   int maxfd;   /* highest fd with a non-zero mask, or -1 */
   int nregistered;
   unsigned char *masks; /* fd -> EVL_* interest, for after_fork and mapping */
+  /* fd -> generation of its registration, also stored in the kernel's
+   * data.u64: an event whose generation is not the current one comes from
+   * a registration the kernel kept after its fd number was closed (a dup()
+   * keeps the file alive), which can never be deleted by number again. */
+  uint32_t *gens;
+  uint32_t gen_next;
   struct epoll_event *evs;
   int nevs;
 } epoll_state;
@@ -64,6 +70,7 @@ static void epoll_fini(void *state) {
   if (s->open)
     close(s->epfd);
   free(s->masks);
+  free(s->gens);
   free(s->evs);
   memset(s, 0, sizeof(*s));
 }
@@ -83,6 +90,11 @@ static int epoll_grow(epoll_state *s, int fd) {
     return -ENOMEM;
   memset(m + s->nmasks, 0, n - (size_t)s->nmasks);
   s->masks = m;
+  uint32_t *g = realloc(s->gens, n * sizeof *g);
+  if (!g)
+    return -ENOMEM; /* masks grew but nmasks did not: still consistent */
+  memset(g + s->nmasks, 0, (n - (size_t)s->nmasks) * sizeof *g);
+  s->gens = g;
   s->nmasks = (int)n;
   return 0;
 }
@@ -98,6 +110,10 @@ static uint32_t epoll_kernel_events(unsigned mask) {
   if (mask & EVL_ONESHOT)
     ev |= EPOLLONESHOT;
   return ev;
+}
+
+static uint64_t epoll_data(const epoll_state *s, int fd) {
+  return (uint64_t)s->gens[fd] << 32 | (uint32_t)fd;
 }
 
 static void epoll_set_mask(epoll_state *s, int fd, unsigned mask) {
@@ -146,8 +162,12 @@ static int epoll_ctl_fd(void *state, int fd, unsigned old_mask,
     if (rc < 0)
       return rc;
   }
+  if (!cur && ++s->gen_next == 0)
+    s->gen_next = 1;
+  if (!cur)
+    s->gens[fd] = s->gen_next;
   struct epoll_event ev = {.events = epoll_kernel_events(new_mask),
-                           .data.fd = fd};
+                           .data.u64 = epoll_data(s, fd)};
   int rc = epoll_ctl(s->epfd, cur ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
   int gone = 0; /* the kernel holds no registration for fd */
   if (rc < 0 && cur && errno == ENOENT) {
@@ -191,6 +211,10 @@ static int epoll_wait_kernel(epoll_state *s, int64_t timeout_ns, int n) {
   return epoll_wait(s->epfd, s->evs, n, ms);
 }
 
+static int epoll_wait_once(epoll_state *s, int64_t timeout_ns, evl_event *out,
+                           int n, int *stale);
+static int epoll_rebuild(epoll_state *s);
+
 static int epoll_wait_events(void *state, int64_t timeout_ns, evl_event *out,
                              int cap) {
   epoll_state *s = state;
@@ -213,18 +237,52 @@ static int epoll_wait_events(void *state, int64_t timeout_ns, evl_event *out,
     }
   }
 
+  uint64_t deadline = 0;
+  if (timeout_ns > 0) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    deadline = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec +
+               (uint64_t)timeout_ns;
+  }
+  for (int attempt = 0;; attempt++) {
+    int stale = 0;
+    int k = epoll_wait_once(s, timeout_ns, out, n, &stale);
+    if (k != 0 || !stale || attempt >= 3)
+      return k;
+    /* Only events of dead registrations came back: drop them all with a
+     * fresh epoll set (libev does the same) and wait out the time left, so
+     * a closed-but-dup'ed fd can neither cut waits short nor spin. */
+    int rc = epoll_rebuild(s);
+    if (rc < 0)
+      return rc;
+    if (timeout_ns > 0) {
+      struct timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      uint64_t t = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+      if (t >= deadline)
+        return 0;
+      timeout_ns = (int64_t)(deadline - t);
+    }
+  }
+}
+
+static int epoll_wait_once(epoll_state *s, int64_t timeout_ns, evl_event *out,
+                           int n, int *stale) {
   int rc = epoll_wait_kernel(s, timeout_ns, n);
   if (rc < 0)
     return errno == EINTR ? 0 : -errno;
 
   int k = 0;
   for (int i = 0; i < rc; i++) {
-    int fd = s->evs[i].data.fd;
+    int fd = (int)(uint32_t)s->evs[i].data.u64;
+    uint32_t gen = (uint32_t)(s->evs[i].data.u64 >> 32);
     uint32_t e = s->evs[i].events;
     unsigned m = fd >= 0 && fd < s->nmasks ? s->masks[fd] : 0;
     unsigned dir = m & (EVL_READ | EVL_WRITE);
-    if (!dir)
-      continue; /* deleted since: never report it (K6) */
+    if (!dir || s->gens[fd] != gen) {
+      *stale = 1; /* deleted since, or a dead registration: never (K6) */
+      continue;
+    }
     uint32_t r = 0;
     if (e & EPOLLIN)
       r |= EVL_READ;
@@ -262,10 +320,10 @@ static int epoll_forget_fd(void *state, int fd) {
   return 0;
 }
 
-/* The child shares the parent's epoll instance: deleting from it would
- * silence the parent, so build a fresh one and re-add everything. */
-static int epoll_after_fork(void *state) {
-  epoll_state *s = state;
+/* A fresh epoll set with every live registration: after fork (the child
+ * shares the parent's instance, and deleting from it would silence the
+ * parent) and to shed registrations whose fd numbers are gone. */
+static int epoll_rebuild(epoll_state *s) {
   int epfd = epoll_create1(EPOLL_CLOEXEC);
   if (epfd < 0)
     return -errno;
@@ -280,7 +338,8 @@ static int epoll_after_fork(void *state) {
       continue;
     if (m & EPOLL_DISARMED)
       continue; /* stays silent until modified, as in the parent */
-    struct epoll_event ev = {.events = epoll_kernel_events(m), .data.fd = fd};
+    struct epoll_event ev = {.events = epoll_kernel_events(m),
+                             .data.u64 = epoll_data(s, fd)};
     if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
       int err = errno;
       epoll_set_mask(s, fd, 0);
@@ -289,6 +348,10 @@ static int epoll_after_fork(void *state) {
     }
   }
   return first_err;
+}
+
+static int epoll_after_fork(void *state) {
+  return epoll_rebuild(state);
 }
 
 const evl_backend_ops evl__backend_epoll = {

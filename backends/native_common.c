@@ -103,6 +103,9 @@ void evl__nbase_fini(evl__nbase *b) {
   pthread_mutex_unlock(&b->ts_lock);
   free(b->ready.v);
   memset(&b->ready, 0, sizeof b->ready);
+  free(b->due);
+  b->due = NULL;
+  b->ndue = b->due_cap = 0;
   b->mark = 0;
   free(b->slots.v);
   memset(&b->slots, 0, sizeof b->slots);
@@ -163,6 +166,55 @@ int evl__nsoon(evl__nbase *b, evl_cb cb, void *arg, evl_handle *out) {
   return 0;
 }
 
+int evl__ndue_push(evl__nbase *b, uint64_t deadline, uint64_t seq, evl_cb cb,
+                   void *arg, evl_handle h) {
+  if (b->ndue == b->due_cap) {
+    size_t ncap = b->due_cap ? b->due_cap * 2 : 64;
+    evl__ndue *nv = realloc(b->due, ncap * sizeof *nv);
+    if (!nv)
+      return -ENOMEM;
+    b->due = nv;
+    b->due_cap = ncap;
+  }
+  b->due[b->ndue++] = (evl__ndue){deadline, seq, cb, arg, h};
+  return 0;
+}
+
+static int due_before(const evl__ndue *a, const evl__ndue *b) {
+  return a->deadline < b->deadline ||
+         (a->deadline == b->deadline && a->seq < b->seq);
+}
+
+void evl__nrun_due(evl__nbase *b) {
+  size_t n = b->ndue;
+  /* Insertion sort: the library fired them in nearly this order. */
+  for (size_t i = 1; i < n; i++) {
+    evl__ndue x = b->due[i];
+    size_t j = i;
+    for (; j > 0 && due_before(&x, &b->due[j - 1]); j--)
+      b->due[j] = b->due[j - 1];
+    b->due[j] = x;
+  }
+  size_t i = 0;
+  while (i < n && !b->closed) {
+    evl__ndue e = b->due[i++]; /* a copy: a callback may grow the array */
+    evl__nslot *sl = evl__nslot_get(&b->slots, e.h);
+    if (!sl)
+      continue; /* cancelled after the library fired it */
+    void *timer = sl->u.ptr;
+    evl__nslot_free(&b->slots, e.h);
+    b->ntimers--;
+    b->timer_release(b, timer);
+    uint64_t t0 = evl__ncb_begin(b);
+    e.cb(e.arg);
+    evl__ncb_end(b, t0);
+  }
+  if (b->closed)
+    return;
+  memmove(b->due, b->due + n, (b->ndue - n) * sizeof *b->due);
+  b->ndue -= n;
+}
+
 size_t evl__nrun_batch(evl__nbase *b) {
   size_t end = b->mark;
   while (b->ready.head != end && !b->closed) {
@@ -177,8 +229,10 @@ size_t evl__nrun_batch(evl__nbase *b) {
     e.cb(e.arg);
     evl__ncb_end(b, t0);
   }
+  if (b->ndue && !b->closed)
+    evl__nrun_due(b);
   b->mark = b->ready.tail;
-  return b->ready.tail - b->ready.head;
+  return b->ready.tail - b->ready.head + b->ndue;
 }
 
 /* ---- cross-thread posts ------------------------------------------------ */

@@ -54,6 +54,14 @@ typedef struct evl__nfifo {
   size_t head, tail; /* free-running counters */
 } evl__nfifo;
 
+/* A timer the library fired, waiting for the end of the batch. */
+typedef struct evl__ndue {
+  uint64_t deadline, seq;
+  evl_cb cb;
+  void *arg;
+  evl_handle h;
+} evl__ndue;
+
 /* ---- the part of every adapter's loop that is not the library ---------- */
 typedef struct evl__nbase {
   int closed, running, stopping;
@@ -64,6 +72,16 @@ typedef struct evl__nbase {
   evl__nfifo ready;
   size_t mark;
   uint64_t ntimers, nfds;
+
+  /* Timers the library fired run after the batch's call_soon callbacks,
+   * as the contract queues due timers behind them (S1), and in (deadline,
+   * scheduling order) order, which the libraries' heaps do not keep for
+   * equal deadlines (S2). Until then they stay cancellable (S4). */
+  evl__ndue *due;
+  size_t ndue, due_cap;
+  uint64_t tseq;
+  /* Gives an adapter's fired timer back to its free list. */
+  void (*timer_release)(struct evl__nbase *b, void *timer);
 
   /* call_soon_threadsafe: a locked FIFO; ts_wake says a wakeup is already
    * on its way, so 100 000 posts cost one wakeup, and lose nothing. */
@@ -102,9 +120,19 @@ int evl__nsoon(evl__nbase *b, evl_cb cb, void *arg, evl_handle *out);
 static inline size_t evl__nready_len(const evl__nbase *b) {
   return b->ready.tail - b->ready.head;
 }
-/* Runs the batch up to the mark and moves the mark to the tail; returns
- * how many callbacks still wait. Stops early if the loop was closed. */
+/* Runs the batch up to the mark, then the fired timers, and moves the
+ * mark to the tail; returns how many callbacks still wait. Stops early if
+ * the loop was closed. */
 size_t evl__nrun_batch(evl__nbase *b);
+/* From the library's timer callback: queues the user's callback. 0 or
+ * -ENOMEM (the adapter then runs it at once, out of order). */
+int evl__ndue_push(evl__nbase *b, uint64_t deadline, uint64_t seq, evl_cb cb,
+                   void *arg, evl_handle h);
+/* Runs the fired timers queued so far, sorted; skips cancelled ones. */
+void evl__nrun_due(evl__nbase *b);
+static inline size_t evl__ndue_len(const evl__nbase *b) {
+  return b->ndue;
+}
 /* Called when a run starts: everything queued so far is this iteration's. */
 static inline void evl__nmark_all(evl__nbase *b) {
   b->mark = b->ready.tail;

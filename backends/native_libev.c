@@ -13,7 +13,7 @@ typedef struct evn_timer {
   evl_loop *loop;
   evl_cb cb;
   void *arg;
-  uint64_t deadline;
+  uint64_t deadline, seq;
   evl_handle h;
   struct evn_timer *next_free;
 } evn_timer;
@@ -36,10 +36,9 @@ struct evl_loop {
   evn_fd **fds;
   int fds_cap;
   evn_timer *tfree;
-  /* Timer placement, see evn_timer_arm. */
-  double ep_now, ep_eps;
-  uint64_t ep_base, last_deadline;
-  uint32_t same;
+  /* libev's cached time, estimated in ours: see evn_timer_arm. */
+  double ep_now;
+  uint64_t ep_base;
 };
 
 enum { EVN_SLACK_NS = 10000 };
@@ -85,35 +84,34 @@ static int evn_call_soon(evl_loop *loop, evl_cb cb, void *arg,
 /* ---- timers ------------------------------------------------------------- */
 static void evn_timer_cb(struct ev_loop *ev, ev_timer *w, int revents);
 
-static void evn_timer_arm(evl_loop *loop, evn_timer *tm) {
+static void evn_timer_arm(evl_loop *loop, evn_timer *tm, int due_now) {
   /* libev puts a timer at its cached time (mn_now) + `after`. While that
    * cached time stands (ev_now() unchanged), estimate it once in our clock
    * from the lag libev's manual gives (ev_time() - ev_now()), less a slack
    * for the realtime double's coarse ulp: equal deadlines then get equal
-   * `after`s, and nothing fires early. */
-  double evnow = ev_now(loop->ev);
-  if (evnow != loop->ep_now) {
-    uint64_t now = evl__nnow();
-    double lag = ev_time() - evnow;
-    uint64_t lag_ns = lag > 0. ? (uint64_t)(lag * 1e9) : 0;
-    loop->ep_now = evnow;
-    loop->ep_base =
-        now > lag_ns + EVN_SLACK_NS ? now - lag_ns - EVN_SLACK_NS : 0;
-    /* libev's timer heap is not stable: equal `at`s pop in any order. A
-     * few ulps of `at` per repeat keep scheduling order (S2). */
-    loop->ep_eps = (double)now / 1e9 * 0x1p-50; /* >= 4 ulps of `at` */
+   * `at`s and fire together, and nothing fires early. */
+  double after = 0.;
+  if (!due_now) {
+    double evnow = ev_now(loop->ev);
+    if (evnow != loop->ep_now) {
+      uint64_t now = evl__nnow();
+      double lag = ev_time() - evnow;
+      uint64_t back = (lag > 0. ? (uint64_t)(lag * 1e9) : 0) + EVN_SLACK_NS;
+      loop->ep_now = evnow;
+      loop->ep_base = now > back ? now - back : 0;
+    }
+    if (tm->deadline > loop->ep_base)
+      after = (double)(tm->deadline - loop->ep_base) / 1e9;
   }
-  if (tm->deadline == loop->last_deadline) {
-    loop->same++;
-  } else {
-    loop->last_deadline = tm->deadline;
-    loop->same = 0;
-  }
-  double after = tm->deadline > loop->ep_base
-                     ? (double)(tm->deadline - loop->ep_base) / 1e9
-                     : 0.;
-  ev_timer_set(&tm->w, after + loop->same * loop->ep_eps, 0.);
+  ev_timer_set(&tm->w, after, 0.);
   ev_timer_start(loop->ev, &tm->w);
+}
+
+static void evn_timer_release(evl__nbase *b, void *timer) {
+  evn_timer *tm = timer;
+  evl_loop *loop = (evl_loop *)b;
+  tm->next_free = loop->tfree;
+  loop->tfree = tm;
 }
 
 static void evn_timer_cb(struct ev_loop *ev, ev_timer *w, int revents) {
@@ -121,22 +119,24 @@ static void evn_timer_cb(struct ev_loop *ev, ev_timer *w, int revents) {
   evn_timer *tm = (evn_timer *)w;
   evl_loop *loop = tm->loop;
   if (evl__nnow() < tm->deadline) { /* belt and braces for S2 */
-    evn_timer_arm(loop, tm);
+    evn_timer_arm(loop, tm, 0);
     return;
   }
+  /* The lowest-priority check runs after every timer of this pass: it
+   * runs the batch's call_soon callbacks, then these in order. */
+  if (evl__ndue_push(&loop->b, tm->deadline, tm->seq, tm->cb, tm->arg, tm->h) ==
+      0)
+    return;
   evl__nslot_free(&loop->b.slots, tm->h);
   loop->b.ntimers--;
-  evl_cb cb = tm->cb;
-  void *arg = tm->arg;
-  tm->next_free = loop->tfree;
-  loop->tfree = tm;
+  evn_timer_release(&loop->b, tm);
   uint64_t t0 = evl__ncb_begin(&loop->b);
-  cb(arg);
+  tm->cb(tm->arg);
   evl__ncb_end(&loop->b, t0);
 }
 
-static int evn_call_at(evl_loop *loop, uint64_t when_ns, evl_cb cb, void *arg,
-                       evl_handle *out) {
+static int evn_timer_new(evl_loop *loop, uint64_t when_ns, int due_now,
+                         evl_cb cb, void *arg, evl_handle *out) {
   int rc = evl__ncheck(EVL__NB(loop));
   if (rc)
     return rc;
@@ -154,23 +154,29 @@ static int evn_call_at(evl_loop *loop, uint64_t when_ns, evl_cb cb, void *arg,
   }
   rc = evl__nslot_alloc(&loop->b.slots, EVL__NK_TIMER, tm, &tm->h);
   if (rc < 0) {
-    tm->next_free = loop->tfree;
-    loop->tfree = tm;
+    evn_timer_release(&loop->b, tm);
     return rc;
   }
   tm->cb = cb;
   tm->arg = arg;
   tm->deadline = when_ns;
-  evn_timer_arm(loop, tm);
+  tm->seq = ++loop->b.tseq;
+  evn_timer_arm(loop, tm, due_now);
   loop->b.ntimers++;
   if (out)
     *out = tm->h;
   return 0;
 }
 
+static int evn_call_at(evl_loop *loop, uint64_t when_ns, evl_cb cb, void *arg,
+                       evl_handle *out) {
+  return evn_timer_new(loop, when_ns, when_ns <= evl__nnow(), cb, arg, out);
+}
+
 static int evn_call_later(evl_loop *loop, int64_t delay_ns, evl_cb cb,
                           void *arg, evl_handle *out) {
-  return evn_call_at(loop, evl__ndeadline(delay_ns), cb, arg, out);
+  return evn_timer_new(loop, evl__ndeadline(delay_ns), delay_ns <= 0, cb, arg,
+                       out);
 }
 
 static int evn_cancel(evl_loop *loop, evl_handle h) {
@@ -473,6 +479,7 @@ static int evn_loop_new(const void *data, const evl_impl_config *cfg,
   }
   /* EVFLAG_NOENV: $LIBEV_FLAGS must not switch the backend under a
    * benchmark; the choice is libev's recommended one (epoll here). */
+  loop->b.timer_release = evn_timer_release;
   loop->ev = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV);
   if (!loop->ev) {
     rc = errno ? -errno : -ENOMEM;

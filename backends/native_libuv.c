@@ -14,7 +14,7 @@ typedef struct uvn_timer {
   evl_loop *loop;
   evl_cb cb;
   void *arg;
-  uint64_t deadline;
+  uint64_t deadline, seq;
   evl_handle h;
   struct uvn_timer *next_free;
 } uvn_timer;
@@ -90,36 +90,48 @@ static int uvn_call_soon(evl_loop *loop, evl_cb cb, void *arg,
 /* ---- timers ------------------------------------------------------------- */
 static void uvn_timer_cb(uv_timer_t *t);
 
-static void uvn_timer_arm(evl_loop *loop, uvn_timer *tm) {
+static void uvn_timer_arm(evl_loop *loop, uvn_timer *tm, int due_now) {
   /* libuv's clock is whole milliseconds of CLOCK_MONOTONIC (or its coarse
    * twin, which never runs ahead). Due at ceil(deadline) in those units
-   * means never early; equal deadlines get equal due times, and libuv
-   * breaks those ties in start order. */
-  uint64_t due = tm->deadline / 1000000u + (tm->deadline % 1000000u != 0);
-  uint64_t now = uv_now(&loop->uv);
+   * means never early; a deadline already past is due at libuv's "now",
+   * so it fires at the next timer phase. */
+  uint64_t now = uv_now(&loop->uv), due = now;
+  if (!due_now)
+    due = tm->deadline / 1000000u + (tm->deadline % 1000000u != 0);
   uv_timer_start(&tm->t, uvn_timer_cb, due > now ? due - now : 0, 0);
+}
+
+static void uvn_timer_release(evl__nbase *b, void *timer) {
+  uvn_timer *tm = timer;
+  evl_loop *loop = (evl_loop *)b;
+  tm->next_free = loop->tfree;
+  loop->tfree = tm;
 }
 
 static void uvn_timer_cb(uv_timer_t *t) {
   uvn_timer *tm = (uvn_timer *)t;
   evl_loop *loop = tm->loop;
   if (evl__nnow() < tm->deadline) { /* belt and braces for S2 */
-    uvn_timer_arm(loop, tm);
+    uvn_timer_arm(loop, tm, 0);
+    return;
+  }
+  /* libuv runs timers before the check phase: queue it behind the batch's
+   * call_soon callbacks, and keep the poll from blocking until then. */
+  if (evl__ndue_push(&loop->b, tm->deadline, tm->seq, tm->cb, tm->arg, tm->h) ==
+      0) {
+    uvn_want_batch(loop);
     return;
   }
   evl__nslot_free(&loop->b.slots, tm->h);
   loop->b.ntimers--;
-  evl_cb cb = tm->cb;
-  void *arg = tm->arg;
-  tm->next_free = loop->tfree;
-  loop->tfree = tm;
+  uvn_timer_release(&loop->b, tm);
   uint64_t t0 = evl__ncb_begin(&loop->b);
-  cb(arg);
+  tm->cb(tm->arg);
   evl__ncb_end(&loop->b, t0);
 }
 
-static int uvn_call_at(evl_loop *loop, uint64_t when_ns, evl_cb cb, void *arg,
-                       evl_handle *out) {
+static int uvn_timer_new(evl_loop *loop, uint64_t when_ns, int due_now,
+                         evl_cb cb, void *arg, evl_handle *out) {
   int rc = evl__ncheck(EVL__NB(loop));
   if (rc)
     return rc;
@@ -137,23 +149,29 @@ static int uvn_call_at(evl_loop *loop, uint64_t when_ns, evl_cb cb, void *arg,
   }
   rc = evl__nslot_alloc(&loop->b.slots, EVL__NK_TIMER, tm, &tm->h);
   if (rc < 0) {
-    tm->next_free = loop->tfree;
-    loop->tfree = tm;
+    uvn_timer_release(&loop->b, tm);
     return rc;
   }
   tm->cb = cb;
   tm->arg = arg;
   tm->deadline = when_ns;
-  uvn_timer_arm(loop, tm);
+  tm->seq = ++loop->b.tseq;
+  uvn_timer_arm(loop, tm, due_now);
   loop->b.ntimers++;
   if (out)
     *out = tm->h;
   return 0;
 }
 
+static int uvn_call_at(evl_loop *loop, uint64_t when_ns, evl_cb cb, void *arg,
+                       evl_handle *out) {
+  return uvn_timer_new(loop, when_ns, when_ns <= evl__nnow(), cb, arg, out);
+}
+
 static int uvn_call_later(evl_loop *loop, int64_t delay_ns, evl_cb cb,
                           void *arg, evl_handle *out) {
-  return uvn_call_at(loop, evl__ndeadline(delay_ns), cb, arg, out);
+  return uvn_timer_new(loop, evl__ndeadline(delay_ns), delay_ns <= 0, cb, arg,
+                       out);
 }
 
 static int uvn_cancel(evl_loop *loop, evl_handle h) {
@@ -313,6 +331,10 @@ static int uvn_run(evl_loop *loop, uv_run_mode mode) {
   if (loop->b.stopping)
     mode = UV_RUN_NOWAIT;
   uv_run(&loop->uv, mode);
+  /* UV_RUN_ONCE ends with a timer phase after the check: what it fired
+   * belongs to this iteration. */
+  if (evl__ndue_len(&loop->b) && mode == UV_RUN_ONCE)
+    evl__nrun_due(&loop->b);
   evl__nrun_leave(&loop->b);
   return 0;
 }
@@ -470,6 +492,7 @@ static int uvn_loop_new(const void *data, const evl_impl_config *cfg,
     free(loop);
     return rc;
   }
+  loop->b.timer_release = uvn_timer_release;
   if ((rc = uv_loop_init(&loop->uv)) < 0)
     goto fail;
   loop->uv_inited = 1;
@@ -521,6 +544,15 @@ static evl_loop *uvn_get_running_loop(void) {
 }
 
 static const evl_deviation uvn_deviations[] = {
+    {"s6_hangup_wakes_both",
+     "uv_poll passes EPOLLHUP on only when it comes alone: with EPOLLIN "
+     "(data or EOF) beside it, a writer blocked on a full buffer is not "
+     "woken by the peer's hang-up"},
+    {"s6_close_before_remove_dup_no_spin",
+     "libuv cannot take an fd out of epoll once its number is closed "
+     "(EPOLL_CTL_DEL gets EBADF) and a dup keeps the file open: epoll keeps "
+     "reporting it and the loop wakes without work (libuv documents: never "
+     "close an fd under an active uv_poll_t)"},
     {NULL, NULL},
 };
 

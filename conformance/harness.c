@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -313,24 +314,67 @@ static int harness_fd_snapshot(unsigned char *set) {
   return n;
 }
 
-static int harness_count_threads(void) {
+#define HARNESS_MAX_TIDS 256
+
+/* Fills tids[] (if given) with this process's thread ids; returns the
+ * count, or -1 without /proc. */
+static int harness_threads(int *tids) {
   DIR *d = opendir("/proc/self/task");
   if (!d)
     return -1;
   int n = 0;
   struct dirent *e;
   while ((e = readdir(d)) != NULL)
-    if (e->d_name[0] >= '0' && e->d_name[0] <= '9')
+    if (e->d_name[0] >= '0' && e->d_name[0] <= '9') {
+      if (tids && n < HARNESS_MAX_TIDS)
+        tids[n] = atoi(e->d_name);
       n++;
+    }
   closedir(d);
   return n;
+}
+
+/* "name, name" of the threads in now[] that are not in before[]: the
+ * names say whose threads they are (a library pool, an executor...). */
+static void harness_new_thread_names(const int *before, int nb, const int *now,
+                                     int nn, char *out, size_t len) {
+  size_t o = 0;
+  out[0] = '\0';
+  for (int i = 0; i < nn && i < HARNESS_MAX_TIDS; i++) {
+    int known = 0;
+    for (int k = 0; k < nb && k < HARNESS_MAX_TIDS; k++)
+      known |= before[k] == now[i];
+    if (known)
+      continue;
+    char path[64], name[64] = "?";
+    snprintf(path, sizeof path, "/proc/self/task/%d/comm", now[i]);
+    FILE *f = fopen(path, "r");
+    if (f) {
+      if (fgets(name, sizeof name, f))
+        name[strcspn(name, "\n")] = '\0';
+      fclose(f);
+    }
+    int w = snprintf(out + o, len - o, "%s%s", o ? ", " : "", name);
+    if (w < 0 || (size_t)w >= len - o)
+      break;
+    o += (size_t)w;
+  }
 }
 
 /* Creates and destroys one backend state or loop before the fd and thread
  * baseline is taken. A library's once-per-process set-up (libuv's signal
  * lock pipe, for one) then lands in the baseline instead of failing every
  * test, while a per-loop leak still shows in the test's own loop. */
+static void *harness_noop_thread(void *arg) {
+  return arg;
+}
+
 static void harness_warm_up(evl_tctx *t) {
+  /* ThreadSanitizer starts its own background thread at the first
+   * pthread_create: make that happen before the thread count is taken. */
+  pthread_t th;
+  if (pthread_create(&th, NULL, harness_noop_thread, NULL) == 0)
+    pthread_join(th, NULL);
   if (t->be) {
     void *st = calloc(1, t->be->state_size ? t->be->state_size : 1);
     evl_backend_config cfg = {.size = sizeof cfg};
@@ -359,7 +403,8 @@ void evl_t_run_child(const evl_test *test, evl_tctx *t, int result_fd) {
   harness_warm_up(t);
   int have_fds = harness_fd_snapshot(before) >= 0;
   /* Not 1: sanitizer runtimes (TSan) keep a thread of their own. */
-  int threads_before = harness_count_threads();
+  static int tids_before[HARNESS_MAX_TIDS], tids_after[HARNESS_MAX_TIDS];
+  int threads_before = harness_threads(tids_before);
 
   test->fn(t);
 
@@ -382,16 +427,18 @@ void evl_t_run_child(const evl_test *test, evl_tctx *t, int result_fd) {
   }
   /* Worker threads may be a moment away from exiting after a join-less
    * shutdown; give them 100 ms before calling it a leak. */
-  int threads = harness_count_threads();
+  int threads = harness_threads(tids_after);
   for (int i = 0; threads > threads_before && i < 20; i++) {
     t_sleep_ms(5);
-    threads = harness_count_threads();
+    threads = harness_threads(tids_after);
   }
   if (threads_before > 0 && threads > threads_before) {
-    char reason[200];
+    char reason[400], names[256];
     int n = threads - threads_before;
-    snprintf(reason, sizeof reason, "[%s] %d thread%s still running", t->rule,
-             n, n == 1 ? "" : "s");
+    harness_new_thread_names(tids_before, threads_before, tids_after, threads,
+                             names, sizeof names);
+    snprintf(reason, sizeof reason, "[%s] %d thread%s still running (%s)",
+             t->rule, n, n == 1 ? "" : "s", names);
     harness_finish("FAIL", reason);
   }
   /* The test ends in _exit(), which skips LeakSanitizer's exit-time check:

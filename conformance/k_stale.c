@@ -1,4 +1,5 @@
 /* k_stale.c — K6: no event for a deleted fd, also in flight or reused. */
+#include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -144,4 +145,42 @@ void test_k6_reuse_inflight(evl_tctx *t) {
   kt_close(&kb);
   t_close(q[0]);
   t_close(q[1]);
+}
+
+/* The fd is closed before its delete while a dup keeps the open file alive:
+ * the kernel may still hold a registration the number can no longer name
+ * (epoll). No event may surface for it, and it must not cut waits short —
+ * a wait that returns 0 events early makes the core spin. */
+void test_k6_delete_after_close_dup(evl_tctx *t) {
+  kt_backend kb;
+  evl_event out[K_STALE_CAP];
+  int p[2];
+  kt_open(t, &kb);
+  t_pipe(t, p);
+  int num = p[0];
+  T_OK(t, "ctl add READ", kb.ops->ctl(kb.state, num, 0, EVL_READ));
+  T_EQ(t, "events with nothing written", 0,
+       kt_wait(t, &kb, 0, out, K_STALE_CAP));
+  int d = fcntl(num, F_DUPFD_CLOEXEC, 0);
+  if (d < 0)
+    T_FAIL(t, "dup failed");
+  t_close(num);
+  int rc = kb.ops->ctl(kb.state, num, EVL_READ, 0);
+  if (rc != 0 && rc != -EBADF)
+    T_FAIL(t, "ctl delete of a closed fd: expected 0 or -EBADF, got %d (%s)",
+           rc, evl_strerror(rc));
+  t_write_byte(t, p[1]); /* the open file, alive through d, is readable */
+  k_stale_expect_none(t, &kb, num, "fd closed before its delete, dup alive");
+  uint64_t t0 = t_now();
+  int n = kt_wait(t, &kb, 20000000, out, K_STALE_CAP);
+  uint64_t el = t_now() - t0;
+  T_EQ(t, "events from wait(20 ms) with nothing registered", 0, n);
+  if (el < 20000000)
+    T_FAIL(t,
+           "wait(20 ms) with nothing registered: expected >= 20000000 ns, "
+           "returned after %llu ns (a stale kernel registration woke it)",
+           (unsigned long long)el);
+  kt_close(&kb);
+  t_close(d);
+  t_close(p[1]);
 }

@@ -69,6 +69,8 @@
     "a reused fd number gets no events from the deleted fd")                   \
   X(k6_reuse_inflight, "K6", BACKEND, 0, 0, 5,                                 \
     "closed and reopened between waits, in flight: no stale event")            \
+  X(k6_delete_after_close_dup, "K6", BACKEND, 0, 0, 5,                         \
+    "fd closed before its delete, dup alive: no event, waits not cut short")   \
   X(k7_fd_limit_refused, "K7", BACKEND, 0, 0, 5,                               \
     "fds >= fd_limit get -ERANGE and nothing registered (clean under ASan)")   \
   X(k7_fd_limit_boundary, "K7", BACKEND, 0, 0, 5,                              \

@@ -30,6 +30,8 @@
     "watcher works")                                                           \
   X(s6_dup_removed_no_spin, "S6", IMPL, 0, 0, 5,                               \
     "a dup of a removed, closed fd neither fires nor makes the loop spin")     \
+  X(s6_close_before_remove_dup_no_spin, "S6", IMPL, 0, 0, 5,                   \
+    "closed before remove_reader, dup alive: no callback, no spinning")        \
   X(s6_pipe_eof, "S6", IMPL, 0, 0, 5,                                          \
     "pipe EOF reaches the reader; read() returns 0")                           \
   X(s6_writer_epipe, "S6", IMPL, 0, 0, 5,                                      \

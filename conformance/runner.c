@@ -140,15 +140,12 @@ static char *runner_strdup(const char *s) {
 
 static char *runner_fmt(const char *fmt, ...) EVL_T_PRINTF(1, 2);
 static char *runner_fmt(const char *fmt, ...) {
+  char buf[4096]; /* reasons are one line; longer ones are cut */
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(NULL, 0, fmt, ap);
+  vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
-  char *p = runner_xalloc((size_t)(n > 0 ? n : 0) + 1);
-  va_start(ap, fmt);
-  vsnprintf(p, (size_t)n + 1, fmt, ap);
-  va_end(ap);
-  return p;
+  return runner_strdup(buf);
 }
 
 static const char *runner_signame(int sig) {
@@ -947,6 +944,18 @@ static void runner_print_output_tail(FILE *f, const char *out, int lines,
   const char *p = out + strlen(out);
   if (p > out && p[-1] == '\n')
     p--;
+  /* evl_t_fail's own last line repeats the reason shown above it. */
+  const char *last = p;
+  while (last > out && last[-1] != '\n')
+    last--;
+  size_t lastlen = (size_t)(p - last);
+  if ((lastlen >= 6 && memcmp(last, "FAIL [", 6) == 0) ||
+      (lastlen >= 5 && memcmp(last, "SKIP ", 5) == 0)) {
+    p = last > out ? last - 1 : out;
+    if (p == out)
+      return;
+  }
+  const char *end = p;
   int n = 0;
   while (p > out) {
     p--;
@@ -957,9 +966,9 @@ static void runner_print_output_tail(FILE *f, const char *out, int lines,
   }
   if (p > out)
     fprintf(f, "%s...\n", prefix);
-  while (*p) {
-    const char *e = strchr(p, '\n');
-    int len = e ? (int)(e - p) : (int)strlen(p);
+  while (p < end) {
+    const char *e = memchr(p, '\n', (size_t)(end - p));
+    int len = e ? (int)(e - p) : (int)(end - p);
     fprintf(f, "%s%.*s\n", prefix, len, p);
     if (!e)
       break;
@@ -978,26 +987,39 @@ static void runner_verbose_line(int si, int ti) {
   fflush(stdout);
 }
 
+/* TAP reads " # " as the start of a directive: escape every '#'. */
+static const char *runner_tap_esc(const char *s, char *buf, size_t len) {
+  size_t o = 0;
+  for (; s && *s && o + 3 < len; s++) {
+    if (*s == '#')
+      buf[o++] = '\\';
+    buf[o++] = *s == '\n' ? ' ' : *s;
+  }
+  buf[o] = '\0';
+  return buf;
+}
+
 static void runner_tap_line(int n, int si, int ti) {
   const evl_test *te = &evl_tests[sel[si]];
   runner_result *r = &res[si * ntg + ti];
-  const char *reason = r->reason ? r->reason : "";
+  char rbuf[2048], lbuf[200];
+  const char *reason = runner_tap_esc(r->reason, rbuf, sizeof rbuf);
+  const char *label = runner_tap_esc(tg[ti].label, lbuf, sizeof lbuf);
   switch (r->st) {
   case RS_PASS:
-    printf("ok %d - %s [%s]\n", n, te->name, tg[ti].label);
+    printf("ok %d - %s [%s]\n", n, te->name, label);
     break;
   case RS_SKIP:
-    printf("ok %d - %s [%s] # SKIP %s\n", n, te->name, tg[ti].label, reason);
+    printf("ok %d - %s [%s] # SKIP %s\n", n, te->name, label, reason);
     break;
   case RS_XFAIL:
-    printf("not ok %d - %s [%s] # TODO %s\n", n, te->name, tg[ti].label,
-           reason);
+    printf("not ok %d - %s [%s] # TODO %s\n", n, te->name, label, reason);
     break;
   case RS_XPASS:
-    printf("ok %d - %s [%s] # TODO %s\n", n, te->name, tg[ti].label, reason);
+    printf("ok %d - %s [%s] # TODO %s\n", n, te->name, label, reason);
     break;
   default:
-    printf("not ok %d - %s [%s]\n", n, te->name, tg[ti].label);
+    printf("not ok %d - %s [%s]\n", n, te->name, label);
     printf("  ---\n  status: %s\n  rule: %s\n  message: \"",
            runner_stname[r->st], te->rule);
     for (const char *c = reason; *c; c++)
@@ -1102,7 +1124,8 @@ static void runner_print_matrix(void) {
         printf("  %-7s %s [%s]: %s\n", runner_stname[r->st],
                evl_tests[sel[si]].name, tg[ti].label,
                r->reason ? r->reason : "");
-        int lines = opt.verbose ? 30 : (r->died ? 8 : 0);
+        /* -v showed the whole output already, test by test. */
+        int lines = opt.verbose ? 0 : (r->died ? 8 : 0);
         if (runner_is_failure(r->st) && lines)
           runner_print_output_tail(stdout, r->output, lines, "      | ");
       }

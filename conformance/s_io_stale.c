@@ -1,4 +1,5 @@
 /* s_io_stale.c — S6: stale events, fd numbers reused, dup of a removed fd. */
+#include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -261,6 +262,41 @@ void test_s6_dup_removed_no_spin(evl_tctx *t) {
     T_LE(t, "backend waits until a 50 ms timer fired", ITER_OK,
          (long long)(st1.waits - st0.waits));
   }
+  st_free(t, loop);
+  t_close(d);
+  t_close(p[1]);
+}
+
+/* The user closes before removing (asyncio says not to, but it happens) and
+ * a dup keeps the open file alive: still no callback and no spinning. */
+void test_s6_close_before_remove_dup_no_spin(evl_tctx *t) {
+  enum { ITER_LIMIT = 200, ITER_OK = 10 };
+  evl_loop *loop = st_loop(t);
+  s_io_stale_w r = {t, loop, 0, -1, 0, NULL, NULL};
+  int p[2];
+  t_pipe(t, p);
+  T_OK(t, "add_reader", OPS->add_reader(loop, p[0], s_io_stale_count, &r));
+  s_io_stale_tick(t, loop);
+  int d = fcntl(p[0], F_DUPFD_CLOEXEC, 0);
+  if (d < 0)
+    T_FAIL(t, "dup failed");
+  close(p[0]);
+  int rc = OPS->remove_reader(loop, p[0]);
+  T_TRUE(t, "remove_reader of a closed fd: 1, 0 or -EBADF",
+         rc == 1 || rc == 0 || rc == -EBADF);
+  t_write_byte(t, p[1]);
+  int done = 0, iters = 0;
+  T_OK(t, "call_later 50 ms",
+       OPS->call_later(loop, 50000000, s_io_stale_flag, &done, NULL));
+  while (!done && iters < ITER_LIMIT) {
+    int rc1 = OPS->run_once(loop);
+    T_OK(t, "run_once", rc1 < 0 ? rc1 : 0);
+    iters++;
+  }
+  T_EQ(t, "reader calls after close+remove (dup keeps the file open)", 0,
+       r.calls);
+  T_LE(t, "iterations until a 50 ms timer fired (spinning if large)", ITER_OK,
+       iters);
   st_free(t, loop);
   t_close(d);
   t_close(p[1]);

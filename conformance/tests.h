@@ -9,12 +9,14 @@
 #define EVL_CONFORMANCE_TESTS_H
 
 #include "list_k.h"
+#include "list_k_extra.h"
 #include "list_s_core.h"
 #include "list_s_io.h"
 #include "list_s_ext.h"
 
 #define EVL_ALL_TESTS(X)                                                       \
   EVL_TESTS_K(X)                                                               \
+  EVL_TESTS_K_EXTRA(X)                                                         \
   EVL_TESTS_S_CORE(X)                                                          \
   EVL_TESTS_S_IO(X)                                                            \
   EVL_TESTS_S_EXT(X)

@@ -13,12 +13,6 @@
 /* More workers than this is a mistake, not a configuration. */
 #define EXECUTOR_MAX_THREADS 1024
 
-enum {
-  EXECUTOR_JOB_QUEUED = 0,
-  EXECUTOR_JOB_RUNNING,
-  EXECUTOR_JOB_FINISHED, /* posted (or being posted) to the loop thread */
-};
-
 /*
  * A job lives on `all` from submission until the loop thread delivers it
  * (or close drops it), and on `queue` until a worker takes it. It holds one
@@ -34,7 +28,6 @@ typedef struct executor_job {
   evl_future *f;
   void *result;
   int status;
-  int state; /* EXECUTOR_JOB_*, under the lock */
 } executor_job;
 
 typedef struct executor {
@@ -42,7 +35,7 @@ typedef struct executor {
   pthread_mutex_t lock;
   pthread_cond_t cond;
   executor_job *qhead, *qtail; /* under lock */
-  executor_job *all;           /* under lock */
+  executor_job *all;           /* loop thread only */
   int shutdown;                /* under lock */
   unsigned want;               /* evl_set_executor_threads(); 0: config */
   pthread_t *threads;
@@ -67,11 +60,8 @@ static void executor_free_job(executor_job *j) {
 static void executor_deliver(void *arg) {
   executor_job *j = arg;
   executor *ex = evl__loop_ext(evl_future_loop(j->f), EVL__EXT_EXECUTOR);
-  if (ex) {
-    pthread_mutex_lock(&ex->lock);
+  if (ex)
     executor_unlink(ex, j);
-    pthread_mutex_unlock(&ex->lock);
-  }
   /* A future cancelled meanwhile stays cancelled: its result is dropped. */
   if (evl_future_state(j->f) == EVL_FUTURE_PENDING) {
     int rc = j->status < 0 ? evl_future_set_error(j->f, j->status)
@@ -95,7 +85,6 @@ static void *executor_worker(void *arg) {
     ex->qhead = j->qnext;
     if (!ex->qhead)
       ex->qtail = NULL;
-    j->state = EXECUTOR_JOB_RUNNING;
     pthread_mutex_unlock(&ex->lock);
 
     /* Cancelled before it started: fn never runs; the job is still posted
@@ -105,9 +94,6 @@ static void *executor_worker(void *arg) {
     else
       j->status = j->fn(j->arg, &j->result);
 
-    pthread_mutex_lock(&ex->lock);
-    j->state = EXECUTOR_JOB_FINISHED;
-    pthread_mutex_unlock(&ex->lock);
     /* Outside the lock: the loop thread takes it in executor_deliver. If the
      * post fails the loop is closing, and its close hook (which joins this
      * thread first) frees the job from `all`. */
@@ -268,12 +254,11 @@ int evl_run_in_executor(evl_loop *loop, evl_work_fn fn, void *arg,
   evl_future_retain(j->f); /* one for the caller, one for the job */
   *out = j->f;
 
-  pthread_mutex_lock(&ex->lock);
-  j->state = EXECUTOR_JOB_QUEUED;
   j->next = ex->all;
   if (ex->all)
     ex->all->prev = j;
   ex->all = j;
+  pthread_mutex_lock(&ex->lock);
   if (ex->qtail)
     ex->qtail->qnext = j;
   else
