@@ -173,11 +173,11 @@ check: all
 
 # The threaded tests only (cross-thread posts, stop, executor, futures
 # completed from workers): what CI runs under SANITIZE=thread.
-THREAD_TESTS := s7_*thread* s9_* s11_*foreign* s13_* s14_*
+THREAD_TESTS := s7_*thread* s9_* s11_*foreign* s13_* s14_* k2_block*
+THREAD_IMPLS := --impl ref-epoll --impl ref-poll --impl native-libuv \
+                --impl native-libev --impl native-libevent --backend epoll
 check-threads: all
-	@set -o pipefail; fail=0; for f in $(THREAD_TESTS); do \
-	  $(O)/evl-conform --impl ref-epoll --impl ref-poll --filter "$$f" | tail -1 || fail=1; \
-	done; exit $$fail
+	@$(O)/evl-conform $(THREAD_IMPLS) $(addprefix --filter ,$(THREAD_TESTS))
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
@@ -207,10 +207,14 @@ install: all
 	install -m 755 $(O)/libevl.so $(DESTDIR)$(LIBDIR)/libevl.so.0
 	ln -sf libevl.so.0 $(DESTDIR)$(LIBDIR)/libevl.so
 	install -m 644 core/include/evl/*.h $(DESTDIR)$(INCDIR)/evl/
+	install -d $(DESTDIR)$(PREFIX)/share/evl/samples
+	install -m 644 conformance/samples/sample_backend.c \
+	  conformance/samples/sample_loop.c $(DESTDIR)$(PREFIX)/share/evl/samples/
+	install -m 644 conformance/CONTRACT.md $(DESTDIR)$(PREFIX)/share/evl/
 	install -m 755 $(O)/evl-conform $(DESTDIR)$(BINDIR)/
 	$(if $(wildcard $(O)/evl-bench),install -m 755 $(O)/evl-bench $(DESTDIR)$(BINDIR)/)
 	$(if $(MODULE_SO),install -m 755 $(MODULE_SO) $(DESTDIR)$(MODDIR)/)
-	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCDIR@|$(INCDIR)|' \
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCDIR@|$(INCDIR)|; s|@MODDIR@|$(MODDIR)|' \
 	    evl.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/evl.pc
 
 clean:

@@ -16,6 +16,16 @@
 /* Present only in sanitizer builds (ASan, LSan); NULL otherwise. */
 extern int __lsan_do_recoverable_leak_check(void) __attribute__((weak));
 
+/* Sanitizer runtimes call this once per report (a data race under TSan,
+ * say) and go on; the test ends in _exit(), so without it such a report
+ * would not fail the test. Unused in plain builds. */
+static volatile int harness_sanitizer_reports;
+void __sanitizer_report_error_summary(const char *summary);
+void __sanitizer_report_error_summary(const char *summary) {
+  __atomic_add_fetch(&harness_sanitizer_reports, 1, __ATOMIC_SEQ_CST);
+  fprintf(stderr, "%s\n", summary);
+}
+
 /* One test runs per process, so process-wide state here is per test. */
 static int harness_result_fd = -1;
 static volatile int harness_done;
@@ -180,6 +190,11 @@ evl_loop *st_loop(evl_tctx *t) {
 void st_free(evl_tctx *t, evl_loop *loop) {
   if (!loop)
     return;
+  /* The watchdog is a safety net: a test whose loop needed it did not
+   * stop the way the test meant, whatever else it checked. */
+  for (int i = 0; i < harness_nwd; i++)
+    if (harness_wd[i].loop == loop && harness_wd[i].fired)
+      T_FAIL(t, "the %d ms watchdog had to stop the loop", harness_wd[i].ms);
   for (int i = 0; i < harness_nwd; i++)
     if (harness_wd[i].loop == loop)
       harness_wd[i].loop = NULL;
@@ -450,6 +465,15 @@ void evl_t_run_child(const evl_test *test, evl_tctx *t, int result_fd) {
              "[%s] memory leaked (LeakSanitizer's report is in the test's "
              "output: run with -v)",
              t->rule);
+    harness_finish("FAIL", reason);
+  }
+  if (harness_sanitizer_reports > 0) {
+    char reason[200];
+    snprintf(reason, sizeof reason,
+             "[%s] the sanitizer reported %d error%s (its report is in the "
+             "test's output: run with -v)",
+             t->rule, harness_sanitizer_reports,
+             harness_sanitizer_reports == 1 ? "" : "s");
     harness_finish("FAIL", reason);
   }
   harness_finish("PASS", NULL);

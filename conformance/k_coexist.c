@@ -15,7 +15,8 @@ static void coexist_round_trip(evl_tctx *t, const evl_backend_ops *ops) {
   kt_open(&sub, &kb);
   int p[2];
   t_pipe(t, p);
-  T_OK(t, "ctl add of a pipe's read end", ops->ctl(kb.state, p[0], 0, EVL_READ));
+  T_OK(t, "ctl add of a pipe's read end",
+       ops->ctl(kb.state, p[0], 0, EVL_READ));
   evl_event out[4];
   T_EQ(t, "events before any write (wait 0)", 0, kt_wait(t, &kb, 0, out, 4));
   t_write_byte(t, p[1]);

@@ -1,7 +1,13 @@
-/* list_k_extra.h — K-tests that span several backends. */
+/* list_k_extra.h — tests run per backend that are not about the backend
+ * alone: wrappers side by side, and the reference core over a backend with
+ * an injected fault. */
 #ifndef EVL_LIST_K_EXTRA_H
 #define EVL_LIST_K_EXTRA_H
 #define EVL_TESTS_K_EXTRA(X)                                                   \
   X(k10_wrappers_coexist, "K10", BACKEND, EVL_BF_WRAPPER, 0, 10,               \
-    "the libevent and libev wrappers both work loaded in one process")
+    "the libevent and libev wrappers both work loaded in one process")         \
+  X(s10_backend_error_ends_run, "S10", BACKEND, 0, 0, 10,                      \
+    "ref core: a wait error reaches the handler once and ends run with it")    \
+  X(s10_backend_eintr_not_error, "S10", BACKEND, 0, 0, 10,                     \
+    "ref core: EINTR from wait is no events, not an error")
 #endif

@@ -74,6 +74,8 @@
     "cancel of handle 0 or garbage returns EVL_EHANDLE, cancels nothing")      \
   X(s4_cancel_stale_handle, "S4", IMPL, 0, 0, 10,                              \
     "a handle that ran does not cancel the callback reusing its slot")         \
+  X(s4_cancel_self, "S4", IMPL, 0, 0, 10,                                      \
+    "a callback cancelling its own handle gets EVL_EHANDLE, harms nothing")    \
   X(s4_cancel_keeps_equal_order, "S4", IMPL, 0, 0, 10,                         \
     "cancelling some equal-deadline timers keeps the others' order")           \
   X(s4_cancel_many, "S4", IMPL, 0, 0, 20,                                      \
@@ -93,7 +95,7 @@
   X(s7_run_until_stop, "S7", IMPL, 0, 0, 10,                                   \
     "run_forever runs a 100-callback chain until stop, then returns 0")        \
   X(s7_stop_in_batch, "S7", IMPL, 0, 0, 10,                                    \
-    "stop inside a callback: the batch finishes, new callbacks wait")          \
+    "stop in a callback: the batch (reader too) finishes, new ones wait")      \
   X(s7_stop_before_run, "S7", IMPL, 0, 0, 10,                                  \
     "stop before run_forever: one iteration, no wait for a 1 s timer")         \
   X(s7_stop_before_run_idle, "S7", IMPL, 0, 0, 10,                             \
@@ -128,8 +130,10 @@
     "stop_threadsafe wakes a loop blocked with no timers")                     \
   X(s9_post_wakes_blocked_loop, "S9", IMPL, 0, EVL__SC_TS, 30,                 \
     "call_soon_threadsafe wakes a loop blocked with no timers")                \
-  X(s9_post_from_loop_thread, "S9", IMPL, 0, EVL__SC_TS, 10,                   \
+  X(s9_post_from_loop_thread, "S9", IMPL, 0, EVL__SC_TS, 20,                   \
     "call_soon_threadsafe from the loop thread itself runs, in order")         \
+  X(s9_post_before_run, "S9", IMPL, 0, EVL__SC_TS, 20,                         \
+    "posts from a thread before the loop runs wait, then run in order")        \
   X(s10_report_error_handler, "S10", IMPL, 0, EVL__SC_ER, 10,                  \
     "report_error reaches the handler (code, message, arg); loop goes on")     \
   X(s10_default_handler_one_line, "S10", IMPL, 0, EVL__SC_ER, 10,              \
@@ -146,6 +150,8 @@
     "default 100 ms threshold: fast and 30 ms callbacks are not reported")     \
   X(s11_not_debug_not_reported, "S11", IMPL, 0, EVL__SC_DB | EVL__SC_ER, 10,   \
     "without debug mode a slow callback is not reported")                      \
+  X(s11_slow_reader_reported, "S11", IMPL, 0, EVL__SC_DB | EVL__SC_ER, 10,   \
+    "debug: a 60 ms reader callback over 20 ms: one report")                   \
   X(s11_foreign_thread_refused, "S11", IMPL, 0, EVL__SC_DB | EVL__SC_ER, 10,   \
     "debug: non-threadsafe calls from a foreign thread get -EPERM")
 /* clang-format on */

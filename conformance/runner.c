@@ -256,12 +256,20 @@ static void runner_child_setup(int ofd, int keep) {
   }
   /* The runner's other pipes and output files must not count in this
    * test's fd baseline, nor keep sibling pipes open. */
+#ifdef SYS_close_range
+  if (keep > 3 && syscall(SYS_close_range, 3u, (unsigned)keep - 1, 0u) == 0 &&
+      syscall(SYS_close_range, (unsigned)keep + 1, ~0u, 0u) == 0)
+    goto closed;
+#endif
   long max = sysconf(_SC_OPEN_MAX);
   if (max < 0 || max > 65536)
     max = 65536;
   for (int fd = 3; fd < max; fd++)
     if (fd != keep)
       close(fd);
+#ifdef SYS_close_range
+closed:
+#endif
   setvbuf(stdout, NULL, _IOLBF, 0);
 }
 
@@ -562,6 +570,15 @@ static void runner_label(runner_target *t) {
   }
 }
 
+/* Drops "spec: " from a loader message (dlerror() names the path), so the
+ * one error line names it once. */
+static void runner_unname(char *err, const char *spec) {
+  size_t n = strlen(spec);
+  char *at = strstr(err, spec);
+  if (n && at && strncmp(at + n, ": ", 2) == 0)
+    memmove(at, at + n + 2, strlen(at + n + 2) + 1);
+}
+
 /* Probes every target; a broken plugin named on the command line ends the
  * run with one line. Returns 0 or the exit status. */
 static int runner_probe_all(void) {
@@ -583,11 +600,8 @@ static int runner_probe_all(void) {
       fprintf(stderr, "evl-conform: %s: %s\n", t->spec, t->load_err);
       continue;
     }
-    /* Avoid "x.so: x.so: reason" when the loader already names the path. */
-    if (strncmp(t->load_err, t->spec, strlen(t->spec)) == 0)
-      fprintf(stderr, "evl-conform: %s\n", t->load_err);
-    else
-      fprintf(stderr, "evl-conform: %s: %s\n", t->spec, t->load_err);
+    runner_unname(t->load_err, t->spec);
+    fprintf(stderr, "evl-conform: %s: %s\n", t->spec, t->load_err);
     bad = 1;
   }
   return bad ? 2 : 0;
@@ -929,8 +943,10 @@ static void runner_run_all(void) {
 static int runner_tty_progress;
 
 static void runner_progress(int done, int total) {
-  if (!runner_tty_progress)
+  static int shown = -1;
+  if (!runner_tty_progress || done == shown)
     return;
+  shown = done;
   if (done < 0)
     fprintf(stderr, "\r%40s\r", "");
   else

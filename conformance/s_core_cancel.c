@@ -311,6 +311,34 @@ void test_s4_cancel_many_half(evl_tctx *t) {
   s4_many(t, 2);
 }
 
+/* A callback cancelling its own handle while it runs: it already ran. */
+static void s4_self_cb(void *arg) {
+  int i = (int)(intptr_t)arg;
+  sc_log_add(&s4.log, i);
+  s4.cancel_rc = s4.t->impl->cancel(s4.loop, s4.h[i]);
+  if (s4.cancel_rc != EVL_EHANDLE)
+    s4.nran = -1000; /* recorded, checked after the run */
+}
+
+void test_s4_cancel_self(evl_tctx *t) {
+  s4_setup(t);
+  T_OK(t, "call_soon",
+       OPS->call_soon(s4.loop, s4_self_cb, (void *)0, &s4.h[0]));
+  T_OK(t, "call_later(-1)",
+       OPS->call_later(s4.loop, -1, s4_self_cb, (void *)1, &s4.h[1]));
+  T_OK(t, "call_soon", OPS->call_soon(s4.loop, s4_log_cb, (void *)2, &s4.h[2]));
+  s4.cancel_rc = 1;
+  sc_run_once(t, s4.loop);
+  T_RC(t, "cancel of the running callback's own handle", EVL_EHANDLE,
+       s4.cancel_rc);
+  T_GE(t, "no self-cancel returned anything but EVL_EHANDLE", 0, s4.nran);
+  int want[] = {0, 2, 1};
+  sc_log_expect(t, "callbacks run (a self-cancel harms nothing)", &s4.log, want,
+                3);
+  T_RC(t, "cancel after the run", EVL_EHANDLE, OPS->cancel(s4.loop, s4.h[0]));
+  st_free(t, s4.loop);
+}
+
 static int s4_cmp_handle(const void *a, const void *b) {
   evl_handle x = *(const evl_handle *)a, y = *(const evl_handle *)b;
   return x < y ? -1 : x > y;

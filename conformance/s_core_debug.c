@@ -136,6 +136,31 @@ static void s11_io_cb(int fd, unsigned events, void *arg) {
   sc_log_add(&s11.log, 1000);
 }
 
+static void s11_slow_reader(int fd, unsigned events, void *arg) {
+  (void)events;
+  (void)arg;
+  t_drain(fd);
+  sc_busy_ns(60 * SC_MS);
+  sc_log_add(&s11.log, 60);
+  s11.t->impl->remove_reader(s11.loop, fd);
+  s11.t->impl->stop(s11.loop);
+}
+
+/* I/O callbacks are measured like the others. */
+void test_s11_slow_reader_reported(evl_tctx *t) {
+  int p[2];
+  t_pipe(t, p);
+  t_write_byte(t, p[1]);
+  s11_setup(t, 1, 20);
+  T_OK(t, "add_reader", OPS->add_reader(s11.loop, p[0], s11_slow_reader, NULL));
+  sc_run(t, s11.loop);
+  T_EQ(t, "slow reader calls", 1, s11.log.n);
+  s11_expect_slow(t, 1, 20 * SC_MS);
+  st_free(t, s11.loop);
+  t_close(p[0]);
+  t_close(p[1]);
+}
+
 static void *s11_foreign(void *arg) {
   (void)arg;
   const evl_impl_ops *ops = s11.t->impl;

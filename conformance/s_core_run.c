@@ -62,8 +62,19 @@ static void s7_stopper_cb(void *arg) {
 }
 
 /* stop() inside a callback: the batch finishes, new callbacks wait. */
+static void s7_batch_reader(int fd, unsigned events, void *arg) {
+  (void)events;
+  (void)arg;
+  t_drain(fd);
+  s7.count++;
+}
+
 void test_s7_stop_in_batch(evl_tctx *t) {
+  int p[2];
+  t_pipe(t, p);
+  t_write_byte(t, p[1]); /* ready before the first wait */
   s7_setup(t);
+  T_OK(t, "add_reader", OPS->add_reader(s7.loop, p[0], s7_batch_reader, NULL));
   T_OK(t, "call_soon", OPS->call_soon(s7.loop, s7_stopper_cb, NULL, NULL));
   T_OK(t, "call_soon", OPS->call_soon(s7.loop, s7_log_cb, (void *)1, NULL));
   T_OK(t, "call_later(-1)",
@@ -73,11 +84,15 @@ void test_s7_stop_in_batch(evl_tctx *t) {
   int want[] = {0, 1, 3, 2};
   sc_log_expect(t, "the batch that called stop finished, nothing more", &s7.log,
                 want, 4);
+  T_EQ(t, "reader calls in the batch that called stop", 1, s7.count);
   sc_run_once(t, s7.loop);
   int want2[] = {0, 1, 3, 2, 9};
   sc_log_expect(t, "the callback scheduled by the stopper, next run", &s7.log,
                 want2, 5);
+  T_EQ(t, "remove_reader", 1, OPS->remove_reader(s7.loop, p[0]));
   st_free(t, s7.loop);
+  t_close(p[0]);
+  t_close(p[1]);
 }
 
 static void s7_stop_now_cb(void *arg) {

@@ -227,3 +227,26 @@ void test_s9_post_from_loop_thread(evl_tctx *t) {
   T_EQ(t, "posted callbacks run", 1000, s9.total);
   st_free(t, s9.loop);
 }
+
+/* Posts made before the loop ever runs wait for it and then run, in order. */
+void test_s9_post_before_run(evl_tctx *t) {
+  st_need(t, EVL_IF_THREADSAFE);
+  s9.t = t;
+  s9.nthreads = 1;
+  s9.per_thread = 1000;
+  s9.loop = st_loop(t);
+  st_watchdog(t, s9.loop, 5000);
+  if (pthread_create(&s9.th[0], NULL, s9_poster, (void *)0) != 0)
+    T_FAIL(t, "pthread_create failed");
+  pthread_join(s9.th[0], NULL);
+  T_RC(t, "call_soon_threadsafe before run", 0, s9.post_rc[0]);
+  T_EQ(t, "posted callbacks run before the loop ran", 0, s9.total);
+  sc_run(t, s9.loop); /* the last post stops it */
+  if (s9.bad)
+    T_FAIL(t,
+           "%ld breaks in order (%ld of 1000 ran); first: post %d when %d "
+           "was due",
+           s9.bad, s9.total, s9.bad_seq, s9.bad_want);
+  T_EQ(t, "posted callbacks run", 1000, s9.total);
+  st_free(t, s9.loop);
+}

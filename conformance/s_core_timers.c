@@ -1,4 +1,4 @@
-/* s_core_timers.c — S2 (timer order, never early) and S5 (loop clock) tests. */
+/* s_core_timers.c — S2 tests: timer order, never early, odd deadlines. */
 #include "s_core.h"
 
 #include <pthread.h>
@@ -23,7 +23,7 @@ static struct {
   /* chained never-early runs */
   const int64_t *delays;
   int ndelays, rounds, step, use_at;
-  uint64_t t0, t1, loop_time;
+  uint64_t t0;
 } s2;
 
 static void s2_log_cb(void *arg) {
@@ -343,112 +343,5 @@ void test_s2_huge_delay(evl_tctx *t) {
     if (rc[i] == 0)
       T_RC(t, "cancel a huge timer (still pending)", 0,
            OPS->cancel(s2.loop, h[i]));
-  st_free(t, s2.loop);
-}
-
-/* ---- S5: the loop's clock --------------------------------------------- */
-
-static void s5_mono_cb(void *arg) {
-  (void)arg;
-  evl_tctx *t = s2.t;
-  uint64_t lt = OPS->time(s2.loop), real = t_now();
-  if (lt < s2.loop_time)
-    T_FAIL(t, "evl time went backwards by %llu ns at step %d",
-           (unsigned long long)(s2.loop_time - lt), s2.step);
-  if (lt > real)
-    T_FAIL(t, "evl time is %llu ns ahead of CLOCK_MONOTONIC at step %d",
-           (unsigned long long)(lt - real), s2.step);
-  s2.loop_time = lt;
-  if (++s2.step >= 200) {
-    OPS->stop(s2.loop);
-    return;
-  }
-  if (s2.step % 4 == 0)
-    T_OK(t, "call_later",
-         OPS->call_later(s2.loop, 100000, s5_mono_cb, NULL, NULL));
-  else
-    T_OK(t, "call_soon", OPS->call_soon(s2.loop, s5_mono_cb, NULL, NULL));
-}
-
-void test_s5_time_monotonic(evl_tctx *t) {
-  s2_setup(t, 0);
-  s2.loop_time = OPS->time(s2.loop);
-  T_LE(t, "evl time before running vs CLOCK_MONOTONIC", t_now(), s2.loop_time);
-  T_OK(t, "call_soon", OPS->call_soon(s2.loop, s5_mono_cb, NULL, NULL));
-  sc_run(t, s2.loop);
-  T_EQ(t, "steps", 200, s2.step);
-  st_free(t, s2.loop);
-}
-
-static void s5_after_wait_cb(void *arg) {
-  (void)arg;
-  s2.loop_time = s2.t->impl->time(s2.loop);
-  s2.t->impl->stop(s2.loop);
-}
-
-void test_s5_time_refreshed_after_wait(evl_tctx *t) {
-  s2_setup(t, 0);
-  s2.t0 = t_now();
-  T_OK(t, "call_later(20 ms)",
-       OPS->call_later(s2.loop, 20 * SC_MS, s5_after_wait_cb, NULL, NULL));
-  sc_run(t, s2.loop);
-  T_GE(t, "evl time in a 20 ms timer's callback - time before scheduling (ns)",
-       20 * SC_MS, (long long)(s2.loop_time - s2.t0));
-  st_free(t, s2.loop);
-}
-
-/* A callback that runs 30 ms must not make the next iteration's time stale. */
-static void s5_next_iter_cb(void *arg) {
-  (void)arg;
-  s2.loop_time = s2.t->impl->time(s2.loop);
-  s2.t->impl->stop(s2.loop);
-}
-
-static void s5_busy_then_soon_cb(void *arg) {
-  (void)arg;
-  sc_busy_ns(30 * SC_MS);
-  s2.t1 = t_now();
-  T_OK(s2.t, "call_soon",
-       s2.t->impl->call_soon(s2.loop, s5_next_iter_cb, NULL, NULL));
-}
-
-void test_s5_time_refreshed_each_iteration(evl_tctx *t) {
-  s2_setup(t, 0);
-  T_OK(t, "call_soon",
-       OPS->call_soon(s2.loop, s5_busy_then_soon_cb, NULL, NULL));
-  sc_run(t, s2.loop);
-  T_GE(t, "evl time in the next iteration vs the end of a 30 ms callback",
-       s2.t1, s2.loop_time);
-  st_free(t, s2.loop);
-}
-
-static void s5_late_cb(void *arg) {
-  (void)arg;
-  s2.fired[0] = t_now();
-  s2.t->impl->stop(s2.loop);
-}
-
-static void s5_busy_then_later_cb(void *arg) {
-  (void)arg;
-  sc_busy_ns(30 * SC_MS);
-  s2.t1 = t_now();
-  int rc;
-  if (s2.use_at) {
-    /* call_at from the loop's own time: that time must be fresh too. */
-    s2.when = s2.t->impl->time(s2.loop) + 10 * SC_MS;
-    rc = s2.t->impl->call_at(s2.loop, s2.when, s5_late_cb, NULL, NULL);
-  } else {
-    rc = s2.t->impl->call_later(s2.loop, 10 * SC_MS, s5_late_cb, NULL, NULL);
-  }
-  T_OK(s2.t, "schedule after a 30 ms callback", rc);
-}
-
-void test_s5_delay_from_real_time(evl_tctx *t) {
-  s2_setup(t, 0);
-  T_OK(t, "call_soon",
-       OPS->call_soon(s2.loop, s5_busy_then_later_cb, NULL, NULL));
-  sc_run(t, s2.loop);
-  T_GE(t, "ns from call_later(10 ms) (after a 30 ms callback) to its callback",
-       10 * SC_MS, (long long)(s2.fired[0] - s2.t1));
   st_free(t, s2.loop);
 }
