@@ -62,8 +62,12 @@ typedef struct evl__ndue {
   evl_handle h;
 } evl__ndue;
 
+struct evl__nfrec;
+struct evl__nexec;
+
 /* ---- the part of every adapter's loop that is not the library ---------- */
 typedef struct evl__nbase {
+  const evl_impl_ops *ops; /* the adapter's table: futures call through it */
   int closed, running, stopping;
   evl__nslots slots;
   /* call_soon's queue. `mark` is where the batch of the next iteration
@@ -95,12 +99,25 @@ typedef struct evl__nbase {
   uint64_t slow_ns;
   pthread_t runner;
   evl_loop_stats st;
+
+  /* Futures: done-callbacks queued with call_soon and not yet run, so
+   * close can drop their references (S13); run_until_complete's token. */
+  struct evl__nfrec *fq;
+  uint64_t ruc_gen, ruc_active;
+  /* Executor (S14): a small pool of our own, started by the first job.
+   * (libuv's uv_queue_work pool is process-wide and never joins.) */
+  struct evl__nexec *exec;
+  unsigned exec_threads;
 } evl__nbase;
 
 /* The base of an adapter's loop, which starts with it; NULL stays NULL. */
 #define EVL__NB(loop) ((evl__nbase *)(void *)(loop))
 
-int evl__nbase_init(evl__nbase *b, const evl_impl_config *cfg);
+int evl__nbase_init(evl__nbase *b, const evl_impl_ops *ops,
+                    const evl_impl_config *cfg);
+/* Joins the executor's workers: the first step of close, before the
+ * cross-thread queue closes, since workers post through it. */
+void evl__nexec_shutdown(evl__nbase *b);
 /* Frees the base's memory and drops everything queued, running nothing. */
 void evl__nbase_fini(evl__nbase *b);
 /* After fini, when the loop shell itself goes (loop_free). */
@@ -170,6 +187,38 @@ static inline void evl__ncb_end(evl__nbase *b, uint64_t t0) {
   if (t0)
     evl__ncb_slow(b, t0);
 }
+
+/* Futures (S13) and the executor (S14), shared by all adapters: they only
+ * need the adapter's call_soon, call_soon_threadsafe, stop and run. */
+int evl__nfuture_new(evl_loop *loop, evl_future **out);
+void evl__nfuture_retain(evl_future *f);
+void evl__nfuture_release(evl_future *f);
+int evl__nfuture_set_result(evl_future *f, void *result);
+int evl__nfuture_set_error(evl_future *f, int code);
+int evl__nfuture_cancel(evl_future *f);
+int evl__nfuture_state(const evl_future *f);
+int evl__nfuture_result(const evl_future *f, void **result);
+int evl__nfuture_add_done_callback(evl_future *f, evl_future_cb cb, void *arg);
+int evl__nrun_until_complete(evl_loop *loop, evl_future *f);
+int evl__nrun_in_executor(evl_loop *loop, evl_work_fn fn, void *arg,
+                          evl_future **out);
+
+/* Signals (S12). The libraries install their own handlers; this records
+ * the disposition found before, per process, so the last loop to stop
+ * watching a signal puts it back (libuv and libev reset to SIG_DFL). */
+enum {
+  EVL__NSIG_SHARED = 0,  /* any number of loops per signal (libuv) */
+  EVL__NSIG_PER_SIG = 1, /* one loop per signal at a time (libev) */
+  EVL__NSIG_ONE_LOOP = 2 /* one loop for all signals at a time (libevent) */
+};
+/* -EINVAL for numbers no handler may take (S12). */
+int evl__nsig_check(int sig);
+/* Before the library installs its handler; -EBUSY where the library cannot
+ * share the signal with the loop that has it. */
+int evl__nsig_acquire(int sig, const void *loop, int mode);
+/* After the library removed its handler; restore: put back what
+ * acquire found when no loop of this module watches sig any more. */
+void evl__nsig_release(int sig, int restore);
 
 /* Validation shared by add_reader/add_writer. */
 int evl__ncheck_fd(int fd);

@@ -1,12 +1,15 @@
 /* native_libev.c — evlab's loop API run by libev itself: ev_timer, ev_io and
  * ev_async do the work; ev_check + ev_idle carry the ready FIFO. */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <ev.h>
 
 #include "native_common.h"
+
+static const evl_impl_ops evn_ops;
 
 typedef struct evn_timer {
   ev_timer w;
@@ -36,6 +39,7 @@ struct evl_loop {
   evn_fd **fds;
   int fds_cap;
   evn_timer *tfree;
+  struct evn_sig *sigs[NSIG];
   /* libev's cached time, estimated in ours: see evn_timer_arm. */
   double ep_now;
   uint64_t ep_base;
@@ -382,6 +386,72 @@ static int evn_stop_threadsafe(evl_loop *loop) {
   return evn_call_soon_threadsafe(loop, evn_stop_cb, loop);
 }
 
+/* ---- signals ------------------------------------------------------------ */
+typedef struct evn_sig {
+  ev_signal w;
+  evl_loop *loop;
+  evl_cb cb;
+  void *arg;
+} evn_sig;
+
+static void evn_sig_cb(struct ev_loop *ev, ev_signal *w, int revents) {
+  (void)ev, (void)revents;
+  evn_sig *s = (evn_sig *)w;
+  uint64_t t0 = evl__ncb_begin(&s->loop->b);
+  s->cb(s->arg);
+  evl__ncb_end(&s->loop->b, t0);
+}
+
+static void evn_sig_drop(evl_loop *loop, int sig) {
+  /* libev resets the signal to SIG_DFL; release puts the original back. */
+  ev_signal_stop(loop->ev, &loop->sigs[sig]->w);
+  free(loop->sigs[sig]);
+  loop->sigs[sig] = NULL;
+  evl__nsig_release(sig, 1);
+}
+
+static int evn_add_signal_handler(evl_loop *loop, int sig, evl_cb cb,
+                                  void *arg) {
+  int rc = evl__ncheck(EVL__NB(loop));
+  if (rc)
+    return rc;
+  if (!cb || evl__nsig_check(sig) < 0)
+    return -EINVAL;
+  evn_sig *s = loop->sigs[sig];
+  if (s) { /* replaces, as add_reader does */
+    s->cb = cb;
+    s->arg = arg;
+    return 0;
+  }
+  /* libev watches a signal in one loop at a time (its manual says so). */
+  if ((rc = evl__nsig_acquire(sig, loop, EVL__NSIG_PER_SIG)) < 0)
+    return rc;
+  s = calloc(1, sizeof *s);
+  if (!s) {
+    evl__nsig_release(sig, 1);
+    return -ENOMEM;
+  }
+  s->loop = loop;
+  s->cb = cb;
+  s->arg = arg;
+  ev_signal_init(&s->w, evn_sig_cb, sig);
+  ev_signal_start(loop->ev, &s->w);
+  loop->sigs[sig] = s;
+  return 0;
+}
+
+static int evn_remove_signal_handler(evl_loop *loop, int sig) {
+  int rc = evl__ncheck(EVL__NB(loop));
+  if (rc)
+    return rc;
+  if (evl__nsig_check(sig) < 0)
+    return -EINVAL;
+  if (!loop->sigs[sig])
+    return 0;
+  evn_sig_drop(loop, sig);
+  return 1;
+}
+
 /* ---- errors, debug, stats ---------------------------------------------- */
 static int evn_set_error_handler(evl_loop *loop, evl_error_handler h,
                                  void *arg) {
@@ -431,6 +501,9 @@ static int evn_loop_stats(const evl_loop *loop, evl_loop_stats *out) {
 
 /* ---- life cycle --------------------------------------------------------- */
 static void evn_teardown(evl_loop *loop) {
+  for (int sig = 1; sig < NSIG; sig++)
+    if (loop->sigs[sig])
+      evn_sig_drop(loop, sig);
   for (uint32_t i = 0; i < loop->b.slots.len; i++) {
     evl__nslot *sl = &loop->b.slots.v[i];
     if (sl->kind == EVL__NK_TIMER) {
@@ -472,7 +545,7 @@ static int evn_loop_new(const void *data, const evl_impl_config *cfg,
   evl_loop *loop = calloc(1, sizeof *loop);
   if (!loop)
     return -ENOMEM;
-  int rc = evl__nbase_init(&loop->b, cfg);
+  int rc = evl__nbase_init(&loop->b, &evn_ops, cfg);
   if (rc < 0) {
     free(loop);
     return rc;
@@ -506,6 +579,8 @@ static int evn_loop_close(evl_loop *loop) {
     return -EBUSY;
   if (loop->b.closed)
     return 0;
+  /* Workers post through the cross-thread queue: join them first. */
+  evl__nexec_shutdown(&loop->b);
   loop->b.closed = 1;
   evl__nts_close(&loop->b);
   evn_teardown(loop);
@@ -529,6 +604,10 @@ static evl_loop *evn_get_running_loop(void) {
 }
 
 static const evl_deviation evn_deviations[] = {
+    {"s12_two_loops",
+     "libev watches a signal in one loop at a time (its manual: \"you "
+     "cannot watch for SIGINT in both the default loop and another loop at "
+     "the same time\"): a second loop gets -EBUSY"},
     {NULL, NULL},
 };
 
@@ -539,7 +618,8 @@ static const evl_impl_ops evn_ops = {
     .description = "libev's own loop: ev_timer, ev_io, ev_async; "
                    "ev_check + ev_idle run the call_soon FIFO",
     .features = EVL_IF_THREADSAFE | EVL_IF_DEBUG | EVL_IF_STATS |
-                EVL_IF_ERRORS | EVL_IF_RUNNING,
+                EVL_IF_ERRORS | EVL_IF_RUNNING | EVL_IF_FUTURES |
+                EVL_IF_SIGNALS | EVL_IF_EXECUTOR,
     .deviations = evn_deviations,
     .loop_new = evn_loop_new,
     .loop_close = evn_loop_close,
@@ -565,6 +645,19 @@ static const evl_impl_ops evn_ops = {
     .report_error = evn_report_error,
     .set_debug = evn_set_debug,
     .set_slow_callback_ns = evn_set_slow_callback_ns,
+    .add_signal_handler = evn_add_signal_handler,
+    .remove_signal_handler = evn_remove_signal_handler,
+    .future_new = evl__nfuture_new,
+    .future_retain = evl__nfuture_retain,
+    .future_release = evl__nfuture_release,
+    .future_set_result = evl__nfuture_set_result,
+    .future_set_error = evl__nfuture_set_error,
+    .future_cancel = evl__nfuture_cancel,
+    .future_state = evl__nfuture_state,
+    .future_result = evl__nfuture_result,
+    .future_add_done_callback = evl__nfuture_add_done_callback,
+    .run_until_complete = evl__nrun_until_complete,
+    .run_in_executor = evl__nrun_in_executor,
     .loop_stats = evn_loop_stats,
 };
 

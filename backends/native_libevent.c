@@ -1,6 +1,7 @@
 /* native_libevent.c — evlab's loop API run by libevent itself: evtimer and
  * persistent events do the work; an activated event carries the FIFO. */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -10,6 +11,8 @@
 #include <event2/event.h>
 
 #include "native_common.h"
+
+static const evl_impl_ops evb_ops;
 
 typedef struct evb_timer {
   struct event *ev;
@@ -44,6 +47,7 @@ struct evl_loop {
   evb_fd **fds;
   int fds_cap;
   evb_timer *tfree;
+  struct evb_sig *sigs[NSIG];
   uint64_t tseq;
   /* Timers fired in one pass, run in (deadline, seq) order by flush_ev:
    * libevent's min-heap pops equal deadlines in any order (S2). */
@@ -471,6 +475,77 @@ static int evb_stop_threadsafe(evl_loop *loop) {
   return evb_call_soon_threadsafe(loop, evb_stop_cb, loop);
 }
 
+/* ---- signals ------------------------------------------------------------ */
+typedef struct evb_sig {
+  struct event *ev;
+  evl_loop *loop;
+  evl_cb cb;
+  void *arg;
+} evb_sig;
+
+static void evb_sig_cb(evutil_socket_t sig, short what, void *arg) {
+  (void)sig, (void)what;
+  evb_sig *s = arg;
+  uint64_t t0 = evl__ncb_begin(&s->loop->b);
+  s->cb(s->arg);
+  evl__ncb_end(&s->loop->b, t0);
+}
+
+static void evb_sig_drop(evl_loop *loop, int sig) {
+  /* libevent itself restores the disposition it found. */
+  event_free(loop->sigs[sig]->ev);
+  free(loop->sigs[sig]);
+  loop->sigs[sig] = NULL;
+  evl__nsig_release(sig, 0);
+}
+
+static int evb_add_signal_handler(evl_loop *loop, int sig, evl_cb cb,
+                                  void *arg) {
+  int rc = evl__ncheck(EVL__NB(loop));
+  if (rc)
+    return rc;
+  if (!cb || evl__nsig_check(sig) < 0)
+    return -EINVAL;
+  evb_sig *s = loop->sigs[sig];
+  if (s) { /* replaces, as add_reader does */
+    s->cb = cb;
+    s->arg = arg;
+    return 0;
+  }
+  /* libevent delivers signals to one event_base at a time (another one
+   * would silently take them over, with a warning on stderr). */
+  if ((rc = evl__nsig_acquire(sig, loop, EVL__NSIG_ONE_LOOP)) < 0)
+    return rc;
+  s = calloc(1, sizeof *s);
+  if (s)
+    s->ev = evsignal_new(loop->eb, sig, evb_sig_cb, s);
+  if (!s || !s->ev || event_add(s->ev, NULL) < 0) {
+    rc = s && s->ev && errno ? -errno : -ENOMEM;
+    if (s && s->ev)
+      event_free(s->ev);
+    free(s);
+    evl__nsig_release(sig, 1);
+    return rc;
+  }
+  s->loop = loop;
+  s->cb = cb;
+  s->arg = arg;
+  loop->sigs[sig] = s;
+  return 0;
+}
+
+static int evb_remove_signal_handler(evl_loop *loop, int sig) {
+  int rc = evl__ncheck(EVL__NB(loop));
+  if (rc)
+    return rc;
+  if (evl__nsig_check(sig) < 0)
+    return -EINVAL;
+  if (!loop->sigs[sig])
+    return 0;
+  evb_sig_drop(loop, sig);
+  return 1;
+}
+
 /* ---- errors, debug ------------------------------------------------------ */
 static int evb_set_error_handler(evl_loop *loop, evl_error_handler h,
                                  void *arg) {
@@ -505,6 +580,9 @@ static int evb_set_slow_callback_ns(evl_loop *loop, uint64_t ns) {
 
 /* ---- life cycle --------------------------------------------------------- */
 static void evb_teardown(evl_loop *loop) {
+  for (int sig = 1; sig < NSIG; sig++)
+    if (loop->sigs[sig])
+      evb_sig_drop(loop, sig);
   for (size_t i = 0; i < loop->ndue; i++)
     if (!evb_timer_live(loop, loop->due[i])) {
       event_free(loop->due[i]->ev);
@@ -564,7 +642,7 @@ static int evb_loop_new(const void *data, const evl_impl_config *cfg,
   if (!loop)
     return -ENOMEM;
   loop->wake_fd = -1;
-  int rc = evl__nbase_init(&loop->b, cfg);
+  int rc = evl__nbase_init(&loop->b, &evb_ops, cfg);
   if (rc < 0) {
     free(loop);
     return rc;
@@ -617,6 +695,8 @@ static int evb_loop_close(evl_loop *loop) {
     return -EBUSY;
   if (loop->b.closed)
     return 0;
+  /* Workers post through the cross-thread queue: join them first. */
+  evl__nexec_shutdown(&loop->b);
   loop->b.closed = 1;
   evl__nts_close(&loop->b);
   evb_teardown(loop);
@@ -640,6 +720,10 @@ static evl_loop *evb_get_running_loop(void) {
 }
 
 static const evl_deviation evb_deviations[] = {
+    {"s12_two_loops",
+     "libevent delivers signals to one event_base at a time (a second base "
+     "adding a signal takes them all over, with a warning): while one loop "
+     "has signal handlers, another gets -EBUSY"},
     {NULL, NULL},
 };
 
@@ -650,8 +734,9 @@ static const evl_impl_ops evb_ops = {
     .description = "libevent's own loop: evtimer, persistent events, an "
                    "eventfd event for posts; an activated event runs the "
                    "call_soon FIFO",
-    .features =
-        EVL_IF_THREADSAFE | EVL_IF_DEBUG | EVL_IF_ERRORS | EVL_IF_RUNNING,
+    .features = EVL_IF_THREADSAFE | EVL_IF_DEBUG | EVL_IF_ERRORS |
+                EVL_IF_RUNNING | EVL_IF_FUTURES | EVL_IF_EXECUTOR |
+                EVL_IF_SIGNALS,
     .deviations = evb_deviations,
     .loop_new = evb_loop_new,
     .loop_close = evb_loop_close,
@@ -677,6 +762,19 @@ static const evl_impl_ops evb_ops = {
     .report_error = evb_report_error,
     .set_debug = evb_set_debug,
     .set_slow_callback_ns = evb_set_slow_callback_ns,
+    .add_signal_handler = evb_add_signal_handler,
+    .remove_signal_handler = evb_remove_signal_handler,
+    .future_new = evl__nfuture_new,
+    .future_retain = evl__nfuture_retain,
+    .future_release = evl__nfuture_release,
+    .future_set_result = evl__nfuture_set_result,
+    .future_set_error = evl__nfuture_set_error,
+    .future_cancel = evl__nfuture_cancel,
+    .future_state = evl__nfuture_state,
+    .future_result = evl__nfuture_result,
+    .future_add_done_callback = evl__nfuture_add_done_callback,
+    .run_until_complete = evl__nrun_until_complete,
+    .run_in_executor = evl__nrun_in_executor,
 };
 
 const evl_impl_ops *evl_impl_plugin(void) {

@@ -2,12 +2,15 @@
  * and uv_async do the work; uv_check + uv_idle carry the ready FIFO. */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <uv.h>
 
 #include "native_common.h"
+
+static const evl_impl_ops uvn_ops;
 
 typedef struct uvn_timer {
   uv_timer_t t;
@@ -42,6 +45,7 @@ struct evl_loop {
   uvn_fd **fds;
   int fds_cap;
   uvn_timer *tfree;
+  struct uvn_sig *sigs[NSIG];
 };
 
 #define UVN_LOOP(ptr, field)                                                   \
@@ -392,6 +396,72 @@ static int uvn_stop_threadsafe(evl_loop *loop) {
   return uvn_call_soon_threadsafe(loop, uvn_stop_cb, loop);
 }
 
+/* ---- signals ------------------------------------------------------------ */
+typedef struct uvn_sig {
+  uv_signal_t h;
+  evl_loop *loop;
+  evl_cb cb;
+  void *arg;
+} uvn_sig;
+
+static void uvn_sig_cb(uv_signal_t *h, int signum) {
+  (void)signum;
+  uvn_sig *s = (uvn_sig *)h;
+  uint64_t t0 = evl__ncb_begin(&s->loop->b);
+  s->cb(s->arg);
+  evl__ncb_end(&s->loop->b, t0);
+}
+
+static void uvn_sig_drop(evl_loop *loop, int sig) {
+  /* uv_close stops at once; libuv then resets the signal to SIG_DFL if
+   * no loop watches it, and release puts the original back. */
+  uv_close((uv_handle_t *)&loop->sigs[sig]->h, uvn_free_cb);
+  loop->sigs[sig] = NULL;
+  evl__nsig_release(sig, 1);
+}
+
+static int uvn_add_signal_handler(evl_loop *loop, int sig, evl_cb cb,
+                                  void *arg) {
+  int rc = evl__ncheck(EVL__NB(loop));
+  if (rc)
+    return rc;
+  if (!cb || evl__nsig_check(sig) < 0)
+    return -EINVAL;
+  uvn_sig *s = loop->sigs[sig];
+  if (s) { /* replaces, as add_reader does */
+    s->cb = cb;
+    s->arg = arg;
+    return 0;
+  }
+  if ((rc = evl__nsig_acquire(sig, loop, EVL__NSIG_SHARED)) < 0)
+    return rc;
+  s = calloc(1, sizeof *s);
+  if (!s) {
+    evl__nsig_release(sig, 1);
+    return -ENOMEM;
+  }
+  s->loop = loop;
+  s->cb = cb;
+  s->arg = arg;
+  uv_signal_init(&loop->uv, &s->h);
+  loop->sigs[sig] = s;
+  if ((rc = uv_signal_start(&s->h, uvn_sig_cb, sig)) < 0)
+    uvn_sig_drop(loop, sig);
+  return rc;
+}
+
+static int uvn_remove_signal_handler(evl_loop *loop, int sig) {
+  int rc = evl__ncheck(EVL__NB(loop));
+  if (rc)
+    return rc;
+  if (evl__nsig_check(sig) < 0)
+    return -EINVAL;
+  if (!loop->sigs[sig])
+    return 0;
+  uvn_sig_drop(loop, sig);
+  return 1;
+}
+
 /* ---- errors, debug, stats ---------------------------------------------- */
 static int uvn_set_error_handler(evl_loop *loop, evl_error_handler h,
                                  void *arg) {
@@ -446,6 +516,9 @@ static void uvn_close_embedded(uv_handle_t *h) {
 /* Closes every handle, lets libuv run their close callbacks, then closes
  * the libuv loop, which must then report nothing left (returns 0). */
 static int uvn_teardown(evl_loop *loop) {
+  for (int sig = 1; sig < NSIG; sig++)
+    if (loop->sigs[sig])
+      uvn_sig_drop(loop, sig);
   if (loop->handles_inited) {
     uvn_close_embedded((uv_handle_t *)&loop->idle);
     uvn_close_embedded((uv_handle_t *)&loop->check);
@@ -487,7 +560,7 @@ static int uvn_loop_new(const void *data, const evl_impl_config *cfg,
   evl_loop *loop = calloc(1, sizeof *loop);
   if (!loop)
     return -ENOMEM;
-  int rc = evl__nbase_init(&loop->b, cfg);
+  int rc = evl__nbase_init(&loop->b, &uvn_ops, cfg);
   if (rc < 0) {
     free(loop);
     return rc;
@@ -521,6 +594,8 @@ static int uvn_loop_close(evl_loop *loop) {
     return -EBUSY;
   if (loop->b.closed)
     return 0;
+  /* Workers post through the cross-thread queue: join them first. */
+  evl__nexec_shutdown(&loop->b);
   loop->b.closed = 1;
   evl__nts_close(&loop->b);
   uvn_teardown(loop);
@@ -563,7 +638,8 @@ static const evl_impl_ops uvn_ops = {
     .description = "libuv's own loop: uv_timer, uv_poll, uv_async; "
                    "uv_check + uv_idle run the call_soon FIFO",
     .features = EVL_IF_THREADSAFE | EVL_IF_DEBUG | EVL_IF_STATS |
-                EVL_IF_ERRORS | EVL_IF_RUNNING,
+                EVL_IF_ERRORS | EVL_IF_RUNNING | EVL_IF_FUTURES |
+                EVL_IF_SIGNALS | EVL_IF_EXECUTOR,
     .deviations = uvn_deviations,
     .loop_new = uvn_loop_new,
     .loop_close = uvn_loop_close,
@@ -589,6 +665,19 @@ static const evl_impl_ops uvn_ops = {
     .report_error = uvn_report_error,
     .set_debug = uvn_set_debug,
     .set_slow_callback_ns = uvn_set_slow_callback_ns,
+    .add_signal_handler = uvn_add_signal_handler,
+    .remove_signal_handler = uvn_remove_signal_handler,
+    .future_new = evl__nfuture_new,
+    .future_retain = evl__nfuture_retain,
+    .future_release = evl__nfuture_release,
+    .future_set_result = evl__nfuture_set_result,
+    .future_set_error = evl__nfuture_set_error,
+    .future_cancel = evl__nfuture_cancel,
+    .future_state = evl__nfuture_state,
+    .future_result = evl__nfuture_result,
+    .future_add_done_callback = evl__nfuture_add_done_callback,
+    .run_until_complete = evl__nrun_until_complete,
+    .run_in_executor = evl__nrun_in_executor,
     .loop_stats = uvn_loop_stats,
 };
 
