@@ -306,7 +306,7 @@ long t_drain(int fd) {
 
 /* ---- the child -------------------------------------------------------- */
 
-#define HARNESS_MAX_FD 4096
+#define HARNESS_MAX_FD 65536
 
 /* Marks every open fd number below HARNESS_MAX_FD; returns the count. */
 static int harness_fd_snapshot(unsigned char *set) {

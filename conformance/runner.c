@@ -245,6 +245,7 @@ static void runner_child_setup(int ofd, int keep) {
   signal(SIGINT, SIG_DFL);
   signal(SIGTERM, SIG_DFL);
   signal(SIGCHLD, SIG_DFL);
+  signal(SIGHUP, SIG_DFL);
   int nul = open("/dev/null", O_RDONLY);
   if (nul >= 0 && nul != 0) {
     dup2(nul, 0);
@@ -751,6 +752,46 @@ static void runner_drain(runner_job *j) {
   j->buf[j->blen] = '\0';
 }
 
+/* Process groups of running tests, for the interrupt handler: a test runs
+ * in its own group, so ^C reaches only the runner, which must not leave a
+ * hung test behind. */
+static volatile pid_t *runner_live;
+
+static void runner_live_set(pid_t old, pid_t now) {
+  for (int i = 0; runner_live && i < opt.jobs; i++)
+    if (runner_live[i] == old) {
+      runner_live[i] = now;
+      return;
+    }
+}
+
+static void runner_on_signal(int sig) {
+  for (int i = 0; runner_live && i < opt.jobs; i++)
+    if (runner_live[i] > 0)
+      kill(-runner_live[i], SIGKILL);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+/* The first line of a sanitizer's report, which says what went wrong, for
+ * a test process that died without a result. */
+static const char *runner_sanitizer_line(const char *out) {
+  static const char *const marks[] = {
+      "runtime error:", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+      "WARNING: ThreadSanitizer"};
+  const char *best = NULL;
+  for (size_t i = 0; out && i < sizeof marks / sizeof marks[0]; i++) {
+    const char *m = strstr(out, marks[i]);
+    if (m && (!best || m < best))
+      best = m;
+  }
+  if (!best)
+    return NULL;
+  while (best > out && best[-1] != '\n')
+    best--;
+  return best;
+}
+
 static void runner_finish(runner_job *j, runner_result *r, int timed_out) {
   const evl_test *te = &evl_tests[sel[j->test]];
   runner_target *t = &tg[j->tgt];
@@ -763,6 +804,7 @@ static void runner_finish(runner_job *j, runner_result *r, int timed_out) {
     runner_drain(j);
     /* Grandchildren (forked by the test) die with their group. */
     kill(-j->pid, SIGKILL);
+    runner_live_set(j->pid, 0);
     char *nl = strchr(j->buf, '\n');
     if (nl)
       *nl = '\0';
@@ -792,6 +834,12 @@ static void runner_finish(runner_job *j, runner_result *r, int timed_out) {
           WIFEXITED(j->wstatus) ? WEXITSTATUS(j->wstatus) : -1);
     }
     r->output = runner_read_output(j->ofd);
+    const char *why = r->died ? runner_sanitizer_line(r->output) : NULL;
+    if (why) {
+      char *old = r->reason;
+      r->reason = runner_fmt("%s: %.*s", old, (int)strcspn(why, "\n"), why);
+      free(old);
+    }
   }
   if (j->rfd >= 0)
     close(j->rfd);
@@ -860,6 +908,12 @@ static void runner_run_all(void) {
     fflush(stdout);
   }
   runner_job *run = runner_xalloc(sizeof *run * (size_t)opt.jobs);
+  runner_live = runner_xalloc(sizeof(pid_t) * (size_t)opt.jobs);
+  struct sigaction sa = {.sa_handler = runner_on_signal};
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
   int nrun = 0, next = 0, done = 0;
   struct pollfd *pfd = runner_xalloc(sizeof *pfd * (size_t)opt.jobs * 2);
   while (next < njobs || nrun > 0) {
@@ -876,6 +930,8 @@ static void runner_run_all(void) {
       j->test = si;
       j->tgt = ti;
       runner_launch(j);
+      if (j->pid > 0)
+        runner_live_set(0, j->pid);
       if (j->pid < 0) {
         runner_finish(j, r, 0);
         nrun--;

@@ -534,12 +534,11 @@ static int sl_take_posts(evl_loop *loop) {
     ;
   pthread_mutex_lock(&loop->lock);
   sl_post *posts = loop->posts;
-  size_t n = loop->nposts, cap = loop->capposts;
+  size_t n = loop->nposts;
   loop->posts = NULL;
   loop->nposts = loop->capposts = 0;
   loop->wake_pending = 0;
   pthread_mutex_unlock(&loop->lock);
-  (void)cap;
   int rc = 0;
   for (size_t i = 0; i < n && rc == 0; i++)
     rc = sl_push(
