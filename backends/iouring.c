@@ -46,6 +46,9 @@
 
 #include "evl/backend.h"
 
+/* The longest single library wait; longer timeouts loop. */
+#define IOURING_MAX_ROUND_NS ((int64_t)86400 * 1000000000)
+
 #define IOURING_WAKE_FD 0xffffffffu /* the low half of the wake request */
 #define IOURING_CTL_MASK                                                       \
   (EVL_READ | EVL_WRITE | EVL_RDHUP | EVL_ET | EVL_ONESHOT)
@@ -78,22 +81,19 @@ typedef struct iouring_state {
   int woken;
 } iouring_state;
 
-static uint32_t iouring_gen(iouring_state *s)
-{
+static uint32_t iouring_gen(iouring_state *s) {
   /* 0 and 0xffffffff are reserved (ignored CQEs, liburing's timeout). */
   if (++s->next_gen == 0xffffffffu)
     s->next_gen = 1;
   return s->next_gen;
 }
 
-static uint64_t iouring_ud(uint32_t gen, uint32_t fd)
-{
+static uint64_t iouring_ud(uint32_t gen, uint32_t fd) {
   return (uint64_t)gen << 32 | fd;
 }
 
 /* An SQE, submitting what is queued when the SQ is full. */
-static int iouring_sqe(iouring_state *s, struct io_uring_sqe **out)
-{
+static int iouring_sqe(iouring_state *s, struct io_uring_sqe **out) {
   for (int tries = 0; tries < 8; tries++) {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
     if (sqe) {
@@ -107,8 +107,7 @@ static int iouring_sqe(iouring_state *s, struct io_uring_sqe **out)
   return -EAGAIN;
 }
 
-static unsigned iouring_poll_mask(uint32_t mask)
-{
+static unsigned iouring_poll_mask(uint32_t mask) {
   unsigned pm = 0;
   if (mask & EVL_READ)
     pm |= POLLIN | POLLRDHUP;
@@ -119,14 +118,12 @@ static unsigned iouring_poll_mask(uint32_t mask)
   return pm;
 }
 
-static int iouring_arm(iouring_state *s, iouring_reg *r, int fd)
-{
+static int iouring_arm(iouring_state *s, iouring_reg *r, int fd) {
   struct io_uring_sqe *sqe;
   int rc = iouring_sqe(s, &sqe);
   if (rc < 0)
     return rc;
-  int multi = (r->mask & EVL_ET) && !(r->mask & EVL_ONESHOT) &&
-              s->multishot_ok;
+  int multi = (r->mask & EVL_ET) && !(r->mask & EVL_ONESHOT) && s->multishot_ok;
   if (multi)
     io_uring_prep_poll_multishot(sqe, fd, iouring_poll_mask(r->mask));
   else
@@ -139,8 +136,7 @@ static int iouring_arm(iouring_state *s, iouring_reg *r, int fd)
 }
 
 /* Queue the removal of r's request; its completion becomes stale at once. */
-static int iouring_cancel(iouring_state *s, iouring_reg *r, int fd)
-{
+static int iouring_cancel(iouring_state *s, iouring_reg *r, int fd) {
   if (!r->inflight)
     return 0;
   struct io_uring_sqe *sqe;
@@ -154,8 +150,7 @@ static int iouring_cancel(iouring_state *s, iouring_reg *r, int fd)
   return 0;
 }
 
-static int iouring_arm_wake(iouring_state *s)
-{
+static int iouring_arm_wake(iouring_state *s) {
   struct io_uring_sqe *sqe;
   int rc = iouring_sqe(s, &sqe);
   if (rc < 0)
@@ -169,8 +164,7 @@ static int iouring_arm_wake(iouring_state *s)
   return 0;
 }
 
-static int iouring_mark_dirty(iouring_state *s, iouring_reg *r, int fd)
-{
+static int iouring_mark_dirty(iouring_state *s, iouring_reg *r, int fd) {
   if (r->dirty)
     return 0;
   if (s->ndirty == s->dirty_cap) {
@@ -187,8 +181,7 @@ static int iouring_mark_dirty(iouring_state *s, iouring_reg *r, int fd)
 }
 
 /* Arm every registration that has no request: new, modified, reported. */
-static int iouring_flush(iouring_state *s)
-{
+static int iouring_flush(iouring_state *s) {
   int rc = 0;
   if (!s->wake_gen && (rc = iouring_arm_wake(s)) < 0)
     return rc;
@@ -212,8 +205,7 @@ static int iouring_flush(iouring_state *s)
   return 0;
 }
 
-static uint32_t iouring_events(uint32_t mask, int res)
-{
+static uint32_t iouring_events(uint32_t mask, int res) {
   uint32_t ev = 0;
   if ((res & (POLLIN | POLLPRI)) && (mask & EVL_READ))
     ev |= EVL_READ;
@@ -231,8 +223,7 @@ static uint32_t iouring_events(uint32_t mask, int res)
 }
 
 /* Lost CQEs would leave one-shot requests completed but never re-armed. */
-static void iouring_check_overflow(iouring_state *s)
-{
+static void iouring_check_overflow(iouring_state *s) {
   unsigned ov = IO_URING_READ_ONCE(*s->ring.cq.koverflow);
   if (ov == s->overflow_seen)
     return;
@@ -252,8 +243,7 @@ static void iouring_check_overflow(iouring_state *s)
   }
 }
 
-static void iouring_wake_cqe(iouring_state *s, struct io_uring_cqe *cqe)
-{
+static void iouring_wake_cqe(iouring_state *s, struct io_uring_cqe *cqe) {
   uint64_t v;
   /* Nonblocking: EAGAIN only means another CQE already drained it. */
   while (read(s->wake_fd, &v, sizeof(v)) == (ssize_t)sizeof(v))
@@ -270,8 +260,7 @@ static void iouring_wake_cqe(iouring_state *s, struct io_uring_cqe *cqe)
  * that would need a new slot when out is full: it stays in the CQ and is
  * the first one looked at by the next wait, so no fd starves (K4).
  */
-static int iouring_harvest(iouring_state *s, evl_event *out, int cap, int n)
-{
+static int iouring_harvest(iouring_state *s, evl_event *out, int cap, int n) {
   struct io_uring_cqe *cqe;
   while (io_uring_peek_cqe(&s->ring, &cqe) == 0) {
     uint64_t ud = io_uring_cqe_get_data64(cqe);
@@ -329,8 +318,7 @@ static int iouring_harvest(iouring_state *s, evl_event *out, int cap, int n)
   return n;
 }
 
-static int iouring_grow(iouring_state *s, int fd)
-{
+static int iouring_grow(iouring_state *s, int fd) {
   if (fd < s->nregs)
     return 0;
   int n = s->nregs ? s->nregs : 64;
@@ -345,8 +333,7 @@ static int iouring_grow(iouring_state *s, int fd)
   return 0;
 }
 
-static int iouring_probe(char *why, size_t len)
-{
+static int iouring_probe(char *why, size_t len) {
   FILE *f = fopen("/proc/sys/kernel/io_uring_disabled", "re");
   int disabled = 0;
   if (f) {
@@ -388,8 +375,7 @@ static int iouring_probe(char *why, size_t len)
   return 0;
 }
 
-static int iouring_init(void *state, const evl_backend_config *cfg)
-{
+static int iouring_init(void *state, const evl_backend_config *cfg) {
   iouring_state *s = state;
   unsigned cq = 4096;
   int expected = cfg && cfg->size >= sizeof(*cfg) ? cfg->expected_fds : 0;
@@ -397,8 +383,7 @@ static int iouring_init(void *state, const evl_backend_config *cfg)
     cq *= 2;
   /* Newest flags first; older kernels refuse unknown ones with EINVAL. */
   static const unsigned flag_sets[] = {
-      IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL |
-          IORING_SETUP_COOP_TASKRUN,
+      IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN,
       IORING_SETUP_CQSIZE, 0};
   int rc = -EINVAL;
   for (size_t i = 0; i < sizeof(flag_sets) / sizeof(flag_sets[0]); i++) {
@@ -427,8 +412,7 @@ static int iouring_init(void *state, const evl_backend_config *cfg)
   return 0;
 }
 
-static void iouring_fini(void *state)
-{
+static void iouring_fini(void *state) {
   iouring_state *s = state;
   if (s->ring_ok) {
     io_uring_queue_exit(&s->ring); /* cancels every request */
@@ -440,8 +424,7 @@ static void iouring_fini(void *state)
 }
 
 static int iouring_ctl(void *state, int fd, unsigned old_mask,
-                       unsigned new_mask)
-{
+                       unsigned new_mask) {
   iouring_state *s = state;
   (void)old_mask; /* the table is the truth: it also knows idle requests */
   if (fd < 0)
@@ -481,14 +464,12 @@ static int iouring_ctl(void *state, int fd, unsigned old_mask,
   return 0;
 }
 
-static int iouring_forget_fd(void *state, int fd)
-{
+static int iouring_forget_fd(void *state, int fd) {
   int rc = iouring_ctl(state, fd, 0, 0);
   return rc == -ENOENT ? 0 : rc;
 }
 
-static int iouring_wake(void *state)
-{
+static int iouring_wake(void *state) {
   iouring_state *s = state;
   uint64_t one = 1;
   /* EAGAIN: the counter is saturated, so a wakeup is pending anyway. */
@@ -497,22 +478,29 @@ static int iouring_wake(void *state)
   return 0;
 }
 
-static int64_t iouring_now(void)
-{
+static int64_t iouring_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Absolute end of a wait; saturates instead of overflowing for huge
+ * timeouts (INT64_MAX means "practically never"). */
+static int64_t iouring_deadline(int64_t timeout_ns) {
+  if (timeout_ns <= 0)
+    return 0;
+  int64_t now = iouring_now();
+  return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+}
+
 static int iouring_wait(void *state, int64_t timeout_ns, evl_event *out,
-                        int cap)
-{
+                        int cap) {
   iouring_state *s = state;
   if (cap < 0 || (cap > 0 && !out))
     return -EINVAL;
   s->stamp++;
   s->woken = 0;
-  int64_t deadline = timeout_ns > 0 ? iouring_now() + timeout_ns : 0;
+  int64_t deadline = iouring_deadline(timeout_ns);
   int n = 0;
   for (;;) {
     int rc = iouring_flush(s);
@@ -524,6 +512,8 @@ static int iouring_wait(void *state, int64_t timeout_ns, evl_event *out,
       rc = io_uring_submit_and_wait(&s->ring, 1);
     } else {
       int64_t left = deadline - iouring_now();
+      if (left > IOURING_MAX_ROUND_NS)
+        left = IOURING_MAX_ROUND_NS; /* huge timeouts: wait in rounds */
       if (left <= 0) {
         rc = io_uring_submit_and_get_events(&s->ring);
         timeout_ns = 0; /* last round */
@@ -536,8 +526,7 @@ static int iouring_wait(void *state, int64_t timeout_ns, evl_event *out,
     }
     /* ETIME: timed out; EINTR: a signal, which is 0 events (K2); EBUSY and
      * EAGAIN: the kernel could not take more now, completions still come. */
-    if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY &&
-        rc != -EAGAIN)
+    if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN)
       return rc;
     n = iouring_harvest(s, out, cap, n);
     if (n > 0 || s->woken || timeout_ns == 0 || rc == -EINTR || n == cap)
@@ -553,8 +542,8 @@ static const evl_backend_ops iouring_ops = {
     .name = "iouring",
     .description = "io_uring IORING_OP_POLL_ADD (liburing): one-shot polls "
                    "re-armed per report, multishot for EVL_ET",
-    .features = EVL_BF_O1 | EVL_BF_FDS | EVL_BF_FILES | EVL_BF_RDHUP | EVL_BF_ET |
-                EVL_BF_ONESHOT | EVL_BF_BATCHED,
+    .features = EVL_BF_O1 | EVL_BF_FDS | EVL_BF_FILES | EVL_BF_RDHUP |
+                EVL_BF_ET | EVL_BF_ONESHOT | EVL_BF_BATCHED,
     .fd_limit = 0,
     .resolution_ns = 1,
     .state_size = sizeof(iouring_state),
@@ -569,7 +558,6 @@ static const evl_backend_ops iouring_ops = {
     .wake = iouring_wake,
 };
 
-const evl_backend_ops *evl_backend_plugin(void)
-{
+const evl_backend_ops *evl_backend_plugin(void) {
   return &iouring_ops;
 }

@@ -45,6 +45,9 @@
 
 #include "evl/backend.h"
 
+/* The longest single library wait; longer timeouts loop. */
+#define LIBEV_MAX_ROUND_NS ((int64_t)86400 * 1000000000)
+
 typedef struct libev_reg {
   ev_io io; /* first: the watcher pointer is the registration */
   uint32_t mask;
@@ -68,8 +71,7 @@ typedef struct libev_state {
   int nomem;
 } libev_state;
 
-static int libev_reserve(evl_event **a, int *cap, int need)
-{
+static int libev_reserve(evl_event **a, int *cap, int need) {
   if (need <= *cap)
     return 0;
   int n = *cap ? *cap : 64;
@@ -83,8 +85,7 @@ static int libev_reserve(evl_event **a, int *cap, int need)
   return 0;
 }
 
-static void libev_collect(libev_state *s, libev_reg *r, int fd, uint32_t ev)
-{
+static void libev_collect(libev_state *s, libev_reg *r, int fd, uint32_t ev) {
   if (r->stamp == s->stamp) {
     s->ready[r->idx].events |= ev;
     return;
@@ -100,8 +101,7 @@ static void libev_collect(libev_state *s, libev_reg *r, int fd, uint32_t ev)
   s->nready++;
 }
 
-static void libev_io_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
+static void libev_io_cb(struct ev_loop *loop, ev_io *w, int revents) {
   libev_state *s = ev_userdata(loop);
   libev_reg *r = (libev_reg *)w;
   uint32_t ev = 0;
@@ -118,28 +118,24 @@ static void libev_io_cb(struct ev_loop *loop, ev_io *w, int revents)
     libev_collect(s, r, w->fd, ev);
 }
 
-static void libev_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
+static void libev_timer_cb(struct ev_loop *loop, ev_timer *w, int revents) {
   (void)loop;
   (void)w;
   (void)revents;
 }
 
-static void libev_async_cb(struct ev_loop *loop, ev_async *w, int revents)
-{
+static void libev_async_cb(struct ev_loop *loop, ev_async *w, int revents) {
   libev_state *s = ev_userdata(loop);
   (void)w;
   (void)revents;
   s->woken = 1;
 }
 
-static unsigned libev_flags(void)
-{
+static unsigned libev_flags(void) {
   return EVBACKEND_EPOLL | EVFLAG_NOENV | EVFLAG_NOSIGMASK;
 }
 
-static int libev_probe(char *why, size_t len)
-{
+static int libev_probe(char *why, size_t len) {
   if (!(ev_supported_backends() & EVBACKEND_EPOLL)) {
     snprintf(why, len, "libev %d.%d was built without epoll",
              ev_version_major(), ev_version_minor());
@@ -154,8 +150,7 @@ static int libev_probe(char *why, size_t len)
   return 0;
 }
 
-static int libev_init(void *state, const evl_backend_config *cfg)
-{
+static int libev_init(void *state, const evl_backend_config *cfg) {
   libev_state *s = state;
   (void)cfg;
   s->loop = ev_loop_new(libev_flags());
@@ -169,8 +164,7 @@ static int libev_init(void *state, const evl_backend_config *cfg)
   return 0;
 }
 
-static void libev_fini(void *state)
-{
+static void libev_fini(void *state) {
   libev_state *s = state;
   if (s->loop) {
     for (int fd = 0; fd < s->nregs; fd++) {
@@ -189,8 +183,7 @@ static void libev_fini(void *state)
   memset(s, 0, sizeof(*s));
 }
 
-static int libev_grow(libev_state *s, int fd)
-{
+static int libev_grow(libev_state *s, int fd) {
   if (fd < s->nregs)
     return 0;
   int n = s->nregs ? s->nregs : 64;
@@ -206,8 +199,7 @@ static int libev_grow(libev_state *s, int fd)
 }
 
 static int libev_ctl(void *state, int fd, unsigned old_mask,
-                     unsigned new_mask)
-{
+                     unsigned new_mask) {
   libev_state *s = state;
   (void)old_mask;
   if (fd < 0)
@@ -253,29 +245,34 @@ static int libev_ctl(void *state, int fd, unsigned old_mask,
   return 0;
 }
 
-static int libev_forget_fd(void *state, int fd)
-{
+static int libev_forget_fd(void *state, int fd) {
   int rc = libev_ctl(state, fd, 0, 0);
   return rc == -ENOENT ? 0 : rc;
 }
 
-static int libev_wake(void *state)
-{
+static int libev_wake(void *state) {
   libev_state *s = state;
   ev_async_send(s->loop, &s->async);
   return 0;
 }
 
-static int64_t libev_now(void)
-{
+static int64_t libev_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Absolute end of a wait; saturates instead of overflowing for huge
+ * timeouts (INT64_MAX means "practically never"). */
+static int64_t libev_deadline(int64_t timeout_ns) {
+  if (timeout_ns <= 0)
+    return 0;
+  int64_t now = libev_now();
+  return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+}
+
 static int libev_wait(void *state, int64_t timeout_ns, evl_event *out,
-                      int cap)
-{
+                      int cap) {
   libev_state *s = state;
   if (cap < 0 || (cap > 0 && !out))
     return -EINVAL;
@@ -294,11 +291,13 @@ static int libev_wait(void *state, int64_t timeout_ns, evl_event *out,
   }
   s->ncarry = 0;
   int nonblock = timeout_ns == 0 || s->nready > 0;
-  int64_t deadline = timeout_ns > 0 ? libev_now() + timeout_ns : 0;
+  int64_t deadline = libev_deadline(timeout_ns);
   int fired = 0, eintr = 0;
   for (;;) {
     if (!nonblock && timeout_ns > 0) {
       int64_t left = deadline - libev_now();
+      if (left > LIBEV_MAX_ROUND_NS)
+        left = LIBEV_MAX_ROUND_NS; /* huge timeouts: wait in rounds */
       ev_now_update(s->loop);
       ev_timer_set(&s->timer, left > 0 ? (double)left / 1e9 : 0., 0.);
       ev_timer_start(s->loop, &s->timer);
@@ -353,7 +352,6 @@ static const evl_backend_ops libev_ops = {
     .wake = libev_wake,
 };
 
-const evl_backend_ops *evl_backend_plugin(void)
-{
+const evl_backend_ops *evl_backend_plugin(void) {
   return &libev_ops;
 }

@@ -36,6 +36,9 @@
 
 #include "evl/backend.h"
 
+/* The longest single library wait; longer timeouts loop. */
+#define LIBEVENT_MAX_ROUND_NS ((int64_t)86400 * 1000000000)
+
 typedef struct libevent_reg {
   struct event *ev;
   uint32_t mask; /* EVL_READ|EVL_WRITE; 0 = not registered */
@@ -59,8 +62,7 @@ typedef struct libevent_state {
   int nomem;
 } libevent_state;
 
-static int libevent_reserve(evl_event **a, int *cap, int need)
-{
+static int libevent_reserve(evl_event **a, int *cap, int need) {
   if (need <= *cap)
     return 0;
   int n = *cap ? *cap : 64;
@@ -75,8 +77,7 @@ static int libevent_reserve(evl_event **a, int *cap, int need)
 }
 
 /* One entry per fd and wait: a second firing only adds bits. */
-static void libevent_collect(libevent_state *s, int fd, uint32_t ev)
-{
+static void libevent_collect(libevent_state *s, int fd, uint32_t ev) {
   libevent_reg *r = &s->regs[fd];
   if (r->stamp == s->stamp) {
     s->ready[r->idx].events |= ev;
@@ -93,8 +94,7 @@ static void libevent_collect(libevent_state *s, int fd, uint32_t ev)
   s->nready++;
 }
 
-static void libevent_io_cb(evutil_socket_t fd, short what, void *arg)
-{
+static void libevent_io_cb(evutil_socket_t fd, short what, void *arg) {
   libevent_state *s = arg;
   if (fd < 0 || fd >= s->nregs || !s->regs[fd].mask)
     return;
@@ -108,15 +108,13 @@ static void libevent_io_cb(evutil_socket_t fd, short what, void *arg)
     libevent_collect(s, (int)fd, ev);
 }
 
-static void libevent_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
+static void libevent_timer_cb(evutil_socket_t fd, short what, void *arg) {
   (void)fd;
   (void)what;
   (void)arg;
 }
 
-static void libevent_wake_cb(evutil_socket_t fd, short what, void *arg)
-{
+static void libevent_wake_cb(evutil_socket_t fd, short what, void *arg) {
   libevent_state *s = arg;
   uint64_t v;
   (void)what;
@@ -127,8 +125,7 @@ static void libevent_wake_cb(evutil_socket_t fd, short what, void *arg)
   s->woken = 1;
 }
 
-static struct event_base *libevent_base(void)
-{
+static struct event_base *libevent_base(void) {
   struct event_config *cfg = event_config_new();
   if (!cfg)
     return NULL;
@@ -139,8 +136,7 @@ static struct event_base *libevent_base(void)
   return base;
 }
 
-static int libevent_probe(char *why, size_t len)
-{
+static int libevent_probe(char *why, size_t len) {
   struct event_base *base = libevent_base();
   if (!base) {
     snprintf(why, len,
@@ -155,8 +151,7 @@ static int libevent_probe(char *why, size_t len)
 
 static void libevent_fini(void *state);
 
-static int libevent_init(void *state, const evl_backend_config *cfg)
-{
+static int libevent_init(void *state, const evl_backend_config *cfg) {
   libevent_state *s = state;
   (void)cfg;
   s->wake_fd = -1;
@@ -177,8 +172,7 @@ static int libevent_init(void *state, const evl_backend_config *cfg)
   return rc;
 }
 
-static void libevent_fini(void *state)
-{
+static void libevent_fini(void *state) {
   libevent_state *s = state;
   for (int fd = 0; fd < s->nregs; fd++)
     if (s->regs[fd].ev)
@@ -198,8 +192,7 @@ static void libevent_fini(void *state)
   s->wake_fd = -1;
 }
 
-static int libevent_grow(libevent_state *s, int fd)
-{
+static int libevent_grow(libevent_state *s, int fd) {
   if (fd < s->nregs)
     return 0;
   int n = s->nregs ? s->nregs : 64;
@@ -214,8 +207,7 @@ static int libevent_grow(libevent_state *s, int fd)
   return 0;
 }
 
-static void libevent_drop(libevent_reg *r)
-{
+static void libevent_drop(libevent_reg *r) {
   if (r->ev)
     event_free(r->ev); /* event_free deletes it first */
   r->ev = NULL;
@@ -223,8 +215,7 @@ static void libevent_drop(libevent_reg *r)
 }
 
 static int libevent_ctl(void *state, int fd, unsigned old_mask,
-                        unsigned new_mask)
-{
+                        unsigned new_mask) {
   libevent_state *s = state;
   (void)old_mask;
   if (fd < 0)
@@ -275,14 +266,12 @@ static int libevent_ctl(void *state, int fd, unsigned old_mask,
   return rc;
 }
 
-static int libevent_forget_fd(void *state, int fd)
-{
+static int libevent_forget_fd(void *state, int fd) {
   int rc = libevent_ctl(state, fd, 0, 0);
   return rc == -ENOENT ? 0 : rc;
 }
 
-static int libevent_wake(void *state)
-{
+static int libevent_wake(void *state) {
   libevent_state *s = state;
   uint64_t one = 1;
   if (write(s->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
@@ -290,16 +279,23 @@ static int libevent_wake(void *state)
   return 0;
 }
 
-static int64_t libevent_now(void)
-{
+static int64_t libevent_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Absolute end of a wait; saturates instead of overflowing for huge
+ * timeouts (INT64_MAX means "practically never"). */
+static int64_t libevent_deadline(int64_t timeout_ns) {
+  if (timeout_ns <= 0)
+    return 0;
+  int64_t now = libevent_now();
+  return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+}
+
 static int libevent_wait(void *state, int64_t timeout_ns, evl_event *out,
-                         int cap)
-{
+                         int cap) {
   libevent_state *s = state;
   if (cap < 0 || (cap > 0 && !out))
     return -EINVAL;
@@ -318,7 +314,7 @@ static int libevent_wait(void *state, int64_t timeout_ns, evl_event *out,
   }
   s->ncarry = 0;
   int nonblock = timeout_ns == 0 || s->nready > 0;
-  int64_t deadline = timeout_ns > 0 ? libevent_now() + timeout_ns : 0;
+  int64_t deadline = libevent_deadline(timeout_ns);
   int fired = 0;
   for (;;) {
     int rc;
@@ -326,6 +322,8 @@ static int libevent_wait(void *state, int64_t timeout_ns, evl_event *out,
       rc = event_base_loop(s->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
     } else if (timeout_ns > 0) {
       int64_t left = deadline - libevent_now();
+      if (left > LIBEVENT_MAX_ROUND_NS)
+        left = LIBEVENT_MAX_ROUND_NS; /* huge timeouts: wait in rounds */
       if (left < 0)
         left = 0;
       int64_t us = (left + 999) / 1000;
@@ -385,7 +383,6 @@ static const evl_backend_ops libevent_ops = {
     .wake = libevent_wake,
 };
 
-const evl_backend_ops *evl_backend_plugin(void)
-{
+const evl_backend_ops *evl_backend_plugin(void) {
   return &libevent_ops;
 }

@@ -32,6 +32,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,9 @@
 #include <uv.h>
 
 #include "evl/backend.h"
+
+/* The longest single library wait; longer timeouts loop. */
+#define LIBUV_MAX_ROUND_NS ((int64_t)86400 * 1000000000)
 
 typedef struct libuv_reg {
   uv_poll_t poll; /* first: the handle pointer is the registration */
@@ -70,8 +74,7 @@ typedef struct libuv_state {
   int nomem;
 } libuv_state;
 
-static int libuv_reserve(evl_event **a, int *cap, int need)
-{
+static int libuv_reserve(evl_event **a, int *cap, int need) {
   if (need <= *cap)
     return 0;
   int n = *cap ? *cap : 64;
@@ -85,8 +88,7 @@ static int libuv_reserve(evl_event **a, int *cap, int need)
   return 0;
 }
 
-static void libuv_collect(libuv_state *s, libuv_reg *r, uint32_t ev)
-{
+static void libuv_collect(libuv_state *s, libuv_reg *r, uint32_t ev) {
   if (r->stamp == s->stamp) {
     s->ready[r->idx].events |= ev;
     return;
@@ -102,8 +104,7 @@ static void libuv_collect(libuv_state *s, libuv_reg *r, uint32_t ev)
   s->nready++;
 }
 
-static int libuv_events(uint32_t mask)
-{
+static int libuv_events(uint32_t mask) {
   int what = 0;
   if (mask & EVL_READ)
     what |= UV_READABLE | UV_DISCONNECT;
@@ -112,8 +113,7 @@ static int libuv_events(uint32_t mask)
   return what;
 }
 
-static void libuv_poll_cb(uv_poll_t *h, int status, int events)
-{
+static void libuv_poll_cb(uv_poll_t *h, int status, int events) {
   libuv_reg *r = (libuv_reg *)h;
   libuv_state *s = r->s;
   uint32_t ev = 0;
@@ -128,31 +128,34 @@ static void libuv_poll_cb(uv_poll_t *h, int status, int events)
     if (events & UV_WRITABLE)
       ev |= EVL_WRITE;
     ev &= r->mask;
-    if (events & UV_DISCONNECT)
+    if (events & UV_DISCONNECT) {
       ev |= EVL_RDHUP;
+      /* libuv folds EPOLLHUP into the registered bits only when it comes
+       * alone; with EOF readable it is dropped and a writer blocked on a
+       * full buffer would never hear of the hang-up. Ask the kernel. */
+      struct pollfd pfd = {.fd = r->fd, .events = 0, .revents = 0};
+      if (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLERR)))
+        ev |= EVL_HUP | r->mask;
+    }
   }
   if (ev)
     libuv_collect(s, r, ev);
 }
 
-static void libuv_free_cb(uv_handle_t *h)
-{
+static void libuv_free_cb(uv_handle_t *h) {
   free(h);
 }
 
-static void libuv_noop_cb(uv_timer_t *t)
-{
+static void libuv_noop_cb(uv_timer_t *t) {
   (void)t;
 }
 
-static void libuv_async_cb(uv_async_t *a)
-{
+static void libuv_async_cb(uv_async_t *a) {
   libuv_state *s = a->data;
   s->woken = 1;
 }
 
-static int libuv_probe(char *why, size_t len)
-{
+static int libuv_probe(char *why, size_t len) {
   uv_loop_t loop;
   int rc = uv_loop_init(&loop);
   if (rc < 0) {
@@ -166,8 +169,7 @@ static int libuv_probe(char *why, size_t len)
 
 static void libuv_fini(void *state);
 
-static int libuv_init(void *state, const evl_backend_config *cfg)
-{
+static int libuv_init(void *state, const evl_backend_config *cfg) {
   libuv_state *s = state;
   (void)cfg;
   s->l = calloc(1, sizeof(*s->l));
@@ -191,8 +193,7 @@ static int libuv_init(void *state, const evl_backend_config *cfg)
   return rc;
 }
 
-static void libuv_fini(void *state)
-{
+static void libuv_fini(void *state) {
   libuv_state *s = state;
   if (s->loop_ok) {
     uv_loop_t *loop = &s->l->loop;
@@ -215,8 +216,7 @@ static void libuv_fini(void *state)
   memset(s, 0, sizeof(*s));
 }
 
-static int libuv_grow(libuv_state *s, int fd)
-{
+static int libuv_grow(libuv_state *s, int fd) {
   if (fd < s->nregs)
     return 0;
   int n = s->nregs ? s->nregs : 64;
@@ -232,8 +232,7 @@ static int libuv_grow(libuv_state *s, int fd)
 }
 
 static int libuv_ctl(void *state, int fd, unsigned old_mask,
-                     unsigned new_mask)
-{
+                     unsigned new_mask) {
   libuv_state *s = state;
   (void)old_mask;
   if (fd < 0)
@@ -282,28 +281,33 @@ static int libuv_ctl(void *state, int fd, unsigned old_mask,
   return 0;
 }
 
-static int libuv_forget_fd(void *state, int fd)
-{
+static int libuv_forget_fd(void *state, int fd) {
   int rc = libuv_ctl(state, fd, 0, 0);
   return rc == -ENOENT ? 0 : rc;
 }
 
-static int libuv_wake(void *state)
-{
+static int libuv_wake(void *state) {
   libuv_state *s = state;
   return uv_async_send(&s->l->async);
 }
 
-static int64_t libuv_now(void)
-{
+static int64_t libuv_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Absolute end of a wait; saturates instead of overflowing for huge
+ * timeouts (INT64_MAX means "practically never"). */
+static int64_t libuv_deadline(int64_t timeout_ns) {
+  if (timeout_ns <= 0)
+    return 0;
+  int64_t now = libuv_now();
+  return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+}
+
 static int libuv_wait(void *state, int64_t timeout_ns, evl_event *out,
-                      int cap)
-{
+                      int cap) {
   libuv_state *s = state;
   if (cap < 0 || (cap > 0 && !out))
     return -EINVAL;
@@ -322,12 +326,14 @@ static int libuv_wait(void *state, int64_t timeout_ns, evl_event *out,
   }
   s->ncarry = 0;
   int nonblock = timeout_ns == 0 || s->nready > 0;
-  int64_t deadline = timeout_ns > 0 ? libuv_now() + timeout_ns : 0;
+  int64_t deadline = libuv_deadline(timeout_ns);
   uv_loop_t *loop = &s->l->loop;
   int fired = 0;
   for (;;) {
     if (!nonblock && timeout_ns > 0) {
       int64_t left = deadline - libuv_now();
+      if (left > LIBUV_MAX_ROUND_NS)
+        left = LIBUV_MAX_ROUND_NS; /* huge timeouts: wait in rounds */
       uint64_t ms = left > 0 ? (uint64_t)(left + 999999) / 1000000 : 0;
       uv_update_time(loop);
       uv_timer_start(&s->l->timer, libuv_noop_cb, ms, 0);
@@ -380,7 +386,6 @@ static const evl_backend_ops libuv_ops = {
     .wake = libuv_wake,
 };
 
-const evl_backend_ops *evl_backend_plugin(void)
-{
+const evl_backend_ops *evl_backend_plugin(void) {
   return &libuv_ops;
 }

@@ -1,14 +1,16 @@
 /* native_common.c — the library-independent half of the native loop adapters:
- * handle slots, the ready FIFO and its batches, cross-thread posts, errors. */
+ * handle slots, the ready FIFO and its batches, fired timers, cross-thread
+ * posts, errors, futures, the executor and signal dispositions. */
 #include <errno.h>
-#include <stdatomic.h>
-#include <unistd.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "native_common.h"
 
@@ -111,6 +113,8 @@ void evl__nbase_fini(evl__nbase *b) {
   free(b->ts.v);
   memset(&b->ts, 0, sizeof b->ts);
   pthread_mutex_unlock(&b->ts_lock);
+  free(b->ts_spare.v);
+  memset(&b->ts_spare, 0, sizeof b->ts_spare);
   free(b->ready.v);
   memset(&b->ready, 0, sizeof b->ready);
   free(b->due);
@@ -150,6 +154,23 @@ uint64_t evl__ndeadline(int64_t delay_ns) {
   if ((uint64_t)delay_ns > UINT64_MAX - now)
     return UINT64_MAX;
   return now + (uint64_t)delay_ns;
+}
+
+int evl__nfd_headroom(int n) {
+  int fds[8], got = 0, rc = 0;
+  if (n > 8)
+    n = 8;
+  while (got < n) {
+    int fd = eventfd(0, EFD_CLOEXEC);
+    if (fd < 0) {
+      rc = -errno;
+      break;
+    }
+    fds[got++] = fd;
+  }
+  while (got > 0)
+    close(fds[--got]);
+  return rc;
 }
 
 int evl__ncheck_fd(int fd) {
@@ -195,15 +216,26 @@ static int due_before(const evl__ndue *a, const evl__ndue *b) {
          (a->deadline == b->deadline && a->seq < b->seq);
 }
 
+static int due_cmp(const void *a, const void *b) {
+  return due_before(a, b) ? -1 : due_before(b, a) ? 1 : 0;
+}
+
 void evl__nrun_due(evl__nbase *b) {
-  size_t n = b->ndue;
-  /* Insertion sort: the library fired them in nearly this order. */
-  for (size_t i = 1; i < n; i++) {
-    evl__ndue x = b->due[i];
-    size_t j = i;
-    for (; j > 0 && due_before(&x, &b->due[j - 1]); j--)
-      b->due[j] = b->due[j - 1];
-    b->due[j] = x;
+  size_t n = b->ndue, descents = 0;
+  for (size_t i = 1; i < n; i++)
+    descents += due_before(&b->due[i], &b->due[i - 1]);
+  if (descents * 8 > n) {
+    /* libuv fires each millisecond's timers in start order: many runs. */
+    qsort(b->due, n, sizeof *b->due, due_cmp);
+  } else if (descents) {
+    /* Nearly sorted (libev, libevent fire in deadline order): insertion. */
+    for (size_t i = 1; i < n; i++) {
+      evl__ndue x = b->due[i];
+      size_t j = i;
+      for (; j > 0 && due_before(&x, &b->due[j - 1]); j--)
+        b->due[j] = b->due[j - 1];
+      b->due[j] = x;
+    }
   }
   size_t i = 0;
   while (i < n && !b->closed) {
@@ -268,19 +300,25 @@ void evl__nts_close(evl__nbase *b) {
 
 void evl__nts_run(evl__nbase *b) {
   /* Take the whole queue at once: posts made by these callbacks go to the
-   * next wakeup, so a self-posting callback cannot starve the loop. */
+   * next wakeup, so a self-posting callback cannot starve the loop. The
+   * posters get the spare array back, so a ping-pong allocates nothing. */
   pthread_mutex_lock(&b->ts_lock);
   evl__nfifo q = b->ts;
-  memset(&b->ts, 0, sizeof b->ts);
+  b->ts = b->ts_spare;
   b->ts_wake = 0;
   pthread_mutex_unlock(&b->ts_lock);
+  memset(&b->ts_spare, 0, sizeof b->ts_spare);
   for (size_t k = q.head; k != q.tail && !b->closed; k++) {
     evl__nentry *e = &q.v[k & (q.cap - 1)];
     uint64_t t0 = evl__ncb_begin(b);
     e->cb(e->arg);
     evl__ncb_end(b, t0);
   }
-  free(q.v);
+  q.head = q.tail = 0;
+  if (b->ts_spare.v || b->closed)
+    free(q.v);
+  else
+    b->ts_spare = q;
 }
 
 /* ---- running ----------------------------------------------------------- */
@@ -306,7 +344,7 @@ evl_loop *evl__nget_running(void) {
 }
 
 /* ---- errors ------------------------------------------------------------ */
-const char *evl__nstrerror(int code) {
+static const char *native_strerror(int code) {
   switch (code) {
   case 0:
     return "success";
@@ -337,14 +375,14 @@ void evl__ndefault_error_handler(const evl_error_info *info, void *arg) {
   int n;
   if (info->duration_ns)
     n = snprintf(buf, sizeof buf, "evl: %s: %s (%.3f ms)%s%s\n", ctx,
-                 evl__nstrerror(info->code), (double)info->duration_ns / 1e6,
+                 native_strerror(info->code), (double)info->duration_ns / 1e6,
                  sep, msg);
   else if (info->fd >= 0)
     n = snprintf(buf, sizeof buf, "evl: %s: fd %d: %s%s%s\n", ctx, info->fd,
-                 evl__nstrerror(info->code), sep, msg);
+                 native_strerror(info->code), sep, msg);
   else
     n = snprintf(buf, sizeof buf, "evl: %s: %s%s%s\n", ctx,
-                 evl__nstrerror(info->code), sep, msg);
+                 native_strerror(info->code), sep, msg);
   if (n <= 0)
     return;
   if ((size_t)n >= sizeof buf)

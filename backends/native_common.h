@@ -90,7 +90,7 @@ typedef struct evl__nbase {
   /* call_soon_threadsafe: a locked FIFO; ts_wake says a wakeup is already
    * on its way, so 100 000 posts cost one wakeup, and lose nothing. */
   pthread_mutex_t ts_lock;
-  evl__nfifo ts;
+  evl__nfifo ts, ts_spare; /* ts_spare: the loop thread's alone */
   int ts_wake, ts_closed;
 
   evl_error_handler eh;
@@ -132,11 +132,8 @@ uint64_t evl__nnow(void);
 uint64_t evl__ndeadline(int64_t delay_ns);
 
 /* Queues cb; returns 0 or -errno. The adapter makes sure the library will
- * not block while evl__nready_len() > 0. */
+ * not block while anything is queued. */
 int evl__nsoon(evl__nbase *b, evl_cb cb, void *arg, evl_handle *out);
-static inline size_t evl__nready_len(const evl__nbase *b) {
-  return b->ready.tail - b->ready.head;
-}
 /* Runs the batch up to the mark, then the fired timers, and moves the
  * mark to the tail; returns how many callbacks still wait. Stops early if
  * the loop was closed. */
@@ -175,7 +172,6 @@ int evl__nset_error_handler(evl__nbase *b, evl_error_handler h, void *arg);
 void evl__nreport(evl__nbase *b, int code, const char *context,
                   const char *message, int fd, uint64_t duration_ns);
 void evl__ndefault_error_handler(const evl_error_info *info, void *arg);
-const char *evl__nstrerror(int code);
 
 /* Bracket every user callback: counts it and, in debug mode, times it. */
 static inline uint64_t evl__ncb_begin(evl__nbase *b) {
@@ -219,6 +215,11 @@ int evl__nsig_acquire(int sig, const void *loop, int mode);
 /* After the library removed its handler; restore: put back what
  * acquire found when no loop of this module watches sig any more. */
 void evl__nsig_release(int sig, int restore);
+
+/* 0 if n more fds can be opened now, else -EMFILE (or -ENFILE): for
+ * libraries that abort (libev) or exit (libevent) when an fd they need at
+ * loop creation cannot be had. */
+int evl__nfd_headroom(int n);
 
 /* Validation shared by add_reader/add_writer. */
 int evl__ncheck_fd(int fd);

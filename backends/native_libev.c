@@ -131,11 +131,14 @@ static void evn_timer_cb(struct ev_loop *ev, ev_timer *w, int revents) {
   if (evl__ndue_push(&loop->b, tm->deadline, tm->seq, tm->cb, tm->arg, tm->h) ==
       0)
     return;
+  /* Out of memory for the queue: run it now, out of order. */
+  evl_cb cb = tm->cb;
+  void *arg = tm->arg;
   evl__nslot_free(&loop->b.slots, tm->h);
   loop->b.ntimers--;
   evn_timer_release(&loop->b, tm);
   uint64_t t0 = evl__ncb_begin(&loop->b);
-  tm->cb(tm->arg);
+  cb(arg);
   evl__ncb_end(&loop->b, t0);
 }
 
@@ -553,9 +556,12 @@ static int evn_loop_new(const void *data, const evl_impl_config *cfg,
   /* EVFLAG_NOENV: $LIBEV_FLAGS must not switch the backend under a
    * benchmark; the choice is libev's recommended one (epoll here). */
   loop->b.timer_release = evn_timer_release;
-  loop->ev = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV);
+  /* libev aborts when it cannot open the async watcher's eventfd, after
+   * its epoll fd: make sure both can be had (EMFILE is a clear error). */
+  rc = evl__nfd_headroom(2);
+  loop->ev = rc < 0 ? NULL : ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV);
   if (!loop->ev) {
-    rc = errno ? -errno : -ENOMEM;
+    rc = rc < 0 ? rc : errno ? -errno : -ENOMEM;
     evl__nbase_fini(&loop->b);
     evl__nbase_destroy(&loop->b);
     free(loop);

@@ -1,6 +1,7 @@
 /* native_libevent.c — evlab's loop API run by libevent itself: evtimer and
  * persistent events do the work; an activated event carries the FIFO. */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,6 @@ typedef struct evb_timer {
   uint64_t deadline;
   evl_handle h;
   uint64_t seq; /* scheduling order, for equal deadlines */
-  int in_due;   /* fired, waiting in loop->due for the flush */
   struct evb_timer *next_free;
 } evb_timer;
 
@@ -48,11 +48,9 @@ struct evl_loop {
   int fds_cap;
   evb_timer *tfree;
   struct evb_sig *sigs[NSIG];
-  uint64_t tseq;
-  /* Timers fired in one pass, run in (deadline, seq) order by flush_ev:
-   * libevent's min-heap pops equal deadlines in any order (S2). */
-  evb_timer **due;
-  size_t ndue, due_cap;
+  /* Activated by the first timer of a pass, so it runs after all of
+   * them: runs them in (deadline, scheduling) order, which libevent's
+   * min-heap does not keep for equal deadlines (S2). */
   struct event *flush_ev;
 };
 
@@ -106,21 +104,11 @@ static void evb_timer_arm(evb_timer *tm) {
   event_add(tm->ev, &tv);
 }
 
-static int evb_timer_live(const evl_loop *loop, const evb_timer *tm) {
-  evl__nslot *sl = evl__nslot_get(&loop->b.slots, tm->h);
-  return sl && sl->u.ptr == tm;
-}
-
-static void evb_timer_run(evl_loop *loop, evb_timer *tm) {
-  evl__nslot_free(&loop->b.slots, tm->h);
-  loop->b.ntimers--;
-  evl_cb cb = tm->cb;
-  void *cbarg = tm->arg;
+static void evb_timer_release(evl__nbase *b, void *timer) {
+  evb_timer *tm = timer;
+  evl_loop *loop = (evl_loop *)b;
   tm->next_free = loop->tfree;
   loop->tfree = tm;
-  uint64_t t0 = evl__ncb_begin(&loop->b);
-  cb(cbarg);
-  evl__ncb_end(&loop->b, t0);
 }
 
 static void evb_timer_cb(evutil_socket_t fd, short what, void *arg) {
@@ -131,51 +119,25 @@ static void evb_timer_cb(evutil_socket_t fd, short what, void *arg) {
     evb_timer_arm(tm);
     return;
   }
-  if (loop->ndue == loop->due_cap) {
-    size_t ncap = loop->due_cap ? loop->due_cap * 2 : 16;
-    evb_timer **nv = realloc(loop->due, ncap * sizeof *nv);
-    if (!nv) { /* out of memory: run it now, out of order */
-      evb_timer_run(loop, tm);
-      return;
-    }
-    loop->due = nv;
-    loop->due_cap = ncap;
-  }
-  /* Activated after the timers of this pass, so it runs after all of them. */
-  if (loop->ndue == 0)
+  if (evl__ndue_len(&loop->b) == 0)
     event_active(loop->flush_ev, EV_TIMEOUT, 0);
-  tm->in_due = 1;
-  loop->due[loop->ndue++] = tm;
+  if (evl__ndue_push(&loop->b, tm->deadline, tm->seq, tm->cb, tm->arg, tm->h) ==
+      0)
+    return;
+  /* Out of memory for the queue: run it now, out of order. */
+  evl_cb cb = tm->cb;
+  void *cbarg = tm->arg;
+  evl__nslot_free(&loop->b.slots, tm->h);
+  loop->b.ntimers--;
+  evb_timer_release(&loop->b, tm);
+  uint64_t t0 = evl__ncb_begin(&loop->b);
+  cb(cbarg);
+  evl__ncb_end(&loop->b, t0);
 }
 
 static void evb_flush_cb(evutil_socket_t fd, short what, void *arg) {
   (void)fd, (void)what;
-  evl_loop *loop = arg;
-  evb_timer **d = loop->due;
-  size_t n = loop->ndue;
-  /* Insertion sort: the heap already gave nearly sorted input. */
-  for (size_t i = 1; i < n; i++) {
-    evb_timer *x = d[i];
-    size_t j = i;
-    while (j > 0 &&
-           (d[j - 1]->deadline > x->deadline ||
-            (d[j - 1]->deadline == x->deadline && d[j - 1]->seq > x->seq))) {
-      d[j] = d[j - 1];
-      j--;
-    }
-    d[j] = x;
-  }
-  for (size_t i = 0; i < n && !loop->b.closed; i++) {
-    evb_timer *tm = d[i];
-    tm->in_due = 0;
-    if (evb_timer_live(loop, tm)) {
-      evb_timer_run(loop, tm);
-    } else { /* cancelled after it fired: cancel left it to us */
-      tm->next_free = loop->tfree;
-      loop->tfree = tm;
-    }
-  }
-  loop->ndue = 0;
+  evl__nrun_due(&((evl_loop *)arg)->b);
 }
 
 static int evb_call_at(evl_loop *loop, uint64_t when_ns, evl_cb cb, void *arg,
@@ -208,8 +170,7 @@ static int evb_call_at(evl_loop *loop, uint64_t when_ns, evl_cb cb, void *arg,
   tm->cb = cb;
   tm->arg = arg;
   tm->deadline = when_ns;
-  tm->seq = ++loop->tseq;
-  tm->in_due = 0;
+  tm->seq = ++loop->b.tseq;
   evb_timer_arm(tm);
   loop->b.ntimers++;
   if (out)
@@ -232,10 +193,7 @@ static int evb_cancel(evl_loop *loop, evl_handle h) {
   if (sl->kind == EVL__NK_TIMER) {
     evb_timer *tm = sl->u.ptr;
     event_del(tm->ev);
-    if (!tm->in_due) { /* else the flush still holds it and frees it */
-      tm->next_free = loop->tfree;
-      loop->tfree = tm;
-    }
+    evb_timer_release(&loop->b, tm);
     loop->b.ntimers--;
   }
   evl__nslot_free(&loop->b.slots, h);
@@ -583,14 +541,6 @@ static void evb_teardown(evl_loop *loop) {
   for (int sig = 1; sig < NSIG; sig++)
     if (loop->sigs[sig])
       evb_sig_drop(loop, sig);
-  for (size_t i = 0; i < loop->ndue; i++)
-    if (!evb_timer_live(loop, loop->due[i])) {
-      event_free(loop->due[i]->ev);
-      free(loop->due[i]);
-    }
-  free(loop->due);
-  loop->due = NULL;
-  loop->ndue = loop->due_cap = 0;
   for (uint32_t i = 0; i < loop->b.slots.len; i++) {
     evl__nslot *sl = &loop->b.slots.v[i];
     if (sl->kind == EVL__NK_TIMER) {
@@ -647,6 +597,11 @@ static int evb_loop_new(const void *data, const evl_impl_config *cfg,
     free(loop);
     return rc;
   }
+  /* libevent exits the process when its signal socketpair cannot be made
+   * (evsig_init_): epoll fd, timerfd, the pair and our eventfd must fit. */
+  loop->b.timer_release = evb_timer_release;
+  if ((rc = evl__nfd_headroom(5)) < 0)
+    goto fail;
   struct event_config *ec = event_config_new();
   if (!ec) {
     rc = -ENOMEM;
@@ -733,7 +688,9 @@ static const evl_impl_ops evb_ops = {
     .name = "native-libevent",
     .description = "libevent's own loop: evtimer, persistent events, an "
                    "eventfd event for posts; an activated event runs the "
-                   "call_soon FIFO",
+                   "call_soon FIFO. EVENT_BASE_FLAG_PRECISE_TIMER (the "
+                   "contract's never-early, sub-ms timers) costs libevent "
+                   "a timerfd_settime per iteration",
     .features = EVL_IF_THREADSAFE | EVL_IF_DEBUG | EVL_IF_ERRORS |
                 EVL_IF_RUNNING | EVL_IF_FUTURES | EVL_IF_EXECUTOR |
                 EVL_IF_SIGNALS,
@@ -777,6 +734,18 @@ static const evl_impl_ops evb_ops = {
     .run_in_executor = evl__nrun_in_executor,
 };
 
+static void evb_log_quiet(int severity, const char *msg) {
+  (void)severity, (void)msg; /* library code never prints: errors are
+                                returned, and the warnings say the same */
+}
+
+static void evb_quiet_init(void) {
+  event_set_log_callback(evb_log_quiet);
+}
+
 const evl_impl_ops *evl_impl_plugin(void) {
+  /* Process-wide, so set once; it only keeps libevent off stderr. */
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, evb_quiet_init);
   return &evb_ops;
 }

@@ -22,8 +22,8 @@ typedef struct uvn_timer {
   struct uvn_timer *next_free;
 } uvn_timer;
 
-/* One uv_poll_t per fd, carrying both directions. The generation counters
- * tell the poll callback that the reader replaced or removed the writer
+/* One uv_poll_t per fd, carrying both directions. The writer's generation
+ * tells the poll callback that the reader replaced or removed the writer
  * while it ran (S6 stale events). */
 typedef struct uvn_fd {
   uv_poll_t p;
@@ -126,11 +126,14 @@ static void uvn_timer_cb(uv_timer_t *t) {
     uvn_want_batch(loop);
     return;
   }
+  /* Out of memory for the queue: run it now, out of order. */
+  evl_cb cb = tm->cb;
+  void *arg = tm->arg;
   evl__nslot_free(&loop->b.slots, tm->h);
   loop->b.ntimers--;
   uvn_timer_release(&loop->b, tm);
   uint64_t t0 = evl__ncb_begin(&loop->b);
-  tm->cb(tm->arg);
+  cb(arg);
   evl__ncb_end(&loop->b, t0);
 }
 
@@ -598,7 +601,9 @@ static int uvn_loop_close(evl_loop *loop) {
   evl__nexec_shutdown(&loop->b);
   loop->b.closed = 1;
   evl__nts_close(&loop->b);
-  uvn_teardown(loop);
+  int rc = uvn_teardown(loop);
+  if (rc < 0) /* a handle outlived its close: a bug here, not the user's */
+    evl__nreport(&loop->b, rc, "loop close", "uv_loop_close", -1, 0);
   evl__nbase_fini(&loop->b);
   return 0;
 }
