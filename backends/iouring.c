@@ -22,9 +22,19 @@
  * closed fd whose number came back, are dropped. Removals post their own
  * CQEs (0, -ENOENT, -EALREADY) under user_data 0, which is ignored.
  *
- * Batching: ctl only edits the table and queues SQEs; everything reaches
- * the kernel in wait, in one io_uring_enter where possible. A full SQ is
- * submitted early and the SQE retried.
+ * Batching: ctl edits the table and queues at most a POLL_REMOVE; polls
+ * are armed in wait, and everything reaches the kernel there in one
+ * io_uring_enter where possible. A full SQ is submitted early and the SQE
+ * retried. A modify is a remove of the old request plus a new one.
+ *
+ * More completions than the core's array holds (K4): all are consumed, one
+ * entry per fd and wait; the fds that did not fit go on a carry list that
+ * the next wait serves first. A carried one-shot fd is polled afresh rather
+ * than reported from its old CQE, so a drained fd is not reported; carried
+ * multishot (EVL_ET) events are kept and reported as they are.
+ *
+ * Regular files have no poll method: a poll on one completes at once with
+ * POLLIN|POLLOUT, so they are accepted and always ready (EVL_BF_FILES).
  *
  * CQ overflow: the CQ is sized for twice the expected registrations and
  * kernels with IORING_FEAT_NODROP keep overflowed CQEs; should the kernel
@@ -60,6 +70,8 @@ typedef struct iouring_reg {
   uint8_t multishot;  /* ... and it is a multishot one */
   uint8_t idle;       /* not re-armed until the next ctl (oneshot, error) */
   uint8_t dirty;      /* on the dirty list */
+  uint8_t carried;    /* on the carry list */
+  uint32_t pending;   /* multishot events that did not fit (carried) */
   uint32_t out_stamp; /* wait number in which out_idx is valid */
   int out_idx;
 } iouring_reg;
@@ -76,6 +88,8 @@ typedef struct iouring_state {
   int nregs;
   int *dirty;
   int ndirty, dirty_cap;
+  int *carry; /* fired beyond the core's cap, oldest first */
+  int ncarry, carry_cap;
   int wake_fd;
   uint32_t wake_gen; /* 0: wake request not armed */
   int woken;
@@ -164,26 +178,57 @@ static int iouring_arm_wake(iouring_state *s) {
   return 0;
 }
 
+static int iouring_push(int **list, int *n, int *cap, int fd) {
+  if (*n == *cap) {
+    int c = *cap ? *cap * 2 : 64;
+    int *d = realloc(*list, (size_t)c * sizeof(*d));
+    if (!d)
+      return -ENOMEM;
+    *list = d;
+    *cap = c;
+  }
+  (*list)[(*n)++] = fd;
+  return 0;
+}
+
 static int iouring_mark_dirty(iouring_state *s, iouring_reg *r, int fd) {
   if (r->dirty)
     return 0;
-  if (s->ndirty == s->dirty_cap) {
-    int cap = s->dirty_cap ? s->dirty_cap * 2 : 64;
-    int *d = realloc(s->dirty, (size_t)cap * sizeof(*d));
-    if (!d)
-      return -ENOMEM;
-    s->dirty = d;
-    s->dirty_cap = cap;
-  }
-  s->dirty[s->ndirty++] = fd;
-  r->dirty = 1;
-  return 0;
+  int rc = iouring_push(&s->dirty, &s->ndirty, &s->dirty_cap, fd);
+  if (rc == 0)
+    r->dirty = 1;
+  return rc;
 }
 
 /* Arm every registration that has no request: new, modified, reported. */
 static int iouring_flush(iouring_state *s) {
   int rc = 0;
   if (!s->wake_gen && (rc = iouring_arm_wake(s)) < 0)
+    return rc;
+  /* Fds that fired beyond the last cap go first, re-polled afresh: their
+   * old completion may be stale by now, and arming them ahead of the rest
+   * puts their new CQEs first in the CQ (K4 without stale readiness). */
+  int k = 0, j = 0;
+  for (; j < s->ncarry && rc == 0; j++) {
+    int fd = s->carry[j];
+    iouring_reg *r = &s->regs[fd];
+    if (r->mask && r->pending) {
+      s->carry[k++] = fd; /* multishot: still armed, reported next */
+      continue;
+    }
+    r->carried = 0;
+    r->pending = 0;
+    if (r->mask && !r->inflight && !r->idle)
+      rc = iouring_arm(s, r, fd);
+  }
+  if (rc < 0) {
+    s->regs[s->carry[j - 1]].carried = 1;
+    s->carry[k++] = s->carry[j - 1];
+  }
+  for (; j < s->ncarry; j++)
+    s->carry[k++] = s->carry[j];
+  s->ncarry = k;
+  if (rc < 0)
     return rc;
   int i = 0;
   for (; i < s->ndirty && rc == 0; i++) {
@@ -222,6 +267,33 @@ static uint32_t iouring_events(uint32_t mask, int res) {
   return ev;
 }
 
+/* Multishot events carried from the last wait, oldest first. */
+static int iouring_take_pending(iouring_state *s, evl_event *out, int cap) {
+  int n = 0, k = 0;
+  for (int j = 0; j < s->ncarry; j++) {
+    int fd = s->carry[j];
+    iouring_reg *r = &s->regs[fd];
+    if (!r->mask || !r->pending) {
+      r->carried = 0;
+      r->pending = 0;
+      continue;
+    }
+    if (n == cap) {
+      s->carry[k++] = fd;
+      continue;
+    }
+    r->out_stamp = s->stamp;
+    r->out_idx = n;
+    out[n].fd = fd;
+    out[n].events = r->pending;
+    n++;
+    r->carried = 0;
+    r->pending = 0;
+  }
+  s->ncarry = k;
+  return n;
+}
+
 /* Lost CQEs would leave one-shot requests completed but never re-armed. */
 static void iouring_check_overflow(iouring_state *s) {
   unsigned ov = IO_URING_READ_ONCE(*s->ring.cq.koverflow);
@@ -256,9 +328,8 @@ static void iouring_wake_cqe(iouring_state *s, struct io_uring_cqe *cqe) {
 }
 
 /*
- * Move completions into out[0..cap), merging per fd. Stops before a CQE
- * that would need a new slot when out is full: it stays in the CQ and is
- * the first one looked at by the next wait, so no fd starves (K4).
+ * Move completions into out[0..cap), merging per fd. What does not fit
+ * goes on the carry list, which the next wait serves first (K4).
  */
 static int iouring_harvest(iouring_state *s, evl_event *out, int cap, int n) {
   struct io_uring_cqe *cqe;
@@ -288,18 +359,32 @@ static int iouring_harvest(iouring_state *s, evl_event *out, int cap, int n) {
       s->multishot_ok = 0; /* no multishot poll here: re-armed one-shot */
     else if (res != -ECANCELED)
       ev = EVL_ERR | (r->mask & (EVL_READ | EVL_WRITE));
+    int more = (cqe->flags & IORING_CQE_F_MORE) != 0;
     int merge = r->out_stamp == s->stamp && r->out_idx < n &&
                 out[r->out_idx].fd == (int)fd;
-    if (ev && !merge && n == cap)
-      break;
-    if (!(cqe->flags & IORING_CQE_F_MORE)) {
+    if (ev && !merge && (n == cap || r->carried)) {
+      /* No room: consume it anyway and remember the fd, oldest first. A
+       * one-shot fd is re-polled at the next wait rather than reported
+       * from this CQE, which may be stale by then. */
+      if (!r->carried &&
+          iouring_push(&s->carry, &s->ncarry, &s->carry_cap, (int)fd) < 0)
+        break; /* the CQE stays for the next wait */
+      r->carried = 1;
+      if (more)
+        r->pending |= ev;
+      else
+        r->inflight = 0;
+      io_uring_cqe_seen(&s->ring, cqe);
+      continue;
+    }
+    /* A failed request (closed fd) would fail again at once: report it
+     * once and wait for the next ctl, as oneshot interest does. */
+    int idle = ev && ((r->mask & EVL_ONESHOT) || res < 0);
+    if (!more && !idle && iouring_mark_dirty(s, r, (int)fd) < 0)
+      break; /* the CQE stays for the next wait */
+    if (!more) {
       r->inflight = 0;
-      /* A failed request (closed fd) would fail again at once: report it
-       * once and wait for the next ctl, as oneshot interest does. */
-      if ((r->mask & EVL_ONESHOT && ev) || (res < 0 && ev))
-        r->idle = 1;
-      else if (iouring_mark_dirty(s, r, (int)fd) < 0)
-        break; /* retried on the next wait: the CQE stays */
+      r->idle = (uint8_t)idle;
     }
     io_uring_cqe_seen(&s->ring, cqe);
     if (!ev)
@@ -420,6 +505,7 @@ static void iouring_fini(void *state) {
   }
   free(s->regs);
   free(s->dirty);
+  free(s->carry);
   memset(s, 0, sizeof(*s));
 }
 
@@ -441,6 +527,7 @@ static int iouring_ctl(void *state, int fd, unsigned old_mask,
       return rc;
     r->mask = 0;
     r->idle = 0;
+    r->pending = 0; /* a carried entry is dropped by the next wait */
     return 0;
   }
   if (!registered) {
@@ -451,14 +538,17 @@ static int iouring_ctl(void *state, int fd, unsigned old_mask,
     if (rc < 0)
       return rc;
     r = &s->regs[fd];
-  } else if (r->mask != new_mask) {
-    int rc = iouring_cancel(s, r, fd);
-    if (rc < 0)
-      return rc;
   }
+  /* Dirty first: a failure below then leaves the old registration whole. */
   int rc = iouring_mark_dirty(s, r, fd);
   if (rc < 0)
     return rc;
+  if (registered && r->mask != new_mask) {
+    rc = iouring_cancel(s, r, fd);
+    if (rc < 0)
+      return rc;
+    r->pending = 0;
+  }
   r->mask = new_mask;
   r->idle = 0;
   return 0;
@@ -502,11 +592,14 @@ static int iouring_wait(void *state, int64_t timeout_ns, evl_event *out,
   s->woken = 0;
   int64_t deadline = iouring_deadline(timeout_ns);
   int n = 0;
-  for (;;) {
+  for (int round = 0;; round++) {
+    /* Also re-arms what a round without reportable events completed. */
     int rc = iouring_flush(s);
     if (rc < 0)
       return rc;
-    if (timeout_ns == 0 || s->woken) {
+    if (round == 0)
+      n = iouring_take_pending(s, out, cap);
+    if (timeout_ns == 0 || s->woken || n > 0) {
       rc = io_uring_submit_and_get_events(&s->ring);
     } else if (timeout_ns < 0) {
       rc = io_uring_submit_and_wait(&s->ring, 1);

@@ -308,8 +308,12 @@ static int libev_wait(void *state, int64_t timeout_ns, evl_event *out,
     ev_timer_stop(s->loop, &s->timer);
     for (int i = 0; i < s->nready && !fired; i++)
       fired = s->ready[i].events != 0;
-    if (fired || s->woken || nonblock || s->nomem || eintr)
+    if (fired || s->woken || timeout_ns == 0 || s->nomem || eintr)
       break;
+    if (nonblock) {
+      nonblock = 0; /* the carried fds went quiet: wait for real */
+      continue;
+    }
     if (timeout_ns > 0 && libev_now() >= deadline)
       break;
   }

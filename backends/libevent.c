@@ -50,7 +50,7 @@ typedef struct libevent_state {
   struct event_base *base;
   struct event *timer;
   struct event *wake_ev;
-  int wake_fd;
+  int wake_fd; /* valid when base is set and wake_fd >= 0 */
   libevent_reg *regs;
   int nregs;
   evl_event *ready; /* this wait's fired fds; carried-over ones first */
@@ -181,15 +181,14 @@ static void libevent_fini(void *state) {
     event_free(s->timer);
   if (s->wake_ev)
     event_free(s->wake_ev);
+  if (s->base && s->wake_fd >= 0)
+    close(s->wake_fd);
   if (s->base)
     event_base_free(s->base);
-  if (s->wake_fd >= 0)
-    close(s->wake_fd);
   free(s->regs);
   free(s->ready);
   free(s->carry);
   memset(s, 0, sizeof(*s));
-  s->wake_fd = -1;
 }
 
 static int libevent_grow(libevent_state *s, int fd) {
@@ -338,8 +337,12 @@ static int libevent_wait(void *state, int64_t timeout_ns, evl_event *out,
       return errno ? -errno : -EIO;
     for (int i = 0; i < s->nready && !fired; i++)
       fired = s->ready[i].events != 0;
-    if (fired || s->woken || nonblock || s->nomem)
+    if (fired || s->woken || timeout_ns == 0 || s->nomem)
       break;
+    if (nonblock) {
+      nonblock = 0; /* the carried fds went quiet: wait for real */
+      continue;
+    }
     /* The timer fired: libevent's clock may still be a hair behind ours. */
     if (timeout_ns > 0 && libevent_now() >= deadline)
       break;

@@ -342,8 +342,12 @@ static int libuv_wait(void *state, int64_t timeout_ns, evl_event *out,
     uv_timer_stop(&s->l->timer);
     for (int i = 0; i < s->nready && !fired; i++)
       fired = s->ready[i].events != 0;
-    if (fired || s->woken || nonblock || s->nomem)
+    if (fired || s->woken || timeout_ns == 0 || s->nomem)
       break;
+    if (nonblock) {
+      nonblock = 0; /* the carried fds went quiet: wait for real */
+      continue;
+    }
     if (timeout_ns > 0 && libuv_now() >= deadline)
       break;
   }
