@@ -124,6 +124,34 @@ else
   cat "$tmp/cc.err"
   bad "could not build the wrong-ABI plugin"
 fi
+# The same plugin broken four more ways: a short table, a required function
+# left NULL, a plugin function that crashes, and a loop plugin whose table
+# lacks every required function.
+for variant in SHORT NULLFN CRASH; do
+  sed -e 's/EVL_BACKEND_ABI + 41/EVL_BACKEND_ABI/' "$tmp/wrong_abi.c" >"$tmp/bad_$variant.c"
+done
+sed -i -e 's/\.size = sizeof wa_ops/.size = 24/' "$tmp/bad_SHORT.c"
+sed -i -e 's/\.wait = wa_wait//' "$tmp/bad_NULLFN.c"
+sed -i -e 's/return &wa_ops;/return *(const evl_backend_ops *volatile *)0;/' \
+  "$tmp/bad_CRASH.c"
+printf '%s\n' '/* A loop plugin whose table leaves the required functions NULL. */' \
+  '#include <evl/impl.h>' \
+  'static const evl_impl_ops bi_ops = {' \
+  '    .abi = EVL_IMPL_ABI, .size = sizeof bi_ops, .name = "no-functions"};' \
+  'const evl_impl_ops *evl_impl_plugin(void) { return &bi_ops; }' >"$tmp/bad_IMPL.c"
+for variant in SHORT NULLFN CRASH IMPL; do
+  if ${CC:-cc} -shared -fPIC -I"$src/core/include" -o "$tmp/bad_$variant.so" \
+    "$tmp/bad_$variant.c" 2>"$tmp/cc.err"; then
+    if [[ $variant = IMPL ]]; then
+      cases+=("--impl $tmp/bad_$variant.so")
+    else
+      cases+=("--backend $tmp/bad_$variant.so")
+    fi
+  else
+    cat "$tmp/cc.err"
+    bad "could not build the $variant broken plugin"
+  fi
+done
 cases+=("--backend $b/samples/sample_loop.so" "--impl $b/samples/sample_backend.so"
   "--backend $b/libevl.so")
 for c in "${cases[@]}"; do
@@ -143,6 +171,29 @@ for c in "${cases[@]}"; do
       "exit, got $lines lines and exit status $rc"
   fi
 done
+
+# A plugin that loads fine but crashes inside wait(): its tests must come
+# out as CRASH, and the runner must still finish and print its summary.
+sed -e 's/EVL_BACKEND_ABI + 41/EVL_BACKEND_ABI/' \
+  -e 's/(void)s, (void)t, (void)out, (void)cap;/(void)s, (void)t, (void)out, (void)cap; *(volatile int *)0 = 1;/' \
+  "$tmp/wrong_abi.c" >"$tmp/bad_WAITCRASH.c"
+if ${CC:-cc} -shared -fPIC -I"$src/core/include" -o "$tmp/bad_WAITCRASH.so" \
+  "$tmp/bad_WAITCRASH.c" 2>"$tmp/cc.err"; then
+  "$conform" --jobs "$jobs" --backend "$tmp/bad_WAITCRASH.so" --filter 'k2_*' \
+    >"$tmp/wc.out" 2>&1
+  rc=$?
+  last=$(tail -n 1 "$tmp/wc.out")
+  if [[ $rc -eq 1 ]] && grep -q 'CRASH' "$tmp/wc.out" &&
+    [[ $last =~ ^[0-9]+\ passed,\ [1-9][0-9]*\ failed ]]; then
+    ok "a plugin crashing in wait() fails its tests as CRASH, the runner finishes ($last)"
+  else
+    tail -n 5 "$tmp/wc.out"
+    bad "a plugin crashing in wait(): expected CRASH results, exit 1 and a summary, got exit $rc"
+  fi
+else
+  cat "$tmp/cc.err"
+  bad "could not build the crashing plugin"
+fi
 
 # ---------------------------------------------------------------- 5
 section "5/5 TAP output through prove"
