@@ -128,4 +128,50 @@ struct evl_loop {
   int nhooks;
 };
 
+/* ---- hot paths shared by the run cycle and the scheduling calls ------ */
+
+static inline evl_handle evl__slot_handle(const evl_loop *loop, uint32_t idx) {
+  return ((uint64_t)loop->slots[idx].gen << 32) | (uint64_t)(idx + 1);
+}
+
+static inline void evl__slot_free(evl_loop *loop, uint32_t idx) {
+  evl__slot *s = &loop->slots[idx];
+  s->state = EVL__SLOT_FREE;
+  s->cb = NULL;
+  s->arg = NULL;
+  if (++s->gen == 0) /* 0 would make handle 0 reachable again */
+    s->gen = 1;
+  s->next_free = loop->free_head;
+  loop->free_head = idx;
+}
+
+int evl__ring_grow(evl_loop *loop);
+
+static inline int evl__ring_push(evl_loop *loop, evl__qent e) {
+  if (loop->rcount == loop->rmask + 1) {
+    int rc = evl__ring_grow(loop);
+    if (rc < 0)
+      return rc;
+  }
+  loop->ring[(loop->rhead + loop->rcount) & loop->rmask] = e;
+  loop->rcount++;
+  return 0;
+}
+
+static inline evl__qent evl__ring_pop(evl_loop *loop) {
+  evl__qent e = loop->ring[loop->rhead];
+  loop->rhead = (loop->rhead + 1) & loop->rmask;
+  loop->rcount--;
+  return e;
+}
+
+/* sched.c */
+int evl__queue_cb(evl_loop *loop, evl_cb cb, void *arg, evl_handle *out);
+/* io.c */
+int evl__fd_reserve(evl_loop *loop, int fd);
+void evl__flush_changes(evl_loop *loop);
+/* post.c */
+int evl__wake_open(evl_loop *loop);
+void evl__drain_posts(evl_loop *loop);
+
 #endif

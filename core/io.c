@@ -1,0 +1,160 @@
+/* io.c — readers and writers: the fd table, immediate adds and deletes,
+ * per-iteration coalescing of modifications (S6). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loop.h"
+
+static unsigned fd_want(const evl__fd *f) {
+  return (f->r.cb ? EVL_READ : 0u) | (f->w.cb ? EVL_WRITE : 0u);
+}
+
+int evl__fd_reserve(evl_loop *loop, int fd) {
+  if (fd < loop->nfds)
+    return 0;
+  int n = loop->nfds ? loop->nfds : 64;
+  while (n <= fd)
+    n = n > INT_MAX / 2 ? INT_MAX : n * 2;
+  evl__fd *nf = realloc(loop->fds, (size_t)n * sizeof *nf);
+  if (!nf)
+    return -ENOMEM;
+  memset(nf + loop->nfds, 0, (size_t)(n - loop->nfds) * sizeof *nf);
+  loop->fds = nf;
+  loop->nfds = n;
+  return 0;
+}
+
+static int change_mark(evl_loop *loop, int fd) {
+  evl__fd *f = &loop->fds[fd];
+  if (f->pending)
+    return 0;
+  if (loop->nchanges == loop->changes_cap) {
+    int ncap = loop->changes_cap ? loop->changes_cap * 2 : 64;
+    int *nc = realloc(loop->changes, (size_t)ncap * sizeof *nc);
+    if (!nc)
+      return -ENOMEM;
+    loop->changes = nc;
+    loop->changes_cap = ncap;
+  }
+  loop->changes[loop->nchanges++] = fd;
+  f->pending = 1;
+  return 0;
+}
+
+/* Deletion reaches the backend at once, not at the next flush: a user may
+ * close the fd right after removing it, and an epoll registration whose fd
+ * number is gone can never be deleted again — a dup() would keep it firing
+ * forever (S6). */
+static void fd_unregister(evl_loop *loop, int fd) {
+  evl__fd *f = &loop->fds[fd];
+  int rc = loop->be->ctl(loop->be_state, fd, f->kmask, 0);
+  /* -EBADF/-ENOENT: the user closed the fd first; the kernel dropped it. */
+  if (rc < 0 && rc != -EBADF && rc != -ENOENT)
+    evl__loop_error(loop, rc, "backend ctl (delete)", NULL, fd);
+  f->kmask = 0;
+  loop->nregistered--;
+}
+
+static int io_add(evl_loop *loop, int fd, evl_io_cb cb, void *arg,
+                  unsigned dir) {
+  int rc = evl__loop_check(loop);
+  if (rc < 0)
+    return rc;
+  if (!cb)
+    return -EINVAL;
+  if (fd < 0)
+    return -EBADF;
+  if (loop->be->fd_limit > 0 && fd >= loop->be->fd_limit)
+    return -ERANGE;
+  if (fcntl(fd, F_GETFD) < 0)
+    return -EBADF;
+  if ((rc = evl__fd_reserve(loop, fd)) < 0)
+    return rc;
+  evl__fd *f = &loop->fds[fd];
+  if (f->internal)
+    return -EEXIST;
+  unsigned want = fd_want(f) | dir;
+  if (f->kmask == 0) {
+    /* A new fd is registered now so that a refusal (epoll: regular file)
+     * is returned here with nothing left behind. */
+    rc = loop->be->ctl(loop->be_state, fd, 0, want);
+    if (rc < 0)
+      return rc;
+    f->kmask = (uint8_t)want;
+    loop->nregistered++;
+  } else if (want != f->kmask && (rc = change_mark(loop, fd)) < 0) {
+    return rc;
+  }
+  evl__watcher *w = dir == EVL_READ ? &f->r : &f->w;
+  w->cb = cb;
+  w->arg = arg;
+  w->gen = ++loop->watcher_gen; /* events collected for the old one: stale */
+  return 0;
+}
+
+static int io_remove(evl_loop *loop, int fd, unsigned dir) {
+  int rc = evl__loop_check(loop);
+  if (rc < 0)
+    return rc;
+  if (fd < 0)
+    return -EBADF;
+  if (fd >= loop->nfds)
+    return 0;
+  evl__fd *f = &loop->fds[fd];
+  evl__watcher *w = dir == EVL_READ ? &f->r : &f->w;
+  if (!w->cb || f->internal)
+    return 0;
+  w->cb = NULL;
+  w->arg = NULL;
+  w->gen = ++loop->watcher_gen;
+  unsigned want = fd_want(f);
+  if (want == 0) {
+    if (f->kmask)
+      fd_unregister(loop, fd);
+  } else if (want != f->kmask && (rc = change_mark(loop, fd)) < 0) {
+    return rc;
+  }
+  return 1;
+}
+
+int evl_add_reader(evl_loop *loop, int fd, evl_io_cb cb, void *arg) {
+  return io_add(loop, fd, cb, arg, EVL_READ);
+}
+int evl_add_writer(evl_loop *loop, int fd, evl_io_cb cb, void *arg) {
+  return io_add(loop, fd, cb, arg, EVL_WRITE);
+}
+int evl_remove_reader(evl_loop *loop, int fd) {
+  return io_remove(loop, fd, EVL_READ);
+}
+int evl_remove_writer(evl_loop *loop, int fd) {
+  return io_remove(loop, fd, EVL_WRITE);
+}
+
+/* One backend ctl per changed fd per iteration, whatever happened to it. */
+void evl__flush_changes(evl_loop *loop) {
+  for (int i = 0; i < loop->nchanges; i++) {
+    int fd = loop->changes[i];
+    evl__fd *f = &loop->fds[fd];
+    f->pending = 0;
+    unsigned want = fd_want(f);
+    if (want == f->kmask || want == 0 || f->kmask == 0)
+      continue; /* deletes and adds were applied at once */
+    int rc = loop->be->ctl(loop->be_state, fd, f->kmask, want);
+    if (rc == 0) {
+      f->kmask = (uint8_t)want;
+      continue;
+    }
+    /* The fd was closed under its watchers (or reused): report it and drop
+     * the watchers rather than fire for a stranger. */
+    evl__loop_error(loop, rc, "backend ctl (modify)", NULL, fd);
+    loop->be->ctl(loop->be_state, fd, f->kmask, 0);
+    f->kmask = 0;
+    loop->nregistered--;
+    f->r = (evl__watcher){.gen = ++loop->watcher_gen};
+    f->w = (evl__watcher){.gen = ++loop->watcher_gen};
+  }
+  loop->nchanges = 0;
+}
