@@ -1,0 +1,136 @@
+/* bench.h — what every benchmark of evl-bench shares: context, records, stats.
+ */
+#ifndef EVL_BENCH_H
+#define EVL_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <evl/evl.h>
+#include <evl/impl.h>
+
+/* The results schema; bump on an incompatible change (bench/README.md). */
+#define BENCH_SCHEMA "evlab-bench/1"
+
+/* The raw, hand-written baseline: no abstraction, just epoll. */
+#define BENCH_RAW_NAME "raw-epoll"
+
+typedef enum { BENCH_QUICK = 0, BENCH_FULL = 1 } bench_profile;
+
+/* One step's view of the world: which implementation, which profile, where
+ * its records go, and how much time it may take. */
+typedef struct bench_ctx {
+  const char *impl_name;   /* "ref-epoll", BENCH_RAW_NAME, "./x.so" */
+  const evl_impl_ops *ops; /* NULL for the raw baseline */
+  const char *backend;     /* what the loop reported, "" until known */
+  char backend_buf[64];
+  bench_profile profile;
+  int repeat;           /* repeats per figure (>= 3) */
+  uint64_t deadline_ns; /* soft budget: sweeps stop when it passes */
+  int out_fd;           /* records go here, one JSON object per line */
+  int callgrind;        /* toggle collection around timed regions */
+  unsigned long long fixed_events; /* events counted in callgrind mode */
+} bench_ctx;
+
+/* ---- the benchmark list (X-macro: names, functions and report order) --- */
+/* X(name, need_if, has_raw, per_impl, summary): has_raw adds a raw-epoll
+ * step, per_impl a step per implementation. */
+#define BENCH_LIST(X)                                                          \
+  X(calibration, 0, 1, 0, "bare syscall, epoll_wait(0), write+wait+read")      \
+  X(chain, 0, 1, 1, "n socketpairs, a active, w writes (libev bench.c)")       \
+  X(idle, 0, 0, 1, "one active fd among n idle ones")                          \
+  X(timers, 0, 0, 1, "timers at random deadlines: insert, fire, cancel")       \
+  X(callbacks, 0, 0, 1, "call_soon chains and fan-out")                        \
+  X(pingpong, 0, 1, 1, "one TCP loopback connection, round trips")             \
+  X(echo, 0, 1, 1, "TCP loopback echo server, client on its own thread")       \
+  X(wakeup, EVL_IF_THREADSAFE, 0, 1, "cross-thread call_soon_threadsafe")      \
+  X(accuracy, 0, 0, 1, "timers of 1-100 ms: lateness")                         \
+  X(memory, 0, 0, 1, "bytes per registered fd and per pending timer")
+
+/* Each runs its whole sweep for c's implementation; c->ops == NULL means the
+ * raw baseline (only for has_raw). 0, or -errno when it could not run. */
+#define BENCH_DECL(name, need, raw, per, text) int bench_##name(bench_ctx *c);
+BENCH_LIST(BENCH_DECL)
+#undef BENCH_DECL
+
+/* The fixed workload hyperfine and callgrind time: chain at one size. */
+int bench_chain_fixed(bench_ctx *c, int n, int active, int timeouts);
+
+/* ---- time ------------------------------------------------------------- */
+uint64_t bench_now(void); /* CLOCK_MONOTONIC ns */
+void bench_sleep_ns(uint64_t ns);
+int bench_over_budget(const bench_ctx *c);
+
+/* ---- statistics --------------------------------------------------------- */
+typedef struct bench_stats {
+  double median, min, max, p10, p90, mean;
+  int n;
+} bench_stats;
+void bench_stats_of(const double *v, int n, bench_stats *out);
+/* Percentile p (0..100) of sorted values, linear interpolation. */
+double bench_pct_sorted(const double *sorted, int n, double p);
+void bench_sort(double *v, int n);
+
+/* ---- records ------------------------------------------------------------ */
+/* A growable string, for building JSON pieces. */
+typedef struct bench_buf {
+  char *s;
+  size_t len, cap;
+} bench_buf;
+void bench_buf_printf(bench_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void bench_buf_json_str(bench_buf *b, const char *s);
+void bench_buf_free(bench_buf *b);
+
+/* "better": "lower" or "higher". params: a JSON object text "{...}". */
+void bench_emit(bench_ctx *c, const char *bench, const char *params,
+                const char *metric, const char *unit, const char *better,
+                const double *repeats, int n);
+/* A curve: x/y pairs (e.g. percentile -> latency) from the median repeat. */
+void bench_emit_curve(bench_ctx *c, const char *bench, const char *params,
+                      const char *metric, const char *xunit, const char *yunit,
+                      const double *x, const double *y, int n);
+void bench_skip(bench_ctx *c, const char *bench, const char *params,
+                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void bench_note(bench_ctx *c, const char *bench, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- helpers the benchmarks share --------------------------------------- */
+/* evl_strerror() plus what the code usually means here (-ERANGE: fd limit). */
+const char *bench_strerror(int rc);
+/* Raises RLIMIT_NOFILE to its hard limit; returns the new soft limit. */
+long bench_raise_nofile(void);
+/* Socketpairs (AF_UNIX stream), non-blocking, CLOEXEC: 0 or -errno. */
+int bench_socketpair(int sv[2]);
+/* A listening TCP socket on 127.0.0.1, ephemeral port. */
+int bench_listen_tcp(int *port);
+/* Connected, non-blocking, TCP_NODELAY. */
+int bench_connect_tcp(int port);
+int bench_nonblock(int fd);
+void bench_nodelay(int fd);
+/* Largest count of socketpairs that fits in the fd limit (keeps a reserve). */
+int bench_max_pairs(void);
+/* Opens a loop, remembering its backend name in c->backend. */
+int bench_loop_new(bench_ctx *c, evl_loop **out);
+void bench_loop_free(bench_ctx *c, evl_loop *loop);
+/* One iteration that never blocks: queue a no-op, then run_once. */
+int bench_loop_spin(bench_ctx *c, evl_loop *loop);
+/* Bytes in use by malloc now (mallinfo2: arena + mmap'ed blocks). */
+long long bench_heap_bytes(void);
+/* xorshift, so every implementation sees the same "random" sequence. */
+uint64_t bench_rand(uint64_t *state);
+
+/* Callgrind toggles (no-ops unless c->callgrind and running under it). */
+void bench_cg_start(bench_ctx *c);
+void bench_cg_stop(bench_ctx *c);
+
+/* Latency samples: growable array of ns values. */
+typedef struct bench_lat {
+  double *v;
+  size_t n, cap;
+} bench_lat;
+void bench_lat_add(bench_lat *l, double ns);
+void bench_lat_free(bench_lat *l);
+
+#endif

@@ -1,0 +1,519 @@
+/* echo.c — uvloop's vmbench shape: a TCP echo server on the loop under test
+ * (127.0.0.1 only) and a load client on its own thread with its own epoll;
+ * closed-loop and constant-rate; plus the server's raw-epoll floor. */
+#include "bench.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define ECHO_BUF (64 * 1024)
+
+/* ---- the server: the code under test ------------------------------------ */
+typedef struct echo_conn {
+  int fd;
+  char *pend; /* bytes accepted but not yet written back */
+  size_t plen, poff, pcap;
+} echo_conn;
+
+typedef struct echo_server {
+  bench_ctx *c;
+  evl_loop *loop; /* NULL: raw epoll in ep */
+  int ep;
+  int lfd;
+  echo_conn **conns; /* by fd */
+  int maxfd;
+  int open;
+  int rc;
+  char buf[ECHO_BUF];
+} echo_server;
+
+static void echo_conn_read_cb(int fd, unsigned events, void *arg);
+static void echo_conn_write_cb(int fd, unsigned events, void *arg);
+
+/* Interest switch: raw epoll_ctl for the floor, the ops table otherwise. */
+static int echo_want(echo_server *s, echo_conn *cn, int write) {
+  if (!s->loop) {
+    struct epoll_event ev = {.events = write ? EPOLLOUT : EPOLLIN,
+                             .data.fd = cn->fd};
+    return epoll_ctl(s->ep, EPOLL_CTL_MOD, cn->fd, &ev) < 0 ? -errno : 0;
+  }
+  const evl_impl_ops *ops = s->c->ops;
+  if (write) {
+    ops->remove_reader(s->loop, cn->fd);
+    return ops->add_writer(s->loop, cn->fd, echo_conn_write_cb, s);
+  }
+  ops->remove_writer(s->loop, cn->fd);
+  return ops->add_reader(s->loop, cn->fd, echo_conn_read_cb, s);
+}
+
+static void echo_conn_close(echo_server *s, echo_conn *cn) {
+  if (!s->loop) {
+    epoll_ctl(s->ep, EPOLL_CTL_DEL, cn->fd, NULL);
+  } else {
+    s->c->ops->remove_reader(s->loop, cn->fd);
+    s->c->ops->remove_writer(s->loop, cn->fd);
+  }
+  s->conns[cn->fd] = NULL;
+  close(cn->fd);
+  free(cn->pend);
+  free(cn);
+  s->open--;
+}
+
+/* Writes what is pending; 1 when all is out, 0 when the socket is full. */
+static int echo_flush(echo_conn *cn) {
+  while (cn->poff < cn->plen) {
+    ssize_t k =
+        send(cn->fd, cn->pend + cn->poff, cn->plen - cn->poff, MSG_NOSIGNAL);
+    if (k < 0)
+      return errno == EAGAIN ? 0 : -errno;
+    cn->poff += (size_t)k;
+  }
+  cn->plen = cn->poff = 0;
+  return 1;
+}
+
+static void echo_on_read(echo_server *s, echo_conn *cn) {
+  ssize_t k = recv(cn->fd, s->buf, sizeof s->buf, 0);
+  if (k < 0 && errno == EAGAIN)
+    return;
+  if (k <= 0) {
+    echo_conn_close(s, cn);
+    return;
+  }
+  ssize_t w = send(cn->fd, s->buf, (size_t)k, MSG_NOSIGNAL);
+  if (w < 0 && errno != EAGAIN) {
+    echo_conn_close(s, cn);
+    return;
+  }
+  if (w < 0)
+    w = 0;
+  if (w < k) {
+    size_t rest = (size_t)(k - w);
+    if (cn->pcap < rest) {
+      char *p = realloc(cn->pend, rest);
+      if (!p) {
+        s->rc = -ENOMEM;
+        echo_conn_close(s, cn);
+        return;
+      }
+      cn->pend = p;
+      cn->pcap = rest;
+    }
+    memcpy(cn->pend, s->buf + w, rest);
+    cn->plen = rest;
+    cn->poff = 0;
+    int rc = echo_want(s, cn, 1);
+    if (rc < 0)
+      s->rc = rc;
+  }
+}
+
+static void echo_on_write(echo_server *s, echo_conn *cn) {
+  int rc = echo_flush(cn);
+  if (rc < 0) {
+    echo_conn_close(s, cn);
+    return;
+  }
+  if (rc == 1 && (rc = echo_want(s, cn, 0)) < 0)
+    s->rc = rc;
+}
+
+static void echo_conn_read_cb(int fd, unsigned events, void *arg) {
+  (void)events;
+  echo_server *s = arg;
+  if (s->conns[fd])
+    echo_on_read(s, s->conns[fd]);
+}
+
+static void echo_conn_write_cb(int fd, unsigned events, void *arg) {
+  (void)events;
+  echo_server *s = arg;
+  if (s->conns[fd])
+    echo_on_write(s, s->conns[fd]);
+}
+
+static void echo_on_accept(echo_server *s) {
+  for (;;) {
+    int fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0)
+      return;
+    if (fd >= s->maxfd) {
+      close(fd);
+      continue;
+    }
+    bench_nodelay(fd);
+    echo_conn *cn = calloc(1, sizeof *cn);
+    if (!cn) {
+      close(fd);
+      continue;
+    }
+    cn->fd = fd;
+    s->conns[fd] = cn;
+    s->open++;
+    int rc;
+    if (!s->loop) {
+      struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+      rc = epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+    } else {
+      rc = s->c->ops->add_reader(s->loop, fd, echo_conn_read_cb, s);
+    }
+    if (rc < 0) {
+      s->rc = rc;
+      echo_conn_close(s, cn);
+    }
+  }
+}
+
+static void echo_accept_cb(int fd, unsigned events, void *arg) {
+  (void)fd;
+  (void)events;
+  echo_on_accept(arg);
+}
+
+/* One raw-epoll iteration: the floor's whole dispatch. */
+static int echo_raw_iteration(echo_server *s) {
+  struct epoll_event evs[256];
+  int k = epoll_wait(s->ep, evs, 256, -1);
+  if (k < 0)
+    return errno == EINTR ? 0 : -errno;
+  for (int i = 0; i < k; i++) {
+    int fd = evs[i].data.fd;
+    if (fd == s->lfd) {
+      echo_on_accept(s);
+      continue;
+    }
+    echo_conn *cn = s->conns[fd];
+    if (!cn)
+      continue;
+    if (cn->plen)
+      echo_on_write(s, cn);
+    else
+      echo_on_read(s, cn);
+  }
+  return 0;
+}
+
+/* ---- the client: the same hand-written load for every implementation ---- */
+typedef struct echo_cconn {
+  int fd;
+  size_t sent, got;
+  uint64_t t_start; /* when this request was due (rate) or sent (closed) */
+  uint64_t next;    /* rate mode: when the next request is due */
+  int busy, out;
+} echo_cconn;
+
+typedef struct echo_client {
+  int port, conc, rate_mode;
+  size_t size;
+  double rate;       /* requests per second, all connections together */
+  uint64_t duration; /* ns */
+  char *msg;
+  bench_lat lat;
+  long done_reqs;
+  uint64_t window;
+  int rc;
+  atomic_int finished;
+} echo_client;
+
+static int echo_client_send(int ep, echo_client *cl, echo_cconn *cc) {
+  while (cc->sent < cl->size) {
+    ssize_t k =
+        send(cc->fd, cl->msg + cc->sent, cl->size - cc->sent, MSG_NOSIGNAL);
+    if (k < 0) {
+      if (errno != EAGAIN)
+        return -errno;
+      if (!cc->out) {
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = cc};
+        epoll_ctl(ep, EPOLL_CTL_MOD, cc->fd, &ev);
+        cc->out = 1;
+      }
+      return 0;
+    }
+    cc->sent += (size_t)k;
+  }
+  if (cc->out) {
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = cc};
+    epoll_ctl(ep, EPOLL_CTL_MOD, cc->fd, &ev);
+    cc->out = 0;
+  }
+  return 0;
+}
+
+static int echo_client_start(int ep, echo_client *cl, echo_cconn *cc,
+                             uint64_t t) {
+  cc->busy = 1;
+  cc->sent = cc->got = 0;
+  cc->t_start = t;
+  return echo_client_send(ep, cl, cc);
+}
+
+static void *echo_client_main(void *arg) {
+  echo_client *cl = arg;
+  echo_cconn *cs = calloc((size_t)cl->conc, sizeof *cs);
+  char *rbuf = malloc(ECHO_BUF);
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  int rc = cs && rbuf && ep >= 0 ? 0 : -ENOMEM;
+  for (int i = 0; i < cl->conc && rc == 0; i++) {
+    cs[i].fd = bench_connect_tcp(cl->port);
+    if (cs[i].fd < 0) {
+      rc = cs[i].fd;
+      break;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &cs[i]};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev) < 0)
+      rc = -errno;
+  }
+  uint64_t start = bench_now(), end = start + cl->duration;
+  /* Rate mode staggers the connections over one period. */
+  uint64_t period = cl->rate_mode ? (uint64_t)(1e9 * cl->conc / cl->rate) : 0;
+  for (int i = 0; i < cl->conc && rc == 0; i++) {
+    if (cl->rate_mode)
+      cs[i].next = start + period * (uint64_t)i / (uint64_t)cl->conc;
+    else
+      rc = echo_client_start(ep, cl, &cs[i], start);
+  }
+  uint64_t hard = end + 3000000000u;
+  while (rc == 0) {
+    uint64_t now = bench_now();
+    int busy = 0;
+    uint64_t wake = UINT64_MAX;
+    for (int i = 0; i < cl->conc && rc == 0; i++) {
+      echo_cconn *cc = &cs[i];
+      if (cl->rate_mode && !cc->busy && cc->next < end && cc->next <= now) {
+        rc = echo_client_start(ep, cl, cc, cc->next);
+        cc->next += period;
+      }
+      if (cl->rate_mode && !cc->busy && cc->next < end && cc->next < wake)
+        wake = cc->next;
+      busy += cc->busy;
+    }
+    if (rc || now >= hard)
+      break;
+    if (!busy && (!cl->rate_mode || now >= end || wake == UINT64_MAX))
+      break;
+    struct timespec ts = {0, 0}, *tsp = NULL;
+    if (wake != UINT64_MAX) {
+      uint64_t d = wake > now ? wake - now : 0;
+      ts.tv_sec = (time_t)(d / 1000000000u);
+      ts.tv_nsec = (long)(d % 1000000000u);
+      tsp = &ts;
+    } else {
+      ts.tv_sec = 0;
+      ts.tv_nsec = 100000000; /* re-check the hard limit */
+      tsp = &ts;
+    }
+    struct epoll_event evs[128];
+    int k = epoll_pwait2(ep, evs, 128, tsp, NULL);
+    if (k < 0 && errno != EINTR) {
+      rc = -errno;
+      break;
+    }
+    now = bench_now();
+    for (int i = 0; i < k && rc == 0; i++) {
+      echo_cconn *cc = evs[i].data.ptr;
+      if (evs[i].events & EPOLLOUT)
+        rc = echo_client_send(ep, cl, cc);
+      if (!(evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+        continue;
+      ssize_t r = recv(cc->fd, rbuf, ECHO_BUF, 0);
+      if (r == 0 || (r < 0 && errno != EAGAIN)) {
+        rc = r == 0 ? -ECONNRESET : -errno;
+        break;
+      }
+      if (r < 0)
+        continue;
+      cc->got += (size_t)r;
+      if (cc->busy && cc->got >= cl->size) {
+        bench_lat_add(&cl->lat, (double)(now - cc->t_start));
+        cl->done_reqs++;
+        cc->busy = 0;
+        if (!cl->rate_mode && now < end)
+          rc = echo_client_start(ep, cl, cc, now);
+      }
+    }
+  }
+  cl->window = bench_now() - start;
+  if (cl->window > cl->duration && !cl->rate_mode)
+    cl->window = cl->duration; /* the tail is draining, not new work */
+  cl->rc = rc;
+  /* Mark done before closing: the server's last EOF must see it. */
+  atomic_store(&cl->finished, 1);
+  for (int i = 0; cs && i < cl->conc; i++)
+    if (cs[i].fd > 0)
+      close(cs[i].fd);
+  if (ep >= 0)
+    close(ep);
+  free(cs);
+  free(rbuf);
+  return NULL;
+}
+
+/* ---- one configuration -------------------------------------------------- */
+typedef struct echo_cfg {
+  int conc, kib, rate_mode;
+  double rate;
+} echo_cfg;
+
+static const double echo_pcts[] = {0,  10, 25,   50,   75,    90,
+                                   95, 99, 99.5, 99.9, 99.99, 100};
+#define ECHO_NPCT (int)(sizeof echo_pcts / sizeof echo_pcts[0])
+
+static int echo_config(bench_ctx *c, echo_server *s, int port,
+                       const echo_cfg *cfg, char *msg) {
+  uint64_t dur = c->profile == BENCH_FULL
+                     ? (cfg->rate_mode ? 2000000000u : 1000000000u)
+                     : (cfg->rate_mode ? 300000000u : 150000000u);
+  double r[8][64];
+  bench_lat all = {0};
+  int got = 0, rc = 0;
+  char params[160];
+  snprintf(params, sizeof params,
+           "{\"mode\":\"%s\",\"conc\":%d,\"kib\":%d,\"rate\":%g}",
+           cfg->rate_mode ? "rate" : "closed", cfg->conc, cfg->kib,
+           cfg->rate_mode ? cfg->rate : 0.0);
+  for (int rep = 0; rep < c->repeat && rep < 64; rep++) {
+    echo_client cl = {0};
+    cl.port = port;
+    cl.conc = cfg->conc;
+    cl.size = (size_t)cfg->kib * 1024;
+    cl.rate_mode = cfg->rate_mode;
+    cl.rate = cfg->rate;
+    cl.duration = dur;
+    cl.msg = msg;
+    atomic_init(&cl.finished, 0);
+    pthread_t th;
+    rc = -pthread_create(&th, NULL, echo_client_main, &cl);
+    if (rc < 0)
+      break;
+    /* The server runs until the client is finished and every one of its
+     * connections has been seen closing. */
+    while (rc == 0 && s->rc == 0 &&
+           !(atomic_load(&cl.finished) && s->open == 0)) {
+      if (!s->loop)
+        rc = echo_raw_iteration(s);
+      else
+        rc = c->ops->run_once(s->loop);
+    }
+    pthread_join(th, NULL);
+    if (rc == 0)
+      rc = s->rc ? s->rc : cl.rc;
+    if (rc < 0 || cl.lat.n == 0) {
+      if (rc == 0)
+        rc = -EIO;
+      bench_lat_free(&cl.lat);
+      break;
+    }
+    int n = (int)cl.lat.n;
+    bench_sort(cl.lat.v, n);
+    double secs = (double)cl.window / 1e9;
+    r[0][got] = (double)cl.done_reqs / secs;
+    r[1][got] = r[0][got] * (double)cl.size / (1024.0 * 1024.0);
+    r[2][got] = bench_pct_sorted(cl.lat.v, n, 50) / 1e3;
+    r[3][got] = bench_pct_sorted(cl.lat.v, n, 90) / 1e3;
+    r[4][got] = bench_pct_sorted(cl.lat.v, n, 99) / 1e3;
+    r[5][got] = bench_pct_sorted(cl.lat.v, n, 99.9) / 1e3;
+    r[6][got] = cl.lat.v[n - 1] / 1e3;
+    for (int i = 0; i < n; i++)
+      bench_lat_add(&all, cl.lat.v[i]);
+    bench_lat_free(&cl.lat);
+    got++;
+  }
+  if (rc < 0) {
+    bench_skip(c, "echo", params, "%s", bench_strerror(rc));
+    bench_lat_free(&all);
+    return rc;
+  }
+  bench_emit(c, "echo", params, "rps", "req/s", "higher", r[0], got);
+  bench_emit(c, "echo", params, "throughput", "MiB/s", "higher", r[1], got);
+  static const char *const names[] = {"p50", "p90", "p99", "p999", "max"};
+  for (int k = 0; k < 5; k++)
+    bench_emit(c, "echo", params, names[k], "us", "lower", r[k + 2], got);
+  bench_sort(all.v, (int)all.n);
+  double x[ECHO_NPCT], y[ECHO_NPCT];
+  for (int k = 0; k < ECHO_NPCT; k++) {
+    x[k] = echo_pcts[k];
+    y[k] = bench_pct_sorted(all.v, (int)all.n, echo_pcts[k]) / 1e3;
+  }
+  bench_emit_curve(c, "echo", params, "latency", "percentile", "us", x, y,
+                   ECHO_NPCT);
+  bench_lat_free(&all);
+  return 0;
+}
+
+int bench_echo(bench_ctx *c) {
+  static const echo_cfg quick[] = {
+      {10, 1, 0, 0},   {10, 10, 0, 0},   {10, 100, 0, 0},  {100, 1, 0, 0},
+      {100, 10, 0, 0}, {100, 100, 0, 0}, {10, 1, 1, 4000}, {100, 10, 1, 2000},
+  };
+  static const echo_cfg full[] = {
+      {10, 1, 0, 0},     {10, 10, 0, 0},     {10, 100, 0, 0},
+      {100, 1, 0, 0},    {100, 10, 0, 0},    {100, 100, 0, 0},
+      {10, 1, 1, 4000},  {10, 10, 1, 2000},  {10, 100, 1, 400},
+      {100, 1, 1, 4000}, {100, 10, 1, 2000}, {100, 100, 1, 400},
+  };
+  const echo_cfg *cfgs = c->profile == BENCH_FULL ? full : quick;
+  int ncfg = c->profile == BENCH_FULL ? 12 : 8;
+  echo_server *s = calloc(1, sizeof *s);
+  char *msg = malloc(100 * 1024);
+  if (!s || !msg) {
+    free(s);
+    free(msg);
+    return -ENOMEM;
+  }
+  memset(msg, 'x', 100 * 1024);
+  s->c = c;
+  s->ep = -1;
+  s->maxfd = (int)bench_raise_nofile();
+  s->conns = calloc((size_t)s->maxfd, sizeof *s->conns);
+  int port = 0, rc = s->conns ? 0 : -ENOMEM;
+  if (rc == 0)
+    rc = s->lfd = bench_listen_tcp(&port);
+  if (rc >= 0) {
+    if (!c->ops) {
+      s->ep = epoll_create1(EPOLL_CLOEXEC);
+      struct epoll_event ev = {.events = EPOLLIN, .data.fd = s->lfd};
+      rc = s->ep < 0 || epoll_ctl(s->ep, EPOLL_CTL_ADD, s->lfd, &ev) < 0
+               ? -errno
+               : 0;
+    } else {
+      rc = bench_loop_new(c, &s->loop);
+      if (rc == 0)
+        rc = c->ops->add_reader(s->loop, s->lfd, echo_accept_cb, s);
+    }
+  }
+  for (int i = 0; i < ncfg && rc >= 0; i++) {
+    if (bench_over_budget(c)) {
+      bench_note(c, "echo", "time budget spent: %d of %d configurations run", i,
+                 ncfg);
+      break;
+    }
+    if (echo_config(c, s, port, &cfgs[i], msg) < 0)
+      break;
+  }
+  if (s->loop) {
+    c->ops->remove_reader(s->loop, s->lfd);
+    for (int fd = 0; fd < s->maxfd; fd++)
+      if (s->conns[fd])
+        echo_conn_close(s, s->conns[fd]);
+    bench_loop_free(c, s->loop);
+  } else {
+    for (int fd = 0; s->conns && fd < s->maxfd; fd++)
+      if (s->conns[fd])
+        echo_conn_close(s, s->conns[fd]);
+  }
+  if (s->ep >= 0)
+    close(s->ep);
+  if (s->lfd > 0)
+    close(s->lfd);
+  free(s->conns);
+  free(s);
+  free(msg);
+  return rc < 0 ? rc : 0;
+}

@@ -1,0 +1,426 @@
+/* util.c — evl-bench's shared plumbing: clocks, statistics, JSON records, fds.
+ */
+#include "bench.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <time.h>
+#include <unistd.h>
+
+#if defined(__has_include)
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#define UTIL_HAVE_CALLGRIND 1
+#endif
+#endif
+
+uint64_t bench_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void bench_sleep_ns(uint64_t ns) {
+  struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+  }
+}
+
+int bench_over_budget(const bench_ctx *c) {
+  return c->deadline_ns && bench_now() > c->deadline_ns;
+}
+
+/* ---- statistics ---------------------------------------------------------- */
+static int util_cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+void bench_sort(double *v, int n) {
+  qsort(v, (size_t)n, sizeof *v, util_cmp_double);
+}
+
+double bench_pct_sorted(const double *s, int n, double p) {
+  if (n <= 0)
+    return 0;
+  if (n == 1)
+    return s[0];
+  double pos = p / 100.0 * (n - 1);
+  int i = (int)pos;
+  if (i >= n - 1)
+    return s[n - 1];
+  double f = pos - i;
+  return s[i] + (s[i + 1] - s[i]) * f;
+}
+
+void bench_stats_of(const double *v, int n, bench_stats *out) {
+  memset(out, 0, sizeof *out);
+  out->n = n;
+  if (n <= 0)
+    return;
+  double *s = malloc((size_t)n * sizeof *s);
+  if (!s)
+    return;
+  memcpy(s, v, (size_t)n * sizeof *s);
+  bench_sort(s, n);
+  double sum = 0;
+  for (int i = 0; i < n; i++)
+    sum += s[i];
+  out->mean = sum / n;
+  out->min = s[0];
+  out->max = s[n - 1];
+  out->median = bench_pct_sorted(s, n, 50);
+  out->p10 = bench_pct_sorted(s, n, 10);
+  out->p90 = bench_pct_sorted(s, n, 90);
+  free(s);
+}
+
+/* ---- strings ---------------------------------------------------------------
+ */
+void bench_buf_printf(bench_buf *b, const char *fmt, ...) {
+  va_list ap;
+  for (;;) {
+    size_t room = b->cap - b->len;
+    va_start(ap, fmt);
+    int k = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? room : 0, fmt, ap);
+    va_end(ap);
+    if (k < 0)
+      return;
+    if (b->s && (size_t)k < room) {
+      b->len += (size_t)k;
+      return;
+    }
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + (size_t)k + 1)
+      cap *= 2;
+    char *s = realloc(b->s, cap);
+    if (!s)
+      return;
+    b->s = s;
+    b->cap = cap;
+  }
+}
+
+void bench_buf_json_str(bench_buf *b, const char *s) {
+  bench_buf_printf(b, "\"");
+  for (; s && *s; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if (ch == '"' || ch == '\\')
+      bench_buf_printf(b, "\\%c", ch);
+    else if (ch == '\n')
+      bench_buf_printf(b, "\\n");
+    else if (ch < 0x20)
+      bench_buf_printf(b, "\\u%04x", ch);
+    else
+      bench_buf_printf(b, "%c", ch);
+  }
+  bench_buf_printf(b, "\"");
+}
+
+void bench_buf_free(bench_buf *b) {
+  free(b->s);
+  b->s = NULL;
+  b->len = b->cap = 0;
+}
+
+/* ---- records ------------------------------------------------------------- */
+/* JSON has no NaN or infinity: such a figure is written as null. */
+static void util_num(bench_buf *b, double v) {
+  if (v != v || v > 1e300 || v < -1e300)
+    bench_buf_printf(b, "null");
+  else
+    bench_buf_printf(b, "%.6g", v);
+}
+
+static void util_head(bench_ctx *c, bench_buf *b, const char *type,
+                      const char *bench, const char *params) {
+  bench_buf_printf(b, "{\"type\":\"%s\",\"bench\":", type);
+  bench_buf_json_str(b, bench);
+  bench_buf_printf(b, ",\"params\":%s,\"impl\":", params ? params : "{}");
+  bench_buf_json_str(b, c->impl_name);
+  bench_buf_printf(b, ",\"backend\":");
+  bench_buf_json_str(b, c->backend ? c->backend : "");
+}
+
+/* A whole line per write(): the parent reads records from a pipe and a
+ * line never interleaves with another process's output. */
+static void util_send(bench_ctx *c, bench_buf *b) {
+  bench_buf_printf(b, "\n");
+  size_t off = 0;
+  while (off < b->len) {
+    ssize_t k = write(c->out_fd, b->s + off, b->len - off);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0)
+      break;
+    off += (size_t)k;
+  }
+  bench_buf_free(b);
+}
+
+void bench_emit(bench_ctx *c, const char *bench, const char *params,
+                const char *metric, const char *unit, const char *better,
+                const double *repeats, int n) {
+  bench_stats st;
+  bench_stats_of(repeats, n, &st);
+  bench_buf b = {0};
+  util_head(c, &b, "measurement", bench, params);
+  bench_buf_printf(&b, ",\"metric\":");
+  bench_buf_json_str(&b, metric);
+  bench_buf_printf(&b, ",\"unit\":");
+  bench_buf_json_str(&b, unit);
+  bench_buf_printf(&b, ",\"better\":\"%s\",\"repeats\":[", better);
+  for (int i = 0; i < n; i++) {
+    if (i)
+      bench_buf_printf(&b, ",");
+    util_num(&b, repeats[i]);
+  }
+  bench_buf_printf(&b, "],\"n\":%d,\"median\":", n);
+  util_num(&b, st.median);
+  bench_buf_printf(&b, ",\"min\":");
+  util_num(&b, st.min);
+  bench_buf_printf(&b, ",\"max\":");
+  util_num(&b, st.max);
+  bench_buf_printf(&b, ",\"p10\":");
+  util_num(&b, st.p10);
+  bench_buf_printf(&b, ",\"p90\":");
+  util_num(&b, st.p90);
+  bench_buf_printf(&b, "}");
+  util_send(c, &b);
+}
+
+void bench_emit_curve(bench_ctx *c, const char *bench, const char *params,
+                      const char *metric, const char *xunit, const char *yunit,
+                      const double *x, const double *y, int n) {
+  bench_buf b = {0};
+  util_head(c, &b, "curve", bench, params);
+  bench_buf_printf(&b, ",\"metric\":");
+  bench_buf_json_str(&b, metric);
+  bench_buf_printf(&b, ",\"xunit\":");
+  bench_buf_json_str(&b, xunit);
+  bench_buf_printf(&b, ",\"unit\":");
+  bench_buf_json_str(&b, yunit);
+  bench_buf_printf(&b, ",\"points\":[");
+  for (int i = 0; i < n; i++) {
+    bench_buf_printf(&b, "%s[", i ? "," : "");
+    util_num(&b, x[i]);
+    bench_buf_printf(&b, ",");
+    util_num(&b, y[i]);
+    bench_buf_printf(&b, "]");
+  }
+  bench_buf_printf(&b, "]}");
+  util_send(c, &b);
+}
+
+static void util_text_record(bench_ctx *c, const char *type, const char *bench,
+                             const char *params, const char *fmt, va_list ap) {
+  char text[512];
+  vsnprintf(text, sizeof text, fmt, ap);
+  bench_buf b = {0};
+  util_head(c, &b, type, bench, params);
+  bench_buf_printf(&b, ",\"%s\":", strcmp(type, "skip") ? "text" : "reason");
+  bench_buf_json_str(&b, text);
+  bench_buf_printf(&b, "}");
+  util_send(c, &b);
+}
+
+void bench_skip(bench_ctx *c, const char *bench, const char *params,
+                const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  util_text_record(c, "skip", bench, params, fmt, ap);
+  va_end(ap);
+}
+
+void bench_note(bench_ctx *c, const char *bench, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  util_text_record(c, "note", bench, NULL, fmt, ap);
+  va_end(ap);
+}
+
+const char *bench_strerror(int rc) {
+  static char buf[160];
+  if (rc == -ERANGE)
+    snprintf(buf, sizeof buf,
+             "%s: an fd beyond the backend's fd_limit (select: FD_SETSIZE)",
+             evl_strerror(rc));
+  else if (rc == -EMFILE)
+    snprintf(buf, sizeof buf, "%s: RLIMIT_NOFILE reached", evl_strerror(rc));
+  else
+    snprintf(buf, sizeof buf, "%s", evl_strerror(rc));
+  return buf;
+}
+
+/* ---- fds and sockets ------------------------------------------------------
+ */
+long bench_raise_nofile(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+    return 1024;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  return rl.rlim_cur == RLIM_INFINITY ? 1 << 20 : (long)rl.rlim_cur;
+}
+
+int bench_max_pairs(void) {
+  long lim = bench_raise_nofile();
+  /* A reserve for stdio, the loop's own fds (epoll, eventfd, io_uring) and
+   * the libraries'; the rest is two per pair. */
+  long pairs = (lim - 64) / 2;
+  return pairs < 1 ? 1 : (int)pairs;
+}
+
+int bench_socketpair(int sv[2]) {
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) <
+      0)
+    return -errno;
+  return 0;
+}
+
+int bench_listen_tcp(int *port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -errno;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in sa = {0};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof sa;
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 512) < 0 ||
+      getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
+    int e = -errno;
+    close(fd);
+    return e;
+  }
+  *port = ntohs(sa.sin_port);
+  return fd;
+}
+
+int bench_nonblock(int fd) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+    return -errno;
+  return 0;
+}
+
+void bench_nodelay(int fd) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+/* Blocking connect (loopback is immediate), then non-blocking + NODELAY. */
+int bench_connect_tcp(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -errno;
+  struct sockaddr_in sa = {0};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sa.sin_port = htons((uint16_t)port);
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    int e = -errno;
+    close(fd);
+    return e;
+  }
+  bench_nodelay(fd);
+  int rc = bench_nonblock(fd);
+  if (rc < 0) {
+    close(fd);
+    return rc;
+  }
+  return fd;
+}
+
+/* ---- loops ------------------------------------------------------------------
+ */
+int bench_loop_new(bench_ctx *c, evl_loop **out) {
+  evl_impl_config cfg = {0};
+  cfg.size = sizeof cfg;
+  cfg.executor_threads = 1;
+  int rc = c->ops->loop_new(c->ops->data, &cfg, out);
+  if (rc < 0)
+    return rc;
+  if (!c->backend_buf[0] && c->ops->backend_name) {
+    const char *b = c->ops->backend_name(*out);
+    snprintf(c->backend_buf, sizeof c->backend_buf, "%s", b ? b : "");
+    c->backend = c->backend_buf;
+  }
+  return 0;
+}
+
+void bench_loop_free(bench_ctx *c, evl_loop *loop) {
+  if (!loop)
+    return;
+  c->ops->loop_close(loop);
+  c->ops->loop_free(loop);
+}
+
+static void util_noop(void *arg) {
+  (void)arg;
+}
+
+int bench_loop_spin(bench_ctx *c, evl_loop *loop) {
+  int rc = c->ops->call_soon(loop, util_noop, NULL, NULL);
+  if (rc < 0)
+    return rc;
+  return c->ops->run_once(loop);
+}
+
+long long bench_heap_bytes(void) {
+  struct mallinfo2 mi = mallinfo2();
+  return (long long)mi.uordblks + (long long)mi.hblkhd;
+}
+
+uint64_t bench_rand(uint64_t *s) {
+  uint64_t x = *s ? *s : 0x9e3779b97f4a7c15u;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  *s = x;
+  return x;
+}
+
+void bench_cg_start(bench_ctx *c) {
+#ifdef UTIL_HAVE_CALLGRIND
+  if (c->callgrind)
+    CALLGRIND_TOGGLE_COLLECT;
+#else
+  (void)c;
+#endif
+}
+
+void bench_cg_stop(bench_ctx *c) {
+  bench_cg_start(c); /* a toggle */
+}
+
+void bench_lat_add(bench_lat *l, double ns) {
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 1024;
+    double *v = realloc(l->v, cap * sizeof *v);
+    if (!v)
+      return;
+    l->v = v;
+    l->cap = cap;
+  }
+  l->v[l->n++] = ns;
+}
+
+void bench_lat_free(bench_lat *l) {
+  free(l->v);
+  l->v = NULL;
+  l->n = l->cap = 0;
+}
