@@ -2,6 +2,7 @@
  * loop's life from new to free (DESIGN §4). Scheduling is in sched.c, fds
  * in io.c, cross-thread posts in post.c. */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -437,6 +438,10 @@ int evl_loop_close(evl_loop *loop) {
   pthread_mutex_lock(&loop->ts_lock);
   loop->closed = 1;
   pthread_mutex_unlock(&loop->ts_lock);
+  /* A poster that passed the closed check may still be writing the wakeup
+   * fd; no new one can start, so this wait is short and bounded. */
+  while (__atomic_load_n(&loop->ts_writers, __ATOMIC_ACQUIRE))
+    sched_yield();
 
   loop->be->fini(loop->be_state);
   free(loop->be_state);

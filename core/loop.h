@@ -116,6 +116,7 @@ struct evl_loop {
   evl__tsent *ts_q, *ts_spare;
   size_t ts_n, ts_cap, ts_spare_cap;
   int ts_pending; /* guarded by ts_lock */
+  int ts_writers; /* posters writing the wakeup fd now (atomic) */
   int wake_rfd, wake_wfd;
 
   evl_error_handler eh;

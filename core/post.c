@@ -24,17 +24,18 @@ static void loop_wake_write(evl_loop *loop) {
 int evl_call_soon_threadsafe(evl_loop *loop, evl_cb cb, void *arg) {
   if (!loop || !cb)
     return -EINVAL;
-  int rc = 0;
+  int rc = 0, wake = 0;
   pthread_mutex_lock(&loop->ts_lock);
   if (loop->closed) {
     rc = EVL_ECLOSED;
-  } else if (loop->ts_n == loop->ts_cap &&
-             !(loop->ts_cap > SIZE_MAX / 2 / sizeof(evl__tsent))) {
+  } else if (loop->ts_n == loop->ts_cap) {
     size_t ncap = loop->ts_cap ? loop->ts_cap * 2 : 64;
-    evl__tsent *nq = realloc(loop->ts_q, ncap * sizeof *nq);
-    if (!nq)
+    evl__tsent *nq = ncap > SIZE_MAX / sizeof *nq
+                         ? NULL
+                         : realloc(loop->ts_q, ncap * sizeof *nq);
+    if (!nq) {
       rc = -ENOMEM;
-    else {
+    } else {
       loop->ts_q = nq;
       loop->ts_cap = ncap;
     }
@@ -43,11 +44,20 @@ int evl_call_soon_threadsafe(evl_loop *loop, evl_cb cb, void *arg) {
     loop->ts_q[loop->ts_n++] = (evl__tsent){cb, arg};
     if (!loop->ts_pending) {
       loop->ts_pending = 1;
-      /* Written under the lock so close() cannot close the fd under us. */
-      loop_wake_write(loop);
+      wake = 1;
+      /* Counted under the lock: close() sets `closed` under it and then
+       * waits for this to drain before closing the fd we write to. */
+      __atomic_add_fetch(&loop->ts_writers, 1, __ATOMIC_RELAXED);
     }
   }
   pthread_mutex_unlock(&loop->ts_lock);
+  if (wake) {
+    /* Outside the lock: the write wakes the loop thread, whose first act is
+     * to take this lock, so holding it here could only add a futex sleep
+     * and wake to every cross-thread post. */
+    loop_wake_write(loop);
+    __atomic_sub_fetch(&loop->ts_writers, 1, __ATOMIC_RELEASE);
+  }
   return rc;
 }
 
