@@ -15,7 +15,7 @@ static unsigned fd_want(const evl__fd *f) {
 int evl__fd_reserve(evl_loop *loop, int fd) {
   if (fd < loop->nfds)
     return 0;
-  int n = loop->nfds ? loop->nfds : 64;
+  int n = loop->nfds ? loop->nfds : 16;
   while (n <= fd)
     n = n > INT_MAX / 2 ? INT_MAX : n * 2;
   evl__fd *nf = realloc(loop->fds, (size_t)n * sizeof *nf);
@@ -32,7 +32,7 @@ static int change_mark(evl_loop *loop, int fd) {
   if (f->pending)
     return 0;
   if (loop->nchanges == loop->changes_cap) {
-    int ncap = loop->changes_cap ? loop->changes_cap * 2 : 64;
+    int ncap = loop->changes_cap ? loop->changes_cap * 2 : 16;
     int *nc = realloc(loop->changes, (size_t)ncap * sizeof *nc);
     if (!nc)
       return -ENOMEM;

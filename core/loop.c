@@ -17,6 +17,8 @@ static _Thread_local evl_loop *loop_running;
  * keeps every backend's ns -> ms/timespec conversion far from overflow. */
 #define LOOP_MAX_TIMEOUT_NS (3600ull * 1000000000ull)
 #define LOOP_DEFAULT_SLOW_NS (100ull * 1000000ull)
+#define LOOP_INITIAL_RING 64u /* a power of two */
+#define LOOP_INITIAL_EVENTS 64
 
 uint64_t evl_now(void) {
   struct timespec ts;
@@ -386,9 +388,11 @@ int evl_loop_new(evl_loop **out, const evl_loop_config *cfg) {
       cfg->slow_callback_ns ? cfg->slow_callback_ns : LOOP_DEFAULT_SLOW_NS;
   loop->executor_threads = cfg->executor_threads;
   loop->be_state = calloc(1, be->state_size ? be->state_size : 1);
-  loop->ring = malloc(256 * sizeof *loop->ring);
-  loop->rmask = 255;
-  loop->events_cap = 256;
+  /* Small starts: every array doubles on demand and never shrinks, so a
+   * busy loop pays a few reallocs once and an idle one stays small. */
+  loop->ring = malloc(LOOP_INITIAL_RING * sizeof *loop->ring);
+  loop->rmask = LOOP_INITIAL_RING - 1;
+  loop->events_cap = LOOP_INITIAL_EVENTS;
   loop->events = malloc((size_t)loop->events_cap * sizeof *loop->events);
   if (!loop->be_state || !loop->ring || !loop->events) {
     rc = -ENOMEM;

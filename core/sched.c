@@ -16,7 +16,7 @@ static int slot_alloc(evl_loop *loop, evl_cb cb, void *arg, uint32_t state,
     if (loop->nslots == loop->slots_cap) {
       if (loop->slots_cap >= (UINT32_MAX >> 2))
         return -ENOMEM;
-      uint32_t ncap = loop->slots_cap ? loop->slots_cap * 2 : 256;
+      uint32_t ncap = loop->slots_cap ? loop->slots_cap * 2 : 64;
       evl__slot *ns = realloc(loop->slots, (size_t)ncap * sizeof *ns);
       if (!ns)
         return -ENOMEM;
