@@ -40,7 +40,6 @@ static void s8_close_inside_cb(void *arg) {
        s8.t->impl->call_soon(s8.loop, s8_stop_cb, (void *)2, NULL));
 }
 
-
 void test_s8_close_while_running(evl_tctx *t) {
   s8.t = t;
   s8.loop = st_loop(t);
