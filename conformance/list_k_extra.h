@@ -9,5 +9,9 @@
   X(s10_backend_error_ends_run, "S10", BACKEND, 0, 0, 10,                      \
     "ref core: a wait error reaches the handler once and ends run with it")    \
   X(s10_backend_eintr_not_error, "S10", BACKEND, 0, 0, 10,                     \
-    "ref core: EINTR from wait is no events, not an error")
+    "ref core: EINTR from wait is no events, not an error")                    \
+  X(k11_selection, "K11", BACKEND, 0, 0, 10,                                   \
+    "backend_ops/EVL_BACKEND choose it and say so; unknown names refused")     \
+  X(s8_new_without_fds, "S8", IMPL, 0, 0, 10,                                  \
+    "loop_new with no fd to spare fails cleanly and leaves nothing")
 #endif

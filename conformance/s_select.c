@@ -1,0 +1,86 @@
+/* s_select.c — K11 (selection: names, EVL_BACKEND, no silent fallback) and
+ * S8 (running out of fds: loop creation fails cleanly, leaving nothing). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+void test_k11_selection(evl_tctx *t) {
+  /* The table under test, given directly: the loop must say it runs it. */
+  evl_loop_config cfg;
+  evl_loop_config_init(&cfg);
+  cfg.backend_ops = t->be;
+  evl_loop *loop = NULL;
+  T_OK(t, "evl_loop_new with backend_ops", evl_loop_new(&loop, &cfg));
+  T_TRUE(t, "evl_backend_name names the backend under test",
+         evl_backend_name(loop) &&
+             !strcmp(evl_backend_name(loop), t->be->name));
+  T_OK(t, "loop_free", evl_loop_free(loop));
+
+  /* Unknown names: a clear error, one line of text, no loop. */
+  char err[256] = "";
+  const evl_backend_ops *ops = t->be;
+  T_RC(t, "lookup of an unknown name", EVL_ENOBACKEND,
+       evl_backend_lookup("no-such-backend", &ops, err, sizeof err));
+  T_TRUE(t, "lookup leaves *out NULL", ops == NULL);
+  T_TRUE(t, "lookup explains itself in one line", err[0] && !strchr(err, '\n'));
+  evl_loop_config_init(&cfg);
+  cfg.backend = "no-such-backend";
+  loop = (evl_loop *)&cfg; /* must be reset to NULL on failure */
+  T_RC(t, "evl_loop_new with an unknown backend", EVL_ENOBACKEND,
+       evl_loop_new(&loop, &cfg));
+  T_TRUE(t, "evl_loop_new leaves *out NULL", loop == NULL);
+
+  /* EVL_BACKEND picks by name, and a bad value is an error, not a silent
+   * fallback to the default. Only for names the registry knows. */
+  if (evl_backend_lookup(t->be->name, &ops, err, sizeof err) == 0 &&
+      ops->name && !strcmp(ops->name, t->be->name)) {
+    T_OK(t, "setenv", setenv("EVL_BACKEND", t->be->name, 1));
+    T_OK(t, "evl_loop_new with EVL_BACKEND set", evl_loop_new(&loop, NULL));
+    T_TRUE(t, "EVL_BACKEND chose the backend under test",
+           !strcmp(evl_backend_name(loop), t->be->name));
+    T_OK(t, "loop_free", evl_loop_free(loop));
+  }
+  T_OK(t, "setenv", setenv("EVL_BACKEND", "no-such-backend", 1));
+  T_RC(t, "evl_loop_new with EVL_BACKEND=no-such-backend", EVL_ENOBACKEND,
+       evl_loop_new(&loop, NULL));
+  unsetenv("EVL_BACKEND");
+}
+
+/* With no fd left to open, making a loop fails with a negative code and
+ * leaves nothing behind; with fds back, it works again. */
+void test_s8_new_without_fds(evl_tctx *t) {
+  struct rlimit old;
+  T_OK(t, "getrlimit", getrlimit(RLIMIT_NOFILE, &old) ? -errno : 0);
+  /* Fill every free number below a small limit, then lower the limit to
+   * it: the next open of any kind gets EMFILE. */
+  int fds[64], n = 0;
+  while (n < 64) {
+    int fd = dup(2);
+    if (fd < 0)
+      break;
+    fds[n++] = fd;
+  }
+  int top = n ? fds[n - 1] + 1 : 3;
+  struct rlimit low = {.rlim_cur = (rlim_t)top, .rlim_max = old.rlim_max};
+  T_OK(t, "setrlimit(RLIMIT_NOFILE) just above the open fds",
+       setrlimit(RLIMIT_NOFILE, &low) ? -errno : 0);
+  evl_impl_config cfg = {.size = sizeof cfg};
+  evl_loop *loop = (evl_loop *)&cfg;
+  int rc = OPS->loop_new(OPS->data, &cfg, &loop);
+  T_OK(t, "setrlimit back", setrlimit(RLIMIT_NOFILE, &old) ? -errno : 0);
+  for (int i = 0; i < n; i++)
+    close(fds[i]);
+  if (rc == 0) {
+    OPS->loop_free(loop);
+    T_FAIL(t, "loop_new with no fd to spare: expected a negative code (such "
+              "as -EMFILE), got 0");
+  }
+  T_TRUE(t, "loop_new failed with a negative code", rc < 0);
+  T_TRUE(t, "loop_new leaves *out NULL", loop == NULL);
+  loop = st_loop(t);
+  st_free(t, loop);
+}
