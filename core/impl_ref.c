@@ -122,39 +122,24 @@ static const evl_impl_ops *impl_cache(const char *key, evl_impl_ops *ops) {
   return ops;
 }
 
-const char *evl_impl_features_str(uint32_t features, char *buf, size_t len) {
-  size_t used = 0;
-  if (len == 0)
-    return buf;
-  buf[0] = 0;
-#define IMPL_FEAT(name, bit, text)                                             \
-  if ((features & EVL_IF_##name) && used < len)                                \
-    used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? "," : "",  \
-                             #name);
-  EVL_IMPL_FEATURES(IMPL_FEAT)
+static const char *const impl_feature_names[] = {
+#define IMPL_FEAT(name, bit, text) [bit] = #name,
+    EVL_IMPL_FEATURES(IMPL_FEAT)
 #undef IMPL_FEAT
-  return buf;
+};
+
+const char *evl_impl_features_str(uint32_t features, char *buf, size_t len) {
+  return evl__bits_str(
+      features, impl_feature_names,
+      (int)(sizeof impl_feature_names / sizeof *impl_feature_names), buf, len);
 }
 
 int evl_impl_validate(const evl_impl_ops *ops, char *err, size_t len) {
-  if (!ops) {
-    snprintf(err, len, "plugin returned no ops table (NULL)");
-    return EVL_EPLUGIN;
-  }
-  if (ops->abi != EVL_IMPL_ABI) {
-    snprintf(err, len, "loop ABI version %u, this evlab speaks %u",
-             (unsigned)ops->abi, (unsigned)EVL_IMPL_ABI);
-    return EVL_EPLUGIN;
-  }
-  if (ops->size < EVL_IMPL_OPS_MIN_SIZE) {
-    snprintf(err, len, "ops table is %u bytes, at least %zu required",
-             (unsigned)ops->size, (size_t)EVL_IMPL_OPS_MIN_SIZE);
-    return EVL_EPLUGIN;
-  }
-  if (!ops->name || !ops->name[0]) {
-    snprintf(err, len, "loop implementation has no name");
-    return EVL_EPLUGIN;
-  }
+  int rc = evl__check_table(ops, "loop", ops ? ops->abi : 0, EVL_IMPL_ABI,
+                            ops ? ops->size : 0, EVL_IMPL_OPS_MIN_SIZE,
+                            ops ? ops->name : NULL, err, len);
+  if (rc < 0)
+    return rc;
   struct {
     const char *name;
     const void *fn;

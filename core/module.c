@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <evl/evl.h>
+
 #include "module.h"
 
 #ifndef EVL_MODULE_DIR_DEFAULT
@@ -86,4 +88,41 @@ int evl__module_path(const char *module, char *out, size_t len) {
     }
   }
   return module_try(EVL_MODULE_DIR_DEFAULT, file, out, len);
+}
+
+const char *evl__bits_str(uint32_t bits, const char *const *names, int n,
+                          char *buf, size_t len) {
+  size_t used = 0;
+  if (len == 0)
+    return buf;
+  buf[0] = 0;
+  for (int i = 0; i < n && used < len; i++)
+    if (bits & (1u << i) && names[i])
+      used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? "," : "",
+                               names[i]);
+  return buf;
+}
+
+int evl__check_table(const void *table, const char *kind, uint32_t abi,
+                     uint32_t want_abi, uint32_t size, size_t min_size,
+                     const char *name, char *err, size_t len) {
+  if (!table) {
+    snprintf(err, len, "plugin returned no ops table (NULL)");
+    return EVL_EPLUGIN;
+  }
+  if (abi != want_abi) {
+    snprintf(err, len, "%s ABI version %u, this evlab speaks %u", kind,
+             (unsigned)abi, (unsigned)want_abi);
+    return EVL_EPLUGIN;
+  }
+  if (size < min_size) {
+    snprintf(err, len, "ops table is %u bytes, at least %zu required",
+             (unsigned)size, min_size);
+    return EVL_EPLUGIN;
+  }
+  if (!name || !name[0]) {
+    snprintf(err, len, "%s table has no name", kind);
+    return EVL_EPLUGIN;
+  }
+  return 0;
 }

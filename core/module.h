@@ -2,6 +2,7 @@
 #ifndef EVL_MODULE_H
 #define EVL_MODULE_H
 #include <stddef.h>
+#include <stdint.h>
 
 /* A name with a '/' or ending in ".so" is a path to a plugin. */
 int evl__is_path(const char *name);
@@ -10,4 +11,12 @@ void *evl__plugin_open(const char *path, const char *symbol, char *err,
                        size_t len);
 /* Where module `name` (build/modules/evl-<name>.so) lives; 0 or -ENOENT. */
 int evl__module_path(const char *module, char *out, size_t len);
+/* "NAME,NAME" for the set bits, names[i] naming bit i. */
+const char *evl__bits_str(uint32_t bits, const char *const *names, int n,
+                          char *buf, size_t len);
+/* The checks both ABIs make first: a table at all, its ABI version, its
+ * size and a name. 0 or EVL_EPLUGIN with one line in err. */
+int evl__check_table(const void *table, const char *kind, uint32_t abi,
+                     uint32_t want_abi, uint32_t size, size_t min_size,
+                     const char *name, char *err, size_t len);
 #endif

@@ -49,39 +49,24 @@ const char *const *evl_backend_names(void) {
   return reg_names;
 }
 
-const char *evl_backend_features_str(uint32_t features, char *buf, size_t len) {
-  size_t used = 0;
-  if (len == 0)
-    return buf;
-  buf[0] = 0;
-#define REG_FEAT(name, bit, text)                                              \
-  if ((features & EVL_BF_##name) && used < len)                                \
-    used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? "," : "",  \
-                             #name);
-  EVL_BACKEND_FEATURES(REG_FEAT)
+static const char *const reg_feature_names[] = {
+#define REG_FEAT(name, bit, text) [bit] = #name,
+    EVL_BACKEND_FEATURES(REG_FEAT)
 #undef REG_FEAT
-  return buf;
+};
+
+const char *evl_backend_features_str(uint32_t features, char *buf, size_t len) {
+  return evl__bits_str(
+      features, reg_feature_names,
+      (int)(sizeof reg_feature_names / sizeof *reg_feature_names), buf, len);
 }
 
 int evl_backend_validate(const evl_backend_ops *ops, char *err, size_t len) {
-  if (!ops) {
-    snprintf(err, len, "plugin returned no ops table (NULL)");
-    return EVL_EPLUGIN;
-  }
-  if (ops->abi != EVL_BACKEND_ABI) {
-    snprintf(err, len, "backend ABI version %u, this evlab speaks %u",
-             (unsigned)ops->abi, (unsigned)EVL_BACKEND_ABI);
-    return EVL_EPLUGIN;
-  }
-  if (ops->size < EVL_BACKEND_OPS_MIN_SIZE) {
-    snprintf(err, len, "ops table is %u bytes, at least %zu required",
-             (unsigned)ops->size, (size_t)EVL_BACKEND_OPS_MIN_SIZE);
-    return EVL_EPLUGIN;
-  }
-  if (!ops->name || !ops->name[0]) {
-    snprintf(err, len, "backend has no name");
-    return EVL_EPLUGIN;
-  }
+  int rc = evl__check_table(ops, "backend", ops ? ops->abi : 0, EVL_BACKEND_ABI,
+                            ops ? ops->size : 0, EVL_BACKEND_OPS_MIN_SIZE,
+                            ops ? ops->name : NULL, err, len);
+  if (rc < 0)
+    return rc;
   const char *missing = !ops->init   ? "init"
                         : !ops->fini ? "fini"
                         : !ops->ctl  ? "ctl"
