@@ -136,7 +136,7 @@ $(O)/samples/%.so: conformance/samples/%.c core/include/evl/*.h
 	$(CC) -shared -Icore/include $(CFLAGS) $(LDFLAGS) -o $@ $<
 
 define module_rule
-$(O)/modules/evl-$(1).so: $(call src_of,$(1)) core/include/evl/*.h
+$(O)/modules/evl-$(1).so: $(call src_of,$(1)) core/include/evl/*.h $(wildcard backends/*.h)
 	@mkdir -p $$(@D)
 	$$(CC) -shared $$(CPPFLAGS) $$(CFLAGS) $$(LDFLAGS) -o $$@ $(call src_of,$(1)) $$(LIBS_$(1))
 endef

@@ -1,6 +1,7 @@
 /* native_common.c — the library-independent half of the native loop adapters:
  * handle slots, the ready FIFO and its batches, fired timers, cross-thread
- * posts, errors, futures, the executor and signal dispositions. */
+ * posts, errors, futures, the executor, signal dispositions, and the
+ * library-free entry points (life cycle, checks, settings). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -87,9 +88,11 @@ static int fifo_push(evl__nfifo *q, evl_cb cb, void *arg, evl_handle h) {
 static void future_drop_queued(evl__nbase *b);
 
 int evl__nbase_init(evl__nbase *b, const evl_impl_ops *ops,
-                    const evl_impl_config *cfg) {
+                    const evl__nhooks *hooks, const evl_impl_config *cfg) {
   memset(b, 0, sizeof *b);
   b->ops = ops;
+  b->hooks = hooks;
+  b->timer_release = hooks->timer_release;
   b->slots.free = UINT32_MAX;
   int rc = pthread_mutex_init(&b->ts_lock, NULL);
   if (rc)
@@ -124,11 +127,109 @@ void evl__nbase_fini(evl__nbase *b) {
   free(b->slots.v);
   memset(&b->slots, 0, sizeof b->slots);
   b->slots.free = UINT32_MAX;
+  free(b->fds);
+  b->fds = NULL;
+  b->fds_cap = 0;
   b->ntimers = b->nfds = 0;
 }
 
 void evl__nbase_destroy(evl__nbase *b) {
   pthread_mutex_destroy(&b->ts_lock);
+}
+
+int evl__nloop_alloc(size_t size, const evl_impl_ops *ops,
+                     const evl__nhooks *hooks, const evl_impl_config *cfg,
+                     evl_loop **loop) {
+  evl__nbase *b = calloc(1, size);
+  if (!b)
+    return -ENOMEM;
+  int rc = evl__nbase_init(b, ops, hooks, cfg);
+  if (rc < 0) {
+    free(b);
+    return rc;
+  }
+  *loop = (evl_loop *)(void *)b;
+  return 0;
+}
+
+void evl__nloop_discard(evl_loop *loop) {
+  evl__nbase_fini(EVL__NB(loop));
+  evl__nbase_destroy(EVL__NB(loop));
+  free(loop);
+}
+
+int evl__nloop_close(evl_loop *loop) {
+  evl__nbase *b = EVL__NB(loop);
+  if (!b)
+    return 0;
+  if (b->running)
+    return -EBUSY;
+  if (b->closed)
+    return 0;
+  /* Workers post through the cross-thread queue: join them first. */
+  evl__nexec_shutdown(b);
+  b->closed = 1;
+  evl__nts_close(b);
+  for (int sig = 1; sig < NSIG; sig++)
+    if (b->sigs[sig])
+      b->hooks->sig_drop(loop, sig);
+  b->hooks->teardown(loop);
+  evl__nbase_fini(b);
+  return 0;
+}
+
+int evl__nloop_free(evl_loop *loop) {
+  if (!loop)
+    return 0;
+  int rc = evl__nloop_close(loop);
+  if (rc < 0)
+    return rc;
+  evl__nbase_destroy(EVL__NB(loop));
+  free(loop);
+  return 0;
+}
+
+int evl__nis_running(const evl_loop *loop) {
+  return loop && EVL__NB(loop)->running;
+}
+
+uint64_t evl__ntime(const evl_loop *loop) {
+  (void)loop;
+  return evl__nnow();
+}
+
+int evl__nset_debug(evl_loop *loop, int on) {
+  evl__nbase *b = EVL__NB(loop);
+  if (!b)
+    return -EINVAL;
+  if (b->closed)
+    return EVL_ECLOSED;
+  b->debug = on != 0;
+  return 0;
+}
+
+int evl__nset_slow_callback_ns(evl_loop *loop, uint64_t ns) {
+  evl__nbase *b = EVL__NB(loop);
+  if (!b)
+    return -EINVAL;
+  if (b->closed)
+    return EVL_ECLOSED;
+  b->slow_ns = ns ? ns : 100000000ull;
+  return 0;
+}
+
+int evl__nloop_stats(const evl_loop *loop, evl_loop_stats *out) {
+  const evl__nbase *b = (const evl__nbase *)(const void *)loop;
+  if (!b)
+    return -EINVAL;
+  if (b->closed)
+    return EVL_ECLOSED;
+  if (!out)
+    return -EINVAL;
+  *out = b->st;
+  out->timers = b->ntimers;
+  out->fds = b->nfds;
+  return 0;
 }
 
 int evl__ncheck(const evl__nbase *b) {
@@ -176,6 +277,41 @@ int evl__nfd_headroom(int n) {
 int evl__ncheck_fd(int fd) {
   if (fd < 0 || fcntl(fd, F_GETFD) < 0)
     return -EBADF;
+  return 0;
+}
+
+int evl__nio_add_prep(evl_loop *loop, int fd, evl_io_cb cb,
+                      int (*check_fd)(int fd)) {
+  evl__nbase *b = EVL__NB(loop);
+  int rc = evl__ncheck(b);
+  if (rc)
+    return rc;
+  if (!cb)
+    return -EINVAL;
+  if ((rc = check_fd(fd)) < 0)
+    return rc;
+  if (fd < b->fds_cap)
+    return 0;
+  int ncap = b->fds_cap ? b->fds_cap : 64;
+  while (ncap <= fd)
+    ncap *= 2;
+  void **nv = realloc(b->fds, (size_t)ncap * sizeof *nv);
+  if (!nv)
+    return -ENOMEM;
+  memset(nv + b->fds_cap, 0, (size_t)(ncap - b->fds_cap) * sizeof *nv);
+  b->fds = nv;
+  b->fds_cap = ncap;
+  return 0;
+}
+
+int evl__nio_lookup(evl_loop *loop, int fd, void **rec) {
+  evl__nbase *b = EVL__NB(loop);
+  int rc = evl__ncheck(b);
+  if (rc)
+    return rc;
+  if (fd < 0)
+    return -EBADF;
+  *rec = fd < b->fds_cap ? b->fds[fd] : NULL;
   return 0;
 }
 
@@ -277,6 +413,16 @@ size_t evl__nrun_batch(evl__nbase *b) {
   return b->ready.tail - b->ready.head + b->ndue;
 }
 
+void evl__ntimer_run_now(evl__nbase *b, evl_cb cb, void *arg, evl_handle h,
+                         void *timer) {
+  evl__nslot_free(&b->slots, h);
+  b->ntimers--;
+  b->timer_release(b, timer);
+  uint64_t t0 = evl__ncb_begin(b);
+  cb(arg);
+  evl__ncb_end(b, t0);
+}
+
 /* ---- cross-thread posts ------------------------------------------------ */
 int evl__nts_post(evl__nbase *b, evl_cb cb, void *arg,
                   void (*wake)(evl__nbase *b)) {
@@ -321,6 +467,23 @@ void evl__nts_run(evl__nbase *b) {
     b->ts_spare = q;
 }
 
+int evl__ncall_soon_threadsafe(evl_loop *loop, evl_cb cb, void *arg) {
+  evl__nbase *b = EVL__NB(loop);
+  if (!b)
+    return -EINVAL;
+  if (b->closed)
+    return EVL_ECLOSED;
+  return evl__nts_post(b, cb, arg, b->hooks->wake);
+}
+
+static void native_stop_cb(void *arg) {
+  EVL__NB(arg)->ops->stop(arg);
+}
+
+int evl__nstop_threadsafe(evl_loop *loop) {
+  return evl__ncall_soon_threadsafe(loop, native_stop_cb, loop);
+}
+
 /* ---- running ----------------------------------------------------------- */
 static _Thread_local evl_loop *native_current;
 
@@ -330,6 +493,17 @@ int evl__nrun_enter(evl__nbase *b, evl_loop *self) {
   b->running = 1;
   b->runner = pthread_self();
   native_current = self;
+  return 0;
+}
+
+int evl__nrun_begin(evl_loop *loop) {
+  evl__nbase *b = EVL__NB(loop);
+  int rc = evl__ncheck(b);
+  if (rc)
+    return rc;
+  if ((rc = evl__nrun_enter(b, loop)) < 0)
+    return rc;
+  evl__nmark_all(b);
   return 0;
 }
 
@@ -390,13 +564,22 @@ void evl__ndefault_error_handler(const evl_error_info *info, void *arg) {
   fputs(buf, stderr);
 }
 
-int evl__nset_error_handler(evl__nbase *b, evl_error_handler h, void *arg) {
+int evl__nset_error_handler(evl_loop *loop, evl_error_handler h, void *arg) {
+  evl__nbase *b = EVL__NB(loop);
   if (!b)
     return -EINVAL;
   if (b->closed)
     return EVL_ECLOSED;
   b->eh = h ? h : evl__ndefault_error_handler;
   b->eh_arg = h ? arg : NULL;
+  return 0;
+}
+
+int evl__nreport_error(evl_loop *loop, int code, const char *message) {
+  int rc = evl__ncheck(EVL__NB(loop));
+  if (rc)
+    return rc;
+  evl__nreport(EVL__NB(loop), code, "callback", message, -1, 0);
   return 0;
 }
 
@@ -889,4 +1072,25 @@ void evl__nsig_release(int sig, int restore) {
   if (--sig_any_users == 0)
     sig_any_owner = NULL;
   pthread_mutex_unlock(&sig_lock);
+}
+
+int evl__nsig_add_check(evl_loop *loop, int sig, evl_cb cb) {
+  int rc = evl__ncheck(EVL__NB(loop));
+  if (rc)
+    return rc;
+  if (!cb || evl__nsig_check(sig) < 0)
+    return -EINVAL;
+  return 0;
+}
+
+int evl__nremove_signal_handler(evl_loop *loop, int sig) {
+  int rc = evl__ncheck(EVL__NB(loop));
+  if (rc)
+    return rc;
+  if (evl__nsig_check(sig) < 0)
+    return -EINVAL;
+  if (!EVL__NB(loop)->sigs[sig])
+    return 0;
+  EVL__NB(loop)->hooks->sig_drop(loop, sig);
+  return 1;
 }

@@ -1,9 +1,11 @@
 /* native_common.h — what the native-libuv/libev/libevent adapters share:
- * handle slots, the ready FIFO, the cross-thread queue, errors and debug. */
+ * handle slots, the ready FIFO, the cross-thread queue, errors and debug,
+ * and the entry points that have nothing of the library in them. */
 #ifndef EVL_NATIVE_COMMON_H
 #define EVL_NATIVE_COMMON_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,6 +66,20 @@ typedef struct evl__ndue {
 
 struct evl__nfrec;
 struct evl__nexec;
+struct evl__nbase;
+
+/* What the shared entry points below need of an adapter: set up and torn
+ * down only, never called on a hot path. */
+typedef struct evl__nhooks {
+  /* Gives an adapter's fired timer back to its free list. */
+  void (*timer_release)(struct evl__nbase *b, void *timer);
+  /* Wakes the library's poll; called under the cross-thread queue's lock. */
+  void (*wake)(struct evl__nbase *b);
+  /* Stops the watcher in sigs[sig], frees it and sets the slot to NULL. */
+  void (*sig_drop)(evl_loop *loop, int sig);
+  /* Frees the library's part of a closing loop (signals are gone). */
+  void (*teardown)(evl_loop *loop);
+} evl__nhooks;
 
 /* ---- the part of every adapter's loop that is not the library ---------- */
 typedef struct evl__nbase {
@@ -84,7 +100,7 @@ typedef struct evl__nbase {
   evl__ndue *due;
   size_t ndue, due_cap;
   uint64_t tseq;
-  /* Gives an adapter's fired timer back to its free list. */
+  /* hooks->timer_release, copied here for the timers' hot path. */
   void (*timer_release)(struct evl__nbase *b, void *timer);
 
   /* call_soon_threadsafe: a locked FIFO; ts_wake says a wakeup is already
@@ -108,13 +124,27 @@ typedef struct evl__nbase {
    * (libuv's uv_queue_work pool is process-wide and never joins.) */
   struct evl__nexec *exec;
   unsigned exec_threads;
+
+  /* Cold, last, so as not to push the hot fields apart: the adapter's
+   * hooks, its per-fd records indexed by fd, and its signal watchers. */
+  const evl__nhooks *hooks;
+  void **fds;
+  int fds_cap;
+  void *sigs[NSIG];
 } evl__nbase;
 
 /* The base of an adapter's loop, which starts with it; NULL stays NULL. */
 #define EVL__NB(loop) ((evl__nbase *)(void *)(loop))
 
 int evl__nbase_init(evl__nbase *b, const evl_impl_ops *ops,
-                    const evl_impl_config *cfg);
+                    const evl__nhooks *hooks, const evl_impl_config *cfg);
+/* loop_new's start: a zeroed loop of `size` bytes with its base set up, in
+ * *loop; 0 or -errno. Until published, evl__nloop_discard undoes it. */
+int evl__nloop_alloc(size_t size, const evl_impl_ops *ops,
+                     const evl__nhooks *hooks, const evl_impl_config *cfg,
+                     evl_loop **loop);
+/* After the adapter freed its library part: frees the base and the loop. */
+void evl__nloop_discard(evl_loop *loop);
 /* Joins the executor's workers: the first step of close, before the
  * cross-thread queue closes, since workers post through it. */
 void evl__nexec_shutdown(evl__nbase *b);
@@ -164,11 +194,57 @@ void evl__nts_run(evl__nbase *b);
 
 /* Running-loop bookkeeping (S7): -EBUSY if this thread runs a loop. */
 int evl__nrun_enter(evl__nbase *b, evl_loop *self);
+/* run_forever/run_once's start: the checks, evl__nrun_enter, and the mark
+ * set so that everything queued so far is this iteration's. */
+int evl__nrun_begin(evl_loop *loop);
 void evl__nrun_leave(evl__nbase *b);
 evl_loop *evl__nget_running(void);
 
+/* Entry points whose logic has nothing of the library in it: adapters put
+ * them in their ops tables as they are. loop_close drops the signals and
+ * calls hooks->teardown; stop_threadsafe posts ops->stop. */
+int evl__nloop_close(evl_loop *loop);
+int evl__nloop_free(evl_loop *loop);
+int evl__nis_running(const evl_loop *loop);
+uint64_t evl__ntime(const evl_loop *loop);
+int evl__ncall_soon_threadsafe(evl_loop *loop, evl_cb cb, void *arg);
+int evl__nstop_threadsafe(evl_loop *loop);
+int evl__nset_error_handler(evl_loop *loop, evl_error_handler h, void *arg);
+int evl__nreport_error(evl_loop *loop, int code, const char *message);
+int evl__nset_debug(evl_loop *loop, int on);
+int evl__nset_slow_callback_ns(evl_loop *loop, uint64_t ns);
+int evl__nloop_stats(const evl_loop *loop, evl_loop_stats *out);
+int evl__nremove_signal_handler(evl_loop *loop, int sig);
+
+/* The ops-table entries every adapter fills alike: the shared entry points
+ * above, futures and the executor. Each adapter lists its own entries
+ * beside them (loop_stats too, which libev refines). */
+#define EVL__NATIVE_SHARED_OPS                                                 \
+  .loop_close = evl__nloop_close, .loop_free = evl__nloop_free,                \
+  .is_running = evl__nis_running, .time = evl__ntime,                          \
+  .call_soon_threadsafe = evl__ncall_soon_threadsafe,                          \
+  .stop_threadsafe = evl__nstop_threadsafe,                                    \
+  .get_running_loop = evl__nget_running,                                       \
+  .set_error_handler = evl__nset_error_handler,                                \
+  .report_error = evl__nreport_error, .set_debug = evl__nset_debug,            \
+  .set_slow_callback_ns = evl__nset_slow_callback_ns,                          \
+  .remove_signal_handler = evl__nremove_signal_handler,                        \
+  .future_new = evl__nfuture_new, .future_retain = evl__nfuture_retain,        \
+  .future_release = evl__nfuture_release,                                      \
+  .future_set_result = evl__nfuture_set_result,                                \
+  .future_set_error = evl__nfuture_set_error,                                  \
+  .future_cancel = evl__nfuture_cancel, .future_state = evl__nfuture_state,    \
+  .future_result = evl__nfuture_result,                                        \
+  .future_add_done_callback = evl__nfuture_add_done_callback,                  \
+  .run_until_complete = evl__nrun_until_complete,                              \
+  .run_in_executor = evl__nrun_in_executor
+
+/* From a library's timer callback when evl__ndue_push failed (no memory
+ * for the queue): frees the slot and runs the callback now, out of order. */
+void evl__ntimer_run_now(evl__nbase *b, evl_cb cb, void *arg, evl_handle h,
+                         void *timer);
+
 /* Errors (S10) and slow callbacks (S11). */
-int evl__nset_error_handler(evl__nbase *b, evl_error_handler h, void *arg);
 void evl__nreport(evl__nbase *b, int code, const char *context,
                   const char *message, int fd, uint64_t duration_ns);
 void evl__ndefault_error_handler(const evl_error_info *info, void *arg);
@@ -223,6 +299,15 @@ int evl__nfd_headroom(int n);
 
 /* Validation shared by add_reader/add_writer. */
 int evl__ncheck_fd(int fd);
+/* add_reader/add_writer's checks, with the adapter's fd check, and room
+ * for fd in b->fds; 0 or an error. */
+int evl__nio_add_prep(evl_loop *loop, int fd, evl_io_cb cb,
+                      int (*check_fd)(int fd));
+/* remove_reader/remove_writer's checks: 0 with *rec the fd's record (NULL
+ * if none), or an error. */
+int evl__nio_lookup(evl_loop *loop, int fd, void **rec);
+/* add_signal_handler's checks: 0 or an error. */
+int evl__nsig_add_check(evl_loop *loop, int sig, evl_cb cb);
 
 #pragma GCC visibility pop
 

@@ -1,15 +1,14 @@
 /* native_libev.c — evlab's loop API run by libev itself: ev_timer, ev_io and
  * ev_async do the work; ev_check + ev_idle carry the ready FIFO. */
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include <ev.h>
 
 #include "native_common.h"
 
 static const evl_impl_ops evn_ops;
+static const evl__nhooks evn_hooks;
 
 typedef struct evn_timer {
   ev_timer w;
@@ -26,8 +25,8 @@ typedef struct evn_timer {
 typedef struct evn_fd {
   ev_io r, w;
   evl_loop *loop;
-  evl_io_cb rcb, wcb;
-  void *rarg, *warg;
+  evl_io_cb cb[2]; /* [0] reader, [1] writer, as `write` indexes them */
+  void *arg[2];
 } evn_fd;
 
 struct evl_loop {
@@ -36,10 +35,7 @@ struct evl_loop {
   ev_idle idle;   /* active while the FIFO is non-empty: poll won't block */
   ev_check check; /* lowest priority: runs the batch after I/O and timers */
   ev_async async;
-  evn_fd **fds;
-  int fds_cap;
   evn_timer *tfree;
-  struct evn_sig *sigs[NSIG];
   /* libev's cached time, estimated in ours: see evn_timer_arm. */
   double ep_now;
   uint64_t ep_base;
@@ -132,14 +128,7 @@ static void evn_timer_cb(struct ev_loop *ev, ev_timer *w, int revents) {
       0)
     return;
   /* Out of memory for the queue: run it now, out of order. */
-  evl_cb cb = tm->cb;
-  void *arg = tm->arg;
-  evl__nslot_free(&loop->b.slots, tm->h);
-  loop->b.ntimers--;
-  evn_timer_release(&loop->b, tm);
-  uint64_t t0 = evl__ncb_begin(&loop->b);
-  cb(arg);
-  evl__ncb_end(&loop->b, t0);
+  evl__ntimer_run_now(&loop->b, tm->cb, tm->arg, tm->h, tm);
 }
 
 static int evn_timer_new(evl_loop *loop, uint64_t when_ns, int due_now,
@@ -206,9 +195,9 @@ static int evn_cancel(evl_loop *loop, evl_handle h) {
 
 /* ---- I/O ---------------------------------------------------------------- */
 static void evn_drop_fd(evl_loop *loop, evn_fd *f) {
-  if (f->rcb || f->wcb)
+  if (f->cb[0] || f->cb[1])
     return;
-  loop->fds[f->r.fd] = NULL;
+  loop->b.fds[f->r.fd] = NULL;
   loop->b.nfds--;
   free(f);
 }
@@ -221,16 +210,13 @@ static void evn_io_cb(struct ev_loop *ev, ev_io *w, int revents) {
                     : (evn_fd *)((char *)w - offsetof(evn_fd, r));
   evl_loop *loop = f->loop;
   int fd = w->fd;
-  evl_io_cb cb = write ? f->wcb : f->rcb;
-  void *arg = write ? f->warg : f->rarg;
+  evl_io_cb cb = f->cb[write];
+  void *arg = f->arg[write];
   unsigned events = write ? EVL_WRITE : EVL_READ;
   if (revents & EV_ERROR) {
     /* libev found the fd invalid and stopped the watcher already. */
     events |= EVL_ERR;
-    if (write)
-      f->wcb = NULL;
-    else
-      f->rcb = NULL;
+    f->cb[write] = NULL;
     evn_drop_fd(loop, f);
   }
   loop->b.st.events++;
@@ -241,25 +227,10 @@ static void evn_io_cb(struct ev_loop *ev, ev_io *w, int revents) {
 }
 
 static int evn_add(evl_loop *loop, int fd, int write, evl_io_cb cb, void *arg) {
-  int rc = evl__ncheck(EVL__NB(loop));
+  int rc = evl__nio_add_prep(loop, fd, cb, evl__ncheck_fd);
   if (rc)
     return rc;
-  if (!cb)
-    return -EINVAL;
-  if ((rc = evl__ncheck_fd(fd)) < 0)
-    return rc;
-  if (fd >= loop->fds_cap) {
-    int ncap = loop->fds_cap ? loop->fds_cap : 64;
-    while (ncap <= fd)
-      ncap *= 2;
-    evn_fd **nv = realloc(loop->fds, (size_t)ncap * sizeof *nv);
-    if (!nv)
-      return -ENOMEM;
-    memset(nv + loop->fds_cap, 0, (size_t)(ncap - loop->fds_cap) * sizeof *nv);
-    loop->fds = nv;
-    loop->fds_cap = ncap;
-  }
-  evn_fd *f = loop->fds[fd];
+  evn_fd *f = loop->b.fds[fd];
   if (!f) {
     f = calloc(1, sizeof *f);
     if (!f)
@@ -267,40 +238,29 @@ static int evn_add(evl_loop *loop, int fd, int write, evl_io_cb cb, void *arg) {
     f->loop = loop;
     ev_io_init(&f->r, evn_io_cb, fd, EV_READ);
     ev_io_init(&f->w, evn_io_cb, fd, EV_WRITE);
-    loop->fds[fd] = f;
+    loop->b.fds[fd] = f;
     loop->b.nfds++;
   }
   /* Stop and start again even for a replacement: that drops an event
    * already collected for the old callback. */
   ev_io *w = write ? &f->w : &f->r;
   ev_io_stop(loop->ev, w);
-  if (write) {
-    f->wcb = cb;
-    f->warg = arg;
-  } else {
-    f->rcb = cb;
-    f->rarg = arg;
-  }
+  f->cb[write] = cb;
+  f->arg[write] = arg;
   ev_io_start(loop->ev, w);
   return 0;
 }
 
 static int evn_remove(evl_loop *loop, int fd, int write) {
-  int rc = evl__ncheck(EVL__NB(loop));
+  void *rec;
+  int rc = evl__nio_lookup(loop, fd, &rec);
   if (rc)
     return rc;
-  if (fd < 0)
-    return -EBADF;
-  evn_fd *f = fd < loop->fds_cap ? loop->fds[fd] : NULL;
-  if (!f || !(write ? f->wcb : f->rcb))
+  evn_fd *f = rec;
+  if (!f || !f->cb[write])
     return 0;
-  if (write) {
-    ev_io_stop(loop->ev, &f->w);
-    f->wcb = NULL;
-  } else {
-    ev_io_stop(loop->ev, &f->r);
-    f->rcb = NULL;
-  }
+  ev_io_stop(loop->ev, write ? &f->w : &f->r);
+  f->cb[write] = NULL;
   evn_drop_fd(loop, f);
   return 1;
 }
@@ -320,12 +280,9 @@ static int evn_remove_writer(evl_loop *loop, int fd) {
 
 /* ---- running ------------------------------------------------------------ */
 static int evn_run(evl_loop *loop, int flags) {
-  int rc = evl__ncheck(EVL__NB(loop));
+  int rc = evl__nrun_begin(loop);
   if (rc)
     return rc;
-  if ((rc = evl__nrun_enter(&loop->b, loop)) < 0)
-    return rc;
-  evl__nmark_all(&loop->b);
   /* ev_run forgets an ev_break made before it; the contract wants one
    * iteration with a zero timeout (S7), which is EVRUN_NOWAIT. */
   if (loop->b.stopping)
@@ -353,15 +310,6 @@ static int evn_stop(evl_loop *loop) {
   return 0;
 }
 
-static int evn_is_running(const evl_loop *loop) {
-  return loop && loop->b.running;
-}
-
-static uint64_t evn_time(const evl_loop *loop) {
-  (void)loop;
-  return evl__nnow();
-}
-
 static const char *evn_backend_name(const evl_loop *loop) {
   (void)loop;
   return "libev";
@@ -371,22 +319,6 @@ static const char *evn_backend_name(const evl_loop *loop) {
 static void evn_wake(evl__nbase *b) {
   evl_loop *loop = (evl_loop *)b;
   ev_async_send(loop->ev, &loop->async);
-}
-
-static int evn_call_soon_threadsafe(evl_loop *loop, evl_cb cb, void *arg) {
-  if (!loop)
-    return -EINVAL;
-  if (loop->b.closed)
-    return EVL_ECLOSED;
-  return evl__nts_post(&loop->b, cb, arg, evn_wake);
-}
-
-static void evn_stop_cb(void *arg) {
-  evn_stop(arg);
-}
-
-static int evn_stop_threadsafe(evl_loop *loop) {
-  return evn_call_soon_threadsafe(loop, evn_stop_cb, loop);
 }
 
 /* ---- signals ------------------------------------------------------------ */
@@ -407,20 +339,19 @@ static void evn_sig_cb(struct ev_loop *ev, ev_signal *w, int revents) {
 
 static void evn_sig_drop(evl_loop *loop, int sig) {
   /* libev resets the signal to SIG_DFL; release puts the original back. */
-  ev_signal_stop(loop->ev, &loop->sigs[sig]->w);
-  free(loop->sigs[sig]);
-  loop->sigs[sig] = NULL;
+  evn_sig *s = loop->b.sigs[sig];
+  ev_signal_stop(loop->ev, &s->w);
+  free(s);
+  loop->b.sigs[sig] = NULL;
   evl__nsig_release(sig, 1);
 }
 
 static int evn_add_signal_handler(evl_loop *loop, int sig, evl_cb cb,
                                   void *arg) {
-  int rc = evl__ncheck(EVL__NB(loop));
+  int rc = evl__nsig_add_check(loop, sig, cb);
   if (rc)
     return rc;
-  if (!cb || evl__nsig_check(sig) < 0)
-    return -EINVAL;
-  evn_sig *s = loop->sigs[sig];
+  evn_sig *s = loop->b.sigs[sig];
   if (s) { /* replaces, as add_reader does */
     s->cb = cb;
     s->arg = arg;
@@ -439,74 +370,20 @@ static int evn_add_signal_handler(evl_loop *loop, int sig, evl_cb cb,
   s->arg = arg;
   ev_signal_init(&s->w, evn_sig_cb, sig);
   ev_signal_start(loop->ev, &s->w);
-  loop->sigs[sig] = s;
+  loop->b.sigs[sig] = s;
   return 0;
 }
 
-static int evn_remove_signal_handler(evl_loop *loop, int sig) {
-  int rc = evl__ncheck(EVL__NB(loop));
-  if (rc)
-    return rc;
-  if (evl__nsig_check(sig) < 0)
-    return -EINVAL;
-  if (!loop->sigs[sig])
-    return 0;
-  evn_sig_drop(loop, sig);
-  return 1;
-}
-
-/* ---- errors, debug, stats ---------------------------------------------- */
-static int evn_set_error_handler(evl_loop *loop, evl_error_handler h,
-                                 void *arg) {
-  return evl__nset_error_handler(EVL__NB(loop), h, arg);
-}
-
-static int evn_report_error(evl_loop *loop, int code, const char *message) {
-  int rc = evl__ncheck(EVL__NB(loop));
-  if (rc)
-    return rc;
-  evl__nreport(&loop->b, code, "callback", message, -1, 0);
-  return 0;
-}
-
-static int evn_set_debug(evl_loop *loop, int on) {
-  if (!loop)
-    return -EINVAL;
-  if (loop->b.closed)
-    return EVL_ECLOSED;
-  loop->b.debug = on != 0;
-  return 0;
-}
-
-static int evn_set_slow_callback_ns(evl_loop *loop, uint64_t ns) {
-  if (!loop)
-    return -EINVAL;
-  if (loop->b.closed)
-    return EVL_ECLOSED;
-  loop->b.slow_ns = ns ? ns : 100000000ull;
-  return 0;
-}
-
+/* ---- stats -------------------------------------------------------------- */
 static int evn_loop_stats(const evl_loop *loop, evl_loop_stats *out) {
-  if (!loop)
-    return -EINVAL;
-  if (loop->b.closed)
-    return EVL_ECLOSED;
-  if (!out)
-    return -EINVAL;
-  *out = loop->b.st;
-  /* libev counts its own polls; one poll per iteration. */
-  out->iterations = out->waits = ev_iteration(loop->ev);
-  out->timers = loop->b.ntimers;
-  out->fds = loop->b.nfds;
-  return 0;
+  int rc = evl__nloop_stats(loop, out);
+  if (rc == 0) /* libev counts its own polls; one poll per iteration. */
+    out->iterations = out->waits = ev_iteration(loop->ev);
+  return rc;
 }
 
 /* ---- life cycle --------------------------------------------------------- */
 static void evn_teardown(evl_loop *loop) {
-  for (int sig = 1; sig < NSIG; sig++)
-    if (loop->sigs[sig])
-      evn_sig_drop(loop, sig);
   for (uint32_t i = 0; i < loop->b.slots.len; i++) {
     evl__nslot *sl = &loop->b.slots.v[i];
     if (sl->kind == EVL__NK_TIMER) {
@@ -519,17 +396,14 @@ static void evn_teardown(evl_loop *loop) {
     loop->tfree = tm->next_free;
     free(tm);
   }
-  for (int fd = 0; fd < loop->fds_cap; fd++) {
-    evn_fd *f = loop->fds[fd];
+  for (int fd = 0; fd < loop->b.fds_cap; fd++) {
+    evn_fd *f = loop->b.fds[fd];
     if (f) {
       ev_io_stop(loop->ev, &f->r);
       ev_io_stop(loop->ev, &f->w);
       free(f);
     }
   }
-  free(loop->fds);
-  loop->fds = NULL;
-  loop->fds_cap = 0;
   if (loop->ev) {
     ev_idle_stop(loop->ev, &loop->idle);
     ev_check_stop(loop->ev, &loop->check);
@@ -545,26 +419,19 @@ static int evn_loop_new(const void *data, const evl_impl_config *cfg,
   if (!out)
     return -EINVAL;
   *out = NULL;
-  evl_loop *loop = calloc(1, sizeof *loop);
-  if (!loop)
-    return -ENOMEM;
-  int rc = evl__nbase_init(&loop->b, &evn_ops, cfg);
-  if (rc < 0) {
-    free(loop);
+  evl_loop *loop;
+  int rc = evl__nloop_alloc(sizeof *loop, &evn_ops, &evn_hooks, cfg, &loop);
+  if (rc < 0)
     return rc;
-  }
   /* EVFLAG_NOENV: $LIBEV_FLAGS must not switch the backend under a
-   * benchmark; the choice is libev's recommended one (epoll here). */
-  loop->b.timer_release = evn_timer_release;
-  /* libev aborts when it cannot open the async watcher's eventfd, after
+   * benchmark; the choice is libev's recommended one (epoll here).
+   * libev aborts when it cannot open the async watcher's eventfd, after
    * its epoll fd: make sure both can be had (EMFILE is a clear error). */
   rc = evl__nfd_headroom(2);
   loop->ev = rc < 0 ? NULL : ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV);
   if (!loop->ev) {
     rc = rc < 0 ? rc : errno ? -errno : -ENOMEM;
-    evl__nbase_fini(&loop->b);
-    evl__nbase_destroy(&loop->b);
-    free(loop);
+    evl__nloop_discard(loop);
     return rc;
   }
   ev_idle_init(&loop->idle, evn_idle_cb);
@@ -578,36 +445,12 @@ static int evn_loop_new(const void *data, const evl_impl_config *cfg,
   return 0;
 }
 
-static int evn_loop_close(evl_loop *loop) {
-  if (!loop)
-    return 0;
-  if (loop->b.running)
-    return -EBUSY;
-  if (loop->b.closed)
-    return 0;
-  /* Workers post through the cross-thread queue: join them first. */
-  evl__nexec_shutdown(&loop->b);
-  loop->b.closed = 1;
-  evl__nts_close(&loop->b);
-  evn_teardown(loop);
-  evl__nbase_fini(&loop->b);
-  return 0;
-}
-
-static int evn_loop_free(evl_loop *loop) {
-  if (!loop)
-    return 0;
-  int rc = evn_loop_close(loop);
-  if (rc < 0)
-    return rc;
-  evl__nbase_destroy(&loop->b);
-  free(loop);
-  return 0;
-}
-
-static evl_loop *evn_get_running_loop(void) {
-  return evl__nget_running();
-}
+static const evl__nhooks evn_hooks = {
+    .timer_release = evn_timer_release,
+    .wake = evn_wake,
+    .sig_drop = evn_sig_drop,
+    .teardown = evn_teardown,
+};
 
 static const evl_deviation evn_deviations[] = {
     {"s12_two_loops",
@@ -627,9 +470,8 @@ static const evl_impl_ops evn_ops = {
                 EVL_IF_ERRORS | EVL_IF_RUNNING | EVL_IF_FUTURES |
                 EVL_IF_SIGNALS | EVL_IF_EXECUTOR,
     .deviations = evn_deviations,
+    EVL__NATIVE_SHARED_OPS,
     .loop_new = evn_loop_new,
-    .loop_close = evn_loop_close,
-    .loop_free = evn_loop_free,
     .backend_name = evn_backend_name,
     .call_soon = evn_call_soon,
     .call_later = evn_call_later,
@@ -642,28 +484,7 @@ static const evl_impl_ops evn_ops = {
     .run_forever = evn_run_forever,
     .run_once = evn_run_once,
     .stop = evn_stop,
-    .is_running = evn_is_running,
-    .time = evn_time,
-    .call_soon_threadsafe = evn_call_soon_threadsafe,
-    .stop_threadsafe = evn_stop_threadsafe,
-    .get_running_loop = evn_get_running_loop,
-    .set_error_handler = evn_set_error_handler,
-    .report_error = evn_report_error,
-    .set_debug = evn_set_debug,
-    .set_slow_callback_ns = evn_set_slow_callback_ns,
     .add_signal_handler = evn_add_signal_handler,
-    .remove_signal_handler = evn_remove_signal_handler,
-    .future_new = evl__nfuture_new,
-    .future_retain = evl__nfuture_retain,
-    .future_release = evl__nfuture_release,
-    .future_set_result = evl__nfuture_set_result,
-    .future_set_error = evl__nfuture_set_error,
-    .future_cancel = evl__nfuture_cancel,
-    .future_state = evl__nfuture_state,
-    .future_result = evl__nfuture_result,
-    .future_add_done_callback = evl__nfuture_add_done_callback,
-    .run_until_complete = evl__nrun_until_complete,
-    .run_in_executor = evl__nrun_in_executor,
     .loop_stats = evn_loop_stats,
 };
 

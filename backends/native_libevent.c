@@ -2,9 +2,7 @@
  * persistent events do the work; an activated event carries the FIFO. */
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,6 +12,7 @@
 #include "native_common.h"
 
 static const evl_impl_ops evb_ops;
+static const evl__nhooks evb_hooks;
 
 typedef struct evb_timer {
   struct event *ev;
@@ -32,8 +31,8 @@ typedef struct evb_fd {
   struct event *r, *w;
   evl_loop *loop;
   int fd;
-  evl_io_cb rcb, wcb;
-  void *rarg, *warg;
+  evl_io_cb cb[2]; /* [0] reader, [1] writer, as `write` indexes them */
+  void *arg[2];
 } evb_fd;
 
 struct evl_loop {
@@ -44,10 +43,7 @@ struct evl_loop {
   int in_batch;
   struct event *wake_ev; /* reads wake_fd: cross-thread posts */
   int wake_fd;
-  evb_fd **fds;
-  int fds_cap;
   evb_timer *tfree;
-  struct evb_sig *sigs[NSIG];
   /* Activated by the first timer of a pass, so it runs after all of
    * them: runs them in (deadline, scheduling) order, which libevent's
    * min-heap does not keep for equal deadlines (S2). */
@@ -125,14 +121,7 @@ static void evb_timer_cb(evutil_socket_t fd, short what, void *arg) {
       0)
     return;
   /* Out of memory for the queue: run it now, out of order. */
-  evl_cb cb = tm->cb;
-  void *cbarg = tm->arg;
-  evl__nslot_free(&loop->b.slots, tm->h);
-  loop->b.ntimers--;
-  evb_timer_release(&loop->b, tm);
-  uint64_t t0 = evl__ncb_begin(&loop->b);
-  cb(cbarg);
-  evl__ncb_end(&loop->b, t0);
+  evl__ntimer_run_now(&loop->b, tm->cb, tm->arg, tm->h, tm);
 }
 
 static void evb_flush_cb(evutil_socket_t fd, short what, void *arg) {
@@ -163,8 +152,7 @@ static int evb_call_at(evl_loop *loop, uint64_t when_ns, evl_cb cb, void *arg,
   }
   rc = evl__nslot_alloc(&loop->b.slots, EVL__NK_TIMER, tm, &tm->h);
   if (rc < 0) {
-    tm->next_free = loop->tfree;
-    loop->tfree = tm;
+    evb_timer_release(&loop->b, tm);
     return rc;
   }
   tm->cb = cb;
@@ -201,21 +189,27 @@ static int evb_cancel(evl_loop *loop, evl_handle h) {
 }
 
 /* ---- I/O ---------------------------------------------------------------- */
-static void evb_drop_fd(evl_loop *loop, evb_fd *f) {
-  if (f->rcb || f->wcb)
-    return;
-  loop->fds[f->fd] = NULL;
-  loop->b.nfds--;
-  event_free(f->r);
-  event_free(f->w);
+static void evb_fd_free(evb_fd *f) {
+  if (f->r)
+    event_free(f->r);
+  if (f->w)
+    event_free(f->w);
   free(f);
+}
+
+static void evb_drop_fd(evl_loop *loop, evb_fd *f) {
+  if (f->cb[0] || f->cb[1])
+    return;
+  loop->b.fds[f->fd] = NULL;
+  loop->b.nfds--;
+  evb_fd_free(f);
 }
 
 static void evb_io_cb(evutil_socket_t fd, short what, void *arg, int write) {
   evb_fd *f = arg;
   evl_loop *loop = f->loop;
-  evl_io_cb cb = write ? f->wcb : f->rcb;
-  void *cbarg = write ? f->warg : f->rarg;
+  evl_io_cb cb = f->cb[write];
+  void *cbarg = f->arg[write];
   loop->b.st.events++;
   (void)what;
   /* f may be freed by the callback: nothing below may touch it. */
@@ -244,25 +238,10 @@ static int evb_check_fd(int fd) {
 }
 
 static int evb_add(evl_loop *loop, int fd, int write, evl_io_cb cb, void *arg) {
-  int rc = evl__ncheck(EVL__NB(loop));
+  int rc = evl__nio_add_prep(loop, fd, cb, evb_check_fd);
   if (rc)
     return rc;
-  if (!cb)
-    return -EINVAL;
-  if ((rc = evb_check_fd(fd)) < 0)
-    return rc;
-  if (fd >= loop->fds_cap) {
-    int ncap = loop->fds_cap ? loop->fds_cap : 64;
-    while (ncap <= fd)
-      ncap *= 2;
-    evb_fd **nv = realloc(loop->fds, (size_t)ncap * sizeof *nv);
-    if (!nv)
-      return -ENOMEM;
-    memset(nv + loop->fds_cap, 0, (size_t)(ncap - loop->fds_cap) * sizeof *nv);
-    loop->fds = nv;
-    loop->fds_cap = ncap;
-  }
-  evb_fd *f = loop->fds[fd];
+  evb_fd *f = loop->b.fds[fd];
   int fresh = !f;
   if (fresh) {
     f = calloc(1, sizeof *f);
@@ -273,11 +252,7 @@ static int evb_add(evl_loop *loop, int fd, int write, evl_io_cb cb, void *arg) {
     f->r = event_new(loop->eb, fd, EV_READ | EV_PERSIST, evb_read_cb, f);
     f->w = event_new(loop->eb, fd, EV_WRITE | EV_PERSIST, evb_write_cb, f);
     if (!f->r || !f->w) {
-      if (f->r)
-        event_free(f->r);
-      if (f->w)
-        event_free(f->w);
-      free(f);
+      evb_fd_free(f);
       return -ENOMEM;
     }
   }
@@ -289,48 +264,32 @@ static int evb_add(evl_loop *loop, int fd, int write, evl_io_cb cb, void *arg) {
     /* epoll refused the fd (a regular file: EPERM); nothing stays. */
     rc = errno ? -errno : -EINVAL;
     if (fresh) {
-      event_free(f->r);
-      event_free(f->w);
-      free(f);
+      evb_fd_free(f);
     } else {
-      if (write)
-        f->wcb = NULL;
-      else
-        f->rcb = NULL;
+      f->cb[write] = NULL;
       evb_drop_fd(loop, f);
     }
     return rc;
   }
   if (fresh) {
-    loop->fds[fd] = f;
+    loop->b.fds[fd] = f;
     loop->b.nfds++;
   }
-  if (write) {
-    f->wcb = cb;
-    f->warg = arg;
-  } else {
-    f->rcb = cb;
-    f->rarg = arg;
-  }
+  f->cb[write] = cb;
+  f->arg[write] = arg;
   return 0;
 }
 
 static int evb_remove(evl_loop *loop, int fd, int write) {
-  int rc = evl__ncheck(EVL__NB(loop));
+  void *rec;
+  int rc = evl__nio_lookup(loop, fd, &rec);
   if (rc)
     return rc;
-  if (fd < 0)
-    return -EBADF;
-  evb_fd *f = fd < loop->fds_cap ? loop->fds[fd] : NULL;
-  if (!f || !(write ? f->wcb : f->rcb))
+  evb_fd *f = rec;
+  if (!f || !f->cb[write])
     return 0;
-  if (write) {
-    event_del(f->w);
-    f->wcb = NULL;
-  } else {
-    event_del(f->r);
-    f->rcb = NULL;
-  }
+  event_del(write ? f->w : f->r);
+  f->cb[write] = NULL;
   evb_drop_fd(loop, f);
   return 1;
 }
@@ -350,12 +309,9 @@ static int evb_remove_writer(evl_loop *loop, int fd) {
 
 /* ---- running ------------------------------------------------------------ */
 static int evb_run(evl_loop *loop, int flags) {
-  int rc = evl__ncheck(EVL__NB(loop));
+  int rc = evl__nrun_begin(loop);
   if (rc)
     return rc;
-  if ((rc = evl__nrun_enter(&loop->b, loop)) < 0)
-    return rc;
-  evl__nmark_all(&loop->b);
   /* A stop before the run: one iteration with a zero timeout (S7). */
   if (loop->b.stopping)
     flags = EVLOOP_ONCE | EVLOOP_NONBLOCK;
@@ -387,15 +343,6 @@ static int evb_stop(evl_loop *loop) {
   return 0;
 }
 
-static int evb_is_running(const evl_loop *loop) {
-  return loop && loop->b.running;
-}
-
-static uint64_t evb_time(const evl_loop *loop) {
-  (void)loop;
-  return evl__nnow();
-}
-
 static const char *evb_backend_name(const evl_loop *loop) {
   (void)loop;
   return "libevent";
@@ -417,22 +364,6 @@ static void evb_wake_cb(evutil_socket_t fd, short what, void *arg) {
   evl__nts_run(&((evl_loop *)arg)->b);
 }
 
-static int evb_call_soon_threadsafe(evl_loop *loop, evl_cb cb, void *arg) {
-  if (!loop)
-    return -EINVAL;
-  if (loop->b.closed)
-    return EVL_ECLOSED;
-  return evl__nts_post(&loop->b, cb, arg, evb_wake);
-}
-
-static void evb_stop_cb(void *arg) {
-  evb_stop(arg);
-}
-
-static int evb_stop_threadsafe(evl_loop *loop) {
-  return evb_call_soon_threadsafe(loop, evb_stop_cb, loop);
-}
-
 /* ---- signals ------------------------------------------------------------ */
 typedef struct evb_sig {
   struct event *ev;
@@ -451,20 +382,19 @@ static void evb_sig_cb(evutil_socket_t sig, short what, void *arg) {
 
 static void evb_sig_drop(evl_loop *loop, int sig) {
   /* libevent itself restores the disposition it found. */
-  event_free(loop->sigs[sig]->ev);
-  free(loop->sigs[sig]);
-  loop->sigs[sig] = NULL;
+  evb_sig *s = loop->b.sigs[sig];
+  event_free(s->ev);
+  free(s);
+  loop->b.sigs[sig] = NULL;
   evl__nsig_release(sig, 0);
 }
 
 static int evb_add_signal_handler(evl_loop *loop, int sig, evl_cb cb,
                                   void *arg) {
-  int rc = evl__ncheck(EVL__NB(loop));
+  int rc = evl__nsig_add_check(loop, sig, cb);
   if (rc)
     return rc;
-  if (!cb || evl__nsig_check(sig) < 0)
-    return -EINVAL;
-  evb_sig *s = loop->sigs[sig];
+  evb_sig *s = loop->b.sigs[sig];
   if (s) { /* replaces, as add_reader does */
     s->cb = cb;
     s->arg = arg;
@@ -488,59 +418,12 @@ static int evb_add_signal_handler(evl_loop *loop, int sig, evl_cb cb,
   s->loop = loop;
   s->cb = cb;
   s->arg = arg;
-  loop->sigs[sig] = s;
-  return 0;
-}
-
-static int evb_remove_signal_handler(evl_loop *loop, int sig) {
-  int rc = evl__ncheck(EVL__NB(loop));
-  if (rc)
-    return rc;
-  if (evl__nsig_check(sig) < 0)
-    return -EINVAL;
-  if (!loop->sigs[sig])
-    return 0;
-  evb_sig_drop(loop, sig);
-  return 1;
-}
-
-/* ---- errors, debug ------------------------------------------------------ */
-static int evb_set_error_handler(evl_loop *loop, evl_error_handler h,
-                                 void *arg) {
-  return evl__nset_error_handler(EVL__NB(loop), h, arg);
-}
-
-static int evb_report_error(evl_loop *loop, int code, const char *message) {
-  int rc = evl__ncheck(EVL__NB(loop));
-  if (rc)
-    return rc;
-  evl__nreport(&loop->b, code, "callback", message, -1, 0);
-  return 0;
-}
-
-static int evb_set_debug(evl_loop *loop, int on) {
-  if (!loop)
-    return -EINVAL;
-  if (loop->b.closed)
-    return EVL_ECLOSED;
-  loop->b.debug = on != 0;
-  return 0;
-}
-
-static int evb_set_slow_callback_ns(evl_loop *loop, uint64_t ns) {
-  if (!loop)
-    return -EINVAL;
-  if (loop->b.closed)
-    return EVL_ECLOSED;
-  loop->b.slow_ns = ns ? ns : 100000000ull;
+  loop->b.sigs[sig] = s;
   return 0;
 }
 
 /* ---- life cycle --------------------------------------------------------- */
 static void evb_teardown(evl_loop *loop) {
-  for (int sig = 1; sig < NSIG; sig++)
-    if (loop->sigs[sig])
-      evb_sig_drop(loop, sig);
   for (uint32_t i = 0; i < loop->b.slots.len; i++) {
     evl__nslot *sl = &loop->b.slots.v[i];
     if (sl->kind == EVL__NK_TIMER) {
@@ -555,17 +438,10 @@ static void evb_teardown(evl_loop *loop) {
     event_free(tm->ev);
     free(tm);
   }
-  for (int fd = 0; fd < loop->fds_cap; fd++) {
-    evb_fd *f = loop->fds[fd];
-    if (f) {
-      event_free(f->r);
-      event_free(f->w);
-      free(f);
-    }
+  for (int fd = 0; fd < loop->b.fds_cap; fd++) {
+    if (loop->b.fds[fd])
+      evb_fd_free(loop->b.fds[fd]);
   }
-  free(loop->fds);
-  loop->fds = NULL;
-  loop->fds_cap = 0;
   if (loop->soon_ev)
     event_free(loop->soon_ev);
   if (loop->flush_ev)
@@ -588,18 +464,13 @@ static int evb_loop_new(const void *data, const evl_impl_config *cfg,
   if (!out)
     return -EINVAL;
   *out = NULL;
-  evl_loop *loop = calloc(1, sizeof *loop);
-  if (!loop)
-    return -ENOMEM;
-  loop->wake_fd = -1;
-  int rc = evl__nbase_init(&loop->b, &evb_ops, cfg);
-  if (rc < 0) {
-    free(loop);
+  evl_loop *loop;
+  int rc = evl__nloop_alloc(sizeof *loop, &evb_ops, &evb_hooks, cfg, &loop);
+  if (rc < 0)
     return rc;
-  }
+  loop->wake_fd = -1;
   /* libevent exits the process when its signal socketpair cannot be made
    * (evsig_init_): epoll fd, timerfd, the pair and our eventfd must fit. */
-  loop->b.timer_release = evb_timer_release;
   if ((rc = evl__nfd_headroom(5)) < 0)
     goto fail;
   struct event_config *ec = event_config_new();
@@ -637,42 +508,16 @@ static int evb_loop_new(const void *data, const evl_impl_config *cfg,
   return 0;
 fail:
   evb_teardown(loop);
-  evl__nbase_fini(&loop->b);
-  evl__nbase_destroy(&loop->b);
-  free(loop);
+  evl__nloop_discard(loop);
   return rc;
 }
 
-static int evb_loop_close(evl_loop *loop) {
-  if (!loop)
-    return 0;
-  if (loop->b.running)
-    return -EBUSY;
-  if (loop->b.closed)
-    return 0;
-  /* Workers post through the cross-thread queue: join them first. */
-  evl__nexec_shutdown(&loop->b);
-  loop->b.closed = 1;
-  evl__nts_close(&loop->b);
-  evb_teardown(loop);
-  evl__nbase_fini(&loop->b);
-  return 0;
-}
-
-static int evb_loop_free(evl_loop *loop) {
-  if (!loop)
-    return 0;
-  int rc = evb_loop_close(loop);
-  if (rc < 0)
-    return rc;
-  evl__nbase_destroy(&loop->b);
-  free(loop);
-  return 0;
-}
-
-static evl_loop *evb_get_running_loop(void) {
-  return evl__nget_running();
-}
+static const evl__nhooks evb_hooks = {
+    .timer_release = evb_timer_release,
+    .wake = evb_wake,
+    .sig_drop = evb_sig_drop,
+    .teardown = evb_teardown,
+};
 
 static const evl_deviation evb_deviations[] = {
     {"s12_two_loops",
@@ -704,9 +549,8 @@ static const evl_impl_ops evb_ops = {
                 EVL_IF_RUNNING | EVL_IF_FUTURES | EVL_IF_EXECUTOR |
                 EVL_IF_SIGNALS,
     .deviations = evb_deviations,
+    EVL__NATIVE_SHARED_OPS,
     .loop_new = evb_loop_new,
-    .loop_close = evb_loop_close,
-    .loop_free = evb_loop_free,
     .backend_name = evb_backend_name,
     .call_soon = evb_call_soon,
     .call_later = evb_call_later,
@@ -719,28 +563,7 @@ static const evl_impl_ops evb_ops = {
     .run_forever = evb_run_forever,
     .run_once = evb_run_once,
     .stop = evb_stop,
-    .is_running = evb_is_running,
-    .time = evb_time,
-    .call_soon_threadsafe = evb_call_soon_threadsafe,
-    .stop_threadsafe = evb_stop_threadsafe,
-    .get_running_loop = evb_get_running_loop,
-    .set_error_handler = evb_set_error_handler,
-    .report_error = evb_report_error,
-    .set_debug = evb_set_debug,
-    .set_slow_callback_ns = evb_set_slow_callback_ns,
     .add_signal_handler = evb_add_signal_handler,
-    .remove_signal_handler = evb_remove_signal_handler,
-    .future_new = evl__nfuture_new,
-    .future_retain = evl__nfuture_retain,
-    .future_release = evl__nfuture_release,
-    .future_set_result = evl__nfuture_set_result,
-    .future_set_error = evl__nfuture_set_error,
-    .future_cancel = evl__nfuture_cancel,
-    .future_state = evl__nfuture_state,
-    .future_result = evl__nfuture_result,
-    .future_add_done_callback = evl__nfuture_add_done_callback,
-    .run_until_complete = evl__nrun_until_complete,
-    .run_in_executor = evl__nrun_in_executor,
 };
 
 static void evb_log_quiet(int severity, const char *msg) {

@@ -2,15 +2,14 @@
  * and uv_async do the work; uv_check + uv_idle carry the ready FIFO. */
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include <uv.h>
 
 #include "native_common.h"
 
 static const evl_impl_ops uvn_ops;
+static const evl__nhooks uvn_hooks;
 
 typedef struct uvn_timer {
   uv_timer_t t;
@@ -29,8 +28,8 @@ typedef struct uvn_fd {
   uv_poll_t p;
   evl_loop *loop;
   int fd;
-  evl_io_cb rcb, wcb;
-  void *rarg, *warg;
+  evl_io_cb cb[2]; /* [0] reader, [1] writer, as `write` indexes them */
+  void *arg[2];
   uint32_t wgen;
 } uvn_fd;
 
@@ -42,10 +41,7 @@ struct evl_loop {
   uv_prepare_t prep;
   uv_async_t async;
   int uv_inited, handles_inited;
-  uvn_fd **fds;
-  int fds_cap;
   uvn_timer *tfree;
-  struct uvn_sig *sigs[NSIG];
 };
 
 #define UVN_LOOP(ptr, field)                                                   \
@@ -127,14 +123,7 @@ static void uvn_timer_cb(uv_timer_t *t) {
     return;
   }
   /* Out of memory for the queue: run it now, out of order. */
-  evl_cb cb = tm->cb;
-  void *arg = tm->arg;
-  evl__nslot_free(&loop->b.slots, tm->h);
-  loop->b.ntimers--;
-  uvn_timer_release(&loop->b, tm);
-  uint64_t t0 = evl__ncb_begin(&loop->b);
-  cb(arg);
-  evl__ncb_end(&loop->b, t0);
+  evl__ntimer_run_now(&loop->b, tm->cb, tm->arg, tm->h, tm);
 }
 
 static int uvn_timer_new(evl_loop *loop, uint64_t when_ns, int due_now,
@@ -205,7 +194,7 @@ static void uvn_free_cb(uv_handle_t *h) {
 }
 
 static int uvn_mask(const uvn_fd *f) {
-  return (f->rcb ? UV_READABLE : 0) | (f->wcb ? UV_WRITABLE : 0);
+  return (f->cb[0] ? UV_READABLE : 0) | (f->cb[1] ? UV_WRITABLE : 0);
 }
 
 static void uvn_poll_cb(uv_poll_t *p, int status, int events) {
@@ -221,43 +210,28 @@ static void uvn_poll_cb(uv_poll_t *p, int status, int events) {
   }
   loop->b.st.events++;
   uint32_t wgen = f->wgen;
-  if ((events & UV_READABLE) && f->rcb) {
+  if ((events & UV_READABLE) && f->cb[0]) {
     uint64_t t0 = evl__ncb_begin(&loop->b);
-    f->rcb(f->fd, EVL_READ | extra, f->rarg);
+    f->cb[0](f->fd, EVL_READ | extra, f->arg[0]);
     evl__ncb_end(&loop->b, t0);
   }
-  if (loop->b.closed || loop->fds[f->fd] != f)
+  if (loop->b.closed || loop->b.fds[f->fd] != f)
     return; /* removed by the reader; the handle is closing */
-  if ((events & UV_WRITABLE) && f->wcb && f->wgen == wgen) {
+  if ((events & UV_WRITABLE) && f->cb[1] && f->wgen == wgen) {
     uint64_t t0 = evl__ncb_begin(&loop->b);
-    f->wcb(f->fd, EVL_WRITE | extra, f->warg);
+    f->cb[1](f->fd, EVL_WRITE | extra, f->arg[1]);
     evl__ncb_end(&loop->b, t0);
   }
-  if (status < 0 && !loop->b.closed && loop->fds[f->fd] == f &&
+  if (status < 0 && !loop->b.closed && loop->b.fds[f->fd] == f &&
       !uv_is_active((uv_handle_t *)p))
     uv_poll_start(p, uvn_mask(f), uvn_poll_cb);
 }
 
 static int uvn_add(evl_loop *loop, int fd, int write, evl_io_cb cb, void *arg) {
-  int rc = evl__ncheck(EVL__NB(loop));
+  int rc = evl__nio_add_prep(loop, fd, cb, evl__ncheck_fd);
   if (rc)
     return rc;
-  if (!cb)
-    return -EINVAL;
-  if ((rc = evl__ncheck_fd(fd)) < 0)
-    return rc;
-  if (fd >= loop->fds_cap) {
-    int ncap = loop->fds_cap ? loop->fds_cap : 64;
-    while (ncap <= fd)
-      ncap *= 2;
-    uvn_fd **nv = realloc(loop->fds, (size_t)ncap * sizeof *nv);
-    if (!nv)
-      return -ENOMEM;
-    memset(nv + loop->fds_cap, 0, (size_t)(ncap - loop->fds_cap) * sizeof *nv);
-    loop->fds = nv;
-    loop->fds_cap = ncap;
-  }
-  uvn_fd *f = loop->fds[fd];
+  uvn_fd *f = loop->b.fds[fd];
   if (!f) {
     f = calloc(1, sizeof *f);
     if (!f)
@@ -271,41 +245,31 @@ static int uvn_add(evl_loop *loop, int fd, int write, evl_io_cb cb, void *arg) {
     }
     f->loop = loop;
     f->fd = fd;
-    loop->fds[fd] = f;
+    loop->b.fds[fd] = f;
     loop->b.nfds++;
   }
-  if (write) {
-    f->wcb = cb;
-    f->warg = arg;
-    f->wgen++;
-  } else {
-    f->rcb = cb;
-    f->rarg = arg;
-  }
+  f->cb[write] = cb;
+  f->arg[write] = arg;
+  f->wgen += write;
   /* Restarting also drops an event already collected for this fd, so a
    * replaced watcher is not called for it. */
   return uv_poll_start(&f->p, uvn_mask(f), uvn_poll_cb);
 }
 
 static int uvn_remove(evl_loop *loop, int fd, int write) {
-  int rc = evl__ncheck(EVL__NB(loop));
+  void *rec;
+  int rc = evl__nio_lookup(loop, fd, &rec);
   if (rc)
     return rc;
-  if (fd < 0)
-    return -EBADF;
-  uvn_fd *f = fd < loop->fds_cap ? loop->fds[fd] : NULL;
-  if (!f || !(write ? f->wcb : f->rcb))
+  uvn_fd *f = rec;
+  if (!f || !f->cb[write])
     return 0;
-  if (write) {
-    f->wcb = NULL;
-    f->wgen++;
-  } else {
-    f->rcb = NULL;
-  }
+  f->cb[write] = NULL;
+  f->wgen += write;
   if (uvn_mask(f)) {
     uv_poll_start(&f->p, uvn_mask(f), uvn_poll_cb);
   } else {
-    loop->fds[fd] = NULL;
+    loop->b.fds[fd] = NULL;
     loop->b.nfds--;
     uv_close((uv_handle_t *)&f->p, uvn_free_cb);
   }
@@ -327,12 +291,9 @@ static int uvn_remove_writer(evl_loop *loop, int fd) {
 
 /* ---- running ------------------------------------------------------------ */
 static int uvn_run(evl_loop *loop, uv_run_mode mode) {
-  int rc = evl__ncheck(EVL__NB(loop));
+  int rc = evl__nrun_begin(loop);
   if (rc)
     return rc;
-  if ((rc = evl__nrun_enter(&loop->b, loop)) < 0)
-    return rc;
-  evl__nmark_all(&loop->b);
   /* uv_stop before uv_run would run no iteration at all; the contract
    * wants exactly one with a zero timeout (S7), which is NOWAIT. */
   if (loop->b.stopping)
@@ -364,15 +325,6 @@ static int uvn_stop(evl_loop *loop) {
   return 0;
 }
 
-static int uvn_is_running(const evl_loop *loop) {
-  return loop && loop->b.running;
-}
-
-static uint64_t uvn_time(const evl_loop *loop) {
-  (void)loop;
-  return evl__nnow();
-}
-
 static const char *uvn_backend_name(const evl_loop *loop) {
   (void)loop;
   return "libuv";
@@ -381,22 +333,6 @@ static const char *uvn_backend_name(const evl_loop *loop) {
 /* ---- threads ------------------------------------------------------------ */
 static void uvn_wake(evl__nbase *b) {
   uv_async_send(&((evl_loop *)b)->async);
-}
-
-static int uvn_call_soon_threadsafe(evl_loop *loop, evl_cb cb, void *arg) {
-  if (!loop)
-    return -EINVAL;
-  if (loop->b.closed)
-    return EVL_ECLOSED;
-  return evl__nts_post(&loop->b, cb, arg, uvn_wake);
-}
-
-static void uvn_stop_cb(void *arg) {
-  uvn_stop(arg);
-}
-
-static int uvn_stop_threadsafe(evl_loop *loop) {
-  return uvn_call_soon_threadsafe(loop, uvn_stop_cb, loop);
 }
 
 /* ---- signals ------------------------------------------------------------ */
@@ -418,19 +354,17 @@ static void uvn_sig_cb(uv_signal_t *h, int signum) {
 static void uvn_sig_drop(evl_loop *loop, int sig) {
   /* uv_close stops at once; libuv then resets the signal to SIG_DFL if
    * no loop watches it, and release puts the original back. */
-  uv_close((uv_handle_t *)&loop->sigs[sig]->h, uvn_free_cb);
-  loop->sigs[sig] = NULL;
+  uv_close((uv_handle_t *)&((uvn_sig *)loop->b.sigs[sig])->h, uvn_free_cb);
+  loop->b.sigs[sig] = NULL;
   evl__nsig_release(sig, 1);
 }
 
 static int uvn_add_signal_handler(evl_loop *loop, int sig, evl_cb cb,
                                   void *arg) {
-  int rc = evl__ncheck(EVL__NB(loop));
+  int rc = evl__nsig_add_check(loop, sig, cb);
   if (rc)
     return rc;
-  if (!cb || evl__nsig_check(sig) < 0)
-    return -EINVAL;
-  uvn_sig *s = loop->sigs[sig];
+  uvn_sig *s = loop->b.sigs[sig];
   if (s) { /* replaces, as add_reader does */
     s->cb = cb;
     s->arg = arg;
@@ -447,67 +381,10 @@ static int uvn_add_signal_handler(evl_loop *loop, int sig, evl_cb cb,
   s->cb = cb;
   s->arg = arg;
   uv_signal_init(&loop->uv, &s->h);
-  loop->sigs[sig] = s;
+  loop->b.sigs[sig] = s;
   if ((rc = uv_signal_start(&s->h, uvn_sig_cb, sig)) < 0)
     uvn_sig_drop(loop, sig);
   return rc;
-}
-
-static int uvn_remove_signal_handler(evl_loop *loop, int sig) {
-  int rc = evl__ncheck(EVL__NB(loop));
-  if (rc)
-    return rc;
-  if (evl__nsig_check(sig) < 0)
-    return -EINVAL;
-  if (!loop->sigs[sig])
-    return 0;
-  uvn_sig_drop(loop, sig);
-  return 1;
-}
-
-/* ---- errors, debug, stats ---------------------------------------------- */
-static int uvn_set_error_handler(evl_loop *loop, evl_error_handler h,
-                                 void *arg) {
-  return evl__nset_error_handler(EVL__NB(loop), h, arg);
-}
-
-static int uvn_report_error(evl_loop *loop, int code, const char *message) {
-  int rc = evl__ncheck(EVL__NB(loop));
-  if (rc)
-    return rc;
-  evl__nreport(&loop->b, code, "callback", message, -1, 0);
-  return 0;
-}
-
-static int uvn_set_debug(evl_loop *loop, int on) {
-  if (!loop)
-    return -EINVAL;
-  if (loop->b.closed)
-    return EVL_ECLOSED;
-  loop->b.debug = on != 0;
-  return 0;
-}
-
-static int uvn_set_slow_callback_ns(evl_loop *loop, uint64_t ns) {
-  if (!loop)
-    return -EINVAL;
-  if (loop->b.closed)
-    return EVL_ECLOSED;
-  loop->b.slow_ns = ns ? ns : 100000000ull;
-  return 0;
-}
-
-static int uvn_loop_stats(const evl_loop *loop, evl_loop_stats *out) {
-  if (!loop)
-    return -EINVAL;
-  if (loop->b.closed)
-    return EVL_ECLOSED;
-  if (!out)
-    return -EINVAL;
-  *out = loop->b.st;
-  out->timers = loop->b.ntimers;
-  out->fds = loop->b.nfds;
-  return 0;
 }
 
 /* ---- life cycle --------------------------------------------------------- */
@@ -519,9 +396,6 @@ static void uvn_close_embedded(uv_handle_t *h) {
 /* Closes every handle, lets libuv run their close callbacks, then closes
  * the libuv loop, which must then report nothing left (returns 0). */
 static int uvn_teardown(evl_loop *loop) {
-  for (int sig = 1; sig < NSIG; sig++)
-    if (loop->sigs[sig])
-      uvn_sig_drop(loop, sig);
   if (loop->handles_inited) {
     uvn_close_embedded((uv_handle_t *)&loop->idle);
     uvn_close_embedded((uv_handle_t *)&loop->check);
@@ -539,12 +413,9 @@ static int uvn_teardown(evl_loop *loop) {
     loop->tfree = tm->next_free;
     uv_close((uv_handle_t *)&tm->t, uvn_free_cb);
   }
-  for (int fd = 0; fd < loop->fds_cap; fd++)
-    if (loop->fds[fd])
-      uv_close((uv_handle_t *)&loop->fds[fd]->p, uvn_free_cb);
-  free(loop->fds);
-  loop->fds = NULL;
-  loop->fds_cap = 0;
+  for (int fd = 0; fd < loop->b.fds_cap; fd++)
+    if (loop->b.fds[fd])
+      uv_close((uv_handle_t *)&((uvn_fd *)loop->b.fds[fd])->p, uvn_free_cb);
   int rc = 0;
   if (loop->uv_inited) {
     uv_run(&loop->uv, UV_RUN_DEFAULT);
@@ -554,21 +425,24 @@ static int uvn_teardown(evl_loop *loop) {
   return rc;
 }
 
+/* The loop_close hook: there, a handle outliving its close is a bug of
+ * this adapter, not the user's. */
+static void uvn_close_teardown(evl_loop *loop) {
+  int rc = uvn_teardown(loop);
+  if (rc < 0)
+    evl__nreport(&loop->b, rc, "loop close", "uv_loop_close", -1, 0);
+}
+
 static int uvn_loop_new(const void *data, const evl_impl_config *cfg,
                         evl_loop **out) {
   (void)data;
   if (!out)
     return -EINVAL;
   *out = NULL;
-  evl_loop *loop = calloc(1, sizeof *loop);
-  if (!loop)
-    return -ENOMEM;
-  int rc = evl__nbase_init(&loop->b, &uvn_ops, cfg);
-  if (rc < 0) {
-    free(loop);
+  evl_loop *loop;
+  int rc = evl__nloop_alloc(sizeof *loop, &uvn_ops, &uvn_hooks, cfg, &loop);
+  if (rc < 0)
     return rc;
-  }
-  loop->b.timer_release = uvn_timer_release;
   if ((rc = uv_loop_init(&loop->uv)) < 0)
     goto fail;
   loop->uv_inited = 1;
@@ -584,44 +458,16 @@ static int uvn_loop_new(const void *data, const evl_impl_config *cfg,
   return 0;
 fail:
   uvn_teardown(loop);
-  evl__nbase_fini(&loop->b);
-  evl__nbase_destroy(&loop->b);
-  free(loop);
+  evl__nloop_discard(loop);
   return rc;
 }
 
-static int uvn_loop_close(evl_loop *loop) {
-  if (!loop)
-    return 0;
-  if (loop->b.running)
-    return -EBUSY;
-  if (loop->b.closed)
-    return 0;
-  /* Workers post through the cross-thread queue: join them first. */
-  evl__nexec_shutdown(&loop->b);
-  loop->b.closed = 1;
-  evl__nts_close(&loop->b);
-  int rc = uvn_teardown(loop);
-  if (rc < 0) /* a handle outlived its close: a bug here, not the user's */
-    evl__nreport(&loop->b, rc, "loop close", "uv_loop_close", -1, 0);
-  evl__nbase_fini(&loop->b);
-  return 0;
-}
-
-static int uvn_loop_free(evl_loop *loop) {
-  if (!loop)
-    return 0;
-  int rc = uvn_loop_close(loop);
-  if (rc < 0)
-    return rc;
-  evl__nbase_destroy(&loop->b);
-  free(loop);
-  return 0;
-}
-
-static evl_loop *uvn_get_running_loop(void) {
-  return evl__nget_running();
-}
+static const evl__nhooks uvn_hooks = {
+    .timer_release = uvn_timer_release,
+    .wake = uvn_wake,
+    .sig_drop = uvn_sig_drop,
+    .teardown = uvn_close_teardown,
+};
 
 static const evl_deviation uvn_deviations[] = {
     {"s6_hangup_wakes_both",
@@ -646,9 +492,8 @@ static const evl_impl_ops uvn_ops = {
                 EVL_IF_ERRORS | EVL_IF_RUNNING | EVL_IF_FUTURES |
                 EVL_IF_SIGNALS | EVL_IF_EXECUTOR,
     .deviations = uvn_deviations,
+    EVL__NATIVE_SHARED_OPS,
     .loop_new = uvn_loop_new,
-    .loop_close = uvn_loop_close,
-    .loop_free = uvn_loop_free,
     .backend_name = uvn_backend_name,
     .call_soon = uvn_call_soon,
     .call_later = uvn_call_later,
@@ -661,29 +506,8 @@ static const evl_impl_ops uvn_ops = {
     .run_forever = uvn_run_forever,
     .run_once = uvn_run_once,
     .stop = uvn_stop,
-    .is_running = uvn_is_running,
-    .time = uvn_time,
-    .call_soon_threadsafe = uvn_call_soon_threadsafe,
-    .stop_threadsafe = uvn_stop_threadsafe,
-    .get_running_loop = uvn_get_running_loop,
-    .set_error_handler = uvn_set_error_handler,
-    .report_error = uvn_report_error,
-    .set_debug = uvn_set_debug,
-    .set_slow_callback_ns = uvn_set_slow_callback_ns,
     .add_signal_handler = uvn_add_signal_handler,
-    .remove_signal_handler = uvn_remove_signal_handler,
-    .future_new = evl__nfuture_new,
-    .future_retain = evl__nfuture_retain,
-    .future_release = evl__nfuture_release,
-    .future_set_result = evl__nfuture_set_result,
-    .future_set_error = evl__nfuture_set_error,
-    .future_cancel = evl__nfuture_cancel,
-    .future_state = evl__nfuture_state,
-    .future_result = evl__nfuture_result,
-    .future_add_done_callback = evl__nfuture_add_done_callback,
-    .run_until_complete = evl__nrun_until_complete,
-    .run_in_executor = evl__nrun_in_executor,
-    .loop_stats = uvn_loop_stats,
+    .loop_stats = evl__nloop_stats,
 };
 
 /* The first uv_loop_init() of a process opens a pipe that libuv keeps for
