@@ -91,8 +91,9 @@ MODULES += libuv native-libuv
 LIBS_libuv := $(shell pkg-config --libs libuv)
 LIBS_native-libuv := $(LIBS_libuv)
 endif
-# native-X is backends/native_X.c plus the shared adapter helpers.
-src_of = $(if $(filter native-%,$(1)),backends/$(subst -,_,$(1)).c backends/native_common.c,backends/$(1).c)
+# native-X is backends/native_X.c plus the shared adapter helpers, and the
+# core's error texts and default handler (error.c needs nothing else).
+src_of = $(if $(filter native-%,$(1)),backends/$(subst -,_,$(1)).c backends/native_common.c backends/native_ext.c core/error.c,backends/$(1).c)
 MODULE_SO := $(patsubst %,$(O)/modules/evl-%.so,$(MODULES))
 
 # ---------------------------------------------------------------- targets

@@ -247,7 +247,6 @@ void evl__ntimer_run_now(evl__nbase *b, evl_cb cb, void *arg, evl_handle h,
 /* Errors (S10) and slow callbacks (S11). */
 void evl__nreport(evl__nbase *b, int code, const char *context,
                   const char *message, int fd, uint64_t duration_ns);
-void evl__ndefault_error_handler(const evl_error_info *info, void *arg);
 
 /* Bracket every user callback: counts it and, in debug mode, times it. */
 static inline uint64_t evl__ncb_begin(evl__nbase *b) {
@@ -262,6 +261,7 @@ static inline void evl__ncb_end(evl__nbase *b, uint64_t t0) {
 
 /* Futures (S13) and the executor (S14), shared by all adapters: they only
  * need the adapter's call_soon, call_soon_threadsafe, stop and run. */
+void evl__nfuture_drop_queued(evl__nbase *b); /* close: drop queued refs */
 int evl__nfuture_new(evl_loop *loop, evl_future **out);
 void evl__nfuture_retain(evl_future *f);
 void evl__nfuture_release(evl_future *f);
