@@ -43,37 +43,32 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <liburing.h>
 
 #include "evl/backend.h"
-
-/* The longest single library wait; longer timeouts loop. */
-#define IOURING_MAX_ROUND_NS ((int64_t)86400 * 1000000000)
+#include "wrap_common.h"
 
 #define IOURING_WAKE_FD 0xffffffffu /* the low half of the wake request */
 #define IOURING_CTL_MASK                                                       \
   (EVL_READ | EVL_WRITE | EVL_RDHUP | EVL_ET | EVL_ONESHOT)
 
 typedef struct iouring_reg {
-  uint32_t mask;      /* registered interest; 0 = not registered */
-  uint32_t gen;       /* generation of the request in flight */
-  uint8_t inflight;   /* a request with gen is queued or armed */
-  uint8_t multishot;  /* ... and it is a multishot one */
-  uint8_t idle;       /* not re-armed until the next ctl (oneshot, error) */
-  uint8_t dirty;      /* on the dirty list */
-  uint8_t carried;    /* on the carry list */
-  uint32_t pending;   /* multishot events that did not fit (carried) */
-  uint32_t out_stamp; /* wait number in which out_idx is valid */
-  int out_idx;
+  uint32_t mask;     /* registered interest; 0 = not registered */
+  uint32_t gen;      /* generation of the request in flight */
+  uint8_t inflight;  /* a request with gen is queued or armed */
+  uint8_t multishot; /* ... and it is a multishot one */
+  uint8_t idle;      /* not re-armed until the next ctl (oneshot, error) */
+  uint8_t dirty;     /* on the dirty list */
+  uint8_t carried;   /* on the carry list */
+  uint32_t pending;  /* multishot events that did not fit (carried) */
+  wrap_slot out;     /* the fd's entry in out[] during this wait */
 } iouring_reg;
 
 typedef struct iouring_state {
@@ -179,16 +174,10 @@ static int iouring_arm_wake(iouring_state *s) {
 }
 
 static int iouring_push(int **list, int *n, int *cap, int fd) {
-  if (*n == *cap) {
-    int c = *cap ? *cap * 2 : 64;
-    int *d = realloc(*list, (size_t)c * sizeof(*d));
-    if (!d)
-      return -ENOMEM;
-    *list = d;
-    *cap = c;
-  }
-  (*list)[(*n)++] = fd;
-  return 0;
+  int rc = wrap_reserve(list, cap, *n + 1, sizeof(**list));
+  if (rc == 0)
+    (*list)[(*n)++] = fd;
+  return rc;
 }
 
 static int iouring_mark_dirty(iouring_state *s, iouring_reg *r, int fd) {
@@ -282,11 +271,7 @@ static int iouring_take_pending(iouring_state *s, evl_event *out, int cap) {
       s->carry[k++] = fd;
       continue;
     }
-    r->out_stamp = s->stamp;
-    r->out_idx = n;
-    out[n].fd = fd;
-    out[n].events = r->pending;
-    n++;
+    wrap_slot_append(out, &n, &r->out, s->stamp, fd, r->pending);
     r->carried = 0;
     r->pending = 0;
   }
@@ -360,8 +345,8 @@ static int iouring_harvest(iouring_state *s, evl_event *out, int cap, int n) {
     else if (res != -ECANCELED)
       ev = EVL_ERR | (r->mask & (EVL_READ | EVL_WRITE));
     int more = (cqe->flags & IORING_CQE_F_MORE) != 0;
-    int merge = r->out_stamp == s->stamp && r->out_idx < n &&
-                out[r->out_idx].fd == (int)fd;
+    int at = wrap_slot_find(&r->out, s->stamp);
+    int merge = at >= 0 && at < n && out[at].fd == (int)fd;
     if (ev && !merge && (n == cap || r->carried)) {
       /* No room: consume it anyway and remember the fd, oldest first. A
        * one-shot fd is re-polled at the next wait rather than reported
@@ -389,33 +374,13 @@ static int iouring_harvest(iouring_state *s, evl_event *out, int cap, int n) {
     io_uring_cqe_seen(&s->ring, cqe);
     if (!ev)
       continue;
-    if (merge) {
-      out[r->out_idx].events |= ev;
-    } else {
-      r->out_stamp = s->stamp;
-      r->out_idx = n;
-      out[n].fd = (int)fd;
-      out[n].events = ev;
-      n++;
-    }
+    if (merge)
+      out[at].events |= ev;
+    else
+      wrap_slot_append(out, &n, &r->out, s->stamp, (int)fd, ev);
   }
   iouring_check_overflow(s);
   return n;
-}
-
-static int iouring_grow(iouring_state *s, int fd) {
-  if (fd < s->nregs)
-    return 0;
-  int n = s->nregs ? s->nregs : 64;
-  while (n <= fd)
-    n = n > INT_MAX / 2 ? INT_MAX : n * 2;
-  iouring_reg *r = realloc(s->regs, (size_t)n * sizeof(*r));
-  if (!r)
-    return -ENOMEM;
-  memset(r + s->nregs, 0, (size_t)(n - s->nregs) * sizeof(*r));
-  s->regs = r;
-  s->nregs = n;
-  return 0;
 }
 
 static int iouring_probe(char *why, size_t len) {
@@ -513,16 +478,15 @@ static int iouring_ctl(void *state, int fd, unsigned old_mask,
                        unsigned new_mask) {
   iouring_state *s = state;
   (void)old_mask; /* the table is the truth: it also knows idle requests */
-  if (fd < 0)
-    return -EBADF;
-  if (new_mask & ~IOURING_CTL_MASK)
-    return -EINVAL;
+  int rc = wrap_ctl_check(fd, new_mask, IOURING_CTL_MASK);
+  if (rc < 0)
+    return rc;
   iouring_reg *r = fd < s->nregs ? &s->regs[fd] : NULL;
   int registered = r && r->mask;
   if (!(new_mask & (EVL_READ | EVL_WRITE))) {
     if (!registered)
       return -ENOENT;
-    int rc = iouring_cancel(s, r, fd);
+    rc = iouring_cancel(s, r, fd);
     if (rc < 0)
       return rc;
     r->mask = 0;
@@ -534,13 +498,13 @@ static int iouring_ctl(void *state, int fd, unsigned old_mask,
     /* A poll on a bad fd would only fail later, as a CQE. */
     if (fcntl(fd, F_GETFD) < 0)
       return -errno;
-    int rc = iouring_grow(s, fd);
+    rc = wrap_reserve(&s->regs, &s->nregs, fd + 1, sizeof(*s->regs));
     if (rc < 0)
       return rc;
     r = &s->regs[fd];
   }
   /* Dirty first: a failure below then leaves the old registration whole. */
-  int rc = iouring_mark_dirty(s, r, fd);
+  rc = iouring_mark_dirty(s, r, fd);
   if (rc < 0)
     return rc;
   if (registered && r->mask != new_mask) {
@@ -555,42 +519,22 @@ static int iouring_ctl(void *state, int fd, unsigned old_mask,
 }
 
 static int iouring_forget_fd(void *state, int fd) {
-  int rc = iouring_ctl(state, fd, 0, 0);
-  return rc == -ENOENT ? 0 : rc;
+  return wrap_forgotten(iouring_ctl(state, fd, 0, 0));
 }
 
 static int iouring_wake(void *state) {
   iouring_state *s = state;
-  uint64_t one = 1;
-  /* EAGAIN: the counter is saturated, so a wakeup is pending anyway. */
-  if (write(s->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-    return -errno;
-  return 0;
-}
-
-static int64_t iouring_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* Absolute end of a wait; saturates instead of overflowing for huge
- * timeouts (INT64_MAX means "practically never"). */
-static int64_t iouring_deadline(int64_t timeout_ns) {
-  if (timeout_ns <= 0)
-    return 0;
-  int64_t now = iouring_now();
-  return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+  return wrap_eventfd_wake(s->wake_fd);
 }
 
 static int iouring_wait(void *state, int64_t timeout_ns, evl_event *out,
                         int cap) {
   iouring_state *s = state;
-  if (cap < 0 || (cap > 0 && !out))
+  if (wrap_bad_out(out, cap))
     return -EINVAL;
   s->stamp++;
   s->woken = 0;
-  int64_t deadline = iouring_deadline(timeout_ns);
+  int64_t deadline = wrap_deadline(timeout_ns);
   int n = 0;
   for (int round = 0;; round++) {
     /* Also re-arms what a round without reportable events completed. */
@@ -604,10 +548,8 @@ static int iouring_wait(void *state, int64_t timeout_ns, evl_event *out,
     } else if (timeout_ns < 0) {
       rc = io_uring_submit_and_wait(&s->ring, 1);
     } else {
-      int64_t left = deadline - iouring_now();
-      if (left > IOURING_MAX_ROUND_NS)
-        left = IOURING_MAX_ROUND_NS; /* huge timeouts: wait in rounds */
-      if (left <= 0) {
+      int64_t left = wrap_left(deadline);
+      if (left == 0) {
         rc = io_uring_submit_and_get_events(&s->ring);
         timeout_ns = 0; /* last round */
       } else {
@@ -624,7 +566,7 @@ static int iouring_wait(void *state, int64_t timeout_ns, evl_event *out,
     n = iouring_harvest(s, out, cap, n);
     if (n > 0 || s->woken || timeout_ns == 0 || rc == -EINTR || n == cap)
       return n;
-    if (rc == -ETIME && iouring_now() >= deadline)
+    if (rc == -ETIME && wrap_now() >= deadline)
       return 0;
   }
 }

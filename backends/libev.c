@@ -34,25 +34,19 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <ev.h>
 
 #include "evl/backend.h"
-
-/* The longest single library wait; longer timeouts loop. */
-#define LIBEV_MAX_ROUND_NS ((int64_t)86400 * 1000000000)
+#include "wrap_common.h"
 
 typedef struct libev_reg {
   ev_io io; /* first: the watcher pointer is the registration */
   uint32_t mask;
-  uint32_t stamp;
-  int idx;
+  wrap_slot slot;
   int dead; /* libev stopped it after EV_ERROR */
 } libev_reg;
 
@@ -62,44 +56,8 @@ typedef struct libev_state {
   ev_async async;
   libev_reg **regs;
   int nregs;
-  evl_event *ready;
-  int nready, ready_cap;
-  evl_event *carry;
-  int ncarry, carry_cap;
-  uint32_t stamp;
-  int woken;
-  int nomem;
+  wrap_ready q;
 } libev_state;
-
-static int libev_reserve(evl_event **a, int *cap, int need) {
-  if (need <= *cap)
-    return 0;
-  int n = *cap ? *cap : 64;
-  while (n < need)
-    n *= 2;
-  evl_event *p = realloc(*a, (size_t)n * sizeof(*p));
-  if (!p)
-    return -ENOMEM;
-  *a = p;
-  *cap = n;
-  return 0;
-}
-
-static void libev_collect(libev_state *s, libev_reg *r, int fd, uint32_t ev) {
-  if (r->stamp == s->stamp) {
-    s->ready[r->idx].events |= ev;
-    return;
-  }
-  if (libev_reserve(&s->ready, &s->ready_cap, s->nready + 1) < 0) {
-    s->nomem = 1; /* level-triggered: it fires again next time */
-    return;
-  }
-  r->stamp = s->stamp;
-  r->idx = s->nready;
-  s->ready[s->nready].fd = fd;
-  s->ready[s->nready].events = ev;
-  s->nready++;
-}
 
 static void libev_io_cb(struct ev_loop *loop, ev_io *w, int revents) {
   libev_state *s = ev_userdata(loop);
@@ -115,7 +73,7 @@ static void libev_io_cb(struct ev_loop *loop, ev_io *w, int revents) {
     r->dead = 1;
   }
   if (ev)
-    libev_collect(s, r, w->fd, ev);
+    wrap_collect(&s->q, &r->slot, w->fd, ev);
 }
 
 static void libev_timer_cb(struct ev_loop *loop, ev_timer *w, int revents) {
@@ -128,7 +86,7 @@ static void libev_async_cb(struct ev_loop *loop, ev_async *w, int revents) {
   libev_state *s = ev_userdata(loop);
   (void)w;
   (void)revents;
-  s->woken = 1;
+  s->q.woken = 1;
 }
 
 static unsigned libev_flags(void) {
@@ -178,34 +136,17 @@ static void libev_fini(void *state) {
     ev_loop_destroy(s->loop);
   }
   free(s->regs);
-  free(s->ready);
-  free(s->carry);
+  wrap_ready_free(&s->q);
   memset(s, 0, sizeof(*s));
-}
-
-static int libev_grow(libev_state *s, int fd) {
-  if (fd < s->nregs)
-    return 0;
-  int n = s->nregs ? s->nregs : 64;
-  while (n <= fd)
-    n = n > INT_MAX / 2 ? INT_MAX : n * 2;
-  libev_reg **r = realloc(s->regs, (size_t)n * sizeof(*r));
-  if (!r)
-    return -ENOMEM;
-  memset(r + s->nregs, 0, (size_t)(n - s->nregs) * sizeof(*r));
-  s->regs = r;
-  s->nregs = n;
-  return 0;
 }
 
 static int libev_ctl(void *state, int fd, unsigned old_mask,
                      unsigned new_mask) {
   libev_state *s = state;
   (void)old_mask;
-  if (fd < 0)
-    return -EBADF;
-  if (new_mask & ~(unsigned)(EVL_READ | EVL_WRITE | EVL_RDHUP))
-    return -EINVAL;
+  int rc = wrap_ctl_check(fd, new_mask, EVL_READ | EVL_WRITE | EVL_RDHUP);
+  if (rc < 0)
+    return rc;
   new_mask &= EVL_READ | EVL_WRITE;
   libev_reg *r = fd < s->nregs ? s->regs[fd] : NULL;
   if (!new_mask) {
@@ -220,7 +161,7 @@ static int libev_ctl(void *state, int fd, unsigned old_mask,
     /* libev would only find out inside ev_run. */
     if (fcntl(fd, F_GETFD) < 0)
       return -errno;
-    int rc = libev_grow(s, fd);
+    rc = wrap_reserve(&s->regs, &s->nregs, fd + 1, sizeof(*s->regs));
     if (rc < 0)
       return rc;
     r = calloc(1, sizeof(*r));
@@ -246,8 +187,7 @@ static int libev_ctl(void *state, int fd, unsigned old_mask,
 }
 
 static int libev_forget_fd(void *state, int fd) {
-  int rc = libev_ctl(state, fd, 0, 0);
-  return rc == -ENOENT ? 0 : rc;
+  return wrap_forgotten(libev_ctl(state, fd, 0, 0));
 }
 
 static int libev_wake(void *state) {
@@ -256,83 +196,30 @@ static int libev_wake(void *state) {
   return 0;
 }
 
-static int64_t libev_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+static wrap_slot *libev_lookup(void *state, int fd) {
+  libev_state *s = state;
+  return fd < s->nregs && s->regs[fd] ? &s->regs[fd]->slot : NULL;
 }
 
-/* Absolute end of a wait; saturates instead of overflowing for huge
- * timeouts (INT64_MAX means "practically never"). */
-static int64_t libev_deadline(int64_t timeout_ns) {
-  if (timeout_ns <= 0)
-    return 0;
-  int64_t now = libev_now();
-  return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+static int libev_run(void *state, int nonblock, int64_t left_ns) {
+  libev_state *s = state;
+  if (!nonblock && left_ns >= 0) {
+    /* A stale loop time would make the timer end the wait early. */
+    ev_now_update(s->loop);
+    ev_timer_set(&s->timer, (double)left_ns / 1e9, 0.);
+    ev_timer_start(s->loop, &s->timer);
+  }
+  errno = 0;
+  ev_run(s->loop, nonblock ? EVRUN_NOWAIT : EVRUN_ONCE);
+  int eintr = errno == EINTR;
+  ev_timer_stop(s->loop, &s->timer);
+  return eintr; /* a signal ends the wait with what it has */
 }
 
 static int libev_wait(void *state, int64_t timeout_ns, evl_event *out,
                       int cap) {
   libev_state *s = state;
-  if (cap < 0 || (cap > 0 && !out))
-    return -EINVAL;
-  s->stamp++;
-  s->nready = 0;
-  s->woken = 0;
-  s->nomem = 0;
-  /* Carried fds keep their place in line but must fire again to count. */
-  for (int i = 0; i < s->ncarry; i++) {
-    int fd = s->carry[i].fd;
-    if (fd < s->nregs && s->regs[fd]) {
-      libev_collect(s, s->regs[fd], fd, 0);
-      if (s->nomem)
-        return -ENOMEM;
-    }
-  }
-  s->ncarry = 0;
-  int nonblock = timeout_ns == 0 || s->nready > 0;
-  int64_t deadline = libev_deadline(timeout_ns);
-  int fired = 0, eintr = 0;
-  for (;;) {
-    if (!nonblock && timeout_ns > 0) {
-      int64_t left = deadline - libev_now();
-      if (left > LIBEV_MAX_ROUND_NS)
-        left = LIBEV_MAX_ROUND_NS; /* huge timeouts: wait in rounds */
-      ev_now_update(s->loop);
-      ev_timer_set(&s->timer, left > 0 ? (double)left / 1e9 : 0., 0.);
-      ev_timer_start(s->loop, &s->timer);
-    }
-    errno = 0;
-    ev_run(s->loop, nonblock ? EVRUN_NOWAIT : EVRUN_ONCE);
-    eintr = errno == EINTR;
-    ev_timer_stop(s->loop, &s->timer);
-    for (int i = 0; i < s->nready && !fired; i++)
-      fired = s->ready[i].events != 0;
-    if (fired || s->woken || timeout_ns == 0 || s->nomem || eintr)
-      break;
-    if (nonblock) {
-      nonblock = 0; /* the carried fds went quiet: wait for real */
-      continue;
-    }
-    if (timeout_ns > 0 && libev_now() >= deadline)
-      break;
-  }
-  int n = 0, k = 0;
-  for (int i = 0; i < s->nready; i++) {
-    if (!s->ready[i].events)
-      continue;
-    if (n < cap)
-      out[n++] = s->ready[i];
-    else
-      s->ready[k++] = s->ready[i]; /* compact the overflow in place */
-  }
-  if (k > 0) {
-    if (libev_reserve(&s->carry, &s->carry_cap, k) < 0)
-      return n; /* dropped ones are level-triggered: they come back */
-    memcpy(s->carry, s->ready, (size_t)k * sizeof(*s->carry));
-    s->ncarry = k;
-  }
-  return n;
+  return wrap_wait(&s->q, s, libev_lookup, libev_run, timeout_ns, out, cap);
 }
 
 static const evl_backend_ops libev_ops = {

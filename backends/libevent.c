@@ -23,27 +23,22 @@
  * - wake() writes an eventfd that has its own persistent event.
  */
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
 #include "evl/backend.h"
-
-/* The longest single library wait; longer timeouts loop. */
-#define LIBEVENT_MAX_ROUND_NS ((int64_t)86400 * 1000000000)
+#include "wrap_common.h"
 
 typedef struct libevent_reg {
   struct event *ev;
   uint32_t mask; /* EVL_READ|EVL_WRITE; 0 = not registered */
-  uint32_t stamp;
-  int idx; /* in ready[] during wait number stamp */
+  wrap_slot slot;
 } libevent_reg;
 
 typedef struct libevent_state {
@@ -53,46 +48,8 @@ typedef struct libevent_state {
   int wake_fd; /* valid when base is set and wake_fd >= 0 */
   libevent_reg *regs;
   int nregs;
-  evl_event *ready; /* this wait's fired fds; carried-over ones first */
-  int nready, ready_cap;
-  evl_event *carry; /* fired but did not fit in the core's array */
-  int ncarry, carry_cap;
-  uint32_t stamp;
-  int woken;
-  int nomem;
+  wrap_ready q;
 } libevent_state;
-
-static int libevent_reserve(evl_event **a, int *cap, int need) {
-  if (need <= *cap)
-    return 0;
-  int n = *cap ? *cap : 64;
-  while (n < need)
-    n *= 2;
-  evl_event *p = realloc(*a, (size_t)n * sizeof(*p));
-  if (!p)
-    return -ENOMEM;
-  *a = p;
-  *cap = n;
-  return 0;
-}
-
-/* One entry per fd and wait: a second firing only adds bits. */
-static void libevent_collect(libevent_state *s, int fd, uint32_t ev) {
-  libevent_reg *r = &s->regs[fd];
-  if (r->stamp == s->stamp) {
-    s->ready[r->idx].events |= ev;
-    return;
-  }
-  if (libevent_reserve(&s->ready, &s->ready_cap, s->nready + 1) < 0) {
-    s->nomem = 1; /* level-triggered: it fires again next time */
-    return;
-  }
-  r->stamp = s->stamp;
-  r->idx = s->nready;
-  s->ready[s->nready].fd = fd;
-  s->ready[s->nready].events = ev;
-  s->nready++;
-}
 
 static void libevent_io_cb(evutil_socket_t fd, short what, void *arg) {
   libevent_state *s = arg;
@@ -105,7 +62,7 @@ static void libevent_io_cb(evutil_socket_t fd, short what, void *arg) {
     ev |= EVL_WRITE;
   ev &= s->regs[fd].mask;
   if (ev)
-    libevent_collect(s, (int)fd, ev);
+    wrap_collect(&s->q, &s->regs[fd].slot, (int)fd, ev);
 }
 
 static void libevent_timer_cb(evutil_socket_t fd, short what, void *arg) {
@@ -122,7 +79,7 @@ static void libevent_wake_cb(evutil_socket_t fd, short what, void *arg) {
   if (read(fd, &v, sizeof(v)) < 0) {
     /* EAGAIN: already drained. */
   }
-  s->woken = 1;
+  s->q.woken = 1;
 }
 
 static struct event_base *libevent_base(void) {
@@ -186,24 +143,8 @@ static void libevent_fini(void *state) {
   if (s->base)
     event_base_free(s->base);
   free(s->regs);
-  free(s->ready);
-  free(s->carry);
+  wrap_ready_free(&s->q);
   memset(s, 0, sizeof(*s));
-}
-
-static int libevent_grow(libevent_state *s, int fd) {
-  if (fd < s->nregs)
-    return 0;
-  int n = s->nregs ? s->nregs : 64;
-  while (n <= fd)
-    n = n > INT_MAX / 2 ? INT_MAX : n * 2;
-  libevent_reg *r = realloc(s->regs, (size_t)n * sizeof(*r));
-  if (!r)
-    return -ENOMEM;
-  memset(r + s->nregs, 0, (size_t)(n - s->nregs) * sizeof(*r));
-  s->regs = r;
-  s->nregs = n;
-  return 0;
 }
 
 static void libevent_drop(libevent_reg *r) {
@@ -217,10 +158,9 @@ static int libevent_ctl(void *state, int fd, unsigned old_mask,
                         unsigned new_mask) {
   libevent_state *s = state;
   (void)old_mask;
-  if (fd < 0)
-    return -EBADF;
-  if (new_mask & ~(unsigned)(EVL_READ | EVL_WRITE | EVL_RDHUP))
-    return -EINVAL;
+  int rc = wrap_ctl_check(fd, new_mask, EVL_READ | EVL_WRITE | EVL_RDHUP);
+  if (rc < 0)
+    return rc;
   new_mask &= EVL_READ | EVL_WRITE;
   libevent_reg *r = fd < s->nregs ? &s->regs[fd] : NULL;
   if (!new_mask) {
@@ -235,7 +175,7 @@ static int libevent_ctl(void *state, int fd, unsigned old_mask,
       return -errno;
     if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
       return -EPERM; /* what epoll says, without libevent's warning */
-    int rc = libevent_grow(s, fd);
+    rc = wrap_reserve(&s->regs, &s->nregs, fd + 1, sizeof(*s->regs));
     if (rc < 0)
       return rc;
     r = &s->regs[fd];
@@ -247,7 +187,6 @@ static int libevent_ctl(void *state, int fd, unsigned old_mask,
     what |= EV_READ;
   if (new_mask & EVL_WRITE)
     what |= EV_WRITE;
-  int rc;
   if (r->ev) {
     event_del(r->ev);
     rc = event_assign(r->ev, s->base, fd, what, libevent_io_cb, s);
@@ -266,103 +205,44 @@ static int libevent_ctl(void *state, int fd, unsigned old_mask,
 }
 
 static int libevent_forget_fd(void *state, int fd) {
-  int rc = libevent_ctl(state, fd, 0, 0);
-  return rc == -ENOENT ? 0 : rc;
+  return wrap_forgotten(libevent_ctl(state, fd, 0, 0));
 }
 
 static int libevent_wake(void *state) {
   libevent_state *s = state;
-  uint64_t one = 1;
-  if (write(s->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-    return -errno;
+  return wrap_eventfd_wake(s->wake_fd);
+}
+
+static wrap_slot *libevent_lookup(void *state, int fd) {
+  libevent_state *s = state;
+  return fd < s->nregs && s->regs[fd].mask ? &s->regs[fd].slot : NULL;
+}
+
+/* EINTR is absorbed inside event_base_loop: this never returns 1. */
+static int libevent_run(void *state, int nonblock, int64_t left_ns) {
+  libevent_state *s = state;
+  int rc;
+  if (nonblock) {
+    rc = event_base_loop(s->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+  } else if (left_ns >= 0) {
+    int64_t us = (left_ns + 999) / 1000;
+    struct timeval tv = {.tv_sec = us / 1000000, .tv_usec = us % 1000000};
+    evtimer_add(s->timer, &tv);
+    rc = event_base_loop(s->base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY);
+    evtimer_del(s->timer);
+  } else {
+    rc = event_base_loop(s->base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY);
+  }
+  if (rc < 0)
+    return errno ? -errno : -EIO;
   return 0;
-}
-
-static int64_t libevent_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* Absolute end of a wait; saturates instead of overflowing for huge
- * timeouts (INT64_MAX means "practically never"). */
-static int64_t libevent_deadline(int64_t timeout_ns) {
-  if (timeout_ns <= 0)
-    return 0;
-  int64_t now = libevent_now();
-  return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
 }
 
 static int libevent_wait(void *state, int64_t timeout_ns, evl_event *out,
                          int cap) {
   libevent_state *s = state;
-  if (cap < 0 || (cap > 0 && !out))
-    return -EINVAL;
-  s->stamp++;
-  s->nready = 0;
-  s->woken = 0;
-  s->nomem = 0;
-  /* Carried fds keep their place in line but must fire again to count. */
-  for (int i = 0; i < s->ncarry; i++) {
-    int fd = s->carry[i].fd;
-    if (fd < s->nregs && s->regs[fd].mask) {
-      libevent_collect(s, fd, 0);
-      if (s->nomem)
-        return -ENOMEM;
-    }
-  }
-  s->ncarry = 0;
-  int nonblock = timeout_ns == 0 || s->nready > 0;
-  int64_t deadline = libevent_deadline(timeout_ns);
-  int fired = 0;
-  for (;;) {
-    int rc;
-    if (nonblock) {
-      rc = event_base_loop(s->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
-    } else if (timeout_ns > 0) {
-      int64_t left = deadline - libevent_now();
-      if (left > LIBEVENT_MAX_ROUND_NS)
-        left = LIBEVENT_MAX_ROUND_NS; /* huge timeouts: wait in rounds */
-      if (left < 0)
-        left = 0;
-      int64_t us = (left + 999) / 1000;
-      struct timeval tv = {.tv_sec = us / 1000000, .tv_usec = us % 1000000};
-      evtimer_add(s->timer, &tv);
-      rc = event_base_loop(s->base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY);
-      evtimer_del(s->timer);
-    } else {
-      rc = event_base_loop(s->base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY);
-    }
-    if (rc < 0)
-      return errno ? -errno : -EIO;
-    for (int i = 0; i < s->nready && !fired; i++)
-      fired = s->ready[i].events != 0;
-    if (fired || s->woken || timeout_ns == 0 || s->nomem)
-      break;
-    if (nonblock) {
-      nonblock = 0; /* the carried fds went quiet: wait for real */
-      continue;
-    }
-    /* The timer fired: libevent's clock may still be a hair behind ours. */
-    if (timeout_ns > 0 && libevent_now() >= deadline)
-      break;
-  }
-  int n = 0, k = 0;
-  for (int i = 0; i < s->nready; i++) {
-    if (!s->ready[i].events)
-      continue;
-    if (n < cap)
-      out[n++] = s->ready[i];
-    else
-      s->ready[k++] = s->ready[i]; /* compact the overflow in place */
-  }
-  if (k > 0) {
-    if (libevent_reserve(&s->carry, &s->carry_cap, k) < 0)
-      return n; /* dropped ones are level-triggered: they come back */
-    memcpy(s->carry, s->ready, (size_t)k * sizeof(*s->carry));
-    s->ncarry = k;
-  }
-  return n;
+  return wrap_wait(&s->q, s, libevent_lookup, libevent_run, timeout_ns, out,
+                   cap);
 }
 
 static const evl_backend_ops libevent_ops = {

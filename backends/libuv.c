@@ -31,26 +31,21 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <uv.h>
 
 #include "evl/backend.h"
-
-/* The longest single library wait; longer timeouts loop. */
-#define LIBUV_MAX_ROUND_NS ((int64_t)86400 * 1000000000)
+#include "wrap_common.h"
 
 typedef struct libuv_reg {
   uv_poll_t poll; /* first: the handle pointer is the registration */
   struct libuv_state *s;
   uint32_t mask;
-  uint32_t stamp;
-  int idx;
+  wrap_slot slot;
   int fd;
 } libuv_reg;
 
@@ -65,44 +60,8 @@ typedef struct libuv_state {
   int loop_ok, timer_ok, async_ok;
   libuv_reg **regs;
   int nregs;
-  evl_event *ready;
-  int nready, ready_cap;
-  evl_event *carry;
-  int ncarry, carry_cap;
-  uint32_t stamp;
-  int woken;
-  int nomem;
+  wrap_ready q;
 } libuv_state;
-
-static int libuv_reserve(evl_event **a, int *cap, int need) {
-  if (need <= *cap)
-    return 0;
-  int n = *cap ? *cap : 64;
-  while (n < need)
-    n *= 2;
-  evl_event *p = realloc(*a, (size_t)n * sizeof(*p));
-  if (!p)
-    return -ENOMEM;
-  *a = p;
-  *cap = n;
-  return 0;
-}
-
-static void libuv_collect(libuv_state *s, libuv_reg *r, uint32_t ev) {
-  if (r->stamp == s->stamp) {
-    s->ready[r->idx].events |= ev;
-    return;
-  }
-  if (libuv_reserve(&s->ready, &s->ready_cap, s->nready + 1) < 0) {
-    s->nomem = 1; /* level-triggered: it fires again next time */
-    return;
-  }
-  r->stamp = s->stamp;
-  r->idx = s->nready;
-  s->ready[s->nready].fd = r->fd;
-  s->ready[s->nready].events = ev;
-  s->nready++;
-}
 
 static int libuv_events(uint32_t mask) {
   int what = 0;
@@ -139,7 +98,7 @@ static void libuv_poll_cb(uv_poll_t *h, int status, int events) {
     }
   }
   if (ev)
-    libuv_collect(s, r, ev);
+    wrap_collect(&s->q, &r->slot, r->fd, ev);
 }
 
 static void libuv_free_cb(uv_handle_t *h) {
@@ -152,7 +111,7 @@ static void libuv_noop_cb(uv_timer_t *t) {
 
 static void libuv_async_cb(uv_async_t *a) {
   libuv_state *s = a->data;
-  s->woken = 1;
+  s->q.woken = 1;
 }
 
 static int libuv_probe(char *why, size_t len) {
@@ -211,34 +170,17 @@ static void libuv_fini(void *state) {
   }
   free(s->l);
   free(s->regs);
-  free(s->ready);
-  free(s->carry);
+  wrap_ready_free(&s->q);
   memset(s, 0, sizeof(*s));
-}
-
-static int libuv_grow(libuv_state *s, int fd) {
-  if (fd < s->nregs)
-    return 0;
-  int n = s->nregs ? s->nregs : 64;
-  while (n <= fd)
-    n = n > INT_MAX / 2 ? INT_MAX : n * 2;
-  libuv_reg **r = realloc(s->regs, (size_t)n * sizeof(*r));
-  if (!r)
-    return -ENOMEM;
-  memset(r + s->nregs, 0, (size_t)(n - s->nregs) * sizeof(*r));
-  s->regs = r;
-  s->nregs = n;
-  return 0;
 }
 
 static int libuv_ctl(void *state, int fd, unsigned old_mask,
                      unsigned new_mask) {
   libuv_state *s = state;
   (void)old_mask;
-  if (fd < 0)
-    return -EBADF;
-  if (new_mask & ~(unsigned)(EVL_READ | EVL_WRITE | EVL_RDHUP))
-    return -EINVAL;
+  int rc = wrap_ctl_check(fd, new_mask, EVL_READ | EVL_WRITE | EVL_RDHUP);
+  if (rc < 0)
+    return rc;
   new_mask &= EVL_READ | EVL_WRITE;
   libuv_reg *r = fd < s->nregs ? s->regs[fd] : NULL;
   if (!new_mask) {
@@ -254,7 +196,7 @@ static int libuv_ctl(void *state, int fd, unsigned old_mask,
      * -EPERM depending on the path; the contract says -EBADF. */
     if (fcntl(fd, F_GETFD) < 0)
       return -errno;
-    int rc = libuv_grow(s, fd);
+    rc = wrap_reserve(&s->regs, &s->nregs, fd + 1, sizeof(*s->regs));
     if (rc < 0)
       return rc;
     r = calloc(1, sizeof(*r));
@@ -271,7 +213,7 @@ static int libuv_ctl(void *state, int fd, unsigned old_mask,
   } else if (r->mask == new_mask) {
     return 0;
   }
-  int rc = uv_poll_start(&r->poll, libuv_events(new_mask), libuv_poll_cb);
+  rc = uv_poll_start(&r->poll, libuv_events(new_mask), libuv_poll_cb);
   if (rc < 0) {
     uv_close((uv_handle_t *)&r->poll, libuv_free_cb);
     s->regs[fd] = NULL;
@@ -282,8 +224,7 @@ static int libuv_ctl(void *state, int fd, unsigned old_mask,
 }
 
 static int libuv_forget_fd(void *state, int fd) {
-  int rc = libuv_ctl(state, fd, 0, 0);
-  return rc == -ENOENT ? 0 : rc;
+  return wrap_forgotten(libuv_ctl(state, fd, 0, 0));
 }
 
 static int libuv_wake(void *state) {
@@ -291,82 +232,30 @@ static int libuv_wake(void *state) {
   return uv_async_send(&s->l->async);
 }
 
-static int64_t libuv_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+static wrap_slot *libuv_lookup(void *state, int fd) {
+  libuv_state *s = state;
+  return fd < s->nregs && s->regs[fd] ? &s->regs[fd]->slot : NULL;
 }
 
-/* Absolute end of a wait; saturates instead of overflowing for huge
- * timeouts (INT64_MAX means "practically never"). */
-static int64_t libuv_deadline(int64_t timeout_ns) {
-  if (timeout_ns <= 0)
-    return 0;
-  int64_t now = libuv_now();
-  return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+/* EINTR is absorbed inside uv_run: this never returns 1. */
+static int libuv_run(void *state, int nonblock, int64_t left_ns) {
+  libuv_state *s = state;
+  uv_loop_t *loop = &s->l->loop;
+  if (!nonblock && left_ns >= 0) {
+    /* Rounded up: uv_now() is truncated to a millisecond. */
+    uint64_t ms = (uint64_t)(left_ns + 999999) / 1000000;
+    uv_update_time(loop);
+    uv_timer_start(&s->l->timer, libuv_noop_cb, ms, 0);
+  }
+  uv_run(loop, nonblock ? UV_RUN_NOWAIT : UV_RUN_ONCE);
+  uv_timer_stop(&s->l->timer);
+  return 0;
 }
 
 static int libuv_wait(void *state, int64_t timeout_ns, evl_event *out,
                       int cap) {
   libuv_state *s = state;
-  if (cap < 0 || (cap > 0 && !out))
-    return -EINVAL;
-  s->stamp++;
-  s->nready = 0;
-  s->woken = 0;
-  s->nomem = 0;
-  /* Carried fds keep their place in line but must fire again to count. */
-  for (int i = 0; i < s->ncarry; i++) {
-    int fd = s->carry[i].fd;
-    if (fd < s->nregs && s->regs[fd]) {
-      libuv_collect(s, s->regs[fd], 0);
-      if (s->nomem)
-        return -ENOMEM;
-    }
-  }
-  s->ncarry = 0;
-  int nonblock = timeout_ns == 0 || s->nready > 0;
-  int64_t deadline = libuv_deadline(timeout_ns);
-  uv_loop_t *loop = &s->l->loop;
-  int fired = 0;
-  for (;;) {
-    if (!nonblock && timeout_ns > 0) {
-      int64_t left = deadline - libuv_now();
-      if (left > LIBUV_MAX_ROUND_NS)
-        left = LIBUV_MAX_ROUND_NS; /* huge timeouts: wait in rounds */
-      uint64_t ms = left > 0 ? (uint64_t)(left + 999999) / 1000000 : 0;
-      uv_update_time(loop);
-      uv_timer_start(&s->l->timer, libuv_noop_cb, ms, 0);
-    }
-    uv_run(loop, nonblock ? UV_RUN_NOWAIT : UV_RUN_ONCE);
-    uv_timer_stop(&s->l->timer);
-    for (int i = 0; i < s->nready && !fired; i++)
-      fired = s->ready[i].events != 0;
-    if (fired || s->woken || timeout_ns == 0 || s->nomem)
-      break;
-    if (nonblock) {
-      nonblock = 0; /* the carried fds went quiet: wait for real */
-      continue;
-    }
-    if (timeout_ns > 0 && libuv_now() >= deadline)
-      break;
-  }
-  int n = 0, k = 0;
-  for (int i = 0; i < s->nready; i++) {
-    if (!s->ready[i].events)
-      continue;
-    if (n < cap)
-      out[n++] = s->ready[i];
-    else
-      s->ready[k++] = s->ready[i]; /* compact the overflow in place */
-  }
-  if (k > 0) {
-    if (libuv_reserve(&s->carry, &s->carry_cap, k) < 0)
-      return n; /* dropped ones are level-triggered: they come back */
-    memcpy(s->carry, s->ready, (size_t)k * sizeof(*s->carry));
-    s->ncarry = k;
-  }
-  return n;
+  return wrap_wait(&s->q, s, libuv_lookup, libuv_run, timeout_ns, out, cap);
 }
 
 static const evl_backend_ops libuv_ops = {
