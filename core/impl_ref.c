@@ -265,39 +265,16 @@ int evl_impl_ref(const char *backend, const evl_impl_ops **out, char *err,
   return 0;
 }
 
+static int impl_validate(const void *table, char *err, size_t len) {
+  return evl_impl_validate(table, err, len);
+}
+
 static int impl_load(const char *key, const char *path,
                      const evl_impl_ops **out, char *err, size_t len) {
-  int rc = 0;
-  pthread_mutex_lock(&impl_lock);
-  const evl_impl_ops *hit = impl_cached(key);
-  if (hit) {
-    *out = hit;
-    goto done;
-  }
-  evl_impl_plugin_fn fn =
-      (evl_impl_plugin_fn)evl__plugin_open(path, "evl_impl_plugin", err, len);
-  if (!fn) {
-    rc = EVL_EPLUGIN;
-    goto done;
-  }
-  const evl_impl_ops *ops = fn();
-  if ((rc = evl_impl_validate(ops, err, len)) < 0)
-    goto done;
-  evl_impl_ops *copy = calloc(1, sizeof *copy);
-  if (!copy) {
-    rc = -ENOMEM;
-    goto done;
-  }
-  memcpy(copy, ops, ops->size < sizeof *copy ? ops->size : sizeof *copy);
-  copy->size = sizeof *copy;
-  if (!(hit = impl_cache(key, copy))) {
-    free(copy);
-    rc = -ENOMEM;
-    goto done;
-  }
-  *out = hit;
-done:
-  pthread_mutex_unlock(&impl_lock);
+  const void *t = NULL;
+  int rc = evl__plugin_load(key, path, "evl_impl_plugin", impl_validate,
+                            sizeof(evl_impl_ops), &t, err, len);
+  *out = t;
   return rc;
 }
 

@@ -2,6 +2,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,4 +126,65 @@ int evl__check_table(const void *table, const char *kind, uint32_t abi,
     return EVL_EPLUGIN;
   }
   return 0;
+}
+
+/* Loaded plugin tables, kept for the life of the process, keyed by symbol
+ * and name or path: looking the same plugin up twice returns one table. */
+typedef struct module_entry {
+  char *key;
+  void *table;
+  struct module_entry *next;
+} module_entry;
+
+static pthread_mutex_t module_lock = PTHREAD_MUTEX_INITIALIZER;
+static module_entry *module_loaded;
+
+int evl__plugin_load(const char *key, const char *path, const char *symbol,
+                     evl__validate_fn validate, size_t full_size,
+                     const void **out, char *err, size_t len) {
+  char k[4400];
+  snprintf(k, sizeof k, "%s:%s", symbol, key);
+  int rc = 0;
+  pthread_mutex_lock(&module_lock);
+  for (module_entry *e = module_loaded; e; e = e->next)
+    if (!strcmp(e->key, k)) {
+      *out = e->table;
+      goto done;
+    }
+  const void *(*fn)(void) =
+      (const void *(*)(void))evl__plugin_open(path, symbol, err, len);
+  if (!fn) {
+    rc = EVL_EPLUGIN;
+    goto done;
+  }
+  const void *table = fn();
+  if ((rc = validate(table, err, len)) < 0)
+    goto done;
+  /* Both ABIs start with {uint32_t abi; uint32_t size;}. A copy padded with
+   * zeros to this build's size makes the fields an older, shorter table
+   * lacks read as NULL. */
+  uint32_t size;
+  memcpy(&size, (const char *)table + sizeof(uint32_t), sizeof size);
+  module_entry *e = calloc(1, sizeof *e);
+  void *copy = calloc(1, full_size);
+  char *kd = strdup(k);
+  if (!e || !copy || !kd) {
+    free(e);
+    free(copy);
+    free(kd);
+    snprintf(err, len, "out of memory");
+    rc = -ENOMEM;
+    goto done;
+  }
+  memcpy(copy, table, size < full_size ? size : full_size);
+  size = (uint32_t)full_size;
+  memcpy((char *)copy + sizeof(uint32_t), &size, sizeof size);
+  e->key = kd;
+  e->table = copy;
+  e->next = module_loaded;
+  module_loaded = e;
+  *out = copy;
+done:
+  pthread_mutex_unlock(&module_lock);
+  return rc;
 }

@@ -19,4 +19,10 @@ const char *evl__bits_str(uint32_t bits, const char *const *names, int n,
 int evl__check_table(const void *table, const char *kind, uint32_t abi,
                      uint32_t want_abi, uint32_t size, size_t min_size,
                      const char *name, char *err, size_t len);
+/* Opens `symbol` in the plugin at `path`, checks the table it returns with
+ * `validate`, and caches a copy padded to `full_size` under `key`. */
+typedef int (*evl__validate_fn)(const void *table, char *err, size_t len);
+int evl__plugin_load(const char *key, const char *path, const char *symbol,
+                     evl__validate_fn validate, size_t full_size,
+                     const void **out, char *err, size_t len);
 #endif

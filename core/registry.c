@@ -1,6 +1,5 @@
 /* registry.c — the backend registry: built-ins, modules, plugins, default. */
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,17 +32,6 @@ static const char *const reg_modules[] = {
     EVL_MODULE_BACKENDS(REG_STR)
 #undef REG_STR
 };
-
-/* Loaded plugins and modules, kept for the life of the process; lookups of
- * the same name or path return the same table. */
-typedef struct reg_entry {
-  char *key;
-  evl_backend_ops *ops; /* a zero-padded copy: short tables read as NULL */
-  struct reg_entry *next;
-} reg_entry;
-
-static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static reg_entry *reg_loaded;
 
 const char *const *evl_backend_names(void) {
   return reg_names;
@@ -98,44 +86,16 @@ int evl_backend_probe(const evl_backend_ops *ops, char *why, size_t len) {
   return rc;
 }
 
+static int reg_validate(const void *table, char *err, size_t len) {
+  return evl_backend_validate(table, err, len);
+}
+
 static int reg_load(const char *key, const char *path,
                     const evl_backend_ops **out, char *err, size_t len) {
-  int rc = 0;
-  pthread_mutex_lock(&reg_lock);
-  for (reg_entry *e = reg_loaded; e; e = e->next)
-    if (!strcmp(e->key, key)) {
-      *out = e->ops;
-      goto done;
-    }
-  evl_backend_plugin_fn fn = (evl_backend_plugin_fn)evl__plugin_open(
-      path, "evl_backend_plugin", err, len);
-  if (!fn) {
-    rc = EVL_EPLUGIN;
-    goto done;
-  }
-  const evl_backend_ops *ops = fn();
-  if ((rc = evl_backend_validate(ops, err, len)) < 0)
-    goto done;
-  reg_entry *e = calloc(1, sizeof *e);
-  evl_backend_ops *copy = calloc(1, sizeof *copy);
-  char *k = strdup(key);
-  if (!e || !copy || !k) {
-    free(e);
-    free(copy);
-    free(k);
-    snprintf(err, len, "out of memory");
-    rc = -ENOMEM;
-    goto done;
-  }
-  memcpy(copy, ops, ops->size < sizeof *copy ? ops->size : sizeof *copy);
-  copy->size = sizeof *copy;
-  e->key = k;
-  e->ops = copy;
-  e->next = reg_loaded;
-  reg_loaded = e;
-  *out = copy;
-done:
-  pthread_mutex_unlock(&reg_lock);
+  const void *t = NULL;
+  int rc = evl__plugin_load(key, path, "evl_backend_plugin", reg_validate,
+                            sizeof(evl_backend_ops), &t, err, len);
+  *out = t;
   return rc;
 }
 
