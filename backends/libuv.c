@@ -242,10 +242,14 @@ static int libuv_run(void *state, int nonblock, int64_t left_ns) {
   libuv_state *s = state;
   uv_loop_t *loop = &s->l->loop;
   if (!nonblock && left_ns >= 0) {
-    /* Rounded up: uv_now() is truncated to a millisecond. */
+    /* Rounded up: uv_now() is truncated to a millisecond. The timer
+     * repeats because uv_run fires due timers *before* it polls: a one-shot
+     * timer that fell due in between (a preemption of a millisecond under
+     * load) would leave the poll with no timeout at all, and a stale fd or
+     * plain silence would block it for good. */
     uint64_t ms = (uint64_t)(left_ns + 999999) / 1000000;
     uv_update_time(loop);
-    uv_timer_start(&s->l->timer, libuv_noop_cb, ms, 0);
+    uv_timer_start(&s->l->timer, libuv_noop_cb, ms, ms ? ms : 1);
   }
   uv_run(loop, nonblock ? UV_RUN_NOWAIT : UV_RUN_ONCE);
   uv_timer_stop(&s->l->timer);

@@ -268,3 +268,29 @@ void test_k2_eintr_zero_events(evl_tctx *t) {
   t_close(p[1]);
   sigaction(SIGUSR1, &old, NULL);
 }
+
+/* Tiny timeouts, down to 1 ns, with an idle fd registered: every wait must
+ * return. A wrapper whose library fires an already-due timer before it
+ * polls (libuv's uv_run does) can otherwise poll with no timeout at all and
+ * hang here; the harness timeout turns that into a failure. */
+void test_k2_tiny_timeouts_return(evl_tctx *t) {
+  kt_backend kb;
+  kt_open(t, &kb);
+  int p[2];
+  t_pipe(t, p);
+  T_OK(t, "ctl add READ on an idle pipe",
+       kb.ops->ctl(kb.state, p[0], 0, EVL_READ));
+  evl_event out[4];
+  for (int i = 0; i < 300; i++) {
+    int64_t timeout = 1 + (i * 997) % 3000; /* 1 ns .. 3 us */
+    uint64_t t0 = t_now();
+    int n = kt_wait(t, &kb, timeout, out, 4);
+    T_EQ(t, "events from a tiny wait on an idle pipe", 0, n);
+    if (t_now() - t0 < (uint64_t)timeout)
+      T_FAIL(t, "wait(%lld ns) returned early", (long long)timeout);
+  }
+  T_OK(t, "ctl delete", kb.ops->ctl(kb.state, p[0], EVL_READ, 0));
+  kt_close(&kb);
+  t_close(p[0]);
+  t_close(p[1]);
+}

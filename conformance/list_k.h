@@ -29,6 +29,8 @@
     "wait(t) with nothing ready never returns before t (1, 1.5, 10, 25 ms)")   \
   X(k2_empty_timeout, "K2", BACKEND, 0, 0, 10,                                 \
     "an empty backend still honours the wait timeout")                         \
+  X(k2_tiny_timeouts_return, "K2", BACKEND, 0, 0, 10,                          \
+    "300 waits of 1 ns to 3 us on an idle fd all return, none early")          \
   X(k2_eintr_zero_events, "K2", BACKEND, 0, 0, 10,                             \
     "a signal interrupting wait gives 0 events, not an error")                 \
   X(k3_read_reported_again, "K3", BACKEND, 0, 0, 5,                            \
