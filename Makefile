@@ -184,6 +184,7 @@ check-threads: all
 # test process fails. io_uring is left out: valgrind 3.19 does not model a
 # blocked io_uring_enter woken from another thread.
 VALGRIND_TARGETS := --backend epoll --backend poll --backend select \
+                    --backend libevent --backend libev --backend libuv \
                     --impl native-libuv --impl native-libev --impl native-libevent
 check-valgrind: all
 	@rm -rf $(O)/valgrind && mkdir -p $(O)/valgrind
