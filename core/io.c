@@ -69,7 +69,9 @@ static int io_add(evl_loop *loop, int fd, evl_io_cb cb, void *arg,
     return -EBADF;
   if (loop->be->fd_limit > 0 && fd >= loop->be->fd_limit)
     return -ERANGE;
-  if (fcntl(fd, F_GETFD) < 0)
+  /* An fd the backend already holds was checked when it was added: a
+   * writer toggled on and off per message costs no syscall here. */
+  if ((fd >= loop->nfds || loop->fds[fd].kmask == 0) && fcntl(fd, F_GETFD) < 0)
     return -EBADF;
   if ((rc = evl__fd_reserve(loop, fd)) < 0)
     return rc;
@@ -150,9 +152,7 @@ void evl__flush_changes(evl_loop *loop) {
     /* The fd was closed under its watchers (or reused): report it and drop
      * the watchers rather than fire for a stranger. */
     evl__loop_error(loop, rc, "backend ctl (modify)", NULL, fd);
-    loop->be->ctl(loop->be_state, fd, f->kmask, 0);
-    f->kmask = 0;
-    loop->nregistered--;
+    fd_unregister(loop, fd);
     f->r = (evl__watcher){.gen = ++loop->watcher_gen};
     f->w = (evl__watcher){.gen = ++loop->watcher_gen};
   }

@@ -49,17 +49,32 @@ int evl__loop_check(const evl_loop *loop) {
   return 0;
 }
 
+static void loop_deliver(evl_loop *loop, const evl_error_info *info) {
+  if (loop->eh)
+    loop->eh(info, loop->eh_arg);
+  else
+    evl_default_error_handler(info, NULL);
+}
+
 void evl__loop_error(evl_loop *loop, int code, const char *context,
                      const char *message, int fd) {
-  evl_error_info info = {.code = code,
-                         .context = context,
-                         .message = message,
+  evl_error_info info = {
+      .code = code, .context = context, .message = message, .fd = fd};
+  loop_deliver(loop, &info);
+}
+
+/* Debug mode (S11): one report per callback that ran past slow_ns. */
+static void loop_check_slow(evl_loop *loop, uint64_t t0, int fd,
+                            const char *what) {
+  uint64_t dt = evl_now() - t0;
+  if (dt <= loop->slow_ns || loop->closed)
+    return;
+  evl_error_info info = {.code = EVL_ESLOW,
+                         .context = "slow callback",
+                         .message = what,
                          .fd = fd,
-                         .duration_ns = 0};
-  if (loop->eh)
-    loop->eh(&info, loop->eh_arg);
-  else
-    evl_default_error_handler(&info, NULL);
+                         .duration_ns = dt};
+  loop_deliver(loop, &info);
 }
 
 /* ------------------------------------------------------------ run cycle */
@@ -89,18 +104,7 @@ static void loop_run_cb(evl_loop *loop, evl_cb cb, void *arg) {
   }
   uint64_t t0 = evl_now();
   cb(arg);
-  uint64_t dt = evl_now() - t0;
-  if (dt > loop->slow_ns && !loop->closed) {
-    evl_error_info info = {.code = EVL_ESLOW,
-                           .context = "slow callback",
-                           .message = NULL,
-                           .fd = -1,
-                           .duration_ns = dt};
-    if (loop->eh)
-      loop->eh(&info, loop->eh_arg);
-    else
-      evl_default_error_handler(&info, NULL);
-  }
+  loop_check_slow(loop, t0, -1, NULL);
 }
 
 static void loop_run_io(evl_loop *loop, evl__qent e) {
@@ -121,18 +125,7 @@ static void loop_run_io(evl_loop *loop, evl__qent e) {
   }
   uint64_t t0 = evl_now();
   cb(fd, e.events, arg);
-  uint64_t dt = evl_now() - t0;
-  if (dt > loop->slow_ns && !loop->closed) {
-    evl_error_info info = {.code = EVL_ESLOW,
-                           .context = "slow callback",
-                           .message = "I/O callback",
-                           .fd = fd,
-                           .duration_ns = dt};
-    if (loop->eh)
-      loop->eh(&info, loop->eh_arg);
-    else
-      evl_default_error_handler(&info, NULL);
-  }
+  loop_check_slow(loop, t0, fd, "I/O callback");
 }
 
 static void loop_collect(evl_loop *loop, int n) {
