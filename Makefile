@@ -91,9 +91,14 @@ MODULES += libuv native-libuv
 LIBS_libuv := $(shell pkg-config --libs libuv)
 LIBS_native-libuv := $(LIBS_libuv)
 endif
-# native-X is backends/native_X.c plus the shared adapter helpers, and the
-# core's error texts and default handler (error.c needs nothing else).
-src_of = $(if $(filter native-%,$(1)),backends/$(subst -,_,$(1)).c backends/native_common.c backends/native_ext.c core/error.c,backends/$(1).c)
+# native-X is backends/native_X.c plus the shared adapter glue, and the
+# core's own error texts, futures and executor: they need only a few loop
+# calls, which native_common.c provides for a native loop. -Bsymbolic keeps
+# each module's copies bound to themselves, whatever else the process has.
+NATIVE_SHARED := backends/native_common.c backends/native_core.c \
+                 backends/native_signal.c \
+                 core/error.c core/future.c core/executor.c
+src_of = $(if $(filter native-%,$(1)),backends/$(subst -,_,$(1)).c $(NATIVE_SHARED),backends/$(1).c)
 MODULE_SO := $(patsubst %,$(O)/modules/evl-%.so,$(MODULES))
 
 # ---------------------------------------------------------------- targets
@@ -137,9 +142,9 @@ $(O)/samples/%.so: conformance/samples/%.c core/include/evl/*.h
 	$(CC) -shared -Icore/include $(CFLAGS) $(LDFLAGS) -o $@ $<
 
 define module_rule
-$(O)/modules/evl-$(1).so: $(call src_of,$(1)) core/include/evl/*.h $(wildcard backends/*.h)
+$(O)/modules/evl-$(1).so: $(call src_of,$(1)) core/include/evl/*.h core/*.h $(wildcard backends/*.h)
 	@mkdir -p $$(@D)
-	$$(CC) -shared $$(CPPFLAGS) $$(CFLAGS) $$(LDFLAGS) -o $$@ $(call src_of,$(1)) $$(LIBS_$(1))
+	$$(CC) -shared -Wl,-Bsymbolic $$(CPPFLAGS) $$(CFLAGS) $$(LDFLAGS) -o $$@ $(call src_of,$(1)) $$(LIBS_$(1))
 endef
 $(foreach m,$(MODULES),$(eval $(call module_rule,$(m))))
 

@@ -108,8 +108,7 @@ int evl__nbase_init(evl__nbase *b, const evl_impl_ops *ops,
 }
 
 void evl__nbase_fini(evl__nbase *b) {
-  evl__nexec_shutdown(b);
-  evl__nfuture_drop_queued(b);
+  evl__nrun_closers(b);
   pthread_mutex_lock(&b->ts_lock);
   b->ts_closed = 1;
   free(b->ts.v);
@@ -166,7 +165,7 @@ int evl__nloop_close(evl_loop *loop) {
   if (b->closed)
     return 0;
   /* Workers post through the cross-thread queue: join them first. */
-  evl__nexec_shutdown(b);
+  evl__nrun_closers(b);
   b->closed = 1;
   evl__nts_close(b);
   for (int sig = 1; sig < NSIG; sig++)

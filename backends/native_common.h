@@ -11,6 +11,8 @@
 
 #include <evl/impl.h>
 
+#include "loop_int.h"
+
 /* Every adapter module carries its own copy of these helpers; hidden, so
  * that two modules in one process can never bind to each other's. */
 #pragma GCC visibility push(hidden)
@@ -64,8 +66,6 @@ typedef struct evl__ndue {
   evl_handle h;
 } evl__ndue;
 
-struct evl__nfrec;
-struct evl__nexec;
 struct evl__nbase;
 
 /* What the shared entry points below need of an adapter: set up and torn
@@ -116,13 +116,9 @@ typedef struct evl__nbase {
   pthread_t runner;
   evl_loop_stats st;
 
-  /* Futures: done-callbacks queued with call_soon and not yet run, so
-   * close can drop their references (S13); run_until_complete's token. */
-  struct evl__nfrec *fq;
-  uint64_t ruc_gen, ruc_active;
-  /* Executor (S14): a small pool of our own, started by the first job.
-   * (libuv's uv_queue_work pool is process-wide and never joins.) */
-  struct evl__nexec *exec;
+  /* Executor size from the config; the pool itself is core/executor.c,
+   * compiled into each module like core/future.c (see the shim section of
+   * native_common.c). */
   unsigned exec_threads;
 
   /* Cold, last, so as not to push the hot fields apart: the adapter's
@@ -131,6 +127,11 @@ typedef struct evl__nbase {
   void **fds;
   int fds_cap;
   void *sigs[NSIG];
+  /* What core/future.c and core/executor.c keep on a loop: their extension
+   * slots and close hooks (loop_int.h). */
+  void *ext[EVL__EXT_MAX];
+  struct evl__nhook *closers;
+  int ncloser;
 } evl__nbase;
 
 /* The base of an adapter's loop, which starts with it; NULL stays NULL. */
@@ -145,9 +146,10 @@ int evl__nloop_alloc(size_t size, const evl_impl_ops *ops,
                      evl_loop **loop);
 /* After the adapter freed its library part: frees the base and the loop. */
 void evl__nloop_discard(evl_loop *loop);
-/* Joins the executor's workers: the first step of close, before the
- * cross-thread queue closes, since workers post through it. */
-void evl__nexec_shutdown(evl__nbase *b);
+/* Runs the close hooks core/future.c and core/executor.c registered, newest
+ * first: the first step of close, before the cross-thread queue closes,
+ * since executor workers post through it. */
+void evl__nrun_closers(evl__nbase *b);
 /* Frees the base's memory and drops everything queued, running nothing. */
 void evl__nbase_fini(evl__nbase *b);
 /* After fini, when the loop shell itself goes (loop_free). */
@@ -229,15 +231,15 @@ int evl__nremove_signal_handler(evl_loop *loop, int sig);
   .report_error = evl__nreport_error, .set_debug = evl__nset_debug,            \
   .set_slow_callback_ns = evl__nset_slow_callback_ns,                          \
   .remove_signal_handler = evl__nremove_signal_handler,                        \
-  .future_new = evl__nfuture_new, .future_retain = evl__nfuture_retain,        \
-  .future_release = evl__nfuture_release,                                      \
-  .future_set_result = evl__nfuture_set_result,                                \
-  .future_set_error = evl__nfuture_set_error,                                  \
-  .future_cancel = evl__nfuture_cancel, .future_state = evl__nfuture_state,    \
-  .future_result = evl__nfuture_result,                                        \
-  .future_add_done_callback = evl__nfuture_add_done_callback,                  \
-  .run_until_complete = evl__nrun_until_complete,                              \
-  .run_in_executor = evl__nrun_in_executor
+  .future_new = evl_future_new, .future_retain = evl_future_retain,            \
+  .future_release = evl_future_release,                                        \
+  .future_set_result = evl_future_set_result,                                  \
+  .future_set_error = evl_future_set_error,                                    \
+  .future_cancel = evl_future_cancel, .future_state = evl_future_state,        \
+  .future_result = evl_future_result,                                          \
+  .future_add_done_callback = evl_future_add_done_callback,                    \
+  .run_until_complete = evl_run_until_complete,                                \
+  .run_in_executor = evl_run_in_executor
 
 /* From a library's timer callback when evl__ndue_push failed (no memory
  * for the queue): frees the slot and runs the callback now, out of order. */
@@ -258,22 +260,6 @@ static inline void evl__ncb_end(evl__nbase *b, uint64_t t0) {
   if (t0)
     evl__ncb_slow(b, t0);
 }
-
-/* Futures (S13) and the executor (S14), shared by all adapters: they only
- * need the adapter's call_soon, call_soon_threadsafe, stop and run. */
-void evl__nfuture_drop_queued(evl__nbase *b); /* close: drop queued refs */
-int evl__nfuture_new(evl_loop *loop, evl_future **out);
-void evl__nfuture_retain(evl_future *f);
-void evl__nfuture_release(evl_future *f);
-int evl__nfuture_set_result(evl_future *f, void *result);
-int evl__nfuture_set_error(evl_future *f, int code);
-int evl__nfuture_cancel(evl_future *f);
-int evl__nfuture_state(const evl_future *f);
-int evl__nfuture_result(const evl_future *f, void **result);
-int evl__nfuture_add_done_callback(evl_future *f, evl_future_cb cb, void *arg);
-int evl__nrun_until_complete(evl_loop *loop, evl_future *f);
-int evl__nrun_in_executor(evl_loop *loop, evl_work_fn fn, void *arg,
-                          evl_future **out);
 
 /* Signals (S12). The libraries install their own handlers; this records
  * the disposition found before, per process, so the last loop to stop

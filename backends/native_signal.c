@@ -1,0 +1,86 @@
+/* native_signal.c — signal bookkeeping shared by the native adapters (S12):
+ * which loop holds a signal and the disposition to put back. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "native_common.h"
+
+/* ---- signals ----------------------------------------------------------- */
+/* Signal dispositions are per process, so this table is too (one per
+ * module, each module being its own copy of this file). */
+static pthread_mutex_t sig_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+  int users;
+  const void *owner; /* EVL__NSIG_PER_SIG */
+  struct sigaction saved;
+} sig_tab[NSIG];
+static const void *sig_any_owner; /* EVL__NSIG_ONE_LOOP */
+static int sig_any_users;
+
+int evl__nsig_check(int sig) {
+  if (sig <= 0 || sig >= NSIG || sig == SIGKILL || sig == SIGSTOP)
+    return -EINVAL;
+  return 0;
+}
+
+int evl__nsig_acquire(int sig, const void *loop, int mode) {
+  int rc = 0;
+  pthread_mutex_lock(&sig_lock);
+  if (mode == EVL__NSIG_PER_SIG && sig_tab[sig].users &&
+      sig_tab[sig].owner != loop)
+    rc = -EBUSY;
+  else if (mode == EVL__NSIG_ONE_LOOP && sig_any_users && sig_any_owner != loop)
+    rc = -EBUSY;
+  else if (sig_tab[sig].users == 0 &&
+           sigaction(sig, NULL, &sig_tab[sig].saved) < 0)
+    rc = -errno;
+  if (rc == 0) {
+    sig_tab[sig].users++;
+    sig_tab[sig].owner = loop;
+    sig_any_users++;
+    sig_any_owner = loop;
+  }
+  pthread_mutex_unlock(&sig_lock);
+  return rc;
+}
+
+void evl__nsig_release(int sig, int restore) {
+  pthread_mutex_lock(&sig_lock);
+  if (--sig_tab[sig].users == 0) {
+    sig_tab[sig].owner = NULL;
+    if (restore)
+      sigaction(sig, &sig_tab[sig].saved, NULL);
+  }
+  if (--sig_any_users == 0)
+    sig_any_owner = NULL;
+  pthread_mutex_unlock(&sig_lock);
+}
+
+int evl__nsig_add_check(evl_loop *loop, int sig, evl_cb cb) {
+  int rc = evl__ncheck(EVL__NB(loop));
+  if (rc)
+    return rc;
+  if (!cb || evl__nsig_check(sig) < 0)
+    return -EINVAL;
+  return 0;
+}
+
+int evl__nremove_signal_handler(evl_loop *loop, int sig) {
+  int rc = evl__ncheck(EVL__NB(loop));
+  if (rc)
+    return rc;
+  if (evl__nsig_check(sig) < 0)
+    return -EINVAL;
+  if (!EVL__NB(loop)->sigs[sig])
+    return 0;
+  EVL__NB(loop)->hooks->sig_drop(loop, sig);
+  return 1;
+}
