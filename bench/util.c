@@ -24,9 +24,7 @@
 #endif
 
 uint64_t bench_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+  return evl_now();
 }
 
 void bench_sleep_ns(uint64_t ns) {
