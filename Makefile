@@ -32,7 +32,7 @@ SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover
 endif
 
 
-CPPFLAGS += -D_GNU_SOURCE -Icore/include -Icore
+CPPFLAGS += -D_GNU_SOURCE -Icore/include -Icore -I.
 CFLAGS ?= $(OPT) -g
 CFLAGS += -std=c11 -Wall -Wextra $(WERROR) -fPIC -pthread $(SANFLAGS) \
           -DEVL_MODULE_DIR_DEFAULT='"$(MODDIR)"'
@@ -45,8 +45,15 @@ DEB_PKGS := build-essential pkg-config libevent-dev libev-dev libuv1-dev \
             netcat-openbsd
 
 # ---------------------------------------------------------------- sources
-CORE_SRC := $(wildcard core/*.c)
-BUILTIN_BACKENDS := epoll poll select kqueue
+# The two lists, backends/list.h and impls/list.h, are the only place a
+# backend or a loop is named: one `X(...)` row per line, read here with sed.
+list_rows = $(shell sed -n 's/^ *X(\([^,]*\), *\([^,]*\), *"\([^"]*\)").*/\1:\2:\3/p' $(1))
+BACKEND_ROWS := $(call list_rows,backends/list.h)
+IMPL_ROWS := $(subst ",,$(call list_rows,impls/list.h))
+row_field = $(word $(2),$(subst :, ,$(1)))
+BUILTIN_BACKENDS := $(foreach r,$(BACKEND_ROWS),$(if $(filter BUILTIN,$(call row_field,$(r),2)),$(call row_field,$(r),1)))
+
+CORE_SRC := $(wildcard core/*.c) impls/ref.c
 BACKEND_SRC := $(addprefix backends/,$(addsuffix .c,$(BUILTIN_BACKENDS)))
 LIB_OBJ := $(patsubst %.c,$(O)/obj/%.o,$(CORE_SRC) $(BACKEND_SRC))
 
@@ -56,57 +63,56 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH_OBJ := $(patsubst %.c,$(O)/obj/%.o,$(BENCH_SRC))
 EXAMPLE_SRC := $(wildcard examples/*.c)
 EXAMPLES := $(patsubst examples/%.c,$(O)/examples/%,$(EXAMPLE_SRC))
-SAMPLE_SRC := $(wildcard conformance/samples/*.c)
-SAMPLES := $(patsubst conformance/samples/%.c,$(O)/samples/%.so,$(SAMPLE_SRC))
+# The templates a third party copies, one per ABI, and the fixtures broken
+# on purpose (conformance/run-checks.sh proves the suite and loader catch them).
+SAMPLES := $(O)/samples/sample_backend.so $(O)/samples/sample_loop.so
+BAD_VARIANTS := WRONG_ABI SHORT NULLFN CRASH WAITCRASH IMPL
+FIXTURES := $(O)/fixtures/broken_epoll.so \
+            $(patsubst %,$(O)/fixtures/bad_%.so,$(BAD_VARIANTS))
 
 # ---------------------------------------------------------------- modules
-# Library-wrapping backends and native loops are separate shared objects,
-# each loaded with RTLD_LOCAL: Debian's libev exports libevent's symbol
-# names, so a wrapper linked into one image with the other library could
-# call the wrong one (DESIGN §9). One module per library makes that
-# impossible by construction.
-have = $(shell pkg-config --exists $(1) 2>/dev/null && echo y)
-HAVE_URING := $(call have,liburing)
-HAVE_EVENT := $(call have,libevent_core)
-HAVE_UV := $(call have,libuv)
-HAVE_EV := $(shell test -f /usr/include/ev.h && echo y)
+# Library-wrapping backends and whole-loop adapters are separate shared
+# objects, each loaded with RTLD_LOCAL: Debian's libev exports libevent's
+# symbol names, so a wrapper linked into one image with the other library
+# could call the wrong one. One module per library makes that impossible by
+# construction. A row's dep is a pkg-config name or -lNAME.
+dep_ok = $(if $(filter -l%,$(1)),$(shell printf 'int main(void){return 0;}' | \
+           $(CC) -x c - -o /dev/null $(1) 2>/dev/null && echo y),$(shell \
+           pkg-config --exists $(1) 2>/dev/null && echo y))
+dep_libs = $(if $(filter -l%,$(1)),$(1),$(shell pkg-config --libs $(1)))
 
+# Each module: name, sources, libraries — only those whose library is here.
+define backend_module
+ifeq ($(call dep_ok,$(3)),y)
+MODULES += $(1)
+SRC_$(1) := backends/$(1).c
+LIBS_$(1) := $(call dep_libs,$(3))
+endif
+endef
+# A whole-loop adapter is impls/<file>.c plus the shared adapter glue, and
+# the core's own error texts, futures and executor: they need only a few
+# loop calls, which impls/adapter_core.c provides for a foreign loop.
+# -Bsymbolic keeps each module's copies bound to themselves.
+ADAPTER_SRC := impls/adapter.c impls/adapter_core.c impls/adapter_signal.c \
+               core/error.c core/future.c core/executor.c
+define impl_module
+ifeq ($(call dep_ok,$(3)),y)
+MODULES += $(2)
+SRC_$(2) := impls/$(1).c $(ADAPTER_SRC)
+LIBS_$(2) := $(call dep_libs,$(3))
+endif
+endef
 MODULES :=
-ifeq ($(HAVE_URING),y)
-MODULES += iouring
-LIBS_iouring := $(shell pkg-config --libs liburing)
-endif
-ifeq ($(HAVE_EVENT),y)
-MODULES += libevent native-libevent
-LIBS_libevent := $(shell pkg-config --libs libevent_core)
-LIBS_native-libevent := $(LIBS_libevent)
-endif
-ifeq ($(HAVE_EV),y)
-MODULES += libev native-libev
-LIBS_libev := -lev
-LIBS_native-libev := -lev
-endif
-ifeq ($(HAVE_UV),y)
-MODULES += libuv native-libuv
-LIBS_libuv := $(shell pkg-config --libs libuv)
-LIBS_native-libuv := $(LIBS_libuv)
-endif
-# native-X is backends/native_X.c plus the shared adapter glue, and the
-# core's own error texts, futures and executor: they need only a few loop
-# calls, which native_common.c provides for a native loop. -Bsymbolic keeps
-# each module's copies bound to themselves, whatever else the process has.
-NATIVE_SHARED := backends/native_common.c backends/native_core.c \
-                 backends/native_signal.c \
-                 core/error.c core/future.c core/executor.c
-src_of = $(if $(filter native-%,$(1)),backends/$(subst -,_,$(1)).c $(NATIVE_SHARED),backends/$(1).c)
+$(foreach r,$(filter-out %:BUILTIN:,$(BACKEND_ROWS)),$(eval $(call backend_module,$(call row_field,$(r),1),$(call row_field,$(r),2),$(call row_field,$(r),3))))
+$(foreach r,$(IMPL_ROWS),$(eval $(call impl_module,$(call row_field,$(r),1),$(call row_field,$(r),2),$(call row_field,$(r),3))))
 MODULE_SO := $(patsubst %,$(O)/modules/evl-%.so,$(MODULES))
 
 # ---------------------------------------------------------------- targets
-.PHONY: all lib modules conform bench-bin examples samples test check check-threads check-valgrind \
+.PHONY: all lib modules conform bench-bin examples samples fixtures test check check-threads check-valgrind \
         check-fast deps clean install format format-check bench bench-compare \
         tsan asan
 
-all: lib modules conform bench-bin examples samples
+all: lib modules conform bench-bin examples samples fixtures
 
 lib: $(O)/libevl.a $(O)/libevl.so
 modules: $(MODULE_SO)
@@ -114,6 +120,7 @@ conform: $(O)/evl-conform
 bench-bin: $(if $(BENCH_SRC),$(O)/evl-bench)
 examples: $(EXAMPLES)
 samples: $(SAMPLES)
+fixtures: $(FIXTURES)
 
 $(O)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -136,15 +143,24 @@ $(O)/examples/%: examples/%.c $(O)/libevl.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(O)/libevl.a $(LDLIBS)
 
-# Samples see only the public headers, as a third party's plugin would.
-$(O)/samples/%.so: conformance/samples/%.c core/include/evl/*.h
+# Samples and fixtures see only the public headers, as a third party's
+# plugin would.
+$(O)/samples/sample_backend.so: backends/sample/sample_backend.c core/include/evl/*.h
+$(O)/samples/sample_loop.so: impls/sample/sample_loop.c core/include/evl/*.h
+$(SAMPLES):
 	@mkdir -p $(@D)
 	$(CC) -shared -Icore/include $(CFLAGS) $(LDFLAGS) -o $@ $<
+$(O)/fixtures/broken_epoll.so: conformance/fixtures/broken_epoll.c core/include/evl/*.h
+	@mkdir -p $(@D)
+	$(CC) -shared -Icore/include $(CFLAGS) $(LDFLAGS) -o $@ $<
+$(O)/fixtures/bad_%.so: conformance/fixtures/bad_plugin.c core/include/evl/*.h
+	@mkdir -p $(@D)
+	$(CC) -shared -Icore/include -DBAD_$* $(CFLAGS) $(LDFLAGS) -o $@ $<
 
 define module_rule
-$(O)/modules/evl-$(1).so: $(call src_of,$(1)) core/include/evl/*.h core/*.h $(wildcard backends/*.h)
+$(O)/modules/evl-$(1).so: $(SRC_$(1)) core/include/evl/*.h core/*.h $(wildcard backends/*.h impls/*.h)
 	@mkdir -p $$(@D)
-	$$(CC) -shared -Wl,-Bsymbolic $$(CPPFLAGS) $$(CFLAGS) $$(LDFLAGS) -o $$@ $(call src_of,$(1)) $$(LIBS_$(1))
+	$$(CC) -shared -Wl,-Bsymbolic $$(CPPFLAGS) $$(CFLAGS) $$(LDFLAGS) -o $$@ $(SRC_$(1)) $$(LIBS_$(1))
 endef
 $(foreach m,$(MODULES),$(eval $(call module_rule,$(m))))
 
@@ -231,8 +247,8 @@ install: all
 	ln -sf libevl.so.0 $(DESTDIR)$(LIBDIR)/libevl.so
 	install -m 644 core/include/evl/*.h $(DESTDIR)$(INCDIR)/evl/
 	install -d $(DESTDIR)$(PREFIX)/share/evl/samples
-	install -m 644 conformance/samples/sample_backend.c \
-	  conformance/samples/sample_loop.c $(DESTDIR)$(PREFIX)/share/evl/samples/
+	install -m 644 backends/sample/sample_backend.c \
+	  impls/sample/sample_loop.c $(DESTDIR)$(PREFIX)/share/evl/samples/
 	install -m 644 conformance/CONTRACT.md $(DESTDIR)$(PREFIX)/share/evl/
 	install -m 755 $(O)/evl-conform $(DESTDIR)$(BINDIR)/
 	$(if $(wildcard $(O)/evl-bench),install -m 755 $(O)/evl-bench $(DESTDIR)$(BINDIR)/)

@@ -8,7 +8,7 @@
  * carries its own private copy and none can bind to another's.
  *
  * No event library header may be included here: libev's and libevent's
- * headers define the same macros with different values (DESIGN §9).
+ * headers define the same macros with different values.
  */
 #include <errno.h>
 #include <limits.h>

@@ -31,7 +31,7 @@ static void coexist_round_trip(evl_tctx *t, const evl_backend_ops *ops) {
 }
 
 void test_k10_wrappers_coexist(evl_tctx *t) {
-  /* The two whose symbol names collide (DESIGN §9). libuv is left out: it
+  /* The two whose symbol names collide. libuv is left out: it
    * keeps a process-wide signal pipe from its first loop on, which the
    * per-test fd check would rightly see as taken by this test. */
   static const char *const wrappers[] = {"libevent", "libev"};

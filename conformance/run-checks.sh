@@ -8,7 +8,6 @@
 set -u
 
 b=${1:?usage: run-checks.sh BUILDDIR}
-src=$(cd "$(dirname "$0")/.." && pwd)
 conform=$b/evl-conform
 jobs=${EVL_CHECK_JOBS:-$(nproc 2>/dev/null || echo 2)}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/evl-check.XXXXXX")
@@ -48,8 +47,8 @@ else
 fi
 
 # ---------------------------------------------------------------- 2
-section "2/5 the suite can fail: samples/broken_epoll.so must fail K6"
-broken=$b/samples/broken_epoll.so
+section "2/5 the suite can fail: fixtures/broken_epoll.so must fail K6"
+broken=$b/fixtures/broken_epoll.so
 if [[ ! -f $broken ]]; then
   bad "the suite cannot fail: $broken was not built"
 else
@@ -95,61 +94,16 @@ done
 
 # ---------------------------------------------------------------- 4
 section "4/5 broken plugins get one clear line and a non-zero exit"
-cat >"$tmp/wrong_abi.c" <<'EOF'
-/* wrong_abi.c — a backend plugin built for a future ABI version. */
-#include <evl/backend.h>
-static int wa_init(void *s, const evl_backend_config *c) {
-  (void)s, (void)c;
-  return 0;
-}
-static void wa_fini(void *s) { (void)s; }
-static int wa_ctl(void *s, int fd, unsigned o, unsigned n) {
-  (void)s, (void)fd, (void)o, (void)n;
-  return 0;
-}
-static int wa_wait(void *s, int64_t t, evl_event *out, int cap) {
-  (void)s, (void)t, (void)out, (void)cap;
-  return 0;
-}
-static const evl_backend_ops wa_ops = {
-    .abi = EVL_BACKEND_ABI + 41, .size = sizeof wa_ops, .name = "wrong-abi",
-    .init = wa_init, .fini = wa_fini, .ctl = wa_ctl, .wait = wa_wait};
-const evl_backend_ops *evl_backend_plugin(void) { return &wa_ops; }
-EOF
+# The fixtures in conformance/fixtures/bad_plugin.c, one per way to be broken.
 cases=()
-if ${CC:-cc} -shared -fPIC -I"$src/core/include" -o "$tmp/wrong_abi.so" \
-  "$tmp/wrong_abi.c" 2>"$tmp/cc.err"; then
-  cases+=("--backend $tmp/wrong_abi.so")
-else
-  cat "$tmp/cc.err"
-  bad "could not build the wrong-ABI plugin"
-fi
-# The same plugin broken four more ways: a short table, a required function
-# left NULL, a plugin function that crashes, and a loop plugin whose table
-# lacks every required function.
-for variant in SHORT NULLFN CRASH; do
-  sed -e 's/EVL_BACKEND_ABI + 41/EVL_BACKEND_ABI/' "$tmp/wrong_abi.c" >"$tmp/bad_$variant.c"
-done
-sed -i -e 's/\.size = sizeof wa_ops/.size = 24/' "$tmp/bad_SHORT.c"
-sed -i -e 's/\.wait = wa_wait//' "$tmp/bad_NULLFN.c"
-sed -i -e 's/return &wa_ops;/return *(const evl_backend_ops *volatile *)0;/' \
-  "$tmp/bad_CRASH.c"
-printf '%s\n' '/* A loop plugin whose table leaves the required functions NULL. */' \
-  '#include <evl/impl.h>' \
-  'static const evl_impl_ops bi_ops = {' \
-  '    .abi = EVL_IMPL_ABI, .size = sizeof bi_ops, .name = "no-functions"};' \
-  'const evl_impl_ops *evl_impl_plugin(void) { return &bi_ops; }' >"$tmp/bad_IMPL.c"
-for variant in SHORT NULLFN CRASH IMPL; do
-  if ${CC:-cc} -shared -fPIC -I"$src/core/include" -o "$tmp/bad_$variant.so" \
-    "$tmp/bad_$variant.c" 2>"$tmp/cc.err"; then
-    if [[ $variant = IMPL ]]; then
-      cases+=("--impl $tmp/bad_$variant.so")
-    else
-      cases+=("--backend $tmp/bad_$variant.so")
-    fi
+for variant in WRONG_ABI SHORT NULLFN CRASH IMPL; do
+  so=$b/fixtures/bad_$variant.so
+  if [[ ! -f $so ]]; then
+    bad "$so was not built"
+  elif [[ $variant = IMPL ]]; then
+    cases+=("--impl $so")
   else
-    cat "$tmp/cc.err"
-    bad "could not build the $variant broken plugin"
+    cases+=("--backend $so")
   fi
 done
 cases+=("--backend $b/samples/sample_loop.so" "--impl $b/samples/sample_backend.so"
@@ -174,12 +128,9 @@ done
 
 # A plugin that loads fine but crashes inside wait(): its tests must come
 # out as CRASH, and the runner must still finish and print its summary.
-sed -e 's/EVL_BACKEND_ABI + 41/EVL_BACKEND_ABI/' \
-  -e 's/(void)s, (void)t, (void)out, (void)cap;/(void)s, (void)t, (void)out, (void)cap; *(volatile int *)0 = 1;/' \
-  "$tmp/wrong_abi.c" >"$tmp/bad_WAITCRASH.c"
-if ${CC:-cc} -shared -fPIC -I"$src/core/include" -o "$tmp/bad_WAITCRASH.so" \
-  "$tmp/bad_WAITCRASH.c" 2>"$tmp/cc.err"; then
-  "$conform" --jobs "$jobs" --backend "$tmp/bad_WAITCRASH.so" --filter 'k2_*' \
+wcrash=$b/fixtures/bad_WAITCRASH.so
+if [[ -f $wcrash ]]; then
+  "$conform" --jobs "$jobs" --backend "$wcrash" --filter 'k2_*' \
     >"$tmp/wc.out" 2>&1
   rc=$?
   last=$(tail -n 1 "$tmp/wc.out")
@@ -191,8 +142,7 @@ if ${CC:-cc} -shared -fPIC -I"$src/core/include" -o "$tmp/bad_WAITCRASH.so" \
     bad "a plugin crashing in wait(): expected CRASH results, exit 1 and a summary, got exit $rc"
   fi
 else
-  cat "$tmp/cc.err"
-  bad "could not build the crashing plugin"
+  bad "$wcrash was not built"
 fi
 
 # ---------------------------------------------------------------- 5

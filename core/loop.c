@@ -1,5 +1,5 @@
 /* loop.c — the reference run cycle, run/stop, errors and debug, and the
- * loop's life from new to free (DESIGN §4). Scheduling is in sched.c, fds
+ * loop's life from new to free. Scheduling is in sched.c, fds
  * in io.c, cross-thread posts in post.c. */
 #include <errno.h>
 #include <sched.h>

@@ -22,7 +22,7 @@ int evl__is_path(const char *name) {
 }
 
 /* RTLD_LOCAL keeps each wrapped library's symbols out of the global scope:
- * Debian's libev exports libevent's names (DESIGN §9), and with RTLD_GLOBAL
+ * Debian's libev exports libevent's names, and with RTLD_GLOBAL
  * whichever loaded first would serve both wrappers. */
 void *evl__plugin_open(const char *path, const char *symbol, char *err,
                        size_t len) {

@@ -1,4 +1,4 @@
-/* native_signal.c — signal bookkeeping shared by the native adapters (S12):
+/* adapter_signal.c — signal bookkeeping shared by the native adapters (S12):
  * which loop holds a signal and the disposition to put back. */
 #include <errno.h>
 #include <fcntl.h>
@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "native_common.h"
+#include "adapter.h"
 
 /* ---- signals ----------------------------------------------------------- */
 /* Signal dispositions are per process, so this table is too (one per

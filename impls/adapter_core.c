@@ -1,10 +1,10 @@
-/* native_core.c — the few loop calls core/future.c and core/executor.c
+/* adapter_core.c — the few loop calls core/future.c and core/executor.c
  * make, answered for a native loop, so the native modules share the core's
  * futures and executor instead of keeping copies. */
 #include <errno.h>
 #include <stdlib.h>
 
-#include "native_common.h"
+#include "adapter.h"
 
 /*
  * Futures and the executor are the core's own files, compiled into each

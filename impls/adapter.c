@@ -1,4 +1,4 @@
-/* native_common.c — the library-independent half of the native loop adapters:
+/* adapter.c — the library-independent half of the native loop adapters:
  * handle slots, the ready FIFO and its batches, fired timers, cross-thread
  * posts, errors, futures, the executor, signal dispositions, and the
  * library-free entry points (life cycle, checks, settings). */
@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "native_common.h"
+#include "adapter.h"
 
 /* ---- slots ------------------------------------------------------------- */
 int evl__nslot_alloc(evl__nslots *s, uint32_t kind, void *ptr,

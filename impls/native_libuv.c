@@ -6,7 +6,7 @@
 
 #include <uv.h>
 
-#include "native_common.h"
+#include "adapter.h"
 
 static const evl_impl_ops uvn_ops;
 static const evl__nhooks uvn_hooks;

@@ -1,4 +1,5 @@
-/* registry.c — the backend registry: built-ins, modules, plugins, default. */
+/* backend_registry.c — the backend registry: built-ins, modules, plugins and
+ * the default, all from backends/list.h. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,30 +9,36 @@
 
 #include "module.h"
 
-/* Built into libevl; each file defines its table under this name. */
-#define EVL_BUILTIN_BACKENDS(X) X(epoll) X(kqueue) X(poll) X(select)
-/* Wrappers of other libraries: modules, loaded on demand (DESIGN §9). */
-#define EVL_MODULE_BACKENDS(X) X(iouring) X(libevent) X(libev) X(libuv)
+#include "backends/list.h"
 
-#define REG_DECL(n) extern const evl_backend_ops evl__backend_##n;
-EVL_BUILTIN_BACKENDS(REG_DECL)
-#undef REG_DECL
+/* Built into libevl; each backends/<name>.c defines evl__backend_<name>. */
+#define REG_DECL(n, kind, dep) REG_DECL_##kind(n)
+#define REG_DECL_BUILTIN(n) extern const evl_backend_ops evl__backend_##n;
+#define REG_DECL_MODULE(n)
+EVL_BACKEND_LIST(REG_DECL)
 
 static const evl_backend_ops *const reg_builtin[] = {
-#define REG_PTR(n) &evl__backend_##n,
-    EVL_BUILTIN_BACKENDS(REG_PTR)
-#undef REG_PTR
-};
+#define REG_PTR(n, kind, dep) REG_PTR_##kind(n)
+#define REG_PTR_BUILTIN(n) &evl__backend_##n,
+#define REG_PTR_MODULE(n)
+    EVL_BACKEND_LIST(REG_PTR)};
 
-static const char *const reg_names[] = {"epoll",  "poll",    "select",
-                                        "kqueue", "iouring", "libevent",
-                                        "libev",  "libuv",   NULL};
+/* Every name in list order, built-ins and modules alike. */
+static const char *const reg_names[] = {
+#define REG_NAME(n, kind, dep) #n,
+    EVL_BACKEND_LIST(REG_NAME) NULL};
 
+/* Library wrappers: modules, loaded on demand with RTLD_LOCAL. */
 static const char *const reg_modules[] = {
-#define REG_STR(n) #n,
-    EVL_MODULE_BACKENDS(REG_STR)
-#undef REG_STR
-};
+#define REG_MOD(n, kind, dep) REG_MOD_##kind(n)
+#define REG_MOD_BUILTIN(n)
+#define REG_MOD_MODULE(n) #n,
+    EVL_BACKEND_LIST(REG_MOD) NULL};
+
+/* "epoll, poll, ..., libuv" for the unknown-name error. */
+static const char reg_known[] =
+#define REG_KNOWN(n, kind, dep) #n ", "
+    EVL_BACKEND_LIST(REG_KNOWN) "or a path to a plugin .so";
 
 const char *const *evl_backend_names(void) {
   return reg_names;
@@ -121,7 +128,7 @@ int evl_backend_lookup(const char *name, const evl_backend_ops **out, char *err,
       *out = reg_builtin[i];
       return 0;
     }
-  for (size_t i = 0; i < sizeof reg_modules / sizeof *reg_modules; i++) {
+  for (size_t i = 0; reg_modules[i]; i++) {
     if (strcmp(reg_modules[i], name))
       continue;
     char path[4096];
@@ -134,10 +141,7 @@ int evl_backend_lookup(const char *name, const evl_backend_ops **out, char *err,
     }
     return reg_load(name, path, out, err, len);
   }
-  snprintf(err, len,
-           "unknown backend '%s' (known: epoll, poll, select, kqueue, "
-           "iouring, libevent, libev, libuv, or a path to a plugin .so)",
-           name);
+  snprintf(err, len, "unknown backend '%s' (known: %s)", name, reg_known);
   return EVL_ENOBACKEND;
 }
 

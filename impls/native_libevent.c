@@ -9,7 +9,7 @@
 
 #include <event2/event.h>
 
-#include "native_common.h"
+#include "adapter.h"
 
 static const evl_impl_ops evb_ops;
 static const evl__nhooks evb_hooks;

@@ -1,5 +1,5 @@
-/* impl_ref.c — the implementation registry, and the reference core exposed
- * through the loop ABI once per backend ("ref-epoll", "ref-poll", ...). */
+/* impl_registry.c — the loop-implementation registry: the reference core
+ * once per backend ("ref-epoll", ...), the modules of impls/list.h, plugins. */
 #include <errno.h>
 #include <fnmatch.h>
 #include <pthread.h>
@@ -12,83 +12,28 @@
 
 #include "module.h"
 
-#define EVL_NATIVE_IMPLS(X) X(libuv) X(libev) X(libevent)
+#include "backends/list.h"
+#include "impls/list.h"
+
+/* impls/ref.c: the reference core's table, copied once per backend. */
+extern const evl_impl_ops evl__ref_template;
 
 static const char *const impl_names[] = {
-    "ref-epoll",    "ref-poll",     "ref-select",      "ref-kqueue",
-    "ref-iouring",  "ref-libevent", "ref-libev",       "ref-libuv",
-    "native-libuv", "native-libev", "native-libevent", NULL};
+#define IMPL_REF_NAME(n, kind, dep) "ref-" #n,
+    EVL_BACKEND_LIST(IMPL_REF_NAME)
+#define IMPL_MOD_NAME(file, name, dep) name,
+        EVL_IMPL_LIST(IMPL_MOD_NAME) NULL};
+
+static const char *const impl_modules[] = {EVL_IMPL_LIST(IMPL_MOD_NAME) NULL};
+
+/* "native-libuv, ..." for the unknown-name error. */
+static const char impl_known[] =
+#define IMPL_KNOWN(file, name, dep) name ", "
+    "ref-<backend>, " EVL_IMPL_LIST(IMPL_KNOWN) "or a path to a plugin .so";
 
 const char *const *evl_impl_names(void) {
   return impl_names;
 }
-
-static int ref_loop_new(const void *data, const evl_impl_config *icfg,
-                        evl_loop **out) {
-  evl_loop_config cfg;
-  evl_loop_config_init(&cfg);
-  cfg.backend_ops = data;
-  if (icfg) {
-    cfg.flags = icfg->flags;
-    cfg.slow_callback_ns = icfg->slow_callback_ns;
-    cfg.executor_threads = icfg->executor_threads;
-  }
-  return evl_loop_new(out, &cfg);
-}
-
-static int ref_probe(const void *data, char *why, size_t len) {
-  return evl_backend_probe(data, why, len);
-}
-
-/* The template every ref-* table copies; only name, description and data
- * differ. */
-static const evl_impl_ops ref_template = {
-    .abi = EVL_IMPL_ABI,
-    .size = sizeof(evl_impl_ops),
-    .features = EVL_IF_THREADSAFE | EVL_IF_SIGNALS | EVL_IF_EXECUTOR |
-                EVL_IF_FUTURES | EVL_IF_DEBUG | EVL_IF_STATS | EVL_IF_ERRORS |
-                EVL_IF_RUNNING,
-    .deviations = NULL,
-    .probe = ref_probe,
-    .loop_new = ref_loop_new,
-    .loop_close = evl_loop_close,
-    .loop_free = evl_loop_free,
-    .backend_name = evl_backend_name,
-    .call_soon = evl_call_soon,
-    .call_later = evl_call_later,
-    .call_at = evl_call_at,
-    .cancel = evl_cancel,
-    .add_reader = evl_add_reader,
-    .remove_reader = evl_remove_reader,
-    .add_writer = evl_add_writer,
-    .remove_writer = evl_remove_writer,
-    .run_forever = evl_run_forever,
-    .run_once = evl_run_once,
-    .stop = evl_stop,
-    .is_running = evl_is_running,
-    .time = evl_time,
-    .call_soon_threadsafe = evl_call_soon_threadsafe,
-    .stop_threadsafe = evl_stop_threadsafe,
-    .get_running_loop = evl_get_running_loop,
-    .set_error_handler = evl_set_error_handler,
-    .report_error = evl_report_error,
-    .set_debug = evl_set_debug,
-    .set_slow_callback_ns = evl_set_slow_callback_ns,
-    .loop_stats = evl_loop_get_stats,
-    .add_signal_handler = evl_add_signal_handler,
-    .remove_signal_handler = evl_remove_signal_handler,
-    .future_new = evl_future_new,
-    .future_retain = evl_future_retain,
-    .future_release = evl_future_release,
-    .future_set_result = evl_future_set_result,
-    .future_set_error = evl_future_set_error,
-    .future_cancel = evl_future_cancel,
-    .future_state = evl_future_state,
-    .future_result = evl_future_result,
-    .future_add_done_callback = evl_future_add_done_callback,
-    .run_until_complete = evl_run_until_complete,
-    .run_in_executor = evl_run_in_executor,
-};
 
 typedef struct impl_entry {
   char *key;
@@ -242,7 +187,7 @@ int evl_impl_ref(const char *backend, const evl_impl_ops **out, char *err,
     char *name = malloc(strlen(be->name) + 5);
     char *desc = malloc(strlen(be->name) + 64);
     if (ops && name && desc) {
-      *ops = ref_template;
+      *ops = evl__ref_template;
       sprintf(name, "ref-%s", be->name);
       sprintf(desc, "evlab reference core on the %s backend", be->name);
       ops->name = name;
@@ -297,31 +242,21 @@ int evl_impl_lookup(const char *name, const evl_impl_ops **out, char *err,
     return impl_load(name, name, out, err, len);
   if (!strncmp(name, "ref-", 4))
     return evl_impl_ref(name + 4, out, err, len);
-  if (!strncmp(name, "native-", 7)) {
-    static const char *const natives[] = {
-#define IMPL_NATIVE(n) #n,
-        EVL_NATIVE_IMPLS(IMPL_NATIVE)
-#undef IMPL_NATIVE
-    };
-    for (size_t i = 0; i < sizeof natives / sizeof *natives; i++) {
-      if (strcmp(name + 7, natives[i]))
-        continue;
-      char path[4096];
-      if (evl__module_path(name, path, sizeof path) < 0) {
-        snprintf(err, len,
-                 "%s is not built (its library was missing at build time; "
-                 "run make deps && make)",
-                 name);
-        return EVL_ENOBACKEND;
-      }
-      return impl_load(name, path, out, err, len);
+  for (size_t i = 0; impl_modules[i]; i++) {
+    if (strcmp(name, impl_modules[i]))
+      continue;
+    char path[4096];
+    if (evl__module_path(name, path, sizeof path) < 0) {
+      snprintf(err, len,
+               "%s is not built (its library was missing at build time; "
+               "run make deps && make)",
+               name);
+      return EVL_ENOBACKEND;
     }
+    return impl_load(name, path, out, err, len);
   }
-  snprintf(err, len,
-           "unknown loop implementation '%s' (known: ref-<backend>, "
-           "native-libuv, native-libev, native-libevent, or a path to a "
-           "plugin .so)",
-           name);
+  snprintf(err, len, "unknown loop implementation '%s' (known: %s)", name,
+           impl_known);
   return EVL_ENOBACKEND;
 }
 

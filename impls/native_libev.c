@@ -5,7 +5,7 @@
 
 #include <ev.h>
 
-#include "native_common.h"
+#include "adapter.h"
 
 static const evl_impl_ops evn_ops;
 static const evl__nhooks evn_hooks;

@@ -12,9 +12,10 @@
  * executor, debug) as SKIP, never as PASS. A plugin links nothing from
  * libevl, so it needs no symbol from the process that loads it.
  *
- * The run cycle follows DESIGN §4: compute the timeout, poll, queue ready
- * watchers then due timers behind what is already queued, run exactly the
- * entries queued when the batch began, return if stop was requested. */
+ * The run cycle follows CONTRACT.md ("Loop semantics": one iteration of the run
+ * cycle): compute the timeout, poll, queue ready watchers then due timers
+ * behind what is already queued, run exactly the entries queued when the batch
+ * began, return if stop was requested. */
 #define _GNU_SOURCE /* pipe2 */
 #include <errno.h>
 #include <fcntl.h>

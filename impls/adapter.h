@@ -1,8 +1,8 @@
-/* native_common.h — what the native-libuv/libev/libevent adapters share:
+/* adapter.h — what the native-libuv/libev/libevent adapters share:
  * handle slots, the ready FIFO, the cross-thread queue, errors and debug,
  * and the entry points that have nothing of the library in them. */
-#ifndef EVL_NATIVE_COMMON_H
-#define EVL_NATIVE_COMMON_H
+#ifndef EVL_IMPLS_ADAPTER_H
+#define EVL_IMPLS_ADAPTER_H
 
 #include <pthread.h>
 #include <signal.h>
@@ -18,9 +18,9 @@
 #pragma GCC visibility push(hidden)
 
 /*
- * No event library header may be included here or in native_common.c:
+ * No event library header may be included here or in adapter.c:
  * libev's and libevent's headers define the same macros with different
- * values (DESIGN §9), and this file is compiled into every adapter.
+ * values, and this file is compiled into every adapter.
  */
 
 /* ---- handles: slot index + generation (S4) ----------------------------- */
@@ -118,7 +118,7 @@ typedef struct evl__nbase {
 
   /* Executor size from the config; the pool itself is core/executor.c,
    * compiled into each module like core/future.c (see the shim section of
-   * native_common.c). */
+   * adapter.c). */
   unsigned exec_threads;
 
   /* Cold, last, so as not to push the hot fields apart: the adapter's
