@@ -27,7 +27,9 @@ struct kevent {
 #define EV_DISABLE 0x0008
 #define EV_ONESHOT 0x0010
 #define EV_CLEAR 0x0020
+#ifndef EVL_KQUEUE_STUB_NO_RECEIPT /* as on kernels without EV_RECEIPT */
 #define EV_RECEIPT 0x0040
+#endif
 #define EV_DISPATCH 0x0080
 #define EV_EOF 0x8000
 #define EV_ERROR 0x4000
@@ -43,6 +45,13 @@ struct kevent {
     evl__kevp->udata = (f);                                                    \
   } while (0)
 
+#ifdef EVL_KQUEUE_STUB_EXTERN
+/* The unit test (conformance/unit/kqueue_unit.c) supplies a fake kernel. */
+int kqueue(void);
+int kevent(int kq, const struct kevent *changelist, int nchanges,
+           struct kevent *eventlist, int nevents,
+           const struct timespec *timeout);
+#else
 static inline int kqueue(void) {
   errno = ENOSYS;
   return -1;
@@ -60,5 +69,6 @@ static inline int kevent(int kq, const struct kevent *changelist, int nchanges,
   errno = ENOSYS;
   return -1;
 }
+#endif
 
 #endif
