@@ -32,12 +32,20 @@ SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover
 endif
 
 
-CPPFLAGS += -D_GNU_SOURCE -Icore/include -Icore -I.
-CFLAGS ?= $(OPT) -g
-CFLAGS += -std=c11 -Wall -Wextra $(WERROR) -fPIC -pthread $(SANFLAGS) \
-          -DEVL_MODULE_DIR_DEFAULT='"$(MODDIR)"'
-LDFLAGS += -pthread $(SANFLAGS)
-LDLIBS += -ldl -lm
+# The project's flags live in EVL_*; a user's CPPFLAGS, CFLAGS, LDFLAGS and
+# LDLIBS (command line or environment) come after them and add to them:
+# `make CFLAGS=-O1` keeps -std=c11 -fPIC -pthread -Werror and the include
+# paths, and its -O1 wins over the default $(OPT) by coming last.
+EVL_CPPFLAGS := -D_GNU_SOURCE -Icore/include -Icore -I. \
+                -DEVL_MODULE_DIR_DEFAULT='"$(MODDIR)"'
+EVL_CFLAGS := $(OPT) -g -std=c11 -Wall -Wextra $(WERROR) -fPIC -pthread \
+              $(SANFLAGS)
+EVL_LDFLAGS := -pthread $(SANFLAGS)
+EVL_LDLIBS := -ldl -lm
+ALL_CPPFLAGS = $(EVL_CPPFLAGS) $(CPPFLAGS)
+ALL_CFLAGS = $(EVL_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(EVL_LDFLAGS) $(LDFLAGS)
+ALL_LDLIBS = $(LDLIBS) $(EVL_LDLIBS)
 
 # Debian packages the project needs; `make deps` installs the missing ones.
 DEB_PKGS := build-essential pkg-config libevent-dev libev-dev libuv1-dev \
@@ -108,51 +116,57 @@ $(foreach r,$(IMPL_ROWS),$(eval $(call impl_module,$(call row_field,$(r),1),$(ca
 MODULE_SO := $(patsubst %,$(O)/modules/evl-%.so,$(MODULES))
 
 # ---------------------------------------------------------------- targets
-.PHONY: all lib modules conform bench-bin examples samples fixtures unit test check check-threads check-valgrind \
-        check-fast deps clean install format format-check bench bench-compare \
-        tsan asan
+.PHONY: all lib modules conform bench-bin examples samples fixtures unit test \
+        check check-threads check-valgrind deps clean install format \
+        format-check bench bench-compare help
 
-all: lib modules conform bench-bin examples samples fixtures unit
+# `make help` lists every target from its `## ` note, one line each.
+help: ## this list
+	@sed -n 's/^\([a-z-]*\):.*## \(.*\)/\1\t\2/p' $(firstword $(MAKEFILE_LIST)) | \
+	  while IFS=$$'\t' read -r t d; do printf '  %-15s %s\n' "$$t" "$$d"; done
 
-lib: $(O)/libevl.a $(O)/libevl.so
-modules: $(MODULE_SO)
-conform: $(O)/evl-conform
-bench-bin: $(if $(BENCH_SRC),$(O)/evl-bench)
-examples: $(EXAMPLES)
-samples: $(SAMPLES)
-fixtures: $(FIXTURES)
+all: lib modules conform bench-bin examples samples fixtures unit ## build the library, modules, runners, examples, samples, fixtures and unit tests
+
+lib: $(O)/libevl.a $(O)/libevl.so ## build/libevl.a and build/libevl.so: the reference loop and built-in backends
+modules: $(MODULE_SO) ## build/modules/evl-*.so: library wrappers and native loops, one per library
+conform: $(O)/evl-conform ## build/evl-conform, the conformance runner
+bench-bin: $(if $(BENCH_SRC),$(O)/evl-bench) ## build/evl-bench, the benchmark runner
+examples: $(EXAMPLES) ## build/examples/*
+samples: $(SAMPLES) ## build/samples/*.so: the plugin templates, one per ABI
+fixtures: $(FIXTURES) ## build/fixtures/*.so: plugins broken on purpose, for run-checks.sh
 
 $(O)/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 $(O)/libevl.a: $(LIB_OBJ)
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
 $(O)/libevl.so: $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,libevl.so.0 $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) -shared -Wl,-soname,libevl.so.0 $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS)
 
 $(O)/evl-conform: $(CONFORM_OBJ) $(O)/libevl.a
-	$(CC) $(LDFLAGS) -o $@ $(CONFORM_OBJ) $(O)/libevl.a $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(CONFORM_OBJ) $(O)/libevl.a $(ALL_LDLIBS)
 
 $(O)/evl-bench: $(BENCH_OBJ) $(O)/libevl.a
-	$(CC) $(LDFLAGS) -o $@ $(BENCH_OBJ) $(O)/libevl.a $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(BENCH_OBJ) $(O)/libevl.a $(ALL_LDLIBS)
 
 $(O)/examples/%: examples/%.c $(O)/libevl.a
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(O)/libevl.a $(LDLIBS)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(O)/libevl.a $(ALL_LDLIBS)
 
 # The kqueue backend against a fake kernel, since kqueue cannot run here:
 # built with and without EV_RECEIPT, as real kernels differ.
 KQUEUE_UNIT := $(O)/unit/kqueue_unit $(O)/unit/kqueue_unit_noreceipt
-unit: $(KQUEUE_UNIT)
+unit: $(KQUEUE_UNIT) ## build/unit/*: the kqueue backend against a fake kernel
 $(KQUEUE_UNIT): conformance/unit/kqueue_unit.c backends/kqueue.c \
                 backends/compat/kqueue_stub.h core/include/evl/*.h
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -DEVL_KQUEUE_STUB_EXTERN \
-	  $(if $(filter %_noreceipt,$@),-DEVL_KQUEUE_STUB_NO_RECEIPT) $(CFLAGS) \
-	  $(LDFLAGS) -o $@ conformance/unit/kqueue_unit.c backends/kqueue.c $(LDLIBS)
+	$(CC) $(ALL_CPPFLAGS) -DEVL_KQUEUE_STUB_EXTERN \
+	  $(if $(filter %_noreceipt,$@),-DEVL_KQUEUE_STUB_NO_RECEIPT) \
+	  $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ conformance/unit/kqueue_unit.c \
+	  backends/kqueue.c $(ALL_LDLIBS)
 
 # Samples and fixtures see only the public headers, as a third party's
 # plugin would.
@@ -160,18 +174,18 @@ $(O)/samples/sample_backend.so: backends/sample/sample_backend.c core/include/ev
 $(O)/samples/sample_loop.so: impls/sample/sample_loop.c core/include/evl/*.h
 $(SAMPLES):
 	@mkdir -p $(@D)
-	$(CC) -shared -Icore/include $(CFLAGS) $(LDFLAGS) -o $@ $<
+	$(CC) -shared -Icore/include $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
 $(O)/fixtures/broken_epoll.so: conformance/fixtures/broken_epoll.c core/include/evl/*.h
 	@mkdir -p $(@D)
-	$(CC) -shared -Icore/include $(CFLAGS) $(LDFLAGS) -o $@ $<
+	$(CC) -shared -Icore/include $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
 $(O)/fixtures/bad_%.so: conformance/fixtures/bad_plugin.c core/include/evl/*.h
 	@mkdir -p $(@D)
-	$(CC) -shared -Icore/include -DBAD_$* $(CFLAGS) $(LDFLAGS) -o $@ $<
+	$(CC) -shared -Icore/include -DBAD_$* $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
 
 define module_rule
 $(O)/modules/evl-$(1).so: $(SRC_$(1)) core/include/evl/*.h core/*.h $(wildcard backends/*.h impls/*.h)
 	@mkdir -p $$(@D)
-	$$(CC) -shared -Wl,-Bsymbolic $$(CPPFLAGS) $$(CFLAGS) $$(LDFLAGS) -o $$@ $(SRC_$(1)) $$(LIBS_$(1))
+	$$(CC) -shared -Wl,-Bsymbolic $$(ALL_CPPFLAGS) $$(ALL_CFLAGS) $$(ALL_LDFLAGS) -o $$@ $(SRC_$(1)) $$(LIBS_$(1)) $$(LDLIBS)
 endef
 $(foreach m,$(MODULES),$(eval $(call module_rule,$(m))))
 
@@ -179,7 +193,7 @@ $(foreach m,$(MODULES),$(eval $(call module_rule,$(m))))
 
 # ---------------------------------------------------------------- deps
 # Installs only what is missing; as non-root it prints the exact command.
-deps:
+deps: ## install the missing Debian packages (as root), else print the command
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
 	done; \
@@ -193,13 +207,13 @@ deps:
 
 # ---------------------------------------------------------------- tests
 # `make test` re-enters make after `deps` so pkg-config sees new libraries.
-test:
+test: ## deps, all, then check: what a fresh clone runs
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory check
 
 EVL_CONFORM_ARGS ?=
-check: all
+check: all ## contract check, examples, unit tests and the whole conformance suite
 	@bash conformance/contract.sh --check $(O)/evl-conform
 	@bash examples/run-examples.sh $(O)
 	@for t in $(KQUEUE_UNIT); do $$t || exit 1; done
@@ -210,7 +224,7 @@ check: all
 THREAD_TESTS := s7_*thread* s9_* s11_*foreign* s13_* s14_* k2_block*
 THREAD_IMPLS := --impl ref-epoll --impl ref-poll --impl native-libuv \
                 --impl native-libev --impl native-libevent --backend epoll
-check-threads: all
+check-threads: all ## the threaded tests only (CI runs it with SANITIZE=thread)
 	@$(O)/evl-conform $(THREAD_IMPLS) $(addprefix --filter ,$(THREAD_TESTS))
 
 # The suite under valgrind (memcheck): any error or definite leak in any
@@ -219,7 +233,7 @@ check-threads: all
 VALGRIND_TARGETS := --backend epoll --backend poll --backend select \
                     --backend libevent --backend libev --backend libuv \
                     --impl native-libuv --impl native-libev --impl native-libevent
-check-valgrind: all
+check-valgrind: all ## the suite under valgrind memcheck
 	@rm -rf $(O)/valgrind && mkdir -p $(O)/valgrind
 	@set -o pipefail; EVL_TEST_TIMEOUT_SCALE=$${EVL_TEST_TIMEOUT_SCALE:-10} \
 	  valgrind -q --trace-children=yes --leak-check=full \
@@ -230,16 +244,16 @@ check-valgrind: all
 	  echo "valgrind: errors in the logs above"; exit 1; fi
 	@echo "valgrind: no errors, no definite leaks"
 
-format:
+format: ## clang-format every tracked .c and .h in place
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
-format-check:
+format-check: ## fail if any tracked .c or .h is not clang-formatted
 	@clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
 # ---------------------------------------------------------------- bench
 PROFILE ?= quick
 IMPL ?=
-bench:
+bench: ## deps, all, then the benchmarks (PROFILE=quick|full, IMPL=...) and a report
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory all
 	@bash bench/run.sh $(O) "$(PROFILE)" "$(IMPL)"
@@ -247,11 +261,11 @@ bench:
 # `make bench-compare A=reports/x B=reports/y`
 A ?=
 B ?=
-bench-compare: bench-bin
+bench-compare: bench-bin ## compare two benchmark runs: A=reports/x B=reports/y
 	@$(O)/evl-bench --compare "$(A)" "$(B)"
 
 # ---------------------------------------------------------------- install
-install: all
+install: all ## install under PREFIX (DESTDIR honoured)
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR)/evl $(DESTDIR)$(BINDIR) \
 	           $(DESTDIR)$(MODDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
 	install -m 644 $(O)/libevl.a $(DESTDIR)$(LIBDIR)/
@@ -268,5 +282,5 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCDIR@|$(INCDIR)|; s|@MODDIR@|$(MODDIR)|' \
 	    evl.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/evl.pc
 
-clean:
+clean: ## remove build/
 	rm -rf build
