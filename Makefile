@@ -65,9 +65,9 @@ CORE_SRC := $(wildcard core/*.c) impls/ref.c
 BACKEND_SRC := $(addprefix backends/,$(addsuffix .c,$(BUILTIN_BACKENDS)))
 LIB_OBJ := $(patsubst %.c,$(O)/obj/%.o,$(CORE_SRC) $(BACKEND_SRC))
 
-CONFORM_SRC := $(wildcard conformance/*.c)
+CONFORM_SRC := $(wildcard conformance/*.c) tools/child.c
 CONFORM_OBJ := $(patsubst %.c,$(O)/obj/%.o,$(CONFORM_SRC))
-BENCH_SRC := $(wildcard bench/*.c)
+BENCH_SRC := $(wildcard bench/*.c) tools/child.c
 BENCH_OBJ := $(patsubst %.c,$(O)/obj/%.o,$(BENCH_SRC))
 EXAMPLE_SRC := $(wildcard examples/*.c)
 EXAMPLES := $(patsubst examples/%.c,$(O)/examples/%,$(EXAMPLE_SRC))

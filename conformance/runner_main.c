@@ -1,0 +1,277 @@
+/* runner_main.c — evl-conform: runs every conformance test once per backend
+ * and loop implementation, each in its own process, and reports the matrix.
+ * This file reads the command line and drives the other three: targets
+ * (runner_target.c), processes (runner_run.c), output (runner_output.c). */
+#include <errno.h>
+#include <fnmatch.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runner.h"
+
+void *runner_xalloc(size_t n) {
+  void *p = calloc(1, n ? n : 1);
+  if (!p) {
+    fprintf(stderr, "evl-conform: out of memory\n");
+    exit(2);
+  }
+  return p;
+}
+
+char *runner_strdup(const char *s) {
+  size_t n = strlen(s ? s : "");
+  char *p = runner_xalloc(n + 1);
+  memcpy(p, s ? s : "", n);
+  return p;
+}
+
+char *runner_fmt(const char *fmt, ...) {
+  char buf[4096]; /* reasons are one line; longer ones are cut */
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  return runner_strdup(buf);
+}
+
+int runner_is_path(const char *s) {
+  size_t n = strlen(s);
+  return strchr(s, '/') != NULL || (n > 3 && strcmp(s + n - 3, ".so") == 0);
+}
+
+static int runner_selected(const runner *R, const evl_test *te) {
+  if (R->opt.nfilters == 0)
+    return 1;
+  for (int i = 0; i < R->opt.nfilters; i++)
+    if (fnmatch(R->opt.filters[i], te->name, 0) == 0 ||
+        fnmatch(R->opt.filters[i], te->rule, 0) == 0)
+      return 1;
+  return 0;
+}
+
+static void runner_select_tests(runner *R) {
+  R->sel = runner_xalloc(sizeof(int) * (size_t)(evl_ntests + 1));
+  for (int i = 0; i < evl_ntests; i++)
+    if (runner_selected(R, &evl_tests[i]))
+      R->sel[R->nsel++] = i;
+}
+
+static void runner_usage(FILE *f) {
+  fprintf(
+      f,
+      "usage: evl-conform [options]\n"
+      "Runs the conformance suite: K-tests on backends, S-tests on loop\n"
+      "implementations, each test in its own process with a timeout.\n\n"
+      "  --backend NAME|PATH.so  K-tests on this backend and, unless --impl\n"
+      "                          is given, S-tests on the reference core over\n"
+      "                          it (repeatable)\n"
+      "  --impl NAME|PATH.so     S-tests on this loop implementation "
+      "(repeatable)\n"
+      "  --filter GLOB           only tests whose name or rule matches "
+      "(repeatable)\n"
+      "  --list                  list the tests and exit\n"
+      "  --list-backends         list backends, features and probe status\n"
+      "  --list-impls            list implementations and their deviations\n"
+      "  --tap                   TAP version 13 on stdout (for prove)\n"
+      "  --junit FILE            also write JUnit XML to FILE\n"
+      "  --json                  a machine-readable matrix on stdout\n"
+      "  --jobs N, -j N          run N tests at once (default: cores)\n"
+      "  -v, --verbose           per-test lines and the output of failures\n"
+      "  -h, --help              this text\n\n"
+      "Without --backend or --impl: every built-in backend and every\n"
+      "implementation. Results: PASS, FAIL, SKIP, TIME(OUT), CRASH, and for\n"
+      "declared deviations XFAIL (fails as declared) and XPASS (passes "
+      "anyway).\n"
+      "The last line is 'N passed, N failed, N skipped': failed counts FAIL,\n"
+      "TIMEOUT and CRASH; skipped counts SKIP, XFAIL and XPASS (neither\n"
+      "counts as passed). Exit status: 0 if nothing failed, 1 if something\n"
+      "failed, 2 on bad usage or a plugin that cannot be loaded.\n"
+      "Environment: EVL_TEST_TIMEOUT_SCALE multiplies every timeout.\n");
+}
+
+static void runner_push(char ***v, int *n, const char *s) {
+  char **nv = realloc(*v, sizeof(char *) * (size_t)(*n + 1));
+  if (!nv) {
+    fprintf(stderr, "evl-conform: out of memory\n");
+    exit(2);
+  }
+  *v = nv;
+  (*v)[(*n)++] = (char *)s;
+}
+
+int main(int argc, char **argv) {
+  runner state = {0};
+  runner *R = &state;
+  enum {
+    O_BACKEND = 256,
+    O_IMPL,
+    O_FILTER,
+    O_LIST,
+    O_LIST_BACKENDS,
+    O_LIST_IMPLS,
+    O_TAP,
+    O_JUNIT,
+    O_JSON,
+  };
+  static const struct option longopts[] = {
+      {"backend", required_argument, NULL, O_BACKEND},
+      {"impl", required_argument, NULL, O_IMPL},
+      {"filter", required_argument, NULL, O_FILTER},
+      {"list", no_argument, NULL, O_LIST},
+      {"list-backends", no_argument, NULL, O_LIST_BACKENDS},
+      {"list-impls", no_argument, NULL, O_LIST_IMPLS},
+      {"tap", no_argument, NULL, O_TAP},
+      {"junit", required_argument, NULL, O_JUNIT},
+      {"json", no_argument, NULL, O_JSON},
+      {"jobs", required_argument, NULL, 'j'},
+      {"verbose", no_argument, NULL, 'v'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  int c;
+  while ((c = getopt_long(argc, argv, "j:vh", longopts, NULL)) != -1) {
+    switch (c) {
+    case O_BACKEND:
+      runner_push(&R->opt.backends, &R->opt.nbackends, optarg);
+      break;
+    case O_IMPL:
+      runner_push(&R->opt.impls, &R->opt.nimpls, optarg);
+      break;
+    case O_FILTER:
+      runner_push(&R->opt.filters, &R->opt.nfilters, optarg);
+      break;
+    case O_LIST:
+      R->opt.list = 1;
+      break;
+    case O_LIST_BACKENDS:
+      R->opt.list_backends = 1;
+      break;
+    case O_LIST_IMPLS:
+      R->opt.list_impls = 1;
+      break;
+    case O_TAP:
+      R->opt.tap = 1;
+      break;
+    case O_JUNIT:
+      R->opt.junit = optarg;
+      break;
+    case O_JSON:
+      R->opt.json = 1;
+      break;
+    case 'j': {
+      char *end;
+      long n = strtol(optarg, &end, 10);
+      if (*end || n < 1 || n > 1024) {
+        fprintf(stderr,
+                "evl-conform: --jobs wants a number from 1 to 1024, "
+                "got '%s'\n",
+                optarg);
+        return 2;
+      }
+      R->opt.jobs = (int)n;
+      break;
+    }
+    case 'v':
+      R->opt.verbose = 1;
+      break;
+    case 'h':
+      runner_usage(stdout);
+      return 0;
+    default:
+      runner_usage(stderr);
+      return 2;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "evl-conform: unexpected argument '%s' (see --help)\n",
+            argv[optind]);
+    return 2;
+  }
+  if (R->opt.tap && R->opt.json) {
+    fprintf(stderr, "evl-conform: --tap and --json both want stdout\n");
+    return 2;
+  }
+  R->opt.scale = 1;
+  const char *sc = getenv("EVL_TEST_TIMEOUT_SCALE");
+  if (sc && *sc) {
+    char *end;
+    double v = strtod(sc, &end);
+    if (*end || !(v > 0)) {
+      fprintf(stderr,
+              "evl-conform: EVL_TEST_TIMEOUT_SCALE='%s' is not a "
+              "positive number\n",
+              sc);
+      return 2;
+    }
+    R->opt.scale = v < 1 ? 1 : v;
+  }
+  if (R->opt.jobs == 0) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    R->opt.jobs = n > 0 ? (int)n : 1;
+  }
+  /* Tests see EPIPE rather than dying of SIGPIPE, as libuv's runner does. */
+  signal(SIGPIPE, SIG_IGN);
+
+  runner_select_tests(R);
+  if (R->opt.list) {
+    runner_list_tests(R);
+    return 0;
+  }
+  if (R->opt.list_backends || R->opt.list_impls) {
+    runner_build_targets(R, R->opt.list_backends, R->opt.list_impls);
+    int rc = runner_probe_all(R);
+    if (R->opt.list_backends)
+      runner_list_targets(R, EVL_T_BACKEND);
+    if (R->opt.list_impls)
+      runner_list_targets(R, EVL_T_IMPL);
+    return rc;
+  }
+  if (R->nsel == 0) {
+    fprintf(stderr, "evl-conform: no test matches the filter\n");
+    return 2;
+  }
+
+  runner_build_targets(R, 1, 1);
+  int rc = runner_probe_all(R);
+  if (rc)
+    return rc;
+  R->tty_progress = !R->opt.tap && !R->opt.verbose && isatty(2);
+  R->res = runner_xalloc(sizeof *R->res * (size_t)(R->nsel * R->ntg + 1));
+  runner_run_all(R);
+
+  int pass, fail, skip;
+  runner_count(R, &pass, &fail, &skip);
+  if (R->opt.junit && runner_write_junit(R, R->opt.junit) != 0)
+    rc = 2;
+  if (R->opt.json) {
+    runner_print_json(R);
+    fprintf(stderr, "%d passed, %d failed, %d skipped\n", pass, fail, skip);
+  } else {
+    if (!R->opt.tap)
+      runner_print_matrix(R);
+    else
+      for (int ti = 0; ti < R->ntg; ti++)
+        if (runner_target_down(&R->tg[ti]))
+          printf("# %s not runnable here: %s\n", R->tg[ti].label,
+                 R->tg[ti].loaded ? R->tg[ti].why : R->tg[ti].load_err);
+    int nx = 0;
+    for (int i = 0; i < R->nsel * R->ntg; i++)
+      nx += R->res[i].active &&
+            (R->res[i].st == RS_XFAIL || R->res[i].st == RS_XPASS);
+    if (!R->opt.tap) {
+      printf("\n");
+      if (nx)
+        printf("(%d known deviations, XFAIL/XPASS, are counted as skipped)\n",
+               nx);
+    }
+    printf("%d passed, %d failed, %d skipped\n", pass, fail, skip);
+  }
+  fflush(stdout);
+  if (fail)
+    return 1;
+  return rc;
+}
