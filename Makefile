@@ -159,7 +159,7 @@ $(O)/examples/%: examples/%.c $(O)/libevl.a
 # The kqueue backend against a fake kernel, since kqueue cannot run here:
 # built with and without EV_RECEIPT, as real kernels differ.
 KQUEUE_UNIT := $(O)/unit/kqueue_unit $(O)/unit/kqueue_unit_noreceipt
-unit: $(KQUEUE_UNIT) ## build/unit/*: the kqueue backend against a fake kernel
+unit: $(KQUEUE_UNIT) $(O)/unit/config_unit ## build/unit/*: kqueue on a fake kernel; loop config and loader errors
 $(KQUEUE_UNIT): conformance/unit/kqueue_unit.c backends/kqueue.c \
                 backends/compat/kqueue_stub.h core/include/evl/*.h
 	@mkdir -p $(@D)
@@ -167,6 +167,12 @@ $(KQUEUE_UNIT): conformance/unit/kqueue_unit.c backends/kqueue.c \
 	  $(if $(filter %_noreceipt,$@),-DEVL_KQUEUE_STUB_NO_RECEIPT) \
 	  $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ conformance/unit/kqueue_unit.c \
 	  backends/kqueue.c $(ALL_LDLIBS)
+
+# evl_loop_new's config and error text, through libevl's public API.
+$(O)/unit/config_unit: conformance/unit/config_unit.c $(O)/libevl.a
+	@mkdir -p $(@D)
+	$(CC) -Icore/include $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< \
+	  $(O)/libevl.a $(ALL_LDLIBS)
 
 # Samples and fixtures see only the public headers, as a third party's
 # plugin would.
@@ -217,6 +223,7 @@ check: all ## contract check, examples, unit tests and the whole conformance sui
 	@bash conformance/contract.sh --check $(O)/evl-conform
 	@bash examples/run-examples.sh $(O)
 	@for t in $(KQUEUE_UNIT); do $$t || exit 1; done
+	@$(O)/unit/config_unit $(O)
 	@bash conformance/run-checks.sh $(O)
 
 # The threaded tests only (cross-thread posts, stop, executor, futures

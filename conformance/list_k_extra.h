@@ -13,5 +13,9 @@
   X(k11_selection, "K11", BACKEND, 0, 0, 10,                                   \
     "backend_ops/EVL_BACKEND choose it and say so; unknown names refused")     \
   X(s8_new_without_fds, "S8", IMPL, 0, 0, 10,                                  \
-    "loop_new with no fd to spare fails cleanly and leaves nothing")
+    "loop_new with no fd to spare fails cleanly and leaves nothing")           \
+  X(s8_config_short, "S8", IMPL, 0, 0, 10,                                     \
+    "loop_new reads evl_impl_config only up to its size")                      \
+  X(s8_config_unknown_flags, "S8", IMPL, 0, 0, 10,                             \
+    "loop_new refuses unknown config flags with -EINVAL, leaving nothing")
 #endif

@@ -1,6 +1,7 @@
 /* s_select.c — K11 (selection: names, EVL_BACKEND, no silent fallback) and
- * S8 (running out of fds: loop creation fails cleanly, leaving nothing). */
+ * S8 (loop creation: out of fds, short and bad configs fail cleanly). */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -83,4 +84,55 @@ void test_s8_new_without_fds(evl_tctx *t) {
   T_TRUE(t, "loop_new leaves *out NULL", loop == NULL);
   loop = st_loop(t);
   st_free(t, loop);
+}
+
+static void s8_count_cb(void *arg) {
+  ++*(int *)arg;
+}
+
+/* A config from an older caller: its size covers `size` alone, and what
+ * lies past it (here 0xff bytes, as a smaller struct's neighbours would be)
+ * must not be read — those bytes as flags would be refused. */
+void test_s8_config_short(evl_tctx *t) {
+  union {
+    evl_impl_config cfg;
+    unsigned char bytes[sizeof(evl_impl_config) + 16];
+  } u;
+  memset(&u, 0xff, sizeof u);
+  u.cfg.size = offsetof(evl_impl_config, flags);
+  evl_loop *loop = NULL;
+  int rc = OPS->loop_new(OPS->data, &u.cfg, &loop);
+  if (rc != 0)
+    T_FAIL(t,
+           "loop_new with evl_impl_config.size = %zu (only `size`) and 0xff "
+           "bytes after it: expected 0, got %d (%s): fields past size were "
+           "read",
+           u.cfg.size, rc, evl_strerror(rc));
+  T_TRUE(t, "loop_new with a short config returned a loop", loop != NULL);
+  int ran = 0;
+  T_OK(t, "call_soon on the loop",
+       OPS->call_soon(loop, s8_count_cb, &ran, NULL));
+  T_OK(t, "run_once", OPS->run_once(loop));
+  T_EQ(t, "callbacks run by run_once", 1, ran);
+  st_free(t, loop);
+}
+
+/* A flag this version does not know is refused, not ignored: the caller
+ * asked for something it will not get. */
+void test_s8_config_unknown_flags(evl_tctx *t) {
+  evl_impl_config cfg = {.size = sizeof cfg, .flags = 1u << 30};
+  evl_loop *loop = (evl_loop *)&cfg; /* must be reset to NULL */
+  int rc = OPS->loop_new(OPS->data, &cfg, &loop);
+  if (rc == 0 && loop)
+    OPS->loop_free(loop);
+  T_RC(t, "loop_new with flags 1<<30 (unknown)", -EINVAL, rc);
+  T_TRUE(t, "loop_new leaves *out NULL", loop == NULL);
+  cfg.flags = 0;
+  cfg.size = 0;
+  loop = (evl_loop *)&cfg;
+  rc = OPS->loop_new(OPS->data, &cfg, &loop);
+  if (rc == 0 && loop)
+    OPS->loop_free(loop);
+  T_RC(t, "loop_new with evl_impl_config.size = 0", -EINVAL, rc);
+  T_TRUE(t, "loop_new leaves *out NULL", loop == NULL);
 }

@@ -57,9 +57,8 @@ const char *evl_backend_features_str(uint32_t features, char *buf, size_t len) {
 }
 
 int evl_backend_validate(const evl_backend_ops *ops, char *err, size_t len) {
-  int rc = evl__check_table(ops, "backend", ops ? ops->abi : 0, EVL_BACKEND_ABI,
-                            ops ? ops->size : 0, EVL_BACKEND_OPS_MIN_SIZE,
-                            ops ? ops->name : NULL, err, len);
+  int rc = evl__check_table(ops, "backend", EVL_BACKEND_ABI,
+                            EVL_BACKEND_OPS_MIN_SIZE, err, len);
   if (rc < 0)
     return rc;
   const char *missing = !ops->init   ? "init"
@@ -181,25 +180,29 @@ int evl_backend_default(const evl_backend_ops **out, char *err, size_t len) {
   return 0;
 }
 
-/* Used by evl_loop_new(): the config's table, its name, or the default. */
+/* Used by evl_loop_new(): the config's table, its name, or the default;
+ * err[len] gets the one-line reason on failure. */
 int evl__backend_resolve(const evl_loop_config *cfg,
-                         const evl_backend_ops **out) {
-  char err[256], why[160];
+                         const evl_backend_ops **out, char *err, size_t len) {
+  char why[160];
   int rc;
-  const evl_backend_ops *ops = NULL;
-  if (cfg && cfg->size > offsetof(evl_loop_config, backend_ops) &&
-      cfg->backend_ops) {
-    ops = cfg->backend_ops;
-    if ((rc = evl_backend_validate(ops, err, sizeof err)) < 0)
+  const evl_backend_ops *ops =
+      cfg ? EVL_FIELD_OR(evl_loop_config, cfg, backend_ops, NULL) : NULL;
+  const char *name =
+      cfg ? EVL_FIELD_OR(evl_loop_config, cfg, backend, NULL) : NULL;
+  if (ops) {
+    if ((rc = evl_backend_validate(ops, err, len)) < 0)
       return rc;
-  } else if (cfg && cfg->backend) {
-    if ((rc = evl_backend_lookup(cfg->backend, &ops, err, sizeof err)) < 0)
+  } else if (name) {
+    if ((rc = evl_backend_lookup(name, &ops, err, len)) < 0)
       return rc;
   } else {
-    return evl_backend_default(out, err, sizeof err);
+    return evl_backend_default(out, err, len);
   }
-  if (evl_backend_probe(ops, why, sizeof why) < 0)
+  if (evl_backend_probe(ops, why, sizeof why) < 0) {
+    snprintf(err, len, "backend %s is not usable here: %s", ops->name, why);
     return EVL_EPROBE;
+  }
   *out = ops;
   return 0;
 }

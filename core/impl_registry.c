@@ -80,9 +80,8 @@ const char *evl_impl_features_str(uint32_t features, char *buf, size_t len) {
 }
 
 int evl_impl_validate(const evl_impl_ops *ops, char *err, size_t len) {
-  int rc = evl__check_table(ops, "loop", ops ? ops->abi : 0, EVL_IMPL_ABI,
-                            ops ? ops->size : 0, EVL_IMPL_OPS_MIN_SIZE,
-                            ops ? ops->name : NULL, err, len);
+  int rc = evl__check_table(ops, "loop", EVL_IMPL_ABI, EVL_IMPL_OPS_MIN_SIZE,
+                            err, len);
   if (rc < 0)
     return rc;
   struct {
@@ -114,9 +113,7 @@ int evl_impl_validate(const evl_impl_ops *ops, char *err, size_t len) {
     }
     /* A declared feature must come with its functions; the table is read
      * only up to ops->size, so fields past it count as NULL. */
-#define HAS(field)                                                             \
-  (offsetof(evl_impl_ops, field) + sizeof(void *) <= ops->size &&              \
-   ops->field != NULL)
+#define HAS(field) (EVL_FIELD_OR(evl_impl_ops, ops, field, NULL) != NULL)
   struct {
     uint32_t bit;
     int ok;

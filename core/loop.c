@@ -3,6 +3,7 @@
  * in io.c, cross-thread posts in post.c. */
 #include <errno.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -351,35 +352,63 @@ unsigned evl__loop_executor_threads(const evl_loop *loop) {
 /* ------------------------------------------------------------ lifecycle */
 
 int evl__backend_resolve(const evl_loop_config *cfg,
-                         const evl_backend_ops **out);
+                         const evl_backend_ops **out, char *err, size_t len);
+
+/* The reason behind evl_loop_new's last failure on this thread. */
+static _Thread_local char loop_last_error[320];
+
+const char *evl_last_error(void) {
+  return loop_last_error;
+}
+
+static int loop_new_failed(int rc, const char *why) {
+  snprintf(loop_last_error, sizeof loop_last_error, "%s",
+           why && *why ? why : evl_strerror(rc));
+  return rc;
+}
 
 int evl_loop_new(evl_loop **out, const evl_loop_config *cfg) {
+  loop_last_error[0] = 0;
   if (!out)
-    return -EINVAL;
+    return loop_new_failed(-EINVAL, "evl_loop_new: out is NULL");
   *out = NULL;
   evl_loop_config dflt;
   if (!cfg) {
     evl_loop_config_init(&dflt);
     cfg = &dflt;
-  } else if (cfg->size < sizeof(size_t) + sizeof(const char *)) {
-    return -EINVAL;
+  }
+  char err[256] = "";
+  if (cfg->size < sizeof cfg->size) {
+    snprintf(err, sizeof err,
+             "evl_loop_config.size is %zu (call "
+             "evl_loop_config_init first)",
+             cfg->size);
+    return loop_new_failed(-EINVAL, err);
+  }
+  unsigned flags = EVL_FIELD_OR(evl_loop_config, cfg, flags, 0u);
+  if (flags & ~EVL_LOOP_FLAGS) {
+    snprintf(err, sizeof err, "evl_loop_config.flags: unknown bits 0x%x",
+             flags & ~EVL_LOOP_FLAGS);
+    return loop_new_failed(-EINVAL, err);
   }
   const evl_backend_ops *be;
-  int rc = evl__backend_resolve(cfg, &be);
+  int rc = evl__backend_resolve(cfg, &be, err, sizeof err);
   if (rc < 0)
-    return rc;
+    return loop_new_failed(rc, err);
 
   evl_loop *loop = calloc(1, sizeof *loop);
   if (!loop)
-    return -ENOMEM;
+    return loop_new_failed(-ENOMEM, NULL);
   pthread_mutex_init(&loop->ts_lock, NULL);
   loop->be = be;
   loop->free_head = UINT32_MAX;
   loop->wake_rfd = loop->wake_wfd = -1;
-  loop->debug = (cfg->flags & EVL_LOOP_DEBUG) != 0;
-  loop->slow_ns =
-      cfg->slow_callback_ns ? cfg->slow_callback_ns : LOOP_DEFAULT_SLOW_NS;
-  loop->executor_threads = cfg->executor_threads;
+  loop->debug = (flags & EVL_LOOP_DEBUG) != 0;
+  loop->slow_ns = EVL_FIELD_OR(evl_loop_config, cfg, slow_callback_ns, 0);
+  if (!loop->slow_ns)
+    loop->slow_ns = LOOP_DEFAULT_SLOW_NS;
+  loop->executor_threads =
+      EVL_FIELD_OR(evl_loop_config, cfg, executor_threads, 0u);
   loop->be_state = calloc(1, be->state_size ? be->state_size : 1);
   /* Small starts: every array doubles on demand and never shrinks, so a
    * busy loop pays a few reallocs once and an idle one stays small. */
@@ -387,14 +416,17 @@ int evl_loop_new(evl_loop **out, const evl_loop_config *cfg) {
   loop->rmask = LOOP_INITIAL_RING - 1;
   loop->events_cap = LOOP_INITIAL_EVENTS;
   loop->events = malloc((size_t)loop->events_cap * sizeof *loop->events);
+  const char *stage = "allocating the loop";
   if (!loop->be_state || !loop->ring || !loop->events) {
     rc = -ENOMEM;
     goto fail;
   }
   evl_backend_config bcfg = {.size = sizeof bcfg};
+  stage = "backend init";
   rc = be->init(loop->be_state, &bcfg);
   if (rc < 0)
     goto fail;
+  stage = "wakeup fd";
   rc = evl__wake_open(loop);
   if (rc < 0) {
     be->fini(loop->be_state);
@@ -414,7 +446,8 @@ fail:
   free(loop->fds);
   pthread_mutex_destroy(&loop->ts_lock);
   free(loop);
-  return rc;
+  snprintf(err, sizeof err, "%s (%s): %s", stage, be->name, evl_strerror(rc));
+  return loop_new_failed(rc, err);
 }
 
 int evl_loop_close(evl_loop *loop) {

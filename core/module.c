@@ -104,23 +104,31 @@ const char *evl__bits_str(uint32_t bits, const char *const *names, int n,
   return buf;
 }
 
-int evl__check_table(const void *table, const char *kind, uint32_t abi,
-                     uint32_t want_abi, uint32_t size, size_t min_size,
-                     const char *name, char *err, size_t len) {
-  if (!table) {
+/* What evl_backend_ops and evl_impl_ops both start with. */
+typedef struct module_table_head {
+  uint32_t abi;
+  uint32_t size;
+  const char *name;
+} module_table_head;
+
+int evl__check_table(const void *table, const char *kind, uint32_t want_abi,
+                     size_t min_size, char *err, size_t len) {
+  const module_table_head *h = table;
+  if (!h) {
     snprintf(err, len, "plugin returned no ops table (NULL)");
     return EVL_EPLUGIN;
   }
-  if (abi != want_abi) {
+  if (h->abi != want_abi) {
     snprintf(err, len, "%s ABI version %u, this evlab speaks %u", kind,
-             (unsigned)abi, (unsigned)want_abi);
+             (unsigned)h->abi, (unsigned)want_abi);
     return EVL_EPLUGIN;
   }
-  if (size < min_size) {
+  if (h->size < min_size) {
     snprintf(err, len, "ops table is %u bytes, at least %zu required",
-             (unsigned)size, min_size);
+             (unsigned)h->size, min_size);
     return EVL_EPLUGIN;
   }
+  const char *name = EVL_FIELD_OR(module_table_head, h, name, NULL);
   if (!name || !name[0]) {
     snprintf(err, len, "%s table has no name", kind);
     return EVL_EPLUGIN;

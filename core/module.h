@@ -15,10 +15,11 @@ int evl__module_path(const char *module, char *out, size_t len);
 const char *evl__bits_str(uint32_t bits, const char *const *names, int n,
                           char *buf, size_t len);
 /* The checks both ABIs make first: a table at all, its ABI version, its
- * size and a name. 0 or EVL_EPLUGIN with one line in err. */
-int evl__check_table(const void *table, const char *kind, uint32_t abi,
-                     uint32_t want_abi, uint32_t size, size_t min_size,
-                     const char *name, char *err, size_t len);
+ * size, and only then a name (both tables start {abi, size, name}), so a
+ * short table is never read past its size. 0 or EVL_EPLUGIN with one line
+ * in err. */
+int evl__check_table(const void *table, const char *kind, uint32_t want_abi,
+                     size_t min_size, char *err, size_t len);
 /* Opens `symbol` in the plugin at `path`, checks the table it returns with
  * `validate`, and caches a copy padded to `full_size` under `key`. */
 typedef int (*evl__validate_fn)(const void *table, char *err, size_t len);

@@ -88,6 +88,12 @@ static int fifo_push(evl__nfifo *q, evl_cb cb, void *arg, evl_handle h) {
 
 int evl__nbase_init(evl__nbase *b, const evl_impl_ops *ops,
                     const evl__nhooks *hooks, const evl_impl_config *cfg) {
+  /* Read only up to cfg->size; a flag this version does not know is
+   * refused rather than ignored (S8). */
+  if (cfg &&
+      (cfg->size < sizeof cfg->size ||
+       (EVL_FIELD_OR(evl_impl_config, cfg, flags, 0u) & ~EVL_LOOP_FLAGS)))
+    return -EINVAL;
   memset(b, 0, sizeof *b);
   b->ops = ops;
   b->hooks = hooks;
@@ -99,10 +105,12 @@ int evl__nbase_init(evl__nbase *b, const evl_impl_ops *ops,
   b->eh = evl_default_error_handler;
   b->slow_ns = 100000000ull;
   if (cfg) {
-    b->debug = (cfg->flags & EVL_LOOP_DEBUG) != 0;
-    if (cfg->slow_callback_ns)
-      b->slow_ns = cfg->slow_callback_ns;
-    b->exec_threads = cfg->executor_threads;
+    unsigned flags = EVL_FIELD_OR(evl_impl_config, cfg, flags, 0u);
+    b->debug = (flags & EVL_LOOP_DEBUG) != 0;
+    uint64_t slow = EVL_FIELD_OR(evl_impl_config, cfg, slow_callback_ns, 0);
+    if (slow)
+      b->slow_ns = slow;
+    b->exec_threads = EVL_FIELD_OR(evl_impl_config, cfg, executor_threads, 0u);
   }
   return 0;
 }

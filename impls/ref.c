@@ -1,5 +1,7 @@
 /* ref.c — the reference core (core/) as a loop implementation: one table,
  * copied by core/impl_registry.c once per backend as "ref-<backend>". */
+#include <errno.h>
+
 #include <evl/backend.h>
 #include <evl/impl.h>
 
@@ -9,9 +11,17 @@ static int ref_loop_new(const void *data, const evl_impl_config *icfg,
   evl_loop_config_init(&cfg);
   cfg.backend_ops = data;
   if (icfg) {
-    cfg.flags = icfg->flags;
-    cfg.slow_callback_ns = icfg->slow_callback_ns;
-    cfg.executor_threads = icfg->executor_threads;
+    if (icfg->size < sizeof icfg->size) {
+      if (out)
+        *out = NULL;
+      return -EINVAL;
+    }
+    /* Unknown flags reach evl_loop_new, which refuses them. */
+    cfg.flags = EVL_FIELD_OR(evl_impl_config, icfg, flags, 0u);
+    cfg.slow_callback_ns =
+        EVL_FIELD_OR(evl_impl_config, icfg, slow_callback_ns, 0);
+    cfg.executor_threads =
+        EVL_FIELD_OR(evl_impl_config, icfg, executor_threads, 0u);
   }
   return evl_loop_new(out, &cfg);
 }

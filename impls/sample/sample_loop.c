@@ -284,10 +284,15 @@ static int sl_check(const evl_loop *loop) {
 static int sl_loop_new(const void *data, const evl_impl_config *cfg,
                        evl_loop **out) {
   (void)data;
-  (void)cfg; /* no debug mode, no executor: those bits are not declared */
   if (!out)
     return -EINVAL;
   *out = NULL;
+  /* Read cfg only up to its size; refuse flags this version does not know.
+   * No debug mode, no executor: the rest is not used. */
+  if (cfg &&
+      (cfg->size < sizeof cfg->size ||
+       (EVL_FIELD_OR(evl_impl_config, cfg, flags, 0u) & ~EVL_LOOP_FLAGS)))
+    return -EINVAL;
   evl_loop *loop = calloc(1, sizeof *loop);
   if (!loop)
     return -ENOMEM;

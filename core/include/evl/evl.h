@@ -64,6 +64,21 @@ typedef void (*evl_io_cb)(int fd, unsigned events, void *arg);
 enum {
   EVL_LOOP_DEBUG = 1u << 0, /* slow-callback reports, foreign-thread checks */
 };
+/* Every flag this version knows; any other bit is refused with -EINVAL. */
+#define EVL_LOOP_FLAGS ((unsigned)EVL_LOOP_DEBUG)
+
+/*
+ * Versioned structs (evl_loop_config, evl_impl_config, evl_backend_config
+ * and both ops tables) carry the size their caller was built with, so they
+ * can grow: a field counts only when `size` covers it, and everything that
+ * reads one asks this first. A field past the caller's size reads as its
+ * default (0 or NULL), never as whatever follows the caller's struct.
+ */
+#define EVL_HAS_FIELD(type, p, field)                                          \
+  ((size_t)(p)->size >= offsetof(type, field) + sizeof(((type *)0)->field))
+/* p->field when present, else dflt. */
+#define EVL_FIELD_OR(type, p, field, dflt)                                     \
+  (EVL_HAS_FIELD(type, p, field) ? (p)->field : (dflt))
 
 typedef struct evl_loop_config {
   size_t size;         /* sizeof(evl_loop_config): lets the struct grow */
@@ -76,8 +91,15 @@ typedef struct evl_loop_config {
 
 void evl_loop_config_init(evl_loop_config *cfg);
 
-/* cfg may be NULL. On error *out is NULL and nothing is left allocated. */
+/* cfg may be NULL. On error *out is NULL and nothing is left allocated.
+ * cfg is read only up to cfg->size (EVL_HAS_FIELD); a size too small to
+ * hold `size` itself, or a flag outside EVL_LOOP_FLAGS, is -EINVAL. */
 int evl_loop_new(evl_loop **out, const evl_loop_config *cfg);
+/* Why the last evl_loop_new() on this thread failed, in one line: the
+ * loader's reason ("./x.so: missing symbol evl_backend_plugin (not an evlab
+ * backend plugin)"), the probe's, or the config error; "" after a success.
+ * Thread-local, like errno: valid until this thread's next evl_loop_new(). */
+const char *evl_last_error(void);
 /* -EBUSY while running; a second close returns 0. Releases every fd, thread,
  * signal disposition and byte except the small shell freed by
  * evl_loop_free(); every later call on the loop returns EVL_ECLOSED. */

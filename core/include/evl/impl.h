@@ -45,6 +45,9 @@ typedef struct evl_deviation {
   const char *reason;
 } evl_deviation;
 
+/* loop_new reads it only up to `size` (EVL_HAS_FIELD in evl.h) and refuses
+ * a size below sizeof(size_t) or a flag outside EVL_LOOP_FLAGS with -EINVAL
+ * (S8). cfg may be NULL: all defaults. */
 typedef struct evl_impl_config {
   size_t size;               /* sizeof(evl_impl_config) */
   unsigned flags;            /* EVL_LOOP_DEBUG */
