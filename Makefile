@@ -62,7 +62,10 @@ row_field = $(word $(2),$(subst :, ,$(1)))
 BUILTIN_BACKENDS := $(foreach r,$(BACKEND_ROWS),$(if $(filter BUILTIN,$(call row_field,$(r),2)),$(call row_field,$(r),1)))
 
 CORE_SRC := $(wildcard core/*.c) impls/ref.c
-BACKEND_SRC := $(addprefix backends/,$(addsuffix .c,$(BUILTIN_BACKENDS)))
+# fault.c wraps any of them ("fault:epoll"); it is no list row, since it
+# is never a backend on its own.
+BACKEND_SRC := $(addprefix backends/,$(addsuffix .c,$(BUILTIN_BACKENDS))) \
+               backends/fault.c
 LIB_OBJ := $(patsubst %.c,$(O)/obj/%.o,$(CORE_SRC) $(BACKEND_SRC))
 
 CONFORM_SRC := $(wildcard conformance/*.c) tools/child.c
@@ -117,7 +120,7 @@ MODULE_SO := $(patsubst %,$(O)/modules/evl-%.so,$(MODULES))
 
 # ---------------------------------------------------------------- targets
 .PHONY: all lib modules conform bench-bin examples samples fixtures unit test \
-        check check-threads check-valgrind deps clean install format \
+        check check-threads check-valgrind check-fault deps clean install format \
         format-check bench bench-compare help
 
 # `make help` lists every target from its `## ` note, one line each.
@@ -225,6 +228,13 @@ check: all ## contract check, examples, unit tests and the whole conformance sui
 	@for t in $(KQUEUE_UNIT); do $$t || exit 1; done
 	@$(O)/unit/config_unit $(O)
 	@bash conformance/run-checks.sh $(O)
+
+# The whole S-suite on the reference core over each backend wrapped in
+# fault injection (backends/fault.c: EINTR storms, spurious readiness, one
+# event per wait, transient ctl ENOMEM): the core must tolerate them all.
+FAULT_BACKENDS := epoll poll select iouring
+check-fault: all
+	@set -o pipefail; $(O)/evl-conform $(addprefix --fault ,$(FAULT_BACKENDS)) | tail -n 4
 
 # The threaded tests only (cross-thread posts, stop, executor, futures
 # completed from workers): what CI runs under SANITIZE=thread.

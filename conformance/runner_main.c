@@ -71,6 +71,12 @@ static void runner_usage(FILE *f) {
       "                          it (repeatable)\n"
       "  --impl NAME|PATH.so     S-tests on this loop implementation "
       "(repeatable)\n"
+      "  --fault NAME|PATH.so    S-tests on the reference core over the "
+      "backend\n"
+      "                          wrapped in fault injection: --impl "
+      "ref-fault:NAME\n"
+      "                          (faults: EVL_FAULT or NAME?LIST, see "
+      "backends/fault.c)\n"
       "  --filter GLOB           only tests whose name or rule matches "
       "(repeatable)\n"
       "  --list                  list the tests and exit\n"
@@ -111,6 +117,7 @@ int main(int argc, char **argv) {
   enum {
     O_BACKEND = 256,
     O_IMPL,
+    O_FAULT,
     O_FILTER,
     O_LIST,
     O_LIST_BACKENDS,
@@ -122,6 +129,7 @@ int main(int argc, char **argv) {
   static const struct option longopts[] = {
       {"backend", required_argument, NULL, O_BACKEND},
       {"impl", required_argument, NULL, O_IMPL},
+      {"fault", required_argument, NULL, O_FAULT},
       {"filter", required_argument, NULL, O_FILTER},
       {"list", no_argument, NULL, O_LIST},
       {"list-backends", no_argument, NULL, O_LIST_BACKENDS},
@@ -142,6 +150,10 @@ int main(int argc, char **argv) {
       break;
     case O_IMPL:
       runner_push(&R->opt.impls, &R->opt.nimpls, optarg);
+      break;
+    case O_FAULT:
+      runner_push(&R->opt.impls, &R->opt.nimpls,
+                  runner_fmt("ref-fault:%s", optarg));
       break;
     case O_FILTER:
       runner_push(&R->opt.filters, &R->opt.nfilters, optarg);

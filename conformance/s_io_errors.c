@@ -222,9 +222,12 @@ void test_s6_fd_limit_erange(evl_tctx *t) {
   T_OK(t, "add_reader (fd_limit - 1)",
        OPS->add_reader(loop, edge, s_io_errors_count, &top));
   t_write_byte(t, p[1]);
+  /* Two iterations: a backend asked for one event at a time (K4, cap 1)
+   * may report the two ready fds in turn. */
   s_io_errors_tick(t, loop);
-  T_EQ(t, "calls of the low reader", 1, low.calls);
-  T_EQ(t, "calls of the reader on fd_limit - 1", 1, top.calls);
+  s_io_errors_tick(t, loop);
+  T_GE(t, "calls of the low reader", 1, low.calls);
+  T_GE(t, "calls of the reader on fd_limit - 1", 1, top.calls);
   T_EQ(t, "calls of the refused reader", 0, r.calls);
   T_EQ(t, "calls of the refused writer", 0, w.calls);
   T_EQ(t, "remove_reader (low)", 1, OPS->remove_reader(loop, p[0]));

@@ -23,6 +23,11 @@ static const evl_backend_ops *const reg_builtin[] = {
 #define REG_PTR_MODULE(n)
     EVL_BACKEND_LIST(REG_PTR)};
 
+/* backends/fault.c: "fault:INNER[?faults]" wraps INNER and injects faults. */
+int evl__backend_fault(const char *spec, const evl_backend_ops **out, char *err,
+                       size_t len);
+#define REG_FAULT_PREFIX "fault:"
+
 /* Every name in list order, built-ins and modules alike. */
 static const char *const reg_names[] = {
 #define REG_NAME(n, kind, dep) #n,
@@ -38,7 +43,8 @@ static const char *const reg_modules[] = {
 /* "epoll, poll, ..., libuv" for the unknown-name error. */
 static const char reg_known[] =
 #define REG_KNOWN(n, kind, dep) #n ", "
-    EVL_BACKEND_LIST(REG_KNOWN) "or a path to a plugin .so";
+    EVL_BACKEND_LIST(
+        REG_KNOWN) "or a path to a plugin .so, each also as fault:NAME";
 
 const char *const *evl_backend_names(void) {
   return reg_names;
@@ -120,6 +126,9 @@ int evl_backend_lookup(const char *name, const evl_backend_ops **out, char *err,
     snprintf(err, len, "empty backend name");
     return EVL_ENOBACKEND;
   }
+  /* Before the path test: "fault:./mine.so" names a wrapper, not a file. */
+  if (!strncmp(name, REG_FAULT_PREFIX, strlen(REG_FAULT_PREFIX)))
+    return evl__backend_fault(name + strlen(REG_FAULT_PREFIX), out, err, len);
   if (evl__is_path(name))
     return reg_load(name, name, out, err, len);
   for (size_t i = 0; i < sizeof reg_builtin / sizeof *reg_builtin; i++)

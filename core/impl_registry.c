@@ -235,6 +235,9 @@ int evl_impl_lookup(const char *name, const evl_impl_ops **out, char *err,
     snprintf(err, len, "empty implementation name");
     return EVL_ENOBACKEND;
   }
+  /* "ref-fault:./mine.so" is the core over a wrapped plugin, not a file. */
+  if (!strncmp(name, "ref-fault:", 10))
+    return evl_impl_ref(name + 4, out, err, len);
   if (evl__is_path(name))
     return impl_load(name, name, out, err, len);
   if (!strncmp(name, "ref-", 4))

@@ -27,6 +27,20 @@ int evl__fd_reserve(evl_loop *loop, int fd) {
   return 0;
 }
 
+/* -ENOMEM, -ENOBUFS and -EAGAIN say "not now", not "never" (epoll_ctl
+ * under memory pressure, a full io_uring submission queue), so a ctl that
+ * fails with one is tried again before the failure counts. */
+static int io_transient(int rc) {
+  return rc == -ENOMEM || rc == -ENOBUFS || rc == -EAGAIN || rc == -EINTR;
+}
+
+int evl__ctl(evl_loop *loop, int fd, unsigned old_mask, unsigned new_mask) {
+  int rc = -EAGAIN;
+  for (int tries = 0; tries < 3 && io_transient(rc); tries++)
+    rc = loop->be->ctl(loop->be_state, fd, old_mask, new_mask);
+  return rc;
+}
+
 static int change_mark(evl_loop *loop, int fd) {
   evl__fd *f = &loop->fds[fd];
   if (f->pending)
@@ -50,7 +64,7 @@ static int change_mark(evl_loop *loop, int fd) {
  * forever (S6). */
 static void fd_unregister(evl_loop *loop, int fd) {
   evl__fd *f = &loop->fds[fd];
-  int rc = loop->be->ctl(loop->be_state, fd, f->kmask, 0);
+  int rc = evl__ctl(loop, fd, f->kmask, 0);
   /* -EBADF/-ENOENT: the user closed the fd first; the kernel dropped it. */
   if (rc < 0 && rc != -EBADF && rc != -ENOENT)
     evl__loop_error(loop, rc, "backend ctl (delete)", NULL, fd);
@@ -82,7 +96,7 @@ static int io_add(evl_loop *loop, int fd, evl_io_cb cb, void *arg,
   if (f->kmask == 0) {
     /* A new fd is registered now so that a refusal (epoll: regular file)
      * is returned here with nothing left behind. */
-    rc = loop->be->ctl(loop->be_state, fd, 0, want);
+    rc = evl__ctl(loop, fd, 0, want);
     if (rc < 0)
       return rc;
     f->kmask = (uint8_t)want;
@@ -137,6 +151,7 @@ int evl_remove_writer(evl_loop *loop, int fd) {
 
 /* One backend ctl per changed fd per iteration, whatever happened to it. */
 void evl__flush_changes(evl_loop *loop) {
+  int kept = 0;
   for (int i = 0; i < loop->nchanges; i++) {
     int fd = loop->changes[i];
     evl__fd *f = &loop->fds[fd];
@@ -144,9 +159,18 @@ void evl__flush_changes(evl_loop *loop) {
     unsigned want = fd_want(f);
     if (want == f->kmask || want == 0 || f->kmask == 0)
       continue; /* deletes and adds were applied at once */
-    int rc = loop->be->ctl(loop->be_state, fd, f->kmask, want);
+    int rc = evl__ctl(loop, fd, f->kmask, want);
     if (rc == 0) {
       f->kmask = (uint8_t)want;
+      continue;
+    }
+    if (io_transient(rc)) {
+      /* Still short of memory: the old interest stays registered and the
+       * change is tried again next iteration; the watchers are the user's
+       * and are never dropped for it. */
+      evl__loop_error(loop, rc, "backend ctl (modify, will retry)", NULL, fd);
+      f->pending = 1;
+      loop->changes[kept++] = fd;
       continue;
     }
     /* The fd was closed under its watchers (or reused): report it and drop
@@ -156,5 +180,5 @@ void evl__flush_changes(evl_loop *loop) {
     f->r = (evl__watcher){.gen = ++loop->watcher_gen};
     f->w = (evl__watcher){.gen = ++loop->watcher_gen};
   }
-  loop->nchanges = 0;
+  loop->nchanges = kept;
 }

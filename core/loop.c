@@ -20,6 +20,7 @@ static _Thread_local evl_loop *loop_running;
 #define LOOP_DEFAULT_SLOW_NS (100ull * 1000000ull)
 #define LOOP_INITIAL_RING 64u /* a power of two */
 #define LOOP_INITIAL_EVENTS 64
+#define LOOP_MAX_EINTR 64 /* interrupted waits resumed in one iteration */
 
 uint64_t evl_now(void) {
   struct timespec ts;
@@ -162,16 +163,31 @@ static void loop_collect(evl_loop *loop, int n) {
   }
 }
 
+/* A wait the backend says was interrupted (-EINTR) is resumed for the time
+ * left, inside the same iteration: it was not a wait the loop asked for, so
+ * it ends no iteration and counts in no statistic (S3), and readiness that a
+ * wait(0) was interrupted before seeing is still collected now (S6). A
+ * backend that reports EINTR as 0 events ends the iteration instead, as the
+ * ABI allows; the cap only keeps a backend stuck on EINTR from pinning the
+ * loop inside one iteration. */
+static int loop_wait(evl_loop *loop, int64_t timeout) {
+  for (int tries = 0;; tries++) {
+    int n =
+        loop->be->wait(loop->be_state, timeout, loop->events, loop->events_cap);
+    loop->now = evl_now();
+    if (n != -EINTR || tries == LOOP_MAX_EINTR) {
+      loop->stats.waits++;
+      return n == -EINTR ? 0 : n;
+    }
+    timeout = loop_timeout(loop); /* the time left, rounded up again */
+  }
+}
+
 static int loop_iterate(evl_loop *loop) {
   loop->stats.iterations++;
   int64_t timeout = loop_timeout(loop);
   evl__flush_changes(loop);
-  int n =
-      loop->be->wait(loop->be_state, timeout, loop->events, loop->events_cap);
-  loop->stats.waits++;
-  loop->now = evl_now();
-  if (n == -EINTR)
-    n = 0;
+  int n = loop_wait(loop, timeout);
   if (n < 0) {
     evl__loop_error(loop, n, "backend wait", loop->be->name, -1);
     return n;

@@ -170,6 +170,8 @@ static inline evl__qent evl__ring_pop(evl_loop *loop) {
 int evl__queue_cb(evl_loop *loop, evl_cb cb, void *arg, evl_handle *out);
 /* io.c */
 int evl__fd_reserve(evl_loop *loop, int fd);
+/* be->ctl, tried again on a transient error (-ENOMEM, -EAGAIN, ...). */
+int evl__ctl(evl_loop *loop, int fd, unsigned old_mask, unsigned new_mask);
 void evl__flush_changes(evl_loop *loop);
 /* post.c */
 int evl__wake_open(evl_loop *loop);

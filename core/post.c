@@ -101,7 +101,7 @@ int evl__wake_open(evl_loop *loop) {
   }
   int rc = evl__fd_reserve(loop, loop->wake_rfd);
   if (rc == 0)
-    rc = loop->be->ctl(loop->be_state, loop->wake_rfd, 0, EVL_READ);
+    rc = evl__ctl(loop, loop->wake_rfd, 0, EVL_READ);
   if (rc < 0)
     return rc;
   loop->fds[loop->wake_rfd].internal = 1;

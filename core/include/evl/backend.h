@@ -75,9 +75,10 @@ typedef struct evl_backend_ops {
   /* Fill out[0..cap) with ready fds, at most one entry per fd; return the
    * count or -errno. timeout_ns < 0 blocks until an event or wake(); 0 never
    * blocks; otherwise returns no earlier than timeout_ns when nothing is
-   * ready. EINTR is 0 events, not an error. Reported bits are within the
-   * registered interest plus EVL_ERR/EVL_HUP/EVL_RDHUP; ERR and HUP come
-   * together with the registered READ/WRITE bits. */
+   * ready. EINTR is 0 events, not an error (or -EINTR: the core then
+   * resumes the wait for the time left within the same iteration). Reported
+   * bits are within the registered interest plus EVL_ERR/EVL_HUP/EVL_RDHUP; ERR
+   * and HUP come together with the registered READ/WRITE bits. */
   int (*wait)(void *state, int64_t timeout_ns, evl_event *out, int cap);
 
   /* Optional. The fd is about to be closed: drop any reference to it. */
