@@ -66,8 +66,8 @@ typedef struct fault_slot {
 
 #define FAULT_SLOTS(X)                                                         \
   X(0)                                                                         \
-  X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14)   \
-      X(15)
+  X(1)                                                                         \
+  X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15)
 #define FAULT_COUNT(i) +1
 enum { FAULT_NSLOTS = 0 FAULT_SLOTS(FAULT_COUNT) };
 static fault_slot fault_slots[FAULT_NSLOTS];
