@@ -7,10 +7,20 @@
  *
  * What libev does underneath, and what this file does about it:
  * - Registration is lazy: ev_io_start only records the change, the
- *   epoll_ctl happens inside the next ev_run. So ctl never fails for a
- *   kernel reason; bad fds are refused here first (fcntl), otherwise libev
- *   would kill the watcher with EV_ERROR in the middle of a wait. For the
- *   same reason a benchmark cannot time registration around ev_io_start.
+ *   epoll_ctl happens inside the next ev_run, and there a Debian libev
+ *   asserts (aborts) when epoll_ctl says EBADF, EINVAL or ELOOP. So ctl
+ *   refuses what it can see at once (a closed or O_PATH fd: -EBADF; libev's
+ *   own epoll fd: -EINVAL), and every fd started since the last run is
+ *   looked at again before ev_run (wrap_pending): one closed in between is
+ *   stopped here and reported once as EVL_ERR, as EV_ERROR would be. The
+ *   epoll fd itself is checked too when there are changes: closed or
+ *   replaced, wait returns -EBADF without running libev. For the same
+ *   reason a benchmark cannot time registration around ev_io_start.
+ * - A failing epoll_wait goes to libev's syserr callback, which aborts
+ *   unless one is set: this module sets one (process-wide, as libev allows
+ *   only that) that records errno for the wait in progress and stops it.
+ * - ev_loop_new aborts when it can open its epoll fd but not the eventfd
+ *   of the async watcher: init first makes sure two fds can be had.
  * - libev never calls EPOLL_CTL_DEL: a stopped fd stays in epoll until it
  *   is closed or fires, and libev quietly drops such spurious events (and
  *   rebuilds its epoll set when a generation shows an fd was reused). So
@@ -47,7 +57,8 @@ typedef struct libev_reg {
   ev_io io; /* first: the watcher pointer is the registration */
   uint32_t mask;
   wrap_slot slot;
-  int dead; /* libev stopped it after EV_ERROR */
+  int dead;    /* libev stopped it after EV_ERROR */
+  int pending; /* on the pending list: started since the last ev_run */
 } libev_reg;
 
 typedef struct libev_state {
@@ -57,7 +68,23 @@ typedef struct libev_state {
   libev_reg **regs;
   int nregs;
   wrap_ready q;
+  wrap_pending pend;
+  wrap_fdid epfd; /* libev's epoll fd as it was at init */
+  int changed;    /* libev has changes of its own to apply */
 } libev_state;
+
+/* Set by libev's syserr callback during this thread's ev_run. The callback
+ * is process-wide: when another module installed its own, ours is not
+ * called, but that one returns too, so libev still does not abort. */
+static _Thread_local int libev_syserr_errno;
+static _Thread_local struct ev_loop *libev_running;
+
+static void libev_syserr(const char *msg) {
+  (void)msg;
+  libev_syserr_errno = errno ? errno : EIO;
+  if (libev_running)
+    ev_break(libev_running, EVBREAK_ALL);
+}
 
 static void libev_io_cb(struct ev_loop *loop, ev_io *w, int revents) {
   libev_state *s = ev_userdata(loop);
@@ -99,10 +126,12 @@ static int libev_probe(char *why, size_t len) {
              ev_version_major(), ev_version_minor());
     return -ENOTSUP;
   }
+  errno = 0;
   struct ev_loop *loop = ev_loop_new(libev_flags());
   if (!loop) {
+    int e = errno;
     snprintf(why, len, "libev: ev_loop_new(EVBACKEND_EPOLL) failed");
-    return -ENOTSUP;
+    return e == EMFILE || e == ENFILE || e == ENOMEM ? -e : -ENOTSUP;
   }
   ev_loop_destroy(loop);
   return 0;
@@ -111,9 +140,22 @@ static int libev_probe(char *why, size_t len) {
 static int libev_init(void *state, const evl_backend_config *cfg) {
   libev_state *s = state;
   (void)cfg;
+  ev_set_syserr_cb(libev_syserr);
+  int rc = wrap_fd_headroom(2);
+  if (rc < 0)
+    return rc;
+  /* libev does not say which fd is its epoll: its first open takes the
+   * lowest free number. Not confirmed (another thread won it): no check. */
+  int epfd = wrap_lowest_free_fd();
+  errno = 0;
   s->loop = ev_loop_new(libev_flags());
   if (!s->loop)
-    return -ENOTSUP;
+    return errno == EMFILE || errno == ENFILE ? -errno : -ENOTSUP;
+  s->epfd.fd = -1;
+  if (epfd >= 0 && wrap_fd_is_epoll(epfd) &&
+      (rc = wrap_fdid_take(&s->epfd, epfd)) < 0)
+    s->epfd.fd = -1;
+  s->changed = 1; /* the async watcher's eventfd, registered lazily */
   ev_set_userdata(s->loop, s);
   ev_init(&s->timer, libev_timer_cb);
   ev_async_init(&s->async, libev_async_cb);
@@ -137,6 +179,7 @@ static void libev_fini(void *state) {
   }
   free(s->regs);
   wrap_ready_free(&s->q);
+  wrap_pending_free(&s->pend);
   memset(s, 0, sizeof(*s));
 }
 
@@ -158,9 +201,11 @@ static int libev_ctl(void *state, int fd, unsigned old_mask,
     return 0;
   }
   if (!r) {
-    /* libev would only find out inside ev_run. */
-    if (fcntl(fd, F_GETFD) < 0)
-      return -errno;
+    /* libev would only find out inside ev_run, and abort there. */
+    if ((rc = wrap_fd_pollable(fd)) < 0)
+      return rc;
+    if (fd == s->epfd.fd || (s->epfd.fd < 0 && wrap_fd_is_epoll(fd)))
+      return -EINVAL; /* what epoll says of itself */
     rc = wrap_reserve(&s->regs, &s->nregs, fd + 1, sizeof(*s->regs));
     if (rc < 0)
       return rc;
@@ -171,9 +216,18 @@ static int libev_ctl(void *state, int fd, unsigned old_mask,
     ev_init(&r->io, libev_io_cb);
   } else if (r->mask == new_mask && !r->dead) {
     return 0;
-  } else {
-    ev_io_stop(s->loop, &r->io);
   }
+  if (!r->pending) {
+    if (wrap_pending_add(&s->pend, fd) < 0) {
+      if (!r->mask) { /* just made: nothing refers to it yet */
+        free(r);
+        s->regs[fd] = NULL;
+      }
+      return -ENOMEM;
+    }
+    r->pending = 1;
+  }
+  ev_io_stop(s->loop, &r->io);
   int what = 0;
   if (new_mask & EVL_READ)
     what |= EV_READ;
@@ -201,8 +255,34 @@ static wrap_slot *libev_lookup(void *state, int fd) {
   return fd < s->nregs && s->regs[fd] ? &s->regs[fd]->slot : NULL;
 }
 
+/* What ev_run would abort on, found first (see the top of the file). */
+static int libev_check_pending(libev_state *s) {
+  if (!s->pend.n && !s->changed)
+    return 0;
+  if (s->epfd.fd >= 0 && wrap_fdid_same(&s->epfd) < 0)
+    return -EBADF;
+  for (int i = 0; i < s->pend.n; i++) {
+    int fd = s->pend.fds[i];
+    libev_reg *r = fd < s->nregs ? s->regs[fd] : NULL;
+    if (!r || !r->pending)
+      continue;
+    r->pending = 0;
+    if (r->dead || wrap_fd_pollable(fd) == 0)
+      continue;
+    ev_io_stop(s->loop, &r->io);
+    r->dead = 1;
+    wrap_collect(&s->q, &r->slot, fd, EVL_ERR | r->mask);
+  }
+  s->pend.n = 0;
+  s->changed = 0;
+  return 0;
+}
+
 static int libev_run(void *state, int nonblock, int64_t left_ns) {
   libev_state *s = state;
+  int rc = libev_check_pending(s);
+  if (rc < 0)
+    return rc;
   if (!nonblock && left_ns >= 0) {
     /* A stale loop time would make the timer end the wait early. */
     ev_now_update(s->loop);
@@ -210,9 +290,14 @@ static int libev_run(void *state, int nonblock, int64_t left_ns) {
     ev_timer_start(s->loop, &s->timer);
   }
   errno = 0;
+  libev_syserr_errno = 0;
+  libev_running = s->loop;
   ev_run(s->loop, nonblock ? EVRUN_NOWAIT : EVRUN_ONCE);
+  libev_running = NULL;
   int eintr = errno == EINTR;
   ev_timer_stop(s->loop, &s->timer);
+  if (libev_syserr_errno)
+    return -libev_syserr_errno;
   return eintr; /* a signal ends the wait with what it has */
 }
 

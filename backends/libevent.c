@@ -15,8 +15,13 @@
  *   registered ones) and reports neither separately, so this backend never
  *   reports EVL_ERR/EVL_HUP: a hang-up wakes every registered direction.
  * - A failed epoll_ctl makes libevent print a warning through its global
- *   log callback; regular files and directories (EPERM from epoll) and bad
- *   fds are refused here first so the common refusals stay silent.
+ *   log callback: regular files and directories (EPERM from epoll), bad
+ *   and O_PATH fds and the base's own epoll fd are refused here first, and
+ *   the module installs a silent log callback for what is left (/dev/null:
+ *   epoll says EPERM only when asked). That callback is process-wide, as
+ *   libevent allows only one; the module owns its libevent instance.
+ * - event_base_new prints and exit()s (event_errx) when some of its fds
+ *   cannot be opened: init first makes sure they can be had (-EMFILE).
  * - EINTR is absorbed inside event_base_loop: a signal does not end wait.
  * - More fds fire than the core's array holds: the rest are kept and put
  *   first in line at the next wait, reported only if they fire again then.
@@ -49,7 +54,17 @@ typedef struct libevent_state {
   libevent_reg *regs;
   int nregs;
   wrap_ready q;
+  int epfd; /* the base's epoll fd, or -1 when it could not be told */
 } libevent_state;
+
+static void libevent_quiet(int severity, const char *msg) {
+  (void)severity;
+  (void)msg;
+}
+
+/* The base's epoll fd, a timerfd (precise timer), a socketpair for signals
+ * and our eventfd, with one to spare. */
+enum { LIBEVENT_INIT_FDS = 6 };
 
 static void libevent_io_cb(evutil_socket_t fd, short what, void *arg) {
   libevent_state *s = arg;
@@ -82,7 +97,12 @@ static void libevent_wake_cb(evutil_socket_t fd, short what, void *arg) {
   s->q.woken = 1;
 }
 
-static struct event_base *libevent_base(void) {
+static struct event_base *libevent_base(int *rc) {
+  event_set_log_callback(libevent_quiet);
+  *rc = wrap_fd_headroom(LIBEVENT_INIT_FDS);
+  if (*rc < 0)
+    return NULL;
+  *rc = -ENOTSUP;
   struct event_config *cfg = event_config_new();
   if (!cfg)
     return NULL;
@@ -94,7 +114,12 @@ static struct event_base *libevent_base(void) {
 }
 
 static int libevent_probe(char *why, size_t len) {
-  struct event_base *base = libevent_base();
+  int rc;
+  struct event_base *base = libevent_base(&rc);
+  if (!base && rc != -ENOTSUP) {
+    snprintf(why, len, "libevent: no fds to spare for event_base_new");
+    return rc;
+  }
   if (!base) {
     snprintf(why, len,
              "libevent %s has no O(1) method here (epoll disabled by "
@@ -112,12 +137,18 @@ static int libevent_init(void *state, const evl_backend_config *cfg) {
   libevent_state *s = state;
   (void)cfg;
   s->wake_fd = -1;
-  s->base = libevent_base();
+  /* libevent does not say which fd is its epoll: the base opens it first,
+   * so it takes the lowest free number (confirmed, else not known). */
+  s->epfd = wrap_lowest_free_fd();
+  int rc;
+  s->base = libevent_base(&rc);
   if (!s->base)
-    return -ENOTSUP;
+    return rc;
+  if (s->epfd >= 0 && !wrap_fd_is_epoll(s->epfd))
+    s->epfd = -1;
   s->timer = evtimer_new(s->base, libevent_timer_cb, s);
   s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  int rc = s->wake_fd < 0 ? -errno : 0;
+  rc = s->wake_fd < 0 ? -errno : 0;
   if (rc == 0) {
     s->wake_ev = event_new(s->base, s->wake_fd, EV_READ | EV_PERSIST,
                            libevent_wake_cb, s);
@@ -171,10 +202,14 @@ static int libevent_ctl(void *state, int fd, unsigned old_mask,
   }
   if (!r || !r->mask) {
     struct stat st;
+    if ((rc = wrap_fd_pollable(fd)) < 0)
+      return rc;
     if (fstat(fd, &st) < 0)
       return -errno;
     if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
       return -EPERM; /* what epoll says, without libevent's warning */
+    if (fd == s->epfd || (s->epfd < 0 && wrap_fd_is_epoll(fd)))
+      return -EINVAL; /* what epoll says of itself */
     rc = wrap_reserve(&s->regs, &s->nregs, fd + 1, sizeof(*s->regs));
     if (rc < 0)
       return rc;

@@ -28,6 +28,14 @@
  *   that UV_RUN_ONCE blocks when no fd is registered.
  * - libuv keeps a process-wide signal lock pipe it creates once
  *   (uv__signal_global_once_init) and closes only at unload.
+ * - libuv aborts inside uv_run when an epoll_ctl or epoll_wait fails (a
+ *   polled fd closed before the next wait, its epoll fd closed or replaced)
+ *   and when its constructors cannot open their fds. So init first makes
+ *   sure the fds can be had (-EMFILE otherwise), every fd started since the
+ *   last run is looked at before uv_run (wrap_pending: one closed in
+ *   between is stopped and reported once as EVL_ERR), and the epoll fd is
+ *   checked before every run (one fstat): gone or replaced, wait returns
+ *   -EBADF without running libuv.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -47,6 +55,9 @@ typedef struct libuv_reg {
   uint32_t mask;
   wrap_slot slot;
   int fd;
+  int pending;  /* on the pending list: started since the last uv_run */
+  int dead;     /* stopped because its fd went bad before uv_run */
+  wrap_fdid id; /* the file the fd named when the poll was made */
 } libuv_reg;
 
 typedef struct libuv_loop {
@@ -61,6 +72,8 @@ typedef struct libuv_state {
   libuv_reg **regs;
   int nregs;
   wrap_ready q;
+  wrap_pending pend;
+  wrap_fdid epfd; /* libuv's epoll fd as it was at init */
 } libuv_state;
 
 static int libuv_events(uint32_t mask) {
@@ -80,7 +93,10 @@ static void libuv_poll_cb(uv_poll_t *h, int status, int events) {
     /* libuv stopped the poll: restart it so the error is reported on every
      * wait, like any other level. */
     ev = EVL_ERR | r->mask;
-    (void)uv_poll_start(h, libuv_events(r->mask), libuv_poll_cb);
+    if (!r->pending && wrap_pending_add(&s->pend, r->fd) == 0)
+      r->pending = 1;
+    if (r->pending)
+      (void)uv_poll_start(h, libuv_events(r->mask), libuv_poll_cb);
   } else {
     if (events & UV_READABLE)
       ev |= EVL_READ;
@@ -114,8 +130,17 @@ static void libuv_async_cb(uv_async_t *a) {
   s->q.woken = 1;
 }
 
+/* uv_loop_init opens an epoll fd and its signal pipe (and, the first time
+ * in a process, a global lock pipe); uv_async_init an eventfd. */
+enum { LIBUV_INIT_FDS = 6 };
+
 static int libuv_probe(char *why, size_t len) {
   uv_loop_t loop;
+  int room = wrap_fd_headroom(LIBUV_INIT_FDS);
+  if (room < 0) {
+    snprintf(why, len, "libuv: no fds to spare for uv_loop_init");
+    return room;
+  }
   int rc = uv_loop_init(&loop);
   if (rc < 0) {
     snprintf(why, len, "libuv %s: uv_loop_init: %s", uv_version_string(),
@@ -131,10 +156,15 @@ static void libuv_fini(void *state);
 static int libuv_init(void *state, const evl_backend_config *cfg) {
   libuv_state *s = state;
   (void)cfg;
+  int rc = wrap_fd_headroom(LIBUV_INIT_FDS);
+  if (rc < 0)
+    return rc;
   s->l = calloc(1, sizeof(*s->l));
   if (!s->l)
     return -ENOMEM;
-  int rc = uv_loop_init(&s->l->loop);
+  rc = uv_loop_init(&s->l->loop);
+  if (rc == 0)
+    rc = wrap_fdid_take(&s->epfd, uv_backend_fd(&s->l->loop));
   if (rc == 0) {
     s->loop_ok = 1;
     rc = uv_timer_init(&s->l->loop, &s->l->timer);
@@ -164,13 +194,18 @@ static void libuv_fini(void *state) {
     if (s->async_ok)
       uv_close((uv_handle_t *)&s->l->async, NULL);
     /* Close callbacks run inside uv_run; the loop is then no longer alive
-     * and uv_loop_close can release its fds. */
-    for (int i = 0; i < 16 && uv_loop_close(loop) == UV_EBUSY; i++)
+     * and uv_loop_close can release its fds. With its epoll fd gone uv_run
+     * would abort: the handles are then dropped with the memory. */
+    for (int i = 0; i < 16 && uv_loop_close(loop) == UV_EBUSY; i++) {
+      if (wrap_fdid_same(&s->epfd) < 0)
+        break;
       uv_run(loop, UV_RUN_NOWAIT);
+    }
   }
   free(s->l);
   free(s->regs);
   wrap_ready_free(&s->q);
+  wrap_pending_free(&s->pend);
   memset(s, 0, sizeof(*s));
 }
 
@@ -194,15 +229,17 @@ static int libuv_ctl(void *state, int fd, unsigned old_mask,
   if (!r) {
     /* uv_poll_init's own check would report a closed fd as -EEXIST or
      * -EPERM depending on the path; the contract says -EBADF. */
-    if (fcntl(fd, F_GETFD) < 0)
-      return -errno;
+    if ((rc = wrap_fd_pollable(fd)) < 0)
+      return rc;
     rc = wrap_reserve(&s->regs, &s->nregs, fd + 1, sizeof(*s->regs));
     if (rc < 0)
       return rc;
     r = calloc(1, sizeof(*r));
     if (!r)
       return -ENOMEM;
-    rc = uv_poll_init(&s->l->loop, &r->poll, fd);
+    rc = wrap_fdid_take(&r->id, fd);
+    if (rc == 0)
+      rc = uv_poll_init(&s->l->loop, &r->poll, fd);
     if (rc < 0) {
       free(r); /* not initialised: nothing in the loop refers to it */
       return rc;
@@ -210,9 +247,20 @@ static int libuv_ctl(void *state, int fd, unsigned old_mask,
     r->s = s;
     r->fd = fd;
     s->regs[fd] = r;
-  } else if (r->mask == new_mask) {
+  } else if (r->mask == new_mask && !r->dead) {
     return 0;
   }
+  if (!r->pending) {
+    if (wrap_pending_add(&s->pend, fd) < 0) {
+      if (!r->mask) { /* just made: close it, nothing else refers to it */
+        uv_close((uv_handle_t *)&r->poll, libuv_free_cb);
+        s->regs[fd] = NULL;
+      }
+      return -ENOMEM;
+    }
+    r->pending = 1;
+  }
+  r->dead = 0;
   rc = uv_poll_start(&r->poll, libuv_events(new_mask), libuv_poll_cb);
   if (rc < 0) {
     uv_close((uv_handle_t *)&r->poll, libuv_free_cb);
@@ -237,10 +285,65 @@ static wrap_slot *libuv_lookup(void *state, int fd) {
   return fd < s->nregs && s->regs[fd] ? &s->regs[fd]->slot : NULL;
 }
 
+/* The fd number now names another file: a fresh uv_poll_t for it. */
+static int libuv_renew(libuv_state *s, libuv_reg *r) {
+  libuv_reg *n = calloc(1, sizeof(*n));
+  if (!n)
+    return -ENOMEM;
+  int rc = wrap_fdid_take(&n->id, r->fd);
+  uv_poll_stop(&r->poll);
+  if (rc == 0)
+    rc = uv_poll_init(&s->l->loop, &n->poll, r->fd);
+  if (rc < 0) {
+    free(n);
+    return rc;
+  }
+  n->s = s;
+  n->fd = r->fd;
+  n->mask = r->mask;
+  n->slot = r->slot;
+  rc = uv_poll_start(&n->poll, libuv_events(n->mask), libuv_poll_cb);
+  if (rc < 0) {
+    uv_close((uv_handle_t *)&n->poll, libuv_free_cb);
+    return rc;
+  }
+  s->regs[r->fd] = n;
+  uv_close((uv_handle_t *)&r->poll, libuv_free_cb);
+  return 0;
+}
+
+/* What uv_run would abort on, found first (see the top of the file). */
+static int libuv_check_pending(libuv_state *s) {
+  if (wrap_fdid_same(&s->epfd) < 0)
+    return -EBADF;
+  for (int i = 0; i < s->pend.n; i++) {
+    int fd = s->pend.fds[i];
+    libuv_reg *r = fd < s->nregs ? s->regs[fd] : NULL;
+    if (!r || !r->pending)
+      continue;
+    r->pending = 0;
+    if (wrap_fd_pollable(fd) == 0 && wrap_fdid_same(&r->id) == 0)
+      continue;
+    /* Closed, or closed and the number reused: libuv would epoll_ctl a
+     * file it never added (ENOENT) and abort. A new file gets a new poll,
+     * registered from scratch; a bad fd is stopped and reported. */
+    if (wrap_fd_pollable(fd) == 0 && libuv_renew(s, r) == 0)
+      continue;
+    uv_poll_stop(&r->poll);
+    r->dead = 1;
+    wrap_collect(&s->q, &r->slot, fd, EVL_ERR | r->mask);
+  }
+  s->pend.n = 0;
+  return 0;
+}
+
 /* EINTR is absorbed inside uv_run: this never returns 1. */
 static int libuv_run(void *state, int nonblock, int64_t left_ns) {
   libuv_state *s = state;
   uv_loop_t *loop = &s->l->loop;
+  int rc = libuv_check_pending(s);
+  if (rc < 0)
+    return rc;
   if (!nonblock && left_ns >= 0) {
     /* Rounded up: uv_now() is truncated to a millisecond. The timer
      * repeats because uv_run fires due timers *before* it polls: a one-shot

@@ -11,10 +11,14 @@
  * headers define the same macros with different values.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -97,6 +101,109 @@ static inline int wrap_eventfd_wake(int fd) {
   if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
     return -errno;
   return 0;
+}
+
+/* ---- libraries that register lazily (libev, libuv) -----------------------
+ *
+ * libev and libuv only record a watcher's start; its epoll_ctl happens
+ * inside their next run, and there they abort() when it fails with EBADF,
+ * EINVAL or ELOOP (an fd closed in between, an O_PATH fd, their own epoll
+ * fd, or their epoll fd itself closed or replaced). What they would find
+ * out too late is checked here first: every fd whose registration changed
+ * since the last run is kept on a list and looked at before the library
+ * runs, and so is the library's epoll fd — only when there are changes,
+ * since an unchanged set makes no epoll_ctl.
+ */
+typedef struct wrap_pending {
+  int *fds;
+  int n, cap;
+} wrap_pending;
+
+static inline int wrap_pending_add(wrap_pending *p, int fd) {
+  int rc = wrap_reserve(&p->fds, &p->cap, p->n + 1, sizeof(*p->fds));
+  if (rc < 0)
+    return rc;
+  p->fds[p->n++] = fd;
+  return 0;
+}
+
+static inline void wrap_pending_free(wrap_pending *p) {
+  free(p->fds);
+  p->fds = NULL;
+  p->n = p->cap = 0;
+}
+
+/* 0 if fcntl says fd can go into an epoll set: open, and not an O_PATH fd
+ * (epoll_ctl answers EBADF for those). */
+static inline int wrap_fd_pollable(int fd) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0)
+    return -errno;
+  return fl & O_PATH ? -EBADF : 0;
+}
+
+/* Which kernel object an fd number named when it was taken: a later close
+ * or dup2 over the number is seen by wrap_fdid_same. */
+typedef struct wrap_fdid {
+  int fd;
+  dev_t dev;
+  ino_t ino;
+  mode_t mode;
+} wrap_fdid;
+
+static inline int wrap_fdid_take(wrap_fdid *id, int fd) {
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) < 0)
+    return fd < 0 ? -EBADF : -errno;
+  *id = (wrap_fdid){fd, st.st_dev, st.st_ino, st.st_mode};
+  return 0;
+}
+
+/* 0 while the number still names that object, else -EBADF. */
+static inline int wrap_fdid_same(const wrap_fdid *id) {
+  struct stat st;
+  if (fstat(id->fd, &st) < 0 || st.st_dev != id->dev || st.st_ino != id->ino ||
+      st.st_mode != id->mode)
+    return -EBADF;
+  return 0;
+}
+
+/* The lowest free fd number now: a constructor that opens one fd first
+ * (epoll_create1 takes the lowest free number) gets this one, unless
+ * another thread opens one in between; wrap_fd_is_epoll confirms. */
+static inline int wrap_lowest_free_fd(void) {
+  int fd = eventfd(0, EFD_CLOEXEC);
+  if (fd >= 0)
+    close(fd);
+  return fd;
+}
+
+/* 1 if fd is an epoll instance (Linux names its inode so). */
+static inline int wrap_fd_is_epoll(int fd) {
+  char path[64], link[64];
+  snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(path, link, sizeof(link) - 1);
+  if (n <= 0)
+    return 0;
+  link[n] = 0;
+  return strcmp(link, "anon_inode:[eventpoll]") == 0;
+}
+
+/* Enough free numbers for what a library opens in its constructor (libev
+ * and libuv abort, libevent exits, when one of those opens fails). */
+static inline int wrap_fd_headroom(int need) {
+  int got[8], n = 0, rc = 0;
+  while (n < need && n < 8) {
+    int fd = eventfd(0, EFD_CLOEXEC);
+    if (fd < 0) {
+      rc = -errno;
+      break;
+    }
+    got[n++] = fd;
+  }
+  while (n > 0)
+    close(got[--n]);
+  return rc;
 }
 
 /* ---- one entry per fd and wait ------------------------------------------- */

@@ -17,5 +17,15 @@
   X(s8_config_short, "S8", IMPL, 0, 0, 10,                                     \
     "loop_new reads evl_impl_config only up to its size")                      \
   X(s8_config_unknown_flags, "S8", IMPL, 0, 0, 10,                             \
-    "loop_new refuses unknown config flags with -EINVAL, leaving nothing")
+    "loop_new refuses unknown config flags with -EINVAL, leaving nothing")     \
+  X(s8_new_few_fds, "S8", IMPL, 0, 0, 20,                                      \
+    "loop_new with 1-3 fds to spare: 0 or -EMFILE, silent, nothing left")      \
+  X(s10_wait_fails_no_abort, "S10", IMPL, 0, 0, 10,                            \
+    "the loop's own fds closed under it: run returns, nothing aborts")         \
+  X(k12_unwatchable_kinds, "K12", BACKEND, 0, 0, 10,                           \
+    "O_PATH, /dev/null, a directory: an error or events, never a crash/print") \
+  X(k12_own_fds, "K12", BACKEND, 0, 0, 10,                                     \
+    "the backend's own fds added to it: an error, never a crash or a print")   \
+  X(k12_closed_before_wait, "K12", BACKEND, 0, 0, 10,                          \
+    "an fd closed between ctl and wait: wait still works, nothing printed")
 #endif

@@ -98,6 +98,12 @@ int evl_backend_probe(const evl_backend_ops *ops, char *why, size_t len) {
   return rc;
 }
 
+/* A probe that failed for want of fds or memory says so (S8: -EMFILE);
+ * any other reason is "not usable here". */
+static int reg_probe_code(int rc) {
+  return rc == -EMFILE || rc == -ENFILE || rc == -ENOMEM ? rc : EVL_EPROBE;
+}
+
 static int reg_validate(const void *table, char *err, size_t len) {
   return evl_backend_validate(table, err, len);
 }
@@ -165,10 +171,10 @@ int evl_backend_default(const evl_backend_ops **out, char *err, size_t len) {
     if (rc < 0)
       return rc;
     char why[160];
-    if (evl_backend_probe(*out, why, sizeof why) < 0) {
+    if ((rc = evl_backend_probe(*out, why, sizeof why)) < 0) {
       snprintf(err, len, "EVL_BACKEND=%s is not usable here: %s", env, why);
       *out = NULL;
-      return EVL_EPROBE;
+      return reg_probe_code(rc);
     }
     return 0;
   }
@@ -178,8 +184,13 @@ int evl_backend_default(const evl_backend_ops **out, char *err, size_t len) {
     char why[160];
     if (b->priority <= 0 || (best && b->priority <= best->priority))
       continue;
-    if (evl_backend_probe(b, why, sizeof why) == 0)
+    int rc = evl_backend_probe(b, why, sizeof why);
+    if (rc == 0)
       best = b;
+    else if (reg_probe_code(rc) != EVL_EPROBE) {
+      *out = NULL;
+      return rc;
+    } /* out of fds: no other backend would do better */
   }
   *out = best;
   if (!best) {
@@ -208,9 +219,9 @@ int evl__backend_resolve(const evl_loop_config *cfg,
   } else {
     return evl_backend_default(out, err, len);
   }
-  if (evl_backend_probe(ops, why, sizeof why) < 0) {
+  if ((rc = evl_backend_probe(ops, why, sizeof why)) < 0) {
     snprintf(err, len, "backend %s is not usable here: %s", ops->name, why);
-    return EVL_EPROBE;
+    return reg_probe_code(rc);
   }
   *out = ops;
   return 0;

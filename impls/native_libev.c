@@ -6,6 +6,7 @@
 #include <ev.h>
 
 #include "adapter.h"
+#include "backends/wrap_common.h"
 
 static const evl_impl_ops evn_ops;
 static const evl__nhooks evn_hooks;
@@ -39,7 +40,24 @@ struct evl_loop {
   /* libev's cached time, estimated in ours: see evn_timer_arm. */
   double ep_now;
   uint64_t ep_base;
+  /* libev asserts when epoll_ctl fails on its epoll fd and aborts (through
+   * its syserr callback) when epoll_wait does: the fd is checked (one
+   * fstat) before every ev_run, and a loop whose epoll fd was closed or
+   * replaced under it is never run again. -1: not known. */
+  wrap_fdid epfd;
 };
+
+/* libev's syserr callback is process-wide: it records errno for this
+ * thread's ev_run and breaks it instead of letting libev abort. */
+static _Thread_local int evn_syserr_errno;
+static _Thread_local struct ev_loop *evn_running;
+
+static void evn_syserr(const char *msg) {
+  (void)msg;
+  evn_syserr_errno = errno ? errno : EIO;
+  if (evn_running)
+    ev_break(evn_running, EVBREAK_ALL);
+}
 
 enum { EVN_SLACK_NS = 10000 };
 
@@ -287,9 +305,19 @@ static int evn_run(evl_loop *loop, int flags) {
    * iteration with a zero timeout (S7), which is EVRUN_NOWAIT. */
   if (loop->b.stopping)
     flags = EVRUN_NOWAIT;
-  ev_run(loop->ev, flags);
+  if (loop->epfd.fd >= 0 && wrap_fdid_same(&loop->epfd) < 0)
+    evn_syserr_errno = EBADF;
+  else {
+    evn_syserr_errno = 0;
+    evn_running = loop->ev;
+    ev_run(loop->ev, flags);
+    evn_running = NULL;
+  }
+  rc = -evn_syserr_errno;
+  if (rc < 0)
+    evl__nreport(&loop->b, rc, "backend wait", "libev", -1, 0);
   evl__nrun_leave(&loop->b);
-  return 0;
+  return rc;
 }
 
 static int evn_run_forever(evl_loop *loop) {
@@ -427,13 +455,21 @@ static int evn_loop_new(const void *data, const evl_impl_config *cfg,
    * benchmark; the choice is libev's recommended one (epoll here).
    * libev aborts when it cannot open the async watcher's eventfd, after
    * its epoll fd: make sure both can be had (EMFILE is a clear error). */
+  ev_set_syserr_cb(evn_syserr);
   rc = evl__nfd_headroom(2);
+  /* libev does not say which fd is its epoll: it opens it first, so it
+   * takes the lowest free number (confirmed below, else not checked). */
+  int epfd = rc < 0 ? -1 : wrap_lowest_free_fd();
   loop->ev = rc < 0 ? NULL : ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV);
   if (!loop->ev) {
     rc = rc < 0 ? rc : errno ? -errno : -ENOMEM;
     evl__nloop_discard(loop);
     return rc;
   }
+  loop->epfd.fd = -1;
+  if (epfd >= 0 && wrap_fd_is_epoll(epfd) &&
+      wrap_fdid_take(&loop->epfd, epfd) < 0)
+    loop->epfd.fd = -1;
   ev_idle_init(&loop->idle, evn_idle_cb);
   ev_set_priority(&loop->idle, EV_MINPRI);
   ev_check_init(&loop->check, evn_check_cb);

@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include "adapter.h"
+#include "backends/wrap_common.h"
 
 static const evl_impl_ops uvn_ops;
 static const evl__nhooks uvn_hooks;
@@ -41,6 +42,10 @@ struct evl_loop {
   uv_prepare_t prep;
   uv_async_t async;
   int uv_inited, handles_inited;
+  /* libuv aborts when epoll_wait or epoll_ctl fails on its epoll fd: the
+   * fd is checked (one fstat) before every uv_run, and a loop whose epoll
+   * fd was closed or replaced under it is never run again. */
+  wrap_fdid epfd;
   uvn_timer *tfree;
 };
 
@@ -298,6 +303,12 @@ static int uvn_run(evl_loop *loop, uv_run_mode mode) {
    * wants exactly one with a zero timeout (S7), which is NOWAIT. */
   if (loop->b.stopping)
     mode = UV_RUN_NOWAIT;
+  if (wrap_fdid_same(&loop->epfd) < 0) {
+    evl__nreport(&loop->b, -EBADF, "backend wait",
+                 "libuv's epoll fd was closed under it", -1, 0);
+    evl__nrun_leave(&loop->b);
+    return -EBADF;
+  }
   uv_run(&loop->uv, mode);
   /* UV_RUN_ONCE ends with a timer phase after the check: what it fired
    * belongs to this iteration. */
@@ -418,6 +429,8 @@ static int uvn_teardown(evl_loop *loop) {
       uv_close((uv_handle_t *)&((uvn_fd *)loop->b.fds[fd])->p, uvn_free_cb);
   int rc = 0;
   if (loop->uv_inited) {
+    if (wrap_fdid_same(&loop->epfd) < 0)
+      return -EBADF; /* uv_run would abort: the handles go with the memory */
     uv_run(&loop->uv, UV_RUN_DEFAULT);
     rc = uv_loop_close(&loop->uv);
     loop->uv_inited = 0;
@@ -443,9 +456,15 @@ static int uvn_loop_new(const void *data, const evl_impl_config *cfg,
   int rc = evl__nloop_alloc(sizeof *loop, &uvn_ops, &uvn_hooks, cfg, &loop);
   if (rc < 0)
     return rc;
+  /* uv_loop_init: an epoll fd and a signal pipe; uv_async_init: an
+   * eventfd. libuv leaves some behind (or aborts) when one fails. */
+  if ((rc = wrap_fd_headroom(5)) < 0)
+    goto fail;
   if ((rc = uv_loop_init(&loop->uv)) < 0)
     goto fail;
   loop->uv_inited = 1;
+  if ((rc = wrap_fdid_take(&loop->epfd, uv_backend_fd(&loop->uv))) < 0)
+    goto fail;
   if ((rc = uv_async_init(&loop->uv, &loop->async, uvn_async_cb)) < 0)
     goto fail;
   uv_idle_init(&loop->uv, &loop->idle);
