@@ -117,6 +117,7 @@ MODULES :=
 $(foreach r,$(filter-out %:BUILTIN:,$(BACKEND_ROWS)),$(eval $(call backend_module,$(call row_field,$(r),1),$(call row_field,$(r),2),$(call row_field,$(r),3))))
 $(foreach r,$(IMPL_ROWS),$(eval $(call impl_module,$(call row_field,$(r),1),$(call row_field,$(r),2),$(call row_field,$(r),3))))
 MODULE_SO := $(patsubst %,$(O)/modules/evl-%.so,$(MODULES))
+include bench/bench.mk
 
 # ---------------------------------------------------------------- targets
 .PHONY: all lib modules conform bench-bin examples samples fixtures unit test \
@@ -133,7 +134,7 @@ all: lib modules conform bench-bin examples samples fixtures unit ## build the l
 lib: $(O)/libevl.a $(O)/libevl.so ## build/libevl.a and build/libevl.so: the reference loop and built-in backends
 modules: $(MODULE_SO) ## build/modules/evl-*.so: library wrappers and native loops, one per library
 conform: $(O)/evl-conform ## build/evl-conform, the conformance runner
-bench-bin: $(if $(BENCH_SRC),$(O)/evl-bench) ## build/evl-bench, the benchmark runner
+bench-bin: $(if $(BENCH_SRC),$(O)/evl-bench $(DIRECT_SO)) ## build/evl-bench, the benchmark runner
 examples: $(EXAMPLES) ## build/examples/*
 samples: $(SAMPLES) ## build/samples/*.so: the plugin templates, one per ABI
 fixtures: $(FIXTURES) ## build/fixtures/*.so: plugins broken on purpose, for run-checks.sh
@@ -152,8 +153,8 @@ $(O)/libevl.so: $(LIB_OBJ)
 $(O)/evl-conform: $(CONFORM_OBJ) $(O)/libevl.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $(CONFORM_OBJ) $(O)/libevl.a $(ALL_LDLIBS)
 
-$(O)/evl-bench: $(BENCH_OBJ) $(O)/libevl.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $(BENCH_OBJ) $(O)/libevl.a $(ALL_LDLIBS)
+$(O)/evl-bench: $(BENCH_OBJ) $(O)/libevl.a bench/direct/exports.list
+	$(CC) $(ALL_LDFLAGS) $(BENCH_LDFLAGS) -o $@ $(BENCH_OBJ) $(O)/libevl.a $(ALL_LDLIBS)
 
 $(O)/examples/%: examples/%.c $(O)/libevl.a
 	@mkdir -p $(@D)

@@ -16,14 +16,29 @@
 /* The raw, hand-written baseline: no abstraction, just epoll. */
 #define BENCH_RAW_NAME "raw-epoll"
 
+/* Baselines that are not evl implementations: X(name, module, dep).
+ * raw-epoll is built in (module NULL); each direct-<lib> is
+ * bench/direct/<lib>.c built as its own module (bench/bench.mk reads these
+ * rows; dep is a pkg-config name or -lNAME), loaded RTLD_LOCAL only in a
+ * step's child process, because Debian's libev exports libevent's symbol
+ * names: a libev- and a libevent-based baseline must never share an image.
+ * A native-X implementation is compared with direct-X (its "tax"). */
+#define BENCH_BASELINE_LIST(X)                                                 \
+  X(BENCH_RAW_NAME, NULL, NULL)                                                \
+  X("direct-libev", "direct-libev.so", "-lev")                                 \
+  X("direct-libuv", "direct-libuv.so", "libuv")                                \
+  X("direct-libevent", "direct-libevent.so", "libevent_core")
+#define BENCH_DIRECT_PREFIX "direct-"
+
 typedef enum { BENCH_QUICK = 0, BENCH_FULL = 1 } bench_profile;
 
 /* One step's view of the world: which implementation, which profile, where
  * its records go, and how much time it may take. */
 typedef struct bench_ctx {
-  const char *impl_name;   /* "ref-epoll", BENCH_RAW_NAME, "./x.so" */
-  const evl_impl_ops *ops; /* NULL for the raw baseline */
-  const char *backend;     /* what the loop reported, "" until known */
+  const char *impl_name;             /* "ref-epoll", BENCH_RAW_NAME, "./x.so" */
+  const evl_impl_ops *ops;           /* NULL for the raw and direct baselines */
+  const struct bench_direct *direct; /* a direct-* baseline's kernels */
+  const char *backend; /* what the loop reported, "" until known */
   char backend_buf[64];
   bench_profile profile;
   int repeat;           /* repeats per figure (>= 3) */
@@ -31,31 +46,57 @@ typedef struct bench_ctx {
   int out_fd;           /* records go here, one JSON object per line */
   int callgrind;        /* toggle collection around timed regions */
   unsigned long long fixed_events; /* events counted in callgrind mode */
+  FILE *cg_events; /* callgrind mode: "<case> <count> <backend>" lines */
 } bench_ctx;
 
 /* ---- the benchmark list (X-macro: names, functions and report order) --- */
-/* X(name, need_if, has_raw, per_impl, summary): has_raw adds a raw-epoll
- * step, per_impl a step per implementation. */
+/* X(name, need_if, has_raw, has_direct, per_impl, summary): has_raw adds a
+ * raw-epoll step, has_direct a step per direct-* baseline (its kernels are
+ * in bench/direct/), per_impl a step per implementation. */
 #define BENCH_LIST(X)                                                          \
-  X(calibration, 0, 1, 0, "bare syscall, epoll_wait(0), write+wait+read")      \
-  X(chain, 0, 1, 1, "n socketpairs, a active, w writes (libev bench.c)")       \
-  X(idle, 0, 0, 1, "one active fd among n idle ones")                          \
-  X(timers, 0, 0, 1, "timers at random deadlines: insert, fire, cancel")       \
-  X(callbacks, 0, 0, 1, "call_soon chains and fan-out")                        \
-  X(pingpong, 0, 1, 1, "one TCP loopback connection, round trips")             \
-  X(echo, 0, 1, 1, "TCP loopback echo server, client on its own thread")       \
-  X(wakeup, EVL_IF_THREADSAFE, 0, 1, "cross-thread call_soon_threadsafe")      \
-  X(accuracy, 0, 0, 1, "timers of 1-100 ms: lateness")                         \
-  X(memory, 0, 0, 1, "bytes per registered fd and per pending timer")
+  X(calibration, 0, 1, 0, 0, "bare syscall, epoll_wait(0), write+wait+read")   \
+  X(chain, 0, 1, 1, 1, "n socketpairs, a active, w writes (libev bench.c)")    \
+  X(idle, 0, 0, 1, 1, "one active fd among n idle ones")                       \
+  X(timers, 0, 0, 1, 1, "timers at random deadlines: insert, fire, cancel")    \
+  X(callbacks, 0, 0, 1, 1, "call_soon chains and fan-out")                     \
+  X(pingpong, 0, 1, 1, 1, "one TCP loopback connection, round trips")          \
+  X(echo, 0, 1, 0, 1, "TCP loopback echo server, client on its own thread")    \
+  X(wakeup, EVL_IF_THREADSAFE, 0, 0, 1, "cross-thread call_soon_threadsafe")   \
+  X(accuracy, 0, 0, 0, 1, "timers of 1-100 ms: lateness")                      \
+  X(memory, 0, 0, 0, 1, "bytes per registered fd and per pending timer")
 
 /* Each runs its whole sweep for c's implementation; c->ops == NULL means the
  * raw baseline (only for has_raw). 0, or -errno when it could not run. */
-#define BENCH_DECL(name, need, raw, per, text) int bench_##name(bench_ctx *c);
+#define BENCH_DECL(name, need, raw, direct, per, text)                         \
+  int bench_##name(bench_ctx *c);
 BENCH_LIST(BENCH_DECL)
 #undef BENCH_DECL
 
-/* The fixed workload hyperfine and callgrind time: chain at one size. */
-int bench_chain_fixed(bench_ctx *c, int n, int active, int timeouts);
+/* The fixed workload hyperfine times: chain at one size. */
+int bench_chain_fixed(bench_ctx *c, int timeouts);
+
+/* Callgrind cases (X-macro: name, count unit): each benchmark with a fixed,
+ * small form runs it with collection on only around the timed region, then
+ * dumps the counts under the case's name (bench/callgrind.c). */
+#define BENCH_CG_LIST(X)                                                       \
+  X(chain, "event")                                                            \
+  X(chain_timeouts, "event")                                                   \
+  X(callbacks_chain, "callback")                                               \
+  X(callbacks_fanout, "callback")                                              \
+  X(timers_insert, "timer")                                                    \
+  X(timers_fire, "timer")                                                      \
+  X(timers_cancel, "timer")                                                    \
+  X(timers_rearm, "timer")                                                     \
+  X(pingpong, "round trip")
+int bench_cg_chain(bench_ctx *c);
+int bench_cg_timers(bench_ctx *c);
+int bench_cg_callbacks(bench_ctx *c);
+int bench_cg_pingpong(bench_ctx *c);
+/* Instructions per operation of case `kase` for the implementation whose
+ * file name is `safe`, from dir/callgrind/ (its backend copied out); 0 when
+ * absent. */
+double bench_cg_per_op(const char *dir, const char *safe, const char *kase,
+                       char *backend, size_t blen);
 
 /* ---- time ------------------------------------------------------------- */
 uint64_t bench_now(void); /* CLOCK_MONOTONIC ns */
@@ -71,6 +112,10 @@ void bench_stats_of(const double *v, int n, bench_stats *out);
 /* Percentile p (0..100) of sorted values, linear interpolation. */
 double bench_pct_sorted(const double *sorted, int n, double p);
 void bench_sort(double *v, int n);
+/* 95 % bootstrap interval of median(a) / median(b) (b NULL: of median(a)),
+ * over the repeats. 0, or -errno. */
+int bench_boot_ratio(const double *a, int na, const double *b, int nb,
+                     double *lo, double *hi);
 
 /* ---- records ------------------------------------------------------------ */
 /* A growable string, for building JSON pieces. */
@@ -99,6 +144,9 @@ void bench_note(bench_ctx *c, const char *bench, const char *fmt, ...)
 /* ---- helpers the benchmarks share --------------------------------------- */
 /* evl_strerror() plus what the code usually means here (-ERANGE: fd limit). */
 const char *bench_strerror(int rc);
+/* Pins the calling thread to CPU `which` (0: the loop, 1: a load generator
+ * or other thread) when the process may run on two or more; else no-op. */
+void bench_pin(int which);
 /* Raises RLIMIT_NOFILE to its hard limit; returns the new soft limit. */
 long bench_raise_nofile(void);
 /* Socketpairs (AF_UNIX stream), non-blocking, CLOEXEC: 0 or -errno. */
@@ -124,6 +172,9 @@ uint64_t bench_rand(uint64_t *state);
 /* Callgrind toggles (no-ops unless c->callgrind and running under it). */
 void bench_cg_start(bench_ctx *c);
 void bench_cg_stop(bench_ctx *c);
+/* Stops collection, dumps the counts since the last dump under `name` and
+ * records "<name> <count> <backend>" in c->cg_events. */
+void bench_cg_case(bench_ctx *c, const char *name, unsigned long long count);
 
 /* Latency samples: growable array of ns values. */
 typedef struct bench_lat {

@@ -1,49 +1,55 @@
-/* callbacks.c — libuv's loop_count shapes: a call_soon chain and a fan-out. */
-#include "bench.h"
+/* callbacks.c — libuv's loop_count shapes: a call_soon chain (one callback
+ * per iteration) and a fan-out (one callback queues 1 000). */
+#include "kernels.h"
 
-typedef struct callbacks {
-  bench_ctx *c;
+#include <errno.h>
+#include <stdlib.h>
+
+/* ---- the evl kernel ------------------------------------------------------ */
+typedef struct callbacks_evl {
   evl_loop *loop;
-  long left;   /* callbacks still to run */
-  long fanout; /* children per parent in the fan-out shape */
-  long pending;
-  int rc;
-} callbacks;
+} callbacks_evl;
+
+static void callbacks_stop(bench_callbacks_state *cb) {
+  cb->c->ops->stop(((callbacks_evl *)cb->k)->loop);
+}
 
 /* Each callback queues the next: one per iteration (S1), so this is also
  * the cost of an iteration that has work but never blocks. */
 static void callbacks_chain_cb(void *arg) {
-  callbacks *cb = arg;
+  bench_callbacks_state *cb = arg;
   if (--cb->left <= 0) {
-    cb->c->ops->stop(cb->loop);
+    callbacks_stop(cb);
     return;
   }
-  int rc = cb->c->ops->call_soon(cb->loop, callbacks_chain_cb, cb, NULL);
+  int rc = cb->c->ops->call_soon(((callbacks_evl *)cb->k)->loop,
+                                 callbacks_chain_cb, cb, NULL);
   if (rc < 0) {
     cb->rc = rc;
-    cb->c->ops->stop(cb->loop);
+    callbacks_stop(cb);
   }
 }
 
-static void callbacks_fan_spawn(callbacks *cb);
+static void callbacks_fan_spawn(bench_callbacks_state *cb);
 
 static void callbacks_leaf_cb(void *arg) {
-  callbacks *cb = arg;
+  bench_callbacks_state *cb = arg;
   cb->left--;
   if (--cb->pending == 0) {
     if (cb->left <= 0)
-      cb->c->ops->stop(cb->loop);
+      callbacks_stop(cb);
     else
       callbacks_fan_spawn(cb);
   }
 }
 
-static void callbacks_fan_spawn(callbacks *cb) {
+static void callbacks_fan_spawn(bench_callbacks_state *cb) {
+  evl_loop *loop = ((callbacks_evl *)cb->k)->loop;
   for (long i = 0; i < cb->fanout; i++) {
-    int rc = cb->c->ops->call_soon(cb->loop, callbacks_leaf_cb, cb, NULL);
+    int rc = cb->c->ops->call_soon(loop, callbacks_leaf_cb, cb, NULL);
     if (rc < 0) {
       cb->rc = rc;
-      cb->c->ops->stop(cb->loop);
+      callbacks_stop(cb);
       return;
     }
     cb->pending++;
@@ -54,7 +60,76 @@ static void callbacks_fan_root(void *arg) {
   callbacks_fan_spawn(arg);
 }
 
+static int callbacks_evl_open(bench_callbacks_state *cb) {
+  callbacks_evl *e = calloc(1, sizeof *e);
+  if (!e)
+    return -ENOMEM;
+  cb->k = e;
+  return bench_loop_new(cb->c, &e->loop);
+}
+
+static int callbacks_evl_run(bench_callbacks_state *cb) {
+  callbacks_evl *e = cb->k;
+  int rc = cb->c->ops->call_soon(
+      e->loop, cb->fanout ? callbacks_fan_root : callbacks_chain_cb, cb, NULL);
+  if (rc == 0)
+    rc = cb->c->ops->run_forever(e->loop);
+  return rc;
+}
+
+static void callbacks_evl_close(bench_callbacks_state *cb) {
+  callbacks_evl *e = cb->k;
+  if (!e)
+    return;
+  bench_loop_free(cb->c, e->loop);
+  free(e);
+  cb->k = NULL;
+}
+
+static const bench_callbacks_kernel callbacks_evl_kernel = {
+    callbacks_evl_open, callbacks_evl_run, callbacks_evl_close};
+
+static const bench_callbacks_kernel *callbacks_kernel(const bench_ctx *c) {
+  return c->ops      ? &callbacks_evl_kernel
+         : c->direct ? c->direct->callbacks
+                     : NULL;
+}
+
+/* One run; *rate in callbacks per second. */
+static int callbacks_once(bench_ctx *c, const bench_callbacks_kernel *k,
+                          int fanout, long count, const char *cg_case,
+                          double *rate) {
+  bench_callbacks_state cb = {0};
+  cb.c = c;
+  cb.fanout = fanout;
+  cb.count = cb.left = count;
+  int rc = k->open(&cb);
+  uint64_t t0 = 0, t1 = 0;
+  if (rc == 0) {
+    if (cg_case)
+      bench_cg_start(c);
+    t0 = bench_now();
+    rc = k->run(&cb);
+    t1 = bench_now();
+    if (cg_case)
+      bench_cg_case(c, cg_case, (unsigned long long)count);
+  }
+  if (cb.k)
+    k->close(&cb);
+  if (rc == 0)
+    rc = cb.rc;
+  if (rc == 0 && cb.left > 0)
+    rc = -EPROTO; /* stopped early */
+  *rate = (double)count / ((double)(t1 - t0) / 1e9);
+  return rc;
+}
+
 int bench_callbacks(bench_ctx *c) {
+  const bench_callbacks_kernel *k = callbacks_kernel(c);
+  if (!k) {
+    bench_skip(c, "callbacks", "{}", "not written for %s", c->impl_name);
+    return 0;
+  }
   long count = c->profile == BENCH_FULL ? 2000000 : 200000;
   static const char *const shapes[] = {"chain", "fanout"};
   for (int s = 0; s < 2; s++) {
@@ -64,27 +139,12 @@ int bench_callbacks(bench_ctx *c) {
     snprintf(params, sizeof params, "{\"shape\":\"%s\",\"count\":%ld%s}",
              shapes[s], count, s ? ",\"fanout\":1000" : "");
     for (int rep = 0; rep < c->repeat && rep < 64; rep++) {
-      callbacks cb = {0};
-      cb.c = c;
-      int rc = bench_loop_new(c, &cb.loop);
-      if (rc < 0)
-        return rc;
-      cb.left = count;
-      cb.fanout = 1000;
-      uint64_t t0 = bench_now();
-      rc = c->ops->call_soon(
-          cb.loop, s ? callbacks_fan_root : callbacks_chain_cb, &cb, NULL);
-      if (rc == 0)
-        rc = c->ops->run_forever(cb.loop);
-      uint64_t t1 = bench_now();
-      bench_loop_free(c, cb.loop);
-      if (rc == 0)
-        rc = cb.rc;
+      int rc = callbacks_once(c, k, s ? 1000 : 0, count, NULL, &r[got]);
       if (rc < 0) {
         bench_skip(c, "callbacks", params, "%s", bench_strerror(rc));
         break;
       }
-      r[got++] = (double)count / ((double)(t1 - t0) / 1e9);
+      got++;
       if (bench_over_budget(c))
         break;
     }
@@ -93,4 +153,15 @@ int bench_callbacks(bench_ctx *c) {
                  got);
   }
   return 0;
+}
+
+int bench_cg_callbacks(bench_ctx *c) {
+  const bench_callbacks_kernel *k = callbacks_kernel(c);
+  if (!k)
+    return 0;
+  double rate;
+  int rc = callbacks_once(c, k, 0, 20000, "callbacks_chain", &rate);
+  if (rc == 0)
+    rc = callbacks_once(c, k, 1000, 20000, "callbacks_fanout", &rate);
+  return rc;
 }

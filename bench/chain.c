@@ -1,138 +1,196 @@
 /* chain.c — libev's and libevent's bench.c: n socketpairs, a active, w writes,
- * each read forwarding one byte to the next pair; plus its raw-epoll floor. */
-#include "bench.h"
+ * each read forwarding one byte to the next pair; its evl and raw-epoll
+ * kernels (direct libraries bring their own: bench/direct/). */
+#include "kernels.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-/* Per-fd timeouts sit far in the future: re-arming them is the cost, firing
- * them is not part of this benchmark. */
-#define CHAIN_TIMEOUT_NS 10000000000ll
-
-struct chain;
+/* ---- the evl kernel: through the ops table ------------------------------ */
 typedef struct chain_slot {
-  struct chain *ch;
+  bench_chain_state *ch;
   int idx;
   evl_handle timer;
 } chain_slot;
 
-typedef struct chain {
-  bench_ctx *c;
+typedef struct chain_evl {
   evl_loop *loop;
-  int ep; /* raw baseline */
-  int n, active, timeouts;
-  int (*pairs)[2];
   chain_slot *slots;
-  long writes, fired, count, failures;
-  int registered;
-  uint64_t rng;
-} chain;
+} chain_evl;
 
 static void chain_timeout(void *arg) {
   (void)arg;
 }
 
-static int chain_arm(chain *ch, chain_slot *s) {
-  int64_t d = CHAIN_TIMEOUT_NS + (int64_t)(bench_rand(&ch->rng) % 1000000000u);
-  return ch->c->ops->call_later(ch->loop, d, chain_timeout, s, &s->timer);
-}
-
-/* The work every implementation does per event, raw or not. */
-static void chain_event(chain *ch, int idx) {
-  unsigned char b;
-  ssize_t k = recv(ch->pairs[idx][0], &b, 1, 0);
-  if (k >= 0)
-    ch->count += k;
-  else
-    ch->failures++;
-  if (ch->writes) {
-    int w = idx + 1;
-    if (w >= ch->n)
-      w -= ch->n;
-    if (send(ch->pairs[w][1], "e", 1, 0) != 1)
-      ch->failures++;
-    ch->writes--;
-    ch->fired++;
-  }
+static int chain_arm(bench_chain_state *ch, chain_evl *e, chain_slot *s) {
+  return ch->c->ops->call_later(e->loop, bench_chain_timeout(ch), chain_timeout,
+                                s, &s->timer);
 }
 
 static void chain_read_cb(int fd, unsigned events, void *arg) {
   (void)fd;
   (void)events;
   chain_slot *s = arg;
-  chain *ch = s->ch;
+  bench_chain_state *ch = s->ch;
   if (ch->timeouts) {
-    ch->c->ops->cancel(ch->loop, s->timer);
-    chain_arm(ch, s);
+    chain_evl *e = ch->k;
+    ch->c->ops->cancel(e->loop, s->timer);
+    chain_arm(ch, e, s);
   }
-  chain_event(ch, s->idx);
+  bench_chain_event(ch, s->idx);
+}
+
+static int chain_evl_open(bench_chain_state *ch) {
+  chain_evl *e = calloc(1, sizeof *e);
+  if (e)
+    e->slots = calloc((size_t)ch->n, sizeof *e->slots);
+  if (!e || !e->slots) {
+    free(e);
+    return -ENOMEM;
+  }
+  for (int i = 0; i < ch->n; i++) {
+    e->slots[i].ch = ch;
+    e->slots[i].idx = i;
+  }
+  ch->k = e;
+  int rc = bench_loop_new(ch->c, &e->loop);
+  if (rc < 0) {
+    free(e->slots);
+    free(e);
+    ch->k = NULL;
+  }
+  return rc;
 }
 
 /* Registration, as libevent's bench does it: delete, then add again. */
-static int chain_setup(chain *ch) {
+static int chain_evl_setup(bench_chain_state *ch) {
   const evl_impl_ops *ops = ch->c->ops;
+  chain_evl *e = ch->k;
   for (int i = 0; i < ch->n; i++) {
-    int fd = ch->pairs[i][0];
-    int rc;
-    if (!ops) {
-      struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
-      if (ch->registered)
-        epoll_ctl(ch->ep, EPOLL_CTL_DEL, fd, NULL);
-      rc = epoll_ctl(ch->ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
-    } else {
-      chain_slot *s = &ch->slots[i];
-      if (ch->registered) {
-        ops->remove_reader(ch->loop, fd);
-        if (ch->timeouts)
-          ops->cancel(ch->loop, s->timer);
-      }
-      rc = ops->add_reader(ch->loop, fd, chain_read_cb, s);
-      if (rc == 0 && ch->timeouts)
-        rc = chain_arm(ch, s);
+    chain_slot *s = &e->slots[i];
+    if (ch->registered) {
+      ops->remove_reader(e->loop, ch->pairs[i][0]);
+      if (ch->timeouts)
+        ops->cancel(e->loop, s->timer);
     }
+    int rc = ops->add_reader(e->loop, ch->pairs[i][0], chain_read_cb, s);
+    if (rc == 0 && ch->timeouts)
+      rc = chain_arm(ch, e, s);
     if (rc < 0)
       return rc;
   }
   ch->registered = 1;
-  /* One iteration that cannot block, so lazy registration (libev applies
-   * changes inside ev_run) is paid here, in setup, by everyone. */
-  if (!ops) {
-    struct epoll_event evs[1];
-    epoll_wait(ch->ep, evs, 1, 0);
-    return 0;
-  }
-  return bench_loop_spin(ch->c, ch->loop);
+  return bench_loop_spin(ch->c, e->loop);
 }
 
-static int chain_loop(chain *ch) {
-  const evl_impl_ops *ops = ch->c->ops;
-  struct epoll_event evs[1024];
+static int chain_evl_loop(bench_chain_state *ch) {
+  chain_evl *e = ch->k;
   while (ch->count != ch->fired) {
-    if (!ops) {
-      int k = epoll_wait(ch->ep, evs, 1024, -1);
-      if (k < 0 && errno != EINTR)
-        return -errno;
-      for (int i = 0; i < k; i++)
-        chain_event(ch, (int)evs[i].data.u32);
-    } else {
-      int rc = ops->run_once(ch->loop);
-      if (rc < 0)
-        return rc;
-    }
+    int rc = ch->c->ops->run_once(e->loop);
+    if (rc < 0)
+      return rc;
   }
   return 0;
 }
 
+static void chain_evl_close(bench_chain_state *ch) {
+  chain_evl *e = ch->k;
+  if (!e)
+    return;
+  bench_loop_free(ch->c, e->loop);
+  free(e->slots);
+  free(e);
+  ch->k = NULL;
+}
+
+static const bench_chain_kernel chain_evl_kernel = {
+    chain_evl_open, chain_evl_setup, chain_evl_loop, chain_evl_close};
+
+/* ---- the raw floor: epoll, nothing else --------------------------------- */
+typedef struct chain_raw {
+  int ep;
+} chain_raw;
+
+static int chain_raw_open(bench_chain_state *ch) {
+  chain_raw *r = calloc(1, sizeof *r);
+  if (!r)
+    return -ENOMEM;
+  r->ep = epoll_create1(EPOLL_CLOEXEC);
+  if (r->ep < 0) {
+    int e = errno;
+    free(r);
+    return -e;
+  }
+  ch->k = r;
+  return 0;
+}
+
+static int chain_raw_setup(bench_chain_state *ch) {
+  chain_raw *r = ch->k;
+  for (int i = 0; i < ch->n; i++) {
+    int fd = ch->pairs[i][0];
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+    if (ch->registered)
+      epoll_ctl(r->ep, EPOLL_CTL_DEL, fd, NULL);
+    if (epoll_ctl(r->ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+      return -errno;
+  }
+  ch->registered = 1;
+  struct epoll_event evs[1];
+  epoll_wait(r->ep, evs, 1, 0);
+  return 0;
+}
+
+static int chain_raw_loop(bench_chain_state *ch) {
+  chain_raw *r = ch->k;
+  struct epoll_event evs[1024];
+  while (ch->count != ch->fired) {
+    int k = epoll_wait(r->ep, evs, 1024, -1);
+    if (k < 0 && errno != EINTR)
+      return -errno;
+    for (int i = 0; i < k; i++)
+      bench_chain_event(ch, (int)evs[i].data.u32);
+  }
+  return 0;
+}
+
+static void chain_raw_close(bench_chain_state *ch) {
+  chain_raw *r = ch->k;
+  if (!r)
+    return;
+  close(r->ep);
+  free(r);
+  ch->k = NULL;
+}
+
+static const bench_chain_kernel chain_raw_kernel = {
+    chain_raw_open, chain_raw_setup, chain_raw_loop, chain_raw_close};
+
+/* NULL: this baseline has no chain (the caller records why). */
+static const bench_chain_kernel *chain_kernel(const bench_ctx *c) {
+  if (c->ops)
+    return &chain_evl_kernel;
+  if (c->direct)
+    return c->direct->chain;
+  return &chain_raw_kernel;
+}
+
+/* Implementations with timers: the raw floor has none. */
+static int chain_has_timers(const bench_ctx *c) {
+  return c->ops || c->direct;
+}
+
+/* ---- the sweep ----------------------------------------------------------- */
 /* One run: setup (timed), then a bytes sent (not timed, as in bench.c),
  * then the loop until every byte sent has been read (timed). */
-static int chain_run(chain *ch, long writes, double *setup_us, double *loop_us,
-                     double *ns_ev) {
+static int chain_run(bench_chain_state *ch, const bench_chain_kernel *k,
+                     long writes, const char *cg_case, double *setup_us,
+                     double *loop_us, double *ns_ev) {
   uint64_t t0 = bench_now();
-  int rc = chain_setup(ch);
+  int rc = k->setup(ch);
   uint64_t t1 = bench_now();
   if (rc < 0)
     return rc;
@@ -143,11 +201,13 @@ static int chain_run(chain *ch, long writes, double *setup_us, double *loop_us,
       ch->failures++;
   ch->count = 0;
   ch->writes = writes;
-  bench_cg_start(ch->c);
+  if (cg_case)
+    bench_cg_start(ch->c);
   uint64_t t2 = bench_now();
-  rc = chain_loop(ch);
+  rc = k->loop(ch);
   uint64_t t3 = bench_now();
-  bench_cg_stop(ch->c);
+  if (cg_case)
+    bench_cg_case(ch->c, cg_case, (unsigned long long)ch->fired);
   if (rc < 0)
     return rc;
   ch->c->fixed_events += (unsigned long long)ch->fired;
@@ -157,30 +217,9 @@ static int chain_run(chain *ch, long writes, double *setup_us, double *loop_us,
   return 0;
 }
 
-static int chain_open(chain *ch) {
-  ch->registered = 0;
-  ch->rng = 12345;
-  if (!ch->c->ops) {
-    ch->ep = epoll_create1(EPOLL_CLOEXEC);
-    return ch->ep < 0 ? -errno : 0;
-  }
-  return bench_loop_new(ch->c, &ch->loop);
-}
-
-static void chain_close(chain *ch) {
-  if (!ch->c->ops) {
-    close(ch->ep);
-    ch->ep = -1;
-  } else {
-    bench_loop_free(ch->c, ch->loop);
-    ch->loop = NULL;
-  }
-}
-
-static int chain_pairs(chain *ch, int n) {
+static int chain_pairs(bench_chain_state *ch, int n) {
   ch->pairs = calloc((size_t)n, sizeof *ch->pairs);
-  ch->slots = calloc((size_t)n, sizeof *ch->slots);
-  if (!ch->pairs || !ch->slots)
+  if (!ch->pairs)
     return -ENOMEM;
   for (int i = 0; i < n; i++) {
     int rc = bench_socketpair(ch->pairs[i]);
@@ -189,35 +228,55 @@ static int chain_pairs(chain *ch, int n) {
         close(ch->pairs[j][0]);
         close(ch->pairs[j][1]);
       }
+      free(ch->pairs);
+      ch->pairs = NULL;
       return rc;
     }
-    ch->slots[i].ch = ch;
-    ch->slots[i].idx = i;
   }
   ch->n = n;
   return 0;
 }
 
-static void chain_unpairs(chain *ch) {
+static void chain_unpairs(bench_chain_state *ch) {
   for (int i = 0; ch->pairs && i < ch->n; i++) {
     close(ch->pairs[i][0]);
     close(ch->pairs[i][1]);
   }
   free(ch->pairs);
-  free(ch->slots);
   ch->pairs = NULL;
-  ch->slots = NULL;
 }
 
+/* At least 20 000 events, so a run lasts well beyond timer and scheduler
+ * granularity (libev's bench.c uses 20 per active fd: too few at a=1). */
 static long chain_writes(const bench_ctx *c, int active) {
   long w = c->profile == BENCH_FULL ? 100L * active : 20L * active;
-  return w < 2000 ? 2000 : w;
+  return w < 20000 ? 20000 : w;
+}
+
+/* One fresh loop, a cold and a warm run. */
+static int chain_pair_of_runs(bench_chain_state *ch,
+                              const bench_chain_kernel *k, long w,
+                              const char *cg_case, double out[2][3]) {
+  ch->registered = 0;
+  ch->rng = 12345;
+  int rc = k->open(ch);
+  for (int run = 0; rc == 0 && run < 2; run++)
+    rc = chain_run(ch, k, w, run && cg_case ? cg_case : NULL, &out[run][0],
+                   &out[run][1], &out[run][2]);
+  if (ch->k)
+    k->close(ch);
+  return rc;
 }
 
 int bench_chain(bench_ctx *c) {
   static const int sizes_quick[] = {100, 1000, 10000};
   static const int sizes_full[] = {100, 1000, 10000, 100000};
   static const int actives[] = {1, 100, 1000};
+  const bench_chain_kernel *k = chain_kernel(c);
+  if (!k) {
+    bench_skip(c, "chain", "{}", "not written for %s", c->impl_name);
+    return 0;
+  }
   const int *sizes = c->profile == BENCH_FULL ? sizes_full : sizes_quick;
   int nsizes = c->profile == BENCH_FULL ? 4 : 3;
   int maxn = bench_max_pairs();
@@ -235,7 +294,7 @@ int bench_chain(bench_ctx *c) {
         break;
     }
     prev = n;
-    chain ch = {0};
+    bench_chain_state ch = {0};
     ch.c = c;
     int rc = chain_pairs(&ch, n);
     if (rc < 0) {
@@ -253,7 +312,7 @@ int bench_chain(bench_ctx *c) {
         snprintf(params, sizeof params,
                  "{\"n\":%d,\"active\":%d,\"writes\":%ld,\"timeouts\":%d}", n,
                  a, w, to);
-        if (!c->ops && to) {
+        if (to && !chain_has_timers(c)) {
           if (!raw_noted++)
             bench_note(c, "chain",
                        "the raw baseline has no timers: "
@@ -272,13 +331,13 @@ int bench_chain(bench_ctx *c) {
         ch.active = a;
         ch.timeouts = to;
         for (int rep = 0; rep < c->repeat && rep < 64; rep++) {
-          rc = chain_open(&ch);
-          for (int run = 0; rc == 0 && run < 2; run++)
-            rc = chain_run(&ch, w, &r[run][0][rep], &r[run][1][rep],
-                           &r[run][2][rep]);
-          chain_close(&ch);
+          double o[2][3];
+          rc = chain_pair_of_runs(&ch, k, w, NULL, o);
           if (rc < 0)
             break;
+          for (int run = 0; run < 2; run++)
+            for (int m = 0; m < 3; m++)
+              r[run][m][got] = o[run][m];
           got++;
         }
         if (rc < 0) {
@@ -307,19 +366,37 @@ int bench_chain(bench_ctx *c) {
   return 0;
 }
 
-int bench_chain_fixed(bench_ctx *c, int n, int active, int timeouts) {
-  chain ch = {0};
+/* n=1000, a=100, 20 000 writes: what hyperfine times as a whole process and
+ * callgrind counts (the warm run only, with and without timeouts). */
+static int chain_fixed(bench_ctx *c, int timeouts, const char *cg_case) {
+  const bench_chain_kernel *k = chain_kernel(c);
+  if (!k || (timeouts && !chain_has_timers(c)))
+    return -ENOTSUP;
+  bench_chain_state ch = {0};
   ch.c = c;
-  int rc = chain_pairs(&ch, n);
+  int rc = chain_pairs(&ch, 1000);
   if (rc < 0)
     return rc;
-  ch.active = active;
-  ch.timeouts = timeouts && c->ops;
-  rc = chain_open(&ch);
-  double s, l, e;
-  for (int run = 0; rc == 0 && run < 2; run++)
-    rc = chain_run(&ch, 100L * active, &s, &l, &e);
-  chain_close(&ch);
+  ch.active = 100;
+  ch.timeouts = timeouts;
+  double o[2][3];
+  rc = chain_pair_of_runs(&ch, k, 20000, cg_case, o);
   chain_unpairs(&ch);
   return rc;
+}
+
+int bench_chain_fixed(bench_ctx *c, int timeouts) {
+  return chain_fixed(c, timeouts && chain_has_timers(c), NULL);
+}
+
+int bench_cg_chain(bench_ctx *c) {
+  int rc = chain_fixed(c, 0, "chain");
+  if (rc < 0 && rc != -ENOTSUP)
+    return rc;
+  if (chain_has_timers(c) && chain_kernel(c)) {
+    int r2 = chain_fixed(c, 1, "chain_timeouts");
+    if (r2 < 0)
+      return r2;
+  }
+  return rc == -ENOTSUP ? 0 : rc;
 }

@@ -5,6 +5,7 @@
 #include "report.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,23 @@ static json *compare_load(const char *arg) {
   if (!j)
     fprintf(stderr, "evl-bench: %s\n", err);
   return j;
+}
+
+/* The 95 % bootstrap interval of median(B) / median(A) over the records'
+ * repeats. */
+static int compare_ci(const json *a, const json *b, double *lo, double *hi) {
+  const json *ra = json_get(a, "repeats"), *rb = json_get(b, "repeats");
+  double va[256], vb[256];
+  int na = 0, nb = 0;
+  for (int i = 0; ra && ra->type == JSON_ARR && i < ra->n && na < 256; i++)
+    if (ra->kids[i]->type == JSON_NUM)
+      va[na++] = ra->kids[i]->num;
+  for (int i = 0; rb && rb->type == JSON_ARR && i < rb->n && nb < 256; i++)
+    if (rb->kids[i]->type == JSON_NUM)
+      vb[nb++] = rb->kids[i]->num;
+  if (na < 2 || nb < 2)
+    return -EINVAL;
+  return bench_boot_ratio(vb, nb, va, na, lo, hi);
 }
 
 /* Figures that never fail a comparison: tails and rare-event counts move by
@@ -80,30 +98,9 @@ static double compare_env(const char *name, double def) {
   return v && atof(v) > 1.0 ? atof(v) : def;
 }
 
-/* Instructions per event from a run folder's callgrind/<name>.out and
- * .events; 0 when either is missing. */
-static double compare_cg(const char *dir, const char *name) {
-  char path[4096], line[512];
-  double ir = 0, ev = 0;
-  snprintf(path, sizeof path, "%s/callgrind/%s.out", dir, name);
-  FILE *f = fopen(path, "r");
-  if (!f)
-    return 0;
-  while (fgets(line, sizeof line, f))
-    if (!strncmp(line, "summary:", 8))
-      ir = strtod(line + 8, NULL);
-  fclose(f);
-  snprintf(path, sizeof path, "%s/callgrind/%s.events", dir, name);
-  f = fopen(path, "r");
-  if (!f)
-    return 0;
-  if (fscanf(f, "%lf", &ev) != 1)
-    ev = 0;
-  fclose(f);
-  return ir > 0 && ev > 0 ? ir / ev : 0;
-}
-
-static int compare_callgrind(const char *a_dir, const char *b_dir, double det) {
+/* Every callgrind case of every implementation in B, against A's count. */
+static int compare_callgrind(const char *a_dir, const char *b_dir, double det,
+                             int *compared) {
   char path[4096];
   snprintf(path, sizeof path, "%s/callgrind", b_dir);
   DIR *d = opendir(path);
@@ -115,19 +112,32 @@ static int compare_callgrind(const char *a_dir, const char *b_dir, double det) {
     size_t len = strlen(e->d_name);
     if (len < 8 || strcmp(e->d_name + len - 7, ".events"))
       continue;
-    char name[256];
+    char name[256], line[256];
     snprintf(name, sizeof name, "%.*s", (int)(len - 7), e->d_name);
-    double a = compare_cg(a_dir, name), b = compare_cg(b_dir, name);
-    if (a <= 0 || b <= 0)
-      continue;
-    if (!header++)
-      printf("\ncallgrind, instructions per event (deterministic; "
-             "REGRESSION beyond %.2fx):\n",
-             det);
-    int bad = b / a > det;
-    regress += bad;
-    printf("  %-28s %10.1f %10.1f %7.3f  %s\n", name, a, b, b / a,
-           bad ? "REGRESSION" : "");
+    snprintf(path, sizeof path, "%s/callgrind/%s", b_dir, e->d_name);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof line, f)) {
+      char kase[64];
+      if (sscanf(line, "%63s", kase) != 1)
+        continue;
+      double a = bench_cg_per_op(a_dir, name, kase, NULL, 0);
+      double b = bench_cg_per_op(b_dir, name, kase, NULL, 0);
+      if (a <= 0 || b <= 0)
+        continue;
+      (*compared)++;
+      if (!header++)
+        printf("\ncallgrind, instructions per operation (deterministic; "
+               "REGRESSION beyond %.2fx):\n",
+               det);
+      int bad = b / a > det;
+      regress += bad;
+      char label[400];
+      snprintf(label, sizeof label, "%s %s", name, kase);
+      printf("  %-36s %10.1f %10.1f %7.3f  %s\n", label, a, b, b / a,
+             bad ? "REGRESSION" : "");
+    }
+    if (f)
+      fclose(f);
   }
   closedir(d);
   return regress;
@@ -180,16 +190,21 @@ int report_compare(const char *a_dir, const char *b_dir) {
     int lower = strcmp(json_str(x, "better", "lower"), "higher") != 0;
     double ratio = bm / am;
     double cost = lower ? ratio : 1 / ratio;
-    double amin = json_num(y, "min", am), amax = json_num(y, "max", am);
-    double bmin = json_num(x, "min", bm), bmax = json_num(x, "max", bm);
-    int apart = bmin > amax || bmax < amin;
+    /* A figure is flagged only when the 95 % bootstrap interval of its cost
+     * ratio (both runs' repeats resampled) lies wholly beyond the
+     * threshold the groups are judged by: ranges that merely fail to
+     * overlap happen between two healthy runs on a shared machine. */
     const char *flag = "";
-    if (apart && cost > 1) {
-      worse++;
-      flag = "worse";
-    } else if (apart) {
-      better++;
-      flag = "better";
+    double lo, hi;
+    if (compare_gated(bench, metric) && compare_ci(y, x, &lo, &hi) == 0) {
+      double clo = lower ? lo : 1 / hi, chi = lower ? hi : 1 / lo;
+      if (clo > wall) {
+        worse++;
+        flag = "worse";
+      } else if (chi < 1 / wall) {
+        better++;
+        flag = "better";
+      }
     }
     if (!strcmp(bench, "memory")) {
       /* Heap bytes do not depend on timing: judged one by one, above the
@@ -232,12 +247,19 @@ int report_compare(const char *a_dir, const char *b_dir) {
     printf("  %-11s %-18s %4d figures %7.3f  %s\n", groups[g].bench,
            groups[g].impl, groups[g].n, gm, bad ? "REGRESSION" : "");
   }
-  regress += compare_callgrind(a_dir, b_dir, det);
-  printf("\n%d figures compared (%d only in B): %d better, %d worse beyond "
-         "the spread; %d regressions.\n",
-         compared, missing, better, worse, regress);
+  int cg = compare_callgrind(a_dir, b_dir, det, &compared);
+  regress += cg;
+  printf("\n%d figures compared (%d only in B): %d better, %d worse with "
+         "95 %% confidence beyond %.2fx; %d regressions.\n",
+         compared, missing, better, worse, wall, regress);
   free(groups);
   json_free(a);
   json_free(b);
+  /* Nothing in common is no evidence of anything: an empty or failed run
+   * must not pass a regression gate. */
+  if (!compared) {
+    fprintf(stderr, "evl-bench: --compare: no figure is in both runs\n");
+    return 2;
+  }
   return regress ? 1 : 0;
 }

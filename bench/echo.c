@@ -256,6 +256,7 @@ static int echo_client_start(int ep, echo_client *cl, echo_cconn *cc,
 
 static void *echo_client_main(void *arg) {
   echo_client *cl = arg;
+  bench_pin(1); /* the load generator off the loop's CPU */
   echo_cconn *cs = calloc((size_t)cl->conc, sizeof *cs);
   char *rbuf = malloc(ECHO_BUF);
   int ep = epoll_create1(EPOLL_CLOEXEC);
@@ -367,9 +368,10 @@ static const double echo_pcts[] = {0,  10, 25,   50,   75,    90,
 
 static int echo_config(bench_ctx *c, echo_server *s, int port,
                        const echo_cfg *cfg, char *msg) {
-  uint64_t dur = c->profile == BENCH_FULL
-                     ? (cfg->rate_mode ? 2000000000u : 1000000000u)
-                     : (cfg->rate_mode ? 300000000u : 150000000u);
+  /* At least a second: shorter runs let one scheduler hiccup decide a
+   * tail percentile. */
+  uint64_t dur =
+      c->profile == BENCH_FULL && cfg->rate_mode ? 2000000000u : 1000000000u;
   double r[8][64];
   bench_lat all = {0};
   int got = 0, rc = 0;
@@ -448,9 +450,11 @@ static int echo_config(bench_ctx *c, echo_server *s, int port,
 }
 
 int bench_echo(bench_ctx *c) {
+  /* Quick: one closed loop (throughput) and one constant rate (latency);
+   * a second each keeps the profile within minutes. */
   static const echo_cfg quick[] = {
-      {10, 1, 0, 0},   {10, 10, 0, 0},   {10, 100, 0, 0},  {100, 1, 0, 0},
-      {100, 10, 0, 0}, {100, 100, 0, 0}, {10, 1, 1, 4000}, {100, 10, 1, 2000},
+      {100, 10, 0, 0},
+      {10, 1, 1, 4000},
   };
   static const echo_cfg full[] = {
       {10, 1, 0, 0},     {10, 10, 0, 0},     {10, 100, 0, 0},
@@ -459,7 +463,7 @@ int bench_echo(bench_ctx *c) {
       {100, 1, 1, 4000}, {100, 10, 1, 2000}, {100, 100, 1, 400},
   };
   const echo_cfg *cfgs = c->profile == BENCH_FULL ? full : quick;
-  int ncfg = c->profile == BENCH_FULL ? 12 : 8;
+  int ncfg = c->profile == BENCH_FULL ? 12 : 2;
   echo_server *s = calloc(1, sizeof *s);
   char *msg = malloc(100 * 1024);
   if (!s || !msg) {

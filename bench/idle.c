@@ -1,34 +1,60 @@
 /* idle.c — one active fd among n idle ones: what an iteration costs as the
  * number of registered but quiet fds grows (O(1) against O(n) backends). */
-#include "bench.h"
+#include "kernels.h"
 
 #include <errno.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-typedef struct idle {
-  int active[2];
-  long left;
-  int rc;
-} idle;
-
+/* ---- the evl kernel ------------------------------------------------------ */
 static void idle_quiet_cb(int fd, unsigned events, void *arg) {
   (void)fd;
   (void)events;
-  ((idle *)arg)->rc = -EPROTO; /* an idle fd must never fire */
+  ((bench_idle_state *)arg)->rc = -EPROTO; /* an idle fd must never fire */
 }
 
-/* Reads the byte and sends the next, so the fd is ready again next time. */
 static void idle_active_cb(int fd, unsigned events, void *arg) {
   (void)events;
-  idle *id = arg;
-  char b;
-  if (recv(fd, &b, 1, 0) != 1 || send(id->active[1], "i", 1, 0) != 1)
-    id->rc = -EIO;
-  id->left--;
+  bench_idle_active(arg, fd);
 }
 
+static int idle_evl_open(bench_idle_state *id) {
+  evl_loop *loop;
+  int rc = bench_loop_new(id->c, &loop);
+  if (rc == 0)
+    id->k = loop;
+  return rc;
+}
+
+static int idle_evl_add_quiet(bench_idle_state *id, int fd) {
+  return id->c->ops->add_reader(id->k, fd, idle_quiet_cb, id);
+}
+
+static int idle_evl_add_active(bench_idle_state *id) {
+  return id->c->ops->add_reader(id->k, id->active[0], idle_active_cb, id);
+}
+
+static int idle_evl_run(bench_idle_state *id) {
+  int rc = 0;
+  while (rc == 0 && id->rc == 0 && id->left > 0)
+    rc = id->c->ops->run_once(id->k);
+  return rc;
+}
+
+static void idle_evl_close(bench_idle_state *id) {
+  bench_loop_free(id->c, id->k);
+  id->k = NULL;
+}
+
+static const bench_idle_kernel idle_evl_kernel = {
+    idle_evl_open, idle_evl_add_quiet, idle_evl_add_active, idle_evl_run,
+    idle_evl_close};
+
+static const bench_idle_kernel *idle_kernel(const bench_ctx *c) {
+  return c->ops ? &idle_evl_kernel : c->direct ? c->direct->idle : NULL;
+}
+
+/* ---- the sweep ----------------------------------------------------------- */
 static void idle_close_pairs(int (*sv)[2], int made) {
   for (int i = 0; i < made; i++) {
     close(sv[i][0]);
@@ -38,10 +64,11 @@ static void idle_close_pairs(int (*sv)[2], int made) {
 
 /* The loop is opened before the fds, so its own fds (wakeup, epoll) get
  * low numbers and fd-limited backends (select) still work at small n. */
-static int idle_size(bench_ctx *c, int n, long iters, int (*sv)[2],
-                     double *out) {
-  evl_loop *loop;
-  int rc = bench_loop_new(c, &loop);
+static int idle_size(bench_ctx *c, const bench_idle_kernel *k, int n,
+                     long iters, int (*sv)[2], double *out) {
+  bench_idle_state id = {0};
+  id.c = c;
+  int rc = k->open(&id);
   if (rc < 0)
     return rc;
   int pairs = n / 2 + 2, made = 0;
@@ -49,16 +76,19 @@ static int idle_size(bench_ctx *c, int n, long iters, int (*sv)[2],
     rc = bench_socketpair(sv[made]);
   if (rc < 0)
     made--;
-  idle id = {{sv[0][0], sv[0][1]}, 0, 0};
+  id.active[0] = sv[0][0];
+  id.active[1] = sv[0][1];
   /* Both ends of each idle pair are registered: n fds from n/2 pairs. */
   for (int i = 0; i < n && rc == 0; i++)
-    rc = c->ops->add_reader(loop, sv[1 + i / 2][i & 1], idle_quiet_cb, &id);
+    rc = k->add_quiet(&id, sv[1 + i / 2][i & 1]);
   if (rc == 0)
-    rc = c->ops->add_reader(loop, id.active[0], idle_active_cb, &id);
+    rc = k->add_active(&id);
   if (rc == 0 && send(id.active[1], "i", 1, 0) != 1)
     rc = -EIO;
-  if (rc == 0)
-    rc = bench_loop_spin(c, loop);
+  if (rc == 0) {
+    id.left = 1;
+    rc = k->run(&id);
+  }
   /* Iterations in chunks until the time target: enough samples for fast
    * backends, bounded time for O(n) ones at large n. */
   uint64_t t0 = bench_now(), t1 = t0, target = t0 + (uint64_t)iters * 20000;
@@ -66,20 +96,24 @@ static int idle_size(bench_ctx *c, int n, long iters, int (*sv)[2],
   while (rc == 0 && id.rc == 0 && (done < 256 || t1 < target) &&
          done < iters * 16) {
     id.left = 256;
-    while (rc == 0 && id.rc == 0 && id.left > 0)
-      rc = c->ops->run_once(loop);
+    rc = k->run(&id);
     done += 256;
     t1 = bench_now();
   }
   if (rc == 0)
     rc = id.rc;
-  bench_loop_free(c, loop);
+  k->close(&id);
   idle_close_pairs(sv, made);
-  *out = (double)(t1 - t0) / (double)done;
+  *out = (double)(t1 - t0) / (double)(done ? done : 1);
   return rc;
 }
 
 int bench_idle(bench_ctx *c) {
+  const bench_idle_kernel *k = idle_kernel(c);
+  if (!k) {
+    bench_skip(c, "idle", "{}", "not written for %s", c->impl_name);
+    return 0;
+  }
   static const int sizes_quick[] = {10, 100, 1000, 10000};
   static const int sizes_full[] = {10, 100, 1000, 10000, 100000};
   const int *sizes = c->profile == BENCH_FULL ? sizes_full : sizes_quick;
@@ -108,7 +142,7 @@ int bench_idle(bench_ctx *c) {
     double r[64];
     int got = 0;
     for (int rep = 0; rep < c->repeat && rep < 64; rep++) {
-      rc = idle_size(c, n, iters, sv, &r[got]);
+      rc = idle_size(c, k, n, iters, sv, &r[got]);
       if (rc < 0)
         break;
       got++;

@@ -1,21 +1,15 @@
 /* main.c — evl-bench's command line: picks implementations, runs each step in
  * its own process with a time budget, and writes results.json. */
 #include "bench.h"
-#include "json.h"
 #include "report.h"
+#include "run.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <gnu/libc-version.h>
-#include <poll.h>
-#include <signal.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/utsname.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 typedef int (*main_bench_fn)(bench_ctx *c);
@@ -24,37 +18,31 @@ typedef struct main_bench {
   const char *name;
   uint32_t need_if;
   int has_raw;
+  int has_direct;
   int per_impl;
   const char *summary;
   main_bench_fn fn;
 } main_bench;
 
 static const main_bench main_benches[] = {
-#define MAIN_ROW(name, need, raw, per, text)                                   \
-  {#name, need, raw, per, text, bench_##name},
+#define MAIN_ROW(name, need, raw, direct, per, text)                           \
+  {#name, need, raw, direct, per, text, bench_##name},
     BENCH_LIST(MAIN_ROW)
 #undef MAIN_ROW
 };
 #define MAIN_NBENCH ((int)(sizeof main_benches / sizeof main_benches[0]))
-
-/* One implementation as the run sees it. */
-typedef struct main_impl {
-  const char *name;
-  const evl_impl_ops *ops; /* NULL: raw baseline, or unusable (status) */
-  int status;              /* 0 usable */
-  char why[256];
-  int raw;
-} main_impl;
+#define MAIN_MAXIMPL 64
 
 typedef struct main_opts {
   const char *benches[32];
   int nbench;
-  const char *impls[64];
+  const char *impls[MAIN_MAXIMPL];
   int nimpl;
   bench_profile profile;
   int repeat;
   const char *out;
   double budget_s; /* soft budget per step */
+  double scale;    /* EVL_TEST_TIMEOUT_SCALE: hard limits multiplied */
   int no_raw;
 } main_opts;
 
@@ -66,164 +54,46 @@ static void main_usage(FILE *f) {
           "[--out DIR] [--list]\n"
           "       evl-bench --workload [--impl NAME] [--timeouts]   one fixed "
           "chain run (hyperfine)\n"
-          "       evl-bench --callgrind --impl NAME [--timeouts] --out DIR   "
-          "the same, toggling\n"
-          "                 callgrind collection around the timed loop\n"
+          "       evl-bench --callgrind --impl NAME --out DIR   every "
+          "callgrind case, collection\n"
+          "                 toggled around each timed region, one dump each\n"
           "       evl-bench --list-names     usable implementations, "
           "comma-separated\n"
           "       evl-bench --report DIR     plots, index.html, summary.md "
           "from DIR/results.json\n"
           "       evl-bench --compare A B    ratios B/A of two runs' "
           "figures\n"
+          "Environment: EVL_TEST_TIMEOUT_SCALE (>= 1) multiplies hard time "
+          "limits.\n"
           "benchmarks:");
   for (int i = 0; i < MAIN_NBENCH; i++)
     fprintf(f, " %s", main_benches[i].name);
   fprintf(f, "\n");
 }
 
-/* ---- implementations ---------------------------------------------------- */
-static int main_resolve(const char *name, main_impl *im) {
-  memset(im, 0, sizeof *im);
-  im->name = name;
-  if (!strcmp(name, BENCH_RAW_NAME)) {
-    im->raw = 1;
-    return 0;
-  }
-  char err[200] = "";
-  const evl_impl_ops *ops = NULL;
-  int rc = evl_impl_lookup(name, &ops, err, sizeof err);
-  if (rc < 0) {
-    im->status = rc;
-    snprintf(im->why, sizeof im->why, "lookup failed: %s",
-             err[0] ? err : bench_strerror(rc));
-    return rc;
-  }
-  rc = evl_impl_probe(ops, err, sizeof err);
-  if (rc < 0) {
-    im->status = rc;
-    snprintf(im->why, sizeof im->why, "probe failed: %s",
-             err[0] ? err : bench_strerror(rc));
-    return rc;
-  }
-  im->ops = ops;
+/* One line, non-zero exit: what every refusal looks like. */
+static int main_refuse(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+static int main_refuse(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "evl-bench: ");
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, " (evl-bench --help for usage)\n");
+  va_end(ap);
+  return 2;
+}
+
+static int main_number(const char *opt, const char *s, double lo, double hi,
+                       double *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi)
+    return -EINVAL;
+  (void)opt;
+  *out = v;
   return 0;
-}
-
-static int main_collect_impls(const main_opts *o, main_impl *out, int cap) {
-  int n = 0;
-  if (o->nimpl) {
-    for (int i = 0; i < o->nimpl && n < cap; i++)
-      main_resolve(o->impls[i], &out[n++]);
-    return n;
-  }
-  const char *const *names = evl_impl_names();
-  for (int i = 0; names && names[i] && n < cap; i++)
-    main_resolve(names[i], &out[n++]);
-  return n;
-}
-
-/* ---- environment ------------------------------------------------------------
- */
-static void main_popen_line(const char *cmd, char *buf, size_t len) {
-  buf[0] = 0;
-  FILE *p = popen(cmd, "r");
-  if (!p)
-    return;
-  if (fgets(buf, (int)len, p)) {
-    size_t k = strlen(buf);
-    while (k && (buf[k - 1] == '\n' || buf[k - 1] == '\r'))
-      buf[--k] = 0;
-  }
-  pclose(p);
-}
-
-static void main_cpu_model(char *buf, size_t len) {
-  snprintf(buf, len, "unknown");
-  FILE *f = fopen("/proc/cpuinfo", "r");
-  if (!f)
-    return;
-  char line[512];
-  while (fgets(line, sizeof line, f)) {
-    if (!strncmp(line, "model name", 10)) {
-      char *c = strchr(line, ':');
-      if (c) {
-        c++;
-        while (*c == ' ')
-          c++;
-        c[strcspn(c, "\n")] = 0;
-        snprintf(buf, len, "%s", c);
-      }
-      break;
-    }
-  }
-  fclose(f);
-}
-
-static void main_kv(bench_buf *b, int *first, const char *k, const char *v) {
-  bench_buf_printf(b, "%s", *first ? "" : ",");
-  *first = 0;
-  bench_buf_json_str(b, k);
-  bench_buf_printf(b, ":");
-  bench_buf_json_str(b, v);
-}
-
-static void main_environment(bench_buf *b, const main_opts *o, long nofile) {
-  char s[512];
-  int first = 1;
-  bench_buf_printf(b, "{");
-  main_cpu_model(s, sizeof s);
-  main_kv(b, &first, "cpu", s);
-  bench_buf_printf(b, ",\"cores\":%ld", sysconf(_SC_NPROCESSORS_ONLN));
-  struct utsname u;
-  if (uname(&u) == 0) {
-    snprintf(s, sizeof s, "%s %s %s", u.sysname, u.release, u.machine);
-    main_kv(b, &first, "kernel", s);
-    main_kv(b, &first, "host", u.nodename);
-  }
-  main_kv(b, &first, "libc", gnu_get_libc_version());
-#ifdef __VERSION__
-  main_kv(b, &first, "compiler", __VERSION__);
-#endif
-  const char *cmd = getenv("EVL_BENCH_BUILD_CMD");
-  main_kv(b, &first, "build_command", cmd ? cmd : "");
-#ifdef __OPTIMIZE__
-  main_kv(b, &first, "optimized", "yes");
-#else
-  main_kv(b, &first, "optimized", "no");
-#endif
-  static const struct {
-    const char *key, *cmd;
-  } libs[] = {
-      {"libuv", "pkg-config --modversion libuv 2>/dev/null"},
-      {"libevent", "pkg-config --modversion libevent 2>/dev/null"},
-      {"libev", "dpkg-query -W -f='${Version}' libev-dev 2>/dev/null"},
-      {"liburing", "pkg-config --modversion liburing 2>/dev/null"},
-      {"hyperfine", "hyperfine --version 2>/dev/null"},
-      {"gnuplot", "gnuplot --version 2>/dev/null"},
-      {"valgrind", "valgrind --version 2>/dev/null"},
-  };
-  bench_buf_printf(b, ",\"libraries\":{");
-  int lf = 1;
-  for (size_t i = 0; i < sizeof libs / sizeof libs[0]; i++) {
-    main_popen_line(libs[i].cmd, s, sizeof s);
-    main_kv(b, &lf, libs[i].key, s[0] ? s : "absent");
-  }
-  bench_buf_printf(b, "}");
-  main_popen_line("git rev-parse HEAD 2>/dev/null", s, sizeof s);
-  main_kv(b, &first, "commit", s[0] ? s : "none");
-  main_popen_line("git status --porcelain --untracked-files=no 2>/dev/null "
-                  "| wc -l",
-                  s, sizeof s);
-  main_kv(b, &first, "dirty", atoi(s) > 0 ? "yes" : "no");
-  main_kv(b, &first, "profile", o->profile == BENCH_FULL ? "full" : "quick");
-  bench_buf_printf(b, ",\"repeat\":%d,\"rlimit_nofile\":%ld", o->repeat,
-                   nofile);
-  time_t now = time(NULL);
-  struct tm tm;
-  gmtime_r(&now, &tm);
-  strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  main_kv(b, &first, "date", s);
-  bench_buf_printf(b, "}");
 }
 
 /* ---- steps ----------------------------------------------------------------
@@ -233,193 +103,12 @@ typedef struct main_run {
   int nrecords;
 } main_run;
 
-static void main_add_record(main_run *r, const char *line, size_t len) {
+static void main_add_record(void *u, const char *line, size_t len) {
+  main_run *r = u;
   if (len == 0)
     return;
   bench_buf_printf(&r->records, "%.*s\n", (int)len, line);
   r->nrecords++;
-}
-
-/* ---- merging rounds ------------------------------------------------------ */
-static void main_json_write(bench_buf *b, const json *v) {
-  switch (v->type) {
-  case JSON_NULL:
-    bench_buf_printf(b, "null");
-    break;
-  case JSON_TRUE:
-    bench_buf_printf(b, "true");
-    break;
-  case JSON_FALSE:
-    bench_buf_printf(b, "false");
-    break;
-  case JSON_NUM:
-    if (v->num != v->num || v->num > 1e300 || v->num < -1e300)
-      bench_buf_printf(b, "null");
-    else
-      bench_buf_printf(b, "%.6g", v->num);
-    break;
-  case JSON_STR:
-    bench_buf_json_str(b, v->str);
-    break;
-  case JSON_ARR:
-  case JSON_OBJ:
-    bench_buf_printf(b, "%c", v->type == JSON_ARR ? '[' : '{');
-    for (int i = 0; i < v->n; i++) {
-      if (i)
-        bench_buf_printf(b, ",");
-      if (v->type == JSON_OBJ) {
-        bench_buf_json_str(b, v->keys[i]);
-        bench_buf_printf(b, ":");
-      }
-      main_json_write(b, v->kids[i]);
-    }
-    bench_buf_printf(b, "%c", v->type == JSON_ARR ? ']' : '}');
-    break;
-  }
-}
-
-static json *main_json_kid(json *obj, const char *key) {
-  for (int i = 0; obj && obj->type == JSON_OBJ && i < obj->n; i++)
-    if (!strcmp(obj->keys[i], key))
-      return obj->kids[i];
-  return NULL;
-}
-
-static void main_json_set(json *obj, const char *key, double v) {
-  json *k = main_json_kid(obj, key);
-  if (k) {
-    k->type = JSON_NUM;
-    k->num = v;
-  } else {
-    json *n = json_new_num(v);
-    if (n && json_append(obj, key, n) < 0)
-      json_free(n);
-  }
-}
-
-/* What makes two records from different rounds the same figure. */
-static void main_rec_key(const json *j, char *buf, size_t len) {
-  char p[512];
-  json_to_text(json_get(j, "params"), p, sizeof p);
-  snprintf(buf, len, "%s|%s|%s|%s|%s|%s%s", json_str(j, "type", ""),
-           json_str(j, "bench", ""), p, json_str(j, "impl", ""),
-           json_str(j, "metric", ""), json_str(j, "reason", ""),
-           json_str(j, "text", ""));
-}
-
-/* Rounds are interleaved (every step once, then again), so a burst of load
- * from elsewhere hits one repeat of many implementations rather than every
- * repeat of one. Here each figure's repeats are joined again: measurements
- * get all their repeats and fresh statistics, curves the mean of their
- * points, and repeated skips and notes are said once. */
-static int main_merge(const char *lines, bench_buf *out) {
-  int cap = 256, n = 0;
-  json **recs = calloc((size_t)cap, sizeof *recs);
-  char **keys = calloc((size_t)cap, sizeof *keys);
-  int *count = calloc((size_t)cap, sizeof *count);
-  if (!recs || !keys || !count)
-    goto done;
-  for (const char *p = lines; p && *p;) {
-    const char *nl = strchr(p, '\n');
-    size_t len = nl ? (size_t)(nl - p) : strlen(p);
-    char *line = strndup(p, len);
-    p = nl ? nl + 1 : p + len;
-    char err[128];
-    json *j = line ? json_parse(line, err, sizeof err) : NULL;
-    free(line);
-    if (!j)
-      continue;
-    char key[1024];
-    main_rec_key(j, key, sizeof key);
-    int k = 0;
-    while (k < n && strcmp(keys[k], key))
-      k++;
-    if (k < n) {
-      json *first = recs[k];
-      const char *type = json_str(j, "type", "");
-      if (!strcmp(type, "measurement")) {
-        json *to = main_json_kid(first, "repeats"),
-             *from = main_json_kid(j, "repeats");
-        for (int i = 0; to && from && i < from->n; i++)
-          if (json_append(to, NULL, from->kids[i]) == 0)
-            from->kids[i] = NULL;
-      } else if (!strcmp(type, "curve")) {
-        json *to = main_json_kid(first, "points"),
-             *from = main_json_kid(j, "points");
-        for (int i = 0; to && from && i < to->n && i < from->n; i++) {
-          json *a = to->kids[i], *b = from->kids[i];
-          if (a->type == JSON_ARR && b->type == JSON_ARR && a->n > 1 &&
-              b->n > 1 && a->kids[1]->type == JSON_NUM &&
-              b->kids[1]->type == JSON_NUM)
-            a->kids[1]->num =
-                (a->kids[1]->num * count[k] + b->kids[1]->num) / (count[k] + 1);
-        }
-      }
-      count[k]++;
-      /* Stolen kids were set to NULL: free only what is left. */
-      json *rep = main_json_kid(j, "repeats");
-      if (rep) {
-        int keep = 0;
-        for (int i = 0; i < rep->n; i++)
-          if (rep->kids[i])
-            rep->kids[keep++] = rep->kids[i];
-        rep->n = keep;
-      }
-      json_free(j);
-      continue;
-    }
-    if (n == cap) {
-      cap *= 2;
-      json **r2 = realloc(recs, (size_t)cap * sizeof *recs);
-      char **k2 = r2 ? realloc(keys, (size_t)cap * sizeof *keys) : NULL;
-      int *c2 = k2 ? realloc(count, (size_t)cap * sizeof *count) : NULL;
-      if (r2)
-        recs = r2;
-      if (k2)
-        keys = k2;
-      if (c2)
-        count = c2;
-      if (!c2) {
-        json_free(j);
-        break;
-      }
-    }
-    recs[n] = j;
-    keys[n] = strdup(key);
-    count[n] = 1;
-    n++;
-  }
-  for (int k = 0; k < n; k++) {
-    json *j = recs[k];
-    if (!strcmp(json_str(j, "type", ""), "measurement")) {
-      json *rep = main_json_kid(j, "repeats");
-      double v[1024];
-      int m = 0;
-      for (int i = 0; rep && i < rep->n && m < 1024; i++)
-        if (rep->kids[i]->type == JSON_NUM)
-          v[m++] = rep->kids[i]->num;
-      bench_stats st;
-      bench_stats_of(v, m, &st);
-      main_json_set(j, "n", m);
-      main_json_set(j, "median", st.median);
-      main_json_set(j, "min", st.min);
-      main_json_set(j, "max", st.max);
-      main_json_set(j, "p10", st.p10);
-      main_json_set(j, "p90", st.p90);
-    }
-    if (k)
-      bench_buf_printf(out, ",\n");
-    main_json_write(out, j);
-  }
-done:
-  for (int k = 0; k < n; k++) {
-    json_free(recs[k]);
-    free(keys[k]);
-  }
-  free(recs);
-  free(keys);
-  free(count);
-  return n;
 }
 
 static void main_parent_skip(main_run *r, const char *bench, const char *impl,
@@ -444,93 +133,61 @@ static void main_parent_skip(main_run *r, const char *bench, const char *impl,
   bench_buf_free(&b);
 }
 
+typedef struct main_step_arg {
+  const main_bench *bm;
+  const bench_impl *im;
+  const main_opts *o;
+  double budget_s;
+} main_step_arg;
+
+/* In the step's child: load the implementation, pin, run, emit. */
+static int main_step_child(void *arg, int fd) {
+  const main_step_arg *a = arg;
+  bench_ctx c = {0};
+  char why[256];
+  c.profile = a->o->profile;
+  c.repeat = 1; /* one repeat per round: rounds give the rest */
+  c.out_fd = fd;
+  c.deadline_ns = bench_now() + (uint64_t)(a->budget_s * 1e9);
+  bench_raise_nofile();
+  bench_pin(0);
+  if (bench_impl_open(a->im, &c, why, sizeof why) < 0) {
+    bench_skip(&c, a->bm->name, NULL, "could not load: %s", why);
+    return 0;
+  }
+  int rc = a->bm->fn(&c);
+  if (rc < 0)
+    bench_skip(&c, a->bm->name, NULL, "failed: %s", bench_strerror(rc));
+  return 0;
+}
+
 /* Runs one benchmark on one implementation in a child process, so a crash
- * or a hang costs that step only. Returns records collected. */
-static int main_step(main_run *r, const main_bench *bm, const main_impl *im,
-                     const main_opts *o, double budget_s, int *failed) {
-  int pfd[2];
-  uint64_t t0 = bench_now();
-  if (pipe2(pfd, O_CLOEXEC) < 0)
-    return -errno;
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid < 0) {
-    close(pfd[0]);
-    close(pfd[1]);
-    return -errno;
-  }
-  if (pid == 0) {
-    close(pfd[0]);
-    bench_ctx c = {0};
-    c.impl_name = im->name;
-    c.ops = im->ops;
-    c.backend = im->raw ? "epoll" : "";
-    c.profile = o->profile;
-    c.repeat = 1; /* one repeat per round: rounds give the rest */
-    c.out_fd = pfd[1];
-    c.deadline_ns = t0 + (uint64_t)(budget_s * 1e9);
-    bench_raise_nofile();
-    int rc = bm->fn(&c);
-    if (rc < 0)
-      bench_skip(&c, bm->name, NULL, "failed: %s", bench_strerror(rc));
-    _exit(0);
-  }
-  close(pfd[1]);
+ * or a hang costs that step only. */
+static void main_step(main_run *r, const main_bench *bm, const bench_impl *im,
+                      const main_opts *o, double budget_s, int *failed) {
+  main_step_arg a = {bm, im, o, budget_s};
   /* Hard limit: the soft budget plus room for the last repeat to finish. */
-  uint64_t hard = t0 + (uint64_t)((budget_s * 2 + 20) * 1e9);
-  bench_buf line = {0};
-  int got = 0, killed = 0;
-  char buf[4096];
-  for (;;) {
-    uint64_t now = bench_now();
-    if (now >= hard) {
-      kill(pid, SIGKILL);
-      killed = 1;
-      break;
-    }
-    struct pollfd p = {pfd[0], POLLIN, 0};
-    int ms = (int)((hard - now) / 1000000) + 1;
-    int k = poll(&p, 1, ms);
-    if (k < 0 && errno == EINTR)
-      continue;
-    if (k <= 0)
-      continue;
-    ssize_t n = read(pfd[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      break;
-    for (ssize_t i = 0; i < n; i++) {
-      if (buf[i] == '\n') {
-        main_add_record(r, line.s, line.len);
-        got++;
-        line.len = 0;
-      } else {
-        bench_buf_printf(&line, "%c", buf[i]);
-      }
-    }
-  }
-  bench_buf_free(&line);
-  close(pfd[0]);
-  int st = 0;
-  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
-  double secs = (double)(bench_now() - t0) / 1e9;
-  if (killed) {
+  double limit = (budget_s * 2 + 20) * o->scale;
+  bench_proc_result res;
+  int rc = bench_proc_run(main_step_child, &a, limit, main_add_record, r, &res);
+  if (rc < 0) {
+    main_parent_skip(r, bm->name, im->name, "could not fork: %s",
+                     bench_strerror(rc));
+    *failed = 1;
+  } else if (res.timed_out) {
     main_parent_skip(r, bm->name, im->name,
                      "timed out after %.0f s (hard limit); figures before "
                      "that are kept; later rounds skip it",
-                     secs);
-    fprintf(stderr, "         timed out after %.0f s\n", secs);
+                     res.secs);
+    fprintf(stderr, "         timed out after %.0f s\n", res.secs);
     *failed = 1;
-  } else if (WIFSIGNALED(st)) {
+  } else if (res.sig) {
     *failed = 1;
     main_parent_skip(r, bm->name, im->name,
                      "crashed with signal %d (%s); later rounds skip it",
-                     WTERMSIG(st), strsignal(WTERMSIG(st)));
-    fprintf(stderr, "         crashed: signal %d\n", WTERMSIG(st));
+                     res.sig, strsignal(res.sig));
+    fprintf(stderr, "         crashed: signal %d\n", res.sig);
   }
-  return got;
 }
 
 static int main_write_file(const char *path, const char *s, size_t len) {
@@ -551,54 +208,70 @@ static int main_selected(const main_opts *o, const char *name) {
   return 0;
 }
 
+static const char *main_kind_name(bench_kind k) {
+  return k == BENCH_KIND_RAW      ? "raw"
+         : k == BENCH_KIND_DIRECT ? "direct"
+                                  : "evl";
+}
+
+static void main_impls_json(bench_buf *b, const bench_impl *impls, int n) {
+  bench_buf_printf(b, "[");
+  for (int i = 0; i < n; i++) {
+    const bench_impl *im = &impls[i];
+    bench_buf_printf(b, "%s{\"name\":", i ? "," : "");
+    bench_buf_json_str(b, im->name);
+    bench_buf_printf(b, ",\"kind\":\"%s\",\"usable\":%s,\"reason\":",
+                     main_kind_name(im->kind), im->usable ? "true" : "false");
+    bench_buf_json_str(b, im->why);
+    bench_buf_printf(b, ",\"features\":");
+    bench_buf_json_str(b, im->features_s);
+    bench_buf_printf(b, ",\"description\":");
+    bench_buf_json_str(b, im->description);
+    bench_buf_printf(b, "}");
+  }
+  bench_buf_printf(b, "]");
+}
+
 static int main_run_all(const main_opts *o) {
   long nofile = bench_raise_nofile();
-  static main_impl impls[64];
-  int nimpl = main_collect_impls(o, impls, 64);
-  main_impl raw;
-  main_resolve(BENCH_RAW_NAME, &raw);
-
+  static bench_impl impls[MAIN_MAXIMPL];
+  int nimpl = bench_impls_collect(o->impls, o->nimpl, o->no_raw, 10 * o->scale,
+                                  impls, MAIN_MAXIMPL);
   main_run r = {0};
-  bench_buf impl_json = {0};
-  bench_buf_printf(&impl_json, "[");
+  int usable = 0, asked_usable = 0;
   for (int i = 0; i < nimpl; i++) {
-    char feat[256] = "";
-    if (impls[i].ops)
-      evl_impl_features_str(impls[i].ops->features, feat, sizeof feat);
-    bench_buf_printf(&impl_json, "%s{\"name\":", i ? "," : "");
-    bench_buf_json_str(&impl_json, impls[i].name);
-    bench_buf_printf(&impl_json, ",\"usable\":%s,\"reason\":",
-                     impls[i].ops ? "true" : "false");
-    bench_buf_json_str(&impl_json, impls[i].why);
-    bench_buf_printf(&impl_json, ",\"features\":");
-    bench_buf_json_str(&impl_json, feat);
-    bench_buf_printf(&impl_json, ",\"description\":");
-    bench_buf_json_str(&impl_json, impls[i].ops && impls[i].ops->description
-                                       ? impls[i].ops->description
-                                       : "");
-    bench_buf_printf(&impl_json, "}");
-    if (!impls[i].ops) {
+    usable += impls[i].usable;
+    if (!impls[i].usable) {
       fprintf(stderr, "evl-bench: skipping %s: %s\n", impls[i].name,
               impls[i].why);
       main_parent_skip(&r, "*", impls[i].name, "%s", impls[i].why);
     }
   }
-  bench_buf_printf(&impl_json, "]");
+  /* Every implementation asked for by name failed: nothing to measure. */
+  for (int i = 0; i < o->nimpl && i < nimpl; i++)
+    asked_usable += impls[i].usable;
+  if (!usable || (o->nimpl && !asked_usable)) {
+    fprintf(stderr, "evl-bench: no implementation asked for could be "
+                    "loaded\n");
+    bench_buf_free(&r.records);
+    return 1;
+  }
+  bench_buf impl_json = {0};
+  main_impls_json(&impl_json, impls, nimpl);
 
   /* Count steps first so progress can say "n of N". */
   int per_round = 0;
   for (int b = 0; b < MAIN_NBENCH; b++) {
-    if (!main_selected(o, main_benches[b].name))
-      continue;
-    per_round += main_benches[b].has_raw && !o->no_raw;
-    for (int i = 0; i < nimpl && main_benches[b].per_impl; i++)
-      per_round += impls[i].ops != NULL;
+    const main_bench *bm = &main_benches[b];
+    for (int i = 0; main_selected(o, bm->name) && i < nimpl; i++)
+      per_round += bench_impl_runs(&impls[i], bm->name, bm->has_raw,
+                                   bm->has_direct, bm->per_impl);
   }
   /* Every step runs once per round, one repeat each time; the budget is
    * shared out between the rounds. */
   int rounds = o->repeat, total = per_round * rounds;
   double budget = o->budget_s / rounds;
-  static unsigned char failed[32][65];
+  static unsigned char failed[32][MAIN_MAXIMPL];
   memset(failed, 0, sizeof failed);
   uint64_t start = bench_now();
   int step = 0;
@@ -607,25 +280,25 @@ static int main_run_all(const main_opts *o) {
       const main_bench *bm = &main_benches[b];
       if (!main_selected(o, bm->name))
         continue;
-      for (int i = -1; i < nimpl; i++) {
-        const main_impl *im = i < 0 ? &raw : &impls[i];
-        if (i < 0 && (!bm->has_raw || o->no_raw))
-          continue;
-        if (i >= 0 && (!im->ops || !bm->per_impl))
+      for (int i = 0; i < nimpl; i++) {
+        const bench_impl *im = &impls[i];
+        if (!bench_impl_runs(im, bm->name, bm->has_raw, bm->has_direct,
+                             bm->per_impl))
           continue;
         step++;
         fprintf(stderr, "[%4d/%d round %d/%d %6.1fs] %-11s %s\n", step, total,
                 round, rounds, (double)(bench_now() - start) / 1e9, bm->name,
                 im->name);
-        if (im->ops && (im->ops->features & bm->need_if) != bm->need_if) {
+        if (im->kind == BENCH_KIND_EVL &&
+            (im->features & bm->need_if) != bm->need_if) {
           char feat[128];
-          evl_impl_features_str(bm->need_if & ~im->ops->features, feat,
-                                sizeof feat);
-          main_parent_skip(&r, bm->name, im->name, "needs feature %s", feat);
+          evl_impl_features_str(bm->need_if & ~im->features, feat, sizeof feat);
+          if (round == 1)
+            main_parent_skip(&r, bm->name, im->name, "needs feature %s", feat);
           continue;
         }
         /* A step that crashed or hung is not tried again. */
-        unsigned char *bad = b < 32 && i + 1 < 65 ? &failed[b][i + 1] : NULL;
+        unsigned char *bad = b < 32 ? &failed[b][i] : NULL;
         if (bad && *bad) {
           fprintf(stderr, "         skipped: it crashed or hung before\n");
           continue;
@@ -640,11 +313,12 @@ static int main_run_all(const main_opts *o) {
   fprintf(stderr, "[%4d/%d %6.1fs] done\n", step, total,
           (double)(bench_now() - start) / 1e9);
   bench_buf merged = {0};
-  int nmerged = main_merge(r.records.s, &merged);
+  int nmerged = bench_merge(r.records.s, &merged);
 
   bench_buf out = {0};
   bench_buf_printf(&out, "{\"schema\":\"%s\",\n\"environment\":", BENCH_SCHEMA);
-  main_environment(&out, o, nofile);
+  bench_environment(&out, o->profile == BENCH_FULL ? "full" : "quick",
+                    o->repeat, nofile);
   bench_buf_printf(&out, ",\n\"implementations\":%s,\n\"records\":[\n%s\n]}\n",
                    impl_json.s, merged.s ? merged.s : "");
   bench_buf_free(&merged);
@@ -668,12 +342,13 @@ static int main_run_all(const main_opts *o) {
 }
 
 static int main_list(const main_opts *o, int names_only) {
-  static main_impl impls[64];
-  int n = main_collect_impls(o, impls, 64);
+  static bench_impl impls[MAIN_MAXIMPL];
+  int n = bench_impls_collect(o->impls, o->nimpl, o->no_raw, 10 * o->scale,
+                              impls, MAIN_MAXIMPL);
   if (names_only) {
     int first = 1;
     for (int i = 0; i < n; i++)
-      if (impls[i].ops) {
+      if (impls[i].usable) {
         printf("%s%s", first ? "" : ",", impls[i].name);
         first = 0;
       }
@@ -682,92 +357,122 @@ static int main_list(const main_opts *o, int names_only) {
   }
   printf("benchmarks:\n");
   for (int i = 0; i < MAIN_NBENCH; i++)
-    printf("  %-12s %s%s\n", main_benches[i].name, main_benches[i].summary,
-           main_benches[i].has_raw ? " [+raw-epoll]" : "");
+    printf("  %-12s %s%s%s\n", main_benches[i].name, main_benches[i].summary,
+           main_benches[i].has_raw ? " [+raw-epoll]" : "",
+           main_benches[i].has_direct ? " [+direct-*]" : "");
   printf("implementations:\n");
-  for (int i = 0; i < n; i++) {
-    char feat[256] = "";
-    if (impls[i].ops)
-      evl_impl_features_str(impls[i].ops->features, feat, sizeof feat);
-    printf("  %-18s %s\n", impls[i].name, impls[i].ops ? feat : impls[i].why);
-  }
+  for (int i = 0; i < n; i++)
+    printf("  %-18s %s\n", impls[i].name,
+           !impls[i].usable         ? impls[i].why
+           : impls[i].features_s[0] ? impls[i].features_s
+                                    : impls[i].description);
   return 0;
 }
 
-/* One process, one fixed chain workload: what hyperfine and callgrind time. */
+/* The file name keeps [A-Za-z0-9-] and maps the rest to '_', as bench/run.sh
+ * and the report do. */
+static void main_safe_name(const char *name, char *safe, size_t len) {
+  size_t k = 0;
+  for (const char *p = name; *p && k + 1 < len; p++, k++)
+    safe[k] = (char)((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                             (*p >= '0' && *p <= '9') || *p == '-'
+                         ? *p
+                         : '_');
+  safe[k] = 0;
+}
+
+/* One process, one implementation: the fixed chain workload (hyperfine), or
+ * every callgrind case. */
 static int main_workload(const main_opts *o, int callgrind, int timeouts) {
-  main_impl im;
   const char *name = o->nimpl ? o->impls[0] : "ref-epoll";
-  if (main_resolve(name, &im) < 0) {
-    fprintf(stderr, "evl-bench: %s: %s\n", name, im.why);
+  bench_impl im;
+  /* Loaded in this process on purpose: this is what is being measured. */
+  bench_impls_collect(&name, 1, 1, 10 * o->scale, &im, 1);
+  bench_ctx c = {0};
+  char why[256];
+  if (!im.usable || bench_impl_open(&im, &c, why, sizeof why) < 0) {
+    fprintf(stderr, "evl-bench: %s: %s\n", name, im.usable ? why : im.why);
     return 2;
   }
   bench_raise_nofile();
-  bench_ctx c = {0};
-  c.impl_name = im.name;
-  c.ops = im.ops;
-  c.backend = im.raw ? "epoll" : "";
+  bench_pin(0);
   c.profile = o->profile;
   c.repeat = 1;
   c.out_fd = -1;
-  c.callgrind = callgrind;
-  int rc = bench_chain_fixed(&c, 1000, 100, timeouts);
-  if (rc < 0) {
-    fprintf(stderr, "evl-bench: %s: chain: %s\n", name, bench_strerror(rc));
+  if (!callgrind) {
+    int rc = bench_chain_fixed(&c, timeouts);
+    if (rc < 0) {
+      fprintf(stderr, "evl-bench: %s: chain: %s\n", name, bench_strerror(rc));
+      return 1;
+    }
+    return 0;
+  }
+  if (!o->out)
+    return main_refuse("--callgrind needs --out DIR");
+  char safe[256], path[4096];
+  main_safe_name(name, safe, sizeof safe);
+  snprintf(path, sizeof path, "%s/%s.events", o->out, safe);
+  c.cg_events = fopen(path, "w");
+  if (!c.cg_events) {
+    fprintf(stderr, "evl-bench: %s: %s\n", path, strerror(errno));
     return 1;
   }
-  if (callgrind && o->out) {
-    /* The file name keeps [A-Za-z0-9-] and maps the rest to '_', as
-     * bench/run.sh and the report do. */
-    char safe[256], path[4096];
-    size_t k = 0;
-    for (const char *p = name; *p && k + 1 < sizeof safe; p++, k++)
-      safe[k] = (char)((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                               (*p >= '0' && *p <= '9') || *p == '-'
-                           ? *p
-                           : '_');
-    safe[k] = 0;
-    snprintf(path, sizeof path, "%s/%s%s.events", o->out, safe,
-             timeouts ? "-timeouts" : "");
-    FILE *f = fopen(path, "w");
-    if (f) {
-      fprintf(f, "%llu %s\n", c.fixed_events, c.backend ? c.backend : "");
-      fclose(f);
+  c.callgrind = 1;
+  static int (*const cases[])(bench_ctx *) = {
+      bench_cg_chain, bench_cg_callbacks, bench_cg_timers, bench_cg_pingpong};
+  int bad = 0;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    int rc = cases[i](&c);
+    if (rc < 0) {
+      fprintf(stderr, "evl-bench: %s: callgrind case %zu: %s\n", name, i,
+              bench_strerror(rc));
+      bad = 1;
     }
   }
-  return 0;
+  fclose(c.cg_events);
+  return bad;
 }
 
 int main(int argc, char **argv) {
   main_opts o = {0};
-  o.repeat = 0;
-  o.budget_s = 0;
   const char *report = NULL, *cmp_a = NULL, *cmp_b = NULL;
   int list = 0, list_names = 0, workload = 0, callgrind = 0, timeouts = 0;
+  const char *bad_scale;
+  if (bench_timeout_scale(&o.scale, &bad_scale) < 0)
+    return main_refuse("EVL_TEST_TIMEOUT_SCALE='%s' is not a finite number "
+                       "from 1 to 1000",
+                       bad_scale);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
-    if (!strcmp(a, "--impl") && i + 1 < argc) {
+    int more = i + 1 < argc;
+    if (!strcmp(a, "--impl") && more) {
       /* "a,b,c" is accepted too, as `make bench IMPL=` passes it. */
       char *list_s = strdup(argv[++i]);
       for (char *save = NULL, *t = strtok_r(list_s, ",", &save); t;
-           t = strtok_r(NULL, ",", &save))
-        if (o.nimpl < 64)
-          o.impls[o.nimpl++] = t;
-    } else if (!strcmp(a, "--profile") && i + 1 < argc) {
+           t = strtok_r(NULL, ",", &save)) {
+        if (o.nimpl == MAIN_MAXIMPL)
+          return main_refuse("more than %d implementations", MAIN_MAXIMPL);
+        o.impls[o.nimpl++] = t;
+      }
+    } else if (!strcmp(a, "--profile") && more) {
       const char *p = argv[++i];
       if (!strcmp(p, "full"))
         o.profile = BENCH_FULL;
       else if (!strcmp(p, "quick") || !*p)
         o.profile = BENCH_QUICK;
-      else {
-        fprintf(stderr, "evl-bench: unknown profile '%s'\n", p);
-        return 2;
-      }
-    } else if (!strcmp(a, "--repeat") && i + 1 < argc) {
-      o.repeat = atoi(argv[++i]);
-    } else if (!strcmp(a, "--budget") && i + 1 < argc) {
-      o.budget_s = atof(argv[++i]);
-    } else if (!strcmp(a, "--out") && i + 1 < argc) {
+      else
+        return main_refuse("unknown profile '%s' (quick or full)", p);
+    } else if (!strcmp(a, "--repeat") && more) {
+      double v;
+      if (main_number(a, argv[++i], 1, 64, &v) < 0 || v != (int)v)
+        return main_refuse("--repeat '%s': a whole number from 1 to 64",
+                           argv[i]);
+      o.repeat = (int)v;
+    } else if (!strcmp(a, "--budget") && more) {
+      if (main_number(a, argv[++i], 0.1, 86400, &o.budget_s) < 0)
+        return main_refuse("--budget '%s': seconds, from 0.1 to 86400",
+                           argv[i]);
+    } else if (!strcmp(a, "--out") && more) {
       o.out = argv[++i];
     } else if (!strcmp(a, "--no-raw")) {
       o.no_raw = 1;
@@ -781,7 +486,7 @@ int main(int argc, char **argv) {
       callgrind = 1;
     } else if (!strcmp(a, "--timeouts")) {
       timeouts = 1;
-    } else if (!strcmp(a, "--report") && i + 1 < argc) {
+    } else if (!strcmp(a, "--report") && more) {
       report = argv[++i];
     } else if (!strcmp(a, "--compare") && i + 2 < argc) {
       cmp_a = argv[++i];
@@ -793,24 +498,21 @@ int main(int argc, char **argv) {
       int ok = 0;
       for (int b = 0; b < MAIN_NBENCH; b++)
         ok |= !strcmp(main_benches[b].name, a);
-      if (!ok || o.nbench >= 32) {
-        fprintf(stderr, "evl-bench: unknown benchmark '%s'\n", a);
-        main_usage(stderr);
-        return 2;
-      }
+      if (!ok)
+        return main_refuse("unknown benchmark '%s'", a);
+      if (o.nbench >= 32)
+        return main_refuse("too many benchmarks");
       o.benches[o.nbench++] = a;
     } else {
-      fprintf(stderr, "evl-bench: bad option '%s'\n", a);
-      main_usage(stderr);
-      return 2;
+      return main_refuse("unknown option or missing value: '%s'", a);
     }
   }
   if (o.repeat <= 0)
-    o.repeat = o.profile == BENCH_FULL ? 7 : 3;
+    o.repeat = o.profile == BENCH_FULL ? 7 : 5;
   if (o.repeat < 3)
     o.repeat = 3; /* a median of fewer than three is one run in disguise */
   if (o.budget_s <= 0)
-    o.budget_s = o.profile == BENCH_FULL ? 60 : 8;
+    o.budget_s = o.profile == BENCH_FULL ? 60 : 12;
   if (cmp_a || cmp_b)
     return report_compare(cmp_a, cmp_b);
   if (report)

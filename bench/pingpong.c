@@ -1,82 +1,100 @@
 /* pingpong.c — libuv's ping_pongs: one TCP loopback connection, both ends on
- * the loop under test, one message in flight; plus its raw-epoll floor. */
-#include "bench.h"
+ * the loop under test, one message in flight; evl and raw-epoll kernels. */
+#include "kernels.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#define PINGPONG_MSG "PING\n"
-#define PINGPONG_LEN 5
-
-typedef struct pingpong {
-  bench_ctx *c;
-  evl_loop *loop;
-  int cfd, sfd;
-  int got; /* bytes of the current reply seen by the client */
-  long trips;
-  uint64_t until;
-  int done, rc;
-} pingpong;
-
-/* The server echoes whatever arrives. */
-static int pingpong_serve(pingpong *p) {
-  char buf[256];
-  ssize_t k = recv(p->sfd, buf, sizeof buf, 0);
-  if (k > 0 && send(p->sfd, buf, (size_t)k, 0) != k)
-    return -EIO;
-  if (k == 0)
-    return -ECONNRESET;
-  return k < 0 && errno != EAGAIN ? -errno : 0;
-}
-
-/* The client counts a trip per full reply, then sends the next ping. */
-static int pingpong_client(pingpong *p) {
-  char buf[256];
-  ssize_t k = recv(p->cfd, buf, sizeof buf, 0);
-  if (k < 0)
-    return errno == EAGAIN ? 0 : -errno;
-  if (k == 0)
-    return -ECONNRESET;
-  p->got += (int)k;
-  while (p->got >= PINGPONG_LEN) {
-    p->got -= PINGPONG_LEN;
-    p->trips++;
-    if ((p->trips & 63) == 0 && bench_now() >= p->until) {
-      p->done = 1;
-      return 0;
-    }
-    if (send(p->cfd, PINGPONG_MSG, PINGPONG_LEN, 0) != PINGPONG_LEN)
-      return -EIO;
-  }
-  return 0;
-}
-
+/* ---- the evl kernel ------------------------------------------------------ */
 static void pingpong_server_cb(int fd, unsigned ev, void *arg) {
   (void)fd;
   (void)ev;
-  pingpong *p = arg;
-  int rc = pingpong_serve(p);
-  if (rc < 0) {
-    p->rc = rc;
-    p->done = 1;
-  }
+  bench_pingpong_state *p = arg;
+  bench_pingpong_result(p, bench_pingpong_serve(p));
 }
 
 static void pingpong_client_cb(int fd, unsigned ev, void *arg) {
   (void)fd;
   (void)ev;
-  pingpong *p = arg;
-  int rc = pingpong_client(p);
-  if (rc < 0) {
-    p->rc = rc;
-    p->done = 1;
-  }
+  bench_pingpong_state *p = arg;
+  bench_pingpong_result(p, bench_pingpong_client(p));
 }
 
-static int pingpong_connect(pingpong *p) {
+static int pingpong_evl_open(bench_pingpong_state *p) {
+  evl_loop *loop;
+  int rc = bench_loop_new(p->c, &loop);
+  if (rc < 0)
+    return rc;
+  p->k = loop;
+  rc = p->c->ops->add_reader(loop, p->sfd, pingpong_server_cb, p);
+  if (rc == 0)
+    rc = p->c->ops->add_reader(loop, p->cfd, pingpong_client_cb, p);
+  return rc;
+}
+
+static int pingpong_evl_run(bench_pingpong_state *p) {
+  int rc = 0;
+  while (rc == 0 && !p->done)
+    rc = p->c->ops->run_once(p->k);
+  return rc;
+}
+
+static void pingpong_evl_close(bench_pingpong_state *p) {
+  p->c->ops->remove_reader(p->k, p->sfd);
+  p->c->ops->remove_reader(p->k, p->cfd);
+  bench_loop_free(p->c, p->k);
+  p->k = NULL;
+}
+
+static const bench_pingpong_kernel pingpong_evl_kernel = {
+    pingpong_evl_open, pingpong_evl_run, pingpong_evl_close};
+
+/* ---- the raw floor ------------------------------------------------------- */
+static int pingpong_raw_open(bench_pingpong_state *p) {
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0)
+    return -errno;
+  p->k = (void *)(intptr_t)(ep + 1);
+  struct epoll_event e1 = {.events = EPOLLIN, .data.u32 = 0};
+  struct epoll_event e2 = {.events = EPOLLIN, .data.u32 = 1};
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, p->sfd, &e1) < 0 ||
+      epoll_ctl(ep, EPOLL_CTL_ADD, p->cfd, &e2) < 0)
+    return -errno;
+  return 0;
+}
+
+static int pingpong_raw_run(bench_pingpong_state *p) {
+  int ep = (int)(intptr_t)p->k - 1, rc = 0;
+  while (rc == 0 && !p->done) {
+    struct epoll_event evs[8];
+    int k = epoll_wait(ep, evs, 8, -1);
+    if (k < 0 && errno != EINTR)
+      return -errno;
+    for (int i = 0; i < k && rc == 0; i++)
+      rc = evs[i].data.u32 ? bench_pingpong_client(p) : bench_pingpong_serve(p);
+  }
+  return rc;
+}
+
+static void pingpong_raw_close(bench_pingpong_state *p) {
+  close((int)(intptr_t)p->k - 1);
+  p->k = NULL;
+}
+
+static const bench_pingpong_kernel pingpong_raw_kernel = {
+    pingpong_raw_open, pingpong_raw_run, pingpong_raw_close};
+
+static const bench_pingpong_kernel *pingpong_kernel(const bench_ctx *c) {
+  if (c->ops)
+    return &pingpong_evl_kernel;
+  return c->direct ? c->direct->pingpong : &pingpong_raw_kernel;
+}
+
+/* ---- the run ------------------------------------------------------------- */
+static int pingpong_connect(bench_pingpong_state *p) {
   int port, lfd = bench_listen_tcp(&port);
   if (lfd < 0)
     return lfd;
@@ -96,66 +114,69 @@ static int pingpong_connect(pingpong *p) {
   return 0;
 }
 
+/* One connection for dur_ns (or max_trips round trips); *rate trips/s. */
+static int pingpong_once(bench_ctx *c, const bench_pingpong_kernel *k,
+                         uint64_t dur_ns, long max_trips, double *rate) {
+  bench_pingpong_state p = {0};
+  p.c = c;
+  p.max_trips = max_trips;
+  int rc = pingpong_connect(&p);
+  if (rc < 0)
+    return rc;
+  rc = k->open(&p);
+  uint64_t t0 = bench_now(), t1 = t0;
+  p.until = t0 + dur_ns;
+  if (rc == 0) {
+    if (max_trips)
+      bench_cg_start(c);
+    if (send(p.cfd, BENCH_PINGPONG_MSG, BENCH_PINGPONG_LEN, 0) !=
+        BENCH_PINGPONG_LEN)
+      rc = -EIO;
+    if (rc == 0)
+      rc = k->run(&p);
+    t1 = bench_now();
+    if (max_trips)
+      bench_cg_case(c, "pingpong", (unsigned long long)p.trips);
+  }
+  if (rc == 0)
+    rc = p.rc;
+  if (p.k)
+    k->close(&p);
+  close(p.cfd);
+  close(p.sfd);
+  *rate = (double)p.trips / ((double)(t1 - t0) / 1e9);
+  return rc;
+}
+
 int bench_pingpong(bench_ctx *c) {
+  const bench_pingpong_kernel *k = pingpong_kernel(c);
+  char params[64];
+  snprintf(params, sizeof params, "{\"bytes\":%d}", BENCH_PINGPONG_LEN);
+  if (!k) {
+    bench_skip(c, "pingpong", params, "not written for %s", c->impl_name);
+    return 0;
+  }
   uint64_t dur = c->profile == BENCH_FULL ? 2000000000u : 300000000u;
   double r[64];
   int got = 0;
-  char params[64];
-  snprintf(params, sizeof params, "{\"bytes\":%d}", PINGPONG_LEN);
   for (int rep = 0; rep < c->repeat && rep < 64; rep++) {
-    pingpong p = {0};
-    p.c = c;
-    int rc = pingpong_connect(&p);
-    if (rc < 0)
-      return rc;
-    int ep = -1;
-    if (!c->ops) {
-      ep = epoll_create1(EPOLL_CLOEXEC);
-      struct epoll_event e1 = {.events = EPOLLIN, .data.u32 = 0};
-      struct epoll_event e2 = {.events = EPOLLIN, .data.u32 = 1};
-      epoll_ctl(ep, EPOLL_CTL_ADD, p.sfd, &e1);
-      epoll_ctl(ep, EPOLL_CTL_ADD, p.cfd, &e2);
-    } else {
-      rc = bench_loop_new(c, &p.loop);
-      if (rc == 0)
-        rc = c->ops->add_reader(p.loop, p.sfd, pingpong_server_cb, &p);
-      if (rc == 0)
-        rc = c->ops->add_reader(p.loop, p.cfd, pingpong_client_cb, &p);
-    }
-    uint64_t t0 = bench_now();
-    p.until = t0 + dur;
-    if (rc == 0 && send(p.cfd, PINGPONG_MSG, PINGPONG_LEN, 0) != PINGPONG_LEN)
-      rc = -EIO;
-    while (rc == 0 && !p.done) {
-      if (!c->ops) {
-        struct epoll_event evs[8];
-        int k = epoll_wait(ep, evs, 8, -1);
-        for (int i = 0; i < k && rc == 0; i++)
-          rc = evs[i].data.u32 ? pingpong_client(&p) : pingpong_serve(&p);
-      } else {
-        rc = c->ops->run_once(p.loop);
-      }
-    }
-    uint64_t t1 = bench_now();
-    if (rc == 0)
-      rc = p.rc;
-    if (ep >= 0)
-      close(ep);
-    if (p.loop) {
-      c->ops->remove_reader(p.loop, p.sfd);
-      c->ops->remove_reader(p.loop, p.cfd);
-      bench_loop_free(c, p.loop);
-    }
-    close(p.cfd);
-    close(p.sfd);
+    int rc = pingpong_once(c, k, dur, 0, &r[got]);
     if (rc < 0) {
       bench_skip(c, "pingpong", params, "%s", bench_strerror(rc));
       return 0;
     }
-    r[got++] = (double)p.trips / ((double)(t1 - t0) / 1e9);
+    got++;
     if (bench_over_budget(c))
       break;
   }
   bench_emit(c, "pingpong", params, "round_trips", "trips/s", "higher", r, got);
   return 0;
+}
+
+int bench_cg_pingpong(bench_ctx *c) {
+  const bench_pingpong_kernel *k = pingpong_kernel(c);
+  if (!k)
+    return 0;
+  double rate;
+  return pingpong_once(c, k, 0, 5000, &rate);
 }

@@ -299,6 +299,7 @@ typedef struct report_panel {
 static int report_panel_lines(report *r, const char *name, int pi,
                               const report_panel *p, bench_buf *body) {
   int lines = 0;
+  double xmin = INFINITY, xmax = -INFINITY;
   bench_buf cmd = {0};
   for (int i = 0; i < r->nimpls; i++) {
     report_pt pts[256];
@@ -310,6 +311,8 @@ static int report_panel_lines(report *r, const char *name, int pi,
           !report_where(x, p->where))
         continue;
       pts[np].x = json_num(x->params, p->xkey, 0);
+      xmin = fmin(xmin, pts[np].x);
+      xmax = fmax(xmax, pts[np].x);
       pts[np].med = x->med;
       pts[np].min = x->min;
       pts[np].max = x->max;
@@ -336,13 +339,19 @@ static int report_panel_lines(report *r, const char *name, int pi,
                      r->impls[i]);
     lines++;
   }
+  /* One x value (a profile with one size) gives gnuplot an empty range. */
+  if (lines && xmin == xmax)
+    bench_buf_printf(body, "set xrange [%g:%g]\n", xmin > 0 ? xmin / 2 : -1,
+                     xmin > 0 ? xmin * 2 : 1);
+  else if (lines)
+    bench_buf_printf(body, "set autoscale x\n");
   if (lines)
     bench_buf_printf(body, "set title '%s' noenhanced\n%s\n", p->title, cmd.s);
   else
     bench_buf_printf(body,
                      "set title '%s (no data)' noenhanced\nunset key\n"
                      "set label 1 'no data' at graph 0.5,0.5 center\n"
-                     "plot [0:1][0:1] NaN notitle\nunset label 1\n"
+                     "plot [1:2][1:2] NaN notitle\nunset label 1\n"
                      "set key\n",
                      p->title);
   bench_buf_free(&cmd);
@@ -510,44 +519,17 @@ typedef struct report_cg {
   double ir, events;
 } report_cg;
 
-static double report_cg_total(const char *path) {
-  FILE *f = fopen(path, "r");
-  if (!f)
-    return -1;
-  char line[1024];
-  double total = -1;
-  while (fgets(line, sizeof line, f)) {
-    if (!strncmp(line, "summary:", 8) || !strncmp(line, "totals:", 7)) {
-      total = strtod(strchr(line, ':') + 1, NULL);
-      if (line[0] == 's')
-        break;
-    }
-  }
-  fclose(f);
-  return total;
-}
-
 static int report_callgrind(report *r, report_cg *out, int cap,
-                            const char *variant) {
+                            const char *kase) {
   int n = 0;
   for (int i = 0; i < r->nimpls && n < cap; i++) {
-    char path[4096], safe[128];
+    char safe[128];
     report_safe(r->impls[i], safe, sizeof safe);
-    snprintf(path, sizeof path, "%s/callgrind/%s%s.out", r->dir, safe, variant);
-    double ir = report_cg_total(path);
-    snprintf(path, sizeof path, "%s/callgrind/%s%s.events", r->dir, safe,
-             variant);
-    FILE *f = fopen(path, "r");
-    double ev = 0;
-    if (f) {
-      if (fscanf(f, "%lf", &ev) != 1)
-        ev = 0;
-      fclose(f);
-    }
-    if (ir > 0 && ev > 0) {
+    double per = bench_cg_per_op(r->dir, safe, kase, NULL, 0);
+    if (per > 0) {
       out[n].impl = r->impls[i];
-      out[n].ir = ir;
-      out[n].events = ev;
+      out[n].ir = per;
+      out[n].events = 1;
       n++;
     }
   }
@@ -1136,8 +1118,8 @@ static void report_callgrind_section(report *r) {
             "benchmark's warm ns per event for the same shape.");
   report_cg cg[REPORT_MAX_IMPL], cgt[REPORT_MAX_IMPL];
   report_workload_skips(r);
-  int n = report_callgrind(r, cg, REPORT_MAX_IMPL, "");
-  int nt = report_callgrind(r, cgt, REPORT_MAX_IMPL, "-timeouts");
+  int n = report_callgrind(r, cg, REPORT_MAX_IMPL, "chain");
+  int nt = report_callgrind(r, cgt, REPORT_MAX_IMPL, "chain_timeouts");
   if (!n && !nt) {
     report_para(r, "No callgrind results in this run.");
     return;

@@ -52,15 +52,16 @@ if ! "$BIN" --profile "$PROFILE" "${impl_args[@]}" --out "$DIR"; then
   exit 1
 fi
 
-# Implementations that load here, plus the raw floor, for the per-process
-# views. The names come from evl-bench so skips are decided in one place.
+# Implementations that load here, with the raw and direct baselines, for
+# the per-process views. The names come from evl-bench so skips are decided
+# in one place.
 names=$("$BIN" --list-names "${impl_args[@]}")
 # The fixed workload (chain, n=1000) needs 2000 fds: an implementation that
 # cannot run it (select: FD_SETSIZE) is left out of both views, with its
 # reason in workload-skips.txt for the report.
 list=""
 : >"$DIR/workload-skips.txt"
-IFS=, read -ra candidates <<<"raw-epoll${names:+,$names}"
+IFS=, read -ra candidates <<<"$names"
 for impl in "${candidates[@]}"; do
   if why=$("$BIN" --workload --impl "$impl" 2>&1 >/dev/null); then
     list="$list${list:+,}$impl"
@@ -95,20 +96,19 @@ else
   echo "bench: hyperfine is not installed; skipped" >&2
 fi
 
-step 4 "callgrind: user-space instructions per event"
+step 4 "callgrind: user-space instructions per operation, every case"
 if command -v valgrind >/dev/null; then
   IFS=, read -ra impls <<<"$list"
   for impl in "${impls[@]}"; do
     safe=${impl//[^A-Za-z0-9-]/_}
-    for variant in "" -timeouts; do
-      # The raw floor has no timers: only the plain variant.
-      [ "$impl" = raw-epoll ] && [ -n "$variant" ] && continue
-      valgrind --tool=callgrind --collect-atstart=no \
-        --callgrind-out-file="$DIR/callgrind/$safe$variant.out" \
-        "$BIN" --callgrind --impl "$impl" ${variant:+--timeouts} \
-        --out "$DIR/callgrind" >>"$DIR/callgrind/valgrind.log" 2>&1 ||
-        echo "bench: callgrind on $impl$variant failed (see $DIR/callgrind/valgrind.log)" >&2
-    done
+    # One process per implementation; evl-bench toggles collection around
+    # each case's timed region and dumps it under the case's name, so
+    # callgrind/<impl>.out.<k> holds one case each (cases in bench.h).
+    valgrind --tool=callgrind --collect-atstart=no \
+      --callgrind-out-file="$DIR/callgrind/$safe.out" \
+      "$BIN" --callgrind --impl "$impl" \
+      --out "$DIR/callgrind" >>"$DIR/callgrind/valgrind.log" 2>&1 ||
+      echo "bench: callgrind on $impl failed (see $DIR/callgrind/valgrind.log)" >&2
   done
 else
   echo "bench: valgrind is not installed; skipped" >&2

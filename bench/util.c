@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -80,6 +82,58 @@ void bench_stats_of(const double *v, int n, bench_stats *out) {
   out->p10 = bench_pct_sorted(s, n, 10);
   out->p90 = bench_pct_sorted(s, n, 90);
   free(s);
+}
+
+/* Bootstrap: resample with replacement, take the median, repeat; the 2.5th
+ * and 97.5th percentiles of those medians bound a 95 % interval. The
+ * generator is seeded from the data, so a report rebuilt from the same
+ * results shows the same intervals. */
+#define UTIL_BOOT 2000
+
+static double util_resampled_median(const double *v, int n, uint64_t *rng,
+                                    double *tmp) {
+  for (int i = 0; i < n; i++)
+    tmp[i] = v[bench_rand(rng) % (uint64_t)n];
+  bench_sort(tmp, n);
+  return bench_pct_sorted(tmp, n, 50);
+}
+
+static uint64_t util_seed(const double *v, int n) {
+  uint64_t h = 1469598103934665603u;
+  for (int i = 0; i < n; i++) {
+    uint64_t x;
+    memcpy(&x, &v[i], sizeof x);
+    h = (h ^ x) * 1099511628211u;
+  }
+  return h | 1;
+}
+
+int bench_boot_ratio(const double *a, int na, const double *b, int nb,
+                     double *lo, double *hi) {
+  *lo = *hi = 0;
+  if (na <= 0 || (b && nb <= 0))
+    return -EINVAL;
+  double *ta = malloc((size_t)(na + nb) * sizeof *ta);
+  double *boot = malloc(UTIL_BOOT * sizeof *boot);
+  if (!ta || !boot) {
+    free(ta);
+    free(boot);
+    return -ENOMEM;
+  }
+  uint64_t rng = util_seed(a, na) ^ (b ? util_seed(b, nb) : 0);
+  int m = 0;
+  for (int k = 0; k < UTIL_BOOT; k++) {
+    double x = util_resampled_median(a, na, &rng, ta);
+    double y = b ? util_resampled_median(b, nb, &rng, ta + na) : 1;
+    if (y != 0 && x == x && y == y)
+      boot[m++] = x / y;
+  }
+  bench_sort(boot, m);
+  *lo = bench_pct_sorted(boot, m, 2.5);
+  *hi = bench_pct_sorted(boot, m, 97.5);
+  free(ta);
+  free(boot);
+  return m ? 0 : -EDOM;
 }
 
 /* ---- strings ---------------------------------------------------------------
@@ -378,6 +432,23 @@ int bench_loop_spin(bench_ctx *c, evl_loop *loop) {
   return c->ops->run_once(loop);
 }
 
+void bench_pin(int which) {
+  cpu_set_t all, one;
+  if (sched_getaffinity(0, sizeof all, &all) < 0 || CPU_COUNT(&all) < 2)
+    return;
+  /* The which-th CPU this process may use, so a cpuset is respected. */
+  for (int cpu = 0, seen = 0; cpu < CPU_SETSIZE; cpu++) {
+    if (!CPU_ISSET(cpu, &all))
+      continue;
+    if (seen++ == which) {
+      CPU_ZERO(&one);
+      CPU_SET(cpu, &one);
+      pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+      return;
+    }
+  }
+}
+
 long long bench_heap_bytes(void) {
   struct mallinfo2 mi = mallinfo2();
   return (long long)mi.uordblks + (long long)mi.hblkhd;
@@ -403,6 +474,21 @@ void bench_cg_start(bench_ctx *c) {
 
 void bench_cg_stop(bench_ctx *c) {
   bench_cg_start(c); /* a toggle */
+}
+
+void bench_cg_case(bench_ctx *c, const char *name, unsigned long long count) {
+  if (!c->callgrind)
+    return;
+  bench_cg_stop(c);
+#ifdef UTIL_HAVE_CALLGRIND
+  /* Each dump holds the counts since the previous one: one case each. */
+  CALLGRIND_DUMP_STATS_AT(name);
+#endif
+  if (c->cg_events) {
+    fprintf(c->cg_events, "%s %llu %s\n", name, count,
+            c->backend && c->backend[0] ? c->backend : "-");
+    fflush(c->cg_events);
+  }
 }
 
 void bench_lat_add(bench_lat *l, double ns) {

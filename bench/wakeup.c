@@ -29,6 +29,7 @@ static void wakeup_stop_cb(void *arg) {
 }
 
 static void *wakeup_poster(void *arg) {
+  bench_pin(1);
   wakeup *w = arg;
   uint64_t start = bench_now();
   for (long i = 0; i < w->trips; i++) {
