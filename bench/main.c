@@ -32,6 +32,9 @@ static const main_bench main_benches[] = {
 };
 #define MAIN_NBENCH ((int)(sizeof main_benches / sizeof main_benches[0]))
 #define MAIN_MAXIMPL 64
+/* Loading and probing a plugin takes milliseconds; one that takes seconds
+ * is stuck (a constructor that blocks). */
+#define MAIN_PROBE_S 5
 
 typedef struct main_opts {
   const char *benches[32];
@@ -235,8 +238,8 @@ static void main_impls_json(bench_buf *b, const bench_impl *impls, int n) {
 static int main_run_all(const main_opts *o) {
   long nofile = bench_raise_nofile();
   static bench_impl impls[MAIN_MAXIMPL];
-  int nimpl = bench_impls_collect(o->impls, o->nimpl, o->no_raw, 10 * o->scale,
-                                  impls, MAIN_MAXIMPL);
+  int nimpl = bench_impls_collect(o->impls, o->nimpl, o->no_raw,
+                                  MAIN_PROBE_S * o->scale, impls, MAIN_MAXIMPL);
   main_run r = {0};
   int usable = 0, asked_usable = 0;
   for (int i = 0; i < nimpl; i++) {
@@ -343,8 +346,8 @@ static int main_run_all(const main_opts *o) {
 
 static int main_list(const main_opts *o, int names_only) {
   static bench_impl impls[MAIN_MAXIMPL];
-  int n = bench_impls_collect(o->impls, o->nimpl, o->no_raw, 10 * o->scale,
-                              impls, MAIN_MAXIMPL);
+  int n = bench_impls_collect(o->impls, o->nimpl, o->no_raw,
+                              MAIN_PROBE_S * o->scale, impls, MAIN_MAXIMPL);
   if (names_only) {
     int first = 1;
     for (int i = 0; i < n; i++)
@@ -387,7 +390,7 @@ static int main_workload(const main_opts *o, int callgrind, int timeouts) {
   const char *name = o->nimpl ? o->impls[0] : "ref-epoll";
   bench_impl im;
   /* Loaded in this process on purpose: this is what is being measured. */
-  bench_impls_collect(&name, 1, 1, 10 * o->scale, &im, 1);
+  bench_impls_collect(&name, 1, 1, MAIN_PROBE_S * o->scale, &im, 1);
   bench_ctx c = {0};
   char why[256];
   if (!im.usable || bench_impl_open(&im, &c, why, sizeof why) < 0) {

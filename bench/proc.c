@@ -1,13 +1,11 @@
-/* proc.c — evl-bench's child runner: a function run in a child process that
- * leads its own process group, its output read line by line, the whole
- * group killed at a time limit. */
+/* proc.c — evl-bench's side of the shared child runner (tools/child.h): a
+ * step's records read line by line from its pipe, and the time-limit
+ * scale. */
 #include "run.h"
+#include "tools/child.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -31,9 +29,9 @@ int bench_timeout_scale(double *out, const char **bad) {
   return 0;
 }
 
-static void proc_feed(bench_buf *line, const char *buf, ssize_t n,
+static void proc_feed(bench_buf *line, const char *buf, long n,
                       void (*on_line)(void *, const char *, size_t), void *u) {
-  for (ssize_t i = 0; i < n; i++) {
+  for (long i = 0; i < n; i++) {
     if (buf[i] == '\n') {
       if (on_line && line->len)
         on_line(u, line->s, line->len);
@@ -44,68 +42,49 @@ static void proc_feed(bench_buf *line, const char *buf, ssize_t n,
   }
 }
 
+typedef struct proc_call {
+  int (*fn)(void *arg, int fd);
+  void *arg;
+} proc_call;
+
+static void proc_child(void *arg, int wfd) {
+  const proc_call *pc = arg;
+  int rc = pc->fn(pc->arg, wfd);
+  _exit(rc < 0 ? 1 : rc);
+}
+
 int bench_proc_run(int (*fn)(void *arg, int fd), void *arg, double limit_s,
                    void (*on_line)(void *u, const char *line, size_t len),
                    void *u, bench_proc_result *res) {
   memset(res, 0, sizeof *res);
-  int pfd[2];
-  uint64_t t0 = bench_now();
-  if (pipe2(pfd, O_CLOEXEC) < 0)
-    return -errno;
+  proc_call pc = {fn, arg};
+  child_proc c;
   fflush(NULL);
-  pid_t pid = fork();
-  if (pid < 0) {
-    int e = errno;
-    close(pfd[0]);
-    close(pfd[1]);
-    return -e;
-  }
-  if (pid == 0) {
-    /* Its own group: whatever it starts dies with it at the limit. */
-    setpgid(0, 0);
-    signal(SIGPIPE, SIG_DFL);
-    close(pfd[0]);
-    int rc = fn(arg, pfd[1]);
-    _exit(rc < 0 ? 1 : rc);
-  }
-  setpgid(pid, pid); /* the same, from this side: no race with kill */
-  close(pfd[1]);
-  uint64_t hard = t0 + (uint64_t)(limit_s * 1e9);
+  /* The shared runner: its own process group, the group killed at the
+   * deadline and when it ends. */
+  int rc = child_start(&c, 0, (int)(limit_s * 1000), proc_child, &pc);
+  if (rc < 0)
+    return rc;
+  child_proc *one = &c;
   bench_buf line = {0};
   char buf[4096];
   for (;;) {
-    uint64_t now = bench_now();
-    if (now >= hard) {
-      kill(-pid, SIGKILL);
-      kill(pid, SIGKILL);
-      res->timed_out = 1;
+    long n;
+    while ((n = child_read(&c, buf, sizeof buf)) > 0)
+      proc_feed(&line, buf, n, on_line, u);
+    if (child_done(&c) && (c.eof || n <= 0))
       break;
-    }
-    struct pollfd p = {pfd[0], POLLIN, 0};
-    int ms = (int)((hard - now) / 1000000) + 1;
-    int k = poll(&p, 1, ms);
-    if (k <= 0)
-      continue;
-    ssize_t n = read(pfd[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      break;
-    proc_feed(&line, buf, n, on_line, u);
+    child_wait(&one, 1, 1000);
   }
-  if (!res->timed_out && on_line && line.len)
+  if (!c.timed_out && on_line && line.len)
     on_line(u, line.s, line.len); /* a last line without its newline */
   bench_buf_free(&line);
-  close(pfd[0]);
-  int st = 0;
-  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
-  /* Whatever the child left in its group (a plugin's helper process). */
-  kill(-pid, SIGKILL);
-  res->secs = (double)(bench_now() - t0) / 1e9;
-  if (WIFSIGNALED(st) && !res->timed_out)
-    res->sig = WTERMSIG(st);
-  else if (WIFEXITED(st))
-    res->status = WEXITSTATUS(st);
+  res->secs = (double)(child_now_ms() - c.start_ms) / 1e3;
+  res->timed_out = c.timed_out;
+  if (!c.timed_out && WIFSIGNALED(c.status))
+    res->sig = WTERMSIG(c.status);
+  else if (WIFEXITED(c.status))
+    res->status = WEXITSTATUS(c.status);
+  child_close(&c);
   return 0;
 }
