@@ -57,44 +57,70 @@ void evl_t_skip(evl_tctx *t, const char *fmt, ...) EVL_T_NORETURN
 #define T_FAIL(t, ...) evl_t_fail((t), __FILE__, __LINE__, __VA_ARGS__)
 #define T_SKIP(t, ...) evl_t_skip((t), __VA_ARGS__)
 
-/* Expected first, actual second; `what` names the observation. */
-#define T_EQ(t, what, expected, actual)                                        \
+/* A check that an implementation may declare as a known deviation
+ * (evl_check_deviation in impl.h) names itself with an id. When it fails
+ * and (test, id) is declared, the failure is recorded — the test ends as
+ * XFAIL unless something else fails — and the test goes on; otherwise it is
+ * a FAIL like any other. Its FAIL line says "check ID: ...". A declared
+ * check that passes makes the test XPASS. */
+void evl_t_check_failed(evl_tctx *t, const char *id, const char *file, int line,
+                        const char *fmt, ...) EVL_T_PRINTF(5, 6);
+void evl_t_check_passed(evl_tctx *t, const char *id);
+
+/* Every assertion prints what was observed, the expected and the actual
+ * value, and the condition's own text. Expected first, actual second. The
+ * TC_ forms carry a check id (see above); the T_ forms end the test. */
+#define EVL__T_REPORT(t, id, ...)                                              \
+  do {                                                                         \
+    if (id)                                                                    \
+      evl_t_check_failed((t), (id), __FILE__, __LINE__, __VA_ARGS__);          \
+    else                                                                       \
+      evl_t_fail((t), __FILE__, __LINE__, __VA_ARGS__);                        \
+  } while (0)
+#define EVL__T_CMP(t, id, op, opname, what, expected, actual)                  \
   do {                                                                         \
     long long evl__e = (long long)(expected), evl__a = (long long)(actual);    \
-    if (evl__e != evl__a)                                                      \
-      T_FAIL(t, "%s: expected %lld, got %lld", (what), evl__e, evl__a);        \
+    if (!(evl__a op evl__e))                                                   \
+      EVL__T_REPORT(t, id, "%s: expected %s%lld, got %lld [%s %s %s]", (what), \
+                    opname, evl__e, evl__a, #actual, #op, #expected);          \
+    else if (id)                                                               \
+      evl_t_check_passed((t), (id));                                           \
   } while (0)
+#define TC_EQ(t, id, what, e, a) EVL__T_CMP(t, id, ==, "", what, e, a)
+#define TC_LE(t, id, what, l, a) EVL__T_CMP(t, id, <=, "<= ", what, l, a)
+#define TC_GE(t, id, what, l, a) EVL__T_CMP(t, id, >=, ">= ", what, l, a)
+#define TC_TRUE(t, id, what, cond)                                             \
+  do {                                                                         \
+    if (!(cond))                                                               \
+      EVL__T_REPORT(t, id, "%s: expected true, got false [%s]", (what),        \
+                    #cond);                                                    \
+    else if (id)                                                               \
+      evl_t_check_passed((t), (id));                                           \
+  } while (0)
+#define T_EQ(t, what, e, a) TC_EQ(t, (const char *)0, what, e, a)
+#define T_LE(t, what, l, a) TC_LE(t, (const char *)0, what, l, a)
+#define T_GE(t, what, l, a) TC_GE(t, (const char *)0, what, l, a)
+#define T_TRUE(t, what, cond) TC_TRUE(t, (const char *)0, what, cond)
 #define T_NE(t, what, unexpected, actual)                                      \
   do {                                                                         \
     long long evl__u = (long long)(unexpected), evl__a = (long long)(actual);  \
     if (evl__u == evl__a)                                                      \
-      T_FAIL(t, "%s: expected anything but %lld, got it", (what), evl__u);     \
-  } while (0)
-#define T_LE(t, what, limit, actual)                                           \
-  do {                                                                         \
-    long long evl__l = (long long)(limit), evl__a = (long long)(actual);       \
-    if (!(evl__a <= evl__l))                                                   \
-      T_FAIL(t, "%s: expected <= %lld, got %lld", (what), evl__l, evl__a);     \
-  } while (0)
-#define T_GE(t, what, limit, actual)                                           \
-  do {                                                                         \
-    long long evl__l = (long long)(limit), evl__a = (long long)(actual);       \
-    if (!(evl__a >= evl__l))                                                   \
-      T_FAIL(t, "%s: expected >= %lld, got %lld", (what), evl__l, evl__a);     \
-  } while (0)
-#define T_TRUE(t, what, cond)                                                  \
-  do {                                                                         \
-    if (!(cond))                                                               \
-      T_FAIL(t, "%s: expected true, got false (%s)", (what), #cond);           \
+      T_FAIL(t, "%s: expected anything but %lld, got it [%s != %s]", (what),   \
+             evl__u, #actual, #unexpected);                                    \
   } while (0)
 /* An evl return code: expected 0, got -EBADF (Bad file descriptor). */
-#define T_RC(t, what, expected, actual)                                        \
+#define TC_RC(t, id, what, expected, actual)                                   \
   do {                                                                         \
     int evl__e = (expected), evl__a = (actual);                                \
     if (evl__e != evl__a)                                                      \
-      T_FAIL(t, "%s: expected %d (%s), got %d (%s)", (what), evl__e,           \
-             evl_strerror(evl__e), evl__a, evl_strerror(evl__a));              \
+      EVL__T_REPORT(t, id, "%s: expected %d (%s), got %d (%s) [%s]", (what),   \
+                    evl__e, evl_strerror(evl__e), evl__a,                      \
+                    evl_strerror(evl__a), #actual);                            \
+    else if (id)                                                               \
+      evl_t_check_passed((t), (id));                                           \
   } while (0)
+#define T_RC(t, what, expected, actual)                                        \
+  TC_RC(t, (const char *)0, what, expected, actual)
 /* Setup steps that must work for the test to mean anything. */
 #define T_OK(t, what, actual) T_RC(t, what, 0, (actual))
 
@@ -139,7 +165,8 @@ long t_drain(int fd);
 
 /* ---- the runner's side ----------------------------------------------- */
 /* Runs one test in the current (child) process; never returns. `result_fd`
- * receives "PASS\n", "FAIL <reason>\n" or "SKIP <reason>\n". */
+ * receives one line: "PASS", "FAIL <reason>", "SKIP <reason>", or for
+ * declared checks "XFAIL <reason>" or "XPASS <reason>". */
 void evl_t_run_child(const evl_test *test, evl_tctx *t,
                      int result_fd) EVL_T_NORETURN;
 

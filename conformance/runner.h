@@ -54,7 +54,8 @@ typedef struct runner_target {
   int fd_limit;
   unsigned long long res_ns;
   size_t state_size;
-  char **dev; /* per test index: declared deviation reason, or NULL */
+  char **dev;  /* per test index: declared deviation reason, or NULL */
+  char **cdev; /* per test index: a declared check deviation, or NULL */
 } runner_target;
 
 typedef struct runner_result {

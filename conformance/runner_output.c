@@ -410,12 +410,15 @@ void runner_list_targets(runner *R, evl_tkind kind) {
     } else {
       int ndev = 0;
       for (int i = 0; i < evl_ntests; i++)
-        ndev += t->dev && t->dev[i];
+        ndev += (t->dev && t->dev[i]) + (t->cdev && t->cdev[i]);
       printf("%-16s features=%-44s deviations=%-3d %s\n", t->label,
              buf[0] ? buf : "-", ndev, status);
       for (int i = 0; i < evl_ntests && R->opt.verbose; i++)
         if (t->dev && t->dev[i])
           printf("    %s: %s\n", evl_tests[i].name, t->dev[i]);
+      for (int i = 0; i < evl_ntests && R->opt.verbose; i++)
+        if (t->cdev && t->cdev[i])
+          printf("    %s, %s\n", evl_tests[i].name, t->cdev[i]);
     }
     if (R->opt.verbose && t->desc[0])
       printf("    %s\n", t->desc);

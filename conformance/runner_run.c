@@ -104,6 +104,12 @@ static void runner_classify(runner *R, runner_job *j, runner_result *r) {
   } else if (nl && strncmp(j->buf, "SKIP", 4) == 0) {
     r->st = RS_SKIP;
     r->reason = runner_strdup(j->buf[4] ? j->buf + 5 : "(no reason)");
+  } else if (nl && strncmp(j->buf, "XFAIL", 5) == 0) {
+    r->st = RS_XFAIL; /* a declared check failed, every other one passed */
+    r->reason = runner_strdup(j->buf[5] ? j->buf + 6 : "(no reason)");
+  } else if (nl && strncmp(j->buf, "XPASS", 5) == 0) {
+    r->st = RS_XPASS;
+    r->reason = runner_strdup(j->buf[5] ? j->buf + 6 : "(no reason)");
   } else if (WIFSIGNALED(c->status)) {
     char how[160];
     r->st = RS_CRASH;

@@ -3,6 +3,7 @@
  * constructor, lookup or probe crashes or hangs cannot take the runner down,
  * and the cells decided without running anything. */
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -101,6 +102,13 @@ static void runner_probe_child(const runner_target *t, int wfd) {
         snprintf(buf, sizeof buf, "%d %s", i, r);
         runner_put(wfd, "dev", buf);
       }
+      const evl_check_deviation *d = evl_impl_check_deviations(impl);
+      for (; d && d->test; d++)
+        if (d->check && fnmatch(d->test, evl_tests[i].name, 0) == 0) {
+          snprintf(buf, sizeof buf, "%d check %s: %s", i, d->check,
+                   d->reason ? d->reason : "declared deviation");
+          runner_put(wfd, "cdev", buf);
+        }
     }
   }
   runner_put(wfd, "end", "");
@@ -157,6 +165,7 @@ static void runner_probe(runner *R, runner_target *t) {
 
   int ended = 0;
   t->dev = runner_xalloc(sizeof(char *) * (size_t)(evl_ntests + 1));
+  t->cdev = runner_xalloc(sizeof(char *) * (size_t)(evl_ntests + 1));
   for (char *line = text, *nl; *line; line = nl + 1) {
     nl = strchr(line, '\n');
     if (!nl)
@@ -190,6 +199,11 @@ static void runner_probe(runner *R, runner_target *t) {
       long i = strtol(val, &end, 10);
       if (i >= 0 && i < evl_ntests && *end == ' ')
         t->dev[i] = runner_strdup(end + 1);
+    } else if (strncmp(line, "cdev ", 5) == 0) {
+      char *end;
+      long i = strtol(val, &end, 10);
+      if (i >= 0 && i < evl_ntests && *end == ' ' && !t->cdev[i])
+        t->cdev[i] = runner_strdup(end + 1);
     } else if (strncmp(line, "end", 3) == 0)
       ended = 1;
   }

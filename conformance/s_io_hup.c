@@ -126,8 +126,10 @@ void test_s6_hangup_wakes_both(evl_tctx *t) {
   s_io_hup_tick(t, loop);
   T_EQ(t, "reader calls after the hang-up", 1, r.calls);
   T_EQ(t, "read() in the reader (0 = EOF)", 0, r.io);
-  T_EQ(t, "writer calls after the hang-up", 1, w.calls);
-  T_EQ(t, "write() in the writer", -EPIPE, w.io);
+  /* One id for both: a loop that does not wake the writer fails both. */
+  TC_EQ(t, "writer_woken", "writer calls after the hang-up", 1, w.calls);
+  if (w.calls == 1)
+    TC_EQ(t, "writer_woken", "write() in the writer", -EPIPE, w.io);
   T_EQ(t, "remove_reader", 1, OPS->remove_reader(loop, sv[0]));
   T_EQ(t, "remove_writer", 1, OPS->remove_writer(loop, sv[0]));
   st_free(t, loop);

@@ -260,11 +260,39 @@ int evl_impl_lookup(const char *name, const evl_impl_ops **out, char *err,
   return EVL_ENOBACKEND;
 }
 
+/* Fields added within ABI 1 count only when the table's size covers them. */
+const evl_check_deviation *evl_impl_check_deviations(const evl_impl_ops *ops) {
+  return ops ? EVL_FIELD_OR(evl_impl_ops, ops, check_deviations, NULL) : NULL;
+}
+
+evl_impl_warmup_fn evl_impl_warmup(const evl_impl_ops *ops) {
+  return ops ? EVL_FIELD_OR(evl_impl_ops, ops, warmup, NULL) : NULL;
+}
+
+static const char *impl_find_check(const evl_impl_ops *ops, const char *test,
+                                   const char *check) {
+  const evl_check_deviation *d = evl_impl_check_deviations(ops);
+  for (; d && d->test; d++) {
+    if (fnmatch(d->test, test, 0) != 0)
+      continue;
+    if (check ? d->check && strcmp(d->check, check) == 0 : !d->check)
+      return d->reason ? d->reason : "declared deviation";
+  }
+  return NULL;
+}
+
 const char *evl_impl_deviation(const evl_impl_ops *ops, const char *test) {
-  if (!ops || !ops->deviations || !test)
+  if (!ops || !test)
     return NULL;
-  for (const evl_deviation *d = ops->deviations; d->test; d++)
+  for (const evl_deviation *d = ops->deviations; d && d->test; d++)
     if (fnmatch(d->test, test, 0) == 0)
       return d->reason ? d->reason : "declared deviation";
-  return NULL;
+  return impl_find_check(ops, test, NULL);
+}
+
+const char *evl_impl_check_deviation(const evl_impl_ops *ops, const char *test,
+                                     const char *check) {
+  if (!ops || !test || !check)
+    return NULL;
+  return impl_find_check(ops, test, check);
 }

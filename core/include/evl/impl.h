@@ -45,6 +45,18 @@ typedef struct evl_deviation {
   const char *reason;
 } evl_deviation;
 
+/* A known difference in one check of a test, so that the test's other
+ * checks still count. `check` is the id a FAIL line names ("check ID: ...").
+ * A failure of that check is recorded and the test goes on: it ends XFAIL
+ * if nothing else fails, FAIL if something does, and XPASS if the declared
+ * check passes. `test` is a glob over test names, as in evl_deviation; a
+ * NULL `check` means the whole test, exactly like an evl_deviation. */
+typedef struct evl_check_deviation {
+  const char *test;
+  const char *check;
+  const char *reason;
+} evl_check_deviation;
+
 /* loop_new reads it only up to `size` (EVL_HAS_FIELD in evl.h) and refuses
  * a size below sizeof(size_t) or a flag outside EVL_LOOP_FLAGS with -EINVAL
  * (S8). cfg may be NULL: all defaults. */
@@ -119,6 +131,19 @@ typedef struct evl_impl_ops {
   /* EVL_IF_EXECUTOR */
   int (*run_in_executor)(evl_loop *loop, evl_work_fn fn, void *arg,
                          evl_future **out);
+
+  /* Added within ABI 1: read only when `size` covers them (a table built
+   * with an older header has a smaller size, and they count as NULL). */
+
+  /* Per-check deviations, {NULL, NULL, NULL}-terminated; may be NULL. */
+  const evl_check_deviation *check_deviations;
+  /* Creates the state the implementation keeps once per process — threads,
+   * fds, a signal worker — and documents as such; optional. Called in each
+   * conformance test process before the fd and thread baseline is taken, so
+   * the leak checks count that state as the process's, not the test's.
+   * Whatever a loop takes beyond it, its close must release. Returns 0 or a
+   * negative code (the test then fails, naming it). */
+  int (*warmup)(const void *data);
 } evl_impl_ops;
 
 #define EVL_IMPL_OPS_MIN_SIZE (offsetof(evl_impl_ops, time) + sizeof(void *))
@@ -139,8 +164,17 @@ const char *const *evl_impl_names(void);
 int evl_impl_ref(const char *backend_name_or_path, const evl_impl_ops **out,
                  char *err, size_t len);
 const char *evl_impl_features_str(uint32_t features, char *buf, size_t len);
-/* Does `test` match a declared deviation? Returns its reason or NULL. */
+/* Does `test` match a declared whole-test deviation (an evl_deviation, or
+ * an evl_check_deviation with a NULL check)? Returns its reason or NULL. */
 const char *evl_impl_deviation(const evl_impl_ops *ops, const char *test);
+/* Does check `check` of `test` match a declared evl_check_deviation?
+ * Returns its reason or NULL. */
+const char *evl_impl_check_deviation(const evl_impl_ops *ops, const char *test,
+                                     const char *check);
+/* The table's optional tail, NULL where `size` does not cover it. */
+const evl_check_deviation *evl_impl_check_deviations(const evl_impl_ops *ops);
+typedef int (*evl_impl_warmup_fn)(const void *data);
+evl_impl_warmup_fn evl_impl_warmup(const evl_impl_ops *ops);
 
 #ifdef __cplusplus
 }
