@@ -105,6 +105,7 @@ endef
 # loop calls, which impls/adapter_core.c provides for a foreign loop.
 # -Bsymbolic keeps each module's copies bound to themselves.
 ADAPTER_SRC := impls/adapter.c impls/adapter_core.c impls/adapter_signal.c \
+               impls/adapter_timer.c \
                core/error.c core/future.c core/executor.c
 define impl_module
 ifeq ($(call dep_ok,$(3)),y)

@@ -84,6 +84,18 @@
     "cancel 5 000 of 10 000 timers: exactly the others run, once")             \
   X(s4_handles_unique, "S4", IMPL, 0, 0, 10,                                   \
     "3 000 pending handles are non-zero and distinct")                         \
+  X(s15_rearm_later, "S15", IMPL, 0, EVL_IF_REARM, 10,                         \
+    "rearm moves a timer past another one, keeps its handle, never early")   \
+  X(s15_rearm_earlier, "S15", IMPL, 0, EVL_IF_REARM, 10,                       \
+    "rearm moves a timer before another one")                                \
+  X(s15_rearm_equal_deadline_order, "S15", IMPL, 0, EVL_IF_REARM, 15,          \
+    "re-armed timers run after equal deadlines scheduled before the re-arm") \
+  X(s15_rearm_dead_handle, "S15", IMPL, 0, EVL_IF_REARM, 10,                   \
+    "rearm of a fired, running, cancelled, call_soon or garbage handle")     \
+  X(s15_rearm_due_in_batch, "S15", IMPL, 0, EVL_IF_REARM, 10,                  \
+    "a due timer re-armed by an earlier callback of its batch waits")        \
+  X(s15_rearm_keeps_handle, "S15", IMPL, 0, EVL_IF_REARM, 10,                  \
+    "a re-armed timer is counted once and cancelled by its handle")          \
   X(s5_time_monotonic, "S5", IMPL, 0, 0, 10,                                   \
     "evl time never decreases and never runs ahead of CLOCK_MONOTONIC")        \
   X(s5_time_refreshed_after_wait, "S5", IMPL, 0, 0, 10,                        \

@@ -68,6 +68,10 @@ void evl__heap_remove(evl__heap *h, evl__slot *slots, uint32_t idx) {
     return;
   h->a[idx] = h->a[last];
   slots[h->a[idx].slot].heap_idx = idx;
+  evl__heap_update(h, slots, idx);
+}
+
+void evl__heap_update(evl__heap *h, evl__slot *slots, uint32_t idx) {
   if (idx > 0 && heap_less(&h->a[idx], &h->a[(idx - 1) / 4]))
     heap_sift_up(h, slots, idx);
   else

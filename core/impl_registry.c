@@ -137,6 +137,8 @@ int evl_impl_validate(const evl_impl_ops *ops, char *err, size_t len) {
        "FUTURES needs every future_* function and run_until_complete"},
       {EVL_IF_EXECUTOR, HAS(run_in_executor) && HAS(future_new),
        "EXECUTOR needs run_in_executor and futures"},
+      {EVL_IF_REARM, HAS(rearm) && HAS(rearm_at),
+       "REARM needs rearm and rearm_at"},
   };
 #undef HAS
   for (size_t i = 0; i < sizeof feat / sizeof *feat; i++)

@@ -198,8 +198,10 @@ static int loop_iterate(evl_loop *loop) {
   while (loop->heap.n && loop->heap.a[0].deadline <= loop->now) {
     uint32_t idx = loop->heap.a[0].slot;
     evl__heap_remove(&loop->heap, loop->slots, 0);
-    loop->slots[idx].state = EVL__SLOT_QUEUED;
-    if (evl__ring_push(loop, (evl__qent){.kind = EVL__Q_CB, .id = idx}) < 0) {
+    loop->slots[idx].state = EVL__SLOT_DUE;
+    if (evl__ring_push(loop, (evl__qent){.kind = EVL__Q_CB,
+                                         .id = idx,
+                                         .gen = loop->slots[idx].gen}) < 0) {
       evl__loop_error(loop, -ENOMEM, "timer dropped", NULL, -1);
       evl__slot_free(loop, idx);
     }
@@ -213,10 +215,10 @@ static int loop_iterate(evl_loop *loop) {
       continue;
     }
     evl__slot *s = &loop->slots[e.id];
-    if (s->state == EVL__SLOT_CANCELLED) {
-      evl__slot_free(loop, e.id);
+    /* Cancelled (freed, maybe reused) or re-armed since it was queued. */
+    if (s->gen != e.gen ||
+        (s->state != EVL__SLOT_QUEUED && s->state != EVL__SLOT_DUE))
       continue;
-    }
     evl_cb cb = s->cb;
     void *arg = s->arg;
     evl__slot_free(loop, e.id); /* cancelling a running callback: EVL_EHANDLE */

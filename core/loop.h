@@ -14,9 +14,9 @@
 /* A scheduled callback or timer. Handles name a slot and its generation. */
 enum evl__slot_state {
   EVL__SLOT_FREE = 0,
-  EVL__SLOT_QUEUED,    /* in the ready ring */
-  EVL__SLOT_TIMER,     /* in the heap */
-  EVL__SLOT_CANCELLED, /* still in the ring; freed when the ring reaches it */
+  EVL__SLOT_QUEUED, /* a call_soon callback in the ready ring */
+  EVL__SLOT_TIMER,  /* in the heap */
+  EVL__SLOT_DUE,    /* a timer taken off the heap, in the ring for its batch */
 };
 
 typedef struct evl__slot {
@@ -43,6 +43,8 @@ typedef struct evl__heap {
 
 int evl__heap_push(evl__heap *h, evl__slot *slots, evl__hent e);
 void evl__heap_remove(evl__heap *h, evl__slot *slots, uint32_t idx);
+/* The entry at idx got a new key: sifts it up or down to its place. */
+void evl__heap_update(evl__heap *h, evl__slot *slots, uint32_t idx);
 void evl__heap_free(evl__heap *h);
 
 /* Ready-ring entries: a scheduled slot, or one I/O watcher's event. */
@@ -50,7 +52,8 @@ enum { EVL__Q_CB = 0, EVL__Q_READ = 1, EVL__Q_WRITE = 2 };
 typedef struct evl__qent {
   uint32_t kind;
   uint32_t id;  /* slot index (CB) or fd (READ/WRITE) */
-  uint32_t gen; /* watcher generation at collection time (READ/WRITE) */
+  uint32_t gen; /* slot generation (CB): a freed or reused slot is skipped;
+                   watcher generation at collection time (READ/WRITE) */
   uint32_t events;
 } evl__qent;
 

@@ -57,7 +57,9 @@ int evl__queue_cb(evl_loop *loop, evl_cb cb, void *arg, evl_handle *out) {
   int rc = slot_alloc(loop, cb, arg, EVL__SLOT_QUEUED, &idx);
   if (rc < 0)
     return rc;
-  rc = evl__ring_push(loop, (evl__qent){.kind = EVL__Q_CB, .id = idx});
+  rc = evl__ring_push(
+      loop,
+      (evl__qent){.kind = EVL__Q_CB, .id = idx, .gen = loop->slots[idx].gen});
   if (rc < 0) {
     evl__slot_free(loop, idx);
     return rc;
@@ -98,43 +100,80 @@ int evl_call_at(evl_loop *loop, uint64_t when_ns, evl_cb cb, void *arg,
   return 0;
 }
 
+/* A delay from a fresh clock read, not the cached loop time: a delay asked
+ * for after a long callback is measured from when it was asked for (S5). A
+ * negative delay is due now, so negative delays keep their scheduling order
+ * (S2); a huge one saturates. */
+static uint64_t sched_deadline(int64_t delay_ns) {
+  uint64_t now = evl_now();
+  if (delay_ns <= 0)
+    return now;
+  return (uint64_t)delay_ns > UINT64_MAX - now ? UINT64_MAX
+                                               : now + (uint64_t)delay_ns;
+}
+
 int evl_call_later(evl_loop *loop, int64_t delay_ns, evl_cb cb, void *arg,
                    evl_handle *out) {
-  /* A fresh read, not the cached loop time: a delay scheduled after a long
-   * callback is measured from when it was asked for (S5). A negative delay
-   * is due now, so negative delays keep their scheduling order (S2). */
-  uint64_t now = evl_now();
-  uint64_t when = now;
-  if (delay_ns > 0)
-    when = (uint64_t)delay_ns > UINT64_MAX - now ? UINT64_MAX
-                                                 : now + (uint64_t)delay_ns;
-  return evl_call_at(loop, when, cb, arg, out);
+  return evl_call_at(loop, sched_deadline(delay_ns), cb, arg, out);
+}
+
+/* The live slot a handle names, or NULL. */
+static evl__slot *sched_slot(evl_loop *loop, evl_handle h) {
+  uint64_t lo = h & 0xffffffffu;
+  if (lo == 0 || lo > loop->nslots)
+    return NULL;
+  evl__slot *s = &loop->slots[lo - 1];
+  if (s->gen != (uint32_t)(h >> 32) || s->state == EVL__SLOT_FREE)
+    return NULL;
+  return s;
 }
 
 int evl_cancel(evl_loop *loop, evl_handle h) {
   int rc = evl__loop_check(loop);
   if (rc < 0)
     return rc;
-  uint64_t lo = h & 0xffffffffu;
-  uint32_t gen = (uint32_t)(h >> 32);
-  if (lo == 0 || lo > loop->nslots)
+  evl__slot *s = sched_slot(loop, h);
+  if (!s)
     return EVL_EHANDLE;
-  uint32_t idx = (uint32_t)lo - 1;
-  evl__slot *s = &loop->slots[idx];
-  if (s->gen != gen)
-    return EVL_EHANDLE;
-  switch (s->state) {
-  case EVL__SLOT_QUEUED:
-    /* Lazy: the ring entry stays and frees the slot when reached, so the
-     * garbage is bounded by one batch. */
-    s->state = EVL__SLOT_CANCELLED;
-    s->cb = NULL;
-    return 0;
-  case EVL__SLOT_TIMER:
+  uint32_t idx = (uint32_t)(s - loop->slots);
+  /* A queued entry stays in the ring and is skipped when reached (its
+   * generation no longer matches), so the garbage is bounded by one
+   * batch. */
+  if (s->state == EVL__SLOT_TIMER)
     evl__heap_remove(&loop->heap, loop->slots, s->heap_idx);
-    evl__slot_free(loop, idx);
-    return 0;
-  default:
+  evl__slot_free(loop, idx);
+  return 0;
+}
+
+int evl_timer_rearm(evl_loop *loop, evl_handle h, int64_t delay_ns) {
+  return evl_timer_rearm_at(loop, h, sched_deadline(delay_ns));
+}
+
+int evl_timer_rearm_at(evl_loop *loop, evl_handle h, uint64_t when) {
+  int rc = evl__loop_check(loop);
+  if (rc < 0)
+    return rc;
+  evl__slot *s = sched_slot(loop, h);
+  if (!s)
     return EVL_EHANDLE;
+  if (s->state == EVL__SLOT_TIMER) {
+    /* In place: a new key (a new sequence number, as if scheduled now),
+     * then one sift, up or down. */
+    evl__hent *e = &loop->heap.a[s->heap_idx];
+    e->deadline = when;
+    e->seq = loop->seq++;
+    evl__heap_update(&loop->heap, loop->slots, s->heap_idx);
+    return 0;
   }
+  if (s->state != EVL__SLOT_DUE)
+    return -EINVAL; /* a call_soon callback is not a timer */
+  /* Due in this batch but not started: back into the heap; its ring entry
+   * is skipped when reached, since the slot is no longer DUE. */
+  uint32_t idx = (uint32_t)(s - loop->slots);
+  evl__hent e = {.deadline = when, .seq = loop->seq, .slot = idx};
+  if ((rc = evl__heap_push(&loop->heap, loop->slots, e)) < 0)
+    return rc;
+  loop->seq++;
+  s->state = EVL__SLOT_TIMER;
+  return 0;
 }

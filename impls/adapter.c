@@ -16,8 +16,8 @@
 #include "adapter.h"
 
 /* ---- slots ------------------------------------------------------------- */
-int evl__nslot_alloc(evl__nslots *s, uint32_t kind, void *ptr,
-                     evl_handle *out) {
+int evl__adapter_slot_alloc(evl__adapter_slots *s, uint32_t kind, void *ptr,
+                            evl_handle *out) {
   uint32_t i;
   if (s->free != UINT32_MAX && s->len > 0) {
     i = s->free;
@@ -27,7 +27,7 @@ int evl__nslot_alloc(evl__nslots *s, uint32_t kind, void *ptr,
       uint32_t ncap = s->cap ? s->cap * 2 : 64;
       if (ncap <= s->cap || ncap > UINT32_MAX / 2)
         return -ENOMEM;
-      evl__nslot *nv = realloc(s->v, (size_t)ncap * sizeof *nv);
+      evl__adapter_slot *nv = realloc(s->v, (size_t)ncap * sizeof *nv);
       if (!nv)
         return -ENOMEM;
       s->v = nv;
@@ -42,32 +42,33 @@ int evl__nslot_alloc(evl__nslots *s, uint32_t kind, void *ptr,
   return 0;
 }
 
-evl__nslot *evl__nslot_get(const evl__nslots *s, evl_handle h) {
+evl__adapter_slot *evl__adapter_slot_get(const evl__adapter_slots *s,
+                                         evl_handle h) {
   uint32_t i = (uint32_t)h, gen = (uint32_t)(h >> 32);
   if (i >= s->len || gen == 0)
     return NULL;
-  evl__nslot *sl = &s->v[i];
-  if (sl->gen != gen || sl->kind == EVL__NK_FREE)
+  evl__adapter_slot *sl = &s->v[i];
+  if (sl->gen != gen || sl->kind == EVL__ADAPTER_SLOT_FREE)
     return NULL;
   return sl;
 }
 
-void evl__nslot_free(evl__nslots *s, evl_handle h) {
+void evl__adapter_slot_free(evl__adapter_slots *s, evl_handle h) {
   uint32_t i = (uint32_t)h;
-  evl__nslot *sl = &s->v[i];
+  evl__adapter_slot *sl = &s->v[i];
   /* A new generation makes every copy of the old handle harmless. */
   if (++sl->gen == 0)
     sl->gen = 1;
-  sl->kind = EVL__NK_FREE;
+  sl->kind = EVL__ADAPTER_SLOT_FREE;
   sl->u.next = s->free;
   s->free = i;
 }
 
 /* ---- FIFO -------------------------------------------------------------- */
-static int fifo_push(evl__nfifo *q, evl_cb cb, void *arg, evl_handle h) {
+static int fifo_push(evl__adapter_fifo *q, evl_cb cb, void *arg, evl_handle h) {
   if (q->tail - q->head == q->cap) {
     size_t ncap = q->cap ? q->cap * 2 : 64;
-    evl__nentry *nv = malloc(ncap * sizeof *nv);
+    evl__adapter_entry *nv = malloc(ncap * sizeof *nv);
     if (!nv)
       return -ENOMEM;
     /* Unwrap into the new array keeping the counters' positions valid. */
@@ -77,7 +78,7 @@ static int fifo_push(evl__nfifo *q, evl_cb cb, void *arg, evl_handle h) {
     q->v = nv;
     q->cap = ncap;
   }
-  evl__nentry *e = &q->v[q->tail++ & (q->cap - 1)];
+  evl__adapter_entry *e = &q->v[q->tail++ & (q->cap - 1)];
   e->cb = cb;
   e->arg = arg;
   e->h = h;
@@ -86,8 +87,9 @@ static int fifo_push(evl__nfifo *q, evl_cb cb, void *arg, evl_handle h) {
 
 /* ---- base -------------------------------------------------------------- */
 
-int evl__nbase_init(evl__nbase *b, const evl_impl_ops *ops,
-                    const evl__nhooks *hooks, const evl_impl_config *cfg) {
+int evl__adapter_base_init(evl__adapter_base *b, const evl_impl_ops *ops,
+                           const evl__adapter_hooks *hooks,
+                           const evl_impl_config *cfg) {
   /* Read only up to cfg->size; a flag this version does not know is
    * refused rather than ignored (S8). */
   if (cfg &&
@@ -97,7 +99,6 @@ int evl__nbase_init(evl__nbase *b, const evl_impl_ops *ops,
   memset(b, 0, sizeof *b);
   b->ops = ops;
   b->hooks = hooks;
-  b->timer_release = hooks->timer_release;
   b->slots.free = UINT32_MAX;
   int rc = pthread_mutex_init(&b->ts_lock, NULL);
   if (rc)
@@ -115,8 +116,8 @@ int evl__nbase_init(evl__nbase *b, const evl_impl_ops *ops,
   return 0;
 }
 
-void evl__nbase_fini(evl__nbase *b) {
-  evl__nrun_closers(b);
+void evl__adapter_base_fini(evl__adapter_base *b) {
+  evl__adapter_run_closers(b);
   pthread_mutex_lock(&b->ts_lock);
   b->ts_closed = 1;
   free(b->ts.v);
@@ -139,17 +140,17 @@ void evl__nbase_fini(evl__nbase *b) {
   b->ntimers = b->nfds = 0;
 }
 
-void evl__nbase_destroy(evl__nbase *b) {
+void evl__adapter_base_destroy(evl__adapter_base *b) {
   pthread_mutex_destroy(&b->ts_lock);
 }
 
-int evl__nloop_alloc(size_t size, const evl_impl_ops *ops,
-                     const evl__nhooks *hooks, const evl_impl_config *cfg,
-                     evl_loop **loop) {
-  evl__nbase *b = calloc(1, size);
+int evl__adapter_loop_alloc(size_t size, const evl_impl_ops *ops,
+                            const evl__adapter_hooks *hooks,
+                            const evl_impl_config *cfg, evl_loop **loop) {
+  evl__adapter_base *b = calloc(1, size);
   if (!b)
     return -ENOMEM;
-  int rc = evl__nbase_init(b, ops, hooks, cfg);
+  int rc = evl__adapter_base_init(b, ops, hooks, cfg);
   if (rc < 0) {
     free(b);
     return rc;
@@ -158,14 +159,14 @@ int evl__nloop_alloc(size_t size, const evl_impl_ops *ops,
   return 0;
 }
 
-void evl__nloop_discard(evl_loop *loop) {
-  evl__nbase_fini(EVL__NB(loop));
-  evl__nbase_destroy(EVL__NB(loop));
+void evl__adapter_loop_discard(evl_loop *loop) {
+  evl__adapter_base_fini(EVL__ADAPTER_BASE(loop));
+  evl__adapter_base_destroy(EVL__ADAPTER_BASE(loop));
   free(loop);
 }
 
-int evl__nloop_close(evl_loop *loop) {
-  evl__nbase *b = EVL__NB(loop);
+int evl__adapter_loop_close(evl_loop *loop) {
+  evl__adapter_base *b = EVL__ADAPTER_BASE(loop);
   if (!b)
     return 0;
   if (b->running)
@@ -173,39 +174,39 @@ int evl__nloop_close(evl_loop *loop) {
   if (b->closed)
     return 0;
   /* Workers post through the cross-thread queue: join them first. */
-  evl__nrun_closers(b);
+  evl__adapter_run_closers(b);
   b->closed = 1;
-  evl__nts_close(b);
+  evl__adapter_posts_close(b);
   for (int sig = 1; sig < NSIG; sig++)
     if (b->sigs[sig])
       b->hooks->sig_drop(loop, sig);
   b->hooks->teardown(loop);
-  evl__nbase_fini(b);
+  evl__adapter_base_fini(b);
   return 0;
 }
 
-int evl__nloop_free(evl_loop *loop) {
+int evl__adapter_loop_free(evl_loop *loop) {
   if (!loop)
     return 0;
-  int rc = evl__nloop_close(loop);
+  int rc = evl__adapter_loop_close(loop);
   if (rc < 0)
     return rc;
-  evl__nbase_destroy(EVL__NB(loop));
+  evl__adapter_base_destroy(EVL__ADAPTER_BASE(loop));
   free(loop);
   return 0;
 }
 
-int evl__nis_running(const evl_loop *loop) {
-  return loop && EVL__NB(loop)->running;
+int evl__adapter_is_running(const evl_loop *loop) {
+  return loop && EVL__ADAPTER_BASE(loop)->running;
 }
 
-uint64_t evl__ntime(const evl_loop *loop) {
+uint64_t evl__adapter_time(const evl_loop *loop) {
   (void)loop;
-  return evl__nnow();
+  return evl__adapter_now();
 }
 
-int evl__nset_debug(evl_loop *loop, int on) {
-  evl__nbase *b = EVL__NB(loop);
+int evl__adapter_set_debug(evl_loop *loop, int on) {
+  evl__adapter_base *b = EVL__ADAPTER_BASE(loop);
   if (!b)
     return -EINVAL;
   if (b->closed)
@@ -214,8 +215,8 @@ int evl__nset_debug(evl_loop *loop, int on) {
   return 0;
 }
 
-int evl__nset_slow_callback_ns(evl_loop *loop, uint64_t ns) {
-  evl__nbase *b = EVL__NB(loop);
+int evl__adapter_set_slow_callback_ns(evl_loop *loop, uint64_t ns) {
+  evl__adapter_base *b = EVL__ADAPTER_BASE(loop);
   if (!b)
     return -EINVAL;
   if (b->closed)
@@ -224,8 +225,8 @@ int evl__nset_slow_callback_ns(evl_loop *loop, uint64_t ns) {
   return 0;
 }
 
-int evl__nloop_stats(const evl_loop *loop, evl_loop_stats *out) {
-  const evl__nbase *b = (const evl__nbase *)(const void *)loop;
+int evl__adapter_loop_stats(const evl_loop *loop, evl_loop_stats *out) {
+  const evl__adapter_base *b = (const evl__adapter_base *)(const void *)loop;
   if (!b)
     return -EINVAL;
   if (b->closed)
@@ -238,7 +239,7 @@ int evl__nloop_stats(const evl_loop *loop, evl_loop_stats *out) {
   return 0;
 }
 
-int evl__ncheck(const evl__nbase *b) {
+int evl__adapter_check(const evl__adapter_base *b) {
   if (!b)
     return -EINVAL;
   if (b->closed)
@@ -248,14 +249,14 @@ int evl__ncheck(const evl__nbase *b) {
   return 0;
 }
 
-uint64_t evl__nnow(void) {
+uint64_t evl__adapter_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-uint64_t evl__ndeadline(int64_t delay_ns) {
-  uint64_t now = evl__nnow();
+uint64_t evl__adapter_deadline(int64_t delay_ns) {
+  uint64_t now = evl__adapter_now();
   if (delay_ns <= 0)
     return now;
   if ((uint64_t)delay_ns > UINT64_MAX - now)
@@ -263,7 +264,7 @@ uint64_t evl__ndeadline(int64_t delay_ns) {
   return now + (uint64_t)delay_ns;
 }
 
-int evl__nfd_headroom(int n) {
+int evl__adapter_fd_headroom(int n) {
   int fds[8], got = 0, rc = 0;
   if (n > 8)
     n = 8;
@@ -280,16 +281,16 @@ int evl__nfd_headroom(int n) {
   return rc;
 }
 
-int evl__ncheck_fd(int fd) {
+int evl__adapter_check_fd(int fd) {
   if (fd < 0 || fcntl(fd, F_GETFD) < 0)
     return -EBADF;
   return 0;
 }
 
-int evl__nio_add_prep(evl_loop *loop, int fd, evl_io_cb cb,
-                      int (*check_fd)(int fd)) {
-  evl__nbase *b = EVL__NB(loop);
-  int rc = evl__ncheck(b);
+int evl__adapter_io_add_prep(evl_loop *loop, int fd, evl_io_cb cb,
+                             int (*check_fd)(int fd)) {
+  evl__adapter_base *b = EVL__ADAPTER_BASE(loop);
+  int rc = evl__adapter_check(b);
   if (rc)
     return rc;
   if (!cb)
@@ -310,9 +311,9 @@ int evl__nio_add_prep(evl_loop *loop, int fd, evl_io_cb cb,
   return 0;
 }
 
-int evl__nio_lookup(evl_loop *loop, int fd, void **rec) {
-  evl__nbase *b = EVL__NB(loop);
-  int rc = evl__ncheck(b);
+int evl__adapter_io_lookup(evl_loop *loop, int fd, void **rec) {
+  evl__adapter_base *b = EVL__ADAPTER_BASE(loop);
+  int rc = evl__adapter_check(b);
   if (rc)
     return rc;
   if (fd < 0)
@@ -322,14 +323,15 @@ int evl__nio_lookup(evl_loop *loop, int fd, void **rec) {
 }
 
 /* ---- call_soon and its batches ---------------------------------------- */
-int evl__nsoon(evl__nbase *b, evl_cb cb, void *arg, evl_handle *out) {
+int evl__adapter_soon(evl__adapter_base *b, evl_cb cb, void *arg,
+                      evl_handle *out) {
   evl_handle h;
-  int rc = evl__nslot_alloc(&b->slots, EVL__NK_SOON, NULL, &h);
+  int rc = evl__adapter_slot_alloc(&b->slots, EVL__ADAPTER_SLOT_SOON, NULL, &h);
   if (rc < 0)
     return rc;
   rc = fifo_push(&b->ready, cb, arg, h);
   if (rc < 0) {
-    evl__nslot_free(&b->slots, h);
+    evl__adapter_slot_free(&b->slots, h);
     return rc;
   }
   if (!b->running)
@@ -339,21 +341,7 @@ int evl__nsoon(evl__nbase *b, evl_cb cb, void *arg, evl_handle *out) {
   return 0;
 }
 
-int evl__ndue_push(evl__nbase *b, uint64_t deadline, uint64_t seq, evl_cb cb,
-                   void *arg, evl_handle h) {
-  if (b->ndue == b->due_cap) {
-    size_t ncap = b->due_cap ? b->due_cap * 2 : 64;
-    evl__ndue *nv = realloc(b->due, ncap * sizeof *nv);
-    if (!nv)
-      return -ENOMEM;
-    b->due = nv;
-    b->due_cap = ncap;
-  }
-  b->due[b->ndue++] = (evl__ndue){deadline, seq, cb, arg, h};
-  return 0;
-}
-
-static int due_before(const evl__ndue *a, const evl__ndue *b) {
+static int due_before(const evl__adapter_due *a, const evl__adapter_due *b) {
   return a->deadline < b->deadline ||
          (a->deadline == b->deadline && a->seq < b->seq);
 }
@@ -362,7 +350,7 @@ static int due_cmp(const void *a, const void *b) {
   return due_before(a, b) ? -1 : due_before(b, a) ? 1 : 0;
 }
 
-void evl__nrun_due(evl__nbase *b) {
+void evl__adapter_run_due(evl__adapter_base *b) {
   size_t n = b->ndue, descents = 0;
   for (size_t i = 1; i < n; i++)
     descents += due_before(&b->due[i], &b->due[i - 1]);
@@ -372,7 +360,7 @@ void evl__nrun_due(evl__nbase *b) {
   } else if (descents) {
     /* Nearly sorted (libev, libevent fire in deadline order): insertion. */
     for (size_t i = 1; i < n; i++) {
-      evl__ndue x = b->due[i];
+      evl__adapter_due x = b->due[i];
       size_t j = i;
       for (; j > 0 && due_before(&x, &b->due[j - 1]); j--)
         b->due[j] = b->due[j - 1];
@@ -381,17 +369,15 @@ void evl__nrun_due(evl__nbase *b) {
   }
   size_t i = 0;
   while (i < n && !b->closed) {
-    evl__ndue e = b->due[i++]; /* a copy: a callback may grow the array */
-    evl__nslot *sl = evl__nslot_get(&b->slots, e.h);
-    if (!sl)
-      continue; /* cancelled after the library fired it */
-    void *timer = sl->u.ptr;
-    evl__nslot_free(&b->slots, e.h);
-    b->ntimers--;
-    b->timer_release(b, timer);
-    uint64_t t0 = evl__ncb_begin(b);
+    evl__adapter_due e =
+        b->due[i++]; /* a copy: a callback may grow the array */
+    evl__adapter_slot *sl = evl__adapter_slot_get(&b->slots, e.h);
+    if (!sl || ((evl__adapter_timer *)sl->u.ptr)->seq != e.seq)
+      continue; /* cancelled or re-armed after the library fired it */
+    evl__adapter_timer_release(b, sl->u.ptr);
+    uint64_t t0 = evl__adapter_cb_begin(b);
     e.cb(e.arg);
-    evl__ncb_end(b, t0);
+    evl__adapter_cb_end(b, t0);
   }
   if (b->closed)
     return;
@@ -399,39 +385,29 @@ void evl__nrun_due(evl__nbase *b) {
   b->ndue -= n;
 }
 
-size_t evl__nrun_batch(evl__nbase *b) {
+size_t evl__adapter_run_batch(evl__adapter_base *b) {
   size_t end = b->mark;
   while (b->ready.head != end && !b->closed) {
-    evl__nentry e = b->ready.v[b->ready.head++ & (b->ready.cap - 1)];
+    evl__adapter_entry e = b->ready.v[b->ready.head++ & (b->ready.cap - 1)];
     if (e.h) {
       /* A cancelled entry stays in the FIFO with a dead handle (S4). */
-      if (!evl__nslot_get(&b->slots, e.h))
+      if (!evl__adapter_slot_get(&b->slots, e.h))
         continue;
-      evl__nslot_free(&b->slots, e.h);
+      evl__adapter_slot_free(&b->slots, e.h);
     }
-    uint64_t t0 = evl__ncb_begin(b);
+    uint64_t t0 = evl__adapter_cb_begin(b);
     e.cb(e.arg);
-    evl__ncb_end(b, t0);
+    evl__adapter_cb_end(b, t0);
   }
   if (b->ndue && !b->closed)
-    evl__nrun_due(b);
+    evl__adapter_run_due(b);
   b->mark = b->ready.tail;
   return b->ready.tail - b->ready.head + b->ndue;
 }
 
-void evl__ntimer_run_now(evl__nbase *b, evl_cb cb, void *arg, evl_handle h,
-                         void *timer) {
-  evl__nslot_free(&b->slots, h);
-  b->ntimers--;
-  b->timer_release(b, timer);
-  uint64_t t0 = evl__ncb_begin(b);
-  cb(arg);
-  evl__ncb_end(b, t0);
-}
-
 /* ---- cross-thread posts ------------------------------------------------ */
-int evl__nts_post(evl__nbase *b, evl_cb cb, void *arg,
-                  void (*wake)(evl__nbase *b)) {
+int evl__adapter_post(evl__adapter_base *b, evl_cb cb, void *arg,
+                      void (*wake)(evl__adapter_base *b)) {
   if (!cb)
     return -EINVAL;
   pthread_mutex_lock(&b->ts_lock);
@@ -444,27 +420,27 @@ int evl__nts_post(evl__nbase *b, evl_cb cb, void *arg,
   return rc;
 }
 
-void evl__nts_close(evl__nbase *b) {
+void evl__adapter_posts_close(evl__adapter_base *b) {
   pthread_mutex_lock(&b->ts_lock);
   b->ts_closed = 1;
   pthread_mutex_unlock(&b->ts_lock);
 }
 
-void evl__nts_run(evl__nbase *b) {
+void evl__adapter_posts_run(evl__adapter_base *b) {
   /* Take the whole queue at once: posts made by these callbacks go to the
    * next wakeup, so a self-posting callback cannot starve the loop. The
    * posters get the spare array back, so a ping-pong allocates nothing. */
   pthread_mutex_lock(&b->ts_lock);
-  evl__nfifo q = b->ts;
+  evl__adapter_fifo q = b->ts;
   b->ts = b->ts_spare;
   b->ts_wake = 0;
   pthread_mutex_unlock(&b->ts_lock);
   memset(&b->ts_spare, 0, sizeof b->ts_spare);
   for (size_t k = q.head; k != q.tail && !b->closed; k++) {
-    evl__nentry *e = &q.v[k & (q.cap - 1)];
-    uint64_t t0 = evl__ncb_begin(b);
+    evl__adapter_entry *e = &q.v[k & (q.cap - 1)];
+    uint64_t t0 = evl__adapter_cb_begin(b);
     e->cb(e->arg);
-    evl__ncb_end(b, t0);
+    evl__adapter_cb_end(b, t0);
   }
   q.head = q.tail = 0;
   if (b->ts_spare.v || b->closed)
@@ -473,27 +449,27 @@ void evl__nts_run(evl__nbase *b) {
     b->ts_spare = q;
 }
 
-int evl__ncall_soon_threadsafe(evl_loop *loop, evl_cb cb, void *arg) {
-  evl__nbase *b = EVL__NB(loop);
+int evl__adapter_call_soon_threadsafe(evl_loop *loop, evl_cb cb, void *arg) {
+  evl__adapter_base *b = EVL__ADAPTER_BASE(loop);
   if (!b)
     return -EINVAL;
   if (b->closed)
     return EVL_ECLOSED;
-  return evl__nts_post(b, cb, arg, b->hooks->wake);
+  return evl__adapter_post(b, cb, arg, b->hooks->wake);
 }
 
 static void native_stop_cb(void *arg) {
-  EVL__NB(arg)->ops->stop(arg);
+  EVL__ADAPTER_BASE(arg)->ops->stop(arg);
 }
 
-int evl__nstop_threadsafe(evl_loop *loop) {
-  return evl__ncall_soon_threadsafe(loop, native_stop_cb, loop);
+int evl__adapter_stop_threadsafe(evl_loop *loop) {
+  return evl__adapter_call_soon_threadsafe(loop, native_stop_cb, loop);
 }
 
 /* ---- running ----------------------------------------------------------- */
 static _Thread_local evl_loop *native_current;
 
-int evl__nrun_enter(evl__nbase *b, evl_loop *self) {
+int evl__adapter_run_enter(evl__adapter_base *b, evl_loop *self) {
   if (b->running || native_current)
     return -EBUSY;
   b->running = 1;
@@ -502,24 +478,24 @@ int evl__nrun_enter(evl__nbase *b, evl_loop *self) {
   return 0;
 }
 
-int evl__nrun_begin(evl_loop *loop) {
-  evl__nbase *b = EVL__NB(loop);
-  int rc = evl__ncheck(b);
+int evl__adapter_run_begin(evl_loop *loop) {
+  evl__adapter_base *b = EVL__ADAPTER_BASE(loop);
+  int rc = evl__adapter_check(b);
   if (rc)
     return rc;
-  if ((rc = evl__nrun_enter(b, loop)) < 0)
+  if ((rc = evl__adapter_run_enter(b, loop)) < 0)
     return rc;
-  evl__nmark_all(b);
+  evl__adapter_mark_all(b);
   return 0;
 }
 
-void evl__nrun_leave(evl__nbase *b) {
+void evl__adapter_run_leave(evl__adapter_base *b) {
   b->running = 0;
   b->stopping = 0;
   native_current = NULL;
 }
 
-evl_loop *evl__nget_running(void) {
+evl_loop *evl__adapter_get_running_loop(void) {
   return native_current;
 }
 
@@ -528,8 +504,9 @@ evl_loop *evl__nget_running(void) {
  * compiled into each native module: it needs nothing else of the core), so
  * every implementation prints the same line. */
 
-int evl__nset_error_handler(evl_loop *loop, evl_error_handler h, void *arg) {
-  evl__nbase *b = EVL__NB(loop);
+int evl__adapter_set_error_handler(evl_loop *loop, evl_error_handler h,
+                                   void *arg) {
+  evl__adapter_base *b = EVL__ADAPTER_BASE(loop);
   if (!b)
     return -EINVAL;
   if (b->closed)
@@ -539,22 +516,23 @@ int evl__nset_error_handler(evl_loop *loop, evl_error_handler h, void *arg) {
   return 0;
 }
 
-int evl__nreport_error(evl_loop *loop, int code, const char *message) {
-  int rc = evl__ncheck(EVL__NB(loop));
+int evl__adapter_report_error(evl_loop *loop, int code, const char *message) {
+  int rc = evl__adapter_check(EVL__ADAPTER_BASE(loop));
   if (rc)
     return rc;
-  evl__nreport(EVL__NB(loop), code, "callback", message, -1, 0);
+  evl__adapter_report(EVL__ADAPTER_BASE(loop), code, "callback", message, -1,
+                      0);
   return 0;
 }
 
-void evl__nreport(evl__nbase *b, int code, const char *context,
-                  const char *message, int fd, uint64_t duration_ns) {
+void evl__adapter_report(evl__adapter_base *b, int code, const char *context,
+                         const char *message, int fd, uint64_t duration_ns) {
   evl_error_info info = {code, context, message, fd, duration_ns};
   b->eh(&info, b->eh_arg);
 }
 
-void evl__ncb_slow(evl__nbase *b, uint64_t t0) {
-  uint64_t d = evl__nnow() - t0;
+void evl__adapter_cb_slow(evl__adapter_base *b, uint64_t t0) {
+  uint64_t d = evl__adapter_now() - t0;
   if (d > b->slow_ns)
-    evl__nreport(b, EVL_ESLOW, "slow callback", NULL, -1, d ? d : 1);
+    evl__adapter_report(b, EVL_ESLOW, "slow callback", NULL, -1, d ? d : 1);
 }

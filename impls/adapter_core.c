@@ -13,62 +13,66 @@
  * adapter's hot paths). Modules link with -Bsymbolic, so these definitions
  * serve only the module's own copies, never the core's in the same process.
  */
-typedef struct evl__nhook {
+typedef struct evl__adapter_closer {
   evl__close_hook fn;
   void *data;
-} evl__nhook;
+} evl__adapter_closer;
 
 int evl_call_soon(evl_loop *loop, evl_cb cb, void *arg, evl_handle *out) {
-  return loop ? EVL__NB(loop)->ops->call_soon(loop, cb, arg, out) : -EINVAL;
-}
-int evl_call_soon_threadsafe(evl_loop *loop, evl_cb cb, void *arg) {
-  return loop ? EVL__NB(loop)->ops->call_soon_threadsafe(loop, cb, arg)
+  return loop ? EVL__ADAPTER_BASE(loop)->ops->call_soon(loop, cb, arg, out)
               : -EINVAL;
 }
+int evl_call_soon_threadsafe(evl_loop *loop, evl_cb cb, void *arg) {
+  return loop
+             ? EVL__ADAPTER_BASE(loop)->ops->call_soon_threadsafe(loop, cb, arg)
+             : -EINVAL;
+}
 int evl_stop(evl_loop *loop) {
-  return loop ? EVL__NB(loop)->ops->stop(loop) : -EINVAL;
+  return loop ? EVL__ADAPTER_BASE(loop)->ops->stop(loop) : -EINVAL;
 }
 int evl_is_running(const evl_loop *loop) {
-  return loop ? EVL__NB(loop)->ops->is_running(loop) : 0;
+  return loop ? EVL__ADAPTER_BASE(loop)->ops->is_running(loop) : 0;
 }
 int evl_run_forever(evl_loop *loop) {
-  return loop ? EVL__NB(loop)->ops->run_forever(loop) : -EINVAL;
+  return loop ? EVL__ADAPTER_BASE(loop)->ops->run_forever(loop) : -EINVAL;
 }
 
 int evl__loop_check(const evl_loop *loop) {
-  return evl__ncheck(EVL__NB(loop));
+  return evl__adapter_check(EVL__ADAPTER_BASE(loop));
 }
 void *evl__loop_ext(const evl_loop *loop, enum evl__ext which) {
-  return (unsigned)which < EVL__EXT_MAX ? EVL__NB(loop)->ext[which] : NULL;
+  return (unsigned)which < EVL__EXT_MAX ? EVL__ADAPTER_BASE(loop)->ext[which]
+                                        : NULL;
 }
 void evl__loop_set_ext(evl_loop *loop, enum evl__ext which, void *p) {
   if ((unsigned)which < EVL__EXT_MAX)
-    EVL__NB(loop)->ext[which] = p;
+    EVL__ADAPTER_BASE(loop)->ext[which] = p;
 }
 unsigned evl__loop_executor_threads(const evl_loop *loop) {
-  return EVL__NB(loop)->exec_threads;
+  return EVL__ADAPTER_BASE(loop)->exec_threads;
 }
 void evl__loop_error(evl_loop *loop, int code, const char *context,
                      const char *message, int fd) {
-  evl__nreport(EVL__NB(loop), code, context, message, fd, 0);
+  evl__adapter_report(EVL__ADAPTER_BASE(loop), code, context, message, fd, 0);
 }
 
 int evl__loop_add_close_hook(evl_loop *loop, evl__close_hook fn, void *data) {
-  evl__nbase *b = EVL__NB(loop);
-  int rc = evl__ncheck(b);
+  evl__adapter_base *b = EVL__ADAPTER_BASE(loop);
+  int rc = evl__adapter_check(b);
   if (rc)
     return rc;
   if (!fn)
     return -EINVAL;
-  evl__nhook *nh = realloc(b->closers, (size_t)(b->ncloser + 1) * sizeof *nh);
+  evl__adapter_closer *nh =
+      realloc(b->closers, (size_t)(b->ncloser + 1) * sizeof *nh);
   if (!nh)
     return -ENOMEM;
   b->closers = nh;
-  b->closers[b->ncloser++] = (evl__nhook){fn, data};
+  b->closers[b->ncloser++] = (evl__adapter_closer){fn, data};
   return 0;
 }
 
-void evl__nrun_closers(evl__nbase *b) {
+void evl__adapter_run_closers(evl__adapter_base *b) {
   for (int i = b->ncloser - 1; i >= 0; i--)
     b->closers[i].fn((evl_loop *)(void *)b, b->closers[i].data);
   free(b->closers);

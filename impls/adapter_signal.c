@@ -19,25 +19,26 @@
 static pthread_mutex_t sig_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
   int users;
-  const void *owner; /* EVL__NSIG_PER_SIG */
+  const void *owner; /* EVL__ADAPTER_SIG_PER_SIG */
   struct sigaction saved;
 } sig_tab[NSIG];
-static const void *sig_any_owner; /* EVL__NSIG_ONE_LOOP */
+static const void *sig_any_owner; /* EVL__ADAPTER_SIG_ONE_LOOP */
 static int sig_any_users;
 
-int evl__nsig_check(int sig) {
+int evl__adapter_sig_check(int sig) {
   if (sig <= 0 || sig >= NSIG || sig == SIGKILL || sig == SIGSTOP)
     return -EINVAL;
   return 0;
 }
 
-int evl__nsig_acquire(int sig, const void *loop, int mode) {
+int evl__adapter_sig_acquire(int sig, const void *loop, int mode) {
   int rc = 0;
   pthread_mutex_lock(&sig_lock);
-  if (mode == EVL__NSIG_PER_SIG && sig_tab[sig].users &&
+  if (mode == EVL__ADAPTER_SIG_PER_SIG && sig_tab[sig].users &&
       sig_tab[sig].owner != loop)
     rc = -EBUSY;
-  else if (mode == EVL__NSIG_ONE_LOOP && sig_any_users && sig_any_owner != loop)
+  else if (mode == EVL__ADAPTER_SIG_ONE_LOOP && sig_any_users &&
+           sig_any_owner != loop)
     rc = -EBUSY;
   else if (sig_tab[sig].users == 0 &&
            sigaction(sig, NULL, &sig_tab[sig].saved) < 0)
@@ -52,7 +53,7 @@ int evl__nsig_acquire(int sig, const void *loop, int mode) {
   return rc;
 }
 
-void evl__nsig_release(int sig, int restore) {
+void evl__adapter_sig_release(int sig, int restore) {
   pthread_mutex_lock(&sig_lock);
   if (--sig_tab[sig].users == 0) {
     sig_tab[sig].owner = NULL;
@@ -64,23 +65,23 @@ void evl__nsig_release(int sig, int restore) {
   pthread_mutex_unlock(&sig_lock);
 }
 
-int evl__nsig_add_check(evl_loop *loop, int sig, evl_cb cb) {
-  int rc = evl__ncheck(EVL__NB(loop));
+int evl__adapter_sig_add_check(evl_loop *loop, int sig, evl_cb cb) {
+  int rc = evl__adapter_check(EVL__ADAPTER_BASE(loop));
   if (rc)
     return rc;
-  if (!cb || evl__nsig_check(sig) < 0)
+  if (!cb || evl__adapter_sig_check(sig) < 0)
     return -EINVAL;
   return 0;
 }
 
-int evl__nremove_signal_handler(evl_loop *loop, int sig) {
-  int rc = evl__ncheck(EVL__NB(loop));
+int evl__adapter_remove_signal_handler(evl_loop *loop, int sig) {
+  int rc = evl__adapter_check(EVL__ADAPTER_BASE(loop));
   if (rc)
     return rc;
-  if (evl__nsig_check(sig) < 0)
+  if (evl__adapter_sig_check(sig) < 0)
     return -EINVAL;
-  if (!EVL__NB(loop)->sigs[sig])
+  if (!EVL__ADAPTER_BASE(loop)->sigs[sig])
     return 0;
-  EVL__NB(loop)->hooks->sig_drop(loop, sig);
+  EVL__ADAPTER_BASE(loop)->hooks->sig_drop(loop, sig);
   return 1;
 }

@@ -9,16 +9,11 @@
 #include "backends/wrap_common.h"
 
 static const evl_impl_ops evn_ops;
-static const evl__nhooks evn_hooks;
+static const evl__adapter_hooks evn_hooks;
 
 typedef struct evn_timer {
   ev_timer w;
-  evl_loop *loop;
-  evl_cb cb;
-  void *arg;
-  uint64_t deadline, seq;
-  evl_handle h;
-  struct evn_timer *next_free;
+  evl__adapter_timer t;
 } evn_timer;
 
 /* One ev_io per direction, as libev users write it: stopping a watcher also
@@ -31,12 +26,11 @@ typedef struct evn_fd {
 } evn_fd;
 
 struct evl_loop {
-  evl__nbase b; /* first: helpers see the loop as its base */
+  evl__adapter_base b; /* first: helpers see the loop as its base */
   struct ev_loop *ev;
   ev_idle idle;   /* active while the FIFO is non-empty: poll won't block */
   ev_check check; /* lowest priority: runs the batch after I/O and timers */
   ev_async async;
-  evn_timer *tfree;
   /* libev's cached time, estimated in ours: see evn_timer_arm. */
   double ep_now;
   uint64_t ep_base;
@@ -77,32 +71,35 @@ static void evn_want_batch(evl_loop *loop) {
 static void evn_check_cb(struct ev_loop *ev, ev_check *w, int revents) {
   (void)revents;
   evl_loop *loop = EVN_LOOP(w, check);
-  if (evl__nrun_batch(&loop->b) == 0 && !loop->b.closed)
+  if (evl__adapter_run_batch(&loop->b) == 0 && !loop->b.closed)
     ev_idle_stop(ev, &loop->idle);
 }
 
 static void evn_async_cb(struct ev_loop *ev, ev_async *w, int revents) {
   (void)ev, (void)revents;
-  evl__nts_run(&EVN_LOOP(w, async)->b);
+  evl__adapter_posts_run(&EVN_LOOP(w, async)->b);
 }
 
 static int evn_call_soon(evl_loop *loop, evl_cb cb, void *arg,
                          evl_handle *out) {
-  int rc = evl__ncheck(EVL__NB(loop));
+  int rc = evl__adapter_check(EVL__ADAPTER_BASE(loop));
   if (rc)
     return rc;
   if (!cb)
     return -EINVAL;
-  rc = evl__nsoon(&loop->b, cb, arg, out);
+  rc = evl__adapter_soon(&loop->b, cb, arg, out);
   if (rc == 0)
     evn_want_batch(loop);
   return rc;
 }
 
 /* ---- timers ------------------------------------------------------------- */
-static void evn_timer_cb(struct ev_loop *ev, ev_timer *w, int revents);
+#define EVN_TIMER(at) ((evn_timer *)((char *)(at)-offsetof(evn_timer, t)))
 
-static void evn_timer_arm(evl_loop *loop, evn_timer *tm, int due_now) {
+static void evn_timer_arm(evl__adapter_base *b, evl__adapter_timer *at,
+                          int due_now) {
+  evl_loop *loop = (evl_loop *)b;
+  ev_timer *w = &EVN_TIMER(at)->w;
   /* libev puts a timer at its cached time (mn_now) + `after`. While that
    * cached time stands (ev_now() unchanged), estimate it once in our clock
    * from the lag libev's manual gives (ev_time() - ev_now()), less a slack
@@ -112,103 +109,51 @@ static void evn_timer_arm(evl_loop *loop, evn_timer *tm, int due_now) {
   if (!due_now) {
     double evnow = ev_now(loop->ev);
     if (evnow != loop->ep_now) {
-      uint64_t now = evl__nnow();
+      uint64_t now = evl__adapter_now();
       double lag = ev_time() - evnow;
       uint64_t back = (lag > 0. ? (uint64_t)(lag * 1e9) : 0) + EVN_SLACK_NS;
       loop->ep_now = evnow;
       loop->ep_base = now > back ? now - back : 0;
     }
-    if (tm->deadline > loop->ep_base)
-      after = (double)(tm->deadline - loop->ep_base) / 1e9;
+    if (at->deadline > loop->ep_base)
+      after = (double)(at->deadline - loop->ep_base) / 1e9;
   }
-  ev_timer_set(&tm->w, after, 0.);
-  ev_timer_start(loop->ev, &tm->w);
+  if (after > 0. && ev_is_active(w)) {
+    /* A running timer moves in place in libev's heap: ev_timer_again with
+     * `repeat` as the new timeout, then one-shot again. */
+    w->repeat = after;
+    ev_timer_again(loop->ev, w);
+    w->repeat = 0.;
+    return;
+  }
+  ev_timer_stop(loop->ev, w);
+  ev_timer_set(w, after, 0.);
+  ev_timer_start(loop->ev, w);
 }
 
-static void evn_timer_release(evl__nbase *b, void *timer) {
-  evn_timer *tm = timer;
-  evl_loop *loop = (evl_loop *)b;
-  tm->next_free = loop->tfree;
-  loop->tfree = tm;
+static void evn_timer_stop(evl__adapter_base *b, evl__adapter_timer *at) {
+  ev_timer_stop(((evl_loop *)b)->ev, &EVN_TIMER(at)->w);
 }
 
 static void evn_timer_cb(struct ev_loop *ev, ev_timer *w, int revents) {
   (void)ev, (void)revents;
-  evn_timer *tm = (evn_timer *)w;
-  evl_loop *loop = tm->loop;
-  if (evl__nnow() < tm->deadline) { /* belt and braces for S2 */
-    evn_timer_arm(loop, tm, 0);
-    return;
-  }
   /* The lowest-priority check runs after every timer of this pass: it
    * runs the batch's call_soon callbacks, then these in order. */
-  if (evl__ndue_push(&loop->b, tm->deadline, tm->seq, tm->cb, tm->arg, tm->h) ==
-      0)
-    return;
-  /* Out of memory for the queue: run it now, out of order. */
-  evl__ntimer_run_now(&loop->b, tm->cb, tm->arg, tm->h, tm);
+  evl__adapter_timer_fired(&((evn_timer *)w)->t);
 }
 
-static int evn_timer_new(evl_loop *loop, uint64_t when_ns, int due_now,
-                         evl_cb cb, void *arg, evl_handle *out) {
-  int rc = evl__ncheck(EVL__NB(loop));
-  if (rc)
-    return rc;
-  if (!cb)
-    return -EINVAL;
-  evn_timer *tm = loop->tfree;
-  if (tm) {
-    loop->tfree = tm->next_free;
-  } else {
-    tm = malloc(sizeof *tm);
-    if (!tm)
-      return -ENOMEM;
-    ev_init(&tm->w, evn_timer_cb);
-    tm->loop = loop;
-  }
-  rc = evl__nslot_alloc(&loop->b.slots, EVL__NK_TIMER, tm, &tm->h);
-  if (rc < 0) {
-    evn_timer_release(&loop->b, tm);
-    return rc;
-  }
-  tm->cb = cb;
-  tm->arg = arg;
-  tm->deadline = when_ns;
-  tm->seq = ++loop->b.tseq;
-  evn_timer_arm(loop, tm, due_now);
-  loop->b.ntimers++;
-  if (out)
-    *out = tm->h;
-  return 0;
+static evl__adapter_timer *evn_timer_new(evl__adapter_base *b) {
+  (void)b;
+  evn_timer *tm = malloc(sizeof *tm);
+  if (!tm)
+    return NULL;
+  ev_init(&tm->w, evn_timer_cb);
+  return &tm->t;
 }
 
-static int evn_call_at(evl_loop *loop, uint64_t when_ns, evl_cb cb, void *arg,
-                       evl_handle *out) {
-  return evn_timer_new(loop, when_ns, when_ns <= evl__nnow(), cb, arg, out);
-}
-
-static int evn_call_later(evl_loop *loop, int64_t delay_ns, evl_cb cb,
-                          void *arg, evl_handle *out) {
-  return evn_timer_new(loop, evl__ndeadline(delay_ns), delay_ns <= 0, cb, arg,
-                       out);
-}
-
-static int evn_cancel(evl_loop *loop, evl_handle h) {
-  int rc = evl__ncheck(EVL__NB(loop));
-  if (rc)
-    return rc;
-  evl__nslot *sl = evl__nslot_get(&loop->b.slots, h);
-  if (!sl)
-    return EVL_EHANDLE;
-  if (sl->kind == EVL__NK_TIMER) {
-    evn_timer *tm = sl->u.ptr;
-    ev_timer_stop(loop->ev, &tm->w);
-    tm->next_free = loop->tfree;
-    loop->tfree = tm;
-    loop->b.ntimers--;
-  }
-  evl__nslot_free(&loop->b.slots, h);
-  return 0;
+static void evn_timer_free(evl__adapter_base *b, evl__adapter_timer *at) {
+  evn_timer_stop(b, at);
+  free(EVN_TIMER(at));
 }
 
 /* ---- I/O ---------------------------------------------------------------- */
@@ -239,13 +184,13 @@ static void evn_io_cb(struct ev_loop *ev, ev_io *w, int revents) {
   }
   loop->b.st.events++;
   /* f may be freed by the callback: nothing below may touch it. */
-  uint64_t t0 = evl__ncb_begin(&loop->b);
+  uint64_t t0 = evl__adapter_cb_begin(&loop->b);
   cb(fd, events, arg);
-  evl__ncb_end(&loop->b, t0);
+  evl__adapter_cb_end(&loop->b, t0);
 }
 
 static int evn_add(evl_loop *loop, int fd, int write, evl_io_cb cb, void *arg) {
-  int rc = evl__nio_add_prep(loop, fd, cb, evl__ncheck_fd);
+  int rc = evl__adapter_io_add_prep(loop, fd, cb, evl__adapter_check_fd);
   if (rc)
     return rc;
   evn_fd *f = loop->b.fds[fd];
@@ -271,7 +216,7 @@ static int evn_add(evl_loop *loop, int fd, int write, evl_io_cb cb, void *arg) {
 
 static int evn_remove(evl_loop *loop, int fd, int write) {
   void *rec;
-  int rc = evl__nio_lookup(loop, fd, &rec);
+  int rc = evl__adapter_io_lookup(loop, fd, &rec);
   if (rc)
     return rc;
   evn_fd *f = rec;
@@ -298,7 +243,7 @@ static int evn_remove_writer(evl_loop *loop, int fd) {
 
 /* ---- running ------------------------------------------------------------ */
 static int evn_run(evl_loop *loop, int flags) {
-  int rc = evl__nrun_begin(loop);
+  int rc = evl__adapter_run_begin(loop);
   if (rc)
     return rc;
   /* ev_run forgets an ev_break made before it; the contract wants one
@@ -315,8 +260,8 @@ static int evn_run(evl_loop *loop, int flags) {
   }
   rc = -evn_syserr_errno;
   if (rc < 0)
-    evl__nreport(&loop->b, rc, "backend wait", "libev", -1, 0);
-  evl__nrun_leave(&loop->b);
+    evl__adapter_report(&loop->b, rc, "backend wait", "libev", -1, 0);
+  evl__adapter_run_leave(&loop->b);
   return rc;
 }
 
@@ -329,7 +274,7 @@ static int evn_run_once(evl_loop *loop) {
 }
 
 static int evn_stop(evl_loop *loop) {
-  int rc = evl__ncheck(EVL__NB(loop));
+  int rc = evl__adapter_check(EVL__ADAPTER_BASE(loop));
   if (rc)
     return rc;
   loop->b.stopping = 1;
@@ -344,7 +289,7 @@ static const char *evn_backend_name(const evl_loop *loop) {
 }
 
 /* ---- threads ------------------------------------------------------------ */
-static void evn_wake(evl__nbase *b) {
+static void evn_wake(evl__adapter_base *b) {
   evl_loop *loop = (evl_loop *)b;
   ev_async_send(loop->ev, &loop->async);
 }
@@ -360,9 +305,9 @@ typedef struct evn_sig {
 static void evn_sig_cb(struct ev_loop *ev, ev_signal *w, int revents) {
   (void)ev, (void)revents;
   evn_sig *s = (evn_sig *)w;
-  uint64_t t0 = evl__ncb_begin(&s->loop->b);
+  uint64_t t0 = evl__adapter_cb_begin(&s->loop->b);
   s->cb(s->arg);
-  evl__ncb_end(&s->loop->b, t0);
+  evl__adapter_cb_end(&s->loop->b, t0);
 }
 
 static void evn_sig_drop(evl_loop *loop, int sig) {
@@ -371,12 +316,12 @@ static void evn_sig_drop(evl_loop *loop, int sig) {
   ev_signal_stop(loop->ev, &s->w);
   free(s);
   loop->b.sigs[sig] = NULL;
-  evl__nsig_release(sig, 1);
+  evl__adapter_sig_release(sig, 1);
 }
 
 static int evn_add_signal_handler(evl_loop *loop, int sig, evl_cb cb,
                                   void *arg) {
-  int rc = evl__nsig_add_check(loop, sig, cb);
+  int rc = evl__adapter_sig_add_check(loop, sig, cb);
   if (rc)
     return rc;
   evn_sig *s = loop->b.sigs[sig];
@@ -386,11 +331,11 @@ static int evn_add_signal_handler(evl_loop *loop, int sig, evl_cb cb,
     return 0;
   }
   /* libev watches a signal in one loop at a time (its manual says so). */
-  if ((rc = evl__nsig_acquire(sig, loop, EVL__NSIG_PER_SIG)) < 0)
+  if ((rc = evl__adapter_sig_acquire(sig, loop, EVL__ADAPTER_SIG_PER_SIG)) < 0)
     return rc;
   s = calloc(1, sizeof *s);
   if (!s) {
-    evl__nsig_release(sig, 1);
+    evl__adapter_sig_release(sig, 1);
     return -ENOMEM;
   }
   s->loop = loop;
@@ -404,7 +349,7 @@ static int evn_add_signal_handler(evl_loop *loop, int sig, evl_cb cb,
 
 /* ---- stats -------------------------------------------------------------- */
 static int evn_loop_stats(const evl_loop *loop, evl_loop_stats *out) {
-  int rc = evl__nloop_stats(loop, out);
+  int rc = evl__adapter_loop_stats(loop, out);
   if (rc == 0) /* libev counts its own polls; one poll per iteration. */
     out->iterations = out->waits = ev_iteration(loop->ev);
   return rc;
@@ -412,18 +357,8 @@ static int evn_loop_stats(const evl_loop *loop, evl_loop_stats *out) {
 
 /* ---- life cycle --------------------------------------------------------- */
 static void evn_teardown(evl_loop *loop) {
-  for (uint32_t i = 0; i < loop->b.slots.len; i++) {
-    evl__nslot *sl = &loop->b.slots.v[i];
-    if (sl->kind == EVL__NK_TIMER) {
-      ev_timer_stop(loop->ev, &((evn_timer *)sl->u.ptr)->w);
-      free(sl->u.ptr);
-    }
-  }
-  while (loop->tfree) {
-    evn_timer *tm = loop->tfree;
-    loop->tfree = tm->next_free;
-    free(tm);
-  }
+  if (loop->ev)
+    evl__adapter_timers_free(&loop->b);
   for (int fd = 0; fd < loop->b.fds_cap; fd++) {
     evn_fd *f = loop->b.fds[fd];
     if (f) {
@@ -448,7 +383,8 @@ static int evn_loop_new(const void *data, const evl_impl_config *cfg,
     return -EINVAL;
   *out = NULL;
   evl_loop *loop;
-  int rc = evl__nloop_alloc(sizeof *loop, &evn_ops, &evn_hooks, cfg, &loop);
+  int rc =
+      evl__adapter_loop_alloc(sizeof *loop, &evn_ops, &evn_hooks, cfg, &loop);
   if (rc < 0)
     return rc;
   /* EVFLAG_NOENV: $LIBEV_FLAGS must not switch the backend under a
@@ -456,14 +392,14 @@ static int evn_loop_new(const void *data, const evl_impl_config *cfg,
    * libev aborts when it cannot open the async watcher's eventfd, after
    * its epoll fd: make sure both can be had (EMFILE is a clear error). */
   ev_set_syserr_cb(evn_syserr);
-  rc = evl__nfd_headroom(2);
+  rc = evl__adapter_fd_headroom(2);
   /* libev does not say which fd is its epoll: it opens it first, so it
    * takes the lowest free number (confirmed below, else not checked). */
   int epfd = rc < 0 ? -1 : wrap_lowest_free_fd();
   loop->ev = rc < 0 ? NULL : ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV);
   if (!loop->ev) {
     rc = rc < 0 ? rc : errno ? -errno : -ENOMEM;
-    evl__nloop_discard(loop);
+    evl__adapter_loop_discard(loop);
     return rc;
   }
   loop->epfd.fd = -1;
@@ -481,8 +417,11 @@ static int evn_loop_new(const void *data, const evl_impl_config *cfg,
   return 0;
 }
 
-static const evl__nhooks evn_hooks = {
-    .timer_release = evn_timer_release,
+static const evl__adapter_hooks evn_hooks = {
+    .timer_new = evn_timer_new,
+    .timer_arm = evn_timer_arm,
+    .timer_stop = evn_timer_stop,
+    .timer_free = evn_timer_free,
     .wake = evn_wake,
     .sig_drop = evn_sig_drop,
     .teardown = evn_teardown,
@@ -504,15 +443,12 @@ static const evl_impl_ops evn_ops = {
                    "ev_check + ev_idle run the call_soon FIFO",
     .features = EVL_IF_THREADSAFE | EVL_IF_DEBUG | EVL_IF_STATS |
                 EVL_IF_ERRORS | EVL_IF_RUNNING | EVL_IF_FUTURES |
-                EVL_IF_SIGNALS | EVL_IF_EXECUTOR,
+                EVL_IF_SIGNALS | EVL_IF_EXECUTOR | EVL_IF_REARM,
     .deviations = evn_deviations,
-    EVL__NATIVE_SHARED_OPS,
+    EVL__ADAPTER_SHARED_OPS,
     .loop_new = evn_loop_new,
     .backend_name = evn_backend_name,
     .call_soon = evn_call_soon,
-    .call_later = evn_call_later,
-    .call_at = evn_call_at,
-    .cancel = evn_cancel,
     .add_reader = evn_add_reader,
     .remove_reader = evn_remove_reader,
     .add_writer = evn_add_writer,

@@ -12,17 +12,11 @@
 #include "adapter.h"
 
 static const evl_impl_ops evb_ops;
-static const evl__nhooks evb_hooks;
+static const evl__adapter_hooks evb_hooks;
 
 typedef struct evb_timer {
   struct event *ev;
-  evl_loop *loop;
-  evl_cb cb;
-  void *arg;
-  uint64_t deadline;
-  evl_handle h;
-  uint64_t seq; /* scheduling order, for equal deadlines */
-  struct evb_timer *next_free;
+  evl__adapter_timer t;
 } evb_timer;
 
 /* One persistent event per direction: event_del() also takes an already
@@ -36,14 +30,13 @@ typedef struct evb_fd {
 } evb_fd;
 
 struct evl_loop {
-  evl__nbase b; /* first: helpers see the loop as its base */
+  evl__adapter_base b; /* first: helpers see the loop as its base */
   struct event_base *eb;
   struct event *soon_ev; /* runs the FIFO's batch */
   int soon_sched;        /* soon_ev is active or pending */
   int in_batch;
   struct event *wake_ev; /* reads wake_fd: cross-thread posts */
   int wake_fd;
-  evb_timer *tfree;
   /* Activated by the first timer of a pass, so it runs after all of
    * them: runs them in (deadline, scheduling) order, which libevent's
    * min-heap does not keep for equal deadlines (S2). */
@@ -57,7 +50,7 @@ static void evb_soon_cb(evutil_socket_t fd, short what, void *arg) {
   (void)fd, (void)what;
   evl_loop *loop = arg;
   loop->in_batch = 1;
-  size_t left = evl__nrun_batch(&loop->b);
+  size_t left = evl__adapter_run_batch(&loop->b);
   loop->in_batch = 0;
   if (left && !loop->b.closed) {
     /* Not event_active(): libevent would run it again in this same pass
@@ -77,115 +70,70 @@ static void evb_want_batch(evl_loop *loop) {
 
 static int evb_call_soon(evl_loop *loop, evl_cb cb, void *arg,
                          evl_handle *out) {
-  int rc = evl__ncheck(EVL__NB(loop));
+  int rc = evl__adapter_check(EVL__ADAPTER_BASE(loop));
   if (rc)
     return rc;
   if (!cb)
     return -EINVAL;
-  rc = evl__nsoon(&loop->b, cb, arg, out);
+  rc = evl__adapter_soon(&loop->b, cb, arg, out);
   if (rc == 0)
     evb_want_batch(loop);
   return rc;
 }
 
 /* ---- timers ------------------------------------------------------------- */
-static void evb_timer_arm(evb_timer *tm) {
+#define EVB_TIMER(at) ((evb_timer *)((char *)(at)-offsetof(evb_timer, t)))
+
+/* event_add on a pending timer moves it: libevent's own re-arm. */
+static void evb_timer_arm(evl__adapter_base *b, evl__adapter_timer *at,
+                          int due_now) {
+  (void)b, (void)due_now;
   /* libevent adds the relative time to its own clock read, a few hundred
    * ns after ours and truncated to µs: round up and add 1 µs so the timer
    * is never early (S2). */
-  uint64_t now = evl__nnow();
-  uint64_t us = tm->deadline > now ? (tm->deadline - now + 999) / 1000 : 0;
+  uint64_t now = evl__adapter_now();
+  uint64_t us = at->deadline > now ? (at->deadline - now + 999) / 1000 : 0;
   us += 1;
   struct timeval tv = {(time_t)(us / 1000000), (suseconds_t)(us % 1000000)};
-  event_add(tm->ev, &tv);
+  event_add(EVB_TIMER(at)->ev, &tv);
 }
 
-static void evb_timer_release(evl__nbase *b, void *timer) {
-  evb_timer *tm = timer;
-  evl_loop *loop = (evl_loop *)b;
-  tm->next_free = loop->tfree;
-  loop->tfree = tm;
+static void evb_timer_stop(evl__adapter_base *b, evl__adapter_timer *at) {
+  (void)b;
+  event_del(EVB_TIMER(at)->ev);
 }
 
 static void evb_timer_cb(evutil_socket_t fd, short what, void *arg) {
   (void)fd, (void)what;
   evb_timer *tm = arg;
-  evl_loop *loop = tm->loop;
-  if (evl__nnow() < tm->deadline) { /* libevent's cached time lagged */
-    evb_timer_arm(tm);
-    return;
-  }
-  if (evl__ndue_len(&loop->b) == 0)
+  evl_loop *loop = (evl_loop *)tm->t.base;
+  /* The first timer of a pass activates the flush, which runs after all
+   * of them. */
+  if (evl__adapter_timer_fired(&tm->t) && evl__adapter_due_len(&loop->b) == 1)
     event_active(loop->flush_ev, EV_TIMEOUT, 0);
-  if (evl__ndue_push(&loop->b, tm->deadline, tm->seq, tm->cb, tm->arg, tm->h) ==
-      0)
-    return;
-  /* Out of memory for the queue: run it now, out of order. */
-  evl__ntimer_run_now(&loop->b, tm->cb, tm->arg, tm->h, tm);
 }
 
 static void evb_flush_cb(evutil_socket_t fd, short what, void *arg) {
   (void)fd, (void)what;
-  evl__nrun_due(&((evl_loop *)arg)->b);
+  evl__adapter_run_due(&((evl_loop *)arg)->b);
 }
 
-static int evb_call_at(evl_loop *loop, uint64_t when_ns, evl_cb cb, void *arg,
-                       evl_handle *out) {
-  int rc = evl__ncheck(EVL__NB(loop));
-  if (rc)
-    return rc;
-  if (!cb)
-    return -EINVAL;
-  evb_timer *tm = loop->tfree;
-  if (tm) {
-    loop->tfree = tm->next_free;
-  } else {
-    tm = malloc(sizeof *tm);
-    if (!tm)
-      return -ENOMEM;
-    tm->ev = evtimer_new(loop->eb, evb_timer_cb, tm);
-    if (!tm->ev) {
-      free(tm);
-      return -ENOMEM;
-    }
-    tm->loop = loop;
+static evl__adapter_timer *evb_timer_new(evl__adapter_base *b) {
+  evb_timer *tm = malloc(sizeof *tm);
+  if (!tm)
+    return NULL;
+  tm->ev = evtimer_new(((evl_loop *)b)->eb, evb_timer_cb, tm);
+  if (!tm->ev) {
+    free(tm);
+    return NULL;
   }
-  rc = evl__nslot_alloc(&loop->b.slots, EVL__NK_TIMER, tm, &tm->h);
-  if (rc < 0) {
-    evb_timer_release(&loop->b, tm);
-    return rc;
-  }
-  tm->cb = cb;
-  tm->arg = arg;
-  tm->deadline = when_ns;
-  tm->seq = ++loop->b.tseq;
-  evb_timer_arm(tm);
-  loop->b.ntimers++;
-  if (out)
-    *out = tm->h;
-  return 0;
+  return &tm->t;
 }
 
-static int evb_call_later(evl_loop *loop, int64_t delay_ns, evl_cb cb,
-                          void *arg, evl_handle *out) {
-  return evb_call_at(loop, evl__ndeadline(delay_ns), cb, arg, out);
-}
-
-static int evb_cancel(evl_loop *loop, evl_handle h) {
-  int rc = evl__ncheck(EVL__NB(loop));
-  if (rc)
-    return rc;
-  evl__nslot *sl = evl__nslot_get(&loop->b.slots, h);
-  if (!sl)
-    return EVL_EHANDLE;
-  if (sl->kind == EVL__NK_TIMER) {
-    evb_timer *tm = sl->u.ptr;
-    event_del(tm->ev);
-    evb_timer_release(&loop->b, tm);
-    loop->b.ntimers--;
-  }
-  evl__nslot_free(&loop->b.slots, h);
-  return 0;
+static void evb_timer_free(evl__adapter_base *b, evl__adapter_timer *at) {
+  (void)b;
+  event_free(EVB_TIMER(at)->ev);
+  free(EVB_TIMER(at));
 }
 
 /* ---- I/O ---------------------------------------------------------------- */
@@ -213,9 +161,9 @@ static void evb_io_cb(evutil_socket_t fd, short what, void *arg, int write) {
   loop->b.st.events++;
   (void)what;
   /* f may be freed by the callback: nothing below may touch it. */
-  uint64_t t0 = evl__ncb_begin(&loop->b);
+  uint64_t t0 = evl__adapter_cb_begin(&loop->b);
   cb(fd, write ? EVL_WRITE : EVL_READ, cbarg);
-  evl__ncb_end(&loop->b, t0);
+  evl__adapter_cb_end(&loop->b, t0);
 }
 
 static void evb_read_cb(evutil_socket_t fd, short what, void *arg) {
@@ -238,7 +186,7 @@ static int evb_check_fd(int fd) {
 }
 
 static int evb_add(evl_loop *loop, int fd, int write, evl_io_cb cb, void *arg) {
-  int rc = evl__nio_add_prep(loop, fd, cb, evb_check_fd);
+  int rc = evl__adapter_io_add_prep(loop, fd, cb, evb_check_fd);
   if (rc)
     return rc;
   evb_fd *f = loop->b.fds[fd];
@@ -282,7 +230,7 @@ static int evb_add(evl_loop *loop, int fd, int write, evl_io_cb cb, void *arg) {
 
 static int evb_remove(evl_loop *loop, int fd, int write) {
   void *rec;
-  int rc = evl__nio_lookup(loop, fd, &rec);
+  int rc = evl__adapter_io_lookup(loop, fd, &rec);
   if (rc)
     return rc;
   evb_fd *f = rec;
@@ -309,7 +257,7 @@ static int evb_remove_writer(evl_loop *loop, int fd) {
 
 /* ---- running ------------------------------------------------------------ */
 static int evb_run(evl_loop *loop, int flags) {
-  int rc = evl__nrun_begin(loop);
+  int rc = evl__adapter_run_begin(loop);
   if (rc)
     return rc;
   /* A stop before the run: one iteration with a zero timeout (S7). */
@@ -318,9 +266,9 @@ static int evb_run(evl_loop *loop, int flags) {
   errno = 0;
   if (event_base_loop(loop->eb, flags) < 0) {
     rc = errno && errno != EINTR ? -errno : -EIO;
-    evl__nreport(&loop->b, rc, "backend wait", NULL, -1, 0);
+    evl__adapter_report(&loop->b, rc, "backend wait", NULL, -1, 0);
   }
-  evl__nrun_leave(&loop->b);
+  evl__adapter_run_leave(&loop->b);
   return rc;
 }
 
@@ -333,7 +281,7 @@ static int evb_run_once(evl_loop *loop) {
 }
 
 static int evb_stop(evl_loop *loop) {
-  int rc = evl__ncheck(EVL__NB(loop));
+  int rc = evl__adapter_check(EVL__ADAPTER_BASE(loop));
   if (rc)
     return rc;
   /* loopexit, not loopbreak: the callbacks already collected still run. */
@@ -349,7 +297,7 @@ static const char *evb_backend_name(const evl_loop *loop) {
 }
 
 /* ---- threads ------------------------------------------------------------ */
-static void evb_wake(evl__nbase *b) {
+static void evb_wake(evl__adapter_base *b) {
   uint64_t one = 1;
   /* EAGAIN means the counter is already non-zero: a wakeup is pending. */
   if (write(((evl_loop *)b)->wake_fd, &one, sizeof one) < 0) {
@@ -361,7 +309,7 @@ static void evb_wake_cb(evutil_socket_t fd, short what, void *arg) {
   uint64_t n;
   if (read(fd, &n, sizeof n) < 0) {
   } /* EAGAIN: a spurious wakeup, harmless */
-  evl__nts_run(&((evl_loop *)arg)->b);
+  evl__adapter_posts_run(&((evl_loop *)arg)->b);
 }
 
 /* ---- signals ------------------------------------------------------------ */
@@ -375,9 +323,9 @@ typedef struct evb_sig {
 static void evb_sig_cb(evutil_socket_t sig, short what, void *arg) {
   (void)sig, (void)what;
   evb_sig *s = arg;
-  uint64_t t0 = evl__ncb_begin(&s->loop->b);
+  uint64_t t0 = evl__adapter_cb_begin(&s->loop->b);
   s->cb(s->arg);
-  evl__ncb_end(&s->loop->b, t0);
+  evl__adapter_cb_end(&s->loop->b, t0);
 }
 
 static void evb_sig_drop(evl_loop *loop, int sig) {
@@ -386,12 +334,12 @@ static void evb_sig_drop(evl_loop *loop, int sig) {
   event_free(s->ev);
   free(s);
   loop->b.sigs[sig] = NULL;
-  evl__nsig_release(sig, 0);
+  evl__adapter_sig_release(sig, 0);
 }
 
 static int evb_add_signal_handler(evl_loop *loop, int sig, evl_cb cb,
                                   void *arg) {
-  int rc = evl__nsig_add_check(loop, sig, cb);
+  int rc = evl__adapter_sig_add_check(loop, sig, cb);
   if (rc)
     return rc;
   evb_sig *s = loop->b.sigs[sig];
@@ -402,7 +350,7 @@ static int evb_add_signal_handler(evl_loop *loop, int sig, evl_cb cb,
   }
   /* libevent delivers signals to one event_base at a time (another one
    * would silently take them over, with a warning on stderr). */
-  if ((rc = evl__nsig_acquire(sig, loop, EVL__NSIG_ONE_LOOP)) < 0)
+  if ((rc = evl__adapter_sig_acquire(sig, loop, EVL__ADAPTER_SIG_ONE_LOOP)) < 0)
     return rc;
   s = calloc(1, sizeof *s);
   if (s)
@@ -412,7 +360,7 @@ static int evb_add_signal_handler(evl_loop *loop, int sig, evl_cb cb,
     if (s && s->ev)
       event_free(s->ev);
     free(s);
-    evl__nsig_release(sig, 1);
+    evl__adapter_sig_release(sig, 1);
     return rc;
   }
   s->loop = loop;
@@ -424,20 +372,7 @@ static int evb_add_signal_handler(evl_loop *loop, int sig, evl_cb cb,
 
 /* ---- life cycle --------------------------------------------------------- */
 static void evb_teardown(evl_loop *loop) {
-  for (uint32_t i = 0; i < loop->b.slots.len; i++) {
-    evl__nslot *sl = &loop->b.slots.v[i];
-    if (sl->kind == EVL__NK_TIMER) {
-      evb_timer *tm = sl->u.ptr;
-      event_free(tm->ev);
-      free(tm);
-    }
-  }
-  while (loop->tfree) {
-    evb_timer *tm = loop->tfree;
-    loop->tfree = tm->next_free;
-    event_free(tm->ev);
-    free(tm);
-  }
+  evl__adapter_timers_free(&loop->b);
   for (int fd = 0; fd < loop->b.fds_cap; fd++) {
     if (loop->b.fds[fd])
       evb_fd_free(loop->b.fds[fd]);
@@ -465,13 +400,14 @@ static int evb_loop_new(const void *data, const evl_impl_config *cfg,
     return -EINVAL;
   *out = NULL;
   evl_loop *loop;
-  int rc = evl__nloop_alloc(sizeof *loop, &evb_ops, &evb_hooks, cfg, &loop);
+  int rc =
+      evl__adapter_loop_alloc(sizeof *loop, &evb_ops, &evb_hooks, cfg, &loop);
   if (rc < 0)
     return rc;
   loop->wake_fd = -1;
   /* libevent exits the process when its signal socketpair cannot be made
    * (evsig_init_): epoll fd, timerfd, the pair and our eventfd must fit. */
-  if ((rc = evl__nfd_headroom(5)) < 0)
+  if ((rc = evl__adapter_fd_headroom(5)) < 0)
     goto fail;
   struct event_config *ec = event_config_new();
   if (!ec) {
@@ -508,12 +444,15 @@ static int evb_loop_new(const void *data, const evl_impl_config *cfg,
   return 0;
 fail:
   evb_teardown(loop);
-  evl__nloop_discard(loop);
+  evl__adapter_loop_discard(loop);
   return rc;
 }
 
-static const evl__nhooks evb_hooks = {
-    .timer_release = evb_timer_release,
+static const evl__adapter_hooks evb_hooks = {
+    .timer_new = evb_timer_new,
+    .timer_arm = evb_timer_arm,
+    .timer_stop = evb_timer_stop,
+    .timer_free = evb_timer_free,
     .wake = evb_wake,
     .sig_drop = evb_sig_drop,
     .teardown = evb_teardown,
@@ -533,6 +472,8 @@ static const evl_deviation evb_deviations[] = {
      "restore scheduling order (seen on slow, instrumented builds)"},
     {"s4_cancel_keeps_equal_order",
      "equal deadlines on libevent: see s2_equal_*"},
+    {"s15_rearm_equal_deadline_order",
+     "equal deadlines on libevent: see s2_equal_*"},
     {NULL, NULL},
 };
 
@@ -547,15 +488,12 @@ static const evl_impl_ops evb_ops = {
                    "a timerfd_settime per iteration",
     .features = EVL_IF_THREADSAFE | EVL_IF_DEBUG | EVL_IF_ERRORS |
                 EVL_IF_RUNNING | EVL_IF_FUTURES | EVL_IF_EXECUTOR |
-                EVL_IF_SIGNALS,
+                EVL_IF_SIGNALS | EVL_IF_REARM,
     .deviations = evb_deviations,
-    EVL__NATIVE_SHARED_OPS,
+    EVL__ADAPTER_SHARED_OPS,
     .loop_new = evb_loop_new,
     .backend_name = evb_backend_name,
     .call_soon = evb_call_soon,
-    .call_later = evb_call_later,
-    .call_at = evb_call_at,
-    .cancel = evb_cancel,
     .add_reader = evb_add_reader,
     .remove_reader = evb_remove_reader,
     .add_writer = evb_add_writer,

@@ -10,16 +10,11 @@
 #include "backends/wrap_common.h"
 
 static const evl_impl_ops uvn_ops;
-static const evl__nhooks uvn_hooks;
+static const evl__adapter_hooks uvn_hooks;
 
 typedef struct uvn_timer {
-  uv_timer_t t;
-  evl_loop *loop;
-  evl_cb cb;
-  void *arg;
-  uint64_t deadline, seq;
-  evl_handle h;
-  struct uvn_timer *next_free;
+  uv_timer_t h; /* first: uvn_free_cb frees the handle's address */
+  evl__adapter_timer t;
 } uvn_timer;
 
 /* One uv_poll_t per fd, carrying both directions. The writer's generation
@@ -35,7 +30,7 @@ typedef struct uvn_fd {
 } uvn_fd;
 
 struct evl_loop {
-  evl__nbase b; /* first: futures and helpers see the loop as its base */
+  evl__adapter_base b; /* first: futures and helpers see the loop as its base */
   uv_loop_t uv;
   uv_idle_t idle;   /* active while the FIFO is non-empty: poll won't block */
   uv_check_t check; /* runs the FIFO's batch after each poll */
@@ -46,7 +41,6 @@ struct evl_loop {
    * fd is checked (one fstat) before every uv_run, and a loop whose epoll
    * fd was closed or replaced under it is never run again. */
   wrap_fdid epfd;
-  uvn_timer *tfree;
 };
 
 #define UVN_LOOP(ptr, field)                                                   \
@@ -64,7 +58,7 @@ static void uvn_want_batch(evl_loop *loop) {
 
 static void uvn_check_cb(uv_check_t *h) {
   evl_loop *loop = UVN_LOOP(h, check);
-  if (evl__nrun_batch(&loop->b) == 0)
+  if (evl__adapter_run_batch(&loop->b) == 0)
     uv_idle_stop(&loop->idle);
 }
 
@@ -76,121 +70,65 @@ static void uvn_prepare_cb(uv_prepare_t *h) {
 }
 
 static void uvn_async_cb(uv_async_t *h) {
-  evl__nts_run(&UVN_LOOP(h, async)->b);
+  evl__adapter_posts_run(&UVN_LOOP(h, async)->b);
 }
 
 static int uvn_call_soon(evl_loop *loop, evl_cb cb, void *arg,
                          evl_handle *out) {
-  int rc = evl__ncheck(EVL__NB(loop));
+  int rc = evl__adapter_check(EVL__ADAPTER_BASE(loop));
   if (rc)
     return rc;
   if (!cb)
     return -EINVAL;
-  rc = evl__nsoon(&loop->b, cb, arg, out);
+  rc = evl__adapter_soon(&loop->b, cb, arg, out);
   if (rc == 0)
     uvn_want_batch(loop);
   return rc;
 }
 
 /* ---- timers ------------------------------------------------------------- */
-static void uvn_timer_cb(uv_timer_t *t);
+#define UVN_TIMER(at) ((uvn_timer *)((char *)(at)-offsetof(uvn_timer, t)))
 
-static void uvn_timer_arm(evl_loop *loop, uvn_timer *tm, int due_now) {
+static void uvn_timer_cb(uv_timer_t *h) {
+  uvn_timer *tm = (uvn_timer *)h;
+  /* libuv runs timers before the check phase: queue it behind the batch's
+   * call_soon callbacks, and keep the poll from blocking until then. */
+  if (evl__adapter_timer_fired(&tm->t))
+    uvn_want_batch((evl_loop *)tm->t.base);
+}
+
+/* uv_timer_start on a running timer moves it: libuv's own re-arm. */
+static void uvn_timer_arm(evl__adapter_base *b, evl__adapter_timer *at,
+                          int due_now) {
   /* libuv's clock is whole milliseconds of CLOCK_MONOTONIC (or its coarse
    * twin, which never runs ahead). Due at ceil(deadline) in those units
    * means never early; a deadline already past is due at libuv's "now",
    * so it fires at the next timer phase. */
+  evl_loop *loop = (evl_loop *)b;
   uint64_t now = uv_now(&loop->uv), due = now;
   if (!due_now)
-    due = tm->deadline / 1000000u + (tm->deadline % 1000000u != 0);
-  uv_timer_start(&tm->t, uvn_timer_cb, due > now ? due - now : 0, 0);
+    due = at->deadline / 1000000u + (at->deadline % 1000000u != 0);
+  uv_timer_start(&UVN_TIMER(at)->h, uvn_timer_cb, due > now ? due - now : 0, 0);
 }
 
-static void uvn_timer_release(evl__nbase *b, void *timer) {
-  uvn_timer *tm = timer;
-  evl_loop *loop = (evl_loop *)b;
-  tm->next_free = loop->tfree;
-  loop->tfree = tm;
+static void uvn_timer_stop(evl__adapter_base *b, evl__adapter_timer *at) {
+  (void)b;
+  uv_timer_stop(&UVN_TIMER(at)->h);
 }
 
-static void uvn_timer_cb(uv_timer_t *t) {
-  uvn_timer *tm = (uvn_timer *)t;
-  evl_loop *loop = tm->loop;
-  if (evl__nnow() < tm->deadline) { /* belt and braces for S2 */
-    uvn_timer_arm(loop, tm, 0);
-    return;
-  }
-  /* libuv runs timers before the check phase: queue it behind the batch's
-   * call_soon callbacks, and keep the poll from blocking until then. */
-  if (evl__ndue_push(&loop->b, tm->deadline, tm->seq, tm->cb, tm->arg, tm->h) ==
-      0) {
-    uvn_want_batch(loop);
-    return;
-  }
-  /* Out of memory for the queue: run it now, out of order. */
-  evl__ntimer_run_now(&loop->b, tm->cb, tm->arg, tm->h, tm);
+static evl__adapter_timer *uvn_timer_new(evl__adapter_base *b) {
+  uvn_timer *tm = malloc(sizeof *tm);
+  if (!tm)
+    return NULL;
+  uv_timer_init(&((evl_loop *)b)->uv, &tm->h);
+  return &tm->t;
 }
 
-static int uvn_timer_new(evl_loop *loop, uint64_t when_ns, int due_now,
-                         evl_cb cb, void *arg, evl_handle *out) {
-  int rc = evl__ncheck(EVL__NB(loop));
-  if (rc)
-    return rc;
-  if (!cb)
-    return -EINVAL;
-  uvn_timer *tm = loop->tfree;
-  if (tm) {
-    loop->tfree = tm->next_free;
-  } else {
-    tm = malloc(sizeof *tm);
-    if (!tm)
-      return -ENOMEM;
-    uv_timer_init(&loop->uv, &tm->t);
-    tm->loop = loop;
-  }
-  rc = evl__nslot_alloc(&loop->b.slots, EVL__NK_TIMER, tm, &tm->h);
-  if (rc < 0) {
-    uvn_timer_release(&loop->b, tm);
-    return rc;
-  }
-  tm->cb = cb;
-  tm->arg = arg;
-  tm->deadline = when_ns;
-  tm->seq = ++loop->b.tseq;
-  uvn_timer_arm(loop, tm, due_now);
-  loop->b.ntimers++;
-  if (out)
-    *out = tm->h;
-  return 0;
-}
+static void uvn_free_cb(uv_handle_t *h);
 
-static int uvn_call_at(evl_loop *loop, uint64_t when_ns, evl_cb cb, void *arg,
-                       evl_handle *out) {
-  return uvn_timer_new(loop, when_ns, when_ns <= evl__nnow(), cb, arg, out);
-}
-
-static int uvn_call_later(evl_loop *loop, int64_t delay_ns, evl_cb cb,
-                          void *arg, evl_handle *out) {
-  return uvn_timer_new(loop, evl__ndeadline(delay_ns), delay_ns <= 0, cb, arg,
-                       out);
-}
-
-static int uvn_cancel(evl_loop *loop, evl_handle h) {
-  int rc = evl__ncheck(EVL__NB(loop));
-  if (rc)
-    return rc;
-  evl__nslot *sl = evl__nslot_get(&loop->b.slots, h);
-  if (!sl)
-    return EVL_EHANDLE;
-  if (sl->kind == EVL__NK_TIMER) {
-    uvn_timer *tm = sl->u.ptr;
-    uv_timer_stop(&tm->t);
-    tm->next_free = loop->tfree;
-    loop->tfree = tm;
-    loop->b.ntimers--;
-  }
-  evl__nslot_free(&loop->b.slots, h);
-  return 0;
+static void uvn_timer_free(evl__adapter_base *b, evl__adapter_timer *at) {
+  (void)b;
+  uv_close((uv_handle_t *)&UVN_TIMER(at)->h, uvn_free_cb);
 }
 
 /* ---- I/O ---------------------------------------------------------------- */
@@ -216,16 +154,16 @@ static void uvn_poll_cb(uv_poll_t *p, int status, int events) {
   loop->b.st.events++;
   uint32_t wgen = f->wgen;
   if ((events & UV_READABLE) && f->cb[0]) {
-    uint64_t t0 = evl__ncb_begin(&loop->b);
+    uint64_t t0 = evl__adapter_cb_begin(&loop->b);
     f->cb[0](f->fd, EVL_READ | extra, f->arg[0]);
-    evl__ncb_end(&loop->b, t0);
+    evl__adapter_cb_end(&loop->b, t0);
   }
   if (loop->b.closed || loop->b.fds[f->fd] != f)
     return; /* removed by the reader; the handle is closing */
   if ((events & UV_WRITABLE) && f->cb[1] && f->wgen == wgen) {
-    uint64_t t0 = evl__ncb_begin(&loop->b);
+    uint64_t t0 = evl__adapter_cb_begin(&loop->b);
     f->cb[1](f->fd, EVL_WRITE | extra, f->arg[1]);
-    evl__ncb_end(&loop->b, t0);
+    evl__adapter_cb_end(&loop->b, t0);
   }
   if (status < 0 && !loop->b.closed && loop->b.fds[f->fd] == f &&
       !uv_is_active((uv_handle_t *)p))
@@ -233,7 +171,7 @@ static void uvn_poll_cb(uv_poll_t *p, int status, int events) {
 }
 
 static int uvn_add(evl_loop *loop, int fd, int write, evl_io_cb cb, void *arg) {
-  int rc = evl__nio_add_prep(loop, fd, cb, evl__ncheck_fd);
+  int rc = evl__adapter_io_add_prep(loop, fd, cb, evl__adapter_check_fd);
   if (rc)
     return rc;
   uvn_fd *f = loop->b.fds[fd];
@@ -263,7 +201,7 @@ static int uvn_add(evl_loop *loop, int fd, int write, evl_io_cb cb, void *arg) {
 
 static int uvn_remove(evl_loop *loop, int fd, int write) {
   void *rec;
-  int rc = evl__nio_lookup(loop, fd, &rec);
+  int rc = evl__adapter_io_lookup(loop, fd, &rec);
   if (rc)
     return rc;
   uvn_fd *f = rec;
@@ -296,7 +234,7 @@ static int uvn_remove_writer(evl_loop *loop, int fd) {
 
 /* ---- running ------------------------------------------------------------ */
 static int uvn_run(evl_loop *loop, uv_run_mode mode) {
-  int rc = evl__nrun_begin(loop);
+  int rc = evl__adapter_run_begin(loop);
   if (rc)
     return rc;
   /* uv_stop before uv_run would run no iteration at all; the contract
@@ -304,17 +242,17 @@ static int uvn_run(evl_loop *loop, uv_run_mode mode) {
   if (loop->b.stopping)
     mode = UV_RUN_NOWAIT;
   if (wrap_fdid_same(&loop->epfd) < 0) {
-    evl__nreport(&loop->b, -EBADF, "backend wait",
-                 "libuv's epoll fd was closed under it", -1, 0);
-    evl__nrun_leave(&loop->b);
+    evl__adapter_report(&loop->b, -EBADF, "backend wait",
+                        "libuv's epoll fd was closed under it", -1, 0);
+    evl__adapter_run_leave(&loop->b);
     return -EBADF;
   }
   uv_run(&loop->uv, mode);
   /* UV_RUN_ONCE ends with a timer phase after the check: what it fired
    * belongs to this iteration. */
-  if (evl__ndue_len(&loop->b) && mode == UV_RUN_ONCE)
-    evl__nrun_due(&loop->b);
-  evl__nrun_leave(&loop->b);
+  if (evl__adapter_due_len(&loop->b) && mode == UV_RUN_ONCE)
+    evl__adapter_run_due(&loop->b);
+  evl__adapter_run_leave(&loop->b);
   return 0;
 }
 
@@ -327,7 +265,7 @@ static int uvn_run_once(evl_loop *loop) {
 }
 
 static int uvn_stop(evl_loop *loop) {
-  int rc = evl__ncheck(EVL__NB(loop));
+  int rc = evl__adapter_check(EVL__ADAPTER_BASE(loop));
   if (rc)
     return rc;
   loop->b.stopping = 1;
@@ -342,7 +280,7 @@ static const char *uvn_backend_name(const evl_loop *loop) {
 }
 
 /* ---- threads ------------------------------------------------------------ */
-static void uvn_wake(evl__nbase *b) {
+static void uvn_wake(evl__adapter_base *b) {
   uv_async_send(&((evl_loop *)b)->async);
 }
 
@@ -357,9 +295,9 @@ typedef struct uvn_sig {
 static void uvn_sig_cb(uv_signal_t *h, int signum) {
   (void)signum;
   uvn_sig *s = (uvn_sig *)h;
-  uint64_t t0 = evl__ncb_begin(&s->loop->b);
+  uint64_t t0 = evl__adapter_cb_begin(&s->loop->b);
   s->cb(s->arg);
-  evl__ncb_end(&s->loop->b, t0);
+  evl__adapter_cb_end(&s->loop->b, t0);
 }
 
 static void uvn_sig_drop(evl_loop *loop, int sig) {
@@ -367,12 +305,12 @@ static void uvn_sig_drop(evl_loop *loop, int sig) {
    * no loop watches it, and release puts the original back. */
   uv_close((uv_handle_t *)&((uvn_sig *)loop->b.sigs[sig])->h, uvn_free_cb);
   loop->b.sigs[sig] = NULL;
-  evl__nsig_release(sig, 1);
+  evl__adapter_sig_release(sig, 1);
 }
 
 static int uvn_add_signal_handler(evl_loop *loop, int sig, evl_cb cb,
                                   void *arg) {
-  int rc = evl__nsig_add_check(loop, sig, cb);
+  int rc = evl__adapter_sig_add_check(loop, sig, cb);
   if (rc)
     return rc;
   uvn_sig *s = loop->b.sigs[sig];
@@ -381,11 +319,11 @@ static int uvn_add_signal_handler(evl_loop *loop, int sig, evl_cb cb,
     s->arg = arg;
     return 0;
   }
-  if ((rc = evl__nsig_acquire(sig, loop, EVL__NSIG_SHARED)) < 0)
+  if ((rc = evl__adapter_sig_acquire(sig, loop, EVL__ADAPTER_SIG_SHARED)) < 0)
     return rc;
   s = calloc(1, sizeof *s);
   if (!s) {
-    evl__nsig_release(sig, 1);
+    evl__adapter_sig_release(sig, 1);
     return -ENOMEM;
   }
   s->loop = loop;
@@ -414,16 +352,8 @@ static int uvn_teardown(evl_loop *loop) {
     uvn_close_embedded((uv_handle_t *)&loop->async);
     loop->handles_inited = 0;
   }
-  for (uint32_t i = 0; i < loop->b.slots.len; i++) {
-    evl__nslot *sl = &loop->b.slots.v[i];
-    if (sl->kind == EVL__NK_TIMER)
-      uv_close((uv_handle_t *)&((uvn_timer *)sl->u.ptr)->t, uvn_free_cb);
-  }
-  while (loop->tfree) {
-    uvn_timer *tm = loop->tfree;
-    loop->tfree = tm->next_free;
-    uv_close((uv_handle_t *)&tm->t, uvn_free_cb);
-  }
+  if (loop->uv_inited)
+    evl__adapter_timers_free(&loop->b);
   for (int fd = 0; fd < loop->b.fds_cap; fd++)
     if (loop->b.fds[fd])
       uv_close((uv_handle_t *)&((uvn_fd *)loop->b.fds[fd])->p, uvn_free_cb);
@@ -443,7 +373,7 @@ static int uvn_teardown(evl_loop *loop) {
 static void uvn_close_teardown(evl_loop *loop) {
   int rc = uvn_teardown(loop);
   if (rc < 0)
-    evl__nreport(&loop->b, rc, "loop close", "uv_loop_close", -1, 0);
+    evl__adapter_report(&loop->b, rc, "loop close", "uv_loop_close", -1, 0);
 }
 
 static int uvn_loop_new(const void *data, const evl_impl_config *cfg,
@@ -453,7 +383,8 @@ static int uvn_loop_new(const void *data, const evl_impl_config *cfg,
     return -EINVAL;
   *out = NULL;
   evl_loop *loop;
-  int rc = evl__nloop_alloc(sizeof *loop, &uvn_ops, &uvn_hooks, cfg, &loop);
+  int rc =
+      evl__adapter_loop_alloc(sizeof *loop, &uvn_ops, &uvn_hooks, cfg, &loop);
   if (rc < 0)
     return rc;
   /* uv_loop_init: an epoll fd and a signal pipe; uv_async_init: an
@@ -477,12 +408,15 @@ static int uvn_loop_new(const void *data, const evl_impl_config *cfg,
   return 0;
 fail:
   uvn_teardown(loop);
-  evl__nloop_discard(loop);
+  evl__adapter_loop_discard(loop);
   return rc;
 }
 
-static const evl__nhooks uvn_hooks = {
-    .timer_release = uvn_timer_release,
+static const evl__adapter_hooks uvn_hooks = {
+    .timer_new = uvn_timer_new,
+    .timer_arm = uvn_timer_arm,
+    .timer_stop = uvn_timer_stop,
+    .timer_free = uvn_timer_free,
     .wake = uvn_wake,
     .sig_drop = uvn_sig_drop,
     .teardown = uvn_close_teardown,
@@ -514,16 +448,13 @@ static const evl_impl_ops uvn_ops = {
                    "uv_check + uv_idle run the call_soon FIFO",
     .features = EVL_IF_THREADSAFE | EVL_IF_DEBUG | EVL_IF_STATS |
                 EVL_IF_ERRORS | EVL_IF_RUNNING | EVL_IF_FUTURES |
-                EVL_IF_SIGNALS | EVL_IF_EXECUTOR,
+                EVL_IF_SIGNALS | EVL_IF_EXECUTOR | EVL_IF_REARM,
     .deviations = uvn_deviations,
     .check_deviations = uvn_check_deviations,
-    EVL__NATIVE_SHARED_OPS,
+    EVL__ADAPTER_SHARED_OPS,
     .loop_new = uvn_loop_new,
     .backend_name = uvn_backend_name,
     .call_soon = uvn_call_soon,
-    .call_later = uvn_call_later,
-    .call_at = uvn_call_at,
-    .cancel = uvn_cancel,
     .add_reader = uvn_add_reader,
     .remove_reader = uvn_remove_reader,
     .add_writer = uvn_add_writer,
@@ -532,7 +463,7 @@ static const evl_impl_ops uvn_ops = {
     .run_once = uvn_run_once,
     .stop = uvn_stop,
     .add_signal_handler = uvn_add_signal_handler,
-    .loop_stats = evl__nloop_stats,
+    .loop_stats = evl__adapter_loop_stats,
 };
 
 /* The first uv_loop_init() of a process opens a pipe that libuv keeps for

@@ -118,6 +118,14 @@ int evl_call_at(evl_loop *loop, uint64_t when_ns, evl_cb cb, void *arg,
                 evl_handle *out);
 /* 0 when cancelled now; EVL_EHANDLE if it ran, was cancelled or is unknown. */
 int evl_cancel(evl_loop *loop, evl_handle h);
+/* Moves a pending timer to a new deadline, delay_ns from a fresh clock read
+ * (negative: due now), keeping its handle: uv_timer_start on a running
+ * timer, libev's ev_timer_again. It counts as scheduled now, as if
+ * cancelled and added again (S15). 0; EVL_EHANDLE if it ran, started
+ * running, was cancelled or is unknown; -EINVAL for a call_soon handle. */
+int evl_timer_rearm(evl_loop *loop, evl_handle h, int64_t delay_ns);
+/* The same with an absolute deadline, as evl_call_at. */
+int evl_timer_rearm_at(evl_loop *loop, evl_handle h, uint64_t when_ns);
 /* The only call (with evl_stop_threadsafe) allowed from another thread. */
 int evl_call_soon_threadsafe(evl_loop *loop, evl_cb cb, void *arg);
 

@@ -29,7 +29,8 @@ extern "C" {
   X(DEBUG, 4, "debug mode: slow-callback reports, foreign-thread refusal")     \
   X(STATS, 5, "loop_stats counts iterations and waits")                        \
   X(ERRORS, 6, "error handler and report_error")                               \
-  X(RUNNING, 7, "get_running_loop")
+  X(RUNNING, 7, "get_running_loop")                                            \
+  X(REARM, 8, "rearm, rearm_at: move a pending timer, keeping its handle")
 
 enum {
 #define EVL__IF_ENUM(name, bit, text) EVL_IF_##name = 1u << (bit),
@@ -144,6 +145,9 @@ typedef struct evl_impl_ops {
    * Whatever a loop takes beyond it, its close must release. Returns 0 or a
    * negative code (the test then fails, naming it). */
   int (*warmup)(const void *data);
+  /* EVL_IF_REARM: evl_timer_rearm and evl_timer_rearm_at. */
+  int (*rearm)(evl_loop *loop, evl_handle h, int64_t delay_ns);
+  int (*rearm_at)(evl_loop *loop, evl_handle h, uint64_t when_ns);
 } evl_impl_ops;
 
 #define EVL_IMPL_OPS_MIN_SIZE (offsetof(evl_impl_ops, time) + sizeof(void *))
