@@ -78,7 +78,7 @@ EXAMPLES := $(patsubst examples/%.c,$(O)/examples/%,$(EXAMPLE_SRC))
 # on purpose (conformance/run-checks.sh proves the suite and loader catch them).
 SAMPLES := $(O)/samples/sample_backend.so $(O)/samples/sample_loop.so
 BAD_VARIANTS := WRONG_ABI SHORT NULLFN CRASH WAITCRASH IMPL
-FIXTURES := $(O)/fixtures/broken_epoll.so \
+FIXTURES := $(O)/fixtures/broken_epoll.so $(O)/fixtures/drop_poll.so \
             $(patsubst %,$(O)/fixtures/bad_%.so,$(BAD_VARIANTS))
 
 # ---------------------------------------------------------------- modules
@@ -184,6 +184,9 @@ $(O)/unit/config_unit: conformance/unit/config_unit.c $(O)/libevl.a
 $(O)/samples/sample_backend.so: backends/sample/sample_backend.c core/include/evl/*.h
 $(O)/samples/sample_loop.so: impls/sample/sample_loop.c core/include/evl/*.h
 $(SAMPLES):
+	@mkdir -p $(@D)
+	$(CC) -shared -Icore/include $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
+$(O)/fixtures/drop_poll.so: conformance/fixtures/drop_poll.c core/include/evl/*.h
 	@mkdir -p $(@D)
 	$(CC) -shared -Icore/include $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
 $(O)/fixtures/broken_epoll.so: conformance/fixtures/broken_epoll.c core/include/evl/*.h

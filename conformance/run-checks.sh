@@ -35,7 +35,7 @@ if [[ ! -x $conform ]]; then
 fi
 
 # ---------------------------------------------------------------- 1
-section "1/5 conformance suite: every backend and every implementation"
+section "1/6 conformance suite: every backend and every implementation"
 # shellcheck disable=SC2086 # EVL_CONFORM_ARGS is a list of words
 "$conform" --jobs "$jobs" ${EVL_CONFORM_ARGS:-} | tee "$tmp/main.out"
 rc=${PIPESTATUS[0]}
@@ -47,7 +47,7 @@ else
 fi
 
 # ---------------------------------------------------------------- 2
-section "2/5 the suite can fail: fixtures/broken_epoll.so must fail K6"
+section "2/6 the suite can fail: fixtures/broken_epoll.so must fail K6"
 broken=$b/fixtures/broken_epoll.so
 if [[ ! -f $broken ]]; then
   bad "the suite cannot fail: $broken was not built"
@@ -68,7 +68,7 @@ else
 fi
 
 # ---------------------------------------------------------------- 3
-section "3/5 sample plugins pass (the templates a user copies)"
+section "3/6 sample plugins pass (the templates a user copies)"
 for s in "--backend $b/samples/sample_backend.so" \
   "--impl $b/samples/sample_loop.so"; do
   so=${s#* }
@@ -93,7 +93,7 @@ for s in "--backend $b/samples/sample_backend.so" \
 done
 
 # ---------------------------------------------------------------- 4
-section "4/5 broken plugins get one clear line and a non-zero exit"
+section "4/6 broken plugins get one clear line and a non-zero exit"
 # The fixtures in conformance/fixtures/bad_plugin.c, one per way to be broken.
 cases=()
 for variant in WRONG_ABI SHORT NULLFN CRASH IMPL; do
@@ -146,7 +146,7 @@ else
 fi
 
 # ---------------------------------------------------------------- 5
-section "5/5 TAP output through prove"
+section "5/6 TAP output through prove"
 if command -v prove >/dev/null 2>&1; then
   # prove hands the "test file" (here: a filter) to the --exec command.
   if prove --exec "$conform --tap --jobs $jobs --filter" S1 S2 2>&1 |
@@ -167,6 +167,42 @@ else
   else
     bad "TAP output: plan '$plan', $count results, exit status $rc"
   fi
+fi
+
+# ---------------------------------------------------------------- 6
+section "6/6 differential traces: the ref-* loops and the sample agree; a broken backend does not"
+# 10 000 seeded scenarios on every reference loop (and the sample loop
+# plugin), traces compared; then the reference core over
+# fixtures/drop_poll.so (drops all but one ready fd per wait) must disagree.
+"$conform" --differential 10000 >"$tmp/diff.out" 2>&1
+rc=$?
+tail -n 1 "$tmp/diff.out"
+if [[ $rc -eq 0 ]]; then
+  ok "differential: $(tail -n 1 "$tmp/diff.out" | sed 's/^differential: //')"
+else
+  cat "$tmp/diff.out"
+  bad "differential: the ref-* loops disagree (exit status $rc)"
+fi
+"$conform" --differential 2000 --impl ref-epoll \
+  --impl "$b/samples/sample_loop.so" >"$tmp/diff.out" 2>&1
+rc=$?
+if [[ $rc -eq 0 ]]; then
+  ok "differential: the sample loop agrees with ref-epoll (2000 scenarios)"
+else
+  cat "$tmp/diff.out"
+  bad "differential: the sample loop disagrees with ref-epoll (exit status $rc)"
+fi
+drop=$b/fixtures/drop_poll.so
+"$conform" --differential 1000 --impl ref-epoll --backend "$drop" \
+  >"$tmp/diff.out" 2>&1
+rc=$?
+if [[ $rc -eq 1 ]] && grep -q '^first difference at token' "$tmp/diff.out"; then
+  sed -n '/shrunk from/,$p' "$tmp/diff.out"
+  ok "differential: drop_poll.so disagrees, shrunk to a minimal scenario"
+else
+  cat "$tmp/diff.out"
+  bad "differential cannot fail: drop_poll.so gave exit status $rc" \
+    "without a shrunk disagreement"
 fi
 
 # ---------------------------------------------------------------- recap

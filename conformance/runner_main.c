@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "diff.h"
 #include "runner.h"
 
 void *runner_xalloc(size_t n) {
@@ -77,6 +78,10 @@ static void runner_usage(FILE *f) {
       "ref-fault:NAME\n"
       "                          (faults: EVL_FAULT or NAME?LIST, see "
       "backends/fault.c)\n"
+      "  --differential N        N seeded scenarios on every --impl (default:\n"
+      "                          the ref-* loops), traces compared; the first\n"
+      "                          disagreement is shrunk and printed\n"
+      "  --seed S                the scenarios' seed (default 1)\n"
       "  --filter GLOB           only tests whose name or rule matches "
       "(repeatable)\n"
       "  --list                  list the tests and exit\n"
@@ -114,10 +119,14 @@ int main(int argc, char **argv) {
    * to as reachable until the process ends; every function gets R. */
   static runner state;
   runner *R = &state;
+  long diff_n = 0;
+  unsigned long long diff_seed = 1;
   enum {
     O_BACKEND = 256,
     O_IMPL,
     O_FAULT,
+    O_DIFF,
+    O_SEED,
     O_FILTER,
     O_LIST,
     O_LIST_BACKENDS,
@@ -130,6 +139,8 @@ int main(int argc, char **argv) {
       {"backend", required_argument, NULL, O_BACKEND},
       {"impl", required_argument, NULL, O_IMPL},
       {"fault", required_argument, NULL, O_FAULT},
+      {"differential", required_argument, NULL, O_DIFF},
+      {"seed", required_argument, NULL, O_SEED},
       {"filter", required_argument, NULL, O_FILTER},
       {"list", no_argument, NULL, O_LIST},
       {"list-backends", no_argument, NULL, O_LIST_BACKENDS},
@@ -155,6 +166,21 @@ int main(int argc, char **argv) {
       runner_push(&R->opt.impls, &R->opt.nimpls,
                   runner_fmt("ref-fault:%s", optarg));
       break;
+    case O_DIFF:
+    case O_SEED: {
+      char *end;
+      unsigned long long v = strtoull(optarg, &end, 10);
+      if (*end || !*optarg || (c == O_DIFF && (v < 1 || v > 100000000))) {
+        fprintf(stderr, "evl-conform: --%s wants a number, got '%s'\n",
+                c == O_DIFF ? "differential" : "seed", optarg);
+        return 2;
+      }
+      if (c == O_DIFF)
+        diff_n = (long)v;
+      else
+        diff_seed = v;
+      break;
+    }
     case O_FILTER:
       runner_push(&R->opt.filters, &R->opt.nfilters, optarg);
       break;
@@ -230,6 +256,9 @@ int main(int argc, char **argv) {
   /* Tests see EPIPE rather than dying of SIGPIPE, as libuv's runner does. */
   signal(SIGPIPE, SIG_IGN);
 
+  if (diff_n > 0)
+    return diff_main(R->opt.impls, R->opt.nimpls, R->opt.backends,
+                     R->opt.nbackends, diff_n, diff_seed, R->opt.scale);
   runner_select_tests(R);
   if (R->opt.list) {
     runner_list_tests(R);
