@@ -12,7 +12,9 @@
  * (wait). The core owns everything else: callbacks, timers, stale-event
  * checks. This one keeps a pollfd array plus an fd -> slot map, so ctl is
  * O(1) and wait is O(registered fds) — hence no EVL_BF_O1. */
-#define _GNU_SOURCE /* pipe2 */
+#ifndef _GNU_SOURCE /* pipe2; the evlab build defines it already */
+#define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
