@@ -239,7 +239,7 @@ check: all ## contract check, examples, unit tests and the whole conformance sui
 # fault injection (backends/fault.c: EINTR storms, spurious readiness, one
 # event per wait, transient ctl ENOMEM): the core must tolerate them all.
 FAULT_BACKENDS := epoll poll select iouring
-check-fault: all
+check-fault: all ## the S-suite on the core over fault-injecting backends
 	@set -o pipefail; $(O)/evl-conform $(addprefix --fault ,$(FAULT_BACKENDS)) | tail -n 4
 
 # The threaded tests only (cross-thread posts, stop, executor, futures
