@@ -441,6 +441,33 @@ static void t_flush_loses_no_event(void) {
   close(a[0]), close(a[1]), close(c[0]), close(c[1]);
 }
 
+/* One-shot interest: one event disarms the whole fd, as with epoll, until
+ * ctl re-arms it; the other filter firing later must not leak through. */
+static void t_oneshot_disarms_fd(void) {
+  ut_be b;
+  int sv[2];
+  const unsigned mask = EVL_READ | EVL_WRITE | EVL_ONESHOT;
+  ut_socketpair(sv);
+  ut_open(&b);
+  CHECK_EQ("ctl add READ|WRITE|ONESHOT", 0, b.ops->ctl(b.st, sv[0], 0, mask));
+  ut_ready(sv[0], EVFILT_READ, 0, 0);
+  CHECK_EQ("first wait: READ", EVL_READ,
+           ut_bits(&b, ut_wait(&b, 0, UT_CAP), sv[0]));
+  ut_ready(sv[0], EVFILT_WRITE, 0, 0);
+  CHECK_EQ("second wait, now writable too, before re-arming", 0,
+           ut_bits(&b, ut_wait(&b, 0, UT_CAP), sv[0]));
+  CHECK_EQ("ctl re-arm (modify to the same mask)", 0,
+           b.ops->ctl(b.st, sv[0], mask, mask));
+  uint32_t ev = ut_bits(&b, ut_wait(&b, 0, UT_CAP), sv[0]);
+  CHECK_EQ("wait after re-arming: READ and WRITE", EVL_READ | EVL_WRITE,
+           ev & (EVL_READ | EVL_WRITE));
+  CHECK_EQ("wait after that, not re-armed", 0,
+           ut_bits(&b, ut_wait(&b, 0, UT_CAP), sv[0]));
+  ut_close(&b);
+  close(sv[0]);
+  close(sv[1]);
+}
+
 /* Over 10 000 queued changes (modifications of many fds, then after_fork
  * re-registering all) all reach the kernel, no call larger than the fake
  * takes. */
@@ -504,6 +531,7 @@ static void t_many_changes_chunked(void) {
   X(t_add_refused_delete_at_once)                                              \
   X(t_error_entries_then_scan)                                                 \
   X(t_flush_loses_no_event)                                                    \
+  X(t_oneshot_disarms_fd)                                                      \
   X(t_many_changes_chunked)
 
 int main(void) {
