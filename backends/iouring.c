@@ -507,7 +507,10 @@ static int iouring_ctl(void *state, int fd, unsigned old_mask,
   rc = iouring_mark_dirty(s, r, fd);
   if (rc < 0)
     return rc;
-  if (registered && r->mask != new_mask) {
+  /* Same mask too: the core asks again when the number may name another
+   * file now (closed without removal, reused), and a poll in flight on the
+   * old file would report its hang-up under the new watcher. */
+  if (registered) {
     rc = iouring_cancel(s, r, fd);
     if (rc < 0)
       return rc;

@@ -214,9 +214,10 @@ static int libev_ctl(void *state, int fd, unsigned old_mask,
       return -ENOMEM;
     s->regs[fd] = r;
     ev_init(&r->io, libev_io_cb);
-  } else if (r->mask == new_mask && !r->dead) {
-    return 0;
   }
+  /* The same mask again is not a no-op: the core asks so when the number
+   * may name another file now; ev_io_set below makes libev epoll_ctl it
+   * afresh (MOD, then ADD on ENOENT). */
   if (!r->pending) {
     if (wrap_pending_add(&s->pend, fd) < 0) {
       if (!r->mask) { /* just made: nothing refers to it yet */

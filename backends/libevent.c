@@ -214,9 +214,10 @@ static int libevent_ctl(void *state, int fd, unsigned old_mask,
     if (rc < 0)
       return rc;
     r = &s->regs[fd];
-  } else if (r->mask == new_mask) {
-    return 0;
   }
+  /* The same mask again is not a no-op: the core asks so when the number
+   * may name another file now, and event_del + event_add register it with
+   * epoll afresh (libevent's epoll code turns ENOENT into ADD). */
   short what = EV_PERSIST;
   if (new_mask & EVL_READ)
     what |= EV_READ;

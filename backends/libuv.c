@@ -247,9 +247,10 @@ static int libuv_ctl(void *state, int fd, unsigned old_mask,
     r->s = s;
     r->fd = fd;
     s->regs[fd] = r;
-  } else if (r->mask == new_mask && !r->dead) {
-    return 0;
   }
+  /* The same mask again is not a no-op: the core asks so when the number
+   * may name another file now; the pending check before uv_run compares
+   * the file and gives a new one a new poll. */
   if (!r->pending) {
     if (wrap_pending_add(&s->pend, fd) < 0) {
       if (!r->mask) { /* just made: close it, nothing else refers to it */

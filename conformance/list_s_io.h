@@ -50,5 +50,15 @@
     "regular file: always ready on FILES backends, else refused and nothing "  \
     "registered")                                                              \
   X(s6_fd_limit_erange, "S6", IMPL, 0, 0, 5,                                   \
-    "fd >= the backend's fd_limit: -ERANGE, nothing registered, ASan-clean")
+    "fd >= the backend's fd_limit: -ERANGE, nothing registered, ASan-clean")   \
+  X(s6_reuse_after_close_replace, "S6", IMPL, 0, 0, 10,                        \
+    "fd closed unremoved, number reused, reader added again: it works")        \
+  X(s6_reuse_after_close_other_dir, "S6", IMPL, 0, 0, 10,                      \
+    "closed writer's number reused, a reader added: it works, no old HUP")     \
+  X(s12_signal_pipe_on_reused_number, "S12", IMPL, 0, 0, 10,                   \
+    "the signal pipe on a closed-unremoved watcher's number still delivers")   \
+  X(s12_signal_pipe_not_replaceable, "S12", IMPL, 0, 0, 10,                    \
+    "user add/remove_reader on every fd cannot silence signal delivery")       \
+  X(s12_refused_signal_leaves_nothing, "S12", IMPL, 0, 0, 10,                  \
+    "a refused signal number opens nothing (no signal pipe)")
 #endif

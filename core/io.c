@@ -72,8 +72,8 @@ static void fd_unregister(evl_loop *loop, int fd) {
   loop->nregistered--;
 }
 
-static int io_add(evl_loop *loop, int fd, evl_io_cb cb, void *arg,
-                  unsigned dir) {
+static int io_add(evl_loop *loop, int fd, evl_io_cb cb, void *arg, unsigned dir,
+                  int own) {
   int rc = evl__loop_check(loop);
   if (rc < 0)
     return rc;
@@ -90,8 +90,14 @@ static int io_add(evl_loop *loop, int fd, evl_io_cb cb, void *arg,
   if ((rc = evl__fd_reserve(loop, fd)) < 0)
     return rc;
   evl__fd *f = &loop->fds[fd];
-  if (f->internal)
+  if (f->internal && !own)
     return -EEXIST;
+  if (own && f->kmask) {
+    /* A user watcher left on a number closed without removal: the loop's
+     * own fd now has that number, and the stranger's watchers go. */
+    f->r = (evl__watcher){.gen = ++loop->watcher_gen};
+    f->w = (evl__watcher){.gen = ++loop->watcher_gen};
+  }
   unsigned want = fd_want(f) | dir;
   if (f->kmask == 0) {
     /* A new fd is registered now so that a refusal (epoll: regular file)
@@ -101,9 +107,18 @@ static int io_add(evl_loop *loop, int fd, evl_io_cb cb, void *arg,
       return rc;
     f->kmask = (uint8_t)want;
     loop->nregistered++;
-  } else if (want != f->kmask && (rc = change_mark(loop, fd)) < 0) {
-    return rc;
+  } else {
+    /* Registered already, so no syscall looked at the fd: it may have been
+     * closed without removal and its number reused, and the backend then
+     * watches nothing (epoll dropped the old file) or the old file. The
+     * next flush asks the backend again for this number, even with an
+     * unchanged mask (S6). */
+    f->reassert = 1;
+    if ((rc = change_mark(loop, fd)) < 0)
+      return rc;
   }
+  if (own)
+    f->internal = EVL__FD_OWN;
   evl__watcher *w = dir == EVL_READ ? &f->r : &f->w;
   w->cb = cb;
   w->arg = arg;
@@ -111,7 +126,7 @@ static int io_add(evl_loop *loop, int fd, evl_io_cb cb, void *arg,
   return 0;
 }
 
-static int io_remove(evl_loop *loop, int fd, unsigned dir) {
+static int io_remove(evl_loop *loop, int fd, unsigned dir, int own) {
   int rc = evl__loop_check(loop);
   if (rc < 0)
     return rc;
@@ -121,8 +136,10 @@ static int io_remove(evl_loop *loop, int fd, unsigned dir) {
     return 0;
   evl__fd *f = &loop->fds[fd];
   evl__watcher *w = dir == EVL_READ ? &f->r : &f->w;
-  if (!w->cb || f->internal)
+  if (!w->cb || (f->internal && !own))
     return 0;
+  if (own)
+    f->internal = EVL__FD_USER;
   w->cb = NULL;
   w->arg = NULL;
   w->gen = ++loop->watcher_gen;
@@ -137,16 +154,22 @@ static int io_remove(evl_loop *loop, int fd, unsigned dir) {
 }
 
 int evl_add_reader(evl_loop *loop, int fd, evl_io_cb cb, void *arg) {
-  return io_add(loop, fd, cb, arg, EVL_READ);
+  return io_add(loop, fd, cb, arg, EVL_READ, 0);
 }
 int evl_add_writer(evl_loop *loop, int fd, evl_io_cb cb, void *arg) {
-  return io_add(loop, fd, cb, arg, EVL_WRITE);
+  return io_add(loop, fd, cb, arg, EVL_WRITE, 0);
 }
 int evl_remove_reader(evl_loop *loop, int fd) {
-  return io_remove(loop, fd, EVL_READ);
+  return io_remove(loop, fd, EVL_READ, 0);
 }
 int evl_remove_writer(evl_loop *loop, int fd) {
-  return io_remove(loop, fd, EVL_WRITE);
+  return io_remove(loop, fd, EVL_WRITE, 0);
+}
+int evl__add_own_reader(evl_loop *loop, int fd, evl_io_cb cb, void *arg) {
+  return io_add(loop, fd, cb, arg, EVL_READ, 1);
+}
+int evl__remove_own_reader(evl_loop *loop, int fd) {
+  return io_remove(loop, fd, EVL_READ, 1);
 }
 
 /* One backend ctl per changed fd per iteration, whatever happened to it. */
@@ -157,7 +180,9 @@ void evl__flush_changes(evl_loop *loop) {
     evl__fd *f = &loop->fds[fd];
     f->pending = 0;
     unsigned want = fd_want(f);
-    if (want == f->kmask || want == 0 || f->kmask == 0)
+    int again = f->reassert;
+    f->reassert = 0;
+    if ((want == f->kmask && !again) || want == 0 || f->kmask == 0)
       continue; /* deletes and adds were applied at once */
     int rc = evl__ctl(loop, fd, f->kmask, want);
     if (rc == 0) {

@@ -137,7 +137,7 @@ static void loop_collect(evl_loop *loop, int n) {
     if (fd < 0 || fd >= loop->nfds)
       continue;
     evl__fd *f = &loop->fds[fd];
-    if (f->internal) {
+    if (f->internal == EVL__FD_WAKE) {
       evl__drain_posts(loop);
       continue;
     }

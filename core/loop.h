@@ -67,8 +67,12 @@ typedef struct evl__fd {
   evl__watcher r, w;
   uint8_t kmask;    /* what the backend has registered now */
   uint8_t pending;  /* on the change list */
-  uint8_t internal; /* the loop's own wakeup fd */
+  uint8_t internal; /* the loop's own: EVL__FD_WAKE or EVL__FD_OWN */
+  uint8_t reassert; /* an add on a registered fd: ask the backend again */
 } evl__fd;
+
+/* evl__fd.internal: user calls leave these fds alone. */
+enum { EVL__FD_USER = 0, EVL__FD_WAKE = 1, EVL__FD_OWN = 2 };
 
 typedef struct evl__tsent {
   evl_cb cb;

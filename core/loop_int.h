@@ -23,6 +23,12 @@ void evl__loop_set_ext(evl_loop *loop, enum evl__ext which, void *p);
 typedef void (*evl__close_hook)(evl_loop *loop, void *data);
 int evl__loop_add_close_hook(evl_loop *loop, evl__close_hook fn, void *data);
 
+/* A reader on the loop's own fd (the signal pipe): user add/remove calls
+ * on that number are refused, and a user watcher left on the number by a
+ * close without removal is dropped. */
+int evl__add_own_reader(evl_loop *loop, int fd, evl_io_cb cb, void *arg);
+int evl__remove_own_reader(evl_loop *loop, int fd);
+
 /* 0, -EINVAL for NULL, EVL_ECLOSED, or -EPERM in debug mode when called
  * from a thread other than the one running the loop. */
 int evl__loop_check(const evl_loop *loop);

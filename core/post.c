@@ -104,7 +104,7 @@ int evl__wake_open(evl_loop *loop) {
     rc = evl__ctl(loop, loop->wake_rfd, 0, EVL_READ);
   if (rc < 0)
     return rc;
-  loop->fds[loop->wake_rfd].internal = 1;
+  loop->fds[loop->wake_rfd].internal = EVL__FD_WAKE;
   loop->fds[loop->wake_rfd].kmask = EVL_READ;
   return 0;
 }

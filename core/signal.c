@@ -198,7 +198,7 @@ static void signal_close_hook(evl_loop *loop, void *data) {
   /* The core is about to release its fd table; the reader goes first so
    * the backend never holds an fd closed under it. The result does not
    * matter: a closing loop may already refuse the call. */
-  (void)evl_remove_reader(loop, ext->rfd);
+  (void)evl__remove_own_reader(loop, ext->rfd);
   close(ext->rfd);
   close(ext->wfd);
   free(ext);
@@ -225,12 +225,12 @@ static int signal_ext_get(evl_loop *loop, signal_ext **out) {
   }
   ext->rfd = fds[0];
   ext->wfd = fds[1];
-  int rc = evl_add_reader(loop, ext->rfd, signal_on_pipe, ext);
+  int rc = evl__add_own_reader(loop, ext->rfd, signal_on_pipe, ext);
   if (rc < 0)
     goto fail;
   rc = evl__loop_add_close_hook(loop, signal_close_hook, ext);
   if (rc < 0) {
-    (void)evl_remove_reader(loop, ext->rfd);
+    (void)evl__remove_own_reader(loop, ext->rfd);
     goto fail;
   }
   evl__loop_set_ext(loop, EVL__EXT_SIGNALS, ext);
@@ -249,6 +249,11 @@ int evl_add_signal_handler(evl_loop *loop, int sig, evl_cb cb, void *arg) {
     return rc;
   if (!signal_valid(sig) || !cb)
     return -EINVAL;
+  /* The C library keeps some numbers for itself (glibc: 32, 33): ask
+   * before the pipe is made, so a refused number leaves nothing behind. */
+  struct sigaction cur;
+  if (sigaction(sig, NULL, &cur) != 0)
+    return -errno;
   signal_ext *ext = NULL;
   rc = signal_ext_get(loop, &ext);
   if (rc < 0)

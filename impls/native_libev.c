@@ -210,6 +210,9 @@ static int evn_add(evl_loop *loop, int fd, int write, evl_io_cb cb, void *arg) {
   ev_io_stop(loop->ev, w);
   f->cb[write] = cb;
   f->arg[write] = arg;
+  /* ev_io_set makes libev epoll_ctl the fd afresh: the number may name
+   * another file than when it was first added (closed without removal). */
+  ev_io_set(w, fd, write ? EV_WRITE : EV_READ);
   ev_io_start(loop->ev, w);
   return 0;
 }
