@@ -60,8 +60,8 @@ static int select_ctl(void *state, int fd, unsigned old_mask,
   (void)old_mask; /* masks[] is the truth */
   if (fd < 0)
     return -EBADF;
-  if (fd >= FD_SETSIZE)
-    return -ERANGE; /* K7: an fd_set cannot number it */
+  if (fd >= FD_SETSIZE) /* K7: an fd_set cannot number it; closed: K1 */
+    return fcntl(fd, F_GETFD) < 0 ? -EBADF : -ERANGE;
   if (new_mask & ~(unsigned)(EVL_READ | EVL_WRITE))
     return -EINVAL; /* no ET or ONESHOT here: refuse rather than fake */
   unsigned cur = s->masks[fd];

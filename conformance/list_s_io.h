@@ -60,5 +60,11 @@
   X(s12_signal_pipe_not_replaceable, "S12", IMPL, 0, 0, 10,                    \
     "user add/remove_reader on every fd cannot silence signal delivery")       \
   X(s12_refused_signal_leaves_nothing, "S12", IMPL, 0, 0, 10,                  \
-    "a refused signal number opens nothing (no signal pipe)")
+    "a refused signal number opens nothing (no signal pipe)")                  \
+  X(s10_default_handler_newline, "S10", IMPL, 0, 0, 10,                        \
+    "the default handler prints a message with newlines as one line")          \
+  X(s11_stats_foreign_thread_refused, "S11", IMPL, 0, 0, 10,                   \
+    "debug mode: loop_stats from another thread while running is -EPERM")      \
+  X(s6_closed_fd_above_limit, "S6", IMPL, 0, 0, 10,                            \
+    "a closed fd above any fd_limit is -EBADF on every backend")
 #endif

@@ -49,7 +49,13 @@ void evl_default_error_handler(const evl_error_info *info, void *arg) {
                  info->message ? info->message : "");
   if (n <= 0)
     return;
-  if ((size_t)n >= sizeof buf) /* truncated: still end the line */
-    buf[sizeof buf - 2] = '\n';
+  if ((size_t)n >= sizeof buf) { /* truncated: still end the line */
+    n = (int)sizeof buf - 1;
+    buf[n - 1] = '\n';
+  }
+  /* One report, one line: a message's own line breaks become spaces. */
+  for (int i = 0; i < n - 1; i++)
+    if (buf[i] == '\n' || buf[i] == '\r')
+      buf[i] = ' ';
   fputs(buf, stderr);
 }

@@ -81,12 +81,13 @@ static int io_add(evl_loop *loop, int fd, evl_io_cb cb, void *arg, unsigned dir,
     return -EINVAL;
   if (fd < 0)
     return -EBADF;
-  if (loop->be->fd_limit > 0 && fd >= loop->be->fd_limit)
-    return -ERANGE;
   /* An fd the backend already holds was checked when it was added: a
-   * writer toggled on and off per message costs no syscall here. */
+   * writer toggled on and off per message costs no syscall here. A closed
+   * fd is -EBADF before any limit is asked about, as on every backend. */
   if ((fd >= loop->nfds || loop->fds[fd].kmask == 0) && fcntl(fd, F_GETFD) < 0)
     return -EBADF;
+  if (loop->be->fd_limit > 0 && fd >= loop->be->fd_limit)
+    return -ERANGE;
   if ((rc = evl__fd_reserve(loop, fd)) < 0)
     return rc;
   evl__fd *f = &loop->fds[fd];

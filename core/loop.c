@@ -328,10 +328,11 @@ int evl_set_slow_callback_ns(evl_loop *loop, uint64_t ns) {
 }
 
 int evl_loop_get_stats(const evl_loop *loop, evl_loop_stats *out) {
-  if (!loop || !out)
+  int rc = evl__loop_check(loop); /* debug mode: -EPERM from a foreign thread */
+  if (rc < 0)
+    return rc;
+  if (!out)
     return -EINVAL;
-  if (loop->closed)
-    return EVL_ECLOSED;
   *out = loop->stats;
   out->timers = loop->heap.n;
   out->fds = loop->nregistered;

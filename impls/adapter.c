@@ -227,10 +227,9 @@ int evl__adapter_set_slow_callback_ns(evl_loop *loop, uint64_t ns) {
 
 int evl__adapter_loop_stats(const evl_loop *loop, evl_loop_stats *out) {
   const evl__adapter_base *b = (const evl__adapter_base *)(const void *)loop;
-  if (!b)
-    return -EINVAL;
-  if (b->closed)
-    return EVL_ECLOSED;
+  int rc = evl__adapter_check(b); /* debug mode: -EPERM from another thread */
+  if (rc)
+    return rc;
   if (!out)
     return -EINVAL;
   *out = b->st;
