@@ -140,10 +140,19 @@ static int sl_grow(void **p, uint32_t *cap, size_t elem, uint32_t need) {
 static void sl_default_handler(const evl_error_info *info, void *arg) {
   (void)arg;
   int code = info->code;
-  fprintf(stderr, "sample_loop: %s: %s (%d%s%s)\n", info->context,
-          info->message ? info->message : "error", code,
-          code < 0 && code > -4096 ? ", " : "",
-          code < 0 && code > -4096 ? strerror(-code) : "");
+  /* One report, one line (S10): the message's own line breaks become
+   * spaces, and the line goes out in one write. */
+  char buf[512];
+  int n = snprintf(buf, sizeof buf, "sample_loop: %s: %s (%d%s%s)",
+                   info->context, info->message ? info->message : "error", code,
+                   code < 0 && code > -4096 ? ", " : "",
+                   code < 0 && code > -4096 ? strerror(-code) : "");
+  if (n < 0)
+    return;
+  for (char *c = buf; *c; c++)
+    if (*c == '\n' || *c == '\r')
+      *c = ' ';
+  fprintf(stderr, "%s\n", buf);
 }
 
 static void sl_error(evl_loop *loop, int code, const char *context,
