@@ -42,7 +42,7 @@ EVL_CFLAGS := $(OPT) -g -std=c11 -Wall -Wextra $(WERROR) -fPIC -pthread \
               $(SANFLAGS)
 EVL_LDFLAGS := -pthread $(SANFLAGS)
 EVL_LDLIBS := -ldl -lm
-ALL_CPPFLAGS = $(EVL_CPPFLAGS) $(CPPFLAGS)
+ALL_CPPFLAGS = $(EVL_CPPFLAGS) $(EVL_TASK_CPPFLAGS) $(CPPFLAGS)
 ALL_CFLAGS = $(EVL_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(EVL_LDFLAGS) $(LDFLAGS)
 ALL_LDLIBS = $(LDLIBS) $(EVL_LDLIBS)
@@ -62,11 +62,19 @@ row_field = $(word $(2),$(subst :, ,$(1)))
 BUILTIN_BACKENDS := $(foreach r,$(BACKEND_ROWS),$(if $(filter BUILTIN,$(call row_field,$(r),2)),$(call row_field,$(r),1)))
 
 CORE_SRC := $(wildcard core/*.c) impls/ref.c
+# The task switch: assembly for x86-64 and AArch64 (each .S is empty on
+# other machines), or TASK_SWITCH=ucontext for swapcontext(3) everywhere.
+CORE_ASM := $(wildcard core/*.S)
+TASK_SWITCH ?= asm
+ifeq ($(TASK_SWITCH),ucontext)
+EVL_TASK_CPPFLAGS := -DEVL_TASK_UCONTEXT
+endif
 # fault.c wraps any of them ("fault:epoll"); it is no list row, since it
 # is never a backend on its own.
 BACKEND_SRC := $(addprefix backends/,$(addsuffix .c,$(BUILTIN_BACKENDS))) \
                backends/fault.c
-LIB_OBJ := $(patsubst %.c,$(O)/obj/%.o,$(CORE_SRC) $(BACKEND_SRC))
+LIB_OBJ := $(patsubst %.c,$(O)/obj/%.o,$(CORE_SRC) $(BACKEND_SRC)) \
+           $(patsubst %.S,$(O)/obj/%.o,$(CORE_ASM))
 
 CONFORM_SRC := $(wildcard conformance/*.c) tools/child.c
 CONFORM_OBJ := $(patsubst %.c,$(O)/obj/%.o,$(CONFORM_SRC))
@@ -141,6 +149,10 @@ samples: $(SAMPLES) ## build/samples/*.so: the plugin templates, one per ABI
 fixtures: $(FIXTURES) ## build/fixtures/*.so: plugins broken on purpose, for run-checks.sh
 
 $(O)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(O)/obj/%.o: %.S
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 

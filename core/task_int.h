@@ -1,0 +1,92 @@
+/* task_int.h — what task.c, task_wait.c and task_run.c share: the task and
+ * evl_tasks structures and the scheduler's inner calls. Not installed. */
+#ifndef EVL_TASK_INT_H
+#define EVL_TASK_INT_H
+
+#include <evl/task.h>
+
+#include "task_ctx.h"
+
+enum task_state {
+  TASK_NEW,     /* first step queued, nothing ran */
+  TASK_RUNNING, /* on its stack now */
+  TASK_WAITING, /* suspended; `wait` says on what */
+  TASK_DONE,    /* fn returned (or cancelled before its first step) */
+};
+
+enum task_wait {
+  WAIT_NONE,
+  WAIT_SOON,   /* evl_yield: a call_soon, `handle` */
+  WAIT_TIMER,  /* evl_sleep: a call_later, `handle` */
+  WAIT_FUTURE, /* a done-callback on `await_fut` */
+  WAIT_FD,     /* a reader or writer on `fd`, direction `dir` */
+  WAIT_CANCEL, /* cancelled: a call_soon delivers -ECANCELED, `handle` */
+};
+
+struct evl_task {
+  evl_tasks *ts;
+  evl_task *prev, *next; /* ts->all */
+  evl__fiber fiber;
+  evl_task_fn fn;
+  void *arg;
+  evl_future *fut; /* completed when the task ends */
+  void *result;
+  int status;
+  uint64_t id;
+  enum task_state state;
+  enum task_wait wait;
+  int cancel_req;  /* a cancel not yet delivered */
+  int wake_status; /* what the suspending await returns */
+  evl_handle handle;
+  evl_future *await_fut;
+  int fd, dir;
+  unsigned refs; /* handles out + 1 until the task ends */
+  unsigned cbs;  /* done-callbacks queued that point at this task */
+  int retrieved; /* someone looked at the outcome */
+  int reported;  /* an unretrieved error went to the error handler */
+  int has_stack;
+};
+
+/* A reader or writer registered for tasks stays registered after the wait
+ * it served (the next wait on the fd is then free); the first event that
+ * finds no waiter removes it. */
+typedef struct task_fdw {
+  evl_task *waiter[2]; /* [0] read, [1] write */
+  unsigned char registered[2];
+} task_fdw;
+
+#define TASK_STACK_CACHE 32
+
+struct evl_tasks {
+  const evl_impl_ops *ops;
+  evl_loop *loop;
+  evl__fiber main; /* the loop's own stack while a task runs */
+  evl_task *all;   /* every task not yet freed */
+  size_t stack_size;
+  evl__fiber cache[TASK_STACK_CACHE]; /* stacks of ended tasks */
+  int ncache;
+  task_fdw *fdw;
+  int nfdw;
+  uint64_t next_id;
+  unsigned pending; /* tasks not yet ended */
+};
+
+/* The running task on this thread or NULL. */
+evl_task *evl__task_self(void);
+/* Suspends the running task until something resumes it; returns the
+ * status given to the resume. Delivers a pending cancel instead of
+ * suspending (the caller has registered nothing yet). */
+int evl__task_cancel_pending(evl_task *t);
+int evl__task_suspend(evl_task *t);
+/* From a loop callback: runs t until it suspends or ends. */
+void evl__task_resume(evl_task *t, int status);
+/* Drops a reference and frees what no one points at. */
+void evl__task_unref(evl_task *t);
+/* Stops what t waits on (cancel): the fd side. */
+void evl__task_fd_forget(evl_task *t);
+/* Frees a task's memory at evl_tasks_close (loop already closed). */
+void evl__task_destroy(evl_task *t);
+/* Reports t to the loop's error handler if it should be. */
+void evl__task_report(evl_task *t, const char *what);
+
+#endif

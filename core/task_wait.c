@@ -1,0 +1,316 @@
+/* task_wait.c — awaits built from the scheduler's primitives: fd readiness
+ * and the socket helpers, gather, wait_for and the executor. */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "task_int.h"
+
+/* ---- fd readiness ------------------------------------------------------ */
+
+static void task_fd_event(evl_tasks *ts, int fd, int dir) {
+  task_fdw *w = &ts->fdw[fd];
+  evl_task *t = w->waiter[dir];
+  if (!t) {
+    /* Nobody waits any more: now is the time to stop watching. */
+    if (dir == 0)
+      ts->ops->remove_reader(ts->loop, fd);
+    else
+      ts->ops->remove_writer(ts->loop, fd);
+    w->registered[dir] = 0;
+    return;
+  }
+  w->waiter[dir] = NULL;
+  t->fd = -1;
+  evl__task_resume(t, 0);
+}
+
+static void task_fd_read_cb(int fd, unsigned events, void *arg) {
+  (void)events;
+  task_fd_event(arg, fd, 0);
+}
+
+static void task_fd_write_cb(int fd, unsigned events, void *arg) {
+  (void)events;
+  task_fd_event(arg, fd, 1);
+}
+
+void evl__task_fd_forget(evl_task *t) {
+  evl_tasks *ts = t->ts;
+  if (t->fd >= 0 && t->fd < ts->nfdw && ts->fdw[t->fd].waiter[t->dir] == t)
+    ts->fdw[t->fd].waiter[t->dir] = NULL;
+  t->fd = -1;
+}
+
+static int task_fd_grow(evl_tasks *ts, int fd) {
+  if (fd < ts->nfdw)
+    return 0;
+  int n = ts->nfdw ? ts->nfdw : 64;
+  while (n <= fd)
+    n *= 2;
+  task_fdw *p = realloc(ts->fdw, (size_t)n * sizeof *p);
+  if (!p)
+    return -ENOMEM;
+  for (int i = ts->nfdw; i < n; i++)
+    p[i] = (task_fdw){{NULL, NULL}, {0, 0}};
+  ts->fdw = p;
+  ts->nfdw = n;
+  return 0;
+}
+
+/* Suspends the running task until fd is readable (dir 0) or writable. */
+static int task_wait_fd(int fd, int dir) {
+  evl_task *t = evl__task_self();
+  if (!t)
+    return -EPERM;
+  if (fd < 0)
+    return -EBADF;
+  int rc = evl__task_cancel_pending(t);
+  if (rc < 0)
+    return rc;
+  evl_tasks *ts = t->ts;
+  rc = task_fd_grow(ts, fd);
+  if (rc < 0)
+    return rc;
+  task_fdw *w = &ts->fdw[fd];
+  if (w->waiter[dir])
+    return -EBUSY; /* asyncio: another coroutine is already waiting */
+  if (!w->registered[dir]) {
+    rc = dir == 0 ? ts->ops->add_reader(ts->loop, fd, task_fd_read_cb, ts)
+                  : ts->ops->add_writer(ts->loop, fd, task_fd_write_cb, ts);
+    if (rc < 0)
+      return rc;
+    w->registered[dir] = 1;
+  }
+  w->waiter[dir] = t;
+  t->fd = fd;
+  t->dir = dir;
+  t->wait = WAIT_FD;
+  return evl__task_suspend(t);
+}
+
+int evl_sock_close(int fd) {
+  evl_task *t = evl__task_self();
+  if (t && fd >= 0 && fd < t->ts->nfdw) {
+    evl_tasks *ts = t->ts;
+    task_fdw *w = &ts->fdw[fd];
+    if (w->registered[0])
+      ts->ops->remove_reader(ts->loop, fd);
+    if (w->registered[1])
+      ts->ops->remove_writer(ts->loop, fd);
+    w->registered[0] = w->registered[1] = 0;
+  }
+  return close(fd) == 0 ? 0 : -errno;
+}
+
+ssize_t evl_sock_recv(int fd, void *buf, size_t len) {
+  for (;;) {
+    ssize_t n = recv(fd, buf, len, 0);
+    if (n >= 0)
+      return n;
+    if (errno == EINTR)
+      continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK)
+      return -errno;
+    int rc = task_wait_fd(fd, 0);
+    if (rc < 0)
+      return rc;
+  }
+}
+
+ssize_t evl_sock_send(int fd, const void *buf, size_t len) {
+  for (;;) {
+    ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+    if (n >= 0)
+      return n;
+    if (errno == EINTR)
+      continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK)
+      return -errno;
+    int rc = task_wait_fd(fd, 1);
+    if (rc < 0)
+      return rc;
+  }
+}
+
+int evl_sock_sendall(int fd, const void *buf, size_t len) {
+  const char *p = buf;
+  while (len > 0) {
+    ssize_t n = evl_sock_send(fd, p, len);
+    if (n < 0)
+      return (int)n;
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+int evl_sock_accept(int fd, struct sockaddr *addr, socklen_t *addrlen) {
+  for (;;) {
+    int c = accept4(fd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (c >= 0)
+      return c;
+    if (errno == EINTR || errno == ECONNABORTED)
+      continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK)
+      return -errno;
+    int rc = task_wait_fd(fd, 0);
+    if (rc < 0)
+      return rc;
+  }
+}
+
+int evl_sock_connect(int fd, const struct sockaddr *addr, socklen_t addrlen) {
+  if (connect(fd, addr, addrlen) == 0)
+    return 0;
+  if (errno != EINPROGRESS && errno != EINTR)
+    return -errno;
+  int rc = task_wait_fd(fd, 1);
+  if (rc < 0)
+    return rc;
+  int err = 0;
+  socklen_t elen = sizeof err;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0)
+    return -errno;
+  return -err;
+}
+
+/* ---- gather and wait_for ----------------------------------------------- */
+
+static int task_check_children(evl_task *self, evl_task *const *tasks, int n) {
+  for (int i = 0; i < n; i++) {
+    if (!tasks[i])
+      return -EINVAL;
+    if (tasks[i]->ts != self->ts)
+      return EVL_EFOREIGN;
+    if (tasks[i] == self)
+      return -EDEADLK;
+  }
+  return 0;
+}
+
+/* Awaits o's end even through cancels of the awaiting task (the caller
+ * has already passed the cancel on). Returns 1 if a cancel came. */
+static int task_await_end(evl_task *o, evl_task *const *all, int n) {
+  int cancelled = 0;
+  const evl_impl_ops *ops = o->ts->ops;
+  while (ops->future_state(o->fut) == EVL_FUTURE_PENDING) {
+    int rc = evl_await(o->fut, NULL);
+    if (ops->future_state(o->fut) != EVL_FUTURE_PENDING)
+      break;
+    if (rc != -ECANCELED)
+      return -1; /* could not wait at all (-ENOMEM) */
+    cancelled = 1;
+    for (int i = 0; i < n; i++)
+      evl_task_cancel(all[i]);
+  }
+  return cancelled;
+}
+
+int evl_gather(evl_task *const *tasks, int n, int *status) {
+  evl_task *self = evl__task_self();
+  if (!self)
+    return -EPERM;
+  if (n < 0 || (n > 0 && !tasks))
+    return -EINVAL;
+  int rc = task_check_children(self, tasks, n);
+  if (rc < 0)
+    return rc;
+  for (int i = 0; i < n; i++) {
+    tasks[i]->retrieved = 1;
+    tasks[i]->refs++;
+  }
+  int cancelled = 0, first = 0;
+  for (int i = 0; i < n; i++) {
+    int c = task_await_end(tasks[i], tasks, n);
+    if (c < 0) {
+      first = first ? first : -ENOMEM;
+      continue;
+    }
+    cancelled |= c;
+  }
+  for (int i = 0; i < n; i++) {
+    int st = self->ts->ops->future_result(tasks[i]->fut, NULL);
+    if (status)
+      status[i] = st;
+    if (st < 0 && first == 0)
+      first = st;
+    evl__task_unref(tasks[i]);
+  }
+  return cancelled ? -ECANCELED : first;
+}
+
+typedef struct task_timeout {
+  evl_task *inner;
+  int fired;
+} task_timeout;
+
+static void task_timeout_cb(void *arg) {
+  task_timeout *to = arg;
+  to->fired = 1;
+  evl_task_cancel(to->inner);
+}
+
+int evl_wait_for(evl_task *o, uint64_t timeout_ns, void **result) {
+  if (result)
+    *result = NULL;
+  evl_task *self = evl__task_self();
+  if (!self)
+    return -EPERM;
+  int rc = task_check_children(self, &o, 1);
+  if (rc < 0)
+    return rc;
+  evl_tasks *ts = self->ts;
+  const evl_impl_ops *ops = ts->ops;
+  o->retrieved = 1;
+  o->refs++;
+  task_timeout to = {o, 0};
+  evl_handle h = 0;
+  if (ops->future_state(o->fut) == EVL_FUTURE_PENDING) {
+    int64_t d = timeout_ns > INT64_MAX ? INT64_MAX : (int64_t)timeout_ns;
+    rc = ops->call_later(ts->loop, d, task_timeout_cb, &to, &h);
+    if (rc < 0) {
+      evl__task_unref(o);
+      return rc;
+    }
+  }
+  int c = task_await_end(o, &o, 1);
+  /* The timer points at this stack frame: it must not outlive it. */
+  if (h && !to.fired)
+    ops->cancel(ts->loop, h);
+  rc = ops->future_result(o->fut, result);
+  evl__task_unref(o);
+  if (c > 0)
+    return -ECANCELED;
+  if (c < 0)
+    return -ENOMEM;
+  if (to.fired) {
+    if (result)
+      *result = NULL;
+    return -ETIMEDOUT;
+  }
+  return rc;
+}
+
+/* ---- executor ---------------------------------------------------------- */
+
+int evl_to_thread(evl_work_fn fn, void *arg, void **result) {
+  if (result)
+    *result = NULL;
+  evl_task *self = evl__task_self();
+  if (!self)
+    return -EPERM;
+  const evl_impl_ops *ops = self->ts->ops;
+  if (!ops->run_in_executor || !(ops->features & EVL_IF_EXECUTOR))
+    return -ENOTSUP;
+  evl_future *f = NULL;
+  int rc = ops->run_in_executor(self->ts->loop, fn, arg, &f);
+  if (rc < 0)
+    return rc;
+  rc = evl_await(f, result);
+  if (rc == -ECANCELED && ops->future_state(f) == EVL_FUTURE_PENDING)
+    ops->future_cancel(f); /* a job no worker started never runs */
+  ops->future_release(f);
+  return rc;
+}
