@@ -6,12 +6,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <evl/task.h>
 
 /* Present only in sanitizer builds (ASan, LSan); NULL otherwise. */
 extern int __lsan_do_recoverable_leak_check(void) __attribute__((weak));
@@ -340,6 +343,40 @@ long t_drain(int fd) {
 
 /* ---- the child -------------------------------------------------------- */
 
+/* A task that overflows its stack faults in the guard page below it. The
+ * handler runs on its own stack (the task's is used up), names the task
+ * on stderr, where the runner looks for it, and puts the previous handling
+ * back (the default, or a sanitizer's): the fault then repeats and ends the
+ * process with the signal as before. */
+static struct sigaction harness_old_segv, harness_old_bus;
+
+static void harness_fault(int sig, siginfo_t *si, void *uc) {
+  (void)uc;
+  char msg[160];
+  if (evl_task_stack_fault(si->si_addr, msg, sizeof msg - 1)) {
+    size_t n = strlen(msg);
+    msg[n++] = '\n';
+    if (write(2, msg, n) < 0) {
+      /* nothing better to do in a dying process */
+    }
+  }
+  sigaction(sig, sig == SIGSEGV ? &harness_old_segv : &harness_old_bus, NULL);
+}
+
+static void harness_catch_overflow(void) {
+  static char altstack[64 * 1024];
+  stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack};
+  if (sigaltstack(&ss, NULL) != 0)
+    return;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = harness_fault;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGSEGV, &sa, &harness_old_segv);
+  sigaction(SIGBUS, &sa, &harness_old_bus);
+}
+
 #define HARNESS_MAX_FD 65536
 
 /* Marks every open fd number below HARNESS_MAX_FD; returns the count. */
@@ -457,6 +494,7 @@ void evl_t_run_child(const evl_test *test, evl_tctx *t, int result_fd) {
   if (t->timeout_scale < 1)
     t->timeout_scale = 1;
   harness_warm_up(t);
+  harness_catch_overflow();
   int have_fds = harness_fd_snapshot(before) >= 0;
   /* Not 1: sanitizer runtimes (TSan) keep a thread of their own. */
   static int tids_before[HARNESS_MAX_TIDS], tids_after[HARNESS_MAX_TIDS];

@@ -70,7 +70,7 @@ static void runner_drain(runner_job *j) {
 static const char *runner_sanitizer_line(const char *out) {
   static const char *const marks[] = {
       "runtime error:", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
-      "WARNING: ThreadSanitizer"};
+      "WARNING: ThreadSanitizer", "stack overflow in task"};
   const char *best = NULL;
   for (size_t i = 0; out && i < sizeof marks / sizeof marks[0]; i++) {
     const char *m = strstr(out, marks[i]);

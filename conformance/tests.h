@@ -13,12 +13,14 @@
 #include "list_s_core.h"
 #include "list_s_io.h"
 #include "list_s_ext.h"
+#include "list_t.h"
 
 #define EVL_ALL_TESTS(X)                                                       \
   EVL_TESTS_K(X)                                                               \
   EVL_TESTS_K_EXTRA(X)                                                         \
   EVL_TESTS_S_CORE(X)                                                          \
   EVL_TESTS_S_IO(X)                                                            \
-  EVL_TESTS_S_EXT(X)
+  EVL_TESTS_S_EXT(X)                                                           \
+  EVL_TESTS_T(X)
 
 #endif

@@ -20,6 +20,10 @@ evl_task *evl_current_task(void) {
   return task_current;
 }
 
+evl_tasks *evl_current_tasks(void) {
+  return task_current ? task_current->ts : NULL;
+}
+
 uint64_t evl_task_id(const evl_task *t) {
   return t ? t->id : 0;
 }

@@ -41,7 +41,8 @@ typedef struct evl_tasks evl_tasks;
 typedef struct evl_task evl_task;
 
 /* A task's body: status 0 (with *result) or a negative code, as the
- * executor's evl_work_fn. -ECANCELED ends the task cancelled. */
+ * executor's evl_work_fn (a positive status counts as 0). -ECANCELED ends
+ * the task cancelled. */
 typedef int (*evl_task_fn)(void *arg, void **result);
 
 typedef struct evl_tasks_config {
@@ -84,8 +85,9 @@ evl_future *evl_task_future(evl_task *t);
 /* Small, unique per evl_tasks, from 1: names tasks in reports. */
 uint64_t evl_task_id(const evl_task *t);
 
-/* The running task on this thread, or NULL outside tasks. */
+/* The running task on this thread, or NULL outside tasks; its tasks. */
 evl_task *evl_current_task(void);
+evl_tasks *evl_current_tasks(void);
 
 /* ---- inside a task ---------------------------------------------------- */
 /* Suspends until f (a future of the task's loop) is done; returns
