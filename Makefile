@@ -256,7 +256,7 @@ check-fault: all ## the S-suite on the core over fault-injecting backends
 
 # The threaded tests only (cross-thread posts, stop, executor, futures
 # completed from workers): what CI runs under SANITIZE=thread.
-THREAD_TESTS := s7_*thread* s9_* s11_*foreign* s13_* s14_* k2_block* t5_* t4_*
+THREAD_TESTS := s7_*thread* s9_* s11_*foreign* s13_* s14_* k2_block* t*
 THREAD_IMPLS := --impl ref-epoll --impl ref-poll --impl native-libuv \
                 --impl native-libev --impl native-libevent --backend epoll
 check-threads: all ## the threaded tests only (CI runs it with SANITIZE=thread)

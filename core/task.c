@@ -154,6 +154,7 @@ void evl__task_resume(evl_task *t, int status) {
 int evl__task_suspend(evl_task *t) {
   t->state = TASK_WAITING;
   evl__fiber_switch(&t->fiber, &t->ts->main, 0);
+  t->interrupted = t->wake_status == -ECANCELED;
   return t->wake_status;
 }
 
@@ -161,6 +162,7 @@ int evl__task_cancel_pending(evl_task *t) {
   if (!t->cancel_req)
     return 0;
   t->cancel_req = 0;
+  t->interrupted = 1;
   return -ECANCELED;
 }
 

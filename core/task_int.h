@@ -36,6 +36,7 @@ struct evl_task {
   enum task_state state;
   enum task_wait wait;
   int cancel_req;  /* a cancel not yet delivered */
+  int interrupted; /* the last suspending await delivered a cancel */
   int wake_status; /* what the suspending await returns */
   evl_handle handle;
   evl_future *await_fut;

@@ -193,17 +193,20 @@ static int task_check_children(evl_task *self, evl_task *const *tasks, int n) {
 /* Awaits o's end even through cancels of the awaiting task (the caller
  * has already passed the cancel on). Returns 1 if a cancel came. */
 static int task_await_end(evl_task *o, evl_task *const *all, int n) {
+  evl_task *self = evl__task_self();
   int cancelled = 0;
   const evl_impl_ops *ops = o->ts->ops;
   while (ops->future_state(o->fut) == EVL_FUTURE_PENDING) {
+    self->interrupted = 0;
     int rc = evl_await(o->fut, NULL);
-    if (ops->future_state(o->fut) != EVL_FUTURE_PENDING)
-      break;
-    if (rc != -ECANCELED)
+    if (self->interrupted) {
+      /* Our own cancel, whatever o did meanwhile: pass it on. */
+      cancelled = 1;
+      for (int i = 0; i < n; i++)
+        evl_task_cancel(all[i]);
+    } else if (rc < 0 && ops->future_state(o->fut) == EVL_FUTURE_PENDING) {
       return -1; /* could not wait at all (-ENOMEM) */
-    cancelled = 1;
-    for (int i = 0; i < n; i++)
-      evl_task_cancel(all[i]);
+    }
   }
   return cancelled;
 }
