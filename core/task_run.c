@@ -52,8 +52,8 @@ static const evl_impl_ops task_ref_ops = {
     .size = sizeof(evl_impl_ops),
     .name = "ref",
     .description = "the reference core on $EVL_BACKEND or the best backend",
-    .features = EVL_IF_THREADSAFE | EVL_IF_EXECUTOR | EVL_IF_FUTURES |
-                EVL_IF_ERRORS | EVL_IF_RUNNING,
+    .features = EVL_IF_THREADSAFE | EVL_IF_SIGNALS | EVL_IF_EXECUTOR |
+                EVL_IF_FUTURES | EVL_IF_ERRORS | EVL_IF_RUNNING,
     .loop_new = task_ref_loop_new,
     .loop_close = evl_loop_close,
     .loop_free = evl_loop_free,
@@ -76,6 +76,8 @@ static const evl_impl_ops task_ref_ops = {
     .get_running_loop = evl_get_running_loop,
     .set_error_handler = evl_set_error_handler,
     .report_error = evl_report_error,
+    .add_signal_handler = evl_add_signal_handler,
+    .remove_signal_handler = evl_remove_signal_handler,
     .future_new = evl_future_new,
     .future_retain = evl_future_retain,
     .future_release = evl_future_release,

@@ -199,9 +199,116 @@ t_shutdown() {
   done
 }
 
+# ------------------------------------------------------------------ task_hello
+# The same binary on every implementation, chosen at run time by EVL_IMPL.
+t_task_hello() {
+  need task_hello || return
+  local impl t0 t1 out rc impls=ref
+  for impl in native-libuv native-libev native-libevent; do
+    [ -f "$B/modules/evl-$impl.so" ] && impls="$impls $impl"
+  done
+  for impl in $impls; do
+    t0=$(now_ms)
+    if [ "$impl" = ref ]; then
+      out=$(timeout 20 "$X/task_hello" 2>"$TMP/th.err")
+    else
+      out=$(EVL_MODULE_DIR="$B/modules" EVL_IMPL=$impl timeout 20 "$X/task_hello" 2>"$TMP/th.err")
+    fi
+    rc=$?
+    t1=$(now_ms)
+    if [ $rc -ne 0 ]; then
+      bad "task_hello [$impl]" "exit status $rc: $(cat "$TMP/th.err")"
+    elif [ "$out" != $'Hello\nWorld' ]; then
+      bad "task_hello [$impl]" "expected 'Hello' then 'World', got: $out"
+    elif [ $((t1 - t0)) -lt 950 ]; then
+      bad "task_hello [$impl]" "expected to sleep ~1 s between the lines, took $((t1 - t0)) ms"
+    else
+      ok "task_hello [$impl] (Hello ... World after $((t1 - t0)) ms)"
+    fi
+  done
+}
+
+# --------------------------------------------------------------- task_get_data
+t_task_get_data() {
+  need task_get_data || return
+  local out
+  out=$(timeout 20 "$X/task_get_data" 2>"$TMP/gd.err")
+  local rc=$?
+  if [ $rc -ne 0 ]; then
+    bad task_get_data "exit status $rc: $(cat "$TMP/gd.err")"
+  elif [ "$out" != "got: data from the task" ]; then
+    bad task_get_data "expected 'got: data from the task', got: $out"
+  else
+    ok "task_get_data ($out)"
+  fi
+}
+
+# --------------------------------------------------------------- task_executor
+t_task_executor() {
+  need task_executor || return
+  local out=$TMP/tx.out
+  timeout 60 "$X/task_executor" >"$out" 2>"$TMP/tx.err"
+  local rc=$?
+  if [ $rc -ne 0 ]; then
+    bad task_executor "exit status $rc: $(cat "$TMP/tx.err")"
+  elif ! grep -q '^job done: 17984 primes below 200000' "$out"; then
+    bad task_executor "expected 'job done: 17984 primes': $(cat "$out")"
+  elif [ "$(grep -c '(job running)$' "$out")" -lt 2 ]; then
+    bad task_executor "the ticker did not keep running during the job: $(cat "$out")"
+  else
+    ok "task_executor ($(grep -c '(job running)$' "$out") ticks during the job)"
+  fi
+}
+
+# ------------------------------------------------------------------- task_echo
+t_task_echo() {
+  need task_echo || return
+  local out=$TMP/tech.out err=$TMP/tech.err port pid i
+  "$X/task_echo" 0 >"$out" 2>"$err" &
+  pid=$!
+  PIDS+=("$pid")
+  if ! wait_line "$out" '^listening on 127\.0\.0\.1:[0-9]+$' 10; then
+    bad task_echo "no 'listening on' line: $(cat "$out" "$err")"
+    kill -KILL "$pid" 2>/dev/null
+    return
+  fi
+  port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$out")
+  # Three connections at once, each served by its own task.
+  local lines=()
+  for i in 1 2 3; do
+    exec {fd}<>"/dev/tcp/127.0.0.1/$port" || break
+    lines+=("$fd")
+  done
+  local got=0 line
+  for i in "${!lines[@]}"; do
+    printf 'hello %d\n' "$i" >&"${lines[$i]}"
+  done
+  for i in "${!lines[@]}"; do
+    line=""
+    read -r -t 10 line <&"${lines[$i]}"
+    [ "$line" = "hello $i" ] && got=$((got + 1))
+    exec {lines[$i]}<&-
+  done
+  kill -TERM "$pid"
+  wait_exit "$pid" 10
+  if [ "$got" -ne 3 ]; then
+    bad task_echo "expected 3 lines echoed on 3 connections, got $got"
+  elif [ $rc -ne 0 ]; then
+    bad task_echo "after SIGTERM: exit status $rc: $(cat "$err")"
+  elif ! grep -q '^task_echo: SIGTERM after 3 connections, bye$' "$out"; then
+    bad task_echo "no clean shutdown on SIGTERM: $(cat "$out")"
+  else
+    ok "task_echo (3 connections, a task each, stopped by SIGTERM)"
+  fi
+}
+
 t_hello
 t_echo
 t_executor
 t_shutdown
+t_task_hello
+t_task_get_data
+t_task_executor
+t_task_echo
 echo "examples: $pass passed, $fail failed"
 [ $fail -eq 0 ]
