@@ -63,7 +63,10 @@ typedef struct bench_ctx {
   X(echo, 0, 1, 0, 1, "TCP loopback echo server, client on its own thread")    \
   X(wakeup, EVL_IF_THREADSAFE, 0, 0, 1, "cross-thread call_soon_threadsafe")   \
   X(accuracy, 0, 0, 0, 1, "timers of 1-100 ms: lateness")                      \
-  X(memory, 0, 0, 0, 1, "bytes per registered fd and per pending timer")
+  X(memory, 0, 0, 0, 1, "bytes per registered fd and per pending timer")       \
+  X(tasks, EVL_IF_FUTURES, 0, 0, 1, "task switch (raw, via the loop), spawn")  \
+  X(task_echo, EVL_IF_FUTURES, 0, 0, 1,                                        \
+    "echo: a task per connection vs callbacks")
 
 /* Each runs its whole sweep for c's implementation; c->ops == NULL means the
  * raw baseline (only for has_raw). 0, or -errno when it could not run. */

@@ -189,8 +189,7 @@ void test_t6_run_cancels_leftovers(evl_tctx *t) {
   st_need(t, EVL_IF_FUTURES);
   t6_run r = {1, 1};
   void *res = NULL;
-  T_OK(t, "evl_run_impl (main's status)",
-       evl_run_impl(OPS, t6_main, &r, &res));
+  T_OK(t, "evl_run_impl (main's status)", evl_run_impl(OPS, t6_main, &r, &res));
   T_TRUE(t, "main's result", res == &r);
   T_RC(t, "the leftover child's sleep", -ECANCELED, r.child_rc);
   T_OK(t, "the leftover child's cleanup await", r.child_cleanup);

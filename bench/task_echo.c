@@ -1,0 +1,240 @@
+/* task_echo.c — the echo server written twice on the same loop: callbacks
+ * (a reader per connection) and tasks (one task per connection: recv,
+ * sendall), against the same closed-loop client on its own thread; the
+ * ratio of their request rates is the price of writing straight-line code. */
+#include "bench.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <evl/task.h>
+
+#define TE_MSG 1024
+
+/* ---- the client: conc connections, one request in flight on each ------ */
+typedef struct te_client {
+  int port, conc;
+  uint64_t duration;
+  long reqs;
+  uint64_t window;
+  int rc;
+  atomic_int finished;
+} te_client;
+
+static void *te_client_main(void *arg) {
+  te_client *cl = arg;
+  int ep = epoll_create1(EPOLL_CLOEXEC), rc = ep < 0 ? -errno : 0;
+  int fds[256];
+  size_t got[256];
+  char msg[TE_MSG], buf[TE_MSG];
+  memset(msg, 'x', sizeof msg);
+  int n = 0;
+  for (; n < cl->conc && n < 256 && rc == 0; n++) {
+    fds[n] = bench_connect_tcp(cl->port);
+    if (fds[n] < 0) {
+      rc = fds[n];
+      break;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)n};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, fds[n], &ev) < 0 ||
+        send(fds[n], msg, TE_MSG, MSG_NOSIGNAL) != TE_MSG)
+      rc = -errno;
+    got[n] = 0;
+  }
+  uint64_t start = bench_now(), end = start + cl->duration;
+  while (rc == 0 && bench_now() < end) {
+    struct epoll_event evs[256];
+    int k = epoll_wait(ep, evs, 256, 100);
+    for (int i = 0; i < k && rc == 0; i++) {
+      int c = (int)evs[i].data.u32;
+      ssize_t r = recv(fds[c], buf, sizeof buf, 0);
+      if (r <= 0) {
+        if (r < 0 && errno == EAGAIN)
+          continue;
+        rc = r == 0 ? -ECONNRESET : -errno;
+        break;
+      }
+      got[c] += (size_t)r;
+      if (got[c] >= TE_MSG) {
+        got[c] = 0;
+        cl->reqs++;
+        if (send(fds[c], msg, TE_MSG, MSG_NOSIGNAL) != TE_MSG)
+          rc = -errno;
+      }
+    }
+  }
+  cl->window = bench_now() - start;
+  cl->rc = rc;
+  atomic_store(&cl->finished, 1);
+  for (int i = 0; i < n; i++)
+    close(fds[i]);
+  if (ep >= 0)
+    close(ep);
+  return NULL;
+}
+
+/* ---- the callback server ------------------------------------------------ */
+typedef struct te_server {
+  bench_ctx *c;
+  evl_loop *loop;
+  evl_tasks *ts;
+  int lfd, open, rc;
+  char buf[64 * 1024];
+} te_server;
+
+static void te_read_cb(int fd, unsigned events, void *arg) {
+  te_server *s = arg;
+  (void)events;
+  ssize_t r = recv(fd, s->buf, sizeof s->buf, 0);
+  if (r < 0 && errno == EAGAIN)
+    return;
+  /* Requests are 1 KiB into an emptied socket: a send never blocks. */
+  if (r <= 0 || send(fd, s->buf, (size_t)r, MSG_NOSIGNAL) != r) {
+    s->c->ops->remove_reader(s->loop, fd);
+    close(fd);
+    s->open--;
+  }
+}
+
+static void te_accept_cb(int lfd, unsigned events, void *arg) {
+  te_server *s = arg;
+  (void)events;
+  for (;;) {
+    int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0)
+      return;
+    bench_nodelay(fd);
+    s->open++;
+    int rc = s->c->ops->add_reader(s->loop, fd, te_read_cb, s);
+    if (rc < 0) {
+      s->rc = rc;
+      close(fd);
+      s->open--;
+    }
+  }
+}
+
+/* ---- the task server ---------------------------------------------------- */
+static te_server *te_task_server; /* the conn tasks' way back */
+
+static int te_conn_task(void *arg, void **result) {
+  int fd = (int)(intptr_t)arg;
+  (void)result;
+  char buf[16 * 1024];
+  for (;;) {
+    ssize_t r = evl_sock_recv(fd, buf, sizeof buf);
+    if (r <= 0 || evl_sock_sendall(fd, buf, (size_t)r) < 0)
+      break;
+  }
+  evl_sock_close(fd);
+  te_task_server->open--;
+  return 0;
+}
+
+static int te_accept_task(void *arg, void **result) {
+  te_server *s = arg;
+  (void)result;
+  for (;;) {
+    int fd = evl_sock_accept(s->lfd, NULL, NULL);
+    if (fd < 0)
+      return fd == -ECANCELED ? 0 : fd;
+    bench_nodelay(fd);
+    s->open++;
+    int rc = evl_task_spawn(s->ts, te_conn_task, (void *)(intptr_t)fd, NULL);
+    if (rc < 0) {
+      close(fd);
+      s->open--;
+      return rc;
+    }
+  }
+}
+
+/* ---- one configuration: conc connections for a while, both servers ----- */
+static int te_run(bench_ctx *c, int tasks, int conc, double *rps) {
+  te_server *s = calloc(1, sizeof *s);
+  if (!s)
+    return -ENOMEM;
+  s->c = c;
+  int port = 0;
+  int rc = s->lfd = bench_listen_tcp(&port);
+  evl_task *acceptor = NULL;
+  if (rc >= 0)
+    rc = bench_loop_new(c, &s->loop);
+  if (rc >= 0 && tasks) {
+    te_task_server = s;
+    rc = evl_tasks_new(c->ops, s->loop, NULL, &s->ts);
+    if (rc == 0)
+      rc = evl_task_spawn(s->ts, te_accept_task, s, &acceptor);
+  } else if (rc >= 0) {
+    rc = c->ops->add_reader(s->loop, s->lfd, te_accept_cb, s);
+  }
+  te_client cl = {.port = port, .conc = conc};
+  cl.duration = c->profile == BENCH_FULL ? 1000000000u : 200000000u;
+  atomic_init(&cl.finished, 0);
+  pthread_t th;
+  if (rc >= 0)
+    rc = -pthread_create(&th, NULL, te_client_main, &cl);
+  if (rc >= 0) {
+    while (rc >= 0 && s->rc == 0 &&
+           !(atomic_load(&cl.finished) && s->open == 0))
+      rc = c->ops->run_once(s->loop);
+    pthread_join(th, NULL);
+    if (rc >= 0)
+      rc = s->rc ? s->rc : cl.rc;
+    *rps = (double)cl.reqs / ((double)cl.window / 1e9);
+  }
+  if (s->ts) {
+    evl_task_release(acceptor);
+    evl_tasks_close(s->ts); /* cancels nothing: it reports the acceptor */
+  }
+  if (s->loop) {
+    if (!tasks)
+      c->ops->remove_reader(s->loop, s->lfd);
+    bench_loop_free(c, s->loop);
+  }
+  if (s->lfd >= 0)
+    close(s->lfd);
+  free(s);
+  return rc < 0 ? rc : 0;
+}
+
+int bench_task_echo(bench_ctx *c) {
+  static const int concs[] = {1, 10, 100};
+  for (int k = 0; k < 3; k++) {
+    double v[2][64], ratio[64];
+    int got = 0, rc = 0;
+    char params[64];
+    snprintf(params, sizeof params, "{\"conc\":%d,\"bytes\":%d}", concs[k],
+             TE_MSG);
+    for (int rep = 0; rep < c->repeat && rep < 64 && rc == 0; rep++) {
+      /* Alternate which server goes first, so drift hits both alike. */
+      for (int i = 0; i < 2 && rc == 0; i++) {
+        int tasks = (i + rep) % 2;
+        rc = te_run(c, tasks, concs[k], &v[tasks][got]);
+      }
+      if (rc == 0) {
+        ratio[got] = v[1][got] / v[0][got];
+        got++;
+      }
+      if (bench_over_budget(c))
+        break;
+    }
+    if (rc < 0) {
+      bench_skip(c, "task_echo", params, "%s", bench_strerror(rc));
+      continue;
+    }
+    bench_emit(c, "task_echo", params, "rps_callbacks", "req/s", "higher", v[0],
+               got);
+    bench_emit(c, "task_echo", params, "rps_tasks", "req/s", "higher", v[1],
+               got);
+    bench_emit(c, "task_echo", params, "tasks_over_callbacks", "ratio",
+               "higher", ratio, got);
+  }
+  return 0;
+}
