@@ -21,7 +21,13 @@ static void wake_up(void *arg) {
 
 int main(void) {
   evl_loop *loop;
-  check(evl_loop_new(&loop, NULL), "evl_loop_new");
+  /* When the loop cannot be made (EVL_BACKEND names a broken plugin, say),
+   * evl_last_error() says why in one line; evl_strerror() only the kind. */
+  int rc = evl_loop_new(&loop, NULL);
+  if (rc < 0) {
+    fprintf(stderr, "hello_world: evl_loop_new: %s\n", evl_last_error());
+    return 1;
+  }
 
   printf("Hello\n");
   fflush(stdout);

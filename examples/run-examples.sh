@@ -85,6 +85,16 @@ t_hello() {
   else
     ok "hello_world (Hello ... World after $((t1 - t0)) ms)"
   fi
+  # A program learns why its loop was refused: the loader's own reason.
+  local bad_so=$B/fixtures/bad_IMPL.so
+  [ -f "$bad_so" ] || return
+  EVL_BACKEND=$bad_so timeout 20 "$X/hello_world" >/dev/null 2>"$TMP/hello.err"
+  rc=$?
+  if [ $rc -eq 0 ] || ! grep -q 'missing symbol evl_backend_plugin' "$TMP/hello.err"; then
+    bad hello_world "EVL_BACKEND=bad_IMPL.so: expected exit 1 and 'missing symbol evl_backend_plugin', got $rc: $(cat "$TMP/hello.err")"
+  else
+    ok "hello_world (EVL_BACKEND=bad_IMPL.so: $(cat "$TMP/hello.err"))"
+  fi
 }
 
 # ---------------------------------------------------------------- echo_server
