@@ -20,6 +20,11 @@ typedef struct evl_tctx {
   const evl_backend_ops *be;
   /* S-tests: the loop implementation under test. */
   const evl_impl_ops *impl;
+  /* S-tests on ref-<backend>: the backend the reference core runs over, as
+   * the runner resolved it (never looked up by the name the loop reports).
+   * Its declared features and fd_limit are what a test may expect. NULL for
+   * any other loop, whose expectations come from its own features only. */
+  const evl_backend_ops *loop_be;
   double timeout_scale; /* EVL_TEST_TIMEOUT_SCALE, >= 1 */
 } evl_tctx;
 
@@ -77,52 +82,59 @@ void evl_t_check_passed(evl_tctx *t, const char *id);
     else                                                                       \
       evl_t_fail((t), __FILE__, __LINE__, __VA_ARGS__);                        \
   } while (0)
-#define EVL__T_CMP(t, id, op, opname, what, expected, actual)                  \
+#define EVL__T_CMP(t, id, op, opname, what, expected, actual, text)            \
   do {                                                                         \
     long long evl__e = (long long)(expected), evl__a = (long long)(actual);    \
     if (!(evl__a op evl__e))                                                   \
-      EVL__T_REPORT(t, id, "%s: expected %s%lld, got %lld [%s %s %s]", (what), \
-                    opname, evl__e, evl__a, #actual, #op, #expected);          \
+      EVL__T_REPORT(t, id, "%s: expected %s%lld, got %lld [%s]", (what),       \
+                    opname, evl__e, evl__a, text);                             \
     else if (id)                                                               \
       evl_t_check_passed((t), (id));                                           \
   } while (0)
-#define TC_EQ(t, id, what, e, a) EVL__T_CMP(t, id, ==, "", what, e, a)
-#define TC_LE(t, id, what, l, a) EVL__T_CMP(t, id, <=, "<= ", what, l, a)
-#define TC_GE(t, id, what, l, a) EVL__T_CMP(t, id, >=, ">= ", what, l, a)
-#define TC_TRUE(t, id, what, cond)                                             \
+#define TC_EQ(t, id, what, e, a)                                               \
+  EVL__T_CMP(t, id, ==, "", what, e, a, #a " == " #e)
+#define TC_LE(t, id, what, l, a)                                               \
+  EVL__T_CMP(t, id, <=, "<= ", what, l, a, #a " <= " #l)
+#define TC_GE(t, id, what, l, a)                                               \
+  EVL__T_CMP(t, id, >=, ">= ", what, l, a, #a " >= " #l)
+#define EVL__T_TRUE(t, id, what, cond, text)                                   \
   do {                                                                         \
     if (!(cond))                                                               \
-      EVL__T_REPORT(t, id, "%s: expected true, got false [%s]", (what),        \
-                    #cond);                                                    \
+      EVL__T_REPORT(t, id, "%s: expected true, got false [%s]", (what), text); \
     else if (id)                                                               \
       evl_t_check_passed((t), (id));                                           \
   } while (0)
-#define T_EQ(t, what, e, a) TC_EQ(t, (const char *)0, what, e, a)
-#define T_LE(t, what, l, a) TC_LE(t, (const char *)0, what, l, a)
-#define T_GE(t, what, l, a) TC_GE(t, (const char *)0, what, l, a)
-#define T_TRUE(t, what, cond) TC_TRUE(t, (const char *)0, what, cond)
+#define TC_TRUE(t, id, what, cond) EVL__T_TRUE(t, id, what, cond, #cond)
+#define EVL__T_NOID ((const char *)0)
+#define T_EQ(t, what, e, a)                                                    \
+  EVL__T_CMP(t, EVL__T_NOID, ==, "", what, e, a, #a " == " #e)
+#define T_LE(t, what, l, a)                                                    \
+  EVL__T_CMP(t, EVL__T_NOID, <=, "<= ", what, l, a, #a " <= " #l)
+#define T_GE(t, what, l, a)                                                    \
+  EVL__T_CMP(t, EVL__T_NOID, >=, ">= ", what, l, a, #a " >= " #l)
+#define T_TRUE(t, what, cond) EVL__T_TRUE(t, EVL__T_NOID, what, cond, #cond)
 #define T_NE(t, what, unexpected, actual)                                      \
   do {                                                                         \
     long long evl__u = (long long)(unexpected), evl__a = (long long)(actual);  \
     if (evl__u == evl__a)                                                      \
-      T_FAIL(t, "%s: expected anything but %lld, got it [%s != %s]", (what),   \
-             evl__u, #actual, #unexpected);                                    \
+      T_FAIL(t, "%s: expected anything but %lld, got it [%s]", (what), evl__u, \
+             #actual " != " #unexpected);                                      \
   } while (0)
 /* An evl return code: expected 0, got -EBADF (Bad file descriptor). */
-#define TC_RC(t, id, what, expected, actual)                                   \
+#define EVL__T_RC(t, id, what, expected, actual, text)                         \
   do {                                                                         \
     int evl__e = (expected), evl__a = (actual);                                \
     if (evl__e != evl__a)                                                      \
       EVL__T_REPORT(t, id, "%s: expected %d (%s), got %d (%s) [%s]", (what),   \
                     evl__e, evl_strerror(evl__e), evl__a,                      \
-                    evl_strerror(evl__a), #actual);                            \
+                    evl_strerror(evl__a), text);                               \
     else if (id)                                                               \
       evl_t_check_passed((t), (id));                                           \
   } while (0)
-#define T_RC(t, what, expected, actual)                                        \
-  TC_RC(t, (const char *)0, what, expected, actual)
+#define TC_RC(t, id, what, e, a) EVL__T_RC(t, id, what, e, a, #a)
+#define T_RC(t, what, e, a) EVL__T_RC(t, EVL__T_NOID, what, e, a, #a)
 /* Setup steps that must work for the test to mean anything. */
-#define T_OK(t, what, actual) T_RC(t, what, 0, (actual))
+#define T_OK(t, what, a) EVL__T_RC(t, EVL__T_NOID, what, 0, a, #a)
 
 /* ---- helpers for K-tests (backend alone) ------------------------------ */
 typedef struct kt_backend {

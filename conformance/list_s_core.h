@@ -22,6 +22,8 @@
     "a self-rescheduling callback starves neither a timer nor a reader")       \
   X(s1_due_timer_behind_soon, "S1", IMPL, 0, 0, 10,                            \
     "due timers queue behind callbacks already queued")                        \
+  X(s1_ready_before_due_timer, "S1", IMPL, 0, 0, 10,                          \
+    "a ready reader's callback is queued before a due timer's (one iteration)")\
   X(s1_null_callback, "S1", IMPL, 0, 0, 10,                                    \
     "call_soon(NULL) gets -EINVAL and schedules nothing")                      \
   X(s2_equal_deadline_order, "S2", IMPL, 0, 0, 15,                             \
@@ -30,6 +32,10 @@
     "100 call_later timers with one delay run in scheduling order")            \
   X(s2_deadline_order_shuffled, "S2", IMPL, 0, 0, 15,                          \
     "timers with shuffled delays run in deadline order, never early")          \
+  X(s2_due_together_order, "S2", IMPL, 0, 0, 10,                              \
+    "five distinct deadlines due together: one iteration, deadline order")     \
+  X(s2_order_after_cancels, "S2", IMPL, 0, 0, 20,                              \
+    "2000 timers, 1400 cancelled at random: the rest run once, in order")      \
   X(s2_negative_delay_order, "S2", IMPL, 0, 0, 10,                             \
     "100 negative delays are due at once and run in scheduling order")         \
   X(s2_negative_delays_clamped, "S2", IMPL, 0, 0, 10,                          \
@@ -84,6 +90,8 @@
     "cancel 5 000 of 10 000 timers: exactly the others run, once")             \
   X(s4_handles_unique, "S4", IMPL, 0, 0, 10,                                   \
     "3 000 pending handles are non-zero and distinct")                         \
+  X(s4_cancel_all_then_wait, "S4", IMPL, 0, 0, 10,                            \
+    "every timer cancelled, then a wait: it blocks (no spin) until a reader")  \
   X(s15_rearm_later, "S15", IMPL, 0, EVL_IF_REARM, 10,                         \
     "rearm moves a timer past another one, keeps its handle, never early")   \
   X(s15_rearm_earlier, "S15", IMPL, 0, EVL_IF_REARM, 10,                       \

@@ -16,6 +16,8 @@
     "two loops both get a signal; closing one leaves the other watching")      \
   X(s12_invalid_signal, "S12", IMPL, 0, EVL_IF_SIGNALS, 10,                    \
     "invalid numbers, SIGKILL, SIGSTOP and NULL callbacks get -EINVAL")        \
+  X(s12_unwatchable_enotsup, "S12", IMPL, 0, EVL_IF_SIGNALS, 10,               \
+    "each valid signal is watched and restored, or refused with -ENOTSUP")     \
   X(s13_callbacks_deferred, "S13", IMPL, 0, EVL_IF_FUTURES, 10,                \
     "done-callbacks never run inside set_result or add_done_callback")         \
   X(s13_set_twice, "S13", IMPL, 0, EVL_IF_FUTURES, 10,                         \

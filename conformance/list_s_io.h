@@ -23,6 +23,11 @@
     "a reader removed by another callback of the same batch is not called")    \
   X(s6_replace_other_in_batch, "S6", IMPL, 0, 0, 5,                            \
     "a reader replaced within the same batch: the old callback is not called") \
+  X(s6_replaced_runs_next_iteration, "S6", IMPL, 0, 0, 5,                      \
+    "a reader replaced in the batch where its fd was ready: the replacement "  \
+    "runs exactly once in the next iteration, not in that batch")              \
+  X(s6_replaced_reused_next_iteration, "S6", IMPL, 0, 0, 5,                    \
+    "as above, its fd closed and the number reused by a ready pipe")           \
   X(s6_remove_other_direction_in_batch, "S6", IMPL, 0, 0, 5,                   \
     "reader and writer of one fd removing each other: only one runs")          \
   X(s6_close_reuse_in_callback, "S6", IMPL, 0, 0, 5,                           \

@@ -36,10 +36,22 @@ static void runner_test_child(void *arg, int wfd) {
       _exit(1);
     _exit(1);
   }
+  /* The reference core's backend, from what was asked for: --backend X
+   * (ref over X) or the registry's "ref-X" names. */
+  const evl_backend_ops *loop_be = NULL;
+  const char *spec = a->t->spec;
+  if (a->t->how == TGT_IMPL && !runner_is_path(spec) &&
+      strncmp(spec, "ref-", 4) == 0)
+    spec += 4;
+  else if (a->t->how != TGT_REF)
+    spec = NULL;
+  if (spec && evl_backend_lookup(spec, &loop_be, err, sizeof err) != 0)
+    loop_be = NULL;
   evl_tctx ctx = {.name = a->te->name,
                   .rule = a->te->rule,
                   .be = be,
                   .impl = impl,
+                  .loop_be = loop_be,
                   .timeout_scale = a->R->opt.scale};
   evl_t_run_child(a->te, &ctx, wfd);
 }

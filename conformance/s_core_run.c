@@ -13,6 +13,7 @@ static struct {
   sc_log log;
   int count, rc_forever, rc_once, rc_forever2, rc_once2, running;
   evl_loop *seen, *seen_timer;
+  evl_handle nested_timer;
 } s7;
 
 static void s7_log_cb(void *arg) {
@@ -157,8 +158,19 @@ void test_s7_stop_before_run_idle(evl_tctx *t) {
   t_close(p[1]);
 }
 
+static void s7_nested_stop_cb(void *arg) {
+  (void)arg;
+  s7.t->impl->stop(s7.loop);
+}
+
 static void s7_nested_cb(void *arg) {
   (void)arg;
+  /* Were the nested runs allowed, they must still end, so that the test
+   * fails with its message instead of hanging: a stop queued for the next
+   * iteration ends a nested run_forever, a 200 ms timer a nested run_once. */
+  s7.t->impl->call_soon(s7.loop, s7_nested_stop_cb, NULL, NULL);
+  s7.t->impl->call_later(s7.loop, 200 * SC_MS, s7_nested_stop_cb, NULL,
+                         &s7.nested_timer);
   s7.rc_forever = s7.t->impl->run_forever(s7.loop);
   s7.rc_once = s7.t->impl->run_once(s7.loop);
   s7.running = s7.t->impl->is_running(s7.loop);
@@ -172,6 +184,7 @@ void test_s7_nested_run(evl_tctx *t) {
   T_OK(t, "call_soon",
        OPS->call_soon(s7.loop, s7_stop_now_cb, (void *)1, NULL));
   sc_run(t, s7.loop);
+  OPS->cancel(s7.loop, s7.nested_timer);
   T_RC(t, "run_forever inside a callback", -EBUSY, s7.rc_forever);
   T_RC(t, "run_once inside a callback", -EBUSY, s7.rc_once);
   T_EQ(t, "is_running inside a callback", 1, s7.running);

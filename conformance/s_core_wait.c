@@ -19,6 +19,11 @@ static struct {
   atomic_int done;
   atomic_int hits;
   sc_errs errs;
+  /* When the signals stopped: senders give up after a while, so that a loop
+   * that restarts its wait with the full timeout after each signal ends
+   * (and fails) instead of hanging. */
+  _Atomic uint64_t signals_end;
+  uint64_t signals_cap_ns;
 } s3;
 
 static void s3_fire_cb(void *arg) {
@@ -131,10 +136,24 @@ static void s3_once_cb(void *arg) {
 
 static void *s3_killer(void *arg) {
   pthread_t main_thread = *(pthread_t *)arg;
-  while (!atomic_load(&s3.done)) {
+  uint64_t until = t_now() + s3.signals_cap_ns;
+  while (!atomic_load(&s3.done) && t_now() < until) {
     pthread_kill(main_thread, SIGUSR1);
     t_sleep_ms(3);
   }
+  atomic_store(&s3.signals_end, t_now());
+  return NULL;
+}
+
+/* Ends the setitimer ticks after the cap, like s3_killer. */
+static void *s3_itimer_stopper(void *arg) {
+  (void)arg;
+  uint64_t until = t_now() + s3.signals_cap_ns;
+  while (!atomic_load(&s3.done) && t_now() < until)
+    t_sleep_ms(3);
+  struct itimerval off = {{0, 0}, {0, 0}};
+  setitimer(ITIMER_REAL, &off, NULL);
+  atomic_store(&s3.signals_end, t_now());
   return NULL;
 }
 
@@ -151,6 +170,14 @@ static void s3_install(evl_tctx *t, int sig, struct sigaction *old) {
 static void s3_signal_check(evl_tctx *t, int run_rc) {
   T_RC(t, "run_forever while signals interrupt its wait", 0, run_rc);
   T_EQ(t, "timer callbacks", 1, s3.step);
+  uint64_t end = atomic_load(&s3.signals_end);
+  if (end && s3.fired >= end)
+    T_FAIL(t,
+           "the 50 ms timer fired only after the signals stopped "
+           "(%llu ms after call_later, signals every 3 ms for %llu ms): "
+           "each interrupted wait restarted with its full timeout",
+           (unsigned long long)((s3.fired - s3.t0) / SC_MS),
+           (unsigned long long)((end - s3.t0) / SC_MS));
   T_GE(t, "ns from call_later(50 ms) to its callback", 50 * SC_MS,
        (long long)(s3.fired - s3.t0));
   T_GE(t, "signals delivered (else the test proves nothing)", 1,
@@ -166,6 +193,8 @@ static void s3_signal_setup(evl_tctx *t) {
     T_OK(t, "set_error_handler",
          OPS->set_error_handler(s3.loop, sc_err_handler, &s3.errs));
   s3.t0 = t_now();
+  /* 20 times the timer, scaled: far beyond a correct loop's lateness. */
+  s3.signals_cap_ns = (uint64_t)(1000 * SC_MS * t->timeout_scale);
   T_OK(t, "call_later(50 ms)",
        OPS->call_later(s3.loop, 50 * SC_MS, s3_once_cb, NULL, NULL));
 }
@@ -192,7 +221,12 @@ void test_s3_setitimer_no_early(evl_tctx *t) {
   struct itimerval it = {{0, 3000}, {0, 3000}}, off = {{0, 0}, {0, 0}};
   if (setitimer(ITIMER_REAL, &it, NULL) != 0)
     T_FAIL(t, "setitimer failed");
+  pthread_t th;
+  if (pthread_create(&th, NULL, s3_itimer_stopper, NULL) != 0)
+    T_FAIL(t, "pthread_create failed");
   int rc = OPS->run_forever(s3.loop);
+  atomic_store(&s3.done, 1);
+  pthread_join(th, NULL);
   setitimer(ITIMER_REAL, &off, NULL);
   /* A tick may still be pending after the disarm (valgrind delivers late):
    * ignoring discards it before the old, possibly default, action returns. */
