@@ -98,3 +98,18 @@ int bench_accuracy(bench_ctx *c) {
   bench_lat_free(&all);
   return 0;
 }
+
+/* ---- the report section ---------------------------------------------------- */
+static const bench_panel accuracy_curves[] = {
+    {"lateness distribution", "lateness", "", NULL}};
+static const bench_plot accuracy_plots[] = {
+    {BENCH_PLOT_CURVES, "accuracy", "timer lateness", "", "µs late",
+     "accuracy: lateness percentiles", 0, 0, 1, accuracy_curves, 1}};
+static const bench_table accuracy_tables[] = {
+    {"lateness (µs)", "", NULL, "p50 p90 p99 max early"}};
+const bench_section bench_section_accuracy = {
+    "accuracy: timer lateness",
+    "Timers of 1 to 100 ms, all pending at once: how late each fires, read "
+    "by an independent clock in the callback.",
+    accuracy_plots, BENCH_COUNT(accuracy_plots), accuracy_tables,
+    BENCH_COUNT(accuracy_tables)};

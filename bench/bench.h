@@ -10,6 +10,8 @@
 #include <evl/evl.h>
 #include <evl/impl.h>
 
+#include "spec.h"
+
 /* The results schema; bump on an incompatible change (bench/README.md). */
 #define BENCH_SCHEMA "evlab-bench/1"
 
@@ -71,7 +73,8 @@ typedef struct bench_ctx {
 /* Each runs its whole sweep for c's implementation; c->ops == NULL means the
  * raw baseline (only for has_raw). 0, or -errno when it could not run. */
 #define BENCH_DECL(name, need, raw, direct, per, text)                         \
-  int bench_##name(bench_ctx *c);
+  int bench_##name(bench_ctx *c);                                              \
+  extern const bench_section bench_section_##name;
 BENCH_LIST(BENCH_DECL)
 #undef BENCH_DECL
 

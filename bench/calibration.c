@@ -169,3 +169,18 @@ int bench_calibration(bench_ctx *c) {
     calibration_backend(c, names[i], iters);
   return 0;
 }
+
+/* ---- the report section ---------------------------------------------------- */
+static const bench_panel calibration_bars[] = {
+    {"write+wait+read", "ns", "op=write_wait_read", NULL}};
+static const bench_plot calibration_plots[] = {
+    {BENCH_PLOT_BARS, "calibration", "write + wait + read per backend", "",
+     "ns", "calibration: write+wait+read", 0, 0, 1, calibration_bars, 1}};
+static const bench_table calibration_tables[] = {
+    {"calibration (ns per operation)", "", "op", "ns"}};
+const bench_section bench_section_calibration = {
+    "Calibration: the floor",
+    "Bare system calls and one write + wait + read through each selector "
+    "backend's ABI (no loop): every loop figure below sits on top of these.",
+    calibration_plots, BENCH_COUNT(calibration_plots), calibration_tables,
+    BENCH_COUNT(calibration_tables)};

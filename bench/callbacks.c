@@ -165,3 +165,23 @@ int bench_cg_callbacks(bench_ctx *c) {
     rc = callbacks_once(c, k, 1000, 20000, "callbacks_fanout", &rate);
   return rc;
 }
+
+/* ---- the report section ---------------------------------------------------- */
+static const bench_panel callbacks_bars[] = {
+    {"chain", "rate", "shape=chain", NULL},
+    {"fan-out", "rate", "shape=fanout", NULL},
+};
+static const bench_plot callbacks_plots[] = {
+    {BENCH_PLOT_BARS, "callbacks", "callbacks per second", "", "callbacks/s",
+     "callbacks per second", 0, 1, 1, callbacks_bars,
+     BENCH_COUNT(callbacks_bars)}};
+static const bench_table callbacks_tables[] = {
+    {"callbacks per second", "", "shape", "rate"}};
+const bench_section bench_section_callbacks = {
+    "callbacks (libuv loop_count)",
+    "call_soon chains (one callback per iteration, S1) and fan-out (one "
+    "callback queues 1000): callbacks per second. The libraries have no "
+    "call-soon queue: direct-libev and direct-libuv use idle watchers, "
+    "direct-libevent a zero timeout (chain) and event_active (fan-out).",
+    callbacks_plots, BENCH_COUNT(callbacks_plots), callbacks_tables,
+    BENCH_COUNT(callbacks_tables)};

@@ -521,3 +521,53 @@ int bench_echo(bench_ctx *c) {
   free(msg);
   return rc < 0 ? rc : 0;
 }
+
+/* ---- the report section ---------------------------------------------------- */
+static const bench_panel echo_thr[] = {
+    {"closed loop, 10 connections", "throughput", "mode=closed conc=10",
+     "kib"},
+    {"closed loop, 100 connections", "throughput", "mode=closed conc=100",
+     "kib"},
+};
+static const bench_panel echo_lat[] = {
+    {"constant rate, 10 conn, 1 KiB", "latency", "mode=rate conc=10 kib=1",
+     NULL},
+    {"constant rate, 100 conn, 10 KiB", "latency", "mode=rate conc=100 kib=10",
+     NULL},
+    {"closed loop, 10 conn, 1 KiB", "latency", "mode=closed conc=10 kib=1",
+     NULL},
+    {"closed loop, 100 conn, 10 KiB", "latency", "mode=closed conc=100 kib=10",
+     NULL},
+};
+static const bench_plot echo_plots[] = {
+    {BENCH_PLOT_LINES, "echo_throughput", "echo throughput",
+     "message size (KiB)", "MiB/s", "echo: MiB/s by message size", 1, 0, 2,
+     echo_thr, BENCH_COUNT(echo_thr)},
+    {BENCH_PLOT_CURVES, "echo_latency", "echo latency percentiles", "", "µs",
+     "echo: latency percentile curves", 0, 0, 2, echo_lat,
+     BENCH_COUNT(echo_lat)},
+};
+static const bench_table echo_tables[] = {
+    {"echo, closed loop, 10 connections: requests/s", "mode=closed conc=10",
+     "kib", "rps"},
+    {"echo, closed loop, 100 connections: requests/s", "mode=closed conc=100",
+     "kib", "rps"},
+    {"echo, closed loop, 100 connections: MiB/s", "mode=closed conc=100",
+     "kib", "throughput"},
+    {"echo, closed loop, 100 connections, 10 KiB: latency (µs)",
+     "mode=closed conc=100 kib=10", NULL, "p50 p90 p99 p999 max"},
+    {"echo, constant rate, 10 connections, 1 KiB: latency (µs)",
+     "mode=rate conc=10 kib=1", NULL, "p50 p90 p99 p999 max"},
+    {"echo, constant rate, 100 connections, 10 KiB: latency (µs)",
+     "mode=rate conc=100 kib=10", NULL, "p50 p90 p99 p999 max"},
+};
+const bench_section bench_section_echo = {
+    "echo (uvloop's vmbench shape)",
+    "TCP echo server on the loop under test (127.0.0.1 only); the load "
+    "client runs on its own thread with its own epoll, pinned to the other "
+    "CPU. Closed loop: each connection sends the next message when the echo "
+    "is complete. Constant rate: messages are sent on a fixed schedule and "
+    "latency is measured from the scheduled time, so queueing delay is not "
+    "hidden. Each configuration runs at least a second.",
+    echo_plots, BENCH_COUNT(echo_plots), echo_tables,
+    BENCH_COUNT(echo_tables)};

@@ -160,3 +160,19 @@ int bench_idle(bench_ctx *c) {
   free(sv);
   return 0;
 }
+
+/* ---- the report section ---------------------------------------------------- */
+static const bench_panel idle_lines[] = {
+    {"ns per iteration", "per_iteration", "", "n"}};
+static const bench_plot idle_plots[] = {
+    {BENCH_PLOT_LINES, "idle", "idle scaling", "n (idle fds)",
+     "ns per iteration", "idle: ns per iteration against n", 1, 1, 1,
+     idle_lines, 1}};
+static const bench_table idle_tables[] = {
+    {"idle: ns per iteration", "", "n", "per_iteration"}};
+const bench_section bench_section_idle = {
+    "idle: one active fd among n idle",
+    "ns per iteration while n registered fds stay idle: flat for O(1) "
+    "backends, growing for poll and select.",
+    idle_plots, BENCH_COUNT(idle_plots), idle_tables,
+    BENCH_COUNT(idle_tables)};

@@ -94,3 +94,28 @@ int bench_memory(bench_ctx *c) {
   free(sv);
   return 0;
 }
+
+/* ---- the report section ---------------------------------------------------- */
+static const bench_panel memory_bars[] = {
+    {"per fd (900 fds)", "bytes", "what=per_fd count=900", NULL},
+    {"per fd (most fds)", "bytes", "what=per_fd count=8000", NULL},
+    {"per timer", "bytes", "what=per_timer", NULL},
+};
+static const bench_plot memory_plots[] = {
+    {BENCH_PLOT_BARS, "memory", "memory: heap bytes", "", "bytes",
+     "memory: bytes per fd and per timer", 0, 0, 1, memory_bars,
+     BENCH_COUNT(memory_bars)}};
+static const bench_table memory_tables[] = {
+    {"heap bytes per registered fd", "what=per_fd", "count", "bytes"},
+    {"heap bytes per pending timer", "what=per_timer", "count", "bytes"},
+    {"heap bytes of an empty loop (tables sized up front show here, not per "
+     "fd)",
+     "what=empty_loop", "count", "bytes"},
+};
+const bench_section bench_section_memory = {
+    "memory",
+    "Heap bytes (glibc mallinfo2: in-use arena plus mmapped blocks) per "
+    "registered fd and per pending timer. Memory a library maps itself "
+    "(io_uring rings) is not counted.",
+    memory_plots, BENCH_COUNT(memory_plots), memory_tables,
+    BENCH_COUNT(memory_tables)};

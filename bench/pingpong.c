@@ -180,3 +180,18 @@ int bench_cg_pingpong(bench_ctx *c) {
   double rate;
   return pingpong_once(c, k, 0, 5000, &rate);
 }
+
+/* ---- the report section ---------------------------------------------------- */
+static const bench_panel pingpong_bars[] = {
+    {"round trips/s", "round_trips", "", NULL}};
+static const bench_plot pingpong_plots[] = {
+    {BENCH_PLOT_BARS, "pingpong", "pingpong: round trips per second", "",
+     "trips/s", "pingpong round trips", 0, 0, 1, pingpong_bars, 1}};
+static const bench_table pingpong_tables[] = {
+    {"round trips per second", "", NULL, "round_trips"}};
+const bench_section bench_section_pingpong = {
+    "pingpong (libuv ping_pongs)",
+    "One TCP loopback connection, both ends on the loop under test, one "
+    "5-byte message in flight: round trips per second.",
+    pingpong_plots, BENCH_COUNT(pingpong_plots), pingpong_tables,
+    BENCH_COUNT(pingpong_tables)};

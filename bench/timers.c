@@ -233,3 +233,28 @@ int bench_cg_timers(bench_ctx *c) {
   free(order);
   return rc;
 }
+
+/* ---- the report section ---------------------------------------------------- */
+static const bench_panel timers_bars[] = {
+    {"insert", "insert", "", NULL},
+    {"fire", "fire", "", NULL},
+    {"cancel", "cancel", "", NULL},
+    {"re-arm", "rearm", "", NULL},
+};
+static const bench_plot timers_plots[] = {
+    {BENCH_PLOT_BARS, "timers", "timers: ns per operation", "", "ns",
+     "timers: insert, fire, cancel, re-arm", 0, 0, 1, timers_bars,
+     BENCH_COUNT(timers_bars)}};
+static const bench_table timers_tables[] = {
+    {"timers", "", NULL, "insert fire cancel rearm bytes_per_timer"}};
+const bench_section bench_section_timers = {
+    "timers (libuv million_timers)",
+    "Timers at random deadlines: ns per insert, per fire (all due, so no "
+    "sleeping is counted), per re-arm (a pending timer moved to a new "
+    "deadline: the library's own call in direct-* rows; cancel plus a new "
+    "call_later through the evl ABI, which has no re-arm yet) and per cancel "
+    "(random order, plus one non-blocking iteration for lazy cancels); heap "
+    "bytes per pending timer (mallinfo2; direct rows add the watcher their "
+    "user allocates).",
+    timers_plots, BENCH_COUNT(timers_plots), timers_tables,
+    BENCH_COUNT(timers_tables)};

@@ -119,3 +119,19 @@ int bench_wakeup(bench_ctx *c) {
   bench_lat_free(&all);
   return 0;
 }
+
+/* ---- the report section ---------------------------------------------------- */
+static const bench_panel wakeup_curves[] = {
+    {"cross-thread round trip", "latency", "", NULL}};
+static const bench_plot wakeup_plots[] = {
+    {BENCH_PLOT_CURVES, "wakeup_latency",
+     "wakeup: cross-thread round-trip latency", "", "µs",
+     "wakeup latency percentiles", 0, 0, 1, wakeup_curves, 1}};
+static const bench_table wakeup_tables[] = {
+    {"wakeup", "", NULL, "round_trips p50 p90 p99 p999 max"}};
+const bench_section bench_section_wakeup = {
+    "wakeup (libuv async1)",
+    "A second thread posts with call_soon_threadsafe and waits for the loop "
+    "thread's answer: round trips per second and latency percentiles.",
+    wakeup_plots, BENCH_COUNT(wakeup_plots), wakeup_tables,
+    BENCH_COUNT(wakeup_tables)};

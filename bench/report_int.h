@@ -1,0 +1,86 @@
+/* report_int.h — what the report's files share: the loaded run and the
+ * helpers that read it. */
+#ifndef EVL_BENCH_REPORT_INT_H
+#define EVL_BENCH_REPORT_INT_H
+
+#include "bench.h"
+#include "json.h"
+
+#define REPORT_MAX_IMPL 64
+
+typedef struct report_rec {
+  const json *j;
+  const json *params;
+  const char *bench, *impl, *backend, *metric, *unit, *type;
+  int lower; /* better is lower */
+  double med, min, max, p10, p90, ci_lo, ci_hi;
+  int n;
+} report_rec;
+
+typedef struct report {
+  const char *dir;
+  json *root;
+  report_rec *recs;
+  int nrecs;
+  const char *impls[REPORT_MAX_IMPL]; /* report order: raw first */
+  int nimpls;
+  bench_buf html, md;
+  int nplots;
+  char plot_err[256];
+} report;
+
+/* ---- report_util.c -------------------------------------------------------- */
+void report_html_esc(bench_buf *b, const char *s);
+void report_md_esc(bench_buf *b, const char *s);
+void report_fmt(double v, char *buf, size_t len); /* 3 significant digits */
+int report_is_native(const char *impl);
+int report_is_direct(const char *impl);
+int report_is_baseline(const char *impl); /* raw-epoll or direct-* */
+/* "direct-X" for "native-X" when the run has it, else NULL. */
+const char *report_direct_of(const report *r, const char *impl);
+int report_impl_index(const report *r, const char *impl);
+int report_where(const report_rec *rec, const char *where);
+const report_rec *report_find(const report *r, const char *type,
+                              const char *bench, const char *metric,
+                              const char *where, const char *impl);
+/* Cost relative to base: > 1 is worse, whatever the metric's direction. */
+double report_ratio(const report_rec *x, const report_rec *base);
+/* The best figure among native-* (or direct-*) for this bench/metric/where. */
+const report_rec *report_best_native(const report *r, const char *bench,
+                                     const char *metric, const char *where);
+const report_rec *report_best_direct(const report *r, const char *bench,
+                                     const char *metric, const char *where);
+/* A record's repeats, at most cap; the count. */
+int report_repeats(const report_rec *x, double *v, int cap);
+/* 95 % bootstrap interval of the cost ratio x/base. 0 or -errno. */
+int report_ratio_ci(const report_rec *x, const report_rec *base, double *lo,
+                    double *hi);
+int report_load(report *r, const char *dir);
+void report_safe(const char *in, char *out, size_t len);
+
+/* ---- report_plot.c -------------------------------------------------------- */
+extern const char *const REPORT_STYLE;
+int report_gnuplot(report *r, const char *name, const char *body, int width,
+                   int height);
+/* Draws one of a section's plots; 0 when an SVG was written. */
+int report_plot(report *r, const char *bench, const bench_plot *p);
+
+/* ---- report_html.c -------------------------------------------------------- */
+void report_h2(report *r, const char *id, const char *title, const char *text);
+void report_para(report *r, const char *text);
+void report_embed(report *r, const char *name, const char *alt);
+void report_wide_table(report *r, const char *bench, const bench_table *t);
+void report_all_figures(report *r, const char *bench);
+void report_notes(report *r, const char *bench);
+
+/* ---- report_extra.c ------------------------------------------------------- */
+void report_environment(report *r);
+void report_conformance(report *r);
+void report_hyperfine(report *r);
+void report_callgrind_section(report *r);
+
+/* ---- report_verdict.c ----------------------------------------------------- */
+void report_headline(report *r);
+void report_targets(report *r);
+
+#endif

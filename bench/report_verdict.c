@@ -1,0 +1,493 @@
+/* report_verdict.c — "where we stand": the project's targets against this
+ * run, each with a 95 % interval, and the headline. */
+#include "bench.h"
+#include "json.h"
+#include "report.h"
+#include "report_int.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <evl/backend.h>
+
+/* ---- intervals ------------------------------------------------------------------ */
+/* The figures a target is computed from: pairs (x, base), each a cost ratio. */
+#define VERDICT_MAXPAIRS 64
+typedef struct verdict_pairs {
+  const report_rec *x[VERDICT_MAXPAIRS], *base[VERDICT_MAXPAIRS];
+  int n;
+} verdict_pairs;
+
+static void verdict_add(verdict_pairs *p, const report_rec *x,
+                        const report_rec *base) {
+  if (x && base && p->n < VERDICT_MAXPAIRS && report_ratio(x, base) > 0) {
+    p->x[p->n] = x;
+    p->base[p->n] = base;
+    p->n++;
+  }
+}
+
+/* Every figure of impl matching bench/metric/where, against base_impl's
+ * same figure (or, base_impl NULL, the fastest direct library's, else the
+ * fastest native's). */
+static void verdict_collect(const report *r, verdict_pairs *p,
+                            const char *impl, const char *bench,
+                            const char *metric, const char *where,
+                            const char *base_impl) {
+  for (int i = 0; i < r->nrecs; i++) {
+    const report_rec *x = &r->recs[i];
+    if (strcmp(x->type, "measurement") || strcmp(x->bench, bench) ||
+        strcmp(x->metric, metric) || strcmp(x->impl, impl) ||
+        !report_where(x, where))
+      continue;
+    char w[512];
+    json_to_text(x->params, w, sizeof w);
+    const report_rec *base =
+        base_impl ? report_find(r, "measurement", bench, metric, w, base_impl)
+                  : report_best_direct(r, bench, metric, w);
+    if (!base_impl && !base)
+      base = report_best_native(r, bench, metric, w);
+    verdict_add(p, x, base);
+  }
+}
+
+static double verdict_med(const double *v, int n, uint64_t *rng, double *tmp,
+                          int resample) {
+  for (int i = 0; i < n; i++)
+    tmp[i] = resample ? v[bench_rand(rng) % (uint64_t)n] : v[i];
+  bench_sort(tmp, n);
+  return bench_pct_sorted(tmp, n, 50);
+}
+
+/* The geometric mean of the pairs' cost ratios and its 95 % bootstrap
+ * interval (every figure's repeats resampled, 2 000 times). Returns the
+ * count of pairs; 0 when there are none. */
+static int verdict_gm(const verdict_pairs *p, double *gm, double *lo,
+                      double *hi) {
+  *gm = *lo = *hi = 0;
+  if (!p->n)
+    return 0;
+  static double va[VERDICT_MAXPAIRS][256], vb[VERDICT_MAXPAIRS][256];
+  int na[VERDICT_MAXPAIRS], nb[VERDICT_MAXPAIRS];
+  double tmp[256];
+  for (int k = 0; k < p->n; k++) {
+    na[k] = report_repeats(p->x[k], va[k], 256);
+    nb[k] = report_repeats(p->base[k], vb[k], 256);
+  }
+  enum { BOOT = 2000 };
+  static double boot[BOOT];
+  uint64_t rng = 0x5eed;
+  for (int b = -1; b < BOOT; b++) {
+    double logsum = 0;
+    for (int k = 0; k < p->n; k++) {
+      double x = p->x[k]->med, y = p->base[k]->med;
+      if (na[k] > 0 && nb[k] > 0) {
+        x = verdict_med(va[k], na[k], &rng, tmp, b >= 0);
+        y = verdict_med(vb[k], nb[k], &rng, tmp, b >= 0);
+      }
+      double ratio = p->x[k]->lower ? x / y : y / x;
+      logsum += log(ratio > 0 ? ratio : 1e-300);
+    }
+    double g = exp(logsum / p->n);
+    if (b < 0)
+      *gm = g;
+    else
+      boot[b] = g;
+  }
+  bench_sort(boot, BOOT);
+  *lo = bench_pct_sorted(boot, BOOT, 2.5);
+  *hi = bench_pct_sorted(boot, BOOT, 97.5);
+  return p->n;
+}
+
+/* ---- the verdict table -------------------------------------------------------- */
+typedef enum { VERDICT_NODATA, VERDICT_MET, VERDICT_NOT_YET, VERDICT_UNDECIDED } verdict;
+
+static verdict verdict_of(double value, double lo, double hi, double goal,
+                          int exact) {
+  if (value <= 0)
+    return VERDICT_NODATA;
+  if (exact)
+    return value <= goal ? VERDICT_MET : VERDICT_NOT_YET;
+  if (hi <= goal)
+    return VERDICT_MET;
+  if (lo > goal)
+    return VERDICT_NOT_YET;
+  return VERDICT_UNDECIDED;
+}
+
+static const char *const verdict_text[] = {"—", "met", "not yet", "undecided"};
+static const char *const verdict_class[] = {"sk", "ok", "bad", "und"};
+
+/* One row: the ratio with its interval (exact: callgrind, no interval). */
+static void verdict_row(report *r, const char *target, const char *figure,
+                        double value, double lo, double hi, double goal, int n,
+                        int exact) {
+  char v[96];
+  verdict vd = verdict_of(value, lo, hi, goal, exact);
+  if (value <= 0)
+    snprintf(v, sizeof v, "no data");
+  else if (exact)
+    snprintf(v, sizeof v, "×%.3f (exact)", value);
+  else
+    snprintf(v, sizeof v, "×%.2f [%.2f–%.2f]", value, lo, hi);
+  bench_buf_printf(&r->html, "<tr><td class=l>");
+  report_html_esc(&r->html, target);
+  bench_buf_printf(&r->html, "</td><td class=l>");
+  report_html_esc(&r->html, figure);
+  bench_buf_printf(&r->html,
+                   "</td><td>%s</td><td>≤ ×%.2f</td><td>%d</td>"
+                   "<td class=%s>%s</td></tr>\n",
+                   v, goal, n, verdict_class[vd], verdict_text[vd]);
+  bench_buf_printf(&r->md, "| %s | %s | %s | ≤ ×%.2f | %d | %s |\n", target,
+                   figure, v, goal, n, verdict_text[vd]);
+}
+
+static void verdict_gm_row(report *r, const char *target, const char *figure,
+                           const verdict_pairs *p, double goal) {
+  double gm, lo, hi;
+  int n = verdict_gm(p, &gm, &lo, &hi);
+  verdict_row(r, target, figure, gm, lo, hi, goal, n, 0);
+}
+
+static void verdict_cg_row(report *r, const char *target, const char *figure,
+                           double a, double b, double goal) {
+  verdict_row(r, target, figure, a > 0 && b > 0 ? a / b : 0, 0, 0, goal,
+              a > 0 && b > 0 ? 1 : 0, 1);
+}
+
+static double verdict_cg(const report *r, const char *impl, const char *kase) {
+  char safe[128];
+  report_safe(impl, safe, sizeof safe);
+  return bench_cg_per_op(r->dir, safe, kase, NULL, 0);
+}
+
+/* The lowest count of kase among the direct-* rows; its name in *who. */
+static double verdict_cg_best_direct(const report *r, const char *kase,
+                                     const char **who) {
+  double best = 0;
+  *who = "direct";
+  for (int i = 0; i < r->nimpls; i++) {
+    if (!report_is_direct(r->impls[i]))
+      continue;
+    double v = verdict_cg(r, r->impls[i], kase);
+    if (v > 0 && (!best || v < best)) {
+      best = v;
+      *who = r->impls[i];
+    }
+  }
+  return best;
+}
+
+/* ---- where we stand ------------------------------------------------------------ */
+#define VERDICT_REF "ref-epoll"
+
+void report_targets(report *r) {
+  const char *ref = VERDICT_REF;
+  report_h2(r, "targets", "Where we stand (targets, not tests)",
+            "The project's goals, each a cost ratio (geometric mean where "
+            "several figures count; 1.00 = the same, below 1 = better) with "
+            "its 95 % bootstrap interval over the repeats. met: the whole "
+            "interval is within the goal; not yet: the whole interval is "
+            "beyond it; undecided: the interval crosses the goal, so this run "
+            "cannot tell. callgrind rows are exact counts. Nothing here is "
+            "asserted.");
+  bench_buf_printf(&r->html, "<table><tr><th>target</th><th>figures</th>"
+                             "<th>ratio [95 %% interval]</th><th>goal</th>"
+                             "<th>n</th><th>verdict</th></tr>\n");
+  bench_buf_printf(&r->md, "| target | figures | ratio [95 %% interval] | goal "
+                           "| n | verdict |\n|---|---|---:|---:|---:|---|\n");
+  verdict_pairs p = {0};
+  verdict_collect(r, &p, ref, "chain", "per_event", "timeouts=0 run=warm",
+                  BENCH_RAW_NAME);
+  verdict_gm_row(r, "ref-epoll within 1.10× of raw-epoll: chain",
+                 "ns per event, warm, every no-timeout configuration", &p,
+                 1.10);
+  p.n = 0;
+  verdict_collect(r, &p, ref, "pingpong", "round_trips", "", BENCH_RAW_NAME);
+  verdict_gm_row(r, "ref-epoll within 1.10× of raw-epoll: pingpong",
+                 "round trips per second", &p, 1.10);
+  p.n = 0;
+  verdict_collect(r, &p, ref, "echo", "rps", "mode=closed", BENCH_RAW_NAME);
+  verdict_gm_row(r, "ref-epoll within 1.10× of raw-epoll: echo",
+                 "requests per second, closed loop", &p, 1.10);
+  p.n = 0;
+  verdict_collect(r, &p, ref, "chain", "per_event",
+                  "n=1000 active=100 timeouts=1 run=warm", NULL);
+  verdict_gm_row(r, "ref-epoll no slower than the fastest direct library: "
+                    "chain with timeouts",
+                 "ns per event, n=1000, a=100, warm", &p, 1.0);
+  static const char *const tm[] = {"insert", "fire", "cancel", "rearm"};
+  for (int k = 0; k < 4; k++) {
+    char t[128];
+    snprintf(t, sizeof t,
+             "ref-epoll no slower than the fastest direct library: timers "
+             "(%s)",
+             tm[k]);
+    p.n = 0;
+    verdict_collect(r, &p, ref, "timers", tm[k], "", NULL);
+    verdict_gm_row(r, t, "ns per operation", &p, 1.0);
+  }
+  p.n = 0;
+  verdict_collect(r, &p, ref, "callbacks", "rate", "", NULL);
+  verdict_gm_row(r, "ref-epoll no slower than the fastest direct library: "
+                    "callbacks",
+                 "callbacks per second, chain and fan-out", &p, 1.0);
+  /* Each adapter's tax in wall time: native-X against direct-X. */
+  for (int i = 0; i < r->nimpls; i++) {
+    const char *d = report_direct_of(r, r->impls[i]);
+    if (!d)
+      continue;
+    char t[128];
+    snprintf(t, sizeof t, "%s within 1.15× of %s: chain", r->impls[i], d);
+    p.n = 0;
+    verdict_collect(r, &p, r->impls[i], "chain", "per_event",
+                    "n=1000 run=warm", d);
+    verdict_gm_row(r, t, "ns per event, n=1000, warm, every a and timeouts",
+                   &p, 1.15);
+  }
+  /* echo p99: the worst configuration against the best native library. */
+  double worst = 0, wlo = 0, whi = 0;
+  int nw = 0;
+  for (int i = 0; i < r->nrecs; i++) {
+    const report_rec *x = &r->recs[i];
+    if (strcmp(x->type, "measurement") || strcmp(x->bench, "echo") ||
+        strcmp(x->metric, "p99") || strcmp(x->impl, ref))
+      continue;
+    char w[512];
+    json_to_text(x->params, w, sizeof w);
+    verdict_pairs one = {0};
+    verdict_add(&one, x, report_best_native(r, "echo", "p99", w));
+    double g, lo, hi;
+    if (verdict_gm(&one, &g, &lo, &hi) && g > worst) {
+      worst = g;
+      wlo = lo;
+      whi = hi;
+    }
+    nw += one.n;
+  }
+  verdict_row(r, "echo p99 latency no worse than any native library",
+              "p99, worst configuration, against the best native", worst, wlo,
+              whi, 1.0, nw, 0);
+  /* O(1) backends flat: judged by the backend's O1 bit, never its name. */
+  for (int k = 0; k < r->nimpls; k++) {
+    const report_rec *lo = NULL, *hi = NULL;
+    for (int i = 0; i < r->nrecs; i++) {
+      const report_rec *x = &r->recs[i];
+      if (strcmp(x->type, "measurement") || strcmp(x->bench, "idle") ||
+          strcmp(x->impl, r->impls[k]))
+        continue;
+      double nn = json_num(x->params, "n", 0);
+      if (nn >= 100 && (!lo || nn < json_num(lo->params, "n", 0)))
+        lo = x;
+      if (!hi || nn > json_num(hi->params, "n", 0))
+        hi = x;
+    }
+    if (!lo || !hi || lo == hi || report_is_baseline(r->impls[k]))
+      continue;
+    const evl_backend_ops *be = NULL;
+    char err[160];
+    if (evl_backend_lookup(lo->backend, &be, err, sizeof err) < 0 ||
+        !(be->features & EVL_BF_O1))
+      continue;
+    char t[128], f[128];
+    snprintf(t, sizeof t, "O(1) backend flat in idle: %s", r->impls[k]);
+    snprintf(f, sizeof f, "ns per iteration, n=%g against n=%g",
+             json_num(hi->params, "n", 0), json_num(lo->params, "n", 0));
+    verdict_pairs one = {0};
+    verdict_add(&one, hi, lo);
+    verdict_gm_row(r, t, f, &one, 1.2);
+  }
+  p.n = 0;
+  verdict_collect(r, &p, ref, "memory", "bytes", "what=per_timer", NULL);
+  verdict_gm_row(r, "fewer bytes per timer than the libraries",
+                 "heap bytes per pending timer", &p, 1.0);
+  p.n = 0;
+  verdict_collect(r, &p, ref, "memory", "bytes", "what=per_fd", NULL);
+  verdict_gm_row(r, "fewer bytes per fd than the libraries",
+                 "heap bytes per registered fd", &p, 1.0);
+  /* callgrind: exact counts, so no interval. */
+  for (int i = 0; i < r->nimpls; i++) {
+    const char *d = report_direct_of(r, r->impls[i]);
+    if (!d)
+      continue;
+    static const char *const cases[] = {"chain", "chain_timeouts"};
+    for (int k = 0; k < 2; k++) {
+      char t[160], f[96];
+      snprintf(t, sizeof t, "callgrind: %s within 1.15× of %s (%s)",
+               r->impls[i], d, cases[k]);
+      snprintf(f, sizeof f, "instructions per event, n=1000 a=100");
+      verdict_cg_row(r, t, f, verdict_cg(r, r->impls[i], cases[k]),
+                     verdict_cg(r, d, cases[k]), 1.15);
+    }
+  }
+  const char *who;
+  double best = verdict_cg_best_direct(r, "chain", &who);
+  char t[160];
+  snprintf(t, sizeof t, "callgrind: ref-epoll ≤ the leanest direct library "
+                        "(chain)");
+  char f[160];
+  snprintf(f, sizeof f, "instructions per event, against %s", who);
+  verdict_cg_row(r, t, f, verdict_cg(r, ref, "chain"), best, 1.0);
+  verdict_cg_row(r, "callgrind: ref-epoll ≤ direct-libev (chain with timeouts)",
+                 "instructions per event",
+                 verdict_cg(r, ref, "chain_timeouts"),
+                 verdict_cg(r, "direct-libev", "chain_timeouts"), 1.0);
+  best = verdict_cg_best_direct(r, "callbacks_chain", &who);
+  snprintf(f, sizeof f, "instructions per callback, against %s", who);
+  verdict_cg_row(r, "callgrind: ref-epoll ≤ the leanest direct library "
+                    "(callbacks)",
+                 f, verdict_cg(r, ref, "callbacks_chain"), best, 1.0);
+  bench_buf_printf(&r->html, "</table>\n");
+  bench_buf_printf(&r->md, "\n");
+}
+
+/* ---- the headline ---------------------------------------------------------------- */
+/* The figures "which loop should I use" is answered from: one per kind of
+ * work, each weighed equally. */
+static const struct {
+  const char *bench, *metric, *where;
+} verdict_keys[] = {
+    {"chain", "per_event", "n=1000 active=100 timeouts=0 run=warm"},
+    {"chain", "per_event", "n=1000 active=100 timeouts=1 run=warm"},
+    {"pingpong", "round_trips", ""},
+    {"echo", "rps", "mode=closed conc=100 kib=10"},
+    {"timers", "fire", ""},
+    {"callbacks", "rate", "shape=chain"},
+};
+#define VERDICT_NKEYS BENCH_COUNT(verdict_keys)
+
+/* Pairs of impl against other on every key figure both have; -1 when impl
+ * lacks one (it is then not ranked). */
+static int verdict_key_pairs(const report *r, const char *impl,
+                             const char *other, verdict_pairs *p) {
+  p->n = 0;
+  for (int k = 0; k < VERDICT_NKEYS; k++) {
+    const report_rec *x =
+        report_find(r, "measurement", verdict_keys[k].bench,
+                    verdict_keys[k].metric, verdict_keys[k].where, impl);
+    const report_rec *y =
+        report_find(r, "measurement", verdict_keys[k].bench,
+                    verdict_keys[k].metric, verdict_keys[k].where, other);
+    if (!x)
+      return -1;
+    verdict_add(p, x, y);
+  }
+  return p->n;
+}
+
+void report_headline(report *r) {
+  /* Rank the loops one can use (not the baselines) by the geometric mean
+   * of their key figures' cost against the best of them on each. */
+  const char *cand[REPORT_MAX_IMPL];
+  double score[REPORT_MAX_IMPL];
+  int nc = 0;
+  for (int i = 0; i < r->nimpls; i++) {
+    if (report_is_baseline(r->impls[i]))
+      continue;
+    double logsum = 0;
+    int n = 0, ok = 1;
+    for (int k = 0; k < VERDICT_NKEYS && ok; k++) {
+      const report_rec *x = report_find(r, "measurement", verdict_keys[k].bench,
+                                        verdict_keys[k].metric,
+                                        verdict_keys[k].where, r->impls[i]);
+      const report_rec *best = NULL;
+      for (int j = 0; x && j < r->nimpls; j++) {
+        if (report_is_baseline(r->impls[j]))
+          continue;
+        const report_rec *y = report_find(
+            r, "measurement", verdict_keys[k].bench, verdict_keys[k].metric,
+            verdict_keys[k].where, r->impls[j]);
+        if (y && (!best || report_ratio(best, y) > 1))
+          best = y;
+      }
+      ok = x && best;
+      if (ok) {
+        logsum += log(report_ratio(x, best));
+        n++;
+      }
+    }
+    if (!ok || !n)
+      continue;
+    cand[nc] = r->impls[i];
+    score[nc++] = exp(logsum / n);
+  }
+  for (int a = 0; a < nc; a++)
+    for (int b = a + 1; b < nc; b++)
+      if (score[b] < score[a]) {
+        double s = score[a];
+        score[a] = score[b];
+        score[b] = s;
+        const char *c = cand[a];
+        cand[a] = cand[b];
+        cand[b] = c;
+      }
+  report_h2(r, "headline", "Which loop should I use, and how sure is that?",
+            NULL);
+  if (!nc) {
+    report_para(r, "Not enough figures in this run to rank the loops (the "
+                   "headline needs chain, pingpong, echo, timers and "
+                   "callbacks).");
+    return;
+  }
+  /* Each candidate against the leader, with its interval: the leader is
+   * clearly ahead of one whose whole interval is above 1. */
+  double gm[REPORT_MAX_IMPL], lo[REPORT_MAX_IMPL], hi[REPORT_MAX_IMPL];
+  verdict_pairs p;
+  for (int i = 0; i < nc; i++) {
+    verdict_key_pairs(r, cand[i], cand[0], &p);
+    verdict_gm(&p, &gm[i], &lo[i], &hi[i]);
+  }
+  bench_buf_printf(&r->html, "<div class=headline><b>");
+  report_html_esc(&r->html, cand[0]);
+  bench_buf_printf(&r->html, "</b> does the key work fastest here");
+  bench_buf_printf(&r->md, "**%s** does the key work fastest here", cand[0]);
+  if (nc > 1) {
+    const char *how = lo[1] > 1 ? "a clear lead" : "too close to call";
+    bench_buf_printf(&r->html,
+                     "; the runner-up, <b>%s</b>, costs ×%.2f [95 %% "
+                     "interval %.2f–%.2f] of it: %s.",
+                     cand[1], gm[1], lo[1], hi[1], how);
+    bench_buf_printf(&r->md,
+                     "; the runner-up, **%s**, costs ×%.2f [95 %% interval "
+                     "%.2f–%.2f] of it: %s.",
+                     cand[1], gm[1], lo[1], hi[1], how);
+  }
+  bench_buf_printf(&r->html,
+                   "<br><small>Geometric mean over %d key figures (chain "
+                   "n=1000 a=100 with and without timeouts, pingpong, echo "
+                   "100×10 KiB, timer firing, call_soon chain), each "
+                   "against the leader; every loop whose interval is above "
+                   "1 is slower with 95 %% confidence. The verdicts below "
+                   "say how each target stands.</small></div>\n",
+                   VERDICT_NKEYS);
+  bench_buf_printf(&r->md, "\n\n");
+  char path[4096];
+  snprintf(path, sizeof path, "%s/plots/data/headline.dat", r->dir);
+  FILE *f = fopen(path, "w");
+  if (!f)
+    return;
+  for (int i = 0; i < nc; i++)
+    fprintf(f, "\"%s\" %g %g %g\n", cand[i], gm[i], lo[i], hi[i]);
+  fclose(f);
+  bench_buf body = {0};
+  bench_buf_printf(&body,
+                   "%sset title 'cost against %s over the key figures "
+                   "(95%% interval; 1 = as fast, lower is better)' "
+                   "noenhanced\n"
+                   "set style data histograms\n"
+                   "set style histogram errorbars gap 1 lw 1\n"
+                   "set style fill solid 0.8 border -1\nset boxwidth 0.9\n"
+                   "set xtics rotate by -35 noenhanced\nunset key\n"
+                   "set yrange [0:*]\nset ylabel 'cost (×)'\n"
+                   "plot 'data/headline.dat' u 2:3:4:xtic(1) lt 2, 1 lt 9 "
+                   "dt 2 notitle\n",
+                   REPORT_STYLE, cand[0]);
+  int width = 420 + 60 * nc;
+  if (report_gnuplot(r, "headline", body.s, width > 1200 ? 1200 : width,
+                     360) == 0)
+    report_embed(r, "headline", "which loop: cost against the fastest");
+  bench_buf_free(&body);
+}
