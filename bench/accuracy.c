@@ -99,7 +99,8 @@ int bench_accuracy(bench_ctx *c) {
   return 0;
 }
 
-/* ---- the report section ---------------------------------------------------- */
+/* ---- the report section ----------------------------------------------------
+ */
 static const bench_panel accuracy_curves[] = {
     {"lateness distribution", "lateness", "", NULL}};
 static const bench_plot accuracy_plots[] = {
@@ -111,5 +112,7 @@ const bench_section bench_section_accuracy = {
     "accuracy: timer lateness",
     "Timers of 1 to 100 ms, all pending at once: how late each fires, read "
     "by an independent clock in the callback.",
-    accuracy_plots, BENCH_COUNT(accuracy_plots), accuracy_tables,
+    accuracy_plots,
+    BENCH_COUNT(accuracy_plots),
+    accuracy_tables,
     BENCH_COUNT(accuracy_tables)};

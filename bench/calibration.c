@@ -170,7 +170,8 @@ int bench_calibration(bench_ctx *c) {
   return 0;
 }
 
-/* ---- the report section ---------------------------------------------------- */
+/* ---- the report section ----------------------------------------------------
+ */
 static const bench_panel calibration_bars[] = {
     {"write+wait+read", "ns", "op=write_wait_read", NULL}};
 static const bench_plot calibration_plots[] = {
@@ -182,5 +183,7 @@ const bench_section bench_section_calibration = {
     "Calibration: the floor",
     "Bare system calls and one write + wait + read through each selector "
     "backend's ABI (no loop): every loop figure below sits on top of these.",
-    calibration_plots, BENCH_COUNT(calibration_plots), calibration_tables,
+    calibration_plots,
+    BENCH_COUNT(calibration_plots),
+    calibration_tables,
     BENCH_COUNT(calibration_tables)};

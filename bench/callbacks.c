@@ -166,7 +166,8 @@ int bench_cg_callbacks(bench_ctx *c) {
   return rc;
 }
 
-/* ---- the report section ---------------------------------------------------- */
+/* ---- the report section ----------------------------------------------------
+ */
 static const bench_panel callbacks_bars[] = {
     {"chain", "rate", "shape=chain", NULL},
     {"fan-out", "rate", "shape=fanout", NULL},
@@ -183,5 +184,7 @@ const bench_section bench_section_callbacks = {
     "callback queues 1000): callbacks per second. The libraries have no "
     "call-soon queue: direct-libev and direct-libuv use idle watchers, "
     "direct-libevent a zero timeout (chain) and event_active (fan-out).",
-    callbacks_plots, BENCH_COUNT(callbacks_plots), callbacks_tables,
+    callbacks_plots,
+    BENCH_COUNT(callbacks_plots),
+    callbacks_tables,
     BENCH_COUNT(callbacks_tables)};

@@ -401,14 +401,15 @@ int bench_cg_chain(bench_ctx *c) {
   return rc == -ENOTSUP ? 0 : rc;
 }
 
-/* ---- the report section ---------------------------------------------------- */
+/* ---- the report section ----------------------------------------------------
+ */
 static const bench_panel chain_lines[] = {
     {"100 active, no timeouts", "per_event", "active=100 timeouts=0 run=warm",
      "n"},
-    {"100 active, with timeouts", "per_event",
-     "active=100 timeouts=1 run=warm", "n"},
-    {"1000 active, no timeouts", "per_event",
-     "active=1000 timeouts=0 run=warm", "n"},
+    {"100 active, with timeouts", "per_event", "active=100 timeouts=1 run=warm",
+     "n"},
+    {"1000 active, no timeouts", "per_event", "active=1000 timeouts=0 run=warm",
+     "n"},
     {"1000 active, with timeouts", "per_event",
      "active=1000 timeouts=1 run=warm", "n"},
 };
@@ -451,5 +452,7 @@ const bench_section bench_section_chain = {
     "timer, event_add on a persistent event). ns per event of the warm "
     "(second) run; setup includes one non-blocking iteration so lazy "
     "registration is counted.",
-    chain_plots, BENCH_COUNT(chain_plots), chain_tables,
+    chain_plots,
+    BENCH_COUNT(chain_plots),
+    chain_tables,
     BENCH_COUNT(chain_tables)};

@@ -522,10 +522,10 @@ int bench_echo(bench_ctx *c) {
   return rc < 0 ? rc : 0;
 }
 
-/* ---- the report section ---------------------------------------------------- */
+/* ---- the report section ----------------------------------------------------
+ */
 static const bench_panel echo_thr[] = {
-    {"closed loop, 10 connections", "throughput", "mode=closed conc=10",
-     "kib"},
+    {"closed loop, 10 connections", "throughput", "mode=closed conc=10", "kib"},
     {"closed loop, 100 connections", "throughput", "mode=closed conc=100",
      "kib"},
 };
@@ -552,8 +552,8 @@ static const bench_table echo_tables[] = {
      "kib", "rps"},
     {"echo, closed loop, 100 connections: requests/s", "mode=closed conc=100",
      "kib", "rps"},
-    {"echo, closed loop, 100 connections: MiB/s", "mode=closed conc=100",
-     "kib", "throughput"},
+    {"echo, closed loop, 100 connections: MiB/s", "mode=closed conc=100", "kib",
+     "throughput"},
     {"echo, closed loop, 100 connections, 10 KiB: latency (µs)",
      "mode=closed conc=100 kib=10", NULL, "p50 p90 p99 p999 max"},
     {"echo, constant rate, 10 connections, 1 KiB: latency (µs)",
@@ -569,5 +569,7 @@ const bench_section bench_section_echo = {
     "is complete. Constant rate: messages are sent on a fixed schedule and "
     "latency is measured from the scheduled time, so queueing delay is not "
     "hidden. Each configuration runs at least a second.",
-    echo_plots, BENCH_COUNT(echo_plots), echo_tables,
+    echo_plots,
+    BENCH_COUNT(echo_plots),
+    echo_tables,
     BENCH_COUNT(echo_tables)};

@@ -161,7 +161,8 @@ int bench_idle(bench_ctx *c) {
   return 0;
 }
 
-/* ---- the report section ---------------------------------------------------- */
+/* ---- the report section ----------------------------------------------------
+ */
 static const bench_panel idle_lines[] = {
     {"ns per iteration", "per_iteration", "", "n"}};
 static const bench_plot idle_plots[] = {
@@ -174,5 +175,7 @@ const bench_section bench_section_idle = {
     "idle: one active fd among n idle",
     "ns per iteration while n registered fds stay idle: flat for O(1) "
     "backends, growing for poll and select.",
-    idle_plots, BENCH_COUNT(idle_plots), idle_tables,
+    idle_plots,
+    BENCH_COUNT(idle_plots),
+    idle_tables,
     BENCH_COUNT(idle_tables)};

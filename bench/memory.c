@@ -95,7 +95,8 @@ int bench_memory(bench_ctx *c) {
   return 0;
 }
 
-/* ---- the report section ---------------------------------------------------- */
+/* ---- the report section ----------------------------------------------------
+ */
 static const bench_panel memory_bars[] = {
     {"per fd (900 fds)", "bytes", "what=per_fd count=900", NULL},
     {"per fd (most fds)", "bytes", "what=per_fd count=8000", NULL},
@@ -117,5 +118,7 @@ const bench_section bench_section_memory = {
     "Heap bytes (glibc mallinfo2: in-use arena plus mmapped blocks) per "
     "registered fd and per pending timer. Memory a library maps itself "
     "(io_uring rings) is not counted.",
-    memory_plots, BENCH_COUNT(memory_plots), memory_tables,
+    memory_plots,
+    BENCH_COUNT(memory_plots),
+    memory_tables,
     BENCH_COUNT(memory_tables)};

@@ -181,7 +181,8 @@ int bench_cg_pingpong(bench_ctx *c) {
   return pingpong_once(c, k, 0, 5000, &rate);
 }
 
-/* ---- the report section ---------------------------------------------------- */
+/* ---- the report section ----------------------------------------------------
+ */
 static const bench_panel pingpong_bars[] = {
     {"round trips/s", "round_trips", "", NULL}};
 static const bench_plot pingpong_plots[] = {
@@ -193,5 +194,7 @@ const bench_section bench_section_pingpong = {
     "pingpong (libuv ping_pongs)",
     "One TCP loopback connection, both ends on the loop under test, one "
     "5-byte message in flight: round trips per second.",
-    pingpong_plots, BENCH_COUNT(pingpong_plots), pingpong_tables,
+    pingpong_plots,
+    BENCH_COUNT(pingpong_plots),
+    pingpong_tables,
     BENCH_COUNT(pingpong_tables)};

@@ -115,8 +115,8 @@ int report_generate(const char *dir) {
                    "<nav>");
   bench_buf_printf(&r.html, "<a href=\"#targets\">targets</a>");
   for (int i = 0; i < REPORT_NBENCH; i++)
-    bench_buf_printf(&r.html, "<a href=\"#%s\">%s</a>",
-                     report_benches[i].name, report_benches[i].name);
+    bench_buf_printf(&r.html, "<a href=\"#%s\">%s</a>", report_benches[i].name,
+                     report_benches[i].name);
   static const char *const tail[] = {"callgrind", "hyperfine", "environment",
                                      "conformance"};
   for (size_t i = 0; i < sizeof tail / sizeof tail[0]; i++)
@@ -154,4 +154,3 @@ int report_generate(const char *dir) {
   json_free(r.root);
   return rc ? 1 : 0;
 }
-

@@ -273,7 +273,8 @@ void report_hyperfine(report *r) {
   json_free(h);
 }
 
-/* ---- callgrind -------------------------------------------------------------- */
+/* ---- callgrind --------------------------------------------------------------
+ */
 typedef struct report_cg_case {
   const char *name, *unit;
 } report_cg_case;
@@ -312,8 +313,7 @@ static const report_rec *report_cg_wall(const report *r, const char *impl,
 }
 
 void report_callgrind_section(report *r) {
-  report_h2(r, "callgrind",
-            "User-space instructions per operation (callgrind)",
+  report_h2(r, "callgrind", "User-space instructions per operation (callgrind)",
             "Instructions counted by callgrind with collection switched on "
             "only around each case's timed region (CALLGRIND_TOGGLE_COLLECT, "
             "one dump per case), divided by the operations done: chain "
@@ -387,9 +387,8 @@ void report_callgrind_section(report *r) {
         bench_buf_printf(&r->md, " — |");
         continue;
       }
-      double raw = strcmp(impl, BENCH_RAW_NAME)
-                       ? report_cg(r, BENCH_RAW_NAME, k)
-                       : 0;
+      double raw =
+          strcmp(impl, BENCH_RAW_NAME) ? report_cg(r, BENCH_RAW_NAME, k) : 0;
       double dir = dname ? report_cg(r, dname, k) : 0;
       bench_buf_printf(&r->html, "<td>%.0f", v);
       bench_buf_printf(&r->md, " %.0f", v);
@@ -399,8 +398,7 @@ void report_callgrind_section(report *r) {
         bench_buf_printf(&r->md, " (**tax ×%.2f**)", v / dir);
       }
       if (raw > 0) {
-        bench_buf_printf(&r->html, " <span class=r>raw ×%.2f</span>",
-                         v / raw);
+        bench_buf_printf(&r->html, " <span class=r>raw ×%.2f</span>", v / raw);
         bench_buf_printf(&r->md, " (raw ×%.2f)", v / raw);
       }
       const report_rec *w = report_cg_wall(r, impl, k);

@@ -11,8 +11,7 @@
 #include <string.h>
 
 /* ---- HTML and Markdown pieces ------------------------------------------ */
-void report_h2(report *r, const char *id, const char *title,
-                      const char *text) {
+void report_h2(report *r, const char *id, const char *title, const char *text) {
   bench_buf_printf(&r->html, "<h2 id=\"%s\">", id);
   report_html_esc(&r->html, title);
   bench_buf_printf(&r->html, "</h2>\n");
@@ -66,7 +65,6 @@ void report_embed(report *r, const char *name, const char *alt) {
                    alt, name, name);
   bench_buf_printf(&r->md, "![%s](plots/%s.png)\n\n", alt, name);
 }
-
 
 /* A cell: the median, its 95 % bootstrap interval over the repeats, and
  * its cost against raw-epoll (raw ×), against the fastest library used
@@ -192,8 +190,8 @@ void report_wide_table(report *r, const char *bench, const bench_table *t) {
   for (int i = 0; i < r->nimpls; i++) {
     int any = 0;
     for (int c = 0; c < nc; c++)
-      any |= report_find(r, "measurement", bench, cols[c].metric,
-                         cols[c].where, r->impls[i]) != NULL;
+      any |= report_find(r, "measurement", bench, cols[c].metric, cols[c].where,
+                         r->impls[i]) != NULL;
     if (!any)
       continue;
     bench_buf_printf(&r->html, "<tr><th>");
@@ -201,9 +199,8 @@ void report_wide_table(report *r, const char *bench, const bench_table *t) {
     bench_buf_printf(&r->html, "</th>");
     bench_buf_printf(&r->md, "| %s |", r->impls[i]);
     for (int c = 0; c < nc; c++) {
-      const report_rec *x =
-          report_find(r, "measurement", bench, cols[c].metric, cols[c].where,
-                      r->impls[i]);
+      const report_rec *x = report_find(r, "measurement", bench, cols[c].metric,
+                                        cols[c].where, r->impls[i]);
       if (!x) {
         bench_buf_printf(&r->html, "<td class=na>—</td>");
         bench_buf_printf(&r->md, " — |");
@@ -334,4 +331,3 @@ void report_notes(report *r, const char *bench) {
     bench_buf_printf(&r->md, "\n");
   }
 }
-

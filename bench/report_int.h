@@ -29,7 +29,8 @@ typedef struct report {
   char plot_err[256];
 } report;
 
-/* ---- report_util.c -------------------------------------------------------- */
+/* ---- report_util.c --------------------------------------------------------
+ */
 void report_html_esc(bench_buf *b, const char *s);
 void report_md_esc(bench_buf *b, const char *s);
 void report_fmt(double v, char *buf, size_t len); /* 3 significant digits */
@@ -58,14 +59,16 @@ int report_ratio_ci(const report_rec *x, const report_rec *base, double *lo,
 int report_load(report *r, const char *dir);
 void report_safe(const char *in, char *out, size_t len);
 
-/* ---- report_plot.c -------------------------------------------------------- */
+/* ---- report_plot.c --------------------------------------------------------
+ */
 extern const char *const REPORT_STYLE;
 int report_gnuplot(report *r, const char *name, const char *body, int width,
                    int height);
 /* Draws one of a section's plots; 0 when an SVG was written. */
 int report_plot(report *r, const char *bench, const bench_plot *p);
 
-/* ---- report_html.c -------------------------------------------------------- */
+/* ---- report_html.c --------------------------------------------------------
+ */
 void report_h2(report *r, const char *id, const char *title, const char *text);
 void report_para(report *r, const char *text);
 void report_embed(report *r, const char *name, const char *alt);
@@ -73,13 +76,15 @@ void report_wide_table(report *r, const char *bench, const bench_table *t);
 void report_all_figures(report *r, const char *bench);
 void report_notes(report *r, const char *bench);
 
-/* ---- report_extra.c ------------------------------------------------------- */
+/* ---- report_extra.c -------------------------------------------------------
+ */
 void report_environment(report *r);
 void report_conformance(report *r);
 void report_hyperfine(report *r);
 void report_callgrind_section(report *r);
 
-/* ---- report_verdict.c ----------------------------------------------------- */
+/* ---- report_verdict.c -----------------------------------------------------
+ */
 void report_headline(report *r);
 void report_targets(report *r);
 

@@ -25,8 +25,8 @@ static int report_cmp_pt(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-int report_gnuplot(report *r, const char *name, const char *body,
-                          int width, int height) {
+int report_gnuplot(report *r, const char *name, const char *body, int width,
+                   int height) {
   char path[4096];
   snprintf(path, sizeof path, "%s/plots/%s.gp", r->dir, name);
   FILE *f = fopen(path, "w");
@@ -77,7 +77,6 @@ const char *const REPORT_STYLE =
     "set linetype 11 lc rgb '#17becf' lw 2 pt 12\n"
     "set linetype 12 lc rgb '#393b79' lw 2 pt 14\n"
     "set linetype cycle 12\n";
-
 
 /* Writes the panel's data files and appends its plot command; returns how
  * many lines it has. */
@@ -193,8 +192,8 @@ static int report_bars_plot(report *r, const char *bench,
       continue;
     fprintf(f, "\"%s\"", r->impls[i]);
     for (int k = 0; k < ns; k++) {
-      const report_rec *x = report_find(r, "measurement", bench,
-                                        s[k].metric, s[k].where, r->impls[i]);
+      const report_rec *x = report_find(r, "measurement", bench, s[k].metric,
+                                        s[k].where, r->impls[i]);
       if (x)
         fprintf(f, " %g %g %g", x->med, x->min, x->max);
       else

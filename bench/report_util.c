@@ -111,8 +111,8 @@ int report_where(const report_rec *rec, const char *where) {
 }
 
 const report_rec *report_find(const report *r, const char *type,
-                                     const char *bench, const char *metric,
-                                     const char *where, const char *impl) {
+                              const char *bench, const char *metric,
+                              const char *where, const char *impl) {
   for (int i = 0; i < r->nrecs; i++) {
     const report_rec *x = &r->recs[i];
     if (!strcmp(x->type, type) && !strcmp(x->bench, bench) &&

@@ -12,7 +12,8 @@
 
 #include <evl/backend.h>
 
-/* ---- intervals ------------------------------------------------------------------ */
+/* ---- intervals
+ * ------------------------------------------------------------------ */
 /* The figures a target is computed from: pairs (x, base), each a cost ratio. */
 #define VERDICT_MAXPAIRS 64
 typedef struct verdict_pairs {
@@ -32,10 +33,9 @@ static void verdict_add(verdict_pairs *p, const report_rec *x,
 /* Every figure of impl matching bench/metric/where, against base_impl's
  * same figure (or, base_impl NULL, the fastest direct library's, else the
  * fastest native's). */
-static void verdict_collect(const report *r, verdict_pairs *p,
-                            const char *impl, const char *bench,
-                            const char *metric, const char *where,
-                            const char *base_impl) {
+static void verdict_collect(const report *r, verdict_pairs *p, const char *impl,
+                            const char *bench, const char *metric,
+                            const char *where, const char *base_impl) {
   for (int i = 0; i < r->nrecs; i++) {
     const report_rec *x = &r->recs[i];
     if (strcmp(x->type, "measurement") || strcmp(x->bench, bench) ||
@@ -102,8 +102,14 @@ static int verdict_gm(const verdict_pairs *p, double *gm, double *lo,
   return p->n;
 }
 
-/* ---- the verdict table -------------------------------------------------------- */
-typedef enum { VERDICT_NODATA, VERDICT_MET, VERDICT_NOT_YET, VERDICT_UNDECIDED } verdict;
+/* ---- the verdict table
+ * -------------------------------------------------------- */
+typedef enum {
+  VERDICT_NODATA,
+  VERDICT_MET,
+  VERDICT_NOT_YET,
+  VERDICT_UNDECIDED
+} verdict;
 
 static verdict verdict_of(double value, double lo, double hi, double goal,
                           int exact) {
@@ -181,7 +187,8 @@ static double verdict_cg_best_direct(const report *r, const char *kase,
   return best;
 }
 
-/* ---- where we stand ------------------------------------------------------------ */
+/* ---- where we stand
+ * ------------------------------------------------------------ */
 #define VERDICT_REF "ref-epoll"
 
 void report_targets(report *r) {
@@ -216,8 +223,9 @@ void report_targets(report *r) {
   p.n = 0;
   verdict_collect(r, &p, ref, "chain", "per_event",
                   "n=1000 active=100 timeouts=1 run=warm", NULL);
-  verdict_gm_row(r, "ref-epoll no slower than the fastest direct library: "
-                    "chain with timeouts",
+  verdict_gm_row(r,
+                 "ref-epoll no slower than the fastest direct library: "
+                 "chain with timeouts",
                  "ns per event, n=1000, a=100, warm", &p, 1.0);
   static const char *const tm[] = {"insert", "fire", "cancel", "rearm"};
   for (int k = 0; k < 4; k++) {
@@ -232,8 +240,9 @@ void report_targets(report *r) {
   }
   p.n = 0;
   verdict_collect(r, &p, ref, "callbacks", "rate", "", NULL);
-  verdict_gm_row(r, "ref-epoll no slower than the fastest direct library: "
-                    "callbacks",
+  verdict_gm_row(r,
+                 "ref-epoll no slower than the fastest direct library: "
+                 "callbacks",
                  "callbacks per second, chain and fan-out", &p, 1.0);
   /* Each adapter's tax in wall time: native-X against direct-X. */
   for (int i = 0; i < r->nimpls; i++) {
@@ -243,10 +252,10 @@ void report_targets(report *r) {
     char t[128];
     snprintf(t, sizeof t, "%s within 1.15× of %s: chain", r->impls[i], d);
     p.n = 0;
-    verdict_collect(r, &p, r->impls[i], "chain", "per_event",
-                    "n=1000 run=warm", d);
-    verdict_gm_row(r, t, "ns per event, n=1000, warm, every a and timeouts",
-                   &p, 1.15);
+    verdict_collect(r, &p, r->impls[i], "chain", "per_event", "n=1000 run=warm",
+                    d);
+    verdict_gm_row(r, t, "ns per event, n=1000, warm, every a and timeouts", &p,
+                   1.15);
   }
   /* echo p99: the worst configuration against the best native library. */
   double worst = 0, wlo = 0, whi = 0;
@@ -326,25 +335,27 @@ void report_targets(report *r) {
   const char *who;
   double best = verdict_cg_best_direct(r, "chain", &who);
   char t[160];
-  snprintf(t, sizeof t, "callgrind: ref-epoll ≤ the leanest direct library "
-                        "(chain)");
+  snprintf(t, sizeof t,
+           "callgrind: ref-epoll ≤ the leanest direct library "
+           "(chain)");
   char f[160];
   snprintf(f, sizeof f, "instructions per event, against %s", who);
   verdict_cg_row(r, t, f, verdict_cg(r, ref, "chain"), best, 1.0);
   verdict_cg_row(r, "callgrind: ref-epoll ≤ direct-libev (chain with timeouts)",
-                 "instructions per event",
-                 verdict_cg(r, ref, "chain_timeouts"),
+                 "instructions per event", verdict_cg(r, ref, "chain_timeouts"),
                  verdict_cg(r, "direct-libev", "chain_timeouts"), 1.0);
   best = verdict_cg_best_direct(r, "callbacks_chain", &who);
   snprintf(f, sizeof f, "instructions per callback, against %s", who);
-  verdict_cg_row(r, "callgrind: ref-epoll ≤ the leanest direct library "
-                    "(callbacks)",
+  verdict_cg_row(r,
+                 "callgrind: ref-epoll ≤ the leanest direct library "
+                 "(callbacks)",
                  f, verdict_cg(r, ref, "callbacks_chain"), best, 1.0);
   bench_buf_printf(&r->html, "</table>\n");
   bench_buf_printf(&r->md, "\n");
 }
 
-/* ---- the headline ---------------------------------------------------------------- */
+/* ---- the headline
+ * ---------------------------------------------------------------- */
 /* The figures "which loop should I use" is answered from: one per kind of
  * work, each weighed equally. */
 static const struct {
@@ -486,8 +497,8 @@ void report_headline(report *r) {
                    "dt 2 notitle\n",
                    REPORT_STYLE, cand[0]);
   int width = 420 + 60 * nc;
-  if (report_gnuplot(r, "headline", body.s, width > 1200 ? 1200 : width,
-                     360) == 0)
+  if (report_gnuplot(r, "headline", body.s, width > 1200 ? 1200 : width, 360) ==
+      0)
     report_embed(r, "headline", "which loop: cost against the fastest");
   bench_buf_free(&body);
 }

@@ -238,3 +238,30 @@ int bench_task_echo(bench_ctx *c) {
   }
   return 0;
 }
+
+/* ---- the report section ----------------------------------------------------
+ */
+static const bench_panel task_echo_bars[] = {
+    {"callbacks", "rps_callbacks", "conc=100", NULL},
+    {"tasks", "rps_tasks", "conc=100", NULL},
+};
+static const bench_plot task_echo_plots[] = {
+    {BENCH_PLOT_BARS, "task_echo", "echo, 100 connections: callbacks or tasks",
+     "", "requests/s", "task_echo: requests per second, callbacks and tasks", 0,
+     0, 1, task_echo_bars, BENCH_COUNT(task_echo_bars)}};
+static const bench_table task_echo_tables[] = {
+    {"echo with callbacks: requests/s", "", "conc", "rps_callbacks"},
+    {"echo with a task per connection: requests/s", "", "conc", "rps_tasks"},
+    {"tasks over callbacks (request-rate ratio, 1 = no price)", "", "conc",
+     "tasks_over_callbacks"},
+};
+const bench_section bench_section_task_echo = {
+    "task_echo: straight-line code against callbacks",
+    "The echo server written twice on the same loop, a reader per connection "
+    "and a task per connection, against the same closed-loop client: the "
+    "ratio of their request rates is the price of writing straight-line "
+    "code.",
+    task_echo_plots,
+    BENCH_COUNT(task_echo_plots),
+    task_echo_tables,
+    BENCH_COUNT(task_echo_tables)};

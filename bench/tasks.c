@@ -156,3 +156,25 @@ int bench_tasks(bench_ctx *c) {
   tasks_on_loop(c, 1, n / 2);
   return 0;
 }
+
+/* ---- the report section ----------------------------------------------------
+ */
+static const bench_panel tasks_bars[] = {
+    {"switch (ns)", "switch", "shape=yield", NULL}};
+static const bench_plot tasks_plots[] = {
+    {BENCH_PLOT_BARS, "tasks", "tasks: a switch through the loop", "", "ns",
+     "tasks: ns per switch through the loop", 0, 0, 1, tasks_bars,
+     BENCH_COUNT(tasks_bars)}};
+static const bench_table tasks_tables[] = {
+    {"task switch: ns (raw context switch, and through the loop)", "", "shape",
+     "switch"},
+    {"spawn and finish: tasks per second", "shape=spawn", NULL, "rate"},
+};
+const bench_section bench_section_tasks = {
+    "tasks: switches and spawns",
+    "The raw context switch, a task switch through the loop (two tasks "
+    "yielding to each other) and spawn-and-finish.",
+    tasks_plots,
+    BENCH_COUNT(tasks_plots),
+    tasks_tables,
+    BENCH_COUNT(tasks_tables)};

@@ -234,7 +234,8 @@ int bench_cg_timers(bench_ctx *c) {
   return rc;
 }
 
-/* ---- the report section ---------------------------------------------------- */
+/* ---- the report section ----------------------------------------------------
+ */
 static const bench_panel timers_bars[] = {
     {"insert", "insert", "", NULL},
     {"fire", "fire", "", NULL},
@@ -256,5 +257,7 @@ const bench_section bench_section_timers = {
     "(random order, plus one non-blocking iteration for lazy cancels); heap "
     "bytes per pending timer (mallinfo2; direct rows add the watcher their "
     "user allocates).",
-    timers_plots, BENCH_COUNT(timers_plots), timers_tables,
+    timers_plots,
+    BENCH_COUNT(timers_plots),
+    timers_tables,
     BENCH_COUNT(timers_tables)};

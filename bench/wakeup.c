@@ -120,7 +120,8 @@ int bench_wakeup(bench_ctx *c) {
   return 0;
 }
 
-/* ---- the report section ---------------------------------------------------- */
+/* ---- the report section ----------------------------------------------------
+ */
 static const bench_panel wakeup_curves[] = {
     {"cross-thread round trip", "latency", "", NULL}};
 static const bench_plot wakeup_plots[] = {
@@ -133,5 +134,7 @@ const bench_section bench_section_wakeup = {
     "wakeup (libuv async1)",
     "A second thread posts with call_soon_threadsafe and waits for the loop "
     "thread's answer: round trips per second and latency percentiles.",
-    wakeup_plots, BENCH_COUNT(wakeup_plots), wakeup_tables,
+    wakeup_plots,
+    BENCH_COUNT(wakeup_plots),
+    wakeup_tables,
     BENCH_COUNT(wakeup_tables)};
