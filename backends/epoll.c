@@ -266,6 +266,35 @@ static int epoll_wait_events(void *state, int64_t timeout_ns, evl_event *out,
   }
 }
 
+/* What to report for epoll's bits on an fd registered for `dir`, as one
+ * table lookup: index bits 0-4 are EPOLLIN, EPOLLRDHUP, EPOLLOUT, EPOLLERR,
+ * EPOLLHUP; bits 5-6 the registered READ|WRITE. K5: hang-up and error wake
+ * every registered direction; nothing outside the interest is reported, and
+ * RDHUP only to a reader. 0: nothing to report. */
+#define EM_DIR(i) (((i) >> 5) & 3u)
+#define EM_ALL(i)                                                              \
+  ((((i)&1) ? EVL_READ : 0u) | (((i)&4) ? EVL_WRITE : 0u) |                    \
+   (((i)&2) ? (EVL_RDHUP | EVL_READ) : 0u) |                                   \
+   (((i)&16) ? (EVL_HUP | EM_DIR(i)) : 0u) |                                   \
+   (((i)&8) ? (EVL_ERR | EM_DIR(i)) : 0u))
+#define EM_KEEP(i)                                                             \
+  (EM_DIR(i) | EVL_ERR | EVL_HUP | ((EM_DIR(i) & EVL_READ) ? EVL_RDHUP : 0u))
+#define EM(i)                                                                  \
+  ((EM_ALL(i) & EM_KEEP(i) & (EVL_READ | EVL_WRITE)) ? EM_ALL(i) & EM_KEEP(i)  \
+                                                     : 0u)
+#define EM4(i) EM(i), EM(i + 1), EM(i + 2), EM(i + 3)
+#define EM16(i) EM4(i), EM4(i + 4), EM4(i + 8), EM4(i + 12)
+static const unsigned char epoll_map[128] = {
+    EM16(0),  EM16(16), EM16(32), EM16(48),
+    EM16(64), EM16(80), EM16(96), EM16(112),
+};
+_Static_assert(EPOLLIN == 1 && EPOLLOUT == 4 && EPOLLERR == 8 &&
+                   EPOLLHUP == 16 && EPOLLRDHUP == 0x2000 &&
+                   (EVL_READ | EVL_WRITE) == 3,
+               "epoll_map's index layout");
+#define EPOLL_MAP_INDEX(e, m)                                                  \
+  (((e)&0x1du) | (((e) >> 12) & 2u) | (((m)&3u) << 5))
+
 static int epoll_wait_once(epoll_state *s, int64_t timeout_ns, evl_event *out,
                            int n, int *stale) {
   int rc = epoll_wait_kernel(s, timeout_ns, n);
@@ -274,32 +303,23 @@ static int epoll_wait_once(epoll_state *s, int64_t timeout_ns, evl_event *out,
 
   int k = 0;
   for (int i = 0; i < rc; i++) {
-    int fd = (int)(uint32_t)s->evs[i].data.u64;
-    uint32_t gen = (uint32_t)(s->evs[i].data.u64 >> 32);
+    uint64_t d = s->evs[i].data.u64;
     uint32_t e = s->evs[i].events;
-    unsigned m = fd >= 0 && fd < s->nmasks ? s->masks[fd] : 0;
-    unsigned dir = m & (EVL_READ | EVL_WRITE);
-    if (!dir || s->gens[fd] != gen) {
-      *stale = 1; /* deleted since, or a dead registration: never (K6) */
+    int fd = (int)(uint32_t)d;
+    /* data.u64 is what epoll_ctl_fd gave the kernel: fd < nmasks then, and
+     * masks[] never shrinks. A deleted fd maps to 0 (no interest); a dead
+     * registration has an old generation. Neither is ever reported (K6). */
+    unsigned m = s->masks[fd];
+    unsigned r = epoll_map[EPOLL_MAP_INDEX(e, m)];
+    if (s->gens[fd] != (uint32_t)(d >> 32)) {
+      *stale = 1;
       continue;
     }
-    uint32_t r = 0;
-    if (e & EPOLLIN)
-      r |= EVL_READ;
-    if (e & EPOLLOUT)
-      r |= EVL_WRITE;
-    if (e & EPOLLRDHUP)
-      r |= EVL_RDHUP | EVL_READ;
-    /* K5: hang-up and error wake every registered direction. */
-    if (e & EPOLLHUP)
-      r |= EVL_HUP | dir;
-    if (e & EPOLLERR)
-      r |= EVL_ERR | dir;
-    r &= dir | EVL_ERR | EVL_HUP | EVL_RDHUP;
-    if (!(m & EVL_READ))
-      r &= ~(uint32_t)EVL_RDHUP;
-    if (!r)
+    if (!r) {
+      if (!(m & (EVL_READ | EVL_WRITE)))
+        *stale = 1;
       continue;
+    }
     if (m & EVL_ONESHOT)
       s->masks[fd] = (unsigned char)(m | EPOLL_DISARMED);
     out[k].fd = fd;

@@ -23,9 +23,7 @@ static _Thread_local evl_loop *loop_running;
 #define LOOP_MAX_EINTR 64 /* interrupted waits resumed in one iteration */
 
 uint64_t evl_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+  return evl__clock();
 }
 
 void evl_loop_config_init(evl_loop_config *cfg) {
@@ -86,6 +84,9 @@ static int64_t loop_timeout(evl_loop *loop) {
     return 0;
   if (loop->heap.n == 0)
     return -1;
+  /* A late top's key is earlier than its real deadline: waking then costs
+   * one wait, after which the due loop settles it — at most once per
+   * re-arm, where settling here would sift on every iteration. */
   uint64_t now = evl_now(), due = loop->heap.a[0].deadline;
   if (due <= now)
     return 0;
@@ -109,60 +110,6 @@ static void loop_run_cb(evl_loop *loop, evl_cb cb, void *arg) {
   loop_check_slow(loop, t0, -1, NULL);
 }
 
-static void loop_run_io(evl_loop *loop, evl__qent e) {
-  int fd = (int)e.id;
-  if (fd >= loop->nfds)
-    return;
-  evl__fd *f = &loop->fds[fd];
-  evl__watcher *w = e.kind == EVL__Q_READ ? &f->r : &f->w;
-  /* Removed or replaced since the event was collected: stale (S6). */
-  if (!w->cb || w->gen != e.gen)
-    return;
-  evl_io_cb cb = w->cb;
-  void *arg = w->arg;
-  loop->stats.callbacks++;
-  if (!loop->debug) {
-    cb(fd, e.events, arg);
-    return;
-  }
-  uint64_t t0 = evl_now();
-  cb(fd, e.events, arg);
-  loop_check_slow(loop, t0, fd, "I/O callback");
-}
-
-static void loop_collect(evl_loop *loop, int n) {
-  for (int i = 0; i < n; i++) {
-    int fd = loop->events[i].fd;
-    unsigned ev = loop->events[i].events;
-    if (fd < 0 || fd >= loop->nfds)
-      continue;
-    evl__fd *f = &loop->fds[fd];
-    if (f->internal == EVL__FD_WAKE) {
-      evl__drain_posts(loop);
-      continue;
-    }
-    /* Hang-up and error wake every registered direction (S6). */
-    unsigned rbits = ev & (EVL_READ | EVL_ERR | EVL_HUP | EVL_RDHUP);
-    unsigned wbits = ev & (EVL_WRITE | EVL_ERR | EVL_HUP);
-    if (f->r.cb && rbits &&
-        evl__ring_push(
-            loop, (evl__qent){EVL__Q_READ, (uint32_t)fd, f->r.gen, rbits}) < 0)
-      evl__loop_error(loop, -ENOMEM, "event dropped", NULL, fd);
-    if (f->w.cb && wbits &&
-        evl__ring_push(
-            loop, (evl__qent){EVL__Q_WRITE, (uint32_t)fd, f->w.gen, wbits}) < 0)
-      evl__loop_error(loop, -ENOMEM, "event dropped", NULL, fd);
-  }
-  if (n == loop->events_cap && loop->events_cap < 65536) {
-    evl_event *ne =
-        realloc(loop->events, (size_t)loop->events_cap * 2 * sizeof *ne);
-    if (ne) {
-      loop->events = ne;
-      loop->events_cap *= 2;
-    }
-  }
-}
-
 /* A wait the backend says was interrupted (-EINTR) is resumed for the time
  * left, inside the same iteration: it was not a wait the loop asked for, so
  * it ends no iteration and counts in no statistic (S3), and readiness that a
@@ -174,12 +121,76 @@ static int loop_wait(evl_loop *loop, int64_t timeout) {
   for (int tries = 0;; tries++) {
     int n =
         loop->be->wait(loop->be_state, timeout, loop->events, loop->events_cap);
-    loop->now = evl_now();
+    loop->now = evl__clock();
     if (n != -EINTR || tries == LOOP_MAX_EINTR) {
       loop->stats.waits++;
       return n == -EINTR ? 0 : n;
     }
     timeout = loop_timeout(loop); /* the time left, rounded up again */
+  }
+}
+
+/* Runs the ring's first `count` entries: exactly what was queued when
+ * they were counted; later additions wait (S1). */
+static void loop_run_ring(evl_loop *loop, uint32_t count) {
+  for (; count > 0; count--) {
+    evl__qent e = evl__ring_pop(loop);
+    evl__slot *s = &loop->slots[e.id];
+    /* Cancelled (freed, maybe reused) or re-armed since it was queued. */
+    if (s->gen != e.gen ||
+        (s->state != EVL__SLOT_QUEUED && s->state != EVL__SLOT_DUE))
+      continue;
+    evl_cb cb = s->cb;
+    void *arg = s->arg;
+    evl__slot_free(loop, e.id); /* cancelling a running callback: EVL_EHANDLE */
+    loop_run_cb(loop, cb, arg);
+  }
+}
+
+static void loop_io_slow(evl_loop *loop, evl_io_cb cb, int fd, unsigned ev,
+                         void *arg) {
+  uint64_t t0 = evl_now();
+  cb(fd, ev, arg);
+  loop_check_slow(loop, t0, fd, "I/O callback");
+}
+
+/* The backend's events, dispatched in the order it reported them. The fd
+ * table is read at call time, so a watcher removed by an earlier callback
+ * is not called, and one added or replaced since the wait (its generation
+ * is above `mark`) is not called for an event that was not its own (S6).
+ * Hang-up and error wake every registered direction. */
+static void loop_dispatch_io(evl_loop *loop, int n, uint64_t mark,
+                             int drained) {
+  const evl_event *ev = loop->events;
+  for (int i = 0; i < n; i++) {
+    int fd = ev[i].fd;
+    unsigned bits = ev[i].events;
+    if ((unsigned)fd >= (unsigned)loop->nfds)
+      continue;
+    evl__fd *f = &loop->fds[fd];
+    if (f->internal == EVL__FD_WAKE) {
+      if (!drained)
+        evl__drain_posts(loop); /* queued for the next iteration */
+      continue;
+    }
+    unsigned rb = bits & (EVL_READ | EVL_ERR | EVL_HUP | EVL_RDHUP);
+    if (rb && f->r.cb && f->r.gen <= mark) {
+      loop->stats.callbacks++;
+      if (!loop->debug)
+        f->r.cb(fd, rb, f->r.arg);
+      else
+        loop_io_slow(loop, f->r.cb, fd, rb, f->r.arg);
+      /* The callback may have grown (moved) the fd table. */
+      f = &loop->fds[fd];
+    }
+    unsigned wb = bits & (EVL_WRITE | EVL_ERR | EVL_HUP);
+    if (wb && f->w.cb && f->w.gen <= mark) {
+      loop->stats.callbacks++;
+      if (!loop->debug)
+        f->w.cb(fd, wb, f->w.arg);
+      else
+        loop_io_slow(loop, f->w.cb, fd, wb, f->w.arg);
+    }
   }
 }
 
@@ -192,37 +203,46 @@ static int loop_iterate(evl_loop *loop) {
     evl__loop_error(loop, n, "backend wait", loop->be->name, -1);
     return n;
   }
+  if (n > loop->events_cap)
+    n = loop->events_cap;
   loop->stats.events += (uint64_t)n;
-  loop_collect(loop, n > loop->events_cap ? loop->events_cap : n);
+  uint64_t mark = loop->watcher_gen;
+
+  /* Posts from other threads join this iteration's batch, whether or not
+   * this wait reported the wakeup fd yet. */
+  int drained = __atomic_load_n(&loop->ts_pending, __ATOMIC_ACQUIRE);
+  if (drained)
+    evl__drain_posts(loop);
+  uint32_t before_io = loop->rcount;
 
   while (loop->heap.n && loop->heap.a[0].deadline <= loop->now) {
     uint32_t idx = loop->heap.a[0].slot;
+    if (loop->slots[idx].late) { /* due under its old key only */
+      evl__heap_settle(&loop->heap, loop->slots);
+      continue;
+    }
     evl__heap_remove(&loop->heap, loop->slots, 0);
     loop->slots[idx].state = EVL__SLOT_DUE;
-    if (evl__ring_push(loop, (evl__qent){.kind = EVL__Q_CB,
-                                         .id = idx,
-                                         .gen = loop->slots[idx].gen}) < 0) {
+    if (evl__ring_push(loop, (evl__qent){idx, loop->slots[idx].gen}) < 0) {
       evl__loop_error(loop, -ENOMEM, "timer dropped", NULL, -1);
       evl__slot_free(loop, idx);
     }
   }
+  uint32_t timers = loop->rcount - before_io;
 
-  /* Exactly what is queued now; later additions wait (S1). */
-  for (uint32_t count = loop->rcount; count > 0 && !loop->closed; count--) {
-    evl__qent e = evl__ring_pop(loop);
-    if (e.kind != EVL__Q_CB) {
-      loop_run_io(loop, e);
-      continue;
+  /* The batch (S1): what was queued before, the ready watchers, then the
+   * due timers in deadline order. */
+  loop_run_ring(loop, before_io);
+  loop_dispatch_io(loop, n, mark, drained);
+  loop_run_ring(loop, timers);
+
+  if (n == loop->events_cap && loop->events_cap < 65536) {
+    evl_event *ne =
+        realloc(loop->events, (size_t)loop->events_cap * 2 * sizeof *ne);
+    if (ne) {
+      loop->events = ne;
+      loop->events_cap *= 2;
     }
-    evl__slot *s = &loop->slots[e.id];
-    /* Cancelled (freed, maybe reused) or re-armed since it was queued. */
-    if (s->gen != e.gen ||
-        (s->state != EVL__SLOT_QUEUED && s->state != EVL__SLOT_DUE))
-      continue;
-    evl_cb cb = s->cb;
-    void *arg = s->arg;
-    evl__slot_free(loop, e.id); /* cancelling a running callback: EVL_EHANDLE */
-    loop_run_cb(loop, cb, arg);
   }
   return 0;
 }
@@ -236,7 +256,7 @@ static int loop_enter(evl_loop *loop) {
   loop->thread = pthread_self();
   __atomic_store_n(&loop->running, 1, __ATOMIC_RELEASE);
   loop_running = loop;
-  loop->now = evl_now();
+  loop->now = evl__clock();
   return 0;
 }
 
@@ -451,7 +471,7 @@ int evl_loop_new(evl_loop **out, const evl_loop_config *cfg) {
     be->fini(loop->be_state);
     goto fail;
   }
-  loop->now = evl_now();
+  loop->now = evl__clock();
   *out = loop;
   return 0;
 fail:

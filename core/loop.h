@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <evl/backend.h>
 #include <evl/evl.h>
@@ -26,6 +27,13 @@ typedef struct evl__slot {
   uint32_t state;
   uint32_t heap_idx; /* valid while EVL__SLOT_TIMER */
   uint32_t next_free;
+  /* A timer re-armed to a later deadline keeps its earlier heap key (no
+   * sift) and its real key here, `late` set: the heap settles it when that
+   * key reaches the top (evl__heap_settle). The heap key is never later
+   * than the real one, so nothing fires early, and each re-arm costs at
+   * most one sift, however often the timer moves before then. */
+  uint32_t late;
+  uint64_t when, when_seq;
 } evl__slot;
 
 /* The deadline sits next to the slot index (libev's trick): sifting reads
@@ -45,31 +53,39 @@ int evl__heap_push(evl__heap *h, evl__slot *slots, evl__hent e);
 void evl__heap_remove(evl__heap *h, evl__slot *slots, uint32_t idx);
 /* The entry at idx got a new key: sifts it up or down to its place. */
 void evl__heap_update(evl__heap *h, evl__slot *slots, uint32_t idx);
+/* While the top is a late timer, gives it its real key and sifts it down:
+ * then the top's key is its real deadline. */
+void evl__heap_settle(evl__heap *h, evl__slot *slots);
 void evl__heap_free(evl__heap *h);
 
-/* Ready-ring entries: a scheduled slot, or one I/O watcher's event. */
-enum { EVL__Q_CB = 0, EVL__Q_READ = 1, EVL__Q_WRITE = 2 };
+/* Ready-ring entries: a scheduled slot and the generation it had when
+ * queued, so that a slot freed (cancelled) or reused since is skipped. I/O
+ * events never enter the ring: the run cycle dispatches them straight from
+ * the backend's array (loop.c). */
 typedef struct evl__qent {
-  uint32_t kind;
-  uint32_t id;  /* slot index (CB) or fd (READ/WRITE) */
-  uint32_t gen; /* slot generation (CB): a freed or reused slot is skipped;
-                   watcher generation at collection time (READ/WRITE) */
-  uint32_t events;
+  uint32_t id;
+  uint32_t gen;
 } evl__qent;
 
 typedef struct evl__watcher {
   evl_io_cb cb;
   void *arg;
-  uint32_t gen; /* changes on every add/replace/remove: stale-event guard */
+  /* loop->watcher_gen when added, replaced or removed: a watcher newer
+   * than the events being dispatched is not called for them (S6). 64 bits
+   * so that it never wraps. */
+  uint64_t gen;
 } evl__watcher;
 
+/* 64 bytes, a power of two: the dispatch indexes the table with a shift. */
 typedef struct evl__fd {
   evl__watcher r, w;
   uint8_t kmask;    /* what the backend has registered now */
   uint8_t pending;  /* on the change list */
   uint8_t internal; /* the loop's own: EVL__FD_WAKE or EVL__FD_OWN */
   uint8_t reassert; /* an add on a registered fd: ask the backend again */
+  uint8_t pad[64 - 2 * sizeof(evl__watcher) - 4];
 } evl__fd;
+_Static_assert(sizeof(evl__fd) == 64, "evl__fd is indexed by shifting");
 
 /* evl__fd.internal: user calls leave these fds alone. */
 enum { EVL__FD_USER = 0, EVL__FD_WAKE = 1, EVL__FD_OWN = 2 };
@@ -111,7 +127,7 @@ struct evl_loop {
   int *changes;
   int nchanges, changes_cap;
   uint64_t nregistered;
-  uint32_t watcher_gen;
+  uint64_t watcher_gen;
 
   evl_event *events;
   int events_cap;
@@ -122,7 +138,7 @@ struct evl_loop {
   pthread_mutex_t ts_lock;
   evl__tsent *ts_q, *ts_spare;
   size_t ts_n, ts_cap, ts_spare_cap;
-  int ts_pending; /* guarded by ts_lock */
+  int ts_pending; /* written under ts_lock, read by the loop without (atomic) */
   int ts_writers; /* posters writing the wakeup fd now (atomic) */
   int wake_rfd, wake_wfd;
 
@@ -137,6 +153,13 @@ struct evl_loop {
 };
 
 /* ---- hot paths shared by the run cycle and the scheduling calls ------ */
+
+/* evl_now(), inline for the core's own hot paths. */
+static inline uint64_t evl__clock(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 static inline evl_handle evl__slot_handle(const evl_loop *loop, uint32_t idx) {
   return ((uint64_t)loop->slots[idx].gen << 32) | (uint64_t)(idx + 1);

@@ -43,7 +43,7 @@ int evl_call_soon_threadsafe(evl_loop *loop, evl_cb cb, void *arg) {
   if (rc == 0) {
     loop->ts_q[loop->ts_n++] = (evl__tsent){cb, arg};
     if (!loop->ts_pending) {
-      loop->ts_pending = 1;
+      __atomic_store_n(&loop->ts_pending, 1, __ATOMIC_RELEASE);
       wake = 1;
       /* Counted under the lock: close() sets `closed` under it and then
        * waits for this to drain before closing the fd we write to. */
@@ -79,7 +79,7 @@ void evl__drain_posts(evl_loop *loop) {
   loop->ts_q = loop->ts_spare;
   loop->ts_cap = loop->ts_spare_cap;
   loop->ts_n = 0;
-  loop->ts_pending = 0;
+  __atomic_store_n(&loop->ts_pending, 0, __ATOMIC_RELAXED);
   pthread_mutex_unlock(&loop->ts_lock);
   for (size_t i = 0; i < n; i++)
     if (evl__queue_cb(loop, q[i].cb, q[i].arg, NULL) < 0)

@@ -30,6 +30,7 @@ static int slot_alloc(evl_loop *loop, evl_cb cb, void *arg, uint32_t state,
   s->cb = cb;
   s->arg = arg;
   s->state = state;
+  s->late = 0;
   *out = idx;
   return 0;
 }
@@ -57,9 +58,7 @@ int evl__queue_cb(evl_loop *loop, evl_cb cb, void *arg, evl_handle *out) {
   int rc = slot_alloc(loop, cb, arg, EVL__SLOT_QUEUED, &idx);
   if (rc < 0)
     return rc;
-  rc = evl__ring_push(
-      loop,
-      (evl__qent){.kind = EVL__Q_CB, .id = idx, .gen = loop->slots[idx].gen});
+  rc = evl__ring_push(loop, (evl__qent){idx, loop->slots[idx].gen});
   if (rc < 0) {
     evl__slot_free(loop, idx);
     return rc;
@@ -104,8 +103,8 @@ int evl_call_at(evl_loop *loop, uint64_t when_ns, evl_cb cb, void *arg,
  * for after a long callback is measured from when it was asked for (S5). A
  * negative delay is due now, so negative delays keep their scheduling order
  * (S2); a huge one saturates. */
-static uint64_t sched_deadline(int64_t delay_ns) {
-  uint64_t now = evl_now();
+static inline uint64_t sched_deadline(int64_t delay_ns) {
+  uint64_t now = evl__clock();
   if (delay_ns <= 0)
     return now;
   return (uint64_t)delay_ns > UINT64_MAX - now ? UINT64_MAX
@@ -118,7 +117,7 @@ int evl_call_later(evl_loop *loop, int64_t delay_ns, evl_cb cb, void *arg,
 }
 
 /* The live slot a handle names, or NULL. */
-static evl__slot *sched_slot(evl_loop *loop, evl_handle h) {
+static inline evl__slot *sched_slot(evl_loop *loop, evl_handle h) {
   uint64_t lo = h & 0xffffffffu;
   if (lo == 0 || lo > loop->nslots)
     return NULL;
@@ -145,23 +144,36 @@ int evl_cancel(evl_loop *loop, evl_handle h) {
   return 0;
 }
 
-int evl_timer_rearm(evl_loop *loop, evl_handle h, int64_t delay_ns) {
-  return evl_timer_rearm_at(loop, h, sched_deadline(delay_ns));
+/* The common case inline: a live loop outside debug mode. */
+static inline int sched_check(const evl_loop *loop) {
+  if (loop && !loop->closed && !loop->debug)
+    return 0;
+  return evl__loop_check(loop);
 }
 
-int evl_timer_rearm_at(evl_loop *loop, evl_handle h, uint64_t when) {
-  int rc = evl__loop_check(loop);
+static inline __attribute__((always_inline)) int
+sched_rearm(evl_loop *loop, evl_handle h, uint64_t when) {
+  int rc = sched_check(loop);
   if (rc < 0)
     return rc;
   evl__slot *s = sched_slot(loop, h);
   if (!s)
     return EVL_EHANDLE;
+  uint64_t seq = loop->seq; /* as if scheduled now (S15) */
   if (s->state == EVL__SLOT_TIMER) {
-    /* In place: a new key (a new sequence number, as if scheduled now),
-     * then one sift, up or down. */
+    loop->seq++;
     evl__hent *e = &loop->heap.a[s->heap_idx];
+    if (when >= e->deadline) {
+      /* Later than its heap key (or equal, with a newer seq): no sift
+       * now; the heap settles it if that key reaches the top. */
+      s->when = when;
+      s->when_seq = seq;
+      s->late = 1;
+      return 0;
+    }
     e->deadline = when;
-    e->seq = loop->seq++;
+    e->seq = seq;
+    s->late = 0;
     evl__heap_update(&loop->heap, loop->slots, s->heap_idx);
     return 0;
   }
@@ -170,10 +182,19 @@ int evl_timer_rearm_at(evl_loop *loop, evl_handle h, uint64_t when) {
   /* Due in this batch but not started: back into the heap; its ring entry
    * is skipped when reached, since the slot is no longer DUE. */
   uint32_t idx = (uint32_t)(s - loop->slots);
-  evl__hent e = {.deadline = when, .seq = loop->seq, .slot = idx};
+  evl__hent e = {.deadline = when, .seq = seq, .slot = idx};
   if ((rc = evl__heap_push(&loop->heap, loop->slots, e)) < 0)
     return rc;
   loop->seq++;
   s->state = EVL__SLOT_TIMER;
+  s->late = 0;
   return 0;
+}
+
+int evl_timer_rearm(evl_loop *loop, evl_handle h, int64_t delay_ns) {
+  return sched_rearm(loop, h, sched_deadline(delay_ns));
+}
+
+int evl_timer_rearm_at(evl_loop *loop, evl_handle h, uint64_t when) {
+  return sched_rearm(loop, h, when);
 }
