@@ -96,16 +96,29 @@ static int t1_yielder(void *arg, void **result) {
   }
 }
 
-/* T1: evl_yield suspends for exactly one iteration. */
+/* Queues itself again every iteration, so no iteration ever blocks: a
+ * yield that waited on anything but the next iteration would fall behind. */
+static void t1_keep_busy(void *arg) {
+  t1_state *s = arg;
+  evl_tctx *t = s->e->t;
+  if (!s->stop)
+    T_OK(t, "call_soon (busy)",
+         OPS->call_soon(s->e->loop, t1_keep_busy, s, NULL));
+}
+
+/* T1: evl_yield suspends for exactly one iteration, also when every
+ * iteration has other work and never blocks. */
 void test_t1_yield_one_iteration(evl_tctx *t) {
   tt_env e;
   tt_open(t, &e, 5000);
   t1_state s = {.e = &e};
+  T_OK(t, "call_soon (busy)", OPS->call_soon(e.loop, t1_keep_busy, &s, NULL));
   evl_task *task = tt_spawn(&e, t1_yielder, &s);
   for (int i = 1; i <= 10; i++) {
     T_OK(t, "run_once", OPS->run_once(e.loop));
     T_EQ(t, "steps after this many iterations", i, s.ran);
   }
+  s.stop = 1;
   T_OK(t, "evl_task_cancel", evl_task_cancel(task));
   T_RC(t, "status of the cancelled yielder", -ECANCELED,
        tt_run(&e, task, NULL));

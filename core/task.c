@@ -10,11 +10,8 @@
 /* The task running on this thread. Only loop callbacks resume tasks, and
  * they run on the loop's own stack, so this is NULL whenever the loop is
  * between callbacks. */
-static _Thread_local evl_task *task_current;
-
-evl_task *evl__task_self(void) {
-  return task_current;
-}
+_Thread_local evl_task *evl__task_current;
+#define task_current evl__task_current
 
 evl_task *evl_current_task(void) {
   return task_current;
@@ -156,14 +153,6 @@ int evl__task_suspend(evl_task *t) {
   evl__fiber_switch(&t->fiber, &t->ts->main, 0);
   t->interrupted = t->wake_status == -ECANCELED;
   return t->wake_status;
-}
-
-int evl__task_cancel_pending(evl_task *t) {
-  if (!t->cancel_req)
-    return 0;
-  t->cancel_req = 0;
-  t->interrupted = 1;
-  return -ECANCELED;
 }
 
 /* The first step, a yield or sleep ending, or a cancel being delivered. */

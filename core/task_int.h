@@ -3,6 +3,8 @@
 #ifndef EVL_TASK_INT_H
 #define EVL_TASK_INT_H
 
+#include <errno.h>
+
 #include <evl/task.h>
 
 #include "task_ctx.h"
@@ -54,6 +56,7 @@ struct evl_task {
 typedef struct task_fdw {
   evl_task *waiter[2]; /* [0] read, [1] write */
   unsigned char registered[2];
+  unsigned char drained; /* the last recv came back short */
 } task_fdw;
 
 #define TASK_STACK_CACHE 32
@@ -72,12 +75,22 @@ struct evl_tasks {
   unsigned pending; /* tasks not yet ended */
 };
 
-/* The running task on this thread or NULL. */
-evl_task *evl__task_self(void);
+/* The running task on this thread or NULL (inline: every await asks). */
+extern _Thread_local evl_task *evl__task_current;
+static inline evl_task *evl__task_self(void) {
+  return evl__task_current;
+}
+/* Delivers a pending cancel instead of suspending (-ECANCELED), before the
+ * caller has registered anything; 0 if there is none. */
+static inline int evl__task_cancel_pending(evl_task *t) {
+  if (!t->cancel_req)
+    return 0;
+  t->cancel_req = 0;
+  t->interrupted = 1;
+  return -ECANCELED;
+}
 /* Suspends the running task until something resumes it; returns the
- * status given to the resume. Delivers a pending cancel instead of
- * suspending (the caller has registered nothing yet). */
-int evl__task_cancel_pending(evl_task *t);
+ * status given to the resume. */
 int evl__task_suspend(evl_task *t);
 /* From a loop callback: runs t until it suspends or ends. */
 void evl__task_resume(evl_task *t, int status);

@@ -53,7 +53,7 @@ static int task_fd_grow(evl_tasks *ts, int fd) {
   if (!p)
     return -ENOMEM;
   for (int i = ts->nfdw; i < n; i++)
-    p[i] = (task_fdw){{NULL, NULL}, {0, 0}};
+    p[i] = (task_fdw){{NULL, NULL}, {0, 0}, 0};
   ts->fdw = p;
   ts->nfdw = n;
   return 0;
@@ -99,16 +99,39 @@ int evl_sock_close(int fd) {
       ts->ops->remove_reader(ts->loop, fd);
     if (w->registered[1])
       ts->ops->remove_writer(ts->loop, fd);
-    w->registered[0] = w->registered[1] = 0;
+    w->registered[0] = w->registered[1] = w->drained = 0;
   }
   return close(fd) == 0 ? 0 : -errno;
 }
 
+/* A recv that came back short emptied the socket: the next one would most
+ * likely fail with EAGAIN, a wasted system call per request in a
+ * request/response loop. So it waits for readiness first; readiness is
+ * level-triggered, so data that is already there is not missed, it only
+ * costs an iteration. */
+static task_fdw *task_fdw_of(int fd) {
+  evl_task *t = evl__task_self();
+  if (!t || fd < 0 || fd >= t->ts->nfdw)
+    return NULL;
+  return &t->ts->fdw[fd];
+}
+
 ssize_t evl_sock_recv(int fd, void *buf, size_t len) {
+  task_fdw *w = task_fdw_of(fd);
+  if (w && w->drained && len > 0) {
+    w->drained = 0;
+    int rc = task_wait_fd(fd, 0);
+    if (rc < 0)
+      return rc;
+  }
   for (;;) {
     ssize_t n = recv(fd, buf, len, 0);
-    if (n >= 0)
+    if (n >= 0) {
+      w = task_fdw_of(fd); /* the table may have moved */
+      if (w)
+        w->drained = n > 0 && (size_t)n < len;
       return n;
+    }
     if (errno == EINTR)
       continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK)
