@@ -49,6 +49,7 @@ typedef struct bench_ctx {
   int callgrind;        /* toggle collection around timed regions */
   unsigned long long fixed_events; /* events counted in callgrind mode */
   FILE *cg_events; /* callgrind mode: "<case> <count> <backend>" lines */
+  const struct bench_echo_kernel *echo_k; /* echo's kernel, while it runs */
 } bench_ctx;
 
 /* ---- the benchmark list (X-macro: names, functions and report order) --- */
@@ -62,7 +63,7 @@ typedef struct bench_ctx {
   X(timers, 0, 0, 1, 1, "timers at random deadlines: insert, fire, cancel")    \
   X(callbacks, 0, 0, 1, 1, "call_soon chains and fan-out")                     \
   X(pingpong, 0, 1, 1, 1, "one TCP loopback connection, round trips")          \
-  X(echo, 0, 1, 0, 1, "TCP loopback echo server, client on its own thread")    \
+  X(echo, 0, 1, 1, 1, "TCP loopback echo server, client on its own thread")    \
   X(wakeup, EVL_IF_THREADSAFE, 0, 0, 1, "cross-thread call_soon_threadsafe")   \
   X(accuracy, 0, 0, 0, 1, "timers of 1-100 ms: lateness")                      \
   X(memory, 0, 0, 0, 1, "bytes per registered fd and per pending timer")       \

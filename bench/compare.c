@@ -164,8 +164,9 @@ int report_compare(const char *a_dir, const char *b_dir) {
          a_dir, json_str(ea, "date", "?"), json_str(ea, "profile", "?"),
          json_str(ea, "commit", "?"), b_dir, json_str(eb, "date", "?"),
          json_str(eb, "profile", "?"), json_str(eb, "commit", "?"));
-  printf("ratio = B/A of the medians; 'better'/'worse' = the two runs' "
-         "min-max ranges do not overlap.\n\n");
+  printf("ratio = B/A of the medians; 'better'/'worse' = the 95 %% "
+         "interval of the cost ratio lies wholly beyond %.2fx.\n\n",
+         wall);
   printf("%-11s %-44s %-16s %-14s %12s %12s %7s  %s\n", "bench", "parameters",
          "implementation", "metric", "A", "B", "B/A", "");
   compare_group *groups = calloc((size_t)rb->n + 1, sizeof *groups);

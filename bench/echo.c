@@ -1,7 +1,7 @@
 /* echo.c — uvloop's vmbench shape: a TCP echo server on the loop under test
  * (127.0.0.1 only) and a load client on its own thread with its own epoll;
  * closed-loop and constant-rate; plus the server's raw-epoll floor. */
-#include "bench.h"
+#include "kernels.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -14,51 +14,20 @@
 
 #define ECHO_BUF (64 * 1024)
 
-/* ---- the server: the code under test ------------------------------------ */
-typedef struct echo_conn {
+/* ---- the server: the connection logic every kernel shares -----------------
+ */
+typedef struct bench_echo_conn {
   int fd;
   char *pend; /* bytes accepted but not yet written back */
   size_t plen, poff, pcap;
 } echo_conn;
 
-typedef struct echo_server {
-  bench_ctx *c;
-  evl_loop *loop; /* NULL: raw epoll in ep */
-  int ep;
-  int lfd;
-  echo_conn **conns; /* by fd */
-  int maxfd;
-  int open;
-  int rc;
-  char buf[ECHO_BUF];
-} echo_server;
+/* One server per process (a step's child): its read buffer. */
+static char echo_buf[ECHO_BUF];
 
-static void echo_conn_read_cb(int fd, unsigned events, void *arg);
-static void echo_conn_write_cb(int fd, unsigned events, void *arg);
-
-/* Interest switch: raw epoll_ctl for the floor, the ops table otherwise. */
-static int echo_want(echo_server *s, echo_conn *cn, int write) {
-  if (!s->loop) {
-    struct epoll_event ev = {.events = write ? EPOLLOUT : EPOLLIN,
-                             .data.fd = cn->fd};
-    return epoll_ctl(s->ep, EPOLL_CTL_MOD, cn->fd, &ev) < 0 ? -errno : 0;
-  }
-  const evl_impl_ops *ops = s->c->ops;
-  if (write) {
-    ops->remove_reader(s->loop, cn->fd);
-    return ops->add_writer(s->loop, cn->fd, echo_conn_write_cb, s);
-  }
-  ops->remove_writer(s->loop, cn->fd);
-  return ops->add_reader(s->loop, cn->fd, echo_conn_read_cb, s);
-}
-
-static void echo_conn_close(echo_server *s, echo_conn *cn) {
-  if (!s->loop) {
-    epoll_ctl(s->ep, EPOLL_CTL_DEL, cn->fd, NULL);
-  } else {
-    s->c->ops->remove_reader(s->loop, cn->fd);
-    s->c->ops->remove_writer(s->loop, cn->fd);
-  }
+static void echo_conn_close(bench_echo_srv *s, echo_conn *cn) {
+  const bench_echo_kernel *k = s->c->echo_k;
+  k->del(s, cn->fd);
   s->conns[cn->fd] = NULL;
   close(cn->fd);
   free(cn->pend);
@@ -79,15 +48,15 @@ static int echo_flush(echo_conn *cn) {
   return 1;
 }
 
-static void echo_on_read(echo_server *s, echo_conn *cn) {
-  ssize_t k = recv(cn->fd, s->buf, sizeof s->buf, 0);
+static void echo_on_read(bench_echo_srv *s, echo_conn *cn) {
+  ssize_t k = recv(cn->fd, echo_buf, sizeof echo_buf, 0);
   if (k < 0 && errno == EAGAIN)
     return;
   if (k <= 0) {
     echo_conn_close(s, cn);
     return;
   }
-  ssize_t w = send(cn->fd, s->buf, (size_t)k, MSG_NOSIGNAL);
+  ssize_t w = send(cn->fd, echo_buf, (size_t)k, MSG_NOSIGNAL);
   if (w < 0 && errno != EAGAIN) {
     echo_conn_close(s, cn);
     return;
@@ -106,40 +75,36 @@ static void echo_on_read(echo_server *s, echo_conn *cn) {
       cn->pend = p;
       cn->pcap = rest;
     }
-    memcpy(cn->pend, s->buf + w, rest);
+    memcpy(cn->pend, echo_buf + w, rest);
     cn->plen = rest;
     cn->poff = 0;
-    int rc = echo_want(s, cn, 1);
+    int rc = s->c->echo_k->want(s, cn->fd, 1);
     if (rc < 0)
       s->rc = rc;
   }
 }
 
-static void echo_on_write(echo_server *s, echo_conn *cn) {
+static void echo_on_write(bench_echo_srv *s, echo_conn *cn) {
   int rc = echo_flush(cn);
   if (rc < 0) {
     echo_conn_close(s, cn);
     return;
   }
-  if (rc == 1 && (rc = echo_want(s, cn, 0)) < 0)
+  if (rc == 1 && (rc = s->c->echo_k->want(s, cn->fd, 0)) < 0)
     s->rc = rc;
 }
 
-static void echo_conn_read_cb(int fd, unsigned events, void *arg) {
-  (void)events;
-  echo_server *s = arg;
-  if (s->conns[fd])
-    echo_on_read(s, s->conns[fd]);
+void bench_echo_ready(bench_echo_srv *s, int fd) {
+  echo_conn *cn = fd >= 0 && fd < s->maxfd ? s->conns[fd] : NULL;
+  if (!cn)
+    return;
+  if (cn->plen)
+    echo_on_write(s, cn);
+  else
+    echo_on_read(s, cn);
 }
 
-static void echo_conn_write_cb(int fd, unsigned events, void *arg) {
-  (void)events;
-  echo_server *s = arg;
-  if (s->conns[fd])
-    echo_on_write(s, s->conns[fd]);
-}
-
-static void echo_on_accept(echo_server *s) {
+void bench_echo_accept(bench_echo_srv *s) {
   for (;;) {
     int fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0)
@@ -157,13 +122,7 @@ static void echo_on_accept(echo_server *s) {
     cn->fd = fd;
     s->conns[fd] = cn;
     s->open++;
-    int rc;
-    if (!s->loop) {
-      struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
-      rc = epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
-    } else {
-      rc = s->c->ops->add_reader(s->loop, fd, echo_conn_read_cb, s);
-    }
+    int rc = s->c->echo_k->add(s, fd);
     if (rc < 0) {
       s->rc = rc;
       echo_conn_close(s, cn);
@@ -171,33 +130,120 @@ static void echo_on_accept(echo_server *s) {
   }
 }
 
-static void echo_accept_cb(int fd, unsigned events, void *arg) {
+/* ---- the evl kernel --------------------------------------------------------
+ */
+static void echo_evl_cb(int fd, unsigned events, void *arg) {
+  (void)events;
+  bench_echo_ready(arg, fd);
+}
+
+static void echo_evl_accept_cb(int fd, unsigned events, void *arg) {
   (void)fd;
   (void)events;
-  echo_on_accept(arg);
+  bench_echo_accept(arg);
+}
+
+static int echo_evl_open(bench_echo_srv *s) {
+  evl_loop *loop;
+  int rc = bench_loop_new(s->c, &loop);
+  if (rc < 0)
+    return rc;
+  s->k = loop;
+  return s->c->ops->add_reader(loop, s->lfd, echo_evl_accept_cb, s);
+}
+
+static int echo_evl_add(bench_echo_srv *s, int fd) {
+  return s->c->ops->add_reader(s->k, fd, echo_evl_cb, s);
+}
+
+static int echo_evl_want(bench_echo_srv *s, int fd, int write) {
+  const evl_impl_ops *ops = s->c->ops;
+  if (write) {
+    ops->remove_reader(s->k, fd);
+    return ops->add_writer(s->k, fd, echo_evl_cb, s);
+  }
+  ops->remove_writer(s->k, fd);
+  return ops->add_reader(s->k, fd, echo_evl_cb, s);
+}
+
+static void echo_evl_del(bench_echo_srv *s, int fd) {
+  s->c->ops->remove_reader(s->k, fd);
+  s->c->ops->remove_writer(s->k, fd);
+}
+
+static int echo_evl_iterate(bench_echo_srv *s) {
+  return s->c->ops->run_once(s->k);
+}
+
+static void echo_evl_close(bench_echo_srv *s) {
+  s->c->ops->remove_reader(s->k, s->lfd);
+  bench_loop_free(s->c, s->k);
+  s->k = NULL;
+}
+
+static const bench_echo_kernel echo_evl_kernel = {
+    echo_evl_open, echo_evl_add,     echo_evl_want,
+    echo_evl_del,  echo_evl_iterate, echo_evl_close};
+
+/* ---- the raw floor
+ * ----------------------------------------------------------- */
+static int echo_raw_ep(const bench_echo_srv *s) {
+  return (int)(intptr_t)s->k - 1;
+}
+
+static int echo_raw_ctl(bench_echo_srv *s, int op, int fd, uint32_t events) {
+  struct epoll_event ev = {.events = events, .data.fd = fd};
+  return epoll_ctl(echo_raw_ep(s), op, fd, &ev) < 0 ? -errno : 0;
+}
+
+static int echo_raw_open(bench_echo_srv *s) {
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0)
+    return -errno;
+  s->k = (void *)(intptr_t)(ep + 1);
+  return echo_raw_ctl(s, EPOLL_CTL_ADD, s->lfd, EPOLLIN);
+}
+
+static int echo_raw_add(bench_echo_srv *s, int fd) {
+  return echo_raw_ctl(s, EPOLL_CTL_ADD, fd, EPOLLIN);
+}
+
+static int echo_raw_want(bench_echo_srv *s, int fd, int write) {
+  return echo_raw_ctl(s, EPOLL_CTL_MOD, fd, write ? EPOLLOUT : EPOLLIN);
+}
+
+static void echo_raw_del(bench_echo_srv *s, int fd) {
+  epoll_ctl(echo_raw_ep(s), EPOLL_CTL_DEL, fd, NULL);
 }
 
 /* One raw-epoll iteration: the floor's whole dispatch. */
-static int echo_raw_iteration(echo_server *s) {
+static int echo_raw_iterate(bench_echo_srv *s) {
   struct epoll_event evs[256];
-  int k = epoll_wait(s->ep, evs, 256, -1);
+  int k = epoll_wait(echo_raw_ep(s), evs, 256, -1);
   if (k < 0)
     return errno == EINTR ? 0 : -errno;
   for (int i = 0; i < k; i++) {
-    int fd = evs[i].data.fd;
-    if (fd == s->lfd) {
-      echo_on_accept(s);
-      continue;
-    }
-    echo_conn *cn = s->conns[fd];
-    if (!cn)
-      continue;
-    if (cn->plen)
-      echo_on_write(s, cn);
+    if (evs[i].data.fd == s->lfd)
+      bench_echo_accept(s);
     else
-      echo_on_read(s, cn);
+      bench_echo_ready(s, evs[i].data.fd);
   }
   return 0;
+}
+
+static void echo_raw_close(bench_echo_srv *s) {
+  close(echo_raw_ep(s));
+  s->k = NULL;
+}
+
+static const bench_echo_kernel echo_raw_kernel = {
+    echo_raw_open, echo_raw_add,     echo_raw_want,
+    echo_raw_del,  echo_raw_iterate, echo_raw_close};
+
+static const bench_echo_kernel *echo_kernel(const bench_ctx *c) {
+  if (c->ops)
+    return &echo_evl_kernel;
+  return c->direct ? c->direct->echo : &echo_raw_kernel;
 }
 
 /* ---- the client: the same hand-written load for every implementation ---- */
@@ -366,7 +412,7 @@ static const double echo_pcts[] = {0,  10, 25,   50,   75,    90,
                                    95, 99, 99.5, 99.9, 99.99, 100};
 #define ECHO_NPCT (int)(sizeof echo_pcts / sizeof echo_pcts[0])
 
-static int echo_config(bench_ctx *c, echo_server *s, int port,
+static int echo_config(bench_ctx *c, bench_echo_srv *s, int port,
                        const echo_cfg *cfg, char *msg) {
   /* At least a second: shorter runs let one scheduler hiccup decide a
    * tail percentile. */
@@ -398,10 +444,7 @@ static int echo_config(bench_ctx *c, echo_server *s, int port,
      * connections has been seen closing. */
     while (rc == 0 && s->rc == 0 &&
            !(atomic_load(&cl.finished) && s->open == 0)) {
-      if (!s->loop)
-        rc = echo_raw_iteration(s);
-      else
-        rc = c->ops->run_once(s->loop);
+      rc = c->echo_k->iterate(s);
     }
     pthread_join(th, NULL);
     if (rc == 0)
@@ -464,7 +507,13 @@ int bench_echo(bench_ctx *c) {
   };
   const echo_cfg *cfgs = c->profile == BENCH_FULL ? full : quick;
   int ncfg = c->profile == BENCH_FULL ? 12 : 2;
-  echo_server *s = calloc(1, sizeof *s);
+  const bench_echo_kernel *k = echo_kernel(c);
+  if (!k) {
+    bench_skip(c, "echo", "{}", "not written for %s", c->impl_name);
+    return 0;
+  }
+  c->echo_k = k;
+  bench_echo_srv *s = calloc(1, sizeof *s);
   char *msg = malloc(100 * 1024);
   if (!s || !msg) {
     free(s);
@@ -473,24 +522,15 @@ int bench_echo(bench_ctx *c) {
   }
   memset(msg, 'x', 100 * 1024);
   s->c = c;
-  s->ep = -1;
   s->maxfd = (int)bench_raise_nofile();
   s->conns = calloc((size_t)s->maxfd, sizeof *s->conns);
   int port = 0, rc = s->conns ? 0 : -ENOMEM;
   if (rc == 0)
     rc = s->lfd = bench_listen_tcp(&port);
+  int opened = 0;
   if (rc >= 0) {
-    if (!c->ops) {
-      s->ep = epoll_create1(EPOLL_CLOEXEC);
-      struct epoll_event ev = {.events = EPOLLIN, .data.fd = s->lfd};
-      rc = s->ep < 0 || epoll_ctl(s->ep, EPOLL_CTL_ADD, s->lfd, &ev) < 0
-               ? -errno
-               : 0;
-    } else {
-      rc = bench_loop_new(c, &s->loop);
-      if (rc == 0)
-        rc = c->ops->add_reader(s->loop, s->lfd, echo_accept_cb, s);
-    }
+    rc = k->open(s);
+    opened = 1;
   }
   for (int i = 0; i < ncfg && rc >= 0; i++) {
     if (bench_over_budget(c)) {
@@ -501,19 +541,11 @@ int bench_echo(bench_ctx *c) {
     if (echo_config(c, s, port, &cfgs[i], msg) < 0)
       break;
   }
-  if (s->loop) {
-    c->ops->remove_reader(s->loop, s->lfd);
-    for (int fd = 0; fd < s->maxfd; fd++)
-      if (s->conns[fd])
-        echo_conn_close(s, s->conns[fd]);
-    bench_loop_free(c, s->loop);
-  } else {
-    for (int fd = 0; s->conns && fd < s->maxfd; fd++)
-      if (s->conns[fd])
-        echo_conn_close(s, s->conns[fd]);
-  }
-  if (s->ep >= 0)
-    close(s->ep);
+  for (int fd = 0; s->conns && fd < s->maxfd; fd++)
+    if (s->conns[fd])
+      echo_conn_close(s, s->conns[fd]);
+  if (opened && s->k)
+    k->close(s);
   if (s->lfd > 0)
     close(s->lfd);
   free(s->conns);

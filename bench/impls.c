@@ -130,11 +130,12 @@ static int impls_probe_child(void *arg, int fd) {
                      c.ops->description ? c.ops->description : "");
   } else if (c.direct) {
     const struct bench_direct *d = c.direct;
-    bench_buf_printf(
-        &b, "ok\t0\t\t%s %s, written directly\t,%s%s%s%s%s\n", d->lib,
-        d->version ? d->version() : "", d->chain ? "chain," : "",
-        d->idle ? "idle," : "", d->timers ? "timers," : "",
-        d->callbacks ? "callbacks," : "", d->pingpong ? "pingpong," : "");
+    bench_buf_printf(&b, "ok\t0\t\t%s %s, written directly\t,%s%s%s%s%s%s\n",
+                     d->lib, d->version ? d->version() : "",
+                     d->chain ? "chain," : "", d->idle ? "idle," : "",
+                     d->timers ? "timers," : "",
+                     d->callbacks ? "callbacks," : "",
+                     d->pingpong ? "pingpong," : "", d->echo ? "echo," : "");
   } else {
     bench_buf_printf(&b, "ok\t0\t\tepoll written by hand, no abstraction\t\n");
   }

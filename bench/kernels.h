@@ -208,9 +208,36 @@ typedef struct bench_idle_kernel {
   void (*close)(bench_idle_state *id);
 } bench_idle_kernel;
 
+/* ---- echo: the server side (the client is the same thread for all) ----- */
+/* The connection logic (accept, read, echo back, wait to write the rest) is
+ * bench/echo.c's, shared by every kernel; a kernel only watches fds and
+ * runs iterations. */
+struct bench_echo_conn;
+typedef struct bench_echo_srv {
+  bench_ctx *c;
+  int lfd;
+  struct bench_echo_conn **conns; /* by fd */
+  int maxfd, open, rc;
+  void *k;
+} bench_echo_srv;
+
+/* For a kernel's watchers: the listening socket is readable; fd is ready
+ * for what the server last asked (reading, or writing the rest). */
+void bench_echo_accept(bench_echo_srv *s);
+void bench_echo_ready(bench_echo_srv *s, int fd);
+
+typedef struct bench_echo_kernel {
+  int (*open)(bench_echo_srv *s); /* a loop watching s->lfd for reading */
+  int (*add)(bench_echo_srv *s, int fd);             /* watch fd for reading */
+  int (*want)(bench_echo_srv *s, int fd, int write); /* writing or reading */
+  void (*del)(bench_echo_srv *s, int fd); /* stop watching; fd closes next */
+  int (*iterate)(bench_echo_srv *s);      /* one iteration, may block */
+  void (*close)(bench_echo_srv *s);
+} bench_echo_kernel;
+
 /* ---- a direct-library module ------------------------------------------- */
 /* Bump on any change to the kernels or this table. */
-#define BENCH_DIRECT_ABI 1
+#define BENCH_DIRECT_ABI 2
 
 typedef struct bench_direct {
   int abi;         /* BENCH_DIRECT_ABI */
@@ -224,6 +251,7 @@ typedef struct bench_direct {
   const bench_timers_kernel *timers;
   const bench_callbacks_kernel *callbacks;
   const bench_pingpong_kernel *pingpong;
+  const bench_echo_kernel *echo;
 } bench_direct;
 
 /* Every module defines this symbol. */

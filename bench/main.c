@@ -450,7 +450,7 @@ int main(int argc, char **argv) {
     int more = i + 1 < argc;
     if (!strcmp(a, "--impl") && more) {
       /* "a,b,c" is accepted too, as `make bench IMPL=` passes it. */
-      char *list_s = strdup(argv[++i]);
+      char *list_s = argv[++i]; /* argv is the program's to modify */
       for (char *save = NULL, *t = strtok_r(list_s, ",", &save); t;
            t = strtok_r(NULL, ",", &save)) {
         if (o.nimpl == MAIN_MAXIMPL)

@@ -428,6 +428,86 @@ static void dev_pp_close(bench_pingpong_state *p) {
 static const bench_pingpong_kernel dev_pp_kernel = {dev_pp_open, dev_pp_run,
                                                     dev_pp_close};
 
+/* ---- echo
+ * -------------------------------------------------------------------- An ev_io
+ * per connection, switched between EV_READ and EV_WRITE with stop / set / start
+ * (libev's way to change a watcher's events). */
+typedef struct dev_echo {
+  struct ev_loop *loop;
+  ev_io listen;
+  ev_io *conn; /* by fd */
+} dev_echo;
+
+static void dev_echo_accept(struct ev_loop *l, ev_io *w, int rev) {
+  (void)l;
+  (void)rev;
+  bench_echo_accept(w->data);
+}
+
+static void dev_echo_ready(struct ev_loop *l, ev_io *w, int rev) {
+  (void)l;
+  (void)rev;
+  bench_echo_ready(w->data, w->fd);
+}
+
+static int dev_echo_open(bench_echo_srv *s) {
+  dev_echo *d = calloc(1, sizeof *d);
+  if (d)
+    d->conn = calloc((size_t)s->maxfd, sizeof *d->conn);
+  if (d && d->conn)
+    d->loop = dev_loop_new();
+  if (!d || !d->loop) {
+    if (d)
+      free(d->conn);
+    free(d);
+    return -ENOMEM;
+  }
+  s->k = d;
+  ev_io_init(&d->listen, dev_echo_accept, s->lfd, EV_READ);
+  d->listen.data = s;
+  ev_io_start(d->loop, &d->listen);
+  return 0;
+}
+
+static int dev_echo_add(bench_echo_srv *s, int fd) {
+  dev_echo *d = s->k;
+  ev_io_init(&d->conn[fd], dev_echo_ready, fd, EV_READ);
+  d->conn[fd].data = s;
+  ev_io_start(d->loop, &d->conn[fd]);
+  return 0;
+}
+
+static int dev_echo_want(bench_echo_srv *s, int fd, int write) {
+  dev_echo *d = s->k;
+  ev_io_stop(d->loop, &d->conn[fd]);
+  ev_io_set(&d->conn[fd], fd, write ? EV_WRITE : EV_READ);
+  ev_io_start(d->loop, &d->conn[fd]);
+  return 0;
+}
+
+static void dev_echo_del(bench_echo_srv *s, int fd) {
+  dev_echo *d = s->k;
+  ev_io_stop(d->loop, &d->conn[fd]);
+}
+
+static int dev_echo_iterate(bench_echo_srv *s) {
+  ev_run(((dev_echo *)s->k)->loop, EVRUN_ONCE);
+  return 0;
+}
+
+static void dev_echo_close(bench_echo_srv *s) {
+  dev_echo *d = s->k;
+  ev_io_stop(d->loop, &d->listen);
+  ev_loop_destroy(d->loop);
+  free(d->conn);
+  free(d);
+  s->k = NULL;
+}
+
+static const bench_echo_kernel dev_echo_kernel = {
+    dev_echo_open, dev_echo_add,     dev_echo_want,
+    dev_echo_del,  dev_echo_iterate, dev_echo_close};
+
 /* ---- the module
  * -------------------------------------------------------------- */
 static const char *dev_backend(void) {
@@ -459,4 +539,5 @@ const bench_direct bench_direct_module = {
     .timers = &dev_timers_kernel,
     .callbacks = &dev_cb_kernel,
     .pingpong = &dev_pp_kernel,
+    .echo = &dev_echo_kernel,
 };

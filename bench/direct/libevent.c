@@ -416,6 +416,96 @@ static void dle_pp_close(bench_pingpong_state *p) {
 static const bench_pingpong_kernel dle_pp_kernel = {dle_pp_open, dle_pp_run,
                                                     dle_pp_close};
 
+/* ---- echo
+ * -------------------------------------------------------------------- A
+ * persistent event per connection, re-assigned between EV_READ and EV_WRITE
+ * (event_del, event_assign, event_add: libevent's way to change an event's
+ * interest). */
+typedef struct dle_echo {
+  struct event_base *base;
+  struct event listen;
+  struct event *conn; /* by fd */
+  unsigned char *live;
+} dle_echo;
+
+static void dle_echo_accept(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  bench_echo_accept(arg);
+}
+
+static void dle_echo_ready(evutil_socket_t fd, short what, void *arg) {
+  (void)what;
+  bench_echo_ready(arg, (int)fd);
+}
+
+static int dle_echo_open(bench_echo_srv *s) {
+  dle_echo *d = calloc(1, sizeof *d);
+  if (d) {
+    d->conn = calloc((size_t)s->maxfd, sizeof *d->conn);
+    d->live = calloc((size_t)s->maxfd, 1);
+  }
+  if (d && d->conn && d->live)
+    d->base = event_base_new();
+  if (!d || !d->base) {
+    if (d) {
+      free(d->conn);
+      free(d->live);
+    }
+    free(d);
+    return -ENOMEM;
+  }
+  s->k = d;
+  event_assign(&d->listen, d->base, s->lfd, EV_READ | EV_PERSIST,
+               dle_echo_accept, s);
+  return event_add(&d->listen, NULL) < 0 ? -EINVAL : 0;
+}
+
+static int dle_echo_set(bench_echo_srv *s, int fd, short what) {
+  dle_echo *d = s->k;
+  if (d->live[fd])
+    event_del(&d->conn[fd]);
+  event_assign(&d->conn[fd], d->base, fd, what | EV_PERSIST, dle_echo_ready, s);
+  d->live[fd] = 1;
+  return event_add(&d->conn[fd], NULL) < 0 ? -EINVAL : 0;
+}
+
+static int dle_echo_add(bench_echo_srv *s, int fd) {
+  return dle_echo_set(s, fd, EV_READ);
+}
+
+static int dle_echo_want(bench_echo_srv *s, int fd, int write) {
+  return dle_echo_set(s, fd, write ? EV_WRITE : EV_READ);
+}
+
+static void dle_echo_del(bench_echo_srv *s, int fd) {
+  dle_echo *d = s->k;
+  if (d->live[fd])
+    event_del(&d->conn[fd]);
+  d->live[fd] = 0;
+}
+
+static int dle_echo_iterate(bench_echo_srv *s) {
+  return event_base_loop(((dle_echo *)s->k)->base, EVLOOP_ONCE) < 0 ? -EIO : 0;
+}
+
+static void dle_echo_close(bench_echo_srv *s) {
+  dle_echo *d = s->k;
+  event_del(&d->listen);
+  for (int fd = 0; fd < s->maxfd; fd++)
+    if (d->live[fd])
+      event_del(&d->conn[fd]);
+  event_base_free(d->base);
+  free(d->conn);
+  free(d->live);
+  free(d);
+  s->k = NULL;
+}
+
+static const bench_echo_kernel dle_echo_kernel = {
+    dle_echo_open, dle_echo_add,     dle_echo_want,
+    dle_echo_del,  dle_echo_iterate, dle_echo_close};
+
 /* ---- the module
  * ------------------------------------------------------------------ */
 static const char *dle_backend(void) {
@@ -441,4 +531,5 @@ const bench_direct bench_direct_module = {
     .timers = &dle_timers_kernel,
     .callbacks = &dle_cb_kernel,
     .pingpong = &dle_pp_kernel,
+    .echo = &dle_echo_kernel,
 };

@@ -427,6 +427,110 @@ static void duv_pp_close(bench_pingpong_state *p) {
 static const bench_pingpong_kernel duv_pp_kernel = {duv_pp_open, duv_pp_run,
                                                     duv_pp_close};
 
+/* ---- echo
+ * -------------------------------------------------------------------- A
+ * uv_poll_t per connection (the server does its own reads and writes, as in
+ * every other row); uv_poll_start on an active handle changes its events.
+ * Handles are freed in their close callback: the fd number can be reused by the
+ * next accept before libuv has finished closing. */
+typedef struct duv_echo {
+  uv_loop_t loop;
+  uv_poll_t listen;
+  uv_poll_t **conn; /* by fd */
+} duv_echo;
+
+static void duv_echo_accept(uv_poll_t *h, int status, int events) {
+  (void)status;
+  (void)events;
+  bench_echo_accept(h->data);
+}
+
+static void duv_echo_ready(uv_poll_t *h, int status, int events) {
+  (void)status;
+  (void)events;
+  uv_os_fd_t fd;
+  if (uv_fileno((uv_handle_t *)h, &fd) == 0)
+    bench_echo_ready(h->data, fd);
+}
+
+static void duv_echo_free(uv_handle_t *h) {
+  free(h);
+}
+
+static int duv_echo_open(bench_echo_srv *s) {
+  duv_echo *d = calloc(1, sizeof *d);
+  if (d)
+    d->conn = calloc((size_t)s->maxfd, sizeof *d->conn);
+  if (!d || !d->conn) {
+    if (d)
+      free(d->conn);
+    free(d);
+    return -ENOMEM;
+  }
+  s->k = d;
+  int rc = uv_loop_init(&d->loop);
+  if (rc == 0)
+    rc = uv_poll_init(&d->loop, &d->listen, s->lfd);
+  d->listen.data = s;
+  if (rc == 0)
+    rc = uv_poll_start(&d->listen, UV_READABLE, duv_echo_accept);
+  return rc;
+}
+
+static int duv_echo_add(bench_echo_srv *s, int fd) {
+  duv_echo *d = s->k;
+  uv_poll_t *h = malloc(sizeof *h);
+  if (!h)
+    return -ENOMEM;
+  int rc = uv_poll_init(&d->loop, h, fd);
+  if (rc < 0) {
+    free(h);
+    return rc;
+  }
+  h->data = s;
+  d->conn[fd] = h;
+  return uv_poll_start(h, UV_READABLE, duv_echo_ready);
+}
+
+static int duv_echo_want(bench_echo_srv *s, int fd, int write) {
+  duv_echo *d = s->k;
+  return uv_poll_start(d->conn[fd], write ? UV_WRITABLE : UV_READABLE,
+                       duv_echo_ready);
+}
+
+static void duv_echo_del(bench_echo_srv *s, int fd) {
+  duv_echo *d = s->k;
+  if (d->conn[fd]) {
+    uv_close((uv_handle_t *)d->conn[fd], duv_echo_free);
+    d->conn[fd] = NULL;
+  }
+}
+
+static int duv_echo_iterate(bench_echo_srv *s) {
+  uv_run(&((duv_echo *)s->k)->loop, UV_RUN_ONCE);
+  return 0;
+}
+
+/* Connection handles are malloc'ed; the listening one (arg) is not. */
+static void duv_echo_close_walk(uv_handle_t *h, void *arg) {
+  if (!uv_is_closing(h))
+    uv_close(h, h == arg ? duv_noop_close : duv_echo_free);
+}
+
+static void duv_echo_close(bench_echo_srv *s) {
+  duv_echo *d = s->k;
+  uv_walk(&d->loop, duv_echo_close_walk, &d->listen);
+  uv_run(&d->loop, UV_RUN_DEFAULT);
+  uv_loop_close(&d->loop);
+  free(d->conn);
+  free(d);
+  s->k = NULL;
+}
+
+static const bench_echo_kernel duv_echo_kernel = {
+    duv_echo_open, duv_echo_add,     duv_echo_want,
+    duv_echo_del,  duv_echo_iterate, duv_echo_close};
+
 /* ---- the module
  * -------------------------------------------------------------- */
 static const char *duv_backend(void) {
@@ -447,4 +551,5 @@ const bench_direct bench_direct_module = {
     .timers = &duv_timers_kernel,
     .callbacks = &duv_cb_kernel,
     .pingpong = &duv_pp_kernel,
+    .echo = &duv_echo_kernel,
 };
