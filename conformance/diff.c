@@ -170,14 +170,14 @@ static int diff_pair(const diff_tgt *a, const diff_tgt *b, const diff_scen *sc,
   return !out[0] || !out[1] || strcmp(out[0], out[1]) != 0;
 }
 
-/* Drops step i, keeping every cancel pointed at the same step (or at
- * nothing when that step is the one dropped). */
+/* Drops step i, keeping every cancel and re-arm pointed at the same step
+ * (or at nothing when that step is the one dropped). */
 static void diff_drop(diff_scen *sc, int i) {
   for (int k = i; k + 1 < sc->n; k++)
     sc->op[k] = sc->op[k + 1];
   sc->n--;
   for (int k = 0; k < sc->n; k++)
-    if (sc->op[k].kind == DIFF_CANCEL) {
+    if (sc->op[k].kind == DIFF_CANCEL || sc->op[k].kind == DIFF_REARM) {
       if (sc->op[k].a == i)
         sc->op[k].a = DIFF_MAX_OPS; /* a handle never issued */
       else if (sc->op[k].a > i && sc->op[k].a < DIFF_MAX_OPS)
@@ -260,8 +260,8 @@ static int diff_report(diff_tgt *a, diff_tgt *b, long idx, uint64_t seed,
          idx, seed, a->name, b->name, before, sc.n);
   diff_print(stdout, &sc);
   printf("traces ('|' starts a batch, '#' is run returning; sN call_soon, tN "
-         "timer, rN:bytes reader, wN writer, cN=cancel's result, xN=remove's "
-         "result, N the step):\n  %-16s %s\n  %-16s %s\n",
+         "timer, rN:bytes reader, wN writer, cN=cancel's, mN=rearm's, "
+         "xN=remove's result, N the step):\n  %-16s %s\n  %-16s %s\n",
          a->name, ta ? ta : "", b->name, tb ? tb : "");
   if (ta && tb)
     diff_first_difference(ta, tb);
@@ -320,8 +320,9 @@ int diff_main(char **impls, int nimpls, char **backends, int nbackends,
   printf("differential: %ld scenarios (--seed %" PRIu64 ") on", count, seed);
   for (int i = 0; i < ntg; i++)
     printf(" %s", tg[i].name);
-  printf("%s%s\n", flags & DIFF_NO_EQUAL ? "; no equal deadlines" : "",
-         flags & DIFF_NO_PEER_CLOSE ? "; no hang-ups" : "");
+  printf("%s%s%s\n", flags & DIFF_NO_EQUAL ? "; no equal deadlines" : "",
+         flags & DIFF_NO_PEER_CLOSE ? "; no hang-ups" : "",
+         flags & DIFF_NO_REARM ? "; no re-arm" : "");
   fflush(stdout);
 
   for (long first = 0; first < count; first += DIFF_CHUNK) {

@@ -29,7 +29,8 @@ enum { DIFF_MAX_OPS = 32, DIFF_SLOTS = 2, DIFF_SETTLE = 4 };
   X(RM_W, "remove_writer")                                                     \
   X(REOPEN, "remove both, close both ends, open again (same numbers)")         \
   X(CLOSE_PEER, "remove the writer, close the write end")                      \
-  X(STOP, "stop")
+  X(STOP, "stop")                                                              \
+  X(REARM, "rearm_at the handle of step a to base + b ms (b 3: 1 h)")
 
 enum {
 #define DIFF_OP_ENUM(name, text) DIFF_##name,
@@ -43,10 +44,11 @@ enum {
 enum {
   DIFF_NO_EQUAL = 1u << 0,      /* equal deadlines in one batch */
   DIFF_NO_PEER_CLOSE = 1u << 1, /* hang-ups */
+  DIFF_NO_REARM = 1u << 2,      /* no EVL_IF_REARM */
 };
 
 typedef struct diff_op {
-  uint8_t kind, phase, slot, a;
+  uint8_t kind, phase, slot, a, b;
 } diff_op;
 
 typedef struct diff_scen {

@@ -54,7 +54,7 @@ void diff_generate(diff_scen *sc, uint64_t seed, unsigned flags) {
       [DIFF_AT_FAR] = 2, [DIFF_CANCEL] = 4,    [DIFF_WRITE] = 4,
       [DIFF_ADD_R] = 3,  [DIFF_ADD_W] = 1,     [DIFF_RM_R] = 1,
       [DIFF_RM_W] = 1,   [DIFF_REOPEN] = 1,    [DIFF_CLOSE_PEER] = 1,
-      [DIFF_STOP] = 1};
+      [DIFF_STOP] = 1,   [DIFF_REARM] = 3};
   unsigned total = 0;
   for (int k = 0; k < DIFF_NKINDS; k++)
     total += weight[k];
@@ -78,6 +78,8 @@ void diff_generate(diff_scen *sc, uint64_t seed, unsigned flags) {
       r -= weight[k++];
     if (k == DIFF_CLOSE_PEER && (flags & DIFF_NO_PEER_CLOSE))
       k = DIFF_WRITE;
+    if (k == DIFF_REARM && (flags & DIFF_NO_REARM))
+      k = DIFF_CANCEL;
     o->kind = (uint8_t)k;
     o->phase = phase[i];
     o->slot = (uint8_t)diff_rand(&s, DIFF_SLOTS);
@@ -90,7 +92,9 @@ void diff_generate(diff_scen *sc, uint64_t seed, unsigned flags) {
       o->a = (uint8_t)diff_rand(&s, 4);
       break;
     case DIFF_CANCEL: /* an earlier step; often not a scheduling one */
+    case DIFF_REARM:
       o->a = (uint8_t)(i ? diff_rand(&s, (unsigned)i) : 0);
+      o->b = (uint8_t)diff_rand(&s, 4);
       break;
     case DIFF_WRITE:
     case DIFF_ADD_R:
@@ -113,8 +117,9 @@ void diff_print(FILE *f, const diff_scen *sc) {
           sc->nphases, DIFF_SETTLE);
   for (int i = 0; i < sc->n; i++) {
     const diff_op *o = &sc->op[i];
-    fprintf(f, "  step %2d, batch %d, slot %d, a=%d: %s\n", i, o->phase,
-            o->slot, o->a, o->kind < DIFF_NKINDS ? diff_text[o->kind] : "?");
+    fprintf(f, "  step %2d, batch %d, slot %d, a=%d, b=%d: %s\n", i, o->phase,
+            o->slot, o->a, o->b,
+            o->kind < DIFF_NKINDS ? diff_text[o->kind] : "?");
   }
 }
 
@@ -288,6 +293,22 @@ static void dx_step(dx *x, int i) {
       dx_tok(x, "c%d=%s", i, rc == EVL_EHANDLE ? "H" : "?");
     break;
   }
+  case DIFF_REARM: {
+    /* Due at once (deadlines a little apart, or equal: S2 from the re-arm,
+     * S15), or pushed an hour away; a dead handle or a call_soon one must
+     * say so and change nothing. */
+    evl_handle h = o->a < DIFF_MAX_OPS ? x->h[o->a] : 0;
+    uint64_t when = x->base + (uint64_t)o->b * 1000000u;
+    if (o->b == 3)
+      when += 3600ull * 1000000000u;
+    int rc = ops->rearm_at(x->loop, h, when);
+    dx_tok(x, "m%d=%s", i,
+           rc == 0             ? "0"
+           : rc == EVL_EHANDLE ? "H"
+           : rc == -EINVAL     ? "I"
+                               : "?");
+    break;
+  }
   case DIFF_WRITE:
     if (f[1] >= 0) {
       char b[4] = "abc";
@@ -451,8 +472,12 @@ unsigned diff_flags_for(const evl_impl_ops *impl) {
       {"s4_cancel_keeps_equal_order", DIFF_NO_EQUAL},
       {"s6_hangup_wakes_both", DIFF_NO_PEER_CLOSE},
       {"s6_pipe_eof", DIFF_NO_PEER_CLOSE},
+      {"s15_rearm_equal_deadline_order", DIFF_NO_EQUAL},
   };
   unsigned f = 0;
+  if (!(impl->features & EVL_IF_REARM) || impl->size < sizeof *impl ||
+      !impl->rearm_at)
+    f |= DIFF_NO_REARM;
   for (size_t i = 0; i < sizeof map / sizeof *map; i++)
     if (evl_impl_deviation(impl, map[i].test))
       f |= map[i].flag;
