@@ -258,7 +258,8 @@ check-fault: all ## the S-suite on the core over fault-injecting backends
 # completed from workers): what CI runs under SANITIZE=thread.
 THREAD_TESTS := s7_*thread* s9_* s11_*foreign* s13_* s14_* k2_block* t*
 THREAD_IMPLS := --impl ref-epoll --impl ref-poll --impl native-libuv \
-                --impl native-libev --impl native-libevent --backend epoll
+                --impl native-libev --impl native-libevent --backend epoll \
+                --impl $(O)/samples/sample_loop.so
 check-threads: all ## the threaded tests only (CI runs it with SANITIZE=thread)
 	@$(O)/evl-conform $(THREAD_IMPLS) $(addprefix --filter ,$(THREAD_TESTS))
 
