@@ -247,12 +247,13 @@ check: all ## contract check, examples, unit tests and the whole conformance sui
 	@bash bench/test-tools.sh $(O)
 	@bash conformance/run-checks.sh $(O)
 
-# The whole S-suite on the reference core over each backend wrapped in
-# fault injection (backends/fault.c: EINTR storms, spurious readiness, one
+# The whole S-suite (rules S*) on the reference core over each backend
+# wrapped in fault injection (backends/fault.c: EINTR storms, spurious readiness, one
 # event per wait, transient ctl ENOMEM): the core must tolerate them all.
 FAULT_BACKENDS := epoll poll select iouring
 check-fault: all ## the S-suite on the core over fault-injecting backends
-	@set -o pipefail; $(O)/evl-conform $(addprefix --fault ,$(FAULT_BACKENDS)) | tail -n 4
+	@set -o pipefail; $(O)/evl-conform --filter 'S*' \
+	  $(addprefix --fault ,$(FAULT_BACKENDS)) | sed -n '/^Not passed:/,$$p'
 
 # The threaded tests only (cross-thread posts, stop, executor, futures
 # completed from workers): what CI runs under SANITIZE=thread.
