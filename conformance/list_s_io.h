@@ -71,5 +71,9 @@
   X(s11_stats_foreign_thread_refused, "S11", IMPL, 0, 0, 10,                   \
     "debug mode: loop_stats from another thread while running is -EPERM")      \
   X(s6_closed_fd_above_limit, "S6", IMPL, 0, 0, 10,                            \
-    "a closed fd above any fd_limit is -EBADF on every backend")
+    "a closed fd above any fd_limit is -EBADF on every backend")               \
+  X(s4_handle_other_loop, "S4", IMPL, 0, 0, 10,                                \
+    "a handle of one loop cancels nothing in another: EVL_EHANDLE")            \
+  X(s4_own_callbacks_unreachable, "S4", IMPL, 0, 0, 10,                        \
+    "a future's queued done-callback survives cancel of foreign handles")
 #endif

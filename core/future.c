@@ -176,7 +176,7 @@ static int future_schedule(evl_future *f, future_cbrec *r) {
     return rc;
   r->f = f;
   evl_future_retain(f);
-  rc = evl_call_soon(f->loop, future_run_cb, r, NULL);
+  rc = evl__queue_own_cb(f->loop, future_run_cb, r, NULL);
   if (rc < 0) {
     evl_future_release(f);
     return rc;

@@ -440,6 +440,7 @@ int evl_loop_new(evl_loop **out, const evl_loop_config *cfg) {
     return loop_new_failed(-ENOMEM, NULL);
   pthread_mutex_init(&loop->ts_lock, NULL);
   loop->be = be;
+  loop->htag = evl__next_htag();
   loop->free_head = UINT32_MAX;
   loop->wake_rfd = loop->wake_wfd = -1;
   loop->debug = (flags & EVL_LOOP_DEBUG) != 0;

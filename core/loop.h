@@ -23,10 +23,10 @@ enum evl__slot_state {
 typedef struct evl__slot {
   evl_cb cb;
   void *arg;
-  uint32_t gen;
+  uint32_t gen; /* EVL__H_GEN_BITS wide, never 0 */
   uint32_t state;
-  uint32_t heap_idx; /* valid while EVL__SLOT_TIMER */
-  uint32_t next_free;
+  uint32_t heap_idx;  /* valid while EVL__SLOT_TIMER */
+  uint32_t next_free; /* free: the next free slot; in use: EVL__SLOT_BY_* */
   /* A timer re-armed to a later deadline keeps its earlier heap key (no
    * sift) and its real key here, `late` set: the heap settles it when that
    * key reaches the top (evl__heap_settle). The heap key is never later
@@ -35,6 +35,26 @@ typedef struct evl__slot {
   uint32_t late;
   uint64_t when, when_seq;
 } evl__slot;
+
+/* Who scheduled an in-use slot. The loop's own callbacks (a future's
+ * done-callbacks, a queued signal handler) are never reachable from a
+ * handle passed to evl_cancel or evl_timer_rearm (S4). */
+enum { EVL__SLOT_BY_USER = 0, EVL__SLOT_BY_LOOP = 1 };
+
+/*
+ * A handle: generation (26 bits) | loop tag (10 bits) | slot + 1 (28 bits).
+ * The tag names the loop, so a handle of another loop is EVL_EHANDLE here
+ * even where slot and generation happen to match (the first handle of every
+ * loop would otherwise be the same number). Tags come from a process-wide
+ * counter and repeat only after 1023 loops.
+ */
+#define EVL__H_SLOT_BITS 28
+#define EVL__H_TAG_BITS 10
+#define EVL__H_GEN_BITS 26
+#define EVL__H_GEN_MASK ((1u << EVL__H_GEN_BITS) - 1)
+#define EVL__H_TAG_MASK ((1u << EVL__H_TAG_BITS) - 1)
+/* Slot indexes stay below this so that index + 1 fits its bits. */
+#define EVL__H_MAX_SLOTS (1u << (EVL__H_SLOT_BITS - 1))
 
 /* The deadline sits next to the slot index (libev's trick): sifting reads
  * only the heap array, never the slots. */
@@ -115,6 +135,7 @@ struct evl_loop {
 
   evl__slot *slots;
   uint32_t nslots, slots_cap, free_head;
+  uint32_t htag; /* this loop's tag in its handles, 1..EVL__H_TAG_MASK */
 
   evl__qent *ring; /* power-of-two ring */
   uint32_t rhead, rcount, rmask;
@@ -162,7 +183,9 @@ static inline uint64_t evl__clock(void) {
 }
 
 static inline evl_handle evl__slot_handle(const evl_loop *loop, uint32_t idx) {
-  return ((uint64_t)loop->slots[idx].gen << 32) | (uint64_t)(idx + 1);
+  return ((uint64_t)loop->slots[idx].gen
+          << (EVL__H_SLOT_BITS + EVL__H_TAG_BITS)) |
+         ((uint64_t)loop->htag << EVL__H_SLOT_BITS) | (uint64_t)(idx + 1);
 }
 
 static inline void evl__slot_free(evl_loop *loop, uint32_t idx) {
@@ -170,7 +193,8 @@ static inline void evl__slot_free(evl_loop *loop, uint32_t idx) {
   s->state = EVL__SLOT_FREE;
   s->cb = NULL;
   s->arg = NULL;
-  if (++s->gen == 0) /* 0 would make handle 0 reachable again */
+  s->gen = (s->gen + 1) & EVL__H_GEN_MASK;
+  if (s->gen == 0) /* 0 would make handle 0 reachable again */
     s->gen = 1;
   s->next_free = loop->free_head;
   loop->free_head = idx;
@@ -198,6 +222,8 @@ static inline evl__qent evl__ring_pop(evl_loop *loop) {
 
 /* sched.c */
 int evl__queue_cb(evl_loop *loop, evl_cb cb, void *arg, evl_handle *out);
+/* A new loop's handle tag. */
+uint32_t evl__next_htag(void);
 /* io.c */
 int evl__fd_reserve(evl_loop *loop, int fd);
 /* be->ctl, tried again on a transient error (-ENOMEM, -EAGAIN, ...). */

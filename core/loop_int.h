@@ -29,6 +29,12 @@ int evl__loop_add_close_hook(evl_loop *loop, evl__close_hook fn, void *data);
 int evl__add_own_reader(evl_loop *loop, int fd, evl_io_cb cb, void *arg);
 int evl__remove_own_reader(evl_loop *loop, int fd);
 
+/* call_soon for the loop's own callbacks (done-callbacks, signal
+ * handlers): their handles are unreachable from evl_cancel (S4) and are
+ * cancelled with evl__cancel_own. */
+int evl__queue_own_cb(evl_loop *loop, evl_cb cb, void *arg, evl_handle *out);
+int evl__cancel_own(evl_loop *loop, evl_handle h);
+
 /* 0, -EINVAL for NULL, EVL_ECLOSED, or -EPERM in debug mode when called
  * from a thread other than the one running the loop. */
 int evl__loop_check(const evl_loop *loop);

@@ -14,7 +14,7 @@ static int slot_alloc(evl_loop *loop, evl_cb cb, void *arg, uint32_t state,
     loop->free_head = loop->slots[idx].next_free;
   } else {
     if (loop->nslots == loop->slots_cap) {
-      if (loop->slots_cap >= (UINT32_MAX >> 2))
+      if (loop->slots_cap >= EVL__H_MAX_SLOTS)
         return -ENOMEM;
       uint32_t ncap = loop->slots_cap ? loop->slots_cap * 2 : 64;
       evl__slot *ns = realloc(loop->slots, (size_t)ncap * sizeof *ns);
@@ -31,8 +31,15 @@ static int slot_alloc(evl_loop *loop, evl_cb cb, void *arg, uint32_t state,
   s->arg = arg;
   s->state = state;
   s->late = 0;
+  s->next_free = EVL__SLOT_BY_USER;
   *out = idx;
   return 0;
+}
+
+uint32_t evl__next_htag(void) {
+  static unsigned counter;
+  unsigned n = __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
+  return (uint32_t)(n % EVL__H_TAG_MASK) + 1;
 }
 
 /* Doubling, in FIFO order from the head: the ring never shrinks, so its
@@ -116,22 +123,41 @@ int evl_call_later(evl_loop *loop, int64_t delay_ns, evl_cb cb, void *arg,
   return evl_call_at(loop, sched_deadline(delay_ns), cb, arg, out);
 }
 
-/* The live slot a handle names, or NULL. */
-static inline evl__slot *sched_slot(evl_loop *loop, evl_handle h) {
-  uint64_t lo = h & 0xffffffffu;
-  if (lo == 0 || lo > loop->nslots)
+/* The live slot a handle names, if it is of this loop and was scheduled by
+ * `by` (a user handle never reaches the loop's own callbacks), or NULL. */
+static inline evl__slot *sched_slot(evl_loop *loop, evl_handle h, uint32_t by) {
+  uint64_t lo = h & ((1u << EVL__H_SLOT_BITS) - 1);
+  uint32_t tag = (uint32_t)(h >> EVL__H_SLOT_BITS) & EVL__H_TAG_MASK;
+  uint64_t gen = h >> (EVL__H_SLOT_BITS + EVL__H_TAG_BITS);
+  if (lo == 0 || lo > loop->nslots || tag != loop->htag)
     return NULL;
   evl__slot *s = &loop->slots[lo - 1];
-  if (s->gen != (uint32_t)(h >> 32) || s->state == EVL__SLOT_FREE)
+  if (s->gen != gen || s->state == EVL__SLOT_FREE || s->next_free != by)
     return NULL;
   return s;
 }
 
-int evl_cancel(evl_loop *loop, evl_handle h) {
+int evl__queue_own_cb(evl_loop *loop, evl_cb cb, void *arg, evl_handle *out) {
   int rc = evl__loop_check(loop);
   if (rc < 0)
     return rc;
-  evl__slot *s = sched_slot(loop, h);
+  if (!cb)
+    return -EINVAL;
+  evl_handle h;
+  if ((rc = evl__queue_cb(loop, cb, arg, &h)) < 0)
+    return rc;
+  loop->slots[(h & ((1u << EVL__H_SLOT_BITS) - 1)) - 1].next_free =
+      EVL__SLOT_BY_LOOP;
+  if (out)
+    *out = h;
+  return 0;
+}
+
+static int sched_cancel(evl_loop *loop, evl_handle h, uint32_t by) {
+  int rc = evl__loop_check(loop);
+  if (rc < 0)
+    return rc;
+  evl__slot *s = sched_slot(loop, h, by);
   if (!s)
     return EVL_EHANDLE;
   uint32_t idx = (uint32_t)(s - loop->slots);
@@ -142,6 +168,14 @@ int evl_cancel(evl_loop *loop, evl_handle h) {
     evl__heap_remove(&loop->heap, loop->slots, s->heap_idx);
   evl__slot_free(loop, idx);
   return 0;
+}
+
+int evl_cancel(evl_loop *loop, evl_handle h) {
+  return sched_cancel(loop, h, EVL__SLOT_BY_USER);
+}
+
+int evl__cancel_own(evl_loop *loop, evl_handle h) {
+  return sched_cancel(loop, h, EVL__SLOT_BY_LOOP);
 }
 
 /* The common case inline: a live loop outside debug mode. */
@@ -156,7 +190,7 @@ sched_rearm(evl_loop *loop, evl_handle h, uint64_t when) {
   int rc = sched_check(loop);
   if (rc < 0)
     return rc;
-  evl__slot *s = sched_slot(loop, h);
+  evl__slot *s = sched_slot(loop, h, EVL__SLOT_BY_USER);
   if (!s)
     return EVL_EHANDLE;
   uint64_t seq = loop->seq; /* as if scheduled now (S15) */

@@ -168,7 +168,7 @@ static void signal_on_pipe(int fd, unsigned events, void *arg) {
       continue;
     if (h->queued)
       continue; /* coalesced with the call already queued */
-    int rc = evl_call_soon(ext->loop, signal_dispatch, h, &h->queued);
+    int rc = evl__queue_own_cb(ext->loop, signal_dispatch, h, &h->queued);
     if (rc < 0) {
       h->queued = 0;
       evl__loop_error(ext->loop, rc, "signal", "could not queue a handler", fd);
@@ -179,7 +179,7 @@ static void signal_on_pipe(int fd, unsigned events, void *arg) {
 static void signal_handler_remove(signal_ext *ext, int sig) {
   signal_handler *h = &ext->h[sig];
   if (h->queued)
-    (void)evl_cancel(ext->loop, h->queued);
+    (void)evl__cancel_own(ext->loop, h->queued);
   h->queued = 0;
   pthread_mutex_lock(&signal_lock);
   signal_watch_remove(h->slot);

@@ -25,7 +25,7 @@ int evl__adapter_slot_alloc(evl__adapter_slots *s, uint32_t kind, void *ptr,
   } else {
     if (s->len == s->cap) {
       uint32_t ncap = s->cap ? s->cap * 2 : 64;
-      if (ncap <= s->cap || ncap > UINT32_MAX / 2)
+      if (ncap <= s->cap || ncap > (1u << (EVL__ADAPTER_H_SLOT_BITS - 1)))
         return -ENOMEM;
       evl__adapter_slot *nv = realloc(s->v, (size_t)ncap * sizeof *nv);
       if (!nv)
@@ -38,14 +38,19 @@ int evl__adapter_slot_alloc(evl__adapter_slots *s, uint32_t kind, void *ptr,
   }
   s->v[i].kind = kind;
   s->v[i].u.ptr = ptr;
-  *out = ((uint64_t)s->v[i].gen << 32) | i;
+  *out = ((uint64_t)s->v[i].gen
+          << (EVL__ADAPTER_H_SLOT_BITS + EVL__ADAPTER_H_TAG_BITS)) |
+         ((uint64_t)s->tag << EVL__ADAPTER_H_SLOT_BITS) | i;
   return 0;
 }
 
 evl__adapter_slot *evl__adapter_slot_get(const evl__adapter_slots *s,
                                          evl_handle h) {
-  uint32_t i = (uint32_t)h, gen = (uint32_t)(h >> 32);
-  if (i >= s->len || gen == 0)
+  uint32_t i = (uint32_t)(h & ((1u << EVL__ADAPTER_H_SLOT_BITS) - 1));
+  uint32_t tag =
+      (uint32_t)(h >> EVL__ADAPTER_H_SLOT_BITS) & EVL__ADAPTER_H_TAG_MASK;
+  uint64_t gen = h >> (EVL__ADAPTER_H_SLOT_BITS + EVL__ADAPTER_H_TAG_BITS);
+  if (i >= s->len || gen == 0 || tag != s->tag)
     return NULL;
   evl__adapter_slot *sl = &s->v[i];
   if (sl->gen != gen || sl->kind == EVL__ADAPTER_SLOT_FREE)
@@ -54,10 +59,11 @@ evl__adapter_slot *evl__adapter_slot_get(const evl__adapter_slots *s,
 }
 
 void evl__adapter_slot_free(evl__adapter_slots *s, evl_handle h) {
-  uint32_t i = (uint32_t)h;
+  uint32_t i = (uint32_t)(h & ((1u << EVL__ADAPTER_H_SLOT_BITS) - 1));
   evl__adapter_slot *sl = &s->v[i];
   /* A new generation makes every copy of the old handle harmless. */
-  if (++sl->gen == 0)
+  sl->gen = (sl->gen + 1) & EVL__ADAPTER_H_GEN_MASK;
+  if (sl->gen == 0)
     sl->gen = 1;
   sl->kind = EVL__ADAPTER_SLOT_FREE;
   sl->u.next = s->free;
@@ -100,6 +106,10 @@ int evl__adapter_base_init(evl__adapter_base *b, const evl_impl_ops *ops,
   b->ops = ops;
   b->hooks = hooks;
   b->slots.free = UINT32_MAX;
+  static unsigned tags;
+  b->slots.tag = (__atomic_fetch_add(&tags, 1, __ATOMIC_RELAXED) %
+                  EVL__ADAPTER_H_TAG_MASK) +
+                 1;
   int rc = pthread_mutex_init(&b->ts_lock, NULL);
   if (rc)
     return -rc;
@@ -325,7 +335,9 @@ int evl__adapter_io_lookup(evl_loop *loop, int fd, void **rec) {
 int evl__adapter_soon(evl__adapter_base *b, evl_cb cb, void *arg,
                       evl_handle *out) {
   evl_handle h;
-  int rc = evl__adapter_slot_alloc(&b->slots, EVL__ADAPTER_SLOT_SOON, NULL, &h);
+  int rc = evl__adapter_slot_alloc(
+      &b->slots, b->soon_own ? EVL__ADAPTER_SLOT_OWN : EVL__ADAPTER_SLOT_SOON,
+      NULL, &h);
   if (rc < 0)
     return rc;
   rc = fifo_push(&b->ready, cb, arg, h);

@@ -27,8 +27,16 @@
 enum {
   EVL__ADAPTER_SLOT_FREE = 0,
   EVL__ADAPTER_SLOT_SOON = 1,
-  EVL__ADAPTER_SLOT_TIMER = 2
+  EVL__ADAPTER_SLOT_TIMER = 2,
+  EVL__ADAPTER_SLOT_OWN = 3 /* a call_soon the loop made for itself (S4) */
 };
+
+/* A handle: generation (26 bits) | loop tag (10 bits) | slot (28 bits), as
+ * in the reference core: a handle of another loop is EVL_EHANDLE here. */
+#define EVL__ADAPTER_H_SLOT_BITS 28
+#define EVL__ADAPTER_H_TAG_BITS 10
+#define EVL__ADAPTER_H_GEN_MASK ((1u << 26) - 1)
+#define EVL__ADAPTER_H_TAG_MASK ((1u << EVL__ADAPTER_H_TAG_BITS) - 1)
 
 typedef struct evl__adapter_slot {
   uint32_t gen; /* never 0, so a handle is never 0 */
@@ -42,6 +50,7 @@ typedef struct evl__adapter_slot {
 typedef struct evl__adapter_slots {
   evl__adapter_slot *v;
   uint32_t len, cap, free;
+  uint32_t tag; /* the loop's tag in its handles, 1..1023 */
 } evl__adapter_slots;
 
 int evl__adapter_slot_alloc(evl__adapter_slots *s, uint32_t kind, void *ptr,
@@ -113,6 +122,7 @@ typedef struct evl__adapter_base {
   const evl_impl_ops *ops; /* the adapter's table: futures call through it */
   int closed, running, stopping;
   evl__adapter_slots slots;
+  int soon_own; /* the call_soon in progress is the loop's own */
   /* call_soon's queue. `mark` is where the batch of the next iteration
    * ends: entries queued by any callback of this iteration lie behind it
    * and wait for the following one (S1). */

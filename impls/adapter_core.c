@@ -22,6 +22,30 @@ int evl_call_soon(evl_loop *loop, evl_cb cb, void *arg, evl_handle *out) {
   return loop ? EVL__ADAPTER_BASE(loop)->ops->call_soon(loop, cb, arg, out)
               : -EINVAL;
 }
+/* The loop's own call_soon (future done-callbacks, signal handlers): its
+ * slot is marked so that no user handle reaches it (S4). */
+int evl__queue_own_cb(evl_loop *loop, evl_cb cb, void *arg, evl_handle *out) {
+  if (!loop)
+    return -EINVAL;
+  evl__adapter_base *b = EVL__ADAPTER_BASE(loop);
+  b->soon_own = 1;
+  int rc = b->ops->call_soon(loop, cb, arg, out);
+  b->soon_own = 0;
+  return rc;
+}
+int evl__cancel_own(evl_loop *loop, evl_handle h) {
+  if (!loop)
+    return -EINVAL;
+  evl__adapter_base *b = EVL__ADAPTER_BASE(loop);
+  int rc = evl__adapter_check(b);
+  if (rc)
+    return rc;
+  evl__adapter_slot *sl = evl__adapter_slot_get(&b->slots, h);
+  if (!sl || sl->kind != EVL__ADAPTER_SLOT_OWN)
+    return EVL_EHANDLE;
+  evl__adapter_slot_free(&b->slots, h); /* its FIFO entry is skipped */
+  return 0;
+}
 int evl_call_soon_threadsafe(evl_loop *loop, evl_cb cb, void *arg) {
   return loop
              ? EVL__ADAPTER_BASE(loop)->ops->call_soon_threadsafe(loop, cb, arg)

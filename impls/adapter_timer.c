@@ -64,8 +64,8 @@ int evl__adapter_cancel(evl_loop *loop, evl_handle h) {
   if (rc)
     return rc;
   evl__adapter_slot *sl = evl__adapter_slot_get(&b->slots, h);
-  if (!sl)
-    return EVL_EHANDLE;
+  if (!sl || sl->kind == EVL__ADAPTER_SLOT_OWN)
+    return EVL_EHANDLE; /* the loop's own callbacks are not the user's */
   if (sl->kind != EVL__ADAPTER_SLOT_TIMER) {
     /* A call_soon entry stays in the FIFO with a dead handle (S4). */
     evl__adapter_slot_free(&b->slots, h);
@@ -86,7 +86,7 @@ static int timer_move(evl_loop *loop, evl_handle h, uint64_t when_ns,
   if (rc)
     return rc;
   evl__adapter_slot *sl = evl__adapter_slot_get(&b->slots, h);
-  if (!sl)
+  if (!sl || sl->kind == EVL__ADAPTER_SLOT_OWN)
     return EVL_EHANDLE;
   if (sl->kind != EVL__ADAPTER_SLOT_TIMER)
     return -EINVAL; /* a call_soon callback is not a timer */

@@ -49,10 +49,11 @@ const char *evl_strerror(int code);
 typedef struct evl_loop evl_loop;
 
 /*
- * A handle names one scheduled callback or timer: (generation << 32) | slot.
- * Generations make a handle that already ran or was cancelled harmless:
- * evl_cancel() then returns EVL_EHANDLE instead of touching reused memory.
- * 0 is never a valid handle.
+ * A handle names one scheduled callback or timer of one loop: a slot, its
+ * generation and the loop's tag. Generations make a handle that already ran
+ * or was cancelled harmless, tags a handle of another loop: evl_cancel()
+ * then returns EVL_EHANDLE instead of touching reused memory. 0 is never a
+ * valid handle.
  */
 typedef uint64_t evl_handle;
 

@@ -53,10 +53,12 @@ extern "C" {
 
 enum { EVL_KIT_FREE, EVL_KIT_QUEUED, EVL_KIT_TIMER };
 
-/* A scheduled callback or timer. Its handle is (gen << 32) | (index + 1):
- * gen moves when the slot is freed, so a spent handle never matches a
- * reused slot. `stamp` names the slot's current ring entry: an entry with
- * another stamp (cancelled, re-armed out of the batch) is skipped. */
+/* A scheduled callback or timer. Its handle is (gen << 32) | (tag << 24) |
+ * (index + 1): gen moves when the slot is freed, so a spent handle never
+ * matches a reused slot, and the tag names the kit's loop, so a handle of
+ * another loop never matches either (S4). `stamp` names the slot's current ring
+ * entry: an entry with another stamp (cancelled, re-armed out of the batch) is
+ * skipped. */
 typedef struct evl_kit_slot {
   evl_cb cb;
   void *arg;
@@ -107,7 +109,10 @@ typedef struct evl_kit {
   size_t nposts, capposts;
   int wake_rd, wake_wr, wake_pending, closed;
   uint64_t callbacks; /* callbacks run, for loop_stats */
+  uint32_t tag;       /* names this loop in its handles: 1..255 */
 } evl_kit;
+
+#define EVL_KIT_MAX_SLOTS 0xffffffu /* index + 1 fits below the tag */
 
 /* ---------------------------------------------------------------- basics */
 
@@ -140,7 +145,10 @@ static inline int evl_kit_grow(void *p, uint32_t *cap, size_t elem,
 
 /* The wakeup pipe and the lock. 0 or -errno; nothing is left on failure. */
 static inline int evl_kit_init(evl_kit *k) {
+  static unsigned tags; /* per file that includes the kit: enough to tell
+                           its loops apart */
   memset(k, 0, sizeof *k);
+  k->tag = __atomic_fetch_add(&tags, 1, __ATOMIC_RELAXED) % 255 + 1;
   int p[2];
   if (pipe(p) != 0)
     return -errno;
@@ -226,7 +234,7 @@ static inline int evl_kit_slot_new(evl_kit *k, evl_cb cb, void *arg,
     i = k->free_head - 1;
     k->free_head = k->slots[i].next_free;
   } else {
-    if (k->nslots >= UINT32_MAX / 2)
+    if (k->nslots >= EVL_KIT_MAX_SLOTS)
       return -ENOMEM;
     int rc =
         evl_kit_grow(&k->slots, &k->capslots, sizeof *k->slots, k->nslots + 1);
@@ -256,13 +264,14 @@ static inline void evl_kit_slot_free(evl_kit *k, uint32_t i) {
 }
 
 static inline evl_handle evl_kit_handle(const evl_kit *k, uint32_t i) {
-  return ((uint64_t)k->slots[i].gen << 32) | (uint64_t)(i + 1);
+  return ((uint64_t)k->slots[i].gen << 32) | ((uint64_t)k->tag << 24) |
+         (uint64_t)(i + 1);
 }
 
 /* The slot a live handle names, or -1. */
 static inline int64_t evl_kit_lookup(const evl_kit *k, evl_handle h) {
-  uint64_t low = h & 0xffffffffu;
-  if (low == 0 || low > k->nslots)
+  uint64_t low = h & EVL_KIT_MAX_SLOTS;
+  if (low == 0 || low > k->nslots || ((h >> 24) & 0xff) != k->tag)
     return -1;
   const evl_kit_slot *s = &k->slots[low - 1];
   if (s->gen != (uint32_t)(h >> 32) || s->state == EVL_KIT_FREE)
