@@ -197,7 +197,7 @@ static void libuv_fini(void *state) {
      * and uv_loop_close can release its fds. With its epoll fd gone uv_run
      * would abort: the handles are then dropped with the memory. */
     for (int i = 0; i < 16 && uv_loop_close(loop) == UV_EBUSY; i++) {
-      if (wrap_fdid_same(&s->epfd) < 0)
+      if (wrap_fdid_same(&s->epfd) < 0 && wrap_epoll_revive(&s->epfd) < 0)
         break;
       uv_run(loop, UV_RUN_NOWAIT);
     }

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -187,6 +188,23 @@ static inline int wrap_fd_is_epoll(int fd) {
     return 0;
   link[n] = 0;
   return strcmp(link, "anon_inode:[eventpoll]") == 0;
+}
+
+/* A library's epoll fd closed under it: while its number is still free, a
+ * fresh epoll set put there lets the library run once more to release its
+ * handles and memory (uv_run would abort on the closed number). 0 when
+ * revived, -EBADF when the number is taken by another file now. */
+static inline int wrap_epoll_revive(const wrap_fdid *id) {
+  if (fcntl(id->fd, F_GETFD) >= 0 || errno != EBADF)
+    return -EBADF;
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0)
+    return -errno;
+  if (ep == id->fd) /* the lowest free number: it landed there already */
+    return 0;
+  int rc = dup3(ep, id->fd, O_CLOEXEC) == id->fd ? 0 : -errno;
+  close(ep);
+  return rc;
 }
 
 /* Enough free numbers for what a library opens in its constructor (libev

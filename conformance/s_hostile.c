@@ -92,8 +92,15 @@ void test_s10_wait_fails_no_abort(evl_tctx *t) {
   int n = hostile_fds_new(&before, &after, own, HOSTILE_MAX_FDS);
   if (n == 0)
     T_SKIP(t, "the loop holds no fd of its own to break");
+  /* The epoll (or io_uring) instances when the loop has any: closing the
+   * library's other fds too would only make it leak what it can no longer
+   * release; with none (poll, select), every fd the loop opened. */
+  int kernel = 0;
   for (int i = 0; i < n; i++)
-    close(own[i]);
+    kernel += hostile_fd_is_instance(own[i]);
+  for (int i = 0; i < n; i++)
+    if (!kernel || hostile_fd_is_instance(own[i]))
+      close(own[i]);
   T_OK(t, "call_soon", OPS->call_soon(loop, s10_noop, NULL, NULL));
   int rc1 = OPS->run_once(loop);
   T_OK(t, "call_soon", OPS->call_soon(loop, s10_noop, NULL, NULL));

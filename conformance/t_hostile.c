@@ -30,6 +30,17 @@ int hostile_fds_same(const hostile_fds *a, const hostile_fds *b) {
   return memcmp(a, b, sizeof *a) == 0;
 }
 
+int hostile_fd_is_instance(int fd) {
+  char path[64], link[64];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(path, link, sizeof link - 1);
+  if (n <= 0)
+    return 0;
+  link[n] = 0;
+  return !strcmp(link, "anon_inode:[eventpoll]") ||
+         !strcmp(link, "anon_inode:[io_uring]");
+}
+
 int hostile_quiet_begin(evl_tctx *t) {
   fflush(stderr);
   char path[] = "/tmp/evl-quiet-XXXXXX";

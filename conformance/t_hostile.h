@@ -18,6 +18,9 @@ int hostile_fds_new(const hostile_fds *before, const hostile_fds *after,
                     int *out, int cap);
 int hostile_fds_same(const hostile_fds *a, const hostile_fds *b);
 
+/* 1 if fd is an epoll or io_uring instance. */
+int hostile_fd_is_instance(int fd);
+
 /* Sends stderr to a temporary file until hostile_quiet_end, which returns
  * how many bytes were written to it (the library must print nothing). */
 int hostile_quiet_begin(evl_tctx *t);

@@ -359,7 +359,7 @@ static int uvn_teardown(evl_loop *loop) {
       uv_close((uv_handle_t *)&((uvn_fd *)loop->b.fds[fd])->p, uvn_free_cb);
   int rc = 0;
   if (loop->uv_inited) {
-    if (wrap_fdid_same(&loop->epfd) < 0)
+    if (wrap_fdid_same(&loop->epfd) < 0 && wrap_epoll_revive(&loop->epfd) < 0)
       return -EBADF; /* uv_run would abort: the handles go with the memory */
     uv_run(&loop->uv, UV_RUN_DEFAULT);
     rc = uv_loop_close(&loop->uv);
