@@ -28,6 +28,7 @@
  * - wake() writes an eventfd that has its own persistent event.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,7 @@ typedef struct libevent_state {
   int nregs;
   wrap_ready q;
   int epfd; /* the base's epoll fd, or -1 when it could not be told */
+  int reinit; /* a dead kernel registration may be left: rebuild first */
 } libevent_state;
 
 static void libevent_quiet(int severity, const char *msg) {
@@ -197,6 +199,12 @@ static int libevent_ctl(void *state, int fd, unsigned old_mask,
   if (!new_mask) {
     if (!r || !r->mask)
       return -ENOENT;
+    /* Deleted after its number was closed: if a dup keeps the file open,
+     * epoll still holds a registration no delete can name, and it would
+     * report the next file on this number. The next wait rebuilds the
+     * epoll set (K6), as the epoll backend does. */
+    if (fcntl(fd, F_GETFD) < 0 && errno == EBADF)
+      s->reinit = 1;
     libevent_drop(r);
     return 0;
   }
@@ -258,6 +266,15 @@ static wrap_slot *libevent_lookup(void *state, int fd) {
 static int libevent_run(void *state, int nonblock, int64_t left_ns) {
   libevent_state *s = state;
   int rc;
+  if (s->reinit) {
+    /* event_reinit makes a fresh epoll set holding exactly the events
+     * added now; the new epoll fd takes the lowest free number. */
+    int epfd = wrap_lowest_free_fd();
+    if (event_reinit(s->base) < 0)
+      return -ENOMEM;
+    s->reinit = 0;
+    s->epfd = epfd >= 0 && wrap_fd_is_epoll(epfd) ? epfd : -1;
+  }
   if (nonblock) {
     rc = event_base_loop(s->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
   } else if (left_ns >= 0) {

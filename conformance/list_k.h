@@ -12,6 +12,10 @@
     "modify really changes which directions are reported")                     \
   X(k1_regular_file, "K1", BACKEND, 0, 0, 5,                                   \
     "regular file: always ready with FILES, else refused with nothing kept")   \
+  X(k1_readd_after_failed_delete, "K1", BACKEND, 0, 0, 5,                      \
+    "closed under a dup, delete failed, same file back on the number: add 0")  \
+  X(k1_delete_below_highest, "K1", BACKEND, 0, 0, 5,                           \
+    "deleting fds below the highest registered: the rest still reported")      \
   X(k2_wait0_empty, "K2", BACKEND, 0, 0, 5,                                    \
     "wait(0) returns 0 at once with nothing ready, also when empty")           \
   X(k2_wait0_ready, "K2", BACKEND, 0, 0, 5,                                    \
@@ -33,6 +37,8 @@
     "300 waits of 1 ns to 3 us on an idle fd all return, none early")          \
   X(k2_eintr_zero_events, "K2", BACKEND, 0, 0, 10,                             \
     "a signal interrupting wait gives 0 events, not an error")                 \
+  X(k2_no_spin_in_wait, "K2", BACKEND, 0, 0, 10,                               \
+    "sub-ms remainders, a closed registered fd: waits sleep (CPU vs wall)")    \
   X(k3_read_reported_again, "K3", BACKEND, 0, 0, 5,                            \
     "unread data is reported on every wait until drained")                     \
   X(k3_write_reported_again, "K3", BACKEND, 0, 0, 5,                           \
@@ -73,6 +79,10 @@
     "closed and reopened between waits, in flight: no stale event")            \
   X(k6_delete_after_close_dup, "K6", BACKEND, 0, 0, 5,                         \
     "fd closed before its delete, dup alive: no event, waits not cut short")   \
+  X(k6_dead_registration_reused, "K6", BACKEND, 0, 0, 5,                       \
+    "a dead registration under a reused number: only the new file's events")   \
+  X(k6_held_back_then_reused, "K6", BACKEND, 0, 0, 5,                          \
+    "readiness held back (cap 2), fds deleted, closed, reused: never seen")    \
   X(k7_fd_limit_refused, "K7", BACKEND, 0, 0, 5,                               \
     "fds >= fd_limit get -ERANGE and nothing registered (clean under ASan)")   \
   X(k7_fd_limit_boundary, "K7", BACKEND, 0, 0, 5,                              \
