@@ -237,7 +237,8 @@ static uint64_t kr_cpu_now(void) {
  * machine, far more than a tenth. Waits that report the closed fd are an
  * answer, not a spin, and are left out. */
 void test_k2_no_spin_in_wait(evl_tctx *t) {
-  static const int64_t tmo[] = {300000, 1500000, 2700000, 999000, 1001000};
+  /* Mostly remainder: a backend that spins through it shows at once. */
+  static const int64_t tmo[] = {900000, 1900000, 2950000, 500000, 1999000};
   kt_backend kb;
   evl_event out[KR_CAP];
   int idle[2], gone[2];
@@ -265,15 +266,18 @@ void test_k2_no_spin_in_wait(evl_tctx *t) {
       wall += dw;
       cpu += dc;
     }
-    if (cpu * 10 > wall)
+    /* Instrumented builds (ASan, valgrind: EVL_TEST_TIMEOUT_SCALE > 1)
+     * spend CPU of their own on every call: the budget grows with it. */
+    double budget = 0.1 * (t->timeout_scale > 1 ? t->timeout_scale : 1);
+    if ((double)cpu > budget * (double)wall)
       T_FAIL(t,
              "%s: the waiting thread used %llu us of CPU in %llu us of "
-             "waits with nothing ready (expected under a tenth: it spun "
+             "waits with nothing ready (expected under %.0f%%: it spun "
              "inside wait)",
              phase ? "a registered fd closed without delete"
-                   : "timeouts of 0.3 to 2.7 ms with sub-ms remainders",
+                   : "timeouts of 0.5 to 2.95 ms with sub-ms remainders",
              (unsigned long long)(cpu / 1000),
-             (unsigned long long)(wall / 1000));
+             (unsigned long long)(wall / 1000), budget * 100);
     (void)reported;
   }
   kt_close(&kb);

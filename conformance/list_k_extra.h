@@ -14,6 +14,10 @@
     "backend_ops/EVL_BACKEND choose it and say so; unknown names refused")     \
   X(s8_new_without_fds, "S8", IMPL, 0, 0, 10,                                  \
     "loop_new with no fd to spare fails cleanly and leaves nothing")           \
+  X(s8_new_fails_each_step, "S8", IMPL, 0, 0, 20,                              \
+    "loop_new with 0, 1, 2... fds to spare: each failure leaves nothing")      \
+  X(s10_loop_wait_fails, "S10", IMPL, 0, 0, 3,                                 \
+    "a whole loop's own wait fails (seccomp EIO): run fails, one report")      \
   X(s8_config_short, "S8", IMPL, 0, 0, 10,                                     \
     "loop_new reads evl_impl_config only up to its size")                      \
   X(s8_config_unknown_flags, "S8", IMPL, 0, 0, 10,                             \
