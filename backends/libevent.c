@@ -55,7 +55,7 @@ typedef struct libevent_state {
   libevent_reg *regs;
   int nregs;
   wrap_ready q;
-  int epfd; /* the base's epoll fd, or -1 when it could not be told */
+  int epfd;   /* the base's epoll fd, or -1 when it could not be told */
   int reinit; /* a dead kernel registration may be left: rebuild first */
 } libevent_state;
 
