@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <evl/impl.h>
 
@@ -56,8 +57,19 @@ typedef struct evl__adapter_slots {
 int evl__adapter_slot_alloc(evl__adapter_slots *s, uint32_t kind, void *ptr,
                             evl_handle *out);
 /* The live slot `h` names, or NULL if it ran, was cancelled or never was. */
-evl__adapter_slot *evl__adapter_slot_get(const evl__adapter_slots *s,
-                                         evl_handle h);
+static inline evl__adapter_slot *
+evl__adapter_slot_get(const evl__adapter_slots *s, evl_handle h) {
+  uint32_t i = (uint32_t)(h & ((1u << EVL__ADAPTER_H_SLOT_BITS) - 1));
+  uint32_t tag =
+      (uint32_t)(h >> EVL__ADAPTER_H_SLOT_BITS) & EVL__ADAPTER_H_TAG_MASK;
+  uint64_t gen = h >> (EVL__ADAPTER_H_SLOT_BITS + EVL__ADAPTER_H_TAG_BITS);
+  if (i >= s->len || gen == 0 || tag != s->tag)
+    return NULL;
+  evl__adapter_slot *sl = &s->v[i];
+  if (sl->gen != gen || sl->kind == EVL__ADAPTER_SLOT_FREE)
+    return NULL;
+  return sl;
+}
 void evl__adapter_slot_free(evl__adapter_slots *s, evl_handle h);
 
 /* ---- FIFO of callbacks -------------------------------------------------- */
@@ -194,11 +206,30 @@ void evl__adapter_base_destroy(evl__adapter_base *b);
 
 /* 0, -EINVAL for no loop, EVL_ECLOSED, or -EPERM for a foreign thread in
  * debug mode (S11). */
-int evl__adapter_check(const evl__adapter_base *b);
+static inline int evl__adapter_check(const evl__adapter_base *b) {
+  if (!b)
+    return -EINVAL;
+  if (b->closed)
+    return EVL_ECLOSED;
+  if (b->debug && b->running && !pthread_equal(b->runner, pthread_self()))
+    return -EPERM;
+  return 0;
+}
 
-uint64_t evl__adapter_now(void);
+static inline uint64_t evl__adapter_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 /* Delay or absolute time to an absolute deadline; negative delay: now. */
-uint64_t evl__adapter_deadline(int64_t delay_ns);
+static inline uint64_t evl__adapter_deadline(int64_t delay_ns) {
+  uint64_t now = evl__adapter_now();
+  if (delay_ns <= 0)
+    return now;
+  if ((uint64_t)delay_ns > UINT64_MAX - now)
+    return UINT64_MAX;
+  return now + (uint64_t)delay_ns;
+}
 
 /* Queues cb; returns 0 or -errno. The adapter makes sure the library will
  * not block while anything is queued. */

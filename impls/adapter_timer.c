@@ -79,8 +79,10 @@ int evl__adapter_cancel(evl_loop *loop, evl_handle h) {
   return 0;
 }
 
-static int timer_move(evl_loop *loop, evl_handle h, uint64_t when_ns,
-                      int due_now) {
+/* The live timer h names: 0, or EVL_EHANDLE, -EINVAL (a call_soon
+ * handle) or the loop check's error. */
+static inline __attribute__((always_inline)) int
+timer_find(evl_loop *loop, evl_handle h, evl__adapter_timer **out) {
   evl__adapter_base *b = EVL__ADAPTER_BASE(loop);
   int rc = evl__adapter_check(b);
   if (rc)
@@ -90,21 +92,36 @@ static int timer_move(evl_loop *loop, evl_handle h, uint64_t when_ns,
     return EVL_EHANDLE;
   if (sl->kind != EVL__ADAPTER_SLOT_TIMER)
     return -EINVAL; /* a call_soon callback is not a timer */
-  evl__adapter_timer *t = sl->u.ptr;
-  t->deadline = when_ns;
-  /* A new sequence number, as if scheduled now (S15); an entry already on
-   * the due list keeps the old one and is skipped. */
-  t->seq = ++b->tseq;
-  b->hooks->timer_arm(b, t, due_now);
+  *out = sl->u.ptr;
   return 0;
 }
 
+/* A new deadline and a new sequence number, as if scheduled now (S15): an
+ * entry already on the due list keeps the old one and is skipped. */
+static inline __attribute__((always_inline)) void
+timer_move(evl__adapter_timer *t, uint64_t when_ns, int due_now) {
+  evl__adapter_base *b = t->base;
+  t->deadline = when_ns;
+  t->seq = ++b->tseq;
+  b->hooks->timer_arm(b, t, due_now);
+}
+
 int evl__adapter_rearm(evl_loop *loop, evl_handle h, int64_t delay_ns) {
-  return timer_move(loop, h, evl__adapter_deadline(delay_ns), delay_ns <= 0);
+  evl__adapter_timer *t;
+  int rc = timer_find(loop, h, &t);
+  if (rc)
+    return rc;
+  timer_move(t, evl__adapter_deadline(delay_ns), delay_ns <= 0);
+  return 0;
 }
 
 int evl__adapter_rearm_at(evl_loop *loop, evl_handle h, uint64_t when_ns) {
-  return timer_move(loop, h, when_ns, when_ns <= evl__adapter_now());
+  evl__adapter_timer *t;
+  int rc = timer_find(loop, h, &t);
+  if (rc)
+    return rc;
+  timer_move(t, when_ns, when_ns <= evl__adapter_now());
+  return 0;
 }
 
 static int due_push(evl__adapter_base *b, const evl__adapter_timer *t) {

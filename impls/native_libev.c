@@ -118,17 +118,13 @@ static void evn_timer_arm(evl__adapter_base *b, evl__adapter_timer *at,
     if (at->deadline > loop->ep_base)
       after = (double)(at->deadline - loop->ep_base) / 1e9;
   }
-  if (after > 0. && ev_is_active(w)) {
-    /* A running timer moves in place in libev's heap: ev_timer_again with
-     * `repeat` as the new timeout, then one-shot again. */
-    w->repeat = after;
-    ev_timer_again(loop->ev, w);
-    w->repeat = 0.;
-    return;
-  }
-  ev_timer_stop(loop->ev, w);
-  ev_timer_set(w, after, 0.);
-  ev_timer_start(loop->ev, w);
+  /* ev_timer_again moves a running timer in place in libev's heap, or
+   * starts a stopped one, with `repeat` as the timeout: libev's own re-arm.
+   * `repeat` stays set (evn_timer_cb stops the timer when it fires), and a
+   * timer due now gets the smallest timeout, due at libev's next timer
+   * phase. */
+  w->repeat = after > 0. ? after : 1e-9;
+  ev_timer_again(loop->ev, w);
 }
 
 static void evn_timer_stop(evl__adapter_base *b, evl__adapter_timer *at) {
@@ -136,7 +132,8 @@ static void evn_timer_stop(evl__adapter_base *b, evl__adapter_timer *at) {
 }
 
 static void evn_timer_cb(struct ev_loop *ev, ev_timer *w, int revents) {
-  (void)ev, (void)revents;
+  (void)revents;
+  ev_timer_stop(ev, w); /* one-shot: libev would repeat it */
   /* The lowest-priority check runs after every timer of this pass: it
    * runs the batch's call_soon callbacks, then these in order. */
   evl__adapter_timer_fired(&((evn_timer *)w)->t);
@@ -165,13 +162,10 @@ static void evn_drop_fd(evl_loop *loop, evn_fd *f) {
   free(f);
 }
 
-static void evn_io_cb(struct ev_loop *ev, ev_io *w, int revents) {
-  (void)ev;
-  /* The watcher's own interest, not revents: an error feeds both bits. */
-  int write = (w->events & EV_WRITE) != 0;
-  evn_fd *f = write ? (evn_fd *)((char *)w - offsetof(evn_fd, w))
-                    : (evn_fd *)((char *)w - offsetof(evn_fd, r));
-  evl_loop *loop = f->loop;
+/* An error or debug mode: everything out of line, so that the fast path
+ * below saves no register and ends in a tail call. */
+__attribute__((noinline, cold)) static void
+evn_io_rare(evl_loop *loop, evn_fd *f, ev_io *w, int write, int revents) {
   int fd = w->fd;
   evl_io_cb cb = f->cb[write];
   void *arg = f->arg[write];
@@ -189,6 +183,28 @@ static void evn_io_cb(struct ev_loop *ev, ev_io *w, int revents) {
   evl__adapter_cb_end(&loop->b, t0);
 }
 
+static inline __attribute__((always_inline)) void
+evn_io(evn_fd *f, ev_io *w, int write, int revents) {
+  evl_loop *loop = f->loop;
+  if ((revents & EV_ERROR) || loop->b.debug) {
+    evn_io_rare(loop, f, w, write, revents);
+    return;
+  }
+  loop->b.st.events++;
+  loop->b.st.callbacks++;
+  f->cb[write](w->fd, write ? EVL_WRITE : EVL_READ, f->arg[write]);
+}
+
+static void evn_read_cb(struct ev_loop *ev, ev_io *w, int revents) {
+  (void)ev;
+  evn_io((evn_fd *)((char *)w - offsetof(evn_fd, r)), w, 0, revents);
+}
+
+static void evn_write_cb(struct ev_loop *ev, ev_io *w, int revents) {
+  (void)ev;
+  evn_io((evn_fd *)((char *)w - offsetof(evn_fd, w)), w, 1, revents);
+}
+
 static int evn_add(evl_loop *loop, int fd, int write, evl_io_cb cb, void *arg) {
   int rc = evl__adapter_io_add_prep(loop, fd, cb, evl__adapter_check_fd);
   if (rc)
@@ -199,8 +215,8 @@ static int evn_add(evl_loop *loop, int fd, int write, evl_io_cb cb, void *arg) {
     if (!f)
       return -ENOMEM;
     f->loop = loop;
-    ev_io_init(&f->r, evn_io_cb, fd, EV_READ);
-    ev_io_init(&f->w, evn_io_cb, fd, EV_WRITE);
+    ev_io_init(&f->r, evn_read_cb, fd, EV_READ);
+    ev_io_init(&f->w, evn_write_cb, fd, EV_WRITE);
     loop->b.fds[fd] = f;
     loop->b.nfds++;
   }

@@ -140,7 +140,33 @@ static int uvn_mask(const uvn_fd *f) {
   return (f->cb[0] ? UV_READABLE : 0) | (f->cb[1] ? UV_WRITABLE : 0);
 }
 
+static void uvn_poll_both(uv_poll_t *p, int status, int events);
+
+/* One direction ready, no error, not in debug mode: the callback is the
+ * last thing done (a tail call, nothing saved). Everything else goes out
+ * of line to uvn_poll_both. */
 static void uvn_poll_cb(uv_poll_t *p, int status, int events) {
+  uvn_fd *f = (uvn_fd *)p;
+  evl_loop *loop = f->loop;
+  if (status == 0 && !loop->b.debug) {
+    if (events == UV_READABLE && f->cb[0]) {
+      loop->b.st.events++;
+      loop->b.st.callbacks++;
+      f->cb[0](f->fd, EVL_READ, f->arg[0]);
+      return;
+    }
+    if (events == UV_WRITABLE && f->cb[1]) {
+      loop->b.st.events++;
+      loop->b.st.callbacks++;
+      f->cb[1](f->fd, EVL_WRITE, f->arg[1]);
+      return;
+    }
+  }
+  uvn_poll_both(p, status, events);
+}
+
+__attribute__((noinline)) static void uvn_poll_both(uv_poll_t *p, int status,
+                                                    int events) {
   uvn_fd *f = (uvn_fd *)p;
   evl_loop *loop = f->loop;
   unsigned extra = 0;
