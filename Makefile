@@ -109,8 +109,9 @@ LIBS_$(1) := $(call dep_libs,$(3))
 endif
 endef
 # A whole-loop adapter is impls/<file>.c plus the shared adapter glue, and
-# the core's own error texts, futures and executor: they need only a few
-# loop calls, which impls/adapter_core.c provides for a foreign loop.
+# the core's own error texts, futures and executor: they call the loop only
+# through the services table in core/loop_int.h, which impls/adapter_core.c
+# provides for a native loop.
 # -Bsymbolic keeps each module's copies bound to themselves.
 ADAPTER_SRC := impls/adapter.c impls/adapter_core.c impls/adapter_signal.c \
                impls/adapter_timer.c \

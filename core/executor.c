@@ -59,7 +59,8 @@ static void executor_free_job(executor_job *j) {
 /* On the loop thread: the job's outcome completes its future. */
 static void executor_deliver(void *arg) {
   executor_job *j = arg;
-  executor *ex = evl__loop_ext(evl_future_loop(j->f), EVL__EXT_EXECUTOR);
+  evl_loop *loop = evl_future_loop(j->f);
+  executor *ex = evl__services(loop)->ext(loop, EVL__EXT_EXECUTOR);
   if (ex)
     executor_unlink(ex, j);
   /* A future cancelled meanwhile stays cancelled: its result is dropped. */
@@ -67,8 +68,8 @@ static void executor_deliver(void *arg) {
     int rc = j->status < 0 ? evl_future_set_error(j->f, j->status)
                            : evl_future_set_result(j->f, j->result);
     if (rc < 0)
-      evl__loop_error(evl_future_loop(j->f), rc, "executor",
-                      "could not complete the job's future", -1);
+      evl__services(loop)->error(loop, rc, "executor",
+                                 "could not complete the job's future", -1);
   }
   executor_free_job(j);
 }
@@ -97,7 +98,8 @@ static void *executor_worker(void *arg) {
     /* Outside the lock: the loop thread takes it in executor_deliver. If the
      * post fails the loop is closing, and its close hook (which joins this
      * thread first) frees the job from `all`. */
-    (void)evl_call_soon_threadsafe(ex->loop, executor_deliver, j);
+    (void)evl__services(ex->loop)->call_soon_threadsafe(ex->loop,
+                                                        executor_deliver, j);
     pthread_mutex_lock(&ex->lock);
   }
   pthread_mutex_unlock(&ex->lock);
@@ -125,11 +127,11 @@ static void executor_close_hook(evl_loop *loop, void *data) {
   pthread_cond_destroy(&ex->cond);
   pthread_mutex_destroy(&ex->lock);
   free(ex);
-  evl__loop_set_ext(loop, EVL__EXT_EXECUTOR, NULL);
+  evl__services(loop)->set_ext(loop, EVL__EXT_EXECUTOR, NULL);
 }
 
 static int executor_get(evl_loop *loop, executor **out) {
-  executor *ex = evl__loop_ext(loop, EVL__EXT_EXECUTOR);
+  executor *ex = evl__services(loop)->ext(loop, EVL__EXT_EXECUTOR);
   if (ex) {
     *out = ex;
     return 0;
@@ -149,20 +151,21 @@ static int executor_get(evl_loop *loop, executor **out) {
     free(ex);
     return rc;
   }
-  rc = evl__loop_add_close_hook(loop, executor_close_hook, ex);
+  rc = evl__services(loop)->add_close_hook(loop, executor_close_hook, ex);
   if (rc < 0) {
     pthread_cond_destroy(&ex->cond);
     pthread_mutex_destroy(&ex->lock);
     free(ex);
     return rc;
   }
-  evl__loop_set_ext(loop, EVL__EXT_EXECUTOR, ex);
+  evl__services(loop)->set_ext(loop, EVL__EXT_EXECUTOR, ex);
   *out = ex;
   return 0;
 }
 
 static unsigned executor_size(const executor *ex) {
-  unsigned n = ex->want ? ex->want : evl__loop_executor_threads(ex->loop);
+  unsigned n =
+      ex->want ? ex->want : evl__services(ex->loop)->executor_threads(ex->loop);
   if (n == 0) {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     n = cores > 0 ? (unsigned)cores : 1;
@@ -206,12 +209,12 @@ static int executor_start(executor *ex) {
 }
 
 int evl_set_executor_threads(evl_loop *loop, unsigned n) {
-  int rc = evl__loop_check(loop);
+  int rc = evl__services_check(loop);
   if (rc < 0)
     return rc;
   if (n > EXECUTOR_MAX_THREADS)
     return -EINVAL;
-  executor *ex = evl__loop_ext(loop, EVL__EXT_EXECUTOR);
+  executor *ex = evl__services(loop)->ext(loop, EVL__EXT_EXECUTOR);
   if (ex && ex->nthreads > 0)
     return -EBUSY;
   if (!ex) {
@@ -227,7 +230,7 @@ int evl_run_in_executor(evl_loop *loop, evl_work_fn fn, void *arg,
                         evl_future **out) {
   if (out)
     *out = NULL;
-  int rc = evl__loop_check(loop);
+  int rc = evl__services_check(loop);
   if (rc < 0)
     return rc;
   if (!fn || !out)

@@ -16,7 +16,7 @@
  * future before that (evl_future_loop() would otherwise return a dangling
  * pointer, and evl_future_release() itself never touches the loop).
  *
- * Threads. Futures are used on their loop's thread only (evl__loop_check
+ * Threads. Futures are used on their loop's thread only (evl__services_check
  * refuses foreign threads in debug mode). Two fields are atomic anyway: the
  * reference count, so a reference may be dropped anywhere, and the state,
  * which executor workers read to skip a job whose future was cancelled
@@ -61,11 +61,11 @@ static void future_close_hook(evl_loop *loop, void *data) {
     r = next;
   }
   free(ext);
-  evl__loop_set_ext(loop, EVL__EXT_FUTURES, NULL);
+  evl__services(loop)->set_ext(loop, EVL__EXT_FUTURES, NULL);
 }
 
 static future_ext *future_ext_get(evl_loop *loop, int *rc) {
-  future_ext *ext = evl__loop_ext(loop, EVL__EXT_FUTURES);
+  future_ext *ext = evl__services(loop)->ext(loop, EVL__EXT_FUTURES);
   if (ext)
     return ext;
   ext = calloc(1, sizeof *ext);
@@ -73,13 +73,13 @@ static future_ext *future_ext_get(evl_loop *loop, int *rc) {
     *rc = -ENOMEM;
     return NULL;
   }
-  int hrc = evl__loop_add_close_hook(loop, future_close_hook, ext);
+  int hrc = evl__services(loop)->add_close_hook(loop, future_close_hook, ext);
   if (hrc < 0) {
     free(ext);
     *rc = hrc;
     return NULL;
   }
-  evl__loop_set_ext(loop, EVL__EXT_FUTURES, ext);
+  evl__services(loop)->set_ext(loop, EVL__EXT_FUTURES, ext);
   return ext;
 }
 
@@ -87,7 +87,7 @@ int evl_future_new(evl_loop *loop, evl_future **out) {
   if (!out)
     return -EINVAL;
   *out = NULL;
-  int rc = evl__loop_check(loop);
+  int rc = evl__services_check(loop);
   if (rc < 0)
     return rc;
   /* The per-loop state is made here, not lazily on completion, so that
@@ -154,7 +154,8 @@ int evl_future_result(const evl_future *f, void **result) {
 
 static void future_run_cb(void *arg) {
   future_cbrec *r = arg;
-  future_ext *ext = evl__loop_ext(r->f->loop, EVL__EXT_FUTURES);
+  evl_loop *loop = r->f->loop;
+  future_ext *ext = evl__services(loop)->ext(loop, EVL__EXT_FUTURES);
   if (ext) {
     if (r->prev)
       r->prev->next = r->next;
@@ -176,7 +177,7 @@ static int future_schedule(evl_future *f, future_cbrec *r) {
     return rc;
   r->f = f;
   evl_future_retain(f);
-  rc = evl__queue_own_cb(f->loop, future_run_cb, r, NULL);
+  rc = evl__services(f->loop)->queue_own_cb(f->loop, future_run_cb, r, NULL);
   if (rc < 0) {
     evl_future_release(f);
     return rc;
@@ -193,7 +194,7 @@ static int future_schedule(evl_future *f, future_cbrec *r) {
 static int future_finish(evl_future *f, int state, void *result, int error) {
   if (!f)
     return -EINVAL;
-  int rc = evl__loop_check(f->loop);
+  int rc = evl__services_check(f->loop);
   if (rc < 0)
     return rc;
   if (atomic_load_explicit(&f->state, memory_order_relaxed) !=
@@ -210,8 +211,8 @@ static int future_finish(evl_future *f, int state, void *result, int error) {
     if (rc < 0) {
       /* Only call_soon failing can get here (the loop state exists since
        * evl_future_new); say so rather than lose the callback silently. */
-      evl__loop_error(f->loop, rc, "future done-callback",
-                      "could not schedule a done-callback", -1);
+      evl__services(f->loop)->error(f->loop, rc, "future done-callback",
+                                    "could not schedule a done-callback", -1);
       free(r);
     }
     r = next;
@@ -236,7 +237,7 @@ int evl_future_cancel(evl_future *f) {
 int evl_future_add_done_callback(evl_future *f, evl_future_cb cb, void *arg) {
   if (!f || !cb)
     return -EINVAL;
-  int rc = evl__loop_check(f->loop);
+  int rc = evl__services_check(f->loop);
   if (rc < 0)
     return rc;
   future_cbrec *r = calloc(1, sizeof *r);
@@ -282,20 +283,20 @@ static void future_remove_pending_cb(evl_future *f, evl_future_cb cb,
  * generation guards against a callback still queued when an earlier call
  * returned because someone else stopped the loop. */
 static void future_ruc_done(evl_future *f, void *arg) {
-  future_ext *ext = evl__loop_ext(f->loop, EVL__EXT_FUTURES);
+  future_ext *ext = evl__services(f->loop)->ext(f->loop, EVL__EXT_FUTURES);
   if (ext && ext->ruc_active == (uint64_t)(uintptr_t)arg)
-    evl_stop(f->loop);
+    evl__services(f->loop)->stop(f->loop);
 }
 
 int evl_run_until_complete(evl_loop *loop, evl_future *f) {
-  int rc = evl__loop_check(loop);
+  int rc = evl__services_check(loop);
   if (rc < 0)
     return rc;
   if (!f)
     return -EINVAL;
   if (f->loop != loop)
     return EVL_EFOREIGN;
-  if (evl_is_running(loop) > 0)
+  if (evl__services(loop)->is_running(loop) > 0)
     return -EBUSY;
   future_ext *ext = future_ext_get(loop, &rc);
   if (!ext)
@@ -310,8 +311,8 @@ int evl_run_until_complete(evl_loop *loop, evl_future *f) {
   ext->ruc_active = (uint64_t)(uintptr_t)token;
   /* Pending executor work completes through call_soon_threadsafe, which
    * wakes this wait: nothing else is needed to keep the loop alive. */
-  rc = evl_run_forever(loop);
-  ext = evl__loop_ext(loop, EVL__EXT_FUTURES);
+  rc = evl__services(loop)->run_forever(loop);
+  ext = evl__services(loop)->ext(loop, EVL__EXT_FUTURES);
   if (ext)
     ext->ruc_active = 0;
   if (evl_future_state(f) == EVL_FUTURE_PENDING)

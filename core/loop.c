@@ -388,6 +388,21 @@ unsigned evl__loop_executor_threads(const evl_loop *loop) {
   return loop->executor_threads;
 }
 
+/* What futures and the executor call on a reference loop (loop_int.h). */
+static const evl__loop_services loop_services = {
+    .check = evl__loop_check,
+    .queue_own_cb = evl__queue_own_cb,
+    .call_soon_threadsafe = evl_call_soon_threadsafe,
+    .stop = evl_stop,
+    .run_forever = evl_run_forever,
+    .is_running = evl_is_running,
+    .error = evl__loop_error,
+    .executor_threads = evl__loop_executor_threads,
+    .ext = evl__loop_ext,
+    .set_ext = evl__loop_set_ext,
+    .add_close_hook = evl__loop_add_close_hook,
+};
+
 /* ------------------------------------------------------------ lifecycle */
 
 int evl__backend_resolve(const evl_loop_config *cfg,
@@ -439,6 +454,7 @@ int evl_loop_new(evl_loop **out, const evl_loop_config *cfg) {
   if (!loop)
     return loop_new_failed(-ENOMEM, NULL);
   pthread_mutex_init(&loop->ts_lock, NULL);
+  loop->svc = &loop_services;
   loop->be = be;
   loop->htag = evl__next_htag();
   loop->free_head = UINT32_MAX;

@@ -121,6 +121,7 @@ typedef struct evl__hook {
 } evl__hook;
 
 struct evl_loop {
+  const evl__loop_services *svc; /* first: see loop_int.h */
   int closed;
   int running;
   int stopping;

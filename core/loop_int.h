@@ -46,4 +46,36 @@ unsigned evl__loop_executor_threads(const evl_loop *loop);
 void evl__loop_error(evl_loop *loop, int code, const char *context,
                      const char *message, int fd);
 
+/* ---- the seam futures and the executor use ------------------------------
+ * core/future.c and core/executor.c are compiled into the core and into
+ * each native adapter module, and run on either kind of loop. They reach
+ * the loop only through this table, which every such loop keeps as the
+ * first member of its struct: the reference core's is in loop.c, the
+ * adapters' in impls/adapter_core.c. Setup and completion paths only. */
+typedef struct evl__loop_services {
+  int (*check)(const evl_loop *loop); /* as evl__loop_check */
+  int (*queue_own_cb)(evl_loop *loop, evl_cb cb, void *arg,
+                      evl_handle *out); /* as evl__queue_own_cb */
+  int (*call_soon_threadsafe)(evl_loop *loop, evl_cb cb, void *arg);
+  int (*stop)(evl_loop *loop);
+  int (*run_forever)(evl_loop *loop);
+  int (*is_running)(const evl_loop *loop);
+  void (*error)(evl_loop *loop, int code, const char *context,
+                const char *message, int fd);
+  unsigned (*executor_threads)(const evl_loop *loop);
+  void *(*ext)(const evl_loop *loop, enum evl__ext which);
+  void (*set_ext)(evl_loop *loop, enum evl__ext which, void *p);
+  int (*add_close_hook)(evl_loop *loop, evl__close_hook fn, void *data);
+} evl__loop_services;
+
+/* The table of a loop that is not NULL. */
+static inline const evl__loop_services *evl__services(const evl_loop *loop) {
+  return *(const evl__loop_services *const *)(const void *)loop;
+}
+
+/* check through the table, with NULL refused as evl__loop_check does. */
+static inline int evl__services_check(const evl_loop *loop) {
+  return loop ? evl__services(loop)->check(loop) : -22 /* -EINVAL */;
+}
+
 #endif

@@ -89,6 +89,7 @@ int evl__adapter_base_init(evl__adapter_base *b, const evl_impl_ops *ops,
        (EVL_FIELD_OR(evl_impl_config, cfg, flags, 0u) & ~EVL_LOOP_FLAGS)))
     return -EINVAL;
   memset(b, 0, sizeof *b);
+  b->svc = &evl__adapter_services;
   b->ops = ops;
   b->hooks = hooks;
   b->slots.free = UINT32_MAX;

@@ -131,7 +131,10 @@ typedef struct evl__adapter_hooks {
 
 /* ---- the part of every adapter's loop that is not the library ---------- */
 typedef struct evl__adapter_base {
-  const evl_impl_ops *ops; /* the adapter's table: futures call through it */
+  /* First, as loop_int.h asks: futures and the executor call the loop
+   * through it (adapter_core.c). */
+  const evl__loop_services *svc;
+  const evl_impl_ops *ops; /* the adapter's table */
   int closed, running, stopping;
   evl__adapter_slots slots;
   int soon_own; /* the call_soon in progress is the loop's own */
@@ -199,6 +202,8 @@ void evl__adapter_loop_discard(evl_loop *loop);
  * first: the first step of close, before the cross-thread queue closes,
  * since executor workers post through it. */
 void evl__adapter_run_closers(evl__adapter_base *b);
+/* What every adapter loop's svc points to (adapter_core.c). */
+extern const evl__loop_services evl__adapter_services;
 /* Frees the base's memory and drops everything queued, running nothing. */
 void evl__adapter_base_fini(evl__adapter_base *b);
 /* After fini, when the loop shell itself goes (loop_free). */
