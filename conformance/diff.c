@@ -320,9 +320,10 @@ int diff_main(char **impls, int nimpls, char **backends, int nbackends,
   printf("differential: %ld scenarios (--seed %" PRIu64 ") on", count, seed);
   for (int i = 0; i < ntg; i++)
     printf(" %s", tg[i].name);
-  printf("%s%s%s\n", flags & DIFF_NO_EQUAL ? "; no equal deadlines" : "",
+  printf("%s%s%s%s\n", flags & DIFF_NO_EQUAL ? "; no equal deadlines" : "",
          flags & DIFF_NO_PEER_CLOSE ? "; no hang-ups" : "",
-         flags & DIFF_NO_REARM ? "; no re-arm" : "");
+         flags & DIFF_NO_REARM ? "; no re-arm" : "",
+         flags & DIFF_NO_IO ? "; no readers or writers" : "");
   fflush(stdout);
 
   for (long first = 0; first < count; first += DIFF_CHUNK) {

@@ -15,7 +15,8 @@ enum { DIFF_MAX_OPS = 32, DIFF_SLOTS = 2, DIFF_SETTLE = 4 };
  * of batch `phase`. `a` is the step's number: ms past a base ten seconds
  * ago (at-past), bytes (write), bytes per read (add-reader), calls before
  * it removes itself (add-writer), the step whose handle to cancel (cancel),
- * pipe 0 / socketpair 1 (reopen). */
+ * pipe 0 / socketpair 1 (reopen). WRITE to CLOSE_PEER are the fd steps, in
+ * one run (DIFF_NO_IO leaves them out). */
 #define DIFF_OPS(X)                                                            \
   X(SOON, "call_soon")                                                         \
   X(LATER_NEG, "call_later(-1 ms)")                                            \
@@ -45,6 +46,7 @@ enum {
   DIFF_NO_EQUAL = 1u << 0,      /* equal deadlines in one batch */
   DIFF_NO_PEER_CLOSE = 1u << 1, /* hang-ups */
   DIFF_NO_REARM = 1u << 2,      /* no EVL_IF_REARM */
+  DIFF_NO_IO = 1u << 3, /* readers and writers (the run cycle's order) */
 };
 
 typedef struct diff_op {

@@ -80,6 +80,8 @@ void diff_generate(diff_scen *sc, uint64_t seed, unsigned flags) {
       k = DIFF_WRITE;
     if (k == DIFF_REARM && (flags & DIFF_NO_REARM))
       k = DIFF_CANCEL;
+    if ((flags & DIFF_NO_IO) && k >= DIFF_WRITE && k <= DIFF_CLOSE_PEER)
+      k = k % 2 ? DIFF_AT_PAST : DIFF_SOON;
     o->kind = (uint8_t)k;
     o->phase = phase[i];
     o->slot = (uint8_t)diff_rand(&s, DIFF_SLOTS);
@@ -473,6 +475,8 @@ unsigned diff_flags_for(const evl_impl_ops *impl) {
       {"s6_hangup_wakes_both", DIFF_NO_PEER_CLOSE},
       {"s6_pipe_eof", DIFF_NO_PEER_CLOSE},
       {"s15_rearm_equal_deadline_order", DIFF_NO_EQUAL},
+      /* I/O callbacks not queued behind the batch's: no fds at all. */
+      {"s1_ready_behind_soon", DIFF_NO_IO},
   };
   unsigned f = 0;
   if (!(impl->features & EVL_IF_REARM) || impl->size < sizeof *impl ||

@@ -24,6 +24,8 @@
     "due timers queue behind callbacks already queued")                        \
   X(s1_ready_before_due_timer, "S1", IMPL, 0, 0, 10,                          \
     "a ready reader's callback is queued before a due timer's (one iteration)")\
+  X(s1_ready_behind_soon, "S1", IMPL, 0, 0, 10,                                \
+    "a ready reader's callback is queued behind callbacks already queued")     \
   X(s1_null_callback, "S1", IMPL, 0, 0, 10,                                    \
     "call_soon(NULL) gets -EINVAL and schedules nothing")                      \
   X(s2_equal_deadline_order, "S2", IMPL, 0, 0, 15,                             \

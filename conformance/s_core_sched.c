@@ -1,4 +1,6 @@
 /* s_core_sched.c — S1 tests: call_soon FIFO order and next-iteration rules. */
+#include <string.h>
+
 #include "s_core.h"
 
 #include <stdint.h>
@@ -145,6 +147,61 @@ void test_s1_due_timer_behind_soon(evl_tctx *t) {
   sc_log_expect(t, "soon callbacks, then the due timer, in one run_once",
                 &s1.log, want, 3);
   st_free(t, loop);
+}
+
+static void s1_log_reader(int fd, unsigned events, void *arg) {
+  (void)events;
+  sc_log_add(&s1.log, (int)(intptr_t)arg);
+  s1.t->impl->remove_reader(s1.loop, fd);
+}
+
+static int s1_behind_fd;
+
+/* Inside a batch: a reader on a ready pipe, then a callback. */
+static void s1_behind_setup_cb(void *arg) {
+  (void)arg;
+  evl_tctx *t = s1.t;
+  T_OK(t, "add_reader (in a callback)",
+       OPS->add_reader(s1.loop, s1_behind_fd, s1_log_reader,
+                       (void *)(intptr_t)1));
+  T_OK(t, "call_soon (in a callback)",
+       OPS->call_soon(s1.loop, s1_log_cb, (void *)0, NULL));
+}
+
+/* S1 (run cycle, step 3): a callback queued before the wait runs before
+ * the callback of a reader that wait found ready — ready watchers are
+ * queued behind what is already queued — whether both were set up before
+ * the run or inside a callback of the previous batch. */
+void test_s1_ready_behind_soon(evl_tctx *t) {
+  for (int inside = 0; inside < 2; inside++) {
+    int p[2];
+    t_pipe(t, p);
+    t_write_byte(t, p[1]); /* ready before the first wait */
+    memset(&s1.log, 0, sizeof s1.log);
+    s1.t = t;
+    s1.loop = st_loop(t);
+    s1_behind_fd = p[0];
+    if (inside) {
+      T_OK(t, "call_soon",
+           OPS->call_soon(s1.loop, s1_behind_setup_cb, NULL, NULL));
+    } else {
+      T_OK(t, "add_reader",
+           OPS->add_reader(s1.loop, p[0], s1_log_reader, (void *)(intptr_t)1));
+      T_OK(t, "call_soon", OPS->call_soon(s1.loop, s1_log_cb, (void *)0, NULL));
+    }
+    for (int i = 0; i < 5 && s1.log.n < 2; i++)
+      sc_run_once(t, s1.loop);
+    int want[] = {0, 1};
+    sc_log_expect(t,
+                  inside ? "set up in a callback: the callback it queued (0), "
+                           "then the reader the next wait found ready (1)"
+                         : "callback queued before the wait (0), then the "
+                           "reader it found ready (1)",
+                  &s1.log, want, 2);
+    st_free(t, s1.loop);
+    t_close(p[0]);
+    t_close(p[1]);
+  }
 }
 
 static void s1_never_cb(void *arg) {

@@ -455,6 +455,10 @@ static const evl_deviation evn_deviations[] = {
      "libev watches a signal in one loop at a time (its manual: \"you "
      "cannot watch for SIGINT in both the default loop and another loop at "
      "the same time\"): a second loop gets -EBUSY"},
+    {"s1_ready_behind_soon",
+     "libev invokes the ev_io watchers its poll found pending before the "
+     "ev_check that runs the call_soon FIFO: a callback queued before the "
+     "wait runs after the readers that wait found ready"},
     {NULL, NULL},
 };
 

@@ -474,6 +474,10 @@ static const evl_deviation evb_deviations[] = {
      "equal deadlines on libevent: see s2_equal_*"},
     {"s15_rearm_equal_deadline_order",
      "equal deadlines on libevent: see s2_equal_*"},
+    {"s1_ready_behind_soon",
+     "libevent runs the I/O events its next poll finds active before the "
+     "event that carries the call_soon FIFO when both were set up during "
+     "the previous batch: the queued callback runs after the reader"},
     {NULL, NULL},
 };
 

@@ -457,6 +457,11 @@ static const evl_deviation uvn_deviations[] = {
      "(EPOLL_CTL_DEL gets EBADF) and a dup keeps the file open: epoll keeps "
      "reporting it and the loop wakes without work (libuv documents: never "
      "close an fd under an active uv_poll_t)"},
+    {"s1_ready_behind_soon",
+     "libuv calls an fd's callback from inside its poll phase (uv_poll_cb), "
+     "before the check phase that runs the call_soon FIFO: a callback "
+     "queued before the wait runs after the readers that wait found ready "
+     "(the adapter stays idiomatic rather than queue I/O into the FIFO)"},
     {NULL, NULL},
 };
 
