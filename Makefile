@@ -50,7 +50,7 @@ ALL_LDLIBS = $(LDLIBS) $(EVL_LDLIBS)
 # Debian packages the project needs; `make deps` installs the missing ones.
 DEB_PKGS := build-essential pkg-config libevent-dev libev-dev libuv1-dev \
             liburing-dev hyperfine gnuplot-nox valgrind clang-format \
-            netcat-openbsd
+            netcat-openbsd clang libclang-rt-14-dev
 
 # ---------------------------------------------------------------- sources
 # The two lists, backends/list.h and impls/list.h, are the only place a
@@ -129,10 +129,24 @@ $(foreach r,$(IMPL_ROWS),$(eval $(call impl_module,$(call row_field,$(r),1),$(ca
 MODULE_SO := $(patsubst %,$(O)/modules/evl-%.so,$(MODULES))
 include bench/bench.mk
 
+# ---------------------------------------------------------------- fuzzer
+# libFuzzer needs clang: the library's sources are compiled again with
+# coverage, ASan and UBSan into one binary with the target (built-in
+# backends only: epoll, poll, select; no modules are loaded).
+FUZZ_CC ?= clang
+FUZZ_TIME ?= 0
+FUZZ_BIN := build/fuzz/api_fuzz
+FUZZ_SRC := fuzz/api_fuzz.c $(CORE_SRC) $(BACKEND_SRC) $(CORE_ASM)
+$(FUZZ_BIN): $(FUZZ_SRC) core/include/evl/*.h core/*.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(EVL_CPPFLAGS) $(EVL_TASK_CPPFLAGS) -g -O1 -std=c11 -pthread \
+	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	  -o $@ $(FUZZ_SRC) -ldl -lm
+
 # ---------------------------------------------------------------- targets
 .PHONY: all lib modules conform bench-bin examples samples fixtures unit test \
         check check-threads check-valgrind check-fault deps clean install format \
-        format-check bench bench-compare help
+        format-check bench bench-compare help fuzz
 
 # `make help` lists every target from its `## ` note, one line each.
 help: ## this list
@@ -252,6 +266,14 @@ check: all ## contract check, examples, unit tests and the whole conformance sui
 # wrapped in fault injection (backends/fault.c: EINTR storms, spurious readiness, one
 # event per wait, transient ctl ENOMEM): the core must tolerate them all.
 FAULT_BACKENDS := epoll poll select iouring
+# A run works on a copy of the corpus: new inputs land in build/, the
+# checked-in fuzz/corpus is only read.
+fuzz: $(FUZZ_BIN) ## build the API fuzzer; FUZZ_TIME=s runs it that long on fuzz/corpus
+	@if [ "$(FUZZ_TIME)" != 0 ]; then \
+	  rm -rf build/fuzz/run && mkdir -p build/fuzz/run && \
+	  $(FUZZ_BIN) -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 \
+	    -print_final_stats=1 build/fuzz/run fuzz/corpus; fi
+
 check-fault: all ## the S-suite on the core over fault-injecting backends
 	@set -o pipefail; $(O)/evl-conform --filter 'S*' \
 	  $(addprefix --fault ,$(FAULT_BACKENDS)) | sed -n '/^Not passed:/,$$p'
