@@ -77,6 +77,9 @@ LIB_OBJ := $(patsubst %.c,$(O)/obj/%.o,$(CORE_SRC) $(BACKEND_SRC)) \
            $(patsubst %.S,$(O)/obj/%.o,$(CORE_ASM))
 
 CONFORM_SRC := $(wildcard conformance/*.c) tools/child.c
+# The tests' own sources, installed beside CONTRACT.md: a FAIL line names
+# one of them as tests/FILE:LINE.
+TEST_SOURCES := $(filter-out conformance/runner%,$(wildcard conformance/*.c conformance/*.h))
 CONFORM_OBJ := $(patsubst %.c,$(O)/obj/%.o,$(CONFORM_SRC))
 BENCH_SRC := $(wildcard bench/*.c) tools/child.c
 BENCH_OBJ := $(patsubst %.c,$(O)/obj/%.o,$(BENCH_SRC))
@@ -336,6 +339,8 @@ install: all ## install under PREFIX (DESTDIR honoured)
 	install -m 644 backends/sample/sample_backend.c \
 	  impls/sample/sample_loop.c $(DESTDIR)$(PREFIX)/share/evl/samples/
 	install -m 644 conformance/CONTRACT.md $(DESTDIR)$(PREFIX)/share/evl/
+	install -d $(DESTDIR)$(PREFIX)/share/evl/tests
+	install -m 644 $(TEST_SOURCES) $(DESTDIR)$(PREFIX)/share/evl/tests/
 	install -m 755 $(O)/evl-conform $(DESTDIR)$(BINDIR)/
 	$(if $(wildcard $(O)/evl-bench),install -m 755 $(O)/evl-bench $(DESTDIR)$(BINDIR)/)
 	$(if $(MODULE_SO),install -m 755 $(MODULE_SO) $(DESTDIR)$(MODDIR)/)

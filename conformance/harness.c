@@ -105,7 +105,8 @@ void evl_t_fail(evl_tctx *t, const char *file, int line, const char *fmt, ...) {
   if (harness_wd_fired_ms >= 0)
     snprintf(wd, sizeof wd, " (watchdog fired after %d ms)",
              harness_wd_fired_ms);
-  snprintf(reason, sizeof reason, "[%s] %s:%d: %s%s",
+  /* tests/FILE: where `make install` puts the sources, beside CONTRACT.md. */
+  snprintf(reason, sizeof reason, "[%s] tests/%s:%d: %s%s",
            t && t->rule ? t->rule : "?", base, line, msg, wd);
   fprintf(stderr, "FAIL %s\n", reason);
   harness_finish("FAIL", reason);
@@ -133,8 +134,8 @@ void evl_t_check_failed(evl_tctx *t, const char *id, const char *file, int line,
           line, msg);
   if (!harness_xfail[0])
     snprintf(harness_xfail, sizeof harness_xfail,
-             "known deviation in check %s: %s (actual: [%s] %s:%d: %s)", id,
-             dev, t->rule ? t->rule : "?", base, line, msg);
+             "known deviation in check %s: %s (actual: [%s] tests/%s:%d: %s)",
+             id, dev, t->rule ? t->rule : "?", base, line, msg);
 }
 
 void evl_t_check_passed(evl_tctx *t, const char *id) {

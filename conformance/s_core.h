@@ -28,11 +28,17 @@ typedef struct sc_log {
   int v[SC_LOG_MAX];
 } sc_log;
 void sc_log_add(sc_log *log, int v);
-/* Fails unless the log holds exactly want[0..n). */
-void sc_log_expect(evl_tctx *t, const char *what, const sc_log *log,
-                   const int *want, int n);
+/* Fails unless the log holds exactly want[0..n). A failure names the
+ * caller's line, not this helper's. */
+void sc_log_expect_at(evl_tctx *t, const char *file, int line, const char *what,
+                      const sc_log *log, const int *want, int n);
+#define sc_log_expect(t, what, log, want, n)                                   \
+  sc_log_expect_at(t, __FILE__, __LINE__, what, log, want, n)
 /* Fails unless the log holds exactly 0, 1, ..., n-1. */
-void sc_log_expect_seq(evl_tctx *t, const char *what, const sc_log *log, int n);
+void sc_log_expect_seq_at(evl_tctx *t, const char *file, int line,
+                          const char *what, const sc_log *log, int n);
+#define sc_log_expect_seq(t, what, log, n)                                     \
+  sc_log_expect_seq_at(t, __FILE__, __LINE__, what, log, n)
 
 /* Error handler that records what it receives (S10, S11). */
 #define SC_ERR_MAX 32

@@ -55,24 +55,26 @@ void sc_log_add(sc_log *log, int v) {
   log->n++;
 }
 
-void sc_log_expect(evl_tctx *t, const char *what, const sc_log *log,
-                   const int *want, int n) {
+void sc_log_expect_at(evl_tctx *t, const char *file, int line, const char *what,
+                      const sc_log *log, const int *want, int n) {
   for (int i = 0; i < n && i < log->n && i < SC_LOG_MAX; i++)
     if (log->v[i] != want[i])
-      T_FAIL(t, "%s: position %d: expected %d, got %d", what, i, want[i],
-             log->v[i]);
+      evl_t_fail(t, file, line, "%s: position %d: expected %d, got %d", what, i,
+                 want[i], log->v[i]);
   if (log->n != n)
-    T_FAIL(t, "%s: expected %d callbacks, got %d", what, n, log->n);
+    evl_t_fail(t, file, line, "%s: expected %d callbacks, got %d", what, n,
+               log->n);
 }
 
-void sc_log_expect_seq(evl_tctx *t, const char *what, const sc_log *log,
-                       int n) {
+void sc_log_expect_seq_at(evl_tctx *t, const char *file, int line,
+                          const char *what, const sc_log *log, int n) {
   for (int i = 0; i < n && i < log->n && i < SC_LOG_MAX; i++)
     if (log->v[i] != i)
-      T_FAIL(t, "%s: position %d: expected callback %d, got %d", what, i, i,
-             log->v[i]);
+      evl_t_fail(t, file, line, "%s: position %d: expected callback %d, got %d",
+                 what, i, i, log->v[i]);
   if (log->n != n)
-    T_FAIL(t, "%s: expected %d callbacks, got %d", what, n, log->n);
+    evl_t_fail(t, file, line, "%s: expected %d callbacks, got %d", what, n,
+               log->n);
 }
 
 void sc_err_handler(const evl_error_info *info, void *arg) {

@@ -179,8 +179,9 @@ typedef struct evl_loop_stats {
 int evl_loop_get_stats(const evl_loop *loop, evl_loop_stats *out);
 
 /* Signals (S12): cb runs on the loop thread. -EINVAL for invalid numbers,
- * SIGKILL and SIGSTOP. Remove returns 1 if a handler was there, else 0, and
- * restores the disposition found when the first handler was added. */
+ * SIGKILL and SIGSTOP; -ENOTSUP for a valid number the loop cannot watch.
+ * Remove returns 1 if a handler was there, else 0, and restores the disposition
+ * found when the first handler was added. */
 int evl_add_signal_handler(evl_loop *loop, int sig, evl_cb cb, void *arg);
 int evl_remove_signal_handler(evl_loop *loop, int sig);
 
