@@ -263,6 +263,7 @@ check: all ## contract check, examples, unit tests and the whole conformance sui
 	@for t in $(KQUEUE_UNIT); do $$t || exit 1; done
 	@$(O)/unit/config_unit $(O)
 	@bash bench/test-tools.sh $(O)
+	@bash conformance/test-tools.sh $(O)
 	@bash conformance/run-checks.sh $(O)
 
 # The whole S-suite (rules S*) on the reference core over each backend

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <getopt.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -154,7 +155,8 @@ int main(int argc, char **argv) {
       {NULL, 0, NULL, 0},
   };
   int c;
-  while ((c = getopt_long(argc, argv, "j:vh", longopts, NULL)) != -1) {
+  opterr = 0; /* one line of our own instead of getopt's and the usage */
+  while ((c = getopt_long(argc, argv, ":j:vh", longopts, NULL)) != -1) {
     switch (c) {
     case O_BACKEND:
       runner_push(&R->opt.backends, &R->opt.nbackends, optarg);
@@ -221,8 +223,21 @@ int main(int argc, char **argv) {
     case 'h':
       runner_usage(stdout);
       return 0;
+    case ':':
+      fprintf(stderr, "evl-conform: option '%s' needs a value (see --help)\n",
+              argv[optind - 1]);
+      return 2;
     default:
-      runner_usage(stderr);
+      if (optopt >= 256)
+        fprintf(stderr,
+                "evl-conform: option '%.*s' takes no value (see --help)\n",
+                (int)strcspn(argv[optind - 1], "="), argv[optind - 1]);
+      else if (optopt)
+        fprintf(stderr, "evl-conform: unknown option '-%c' (see --help)\n",
+                optopt);
+      else
+        fprintf(stderr, "evl-conform: unknown option '%s' (see --help)\n",
+                argv[optind - 1]);
       return 2;
     }
   }
@@ -230,6 +245,16 @@ int main(int argc, char **argv) {
     fprintf(stderr, "evl-conform: unexpected argument '%s' (see --help)\n",
             argv[optind]);
     return 2;
+  }
+  if (R->opt.junit) {
+    /* Refused now, not after the whole run. */
+    FILE *f = fopen(R->opt.junit, "w");
+    if (!f) {
+      fprintf(stderr, "evl-conform: --junit %s: %s\n", R->opt.junit,
+              strerror(errno));
+      return 2;
+    }
+    fclose(f);
   }
   if (R->opt.tap && R->opt.json) {
     fprintf(stderr, "evl-conform: --tap and --json both want stdout\n");
@@ -240,10 +265,12 @@ int main(int argc, char **argv) {
   if (sc && *sc) {
     char *end;
     double v = strtod(sc, &end);
-    if (*end || !(v > 0)) {
+    /* Finite and bounded: every timeout is scale * seconds in an int of
+     * milliseconds. */
+    if (*end || end == sc || !isfinite(v) || !(v > 0) || v > 1000) {
       fprintf(stderr,
               "evl-conform: EVL_TEST_TIMEOUT_SCALE='%s' is not a "
-              "positive number\n",
+              "number above 0 and up to 1000\n",
               sc);
       return 2;
     }
