@@ -67,13 +67,11 @@ void evl_task_release(evl_task *t) {
 }
 
 void evl__task_destroy(evl_task *t) {
-  evl_tasks *ts = t->ts;
   if (t->has_stack) {
     evl__fiber_done(&t->fiber);
     evl__fiber_stack_free(&t->fiber);
   }
   t->refs = t->cbs = 0;
-  (void)ts;
   task_free(t);
 }
 

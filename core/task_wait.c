@@ -172,8 +172,14 @@ int evl_sock_sendall(int fd, const void *buf, size_t len) {
 int evl_sock_accept(int fd, struct sockaddr *addr, socklen_t *addrlen) {
   for (;;) {
     int c = accept4(fd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (c >= 0)
+    if (c >= 0) {
+      /* A new socket: whatever the table says of an fd that had this
+       * number (closed without evl_sock_close) is stale. */
+      task_fdw *w = task_fdw_of(c);
+      if (w)
+        *w = (task_fdw){{NULL, NULL}, {0, 0}, 0};
       return c;
+    }
     if (errno == EINTR || errno == ECONNABORTED)
       continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK)
