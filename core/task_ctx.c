@@ -9,20 +9,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define EVL__ASAN 1
-#endif
-#if __has_feature(thread_sanitizer)
-#define EVL__TSAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define EVL__ASAN 1
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define EVL__TSAN 1
-#endif
 #if defined(EVL__ASAN)
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
@@ -167,6 +153,7 @@ void evl__fiber_entered(evl__fiber *from) {
 #endif
 }
 
+#if defined(EVL__FIBER_OUT_OF_LINE)
 void evl__fiber_switch(evl__fiber *from, evl__fiber *to, int from_ends) {
 #if defined(EVL__ASAN)
   __sanitizer_start_switch_fiber(from_ends ? NULL : &from->asan_fake, to->lo,
@@ -194,6 +181,7 @@ void evl__fiber_switch(evl__fiber *from, evl__fiber *to, int from_ends) {
   }
 #endif
 }
+#endif
 
 void evl__fiber_done(evl__fiber *f) {
 #if defined(EVL__TSAN)

@@ -16,6 +16,26 @@
 #include <ucontext.h>
 #endif
 
+/* Sanitizer builds tell the runtime about every switch (their fiber
+ * APIs); other builds switch with nothing around it. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EVL__ASAN 1
+#endif
+#if __has_feature(thread_sanitizer)
+#define EVL__TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(EVL__ASAN)
+#define EVL__ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__) && !defined(EVL__TSAN)
+#define EVL__TSAN 1
+#endif
+#if defined(EVL__ASAN) || defined(EVL__TSAN) || defined(EVL_TASK_UCONTEXT)
+#define EVL__FIBER_OUT_OF_LINE 1
+#endif
+
 typedef struct evl__fiber {
 #if defined(EVL_TASK_UCONTEXT)
   ucontext_t uc;
@@ -44,7 +64,17 @@ void evl__fiber_start(evl__fiber *f, void (*entry)(void *), void *arg);
  * something switches back to `from`. from_ends: `from` will never run
  * again (its sanitizer state may go). Tasks and the loop only switch in
  * pairs (loop -> task -> loop), which the sanitizer bookkeeping relies on. */
+#if defined(EVL__FIBER_OUT_OF_LINE)
 void evl__fiber_switch(evl__fiber *from, evl__fiber *to, int from_ends);
+#else
+/* The common case is the assembly alone, inlined into its callers. */
+void evl__ctx_switch(void **save_sp, void *to_sp);
+static inline void evl__fiber_switch(evl__fiber *from, evl__fiber *to,
+                                     int from_ends) {
+  (void)from_ends;
+  evl__ctx_switch(&from->sp, to->sp);
+}
+#endif
 /* Called first thing on a fresh fiber's stack; `from` is the fiber that
  * switched to it. */
 void evl__fiber_entered(evl__fiber *from);
