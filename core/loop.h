@@ -34,7 +34,9 @@ typedef struct evl__slot {
    * most one sift, however often the timer moves before then. */
   uint32_t late;
   uint64_t when, when_seq;
+  uint64_t pad; /* 64 bytes: the run cycle indexes slots with a shift */
 } evl__slot;
+_Static_assert(sizeof(evl__slot) == 64, "evl__slot is indexed by shifting");
 
 /* Who scheduled an in-use slot. The loop's own callbacks (a future's
  * done-callbacks, a queued signal handler) are never reachable from a
@@ -191,9 +193,7 @@ static inline evl_handle evl__slot_handle(const evl_loop *loop, uint32_t idx) {
 
 static inline void evl__slot_free(evl_loop *loop, uint32_t idx) {
   evl__slot *s = &loop->slots[idx];
-  s->state = EVL__SLOT_FREE;
-  s->cb = NULL;
-  s->arg = NULL;
+  s->state = EVL__SLOT_FREE; /* cb and arg are read in no other state */
   s->gen = (s->gen + 1) & EVL__H_GEN_MASK;
   if (s->gen == 0) /* 0 would make handle 0 reachable again */
     s->gen = 1;
