@@ -169,6 +169,10 @@ int bench_max_pairs(void);
 /* Opens a loop, remembering its backend name in c->backend. */
 int bench_loop_new(bench_ctx *c, evl_loop **out);
 void bench_loop_free(bench_ctx *c, evl_loop *loop);
+/* The implementation's own timer re-arm (EVL_IF_REARM, within its table's
+ * size), or NULL: the caller then cancels and schedules again. */
+typedef int (*bench_rearm_fn)(evl_loop *loop, evl_handle h, int64_t delay_ns);
+bench_rearm_fn bench_rearm_of(const evl_impl_ops *ops);
 /* One iteration that never blocks: queue a no-op, then run_once. */
 int bench_loop_spin(bench_ctx *c, evl_loop *loop);
 /* Bytes in use by malloc now (mallinfo2: arena + mmap'ed blocks). */

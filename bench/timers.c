@@ -9,6 +9,7 @@
 typedef struct timers_evl {
   evl_loop *loop;
   evl_handle *h;
+  bench_rearm_fn rearm; /* the ABI's re-arm, or NULL */
 } timers_evl;
 
 static void timers_cb(void *arg) {
@@ -23,6 +24,7 @@ static int timers_evl_open(bench_timers_state *t) {
     free(e);
     return -ENOMEM;
   }
+  e->rearm = bench_rearm_of(t->c->ops);
   t->k = e;
   int rc = bench_loop_new(t->c, &e->loop);
   if (rc == 0)
@@ -63,15 +65,19 @@ static int timers_evl_cancel(bench_timers_state *t, long *refused) {
   return bench_loop_spin(t->c, e->loop);
 }
 
-/* The ABI has no re-arm yet: what a user of it does today is cancel and
- * schedule again (a new handle). */
+/* The ABI's re-arm where the implementation has it (EVL_IF_REARM); else
+ * what a user must do: cancel and schedule again (a new handle). */
 static int timers_evl_rearm(bench_timers_state *t) {
   timers_evl *e = t->k;
   int rc = 0;
   for (long i = 0; i < t->n && rc == 0; i++) {
     evl_handle *h = &e->h[t->order[i]];
-    t->c->ops->cancel(e->loop, *h);
-    rc = t->c->ops->call_later(e->loop, bench_timers_far(t), timers_cb, t, h);
+    if (e->rearm) {
+      rc = e->rearm(e->loop, *h, bench_timers_far(t));
+    } else {
+      t->c->ops->cancel(e->loop, *h);
+      rc = t->c->ops->call_later(e->loop, bench_timers_far(t), timers_cb, t, h);
+    }
   }
   return rc;
 }
@@ -252,8 +258,9 @@ const bench_section bench_section_timers = {
     "timers (libuv million_timers)",
     "Timers at random deadlines: ns per insert, per fire (all due, so no "
     "sleeping is counted), per re-arm (a pending timer moved to a new "
-    "deadline: the library's own call in direct-* rows; cancel plus a new "
-    "call_later through the evl ABI, which has no re-arm yet) and per cancel "
+    "deadline, keeping its handle: the library's own call in direct-* rows, "
+    "the ABI's rearm where the implementation has EVL_IF_REARM, else cancel "
+    "plus a new call_later) and per cancel "
     "(random order, plus one non-blocking iteration for lazy cancels); heap "
     "bytes per pending timer (mallinfo2; direct rows add the watcher their "
     "user allocates).",

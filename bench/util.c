@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -423,6 +424,13 @@ void bench_loop_free(bench_ctx *c, evl_loop *loop) {
 
 static void util_noop(void *arg) {
   (void)arg;
+}
+
+bench_rearm_fn bench_rearm_of(const evl_impl_ops *ops) {
+  if (!ops || !(ops->features & EVL_IF_REARM) ||
+      ops->size < offsetof(evl_impl_ops, rearm) + sizeof ops->rearm)
+    return NULL;
+  return ops->rearm;
 }
 
 int bench_loop_spin(bench_ctx *c, evl_loop *loop) {
