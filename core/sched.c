@@ -220,9 +220,11 @@ int evl__cancel_own(evl_loop *loop, evl_handle h) {
   return sched_cancel(loop, h, EVL__SLOT_BY_LOOP);
 }
 
-static inline __attribute__((always_inline)) int
-sched_rearm(evl_loop *loop, evl_handle h, uint64_t when) {
-  int rc = sched_check(loop);
+/* The rarer re-arms, out of line: to an earlier deadline (one sift up),
+ * of a due timer (back into the heap), or refused. */
+__attribute__((noinline)) static int rearm_slow(evl_loop *loop, evl_handle h,
+                                                uint64_t when) {
+  int rc = evl__loop_check(loop);
   if (rc < 0)
     return rc;
   evl__slot *s = sched_slot(loop, h, EVL__SLOT_BY_USER);
@@ -233,8 +235,6 @@ sched_rearm(evl_loop *loop, evl_handle h, uint64_t when) {
     loop->seq++;
     evl__hent *e = &loop->heap.a[s->heap_idx];
     if (when >= e->deadline) {
-      /* Later than its heap key (or equal, with a newer seq): no sift
-       * now; the heap settles it if that key reaches the top. */
       s->when = when;
       s->when_seq = seq;
       s->late = 1;
@@ -257,6 +257,23 @@ sched_rearm(evl_loop *loop, evl_handle h, uint64_t when) {
   loop->seq++;
   s->state = EVL__SLOT_TIMER;
   s->late = 0;
+  return 0;
+}
+
+/* The common re-arm, an inactivity timeout pushed back: a pending timer
+ * moved later than its heap key. No sift now; the heap settles it if that
+ * key reaches the top. Everything else is rearm_slow. */
+static inline __attribute__((always_inline)) int
+sched_rearm(evl_loop *loop, evl_handle h, uint64_t when) {
+  if (!loop || loop->closed || loop->debug)
+    return rearm_slow(loop, h, when);
+  evl__slot *s = sched_slot(loop, h, EVL__SLOT_BY_USER);
+  if (!s || s->state != EVL__SLOT_TIMER ||
+      when < loop->heap.a[s->heap_idx].deadline)
+    return rearm_slow(loop, h, when);
+  s->when = when;
+  s->when_seq = loop->seq++; /* as if scheduled now (S15) */
+  s->late = 1;
   return 0;
 }
 
