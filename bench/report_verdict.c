@@ -472,9 +472,33 @@ void report_headline(report *r) {
                    "100×10 KiB, timer firing, call_soon chain), each "
                    "against the leader; every loop whose interval is above "
                    "1 is slower with 95 %% confidence. The verdicts below "
-                   "say how each target stands.</small></div>\n",
+                   "say how each target stands.",
                    VERDICT_NKEYS);
-  bench_buf_printf(&r->md, "\n\n");
+  /* For reference: the libraries used directly, on the same figures. */
+  const char *dname[REPORT_MAX_IMPL];
+  double dg[REPORT_MAX_IMPL], dlo[REPORT_MAX_IMPL], dhi[REPORT_MAX_IMPL];
+  int nd = 0;
+  for (int i = 0; i < r->nimpls && nd < REPORT_MAX_IMPL; i++) {
+    if (!report_is_direct(r->impls[i]) ||
+        verdict_key_pairs(r, r->impls[i], cand[0], &p) != VERDICT_NKEYS)
+      continue;
+    verdict_gm(&p, &dg[nd], &dlo[nd], &dhi[nd]);
+    dname[nd++] = r->impls[i];
+  }
+  for (int i = 0; i < nd; i++) {
+    bench_buf_printf(&r->html, "%s%s ×%.2f [%.2f–%.2f]",
+                     i ? ", "
+                       : " For reference, "
+                         "the same work written directly against a library: ",
+                     dname[i], dg[i], dlo[i], dhi[i]);
+    bench_buf_printf(&r->md, "%s%s ×%.2f [%.2f–%.2f]",
+                     i ? ", "
+                       : " For reference, the same work written "
+                         "directly against a library: ",
+                     dname[i], dg[i], dlo[i], dhi[i]);
+  }
+  bench_buf_printf(&r->html, "%s</small></div>\n", nd ? "." : "");
+  bench_buf_printf(&r->md, "%s\n\n", nd ? "." : "");
   char path[4096];
   snprintf(path, sizeof path, "%s/plots/data/headline.dat", r->dir);
   FILE *f = fopen(path, "w");
@@ -482,6 +506,8 @@ void report_headline(report *r) {
     return;
   for (int i = 0; i < nc; i++)
     fprintf(f, "\"%s\" %g %g %g\n", cand[i], gm[i], lo[i], hi[i]);
+  for (int i = 0; i < nd; i++)
+    fprintf(f, "\"%s\" %g %g %g\n", dname[i], dg[i], dlo[i], dhi[i]);
   fclose(f);
   bench_buf body = {0};
   bench_buf_printf(&body,
@@ -496,7 +522,7 @@ void report_headline(report *r) {
                    "plot 'data/headline.dat' u 2:3:4:xtic(1) lt 2, 1 lt 9 "
                    "dt 2 notitle\n",
                    REPORT_STYLE, cand[0]);
-  int width = 420 + 60 * nc;
+  int width = 420 + 60 * (nc + nd);
   if (report_gnuplot(r, "headline", body.s, width > 1200 ? 1200 : width, 360) ==
       0)
     report_embed(r, "headline", "which loop: cost against the fastest");
