@@ -425,12 +425,51 @@ static int iouring_probe(char *why, size_t len) {
   return 0;
 }
 
+static int iouring_open(iouring_state *s, unsigned cq);
+
 static int iouring_init(void *state, const evl_backend_config *cfg) {
   iouring_state *s = state;
   unsigned cq = 4096;
   int expected = cfg && cfg->size >= sizeof(*cfg) ? cfg->expected_fds : 0;
   while (expected > 0 && cq < 2u * (unsigned)expected && cq < 65536)
     cq *= 2;
+  return iouring_open(s, cq);
+}
+
+/* After fork the ring is shared with the parent: requests either process
+ * submits complete in the one CQ, so each would reap (and lose) the
+ * other's events, and the child's wake would wake the parent. The child
+ * gets a ring of its own and arms every registration there afresh; its
+ * copy of the old ring is only unmapped (closing its fd cancels nothing
+ * while the parent holds the ring). */
+static int iouring_after_fork(void *state) {
+  iouring_state *s = state;
+  if (!s->ring_ok)
+    return -EINVAL;
+  struct io_uring old = s->ring;
+  int old_wake = s->wake_fd;
+  int rc = iouring_open(s, old.cq.ring_entries);
+  if (rc < 0) {
+    s->ring = old;
+    s->wake_fd = old_wake;
+    return rc;
+  }
+  io_uring_queue_exit(&old);
+  close(old_wake);
+  s->wake_gen = 0;
+  s->ndirty = 0;
+  s->ncarry = 0;
+  for (int fd = 0; fd < s->nregs; fd++) {
+    iouring_reg *r = &s->regs[fd];
+    r->inflight = r->multishot = r->dirty = r->carried = 0;
+    r->pending = 0;
+    if (r->mask && !r->idle && (rc = iouring_mark_dirty(s, r, fd)) < 0)
+      return rc;
+  }
+  return 0;
+}
+
+static int iouring_open(iouring_state *s, unsigned cq) {
   /* Newest flags first; older kernels refuse unknown ones with EINVAL. */
   static const unsigned flag_sets[] = {
       IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN,
@@ -581,7 +620,8 @@ static const evl_backend_ops iouring_ops = {
     .description = "io_uring IORING_OP_POLL_ADD (liburing): one-shot polls "
                    "re-armed per report, multishot for EVL_ET",
     .features = EVL_BF_O1 | EVL_BF_FDS | EVL_BF_FILES | EVL_BF_RDHUP |
-                EVL_BF_ET | EVL_BF_ONESHOT | EVL_BF_BATCHED,
+                EVL_BF_ET | EVL_BF_ONESHOT | EVL_BF_BATCHED |
+                EVL_BF_FORK_REINIT,
     .fd_limit = 0,
     .resolution_ns = 1,
     .state_size = sizeof(iouring_state),
@@ -592,7 +632,7 @@ static const evl_backend_ops iouring_ops = {
     .ctl = iouring_ctl,
     .wait = iouring_wait,
     .forget_fd = iouring_forget_fd,
-    .after_fork = NULL,
+    .after_fork = iouring_after_fork,
     .wake = iouring_wake,
 };
 

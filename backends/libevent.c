@@ -248,6 +248,28 @@ static int libevent_ctl(void *state, int fd, unsigned old_mask,
   return rc;
 }
 
+/* After fork the base's epoll set is shared with the parent: event_reinit
+ * gives the child its own with every event added again (before anything
+ * is deleted, which would silence the parent), then the wake eventfd,
+ * shared too, is replaced. */
+static int libevent_after_fork(void *state) {
+  libevent_state *s = state;
+  if (!s->base || event_reinit(s->base) < 0)
+    return -ENOMEM;
+  s->epfd = -1; /* a new number now: recognised as an epoll fd instead */
+  int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0)
+    return -errno;
+  event_del(s->wake_ev);
+  close(s->wake_fd);
+  s->wake_fd = fd;
+  if (event_assign(s->wake_ev, s->base, fd, EV_READ | EV_PERSIST,
+                   libevent_wake_cb, s) < 0 ||
+      event_add(s->wake_ev, NULL) < 0)
+    return -ENOMEM;
+  return 0;
+}
+
 static int libevent_forget_fd(void *state, int fd) {
   return wrap_forgotten(libevent_ctl(state, fd, 0, 0));
 }
@@ -304,7 +326,7 @@ static const evl_backend_ops libevent_ops = {
     .name = "libevent",
     .description = "libevent 2.1 event_base (epoll, precise timer) as a "
                    "selector: one EV_PERSIST event per fd",
-    .features = EVL_BF_O1 | EVL_BF_FDS | EVL_BF_WRAPPER,
+    .features = EVL_BF_O1 | EVL_BF_FDS | EVL_BF_WRAPPER | EVL_BF_FORK_REINIT,
     .fd_limit = 0,
     .resolution_ns = 1000,
     .state_size = sizeof(libevent_state),
@@ -315,7 +337,7 @@ static const evl_backend_ops libevent_ops = {
     .ctl = libevent_ctl,
     .wait = libevent_wait,
     .forget_fd = libevent_forget_fd,
-    .after_fork = NULL,
+    .after_fork = libevent_after_fork,
     .wake = libevent_wake,
 };
 

@@ -272,6 +272,25 @@ static int libuv_ctl(void *state, int fd, unsigned old_mask,
   return 0;
 }
 
+/* After fork libuv's epoll set, signal pipe and async eventfd are shared
+ * with the parent: uv_loop_fork makes new ones and re-adds every watcher
+ * at the next uv_run, so every registration goes on the pending list to be
+ * looked at first (an fd closed since would make uv_run abort). */
+static int libuv_after_fork(void *state) {
+  libuv_state *s = state;
+  if (!s->loop_ok)
+    return -EINVAL;
+  int rc = uv_loop_fork(&s->l->loop);
+  if (rc == 0)
+    rc = wrap_fdid_take(&s->epfd, uv_backend_fd(&s->l->loop));
+  for (int fd = 0; rc == 0 && fd < s->nregs; fd++) {
+    libuv_reg *r = s->regs[fd];
+    if (r && !r->pending && (rc = wrap_pending_add(&s->pend, fd)) == 0)
+      r->pending = 1;
+  }
+  return rc;
+}
+
 static int libuv_forget_fd(void *state, int fd) {
   return wrap_forgotten(libuv_ctl(state, fd, 0, 0));
 }
@@ -372,7 +391,8 @@ static const evl_backend_ops libuv_ops = {
     .name = "libuv",
     .description = "libuv private uv_loop_t as a selector: one uv_poll_t per "
                    "fd (sets O_NONBLOCK on it)",
-    .features = EVL_BF_O1 | EVL_BF_FDS | EVL_BF_RDHUP | EVL_BF_WRAPPER,
+    .features = EVL_BF_O1 | EVL_BF_FDS | EVL_BF_RDHUP | EVL_BF_WRAPPER |
+                EVL_BF_FORK_REINIT,
     .fd_limit = 0,
     .resolution_ns = 1000000,
     .state_size = sizeof(libuv_state),
@@ -383,7 +403,7 @@ static const evl_backend_ops libuv_ops = {
     .ctl = libuv_ctl,
     .wait = libuv_wait,
     .forget_fd = libuv_forget_fd,
-    .after_fork = NULL,
+    .after_fork = libuv_after_fork,
     .wake = libuv_wake,
 };
 

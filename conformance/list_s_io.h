@@ -75,5 +75,16 @@
   X(s4_handle_other_loop, "S4", IMPL, 0, 0, 10,                                \
     "a handle of one loop cancels nothing in another: EVL_EHANDLE")            \
   X(s4_own_callbacks_unreachable, "S4", IMPL, 0, 0, 10,                        \
-    "a future's queued done-callback survives cancel of foreign handles")
+    "a future's queued done-callback survives cancel of foreign handles")      \
+  X(s16_child_free_keeps_parent, "S16", IMPL, 0, 0, 10,                        \
+    "a child freeing the inherited loop leaves the parent's reader working")   \
+  X(s16_child_remove_keeps_parent, "S16", IMPL, 0, 0, 10,                      \
+    "after_fork, then remove in the child: the parent's reader still works")   \
+  X(s16_inherited_refused, "S16", IMPL, 0, 0, 10,                              \
+    "an inherited loop refuses kernel calls with EVL_EFORKED until "           \
+    "after_fork")                                                              \
+  X(s16_child_loop_own_posts, "S16", IMPL, 0, 0, 15,                           \
+    "parent and child loops each wake for their own threads' posts")           \
+  X(s16_parent_no_spin, "S16", IMPL, 0, 0, 10,                                 \
+    "after the child is done, the parent's idle loop sleeps (no spin)")
 #endif

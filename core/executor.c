@@ -208,6 +208,20 @@ static int executor_start(executor *ex) {
   return 0;
 }
 
+/* In the child after fork: no worker was copied, and the lock may have been
+ * held by one. The pool starts again on the next job; jobs that a parent
+ * worker had taken stay pending here. */
+void evl__executor_after_fork(evl_loop *loop) {
+  executor *ex = evl__services(loop)->ext(loop, EVL__EXT_EXECUTOR);
+  if (!ex)
+    return;
+  pthread_mutex_init(&ex->lock, NULL);
+  pthread_cond_init(&ex->cond, NULL);
+  free(ex->threads);
+  ex->threads = NULL;
+  ex->nthreads = 0;
+}
+
 int evl_set_executor_threads(evl_loop *loop, unsigned n) {
   int rc = evl__services_check(loop);
   if (rc < 0)

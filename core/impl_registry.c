@@ -139,6 +139,7 @@ int evl_impl_validate(const evl_impl_ops *ops, char *err, size_t len) {
        "EXECUTOR needs run_in_executor and futures"},
       {EVL_IF_REARM, HAS(rearm) && HAS(rearm_at),
        "REARM needs rearm and rearm_at"},
+      {EVL_IF_FORK, HAS(loop_after_fork), "FORK needs loop_after_fork"},
   };
 #undef HAS
   for (size_t i = 0; i < sizeof feat / sizeof *feat; i++)

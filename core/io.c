@@ -35,6 +35,10 @@ static int io_transient(int rc) {
 }
 
 int evl__ctl(evl_loop *loop, int fd, unsigned old_mask, unsigned new_mask) {
+  /* An inherited loop shares its kernel set with the parent: a delete here
+   * would silence the parent's watcher (S16). */
+  if (evl__forked(loop))
+    return 0;
   int rc = -EAGAIN;
   for (int tries = 0; tries < 3 && io_transient(rc); tries++)
     rc = loop->be->ctl(loop->be_state, fd, old_mask, new_mask);

@@ -42,6 +42,8 @@ int evl__loop_check(const evl_loop *loop) {
     return -EINVAL;
   if (loop->closed)
     return EVL_ECLOSED;
+  if (evl__forked(loop))
+    return EVL_EFORKED; /* S16: evl_loop_after_fork first */
   /* asyncio's check: only a running loop has an owner thread. */
   if (loop->debug && loop_is_running(loop) &&
       !pthread_equal(pthread_self(), loop->thread))
@@ -456,6 +458,8 @@ int evl_loop_new(evl_loop **out, const evl_loop_config *cfg) {
   pthread_mutex_init(&loop->ts_lock, NULL);
   loop->svc = &loop_services;
   loop->be = be;
+  evl__fork_watch();
+  loop->fork_gen = __atomic_load_n(&evl__forks, __ATOMIC_RELAXED);
   loop->htag = evl__next_htag();
   loop->free_head = UINT32_MAX;
   loop->wake_rfd = loop->wake_wfd = -1;
@@ -513,8 +517,11 @@ int evl_loop_close(evl_loop *loop) {
     return 0;
   if (loop_is_running(loop))
     return -EBUSY;
-  /* Subsystems first (executor joins, signals restored) while the loop
-   * still works, newest first. */
+  /* Freed in a child without evl_loop_after_fork: made the child's own
+   * first, so that nothing below touches the parent's kernel state. If
+   * that fails, the backend is not asked to release anything (S16). */
+  if (evl__forked(loop) && evl_loop_after_fork(loop) < 0)
+    evl__executor_after_fork(loop); /* no worker exists in the child */
   for (int i = loop->nhooks - 1; i >= 0; i--)
     loop->hooks[i].fn(loop, loop->hooks[i].data);
   free(loop->hooks);
@@ -529,7 +536,8 @@ int evl_loop_close(evl_loop *loop) {
   while (__atomic_load_n(&loop->ts_writers, __ATOMIC_ACQUIRE))
     sched_yield();
 
-  loop->be->fini(loop->be_state);
+  if (!evl__forked(loop))
+    loop->be->fini(loop->be_state);
   free(loop->be_state);
   loop->be_state = NULL;
   close(loop->wake_rfd);

@@ -165,6 +165,7 @@ struct evl_loop {
   int ts_pending; /* written under ts_lock, read by the loop without (atomic) */
   int ts_writers; /* posters writing the wakeup fd now (atomic) */
   int wake_rfd, wake_wfd;
+  unsigned fork_gen; /* evl__forks when made or last made the child's own */
 
   evl_error_handler eh;
   void *eh_arg;
@@ -232,6 +233,15 @@ int evl__ctl(evl_loop *loop, int fd, unsigned old_mask, unsigned new_mask);
 void evl__flush_changes(evl_loop *loop);
 /* post.c */
 int evl__wake_open(evl_loop *loop);
+void evl__wake_now(evl_loop *loop);
+/* fork.c */
+extern unsigned evl__forks;
+void evl__fork_watch(void);
+/* Inherited across fork() and not yet made the child's own: the core then
+ * calls no backend function that could change the parent's kernel state. */
+static inline int evl__forked(const evl_loop *loop) {
+  return loop->fork_gen != __atomic_load_n(&evl__forks, __ATOMIC_RELAXED);
+}
 void evl__drain_posts(evl_loop *loop);
 
 #endif

@@ -23,6 +23,11 @@ void evl__loop_set_ext(evl_loop *loop, enum evl__ext which, void *p);
 typedef void (*evl__close_hook)(evl_loop *loop, void *data);
 int evl__loop_add_close_hook(evl_loop *loop, evl__close_hook fn, void *data);
 
+/* After fork, in the child (fork.c): the signal pipe and the executor's
+ * pool become the child's own. 0 or a negative code. */
+int evl__signal_after_fork(evl_loop *loop);
+void evl__executor_after_fork(evl_loop *loop);
+
 /* A reader on the loop's own fd (the signal pipe): user add/remove calls
  * on that number are refused, and a user watcher left on the number by a
  * close without removal is dropped. */

@@ -7,6 +7,12 @@
 
 #include "loop.h"
 
+static void loop_wake_write(evl_loop *loop);
+
+void evl__wake_now(evl_loop *loop) {
+  loop_wake_write(loop);
+}
+
 static void loop_wake_write(evl_loop *loop) {
   /* EAGAIN (eventfd counter or pipe full) means a wake is already pending,
    * so ignoring it loses nothing: the queue is the record, not the fd. */
@@ -24,6 +30,8 @@ static void loop_wake_write(evl_loop *loop) {
 int evl_call_soon_threadsafe(evl_loop *loop, evl_cb cb, void *arg) {
   if (!loop || !cb)
     return -EINVAL;
+  if (evl__forked(loop))
+    return EVL_EFORKED; /* the wakeup fd is still the parent's too */
   int rc = 0, wake = 0;
   pthread_mutex_lock(&loop->ts_lock);
   if (loop->closed) {

@@ -243,6 +243,34 @@ fail:
   return rc;
 }
 
+/* In the child: the pipe is shared with the parent (a signal there would
+ * be read here, and the reverse), so this loop gets a new one and its
+ * watches in the process table write to it. */
+int evl__signal_after_fork(evl_loop *loop) {
+  signal_ext *ext = evl__loop_ext(loop, EVL__EXT_SIGNALS);
+  if (!ext)
+    return 0;
+  pthread_mutex_init(&signal_lock, NULL); /* maybe held by a parent thread */
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0)
+    return -errno;
+  (void)evl__remove_own_reader(loop, ext->rfd);
+  int rc = evl__add_own_reader(loop, fds[0], signal_on_pipe, ext);
+  if (rc < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    return rc;
+  }
+  for (int i = 0; i < SIGNAL_MAX_WATCHES; i++)
+    if (atomic_load(&signal_watch_tab[i].wfd) == ext->wfd)
+      atomic_store(&signal_watch_tab[i].wfd, fds[1]);
+  close(ext->rfd);
+  close(ext->wfd);
+  ext->rfd = fds[0];
+  ext->wfd = fds[1];
+  return 0;
+}
+
 int evl_add_signal_handler(evl_loop *loop, int sig, evl_cb cb, void *arg) {
   int rc = evl__loop_check(loop);
   if (rc < 0)

@@ -37,7 +37,7 @@ const evl_impl_ops evl__ref_template = {
     .size = sizeof(evl_impl_ops),
     .features = EVL_IF_THREADSAFE | EVL_IF_SIGNALS | EVL_IF_EXECUTOR |
                 EVL_IF_FUTURES | EVL_IF_DEBUG | EVL_IF_STATS | EVL_IF_ERRORS |
-                EVL_IF_RUNNING | EVL_IF_REARM,
+                EVL_IF_RUNNING | EVL_IF_REARM | EVL_IF_FORK,
     .deviations = NULL,
     .probe = ref_probe,
     .loop_new = ref_loop_new,
@@ -80,4 +80,5 @@ const evl_impl_ops evl__ref_template = {
     .run_in_executor = evl_run_in_executor,
     .rearm = evl_timer_rearm,
     .rearm_at = evl_timer_rearm_at,
+    .loop_after_fork = evl_loop_after_fork,
 };

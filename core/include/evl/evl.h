@@ -35,7 +35,8 @@ enum {
   X(EHANDLE, 4004, "handle already ran, was cancelled, or never existed")      \
   X(ESLOW, 4005, "callback ran longer than slow_callback_ns")                  \
   X(EPROBE, 4006, "backend is not usable on this system")                      \
-  X(EFOREIGN, 4007, "future belongs to another loop")
+  X(EFOREIGN, 4007, "future belongs to another loop")                          \
+  X(EFORKED, 4008, "loop inherited across fork(): call evl_loop_after_fork")
 
 enum {
 #define EVL__ERR_ENUM(name, num, text) EVL_##name = -(num),
@@ -107,6 +108,14 @@ const char *evl_last_error(void);
 int evl_loop_close(evl_loop *loop);
 /* Closes if needed (not while running: returns -EBUSY, frees nothing). */
 int evl_loop_free(evl_loop *loop);
+/* In a child after fork(): makes the inherited loop the child's own (its
+ * backend's kernel set, wakeup fd, signal pipe and executor pool are
+ * rebuilt; watchers, timers and queued callbacks carry over), like libev's
+ * ev_loop_fork and libuv's uv_loop_fork. Until then every call that would
+ * touch the kernel returns EVL_EFORKED; evl_loop_close/free are always
+ * allowed and never change the parent's registrations. 0 in a process that
+ * did not inherit the loop. */
+int evl_loop_after_fork(evl_loop *loop);
 
 const char *evl_backend_name(const evl_loop *loop);
 

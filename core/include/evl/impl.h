@@ -30,7 +30,8 @@ extern "C" {
   X(STATS, 5, "loop_stats counts iterations and waits")                        \
   X(ERRORS, 6, "error handler and report_error")                               \
   X(RUNNING, 7, "get_running_loop")                                            \
-  X(REARM, 8, "rearm, rearm_at: move a pending timer, keeping its handle")
+  X(REARM, 8, "rearm, rearm_at: move a pending timer, keeping its handle")     \
+  X(FORK, 9, "loop_after_fork: an inherited loop is usable in a child")
 
 enum {
 #define EVL__IF_ENUM(name, bit, text) EVL_IF_##name = 1u << (bit),
@@ -148,6 +149,8 @@ typedef struct evl_impl_ops {
   /* EVL_IF_REARM: evl_timer_rearm and evl_timer_rearm_at. */
   int (*rearm)(evl_loop *loop, evl_handle h, int64_t delay_ns);
   int (*rearm_at)(evl_loop *loop, evl_handle h, uint64_t when_ns);
+  /* EVL_IF_FORK: evl_loop_after_fork (S16), called in a child. */
+  int (*loop_after_fork)(evl_loop *loop);
 } evl_impl_ops;
 
 #define EVL_IMPL_OPS_MIN_SIZE (offsetof(evl_impl_ops, time) + sizeof(void *))
