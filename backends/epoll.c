@@ -301,17 +301,22 @@ static int epoll_wait_once(epoll_state *s, int64_t timeout_ns, evl_event *out,
   if (rc < 0)
     return errno == EINTR ? 0 : -errno;
 
-  int k = 0;
-  for (int i = 0; i < rc; i++) {
-    uint64_t d = s->evs[i].data.u64;
-    uint32_t e = s->evs[i].events;
+  /* Locals, so that the stores below (masks[], out[]) cannot make the
+   * compiler reload the arrays on every event. */
+  const struct epoll_event *ev = s->evs, *end = s->evs + rc;
+  unsigned char *restrict masks = s->masks;
+  const uint32_t *restrict gens = s->gens;
+  evl_event *restrict o = out;
+  for (; ev < end; ev++) {
+    uint64_t d = ev->data.u64;
+    uint32_t e = ev->events;
     int fd = (int)(uint32_t)d;
     /* data.u64 is what epoll_ctl_fd gave the kernel: fd < nmasks then, and
      * masks[] never shrinks. A deleted fd maps to 0 (no interest); a dead
      * registration has an old generation. Neither is ever reported (K6). */
-    unsigned m = s->masks[fd];
+    unsigned m = masks[fd];
     unsigned r = epoll_map[EPOLL_MAP_INDEX(e, m)];
-    if (s->gens[fd] != (uint32_t)(d >> 32)) {
+    if (gens[fd] != (uint32_t)(d >> 32)) {
       *stale = 1;
       continue;
     }
@@ -321,12 +326,12 @@ static int epoll_wait_once(epoll_state *s, int64_t timeout_ns, evl_event *out,
       continue;
     }
     if (m & EVL_ONESHOT)
-      s->masks[fd] = (unsigned char)(m | EPOLL_DISARMED);
-    out[k].fd = fd;
-    out[k].events = r;
-    k++;
+      masks[fd] = (unsigned char)(m | EPOLL_DISARMED);
+    o->fd = fd;
+    o->events = r;
+    o++;
   }
-  return k;
+  return (int)(o - out);
 }
 
 static int epoll_forget_fd(void *state, int fd) {

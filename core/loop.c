@@ -182,7 +182,10 @@ static void loop_dispatch_io(evl_loop *loop, int n, uint64_t mark,
         f->r.cb(fd, rb, f->r.arg);
       else
         loop_io_slow(loop, f->r.cb, fd, rb, f->r.arg);
-      /* The callback may have grown (moved) the fd table. */
+      /* The callback may have grown (moved) the fd table. Read fd and
+       * bits again from the array rather than keep them across the call. */
+      fd = ev[i].fd;
+      bits = ev[i].events;
       f = &loop->fds[fd];
     }
     unsigned wb = bits & (EVL_WRITE | EVL_ERR | EVL_HUP);

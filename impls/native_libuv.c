@@ -148,7 +148,7 @@ static void uvn_poll_both(uv_poll_t *p, int status, int events);
 static void uvn_poll_cb(uv_poll_t *p, int status, int events) {
   uvn_fd *f = (uvn_fd *)p;
   evl_loop *loop = f->loop;
-  if (status == 0 && !loop->b.debug) {
+  if ((status | loop->b.debug) == 0) {
     if (events == UV_READABLE && f->cb[0]) {
       loop->b.st.events++;
       loop->b.st.callbacks++;
