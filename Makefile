@@ -90,6 +90,7 @@ EXAMPLES := $(patsubst examples/%.c,$(O)/examples/%,$(EXAMPLE_SRC))
 SAMPLES := $(O)/samples/sample_backend.so $(O)/samples/sample_loop.so
 BAD_VARIANTS := WRONG_ABI SHORT NULLFN CRASH WAITCRASH IMPL
 FIXTURES := $(O)/fixtures/broken_epoll.so $(O)/fixtures/drop_poll.so \
+            $(O)/fixtures/perprocess_cold.so $(O)/fixtures/perprocess_warm.so \
             $(patsubst %,$(O)/fixtures/bad_%.so,$(BAD_VARIANTS))
 
 # ---------------------------------------------------------------- modules
@@ -222,6 +223,10 @@ $(O)/fixtures/drop_poll.so: conformance/fixtures/drop_poll.c core/include/evl/*.
 $(O)/fixtures/broken_epoll.so: conformance/fixtures/broken_epoll.c core/include/evl/*.h
 	@mkdir -p $(@D)
 	$(CC) -shared -Icore/include $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
+# The sample loop with a per-process thread, declared (warm) or not (cold).
+$(O)/fixtures/perprocess_%.so: conformance/fixtures/perprocess_loop.c impls/sample/sample_loop.c core/include/evl/*.h
+	@mkdir -p $(@D)
+	$(CC) -shared -Icore/include $(if $(filter warm,$*),-DPERPROCESS_WARMUP) $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
 $(O)/fixtures/bad_%.so: conformance/fixtures/bad_plugin.c core/include/evl/*.h
 	@mkdir -p $(@D)
 	$(CC) -shared -Icore/include -DBAD_$* $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<

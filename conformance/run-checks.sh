@@ -92,6 +92,28 @@ for s in "--backend $b/samples/sample_backend.so" \
   fi
 done
 
+# State a loop keeps once per process is not a leak when declared through
+# warmup(), and is one when not: the same plugin built both ways.
+pp_filter=(--filter s6_reader_level_triggered --filter s1_fifo_order)
+if [[ -f $b/fixtures/perprocess_warm.so && -f $b/fixtures/perprocess_cold.so ]]; then
+  "$conform" --impl "$b/fixtures/perprocess_warm.so" "${pp_filter[@]}" \
+    >"$tmp/pp.out" 2>&1
+  rc_warm=$?
+  "$conform" --impl "$b/fixtures/perprocess_cold.so" "${pp_filter[@]}" \
+    >"$tmp/pp2.out" 2>&1
+  rc_cold=$?
+  if [[ $rc_warm -eq 0 && $rc_cold -eq 1 ]] &&
+    grep -q 'thread still running' "$tmp/pp2.out"; then
+    ok "a per-process thread declared by warmup() is no leak; undeclared it is"
+  else
+    cat "$tmp/pp.out" "$tmp/pp2.out"
+    bad "warmup(): declared per-process thread gave exit $rc_warm (want 0)," \
+      "undeclared gave exit $rc_cold (want 1, naming the thread)"
+  fi
+else
+  bad "fixtures/perprocess_{warm,cold}.so were not built"
+fi
+
 # ---------------------------------------------------------------- 4
 section "4/6 broken plugins get one clear line and a non-zero exit"
 # The fixtures in conformance/fixtures/bad_plugin.c, one per way to be broken.
