@@ -51,7 +51,7 @@ void test_k10_wrappers_coexist(evl_tctx *t) {
   for (int round = 0; round < 2; round++) {
     coexist_round_trip(t, t->be);
     for (int i = 0; i < nloaded; i++)
-      if (strcmp(loaded[i]->name, t->be->name))
+      if (loaded[i] != t->be)
         coexist_round_trip(t, loaded[i]);
   }
 }
