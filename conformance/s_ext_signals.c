@@ -90,19 +90,28 @@ static struct sigaction sx_query(evl_tctx *t, int sig) {
   return sa;
 }
 
-/* Same handler and flags as `want` (the mask may be normalised). */
-static void sx_expect_disp(evl_tctx *t, const char *what, int sig,
-                           const struct sigaction *want) {
+/* Same handler and flags as `want` (the mask may be normalised). A
+ * failure names the caller's line. */
+#define sx_expect_disp(t, what, sig, want)                                     \
+  sx_expect_disp_at(t, __FILE__, __LINE__, what, sig, want)
+static void sx_expect_disp_at(evl_tctx *t, const char *file, int line,
+                              const char *what, int sig,
+                              const struct sigaction *want) {
   struct sigaction now = sx_query(t, sig);
   char w[64], g[64];
   if (now.sa_handler != want->sa_handler)
-    T_FAIL(t, "%s: signal %d (%s) disposition: expected %s, got %s", what, sig,
-           strsignal(sig), sx_disp_name(want, w, sizeof w),
-           sx_disp_name(&now, g, sizeof g));
+    evl_t_fail(t, file, line,
+               "%s: signal %d (%s) disposition: expected %s, got %s", what, sig,
+               strsignal(sig), sx_disp_name(want, w, sizeof w),
+               sx_disp_name(&now, g, sizeof g));
   /* Only the flags a caller sets; the C library adds its own. */
   const int mask = SA_SIGINFO | SA_RESTART | SA_NODEFER | SA_RESETHAND |
                    SA_ONSTACK | SA_NOCLDSTOP | SA_NOCLDWAIT;
-  T_EQ(t, what, want->sa_flags & mask, now.sa_flags & mask);
+  if ((want->sa_flags & mask) != (now.sa_flags & mask))
+    evl_t_fail(t, file, line,
+               "%s: signal %d (%s) flags: expected 0x%x, got 0x%x", what, sig,
+               strsignal(sig), (unsigned)(want->sa_flags & mask),
+               (unsigned)(now.sa_flags & mask));
 }
 
 typedef struct sx_sender {
