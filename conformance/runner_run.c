@@ -101,6 +101,7 @@ static void runner_classify(runner *R, runner_job *j, runner_result *r) {
   const evl_test *te = &evl_tests[R->sel[j->test]];
   child_proc *c = &j->proc;
   runner_drain(j);
+  r->output = child_output(c, 64 * 1024); /* the tail explains a failure */
   char *nl = strchr(j->buf, '\n');
   if (nl)
     *nl = '\0';
@@ -129,13 +130,15 @@ static void runner_classify(runner *R, runner_job *j, runner_result *r) {
     r->reason =
         runner_fmt("[%s] %s", te->rule, child_describe(c, how, sizeof how));
   } else {
-    r->st = RS_FAIL;
     r->died = 1;
+    /* A sanitizer that stopped the process (-fno-sanitize-recover exits
+     * instead of letting a bad store fault) is a crash all the same. */
+    r->st = runner_sanitizer_line(r->output) ? RS_CRASH : RS_FAIL;
     r->reason = runner_fmt(
-        "[%s] test process exited with status %d without a result", te->rule,
+        "[%s] test process %s with status %d without a result", te->rule,
+        r->st == RS_CRASH ? "stopped by a sanitizer, exiting" : "exited",
         WIFEXITED(c->status) ? WEXITSTATUS(c->status) : -1);
   }
-  r->output = child_output(c, 64 * 1024); /* the tail explains a failure */
   const char *why = r->died ? runner_sanitizer_line(r->output) : NULL;
   if (why) {
     char *old = r->reason;
