@@ -137,14 +137,19 @@ static int loop_wait(evl_loop *loop, int64_t timeout) {
 static void loop_run_ring(evl_loop *loop, uint32_t count) {
   for (; count > 0; count--) {
     evl__qent e = evl__ring_pop(loop);
-    evl__slot *s = &loop->slots[e.id];
+    if (e.cb) {
+      loop_run_cb(loop, e.cb, e.u.arg);
+      continue;
+    }
+    uint32_t id = e.u.slot.id;
+    evl__slot *s = &loop->slots[id];
     /* Cancelled (freed, maybe reused) or re-armed since it was queued. */
-    if (s->gen != e.gen ||
+    if (s->gen != e.u.slot.gen ||
         (s->state != EVL__SLOT_QUEUED && s->state != EVL__SLOT_DUE))
       continue;
     evl_cb cb = s->cb;
     void *arg = s->arg;
-    evl__slot_free(loop, e.id); /* cancelling a running callback: EVL_EHANDLE */
+    evl__slot_free(loop, id); /* cancelling a running callback: EVL_EHANDLE */
     loop_run_cb(loop, cb, arg);
   }
 }
@@ -228,7 +233,7 @@ static int loop_iterate(evl_loop *loop) {
     }
     evl__heap_remove(&loop->heap, loop->slots, 0);
     loop->slots[idx].state = EVL__SLOT_DUE;
-    if (evl__ring_push(loop, (evl__qent){idx, loop->slots[idx].gen}) < 0) {
+    if (evl__ring_push(loop, evl__qent_slot(idx, loop->slots[idx].gen)) < 0) {
       evl__loop_error(loop, -ENOMEM, "timer dropped", NULL, -1);
       evl__slot_free(loop, idx);
     }

@@ -80,14 +80,28 @@ void evl__heap_update(evl__heap *h, evl__slot *slots, uint32_t idx);
 void evl__heap_settle(evl__heap *h, evl__slot *slots);
 void evl__heap_free(evl__heap *h);
 
-/* Ready-ring entries: a scheduled slot and the generation it had when
- * queued, so that a slot freed (cancelled) or reused since is skipped. I/O
- * events never enter the ring: the run cycle dispatches them straight from
- * the backend's array (loop.c). */
+/* Ready-ring entries. A callback queued without asking for a handle can
+ * never be cancelled, so it needs no slot: the entry holds it (cb set).
+ * Otherwise (cb NULL) the entry names a slot and the generation it had
+ * when queued, so that a slot freed (cancelled) or reused since is
+ * skipped. I/O events never enter the ring: the run cycle dispatches them
+ * straight from the backend's array (loop.c). */
 typedef struct evl__qent {
-  uint32_t id;
-  uint32_t gen;
+  evl_cb cb;
+  union {
+    void *arg;
+    struct {
+      uint32_t id, gen;
+    } slot;
+  } u;
 } evl__qent;
+
+static inline evl__qent evl__qent_slot(uint32_t id, uint32_t gen) {
+  evl__qent e = {.cb = NULL};
+  e.u.slot.id = id;
+  e.u.slot.gen = gen;
+  return e;
+}
 
 typedef struct evl__watcher {
   evl_io_cb cb;

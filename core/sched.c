@@ -70,11 +70,13 @@ int evl__ring_grow(evl_loop *loop) {
 
 static inline __attribute__((always_inline)) int
 sched_queue(evl_loop *loop, evl_cb cb, void *arg, evl_handle *out) {
+  if (!out) /* no handle: nothing can cancel it, so no slot */
+    return evl__ring_push(loop, (evl__qent){.cb = cb, .u.arg = arg});
   uint32_t idx;
   int rc = slot_alloc(loop, cb, arg, EVL__SLOT_QUEUED, &idx);
   if (rc < 0)
     return rc;
-  rc = evl__ring_push(loop, (evl__qent){idx, loop->slots[idx].gen});
+  rc = evl__ring_push(loop, evl__qent_slot(idx, loop->slots[idx].gen));
   if (rc < 0) {
     evl__slot_free(loop, idx);
     return rc;
@@ -109,7 +111,15 @@ call_soon_slow(evl_loop *loop, evl_cb cb, void *arg, evl_handle *out) {
  * no debug mode. Anything else goes out of line, so this saves nothing. */
 int evl_call_soon(evl_loop *loop, evl_cb cb, void *arg, evl_handle *out) {
   if (!loop || loop->closed || loop->debug || !cb ||
-      loop->free_head == UINT32_MAX || loop->rcount == loop->rmask + 1)
+      loop->rcount == loop->rmask + 1)
+    return call_soon_slow(loop, cb, arg, out);
+  evl__qent *q = &loop->ring[(loop->rhead + loop->rcount) & loop->rmask];
+  if (!out) { /* no handle: nothing can cancel it, so no slot */
+    *q = (evl__qent){.cb = cb, .u.arg = arg};
+    loop->rcount++;
+    return 0;
+  }
+  if (loop->free_head == UINT32_MAX)
     return call_soon_slow(loop, cb, arg, out);
   uint32_t idx = loop->free_head;
   evl__slot *s = &loop->slots[idx];
@@ -118,11 +128,9 @@ int evl_call_soon(evl_loop *loop, evl_cb cb, void *arg, evl_handle *out) {
   s->arg = arg;
   s->state = EVL__SLOT_QUEUED; /* `late` is read for timers only */
   s->next_free = EVL__SLOT_BY_USER;
-  loop->ring[(loop->rhead + loop->rcount) & loop->rmask] =
-      (evl__qent){idx, s->gen};
+  *q = evl__qent_slot(idx, s->gen);
   loop->rcount++;
-  if (out)
-    *out = evl__slot_handle(loop, idx);
+  *out = evl__slot_handle(loop, idx);
   return 0;
 }
 
