@@ -115,8 +115,8 @@ typedef struct evl__adapter_hooks {
   /* Starts the watcher — or moves it, if it is running, with the
    * library's own call — to fire at t->deadline, or at the library's next
    * timer phase if due_now. */
-  void (*timer_arm)(struct evl__adapter_base *b, evl__adapter_timer *t,
-                    int due_now);
+  int (*timer_arm)(struct evl__adapter_base *b, evl__adapter_timer *t,
+                   int due_now); /* 0: callers may end in a tail call */
   void (*timer_stop)(struct evl__adapter_base *b, evl__adapter_timer *t);
   /* Stops the watcher and frees the timer (loop close). */
   void (*timer_free)(struct evl__adapter_base *b, evl__adapter_timer *t);

@@ -98,12 +98,12 @@ timer_find(evl_loop *loop, evl_handle h, evl__adapter_timer **out) {
 
 /* A new deadline and a new sequence number, as if scheduled now (S15): an
  * entry already on the due list keeps the old one and is skipped. */
-static inline __attribute__((always_inline)) void
+static inline __attribute__((always_inline)) int
 timer_move(evl__adapter_timer *t, uint64_t when_ns, int due_now) {
   evl__adapter_base *b = t->base;
   t->deadline = when_ns;
   t->seq = ++b->tseq;
-  b->hooks->timer_arm(b, t, due_now);
+  return b->hooks->timer_arm(b, t, due_now);
 }
 
 int evl__adapter_rearm(evl_loop *loop, evl_handle h, int64_t delay_ns) {
@@ -111,8 +111,7 @@ int evl__adapter_rearm(evl_loop *loop, evl_handle h, int64_t delay_ns) {
   int rc = timer_find(loop, h, &t);
   if (rc)
     return rc;
-  timer_move(t, evl__adapter_deadline(delay_ns), delay_ns <= 0);
-  return 0;
+  return timer_move(t, evl__adapter_deadline(delay_ns), delay_ns <= 0);
 }
 
 int evl__adapter_rearm_at(evl_loop *loop, evl_handle h, uint64_t when_ns) {
@@ -120,8 +119,7 @@ int evl__adapter_rearm_at(evl_loop *loop, evl_handle h, uint64_t when_ns) {
   int rc = timer_find(loop, h, &t);
   if (rc)
     return rc;
-  timer_move(t, when_ns, when_ns <= evl__adapter_now());
-  return 0;
+  return timer_move(t, when_ns, when_ns <= evl__adapter_now());
 }
 
 static int due_push(evl__adapter_base *b, const evl__adapter_timer *t) {

@@ -96,8 +96,8 @@ static int evn_call_soon(evl_loop *loop, evl_cb cb, void *arg,
 /* ---- timers ------------------------------------------------------------- */
 #define EVN_TIMER(at) ((evn_timer *)((char *)(at)-offsetof(evn_timer, t)))
 
-static void evn_timer_arm(evl__adapter_base *b, evl__adapter_timer *at,
-                          int due_now) {
+static int evn_timer_arm(evl__adapter_base *b, evl__adapter_timer *at,
+                         int due_now) {
   evl_loop *loop = (evl_loop *)b;
   ev_timer *w = &EVN_TIMER(at)->w;
   /* libev puts a timer at its cached time (mn_now) + `after`. While that
@@ -125,6 +125,7 @@ static void evn_timer_arm(evl__adapter_base *b, evl__adapter_timer *at,
    * phase. */
   w->repeat = after > 0. ? after : 1e-9;
   ev_timer_again(loop->ev, w);
+  return 0;
 }
 
 static void evn_timer_stop(evl__adapter_base *b, evl__adapter_timer *at) {

@@ -85,8 +85,8 @@ static int evb_call_soon(evl_loop *loop, evl_cb cb, void *arg,
 #define EVB_TIMER(at) ((evb_timer *)((char *)(at)-offsetof(evb_timer, t)))
 
 /* event_add on a pending timer moves it: libevent's own re-arm. */
-static void evb_timer_arm(evl__adapter_base *b, evl__adapter_timer *at,
-                          int due_now) {
+static int evb_timer_arm(evl__adapter_base *b, evl__adapter_timer *at,
+                         int due_now) {
   (void)b, (void)due_now;
   /* libevent adds the relative time to its own clock read, a few hundred
    * ns after ours and truncated to µs: round up and add 1 µs so the timer
@@ -96,6 +96,7 @@ static void evb_timer_arm(evl__adapter_base *b, evl__adapter_timer *at,
   us += 1;
   struct timeval tv = {(time_t)(us / 1000000), (suseconds_t)(us % 1000000)};
   event_add(EVB_TIMER(at)->ev, &tv);
+  return 0;
 }
 
 static void evb_timer_stop(evl__adapter_base *b, evl__adapter_timer *at) {

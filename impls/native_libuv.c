@@ -98,8 +98,8 @@ static void uvn_timer_cb(uv_timer_t *h) {
 }
 
 /* uv_timer_start on a running timer moves it: libuv's own re-arm. */
-static void uvn_timer_arm(evl__adapter_base *b, evl__adapter_timer *at,
-                          int due_now) {
+static int uvn_timer_arm(evl__adapter_base *b, evl__adapter_timer *at,
+                         int due_now) {
   /* libuv's clock is whole milliseconds of CLOCK_MONOTONIC (or its coarse
    * twin, which never runs ahead). Due at ceil(deadline) in those units
    * means never early; a deadline already past is due at libuv's "now",
@@ -109,6 +109,7 @@ static void uvn_timer_arm(evl__adapter_base *b, evl__adapter_timer *at,
   if (!due_now)
     due = at->deadline / 1000000u + (at->deadline % 1000000u != 0);
   uv_timer_start(&UVN_TIMER(at)->h, uvn_timer_cb, due > now ? due - now : 0, 0);
+  return 0;
 }
 
 static void uvn_timer_stop(evl__adapter_base *b, evl__adapter_timer *at) {
