@@ -190,8 +190,12 @@ static int te_run(bench_ctx *c, int tasks, int conc, double *rps) {
     *rps = (double)cl.reqs / ((double)cl.window / 1e9);
   }
   if (s->ts) {
+    /* The acceptor still waits in accept: end it, so that closing has no
+     * pending task to report. */
+    if (acceptor && evl_task_cancel(acceptor) == 0)
+      evl_tasks_run_until_complete(s->ts, acceptor, NULL);
     evl_task_release(acceptor);
-    evl_tasks_close(s->ts); /* cancels nothing: it reports the acceptor */
+    evl_tasks_close(s->ts);
   }
   if (s->loop) {
     if (!tasks)
