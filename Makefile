@@ -50,7 +50,7 @@ ALL_LDLIBS = $(LDLIBS) $(EVL_LDLIBS)
 # Debian packages the project needs; `make deps` installs the missing ones.
 DEB_PKGS := build-essential pkg-config libevent-dev libev-dev libuv1-dev \
             liburing-dev hyperfine gnuplot-nox valgrind clang-format \
-            netcat-openbsd clang libclang-rt-14-dev
+            netcat-openbsd clang libclang-rt-14-dev python3-dev python3-uvloop
 
 # ---------------------------------------------------------------- sources
 # The two lists, backends/list.h and impls/list.h, are the only place a
@@ -103,6 +103,7 @@ dep_ok = $(if $(filter -l%,$(1)),$(shell printf 'int main(void){return 0;}' | \
            $(CC) -x c - -o /dev/null $(1) 2>/dev/null && echo y),$(shell \
            pkg-config --exists $(1) 2>/dev/null && echo y))
 dep_libs = $(if $(filter -l%,$(1)),$(1),$(shell pkg-config --libs $(1)))
+dep_cflags = $(if $(filter -l%,$(1)),,$(shell pkg-config --cflags $(1)))
 
 # Each module: name, sources, libraries — only those whose library is here.
 define backend_module
@@ -123,8 +124,9 @@ ADAPTER_SRC := impls/adapter.c impls/adapter_core.c impls/adapter_signal.c \
 define impl_module
 ifeq ($(call dep_ok,$(3)),y)
 MODULES += $(2)
-SRC_$(2) := impls/$(1).c $(ADAPTER_SRC)
+SRC_$(2) := impls/$(1).c $(wildcard impls/$(1)_*.c) $(ADAPTER_SRC)
 LIBS_$(2) := $(call dep_libs,$(3))
+CFLAGS_$(2) := $(call dep_cflags,$(3))
 endif
 endef
 MODULES :=
@@ -234,7 +236,7 @@ $(O)/fixtures/bad_%.so: conformance/fixtures/bad_plugin.c core/include/evl/*.h
 define module_rule
 $(O)/modules/evl-$(1).so: $(SRC_$(1)) core/include/evl/*.h core/*.h $(wildcard backends/*.h impls/*.h)
 	@mkdir -p $$(@D)
-	$$(CC) -shared -Wl,-Bsymbolic $$(ALL_CPPFLAGS) $$(ALL_CFLAGS) $$(ALL_LDFLAGS) -o $$@ $(SRC_$(1)) $$(LIBS_$(1)) $$(LDLIBS)
+	$$(CC) -shared -Wl,-Bsymbolic $$(ALL_CPPFLAGS) $$(CFLAGS_$(1)) $$(ALL_CFLAGS) $$(ALL_LDFLAGS) -o $$@ $(SRC_$(1)) $$(LIBS_$(1)) $$(LDLIBS)
 endef
 $(foreach m,$(MODULES),$(eval $(call module_rule,$(m))))
 

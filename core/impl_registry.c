@@ -18,20 +18,45 @@
 /* impls/ref.c: the reference core's table, copied once per backend. */
 extern const evl_impl_ops evl__ref_template;
 
-static const char *const impl_names[] = {
-#define IMPL_REF_NAME(n, kind, dep) "ref-" #n,
-    EVL_BACKEND_LIST(IMPL_REF_NAME)
 #define IMPL_MOD_NAME(file, name, dep) name,
-        EVL_IMPL_LIST(IMPL_MOD_NAME) NULL};
-
+#define IMPL_FAMILY_ROW(row, name) row,
+#define IMPL_FAMILY_NAME(row, name) name,
 static const char *const impl_modules[] = {EVL_IMPL_LIST(IMPL_MOD_NAME) NULL};
+static const char *const impl_family_rows[] = {
+    EVL_IMPL_FAMILY_LIST(IMPL_FAMILY_ROW) NULL};
+
+/* Report order: ref-<backend>, the module rows, then the names of the
+ * family rows (a family's row name itself is not an implementation). */
+static const char *impl_names[] = {
+#define IMPL_REF_NAME(n, kind, dep) "ref-" #n,
+    EVL_BACKEND_LIST(IMPL_REF_NAME) EVL_IMPL_LIST(IMPL_MOD_NAME)
+        EVL_IMPL_FAMILY_LIST(IMPL_FAMILY_NAME) NULL};
+static pthread_once_t impl_names_once = PTHREAD_ONCE_INIT;
+
+static int impl_is_family_row(const char *name) {
+  for (size_t i = 0; impl_family_rows[i]; i++)
+    if (!strcmp(name, impl_family_rows[i]))
+      return 1;
+  return 0;
+}
+
+static void impl_names_init(void) {
+  size_t o = 0;
+  for (size_t i = 0; impl_names[i]; i++)
+    if (!impl_is_family_row(impl_names[i]))
+      impl_names[o++] = impl_names[i];
+  impl_names[o] = NULL;
+}
 
 /* "native-libuv, ..." for the unknown-name error. */
 static const char impl_known[] =
 #define IMPL_KNOWN(file, name, dep) name ", "
-    "ref-<backend>, " EVL_IMPL_LIST(IMPL_KNOWN) "or a path to a plugin .so";
+#define IMPL_KNOWN_FAMILY(row, name) name ", "
+    "ref-<backend>, " EVL_IMPL_LIST(IMPL_KNOWN) EVL_IMPL_FAMILY_LIST(
+        IMPL_KNOWN_FAMILY) "py:MODULE:FACTORY, or a path to a plugin .so";
 
 const char *const *evl_impl_names(void) {
+  pthread_once(&impl_names_once, impl_names_init);
   return impl_names;
 }
 
@@ -223,6 +248,38 @@ static int impl_load(const char *key, const char *path,
   return rc;
 }
 
+/* "py-asyncio" or "py:mod:fn" for the family row "py": the module's
+ * evl_impl_plugin_named builds the table, cached here under the name. */
+static int impl_load_named(const char *row, const char *name,
+                           const evl_impl_ops **out, char *err, size_t len) {
+  char path[4096];
+  if (evl__module_path(row, path, sizeof path) < 0) {
+    snprintf(err, len,
+             "%s is not built (its library was missing at build time; run "
+             "make deps && make)",
+             name);
+    return EVL_ENOBACKEND;
+  }
+  pthread_mutex_lock(&impl_lock);
+  const evl_impl_ops *hit = impl_cached(name);
+  int rc = 0;
+  if (!hit) {
+    evl_impl_plugin_named_fn fn = (evl_impl_plugin_named_fn)evl__plugin_open(
+        path, "evl_impl_plugin_named", err, len);
+    const evl_impl_ops *t = fn ? fn(name, err, len) : NULL;
+    if (!t)
+      rc = fn ? EVL_ENOBACKEND : EVL_EPLUGIN;
+    else if ((rc = evl_impl_validate(t, err, len)) == 0 &&
+             !(hit = impl_cache(name, (evl_impl_ops *)t))) {
+      snprintf(err, len, "out of memory");
+      rc = -ENOMEM;
+    }
+  }
+  pthread_mutex_unlock(&impl_lock);
+  *out = hit;
+  return rc;
+}
+
 int evl_impl_lookup(const char *name, const evl_impl_ops **out, char *err,
                     size_t len) {
   char scratch[8];
@@ -257,6 +314,12 @@ int evl_impl_lookup(const char *name, const evl_impl_ops **out, char *err,
       return EVL_ENOBACKEND;
     }
     return impl_load(name, path, out, err, len);
+  }
+  for (size_t i = 0; impl_modules[i]; i++) {
+    size_t n = strlen(impl_modules[i]);
+    if (!strncmp(name, impl_modules[i], n) &&
+        (name[n] == '-' || name[n] == ':') && name[n + 1])
+      return impl_load_named(impl_modules[i], name, out, err, len);
   }
   snprintf(err, len, "unknown loop implementation '%s' (known: %s)", name,
            impl_known);

@@ -158,6 +158,15 @@ typedef struct evl_impl_ops {
 /* What a loop plugin (.so) exports. */
 typedef const evl_impl_ops *(*evl_impl_plugin_fn)(void);
 const evl_impl_ops *evl_impl_plugin(void);
+/* Optional: a module that serves a family of names (impls/list.h row "py":
+ * "py-asyncio", "py:mod:factory", ...) exports this too; the registry
+ * passes the whole name and caches the table. NULL with err set: no such
+ * name. */
+typedef const evl_impl_ops *(*evl_impl_plugin_named_fn)(const char *name,
+                                                         char *err,
+                                                         size_t len);
+const evl_impl_ops *evl_impl_plugin_named(const char *name, char *err,
+                                          size_t len);
 
 /* Registry. Names: "ref-<backend>" for the reference core on each backend,
  * "native-libuv", "native-libev", "native-libevent", or a path to a .so. */

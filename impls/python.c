@@ -1,0 +1,633 @@
+/* python.c — evlab's loop API run by a Python event loop in an embedded
+ * CPython: asyncio's SelectorEventLoop (py-asyncio*), uvloop (py-uvloop) or
+ * any importable loop factory (py:MODULE:FACTORY). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "python.h"
+
+/*
+ * Every entry point takes the GIL with PyGILState_Ensure, from whatever
+ * thread, and gives it back before returning; the loop thread gives it up
+ * while it waits in the selector (asyncio and uvloop both do) and around
+ * every C callback (python_rt.c), so C threads can always post.
+ *
+ * Futures and run_in_executor are evlab's own (core/future.c and
+ * core/executor.c, as in the native adapters), driven through this loop's
+ * call_soon, call_soon_threadsafe, run_forever and stop, i.e. through
+ * asyncio's: an evl_future must outlive loop_close and be released from
+ * any thread, which an asyncio.Future (a Python object of the loop) is not.
+ */
+static const evl__nhooks pyl_hooks;
+
+#define PYL_ENTER(loop)                                                        \
+  int rc_ = pyl_check(loop);                                                   \
+  if (rc_)                                                                     \
+    return rc_;                                                                \
+  PyGILState_STATE g_ = PyGILState_Ensure()
+#define PYL_LEAVE() PyGILState_Release(g_)
+
+static int pyl_check(const evl_loop *loop) {
+  if (!loop)
+    return -EINVAL;
+  return loop->b.closed ? EVL_ECLOSED : 0;
+}
+
+/* A call's result: 0, or the Python error as -errno. Steals r. */
+static int pyl_rc(PyObject *r) {
+  if (!r)
+    return pyrt_error();
+  Py_DECREF(r);
+  return 0;
+}
+
+static uint64_t pyl_mono(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Calls m(a, b), either may be NULL. uvloop 0.17 in debug mode records
+ * the caller's stack with sys._getframe(), which raises when there is no
+ * Python frame at all, as in a call from C (fixed upstream); a one-line
+ * Python frame around the call is enough. */
+static PyObject *pyl_call(const evl_loop *loop, PyObject *m, PyObject *a,
+                          PyObject *b) {
+  if (loop->b.debug && loop->family == PYF_UVLOOP)
+    return PyObject_CallFunctionObjArgs(pyrt_glue("framed"), m, a, b, NULL);
+  return PyObject_CallFunctionObjArgs(m, a, b, NULL);
+}
+
+/* ---- scheduling --------------------------------------------------------- */
+/* Calls method(first?, cb) and keeps the returned asyncio handle in a slot,
+ * so cancel can find it and knows whether it already ran (S4). */
+static int pyl_schedule(evl_loop *loop, PyObject *method, PyObject *first,
+                        int kind, evl_cb cb, void *arg, evl_handle *out) {
+  pycb *c = pyrt_cb_new(loop, kind);
+  if (!c)
+    return pyrt_error();
+  c->cb = cb;
+  c->arg = arg;
+  int rc = evl__nslot_alloc(&loop->b.slots,
+                            kind == PYCB_TIMER ? EVL__NK_TIMER : EVL__NK_SOON,
+                            NULL, &c->h);
+  if (rc < 0) {
+    Py_DECREF(c);
+    return rc;
+  }
+  PyObject *h = first ? pyl_call(loop, method, first, (PyObject *)c)
+                      : pyl_call(loop, method, (PyObject *)c, NULL);
+  Py_DECREF(c);
+  if (!h) {
+    evl__nslot_free(&loop->b.slots, c->h);
+    return pyrt_error();
+  }
+  evl__nslot_get(&loop->b.slots, c->h)->u.ptr = h;
+  if (kind == PYCB_TIMER)
+    loop->b.ntimers++;
+  if (out)
+    *out = c->h;
+  return 0;
+}
+
+static int pyl_call_soon(evl_loop *loop, evl_cb cb, void *arg,
+                         evl_handle *out) {
+  if (!cb)
+    return loop ? (loop->b.closed ? EVL_ECLOSED : -EINVAL) : -EINVAL;
+  PYL_ENTER(loop);
+  int rc = pyl_schedule(loop, loop->m_soon, NULL, PYCB_SOON, cb, arg, out);
+  PYL_LEAVE();
+  return rc;
+}
+
+/* A deadline in the loop's clock, rounded up so it is never early. */
+static double pyl_when(const evl_loop *loop, uint64_t when_ns) {
+  double w = (double)when_ns / loop->time_unit + loop->clock_off;
+  return nextafter(w, INFINITY);
+}
+
+static int pyl_call_later(evl_loop *loop, int64_t delay_ns, evl_cb cb,
+                          void *arg, evl_handle *out) {
+  if (!cb)
+    return loop ? (loop->b.closed ? EVL_ECLOSED : -EINVAL) : -EINVAL;
+  PYL_ENTER(loop);
+  /* The contract's negative delay is "due now" (S2): asyncio's 0. */
+  PyObject *d = PyFloat_FromDouble(delay_ns > 0 ? (double)delay_ns / 1e9 : 0);
+  int rc = d ? pyl_schedule(loop, loop->m_later, d, PYCB_TIMER, cb, arg, out)
+             : pyrt_error();
+  Py_XDECREF(d);
+  PYL_LEAVE();
+  return rc;
+}
+
+static int pyl_call_at(evl_loop *loop, uint64_t when_ns, evl_cb cb, void *arg,
+                       evl_handle *out) {
+  if (!cb)
+    return loop ? (loop->b.closed ? EVL_ECLOSED : -EINVAL) : -EINVAL;
+  PYL_ENTER(loop);
+  PyObject *w = PyFloat_FromDouble(pyl_when(loop, when_ns));
+  int rc = w ? pyl_schedule(loop, loop->m_at, w, PYCB_TIMER, cb, arg, out)
+             : pyrt_error();
+  Py_XDECREF(w);
+  PYL_LEAVE();
+  return rc;
+}
+
+static int pyl_cancel(evl_loop *loop, evl_handle h) {
+  PYL_ENTER(loop);
+  int rc = EVL_EHANDLE;
+  evl__nslot *sl = evl__nslot_get(&loop->b.slots, h);
+  if (sl && sl->u.ptr) {
+    PyObject *handle = sl->u.ptr;
+    if (sl->kind == EVL__NK_TIMER)
+      loop->b.ntimers--;
+    evl__nslot_free(&loop->b.slots, h);
+    rc = pyl_rc(PyObject_CallMethod(handle, "cancel", NULL));
+    Py_DECREF(handle);
+  }
+  PYL_LEAVE();
+  return rc;
+}
+
+/* ---- I/O ---------------------------------------------------------------- */
+/* Sets or clears bit in fd's record of what was added; returns whether
+ * the bit was set before (or -ENOMEM when the table cannot grow). */
+static int pyl_mark(evl_loop *loop, int fd, int bit, int on) {
+  evl__nbase *b = &loop->b;
+  if (fd >= b->fds_cap) {
+    if (!on)
+      return 0;
+    int ncap = b->fds_cap ? b->fds_cap : 64;
+    while (ncap <= fd)
+      ncap *= 2;
+    void **nv = realloc(b->fds, (size_t)ncap * sizeof *nv);
+    if (!nv)
+      return -ENOMEM;
+    memset(nv + b->fds_cap, 0, (size_t)(ncap - b->fds_cap) * sizeof *nv);
+    b->fds = nv;
+    b->fds_cap = ncap;
+  }
+  uintptr_t v = (uintptr_t)b->fds[fd];
+  int had = (v & (uintptr_t)bit) != 0;
+  v = on ? v | (uintptr_t)bit : v & ~(uintptr_t)bit;
+  b->nfds += (v != 0) - ((uintptr_t)b->fds[fd] != 0);
+  b->fds[fd] = (void *)v;
+  return had;
+}
+
+static int pyl_add(evl_loop *loop, int fd, int kind, evl_io_cb cb, void *arg) {
+  if (!cb)
+    return loop ? (loop->b.closed ? EVL_ECLOSED : -EINVAL) : -EINVAL;
+  if (fd < 0)
+    return loop ? (loop->b.closed ? EVL_ECLOSED : -EBADF) : -EINVAL;
+  PYL_ENTER(loop);
+  int rc;
+  pycb *c = pyrt_cb_new(loop, kind);
+  if (!c) {
+    rc = pyrt_error();
+  } else {
+    c->fd = fd;
+    c->iocb = cb;
+    c->arg = arg;
+    PyObject *m = kind == PYCB_READ ? loop->m_add_r : loop->m_add_w;
+    PyObject *f = PyLong_FromLong(fd);
+    rc = f ? pyl_rc(pyl_call(loop, m, f, (PyObject *)c)) : pyrt_error();
+    Py_XDECREF(f);
+    Py_DECREF(c);
+    if (rc == 0 && (rc = pyl_mark(loop, fd, kind == PYCB_READ ? 1 : 2, 1)) > 0)
+      rc = 0;
+  }
+  PYL_LEAVE();
+  return rc;
+}
+
+static int pyl_remove_m(evl_loop *loop, int fd, int write) {
+  if (fd < 0)
+    return loop ? (loop->b.closed ? EVL_ECLOSED : -EBADF) : -EINVAL;
+  PYL_ENTER(loop);
+  PyObject *r = PyObject_CallFunction(write ? loop->m_rm_w : loop->m_rm_r, "i",
+                                      fd);
+  int had = pyl_mark(loop, fd, write ? 2 : 1, 0);
+  /* uvloop 0.17's remove_reader/remove_writer drop the bool asyncio
+   * returns (they return None): then what this adapter added says. */
+  int rc = !r ? pyrt_error() : r == Py_None ? had : PyObject_IsTrue(r);
+  Py_XDECREF(r);
+  PYL_LEAVE();
+  return rc;
+}
+
+static int pyl_add_reader(evl_loop *loop, int fd, evl_io_cb cb, void *arg) {
+  return pyl_add(loop, fd, PYCB_READ, cb, arg);
+}
+static int pyl_add_writer(evl_loop *loop, int fd, evl_io_cb cb, void *arg) {
+  return pyl_add(loop, fd, PYCB_WRITE, cb, arg);
+}
+static int pyl_remove_reader(evl_loop *loop, int fd) {
+  return pyl_remove_m(loop, fd, 0);
+}
+static int pyl_remove_writer(evl_loop *loop, int fd) {
+  return pyl_remove_m(loop, fd, 1);
+}
+
+/* ---- running ------------------------------------------------------------ */
+static int pyl_run(evl_loop *loop, int once) {
+  int rc = evl__nrun_begin(loop);
+  if (rc)
+    return rc;
+  PyGILState_STATE g = PyGILState_Ensure();
+  PyObject *m = once ? pyrt_glue("run_once")
+                     : PyObject_GetAttrString(loop->loop, "run_forever");
+  PyObject *r = !m ? NULL
+                : once ? PyObject_CallOneArg(m, loop->loop)
+                       : pyl_call(loop, m, NULL, NULL);
+  if (!once)
+    Py_XDECREF(m);
+  rc = pyl_rc(r);
+  PyGILState_Release(g);
+  evl__nrun_leave(&loop->b);
+  return rc;
+}
+
+static int pyl_run_forever(evl_loop *loop) {
+  return pyl_run(loop, 0);
+}
+
+static int pyl_run_once(evl_loop *loop) {
+  return pyl_run(loop, 1);
+}
+
+static int pyl_stop(evl_loop *loop) {
+  PYL_ENTER(loop);
+  int rc = pyl_rc(pyl_call(loop, loop->m_stop, NULL, NULL));
+  PYL_LEAVE();
+  return rc;
+}
+
+static uint64_t pyl_time(const evl_loop *loop) {
+  if (!loop || loop->b.closed)
+    return pyl_mono();
+  PyGILState_STATE g = PyGILState_Ensure();
+  PyObject *r = PyObject_CallNoArgs(loop->m_time);
+  double t = r ? PyFloat_AsDouble(r) : -1;
+  Py_XDECREF(r);
+  PyErr_Clear();
+  PyGILState_Release(g);
+  t = (t - loop->clock_off) * loop->time_unit;
+  return t > 0 ? (uint64_t)t : 0;
+}
+
+static const char *pyl_backend_name(const evl_loop *loop) {
+  return loop && loop->v ? loop->v->ops->name : "python";
+}
+
+/* ---- threads ------------------------------------------------------------ */
+static int pyl_post(evl_loop *loop, evl_cb cb, void *arg, int stop) {
+  if (!loop)
+    return -EINVAL;
+  if (!cb && !stop)
+    return loop->b.closed ? EVL_ECLOSED : -EINVAL;
+  /* ts_lock orders posts against close: once close has taken it, no post
+   * reaches the Python loop. The GIL is taken inside it, never the other
+   * way round (close takes ts_lock without the GIL). */
+  pthread_mutex_lock(&loop->b.ts_lock);
+  int rc = EVL_ECLOSED;
+  if (!loop->b.ts_closed) {
+    PyGILState_STATE g = PyGILState_Ensure();
+    if (stop) {
+      rc = pyl_rc(pyl_call(loop, loop->m_ts, loop->m_stop, NULL));
+    } else {
+      pycb *c = pyrt_cb_new(loop, PYCB_POST);
+      if (c) {
+        c->cb = cb;
+        c->arg = arg;
+        rc = pyl_rc(pyl_call(loop, loop->m_ts, (PyObject *)c, NULL));
+        Py_DECREF(c);
+      } else {
+        rc = pyrt_error();
+      }
+    }
+    PyGILState_Release(g);
+  }
+  pthread_mutex_unlock(&loop->b.ts_lock);
+  return rc;
+}
+
+static int pyl_call_soon_threadsafe(evl_loop *loop, evl_cb cb, void *arg) {
+  return pyl_post(loop, cb, arg, 0);
+}
+
+static int pyl_stop_threadsafe(evl_loop *loop) {
+  return pyl_post(loop, NULL, NULL, 1);
+}
+
+/* ---- signals ------------------------------------------------------------ */
+static int pyl_add_signal_handler(evl_loop *loop, int sig, evl_cb cb,
+                                  void *arg) {
+  if (!cb)
+    return loop ? (loop->b.closed ? EVL_ECLOSED : -EINVAL) : -EINVAL;
+  PYL_ENTER(loop);
+  int rc;
+  pycb *c = pyrt_cb_new(loop, PYCB_SIG);
+  if (!c) {
+    rc = pyrt_error();
+  } else {
+    c->cb = cb;
+    c->arg = arg;
+    PyObject *n = PyLong_FromLong(sig);
+    rc = n ? pyl_rc(pyl_call(loop, loop->m_sig_add, n, (PyObject *)c))
+           : pyrt_error();
+    Py_XDECREF(n);
+    Py_DECREF(c);
+  }
+  PYL_LEAVE();
+  return rc;
+}
+
+static int pyl_remove_signal_handler(evl_loop *loop, int sig) {
+  PYL_ENTER(loop);
+  PyObject *r = PyObject_CallFunction(loop->m_sig_rm, "i", sig);
+  int rc = r ? PyObject_IsTrue(r) : pyrt_error();
+  Py_XDECREF(r);
+  PYL_LEAVE();
+  return rc;
+}
+
+/* ---- errors and debug --------------------------------------------------- */
+/* report_error goes through asyncio's call_exception_handler, whose
+ * handler (python_rt.c) hands the context to the evlab error handler. */
+static int pyl_report_error(evl_loop *loop, int code, const char *message) {
+  PYL_ENTER(loop);
+  int rc = -ENOMEM;
+  PyObject *cap = PyCapsule_New(loop, "evl_loop", NULL);
+  PyObject *ctx = cap ? Py_BuildValue("{s:s,s:i,s:O}", "message",
+                                      message ? message : "", "evl_code", code,
+                                      "evl_loop", cap)
+                      : NULL;
+  if (ctx)
+    rc = pyl_rc(PyObject_CallMethod(loop->loop, "call_exception_handler", "O",
+                                    ctx));
+  else
+    rc = pyrt_error();
+  Py_XDECREF(ctx);
+  Py_XDECREF(cap);
+  PYL_LEAVE();
+  return rc;
+}
+
+static int pyl_configure(evl_loop *loop) {
+  PyObject *r = PyObject_CallFunction(pyrt_glue("configure"), "Oid", loop->loop,
+                                      loop->b.debug,
+                                      (double)loop->b.slow_ns / 1e9);
+  return pyl_rc(r);
+}
+
+static int pyl_set_debug(evl_loop *loop, int on) {
+  PYL_ENTER(loop);
+  loop->b.debug = on != 0;
+  int rc = pyl_configure(loop);
+  PYL_LEAVE();
+  return rc;
+}
+
+static int pyl_set_slow_callback_ns(evl_loop *loop, uint64_t ns) {
+  PYL_ENTER(loop);
+  loop->b.slow_ns = ns ? ns : 100000000ull;
+  int rc = pyl_configure(loop);
+  PYL_LEAVE();
+  return rc;
+}
+
+/* STATS, on loops with a selector (asyncio's): one select per _run_once,
+ * so iterations and waits are both the selector's select calls, counted
+ * by a wrapper the glue puts on the loop's selector. */
+static int pyl_loop_stats(const evl_loop *loop, evl_loop_stats *out) {
+  int rc = pyl_check(loop);
+  if (rc)
+    return rc;
+  if (!out)
+    return -EINVAL;
+  if (!loop->waits)
+    return -ENOTSUP;
+  PyGILState_STATE g = PyGILState_Ensure();
+  unsigned long long w = PyLong_AsUnsignedLongLong(
+      PyList_GET_ITEM(loop->waits, 0));
+  PyErr_Clear();
+  PyGILState_Release(g);
+  *out = loop->b.st;
+  out->iterations = out->waits = w;
+  out->timers = loop->b.ntimers;
+  out->fds = loop->b.nfds;
+  return 0;
+}
+
+/* ---- life cycle --------------------------------------------------------- */
+static void pyl_drop_refs(evl_loop *loop) {
+  PyObject **m[] = {&loop->m_soon,  &loop->m_later,  &loop->m_at,
+                    &loop->m_ts,    &loop->m_time,   &loop->m_stop,
+                    &loop->m_add_r, &loop->m_add_w,  &loop->m_rm_r,
+                    &loop->m_rm_w,  &loop->m_sig_add, &loop->m_sig_rm};
+  for (size_t i = 0; i < sizeof m / sizeof *m; i++)
+    Py_CLEAR(*m[i]);
+  for (uint32_t i = 0; i < loop->b.slots.len; i++)
+    if (loop->b.slots.v[i].kind != EVL__NK_FREE)
+      Py_CLEAR(loop->b.slots.v[i].u.ptr);
+  Py_CLEAR(loop->waits);
+  Py_CLEAR(loop->loop);
+}
+
+static int pyl_loop_close(evl_loop *loop) {
+  if (!loop)
+    return 0;
+  if (loop->b.running)
+    return -EBUSY;
+  if (loop->b.closed)
+    return 0;
+  /* Executor workers post through call_soon_threadsafe: join them first,
+   * without the GIL, which the posts need. */
+  evl__nrun_closers(&loop->b);
+  evl__nts_close(&loop->b);
+  loop->b.closed = 1;
+  PyGILState_STATE g = PyGILState_Ensure();
+  /* close drops what is queued (runs nothing, S8), its selector, self-pipe
+   * and signal handlers. */
+  int rc = pyl_rc(PyObject_CallMethod(loop->loop, "close", NULL));
+  if (rc < 0)
+    evl__nreport(&loop->b, rc, "loop close", "the Python loop's close()", -1,
+                 0);
+  pyl_drop_refs(loop);
+  PyGILState_Release(g);
+  evl__nbase_fini(&loop->b);
+  return 0;
+}
+
+static int pyl_loop_free(evl_loop *loop) {
+  if (!loop)
+    return 0;
+  int rc = pyl_loop_close(loop);
+  if (rc < 0)
+    return rc;
+  evl__nbase_destroy(&loop->b);
+  free(loop);
+  return 0;
+}
+
+static int pyl_setup(evl_loop *loop) {
+  const pyl_variant *v = loop->v;
+  loop->loop = PyObject_CallFunction(pyrt_glue("make_loop"), "iss", v->kind,
+                                     v->module, v->factory);
+  if (!loop->loop)
+    return pyrt_error();
+  struct {
+    PyObject **slot;
+    const char *name;
+  } m[] = {
+      {&loop->m_soon, "call_soon"},
+      {&loop->m_later, "call_later"},
+      {&loop->m_at, "call_at"},
+      {&loop->m_ts, "call_soon_threadsafe"},
+      {&loop->m_time, "time"},
+      {&loop->m_stop, "stop"},
+      {&loop->m_add_r, "add_reader"},
+      {&loop->m_add_w, "add_writer"},
+      {&loop->m_rm_r, "remove_reader"},
+      {&loop->m_rm_w, "remove_writer"},
+      {&loop->m_sig_add, "add_signal_handler"},
+      {&loop->m_sig_rm, "remove_signal_handler"},
+  };
+  for (size_t i = 0; i < sizeof m / sizeof *m; i++)
+    if (!(*m[i].slot = PyObject_GetAttrString(loop->loop, m[i].name)))
+      return pyrt_error();
+  loop->waits = PyObject_CallOneArg(pyrt_glue("count_waits"), loop->loop);
+  if (!loop->waits)
+    return pyrt_error();
+  if (loop->waits == Py_None)
+    Py_CLEAR(loop->waits);
+  int rc = pyl_rc(PyObject_CallMethod(loop->loop, "set_exception_handler", "O",
+                                      pyrt_glue("exc_handler")));
+  if (rc == 0)
+    rc = pyl_configure(loop);
+  if (rc)
+    return rc;
+  PyObject *fam = PyObject_CallOneArg(pyrt_glue("family"), loop->loop);
+  loop->family = fam ? (int)PyLong_AsLong(fam) : PYF_OTHER;
+  Py_XDECREF(fam);
+  if (PyErr_Occurred())
+    return pyrt_error();
+  /* asyncio reads time.monotonic() and uvloop libuv's uv_now(): both
+   * CLOCK_MONOTONIC in seconds. Another loop's clock is measured once. */
+  loop->time_unit = 1e9;
+  PyObject *t = PyObject_CallNoArgs(loop->m_time);
+  double now = t ? PyFloat_AsDouble(t) : 0;
+  Py_XDECREF(t);
+  if (PyErr_Occurred())
+    return pyrt_error();
+  double off = now - (double)pyl_mono() / 1e9;
+  loop->clock_off = fabs(off) < 0.5 ? 0 : off;
+  return 0;
+}
+
+static int pyl_loop_new(const void *data, const evl_impl_config *cfg,
+                        evl_loop **out) {
+  if (!out || !data)
+    return -EINVAL;
+  *out = NULL;
+  const pyl_variant *v = data;
+  int rc = pyrt_init(NULL, 0);
+  if (rc)
+    return rc;
+  evl_loop *loop;
+  if ((rc = evl__nloop_alloc(sizeof *loop, v->ops, &pyl_hooks, cfg, &loop)) < 0)
+    return rc;
+  loop->v = v;
+  PyGILState_STATE g = PyGILState_Ensure();
+  rc = pyl_setup(loop);
+  if (rc < 0) {
+    if (loop->loop) {
+      PyObject *r = PyObject_CallMethod(loop->loop, "close", NULL);
+      Py_XDECREF(r);
+      PyErr_Clear();
+    }
+    pyl_drop_refs(loop);
+  }
+  PyGILState_Release(g);
+  if (rc < 0) {
+    evl__nloop_discard(loop);
+    return rc;
+  }
+  /* A factory's table learns its family here too when no probe ran in
+   * this process (a test child: the warm-up loop comes first). */
+  pyl_family_found(v, loop->family);
+  *out = loop;
+  return 0;
+}
+
+static void pyl_no_timer(evl__nbase *b, void *timer) {
+  (void)b;
+  (void)timer;
+}
+
+/* Only alloc and fini of the adapter base are used: the Python loop has
+ * its own queues, timers, wakeup and signal handlers. */
+static const evl__nhooks pyl_hooks = {.timer_release = pyl_no_timer};
+
+static int pyl_probe(const void *data, char *why, size_t len) {
+  const pyl_variant *v = data;
+  int family = PYF_OTHER;
+  int rc = pyrt_probe_fork(v, &family, why, len);
+  if (rc == 0)
+    pyl_family_found(v, family);
+  return rc;
+}
+
+/* Every variant's table is a copy of this one with its name, data and
+ * deviations (python_names.c). */
+const evl_impl_ops pyl_template = {
+    .abi = EVL_IMPL_ABI,
+    .size = sizeof(evl_impl_ops),
+    .features = EVL_IF_THREADSAFE | EVL_IF_DEBUG | EVL_IF_ERRORS |
+                EVL_IF_RUNNING | EVL_IF_FUTURES | EVL_IF_SIGNALS |
+                EVL_IF_EXECUTOR,
+    .probe = pyl_probe,
+    .loop_new = pyl_loop_new,
+    .loop_close = pyl_loop_close,
+    .loop_free = pyl_loop_free,
+    .backend_name = pyl_backend_name,
+    .call_soon = pyl_call_soon,
+    .call_later = pyl_call_later,
+    .call_at = pyl_call_at,
+    .cancel = pyl_cancel,
+    .add_reader = pyl_add_reader,
+    .remove_reader = pyl_remove_reader,
+    .add_writer = pyl_add_writer,
+    .remove_writer = pyl_remove_writer,
+    .run_forever = pyl_run_forever,
+    .run_once = pyl_run_once,
+    .stop = pyl_stop,
+    .is_running = evl__nis_running,
+    .time = pyl_time,
+    .call_soon_threadsafe = pyl_call_soon_threadsafe,
+    .stop_threadsafe = pyl_stop_threadsafe,
+    .get_running_loop = evl__nget_running,
+    .set_error_handler = evl__nset_error_handler,
+    .report_error = pyl_report_error,
+    .set_debug = pyl_set_debug,
+    .set_slow_callback_ns = pyl_set_slow_callback_ns,
+    .add_signal_handler = pyl_add_signal_handler,
+    .remove_signal_handler = pyl_remove_signal_handler,
+    .future_new = evl_future_new,
+    .future_retain = evl_future_retain,
+    .future_release = evl_future_release,
+    .future_set_result = evl_future_set_result,
+    .future_set_error = evl_future_set_error,
+    .future_cancel = evl_future_cancel,
+    .future_state = evl_future_state,
+    .future_result = evl_future_result,
+    .future_add_done_callback = evl_future_add_done_callback,
+    .run_until_complete = evl_run_until_complete,
+    .run_in_executor = evl_run_in_executor,
+    .loop_stats = pyl_loop_stats,
+};

@@ -1,0 +1,77 @@
+/* python.h — what impls/python.c (the ops) and impls/python_rt.c (the
+ * embedded interpreter) share: the loop, the callback object, the GIL. */
+#ifndef EVL_IMPLS_PYTHON_H
+#define EVL_IMPLS_PYTHON_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "adapter.h"
+
+#pragma GCC visibility push(hidden)
+
+/* What a name asks for: asyncio over a selectors class, uvloop, or any
+ * importable factory. */
+enum { PYV_SELECTOR = 0, PYV_UVLOOP = 1, PYV_FACTORY = 2 };
+/* Whose code the loop runs, which picks the declared deviations. */
+enum { PYF_OTHER = 0, PYF_ASYNCIO = 1, PYF_UVLOOP = 2 };
+
+typedef struct pyl_variant {
+  int kind;
+  char module[128];  /* PYV_FACTORY: module to import */
+  char factory[128]; /* PYV_FACTORY: its attribute; PYV_SELECTOR: class */
+  evl_impl_ops *ops; /* the table this variant's name resolved to */
+} pyl_variant;
+
+struct evl_loop {
+  evl__nbase b; /* first: core/future.c and executor.c see the base */
+  const pyl_variant *v;
+  PyObject *loop; /* the Python event loop */
+  /* Bound methods fetched once: the hot paths call them directly. */
+  PyObject *m_soon, *m_later, *m_at, *m_ts, *m_time, *m_stop;
+  PyObject *m_add_r, *m_add_w, *m_rm_r, *m_rm_w, *m_sig_add, *m_sig_rm;
+  /* loop.time() minus CLOCK_MONOTONIC, in seconds: 0 for asyncio and
+   * uvloop (both read CLOCK_MONOTONIC), measured for other loops. */
+  double clock_off;
+  double time_unit; /* nanoseconds per unit of loop.time(): 1e9 */
+  PyObject *waits;  /* [select calls], or NULL: no selector to count */
+  int family;
+};
+
+/* The C callable asyncio calls: one per scheduled callback (its slot in
+ * b.slots holds the asyncio handle), one per reader/writer, signal, post. */
+enum { PYCB_SOON, PYCB_TIMER, PYCB_POST, PYCB_READ, PYCB_WRITE, PYCB_SIG };
+typedef struct pycb {
+  PyObject_HEAD vectorcallfunc vc;
+  evl_loop *loop;
+  int kind, fd;
+  evl_cb cb;
+  evl_io_cb iocb;
+  void *arg;
+  evl_handle h;
+} pycb;
+
+/* Starts the interpreter once per process (GIL released afterwards); 0 or
+ * EVL_EPROBE with the reason in why. */
+int pyrt_init(char *why, size_t len);
+/* A new callback object (GIL held); NULL with a Python error set. */
+pycb *pyrt_cb_new(evl_loop *loop, int kind);
+/* The pending Python exception as -errno (clears it). */
+int pyrt_error(void);
+/* glue: make_loop(kind, module, name), family(loop), run_once(loop),
+ * exc_handler, slow_on(loop) — see the Python text in python_rt.c. */
+PyObject *pyrt_glue(const char *fn);
+/* Runs the variant's probe in a forked child: the caller's process never
+ * starts an interpreter for a probe. 0, or EVL_EPROBE with why. */
+int pyrt_probe_fork(const pyl_variant *v, int *family, char *why, size_t len);
+
+void pyl_report(evl_loop *loop, int code, const char *ctx, const char *msg,
+                uint64_t dur_ns);
+
+/* python_names.c: what the probe learnt of the loop's class picks the
+ * deviations a py:MODULE:FACTORY table declares. */
+void pyl_family_found(const pyl_variant *v, int family);
+extern const evl_impl_ops pyl_template;
+
+#pragma GCC visibility pop
+#endif

@@ -1,0 +1,204 @@
+/* python_names.c — the names impls/python.c answers to, each a table with
+ * its own deviations: py-asyncio[-epoll|-poll|-select], py-uvloop and
+ * py:MODULE:FACTORY. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "python.h"
+
+/* Deviations every loop on this interpreter shares: signal delivery goes
+ * through signal.set_wakeup_fd, one fd per process. */
+#define PYL_DEV_SIGNALS                                                        \
+  {"s12_two_loops",                                                            \
+   "signal.set_wakeup_fd is one fd per process: the second loop's "            \
+   "add_signal_handler takes it over and the first never sees the signal"},    \
+      {"s12_close_restores",                                                   \
+       "close removes each handler the way remove does, which sets SIG_DFL "   \
+       "(default_int_handler for SIGINT), not the disposition found before"},  \
+      {"s12_invalid_signal",                                                   \
+       "remove_signal_handler(SIGKILL or SIGSTOP) returns False (nothing was " \
+       "registered) instead of refusing the number: the loop's _check_signal " \
+       "accepts any signal.valid_signals() member"}
+
+/* Where asyncio's SelectorEventLoop cannot honour a rule. */
+static const evl_deviation pyl_dev_asyncio[] = {
+    {"s2_equal_deadline_order",
+     "asyncio's timer heap compares TimerHandle._when only: heapq keeps no "
+     "scheduling order among equal deadlines"},
+    {"s4_cancel_keeps_equal_order",
+     "equal deadlines run in heap order, not scheduling order (see S2)"},
+    {"s11_foreign_thread_refused",
+     "debug mode's _check_thread guards only call_soon, call_later and "
+     "call_at: cancel, add_reader, remove_reader and stop from a foreign "
+     "thread are accepted"},
+    {"s6_close_before_remove_dup_no_spin",
+     "remove_reader of a closed fd: EpollSelector.unregister ignores the "
+     "EBADF from EPOLL_CTL_DEL, the dup keeps the file in the epoll set, and "
+     "every select returns at once with an event for an fd it has no key for"},
+    {"s12_remove_restores",
+     "remove_signal_handler sets SIG_DFL (default_int_handler for SIGINT), "
+     "not the disposition found before the first add"},
+    PYL_DEV_SIGNALS,
+    {NULL, NULL},
+};
+
+/* Where uvloop cannot honour a rule. */
+static const evl_deviation pyl_dev_uvloop[] = {
+    {"s1_due_timer_behind_soon",
+     "uvloop runs a due timer's callback in libuv's timer phase, before the "
+     "idle handler that runs the call_soon queue"},
+    {"s4_cancel_self",
+     "call_later rounds the delay to whole ms and schedules 0 ms with "
+     "call_soon: a due-now timer runs in call_soon order, ahead of later "
+     "call_soon callbacks"},
+    {"s2_never_early*",
+     "timers are whole ms of libuv's cached uv_now (CLOCK_MONOTONIC_COARSE, "
+     "refreshed once per iteration), delays rounded to the nearest ms: a "
+     "timer can run up to about 1 ms before its deadline"},
+    {"s2_deadline_order_shuffled",
+     "a timer can run up to about 1 ms early (ms rounding of the delay from "
+     "the cached uv_now, see s2_never_early)"},
+    {"s3_signal_no_early",
+     "a 50 ms timer can run before 50 ms have passed (see s2_never_early)"},
+    {"s13_ruc_timer",
+     "the 20 ms timer that completes the future can run up to about 1 ms "
+     "early (see s2_never_early)"},
+    {"s3_setitimer_no_early",
+     "a 50 ms timer can run before 50 ms have passed: the delay counts from "
+     "the cached uv_now (see s2_never_early)"},
+    {"s5_time_refreshed_each_iteration",
+     "loop.time() is libuv's uv_now in whole ms: up to 1 ms behind the clock "
+     "read at the end of the previous iteration"},
+    {"s7_run_until_stop",
+     "stop() is itself a queued callback (Loop._stop): callbacks queued "
+     "before it, in the stopping batch, run in the next batch with it"},
+    {"s7_stop_in_batch", "stop() is a queued callback (see s7_run_until_stop)"},
+    {"s6_dup_removed_no_spin",
+     "uvloop keeps its iteration (uv_run) in C and exposes no blocking "
+     "single iteration: run_once is stop() then run_forever(), whose poll "
+     "has a zero timeout, so run_once never waits for a timer"},
+    {"s6_close_before_remove_dup_no_spin",
+     "libuv cannot take a closed fd out of epoll (EPOLL_CTL_DEL gets EBADF) "
+     "while a dup keeps the file open: every poll returns at once"},
+    {"s6_hangup_wakes_both",
+     "uv_poll passes EPOLLHUP on only when it comes alone: with EPOLLIN "
+     "beside it a writer is not woken by the peer's hang-up"},
+    {"s11_slow_reader_reported",
+     "debug mode times only callbacks of the ready queue (Loop._on_idle); "
+     "readers and writers run straight from the uv_poll callback, untimed"},
+    {"s11_foreign_thread_refused",
+     "debug mode's _check_thread guards only call_soon, call_later and "
+     "call_at: cancel, add_reader, remove_reader and stop are accepted"},
+    {"s12_signal_once",
+     "remove_signal_handler returns False and removes nothing while the loop "
+     "is not running (it tests _listening_signals, set only during a run): "
+     "uvloop bug"},
+    {"s12_remove_restores",
+     "remove_signal_handler outside a run returns False and keeps the "
+     "handler (see s12_signal_once); a removal sets SIG_DFL anyway"},
+    PYL_DEV_SIGNALS,
+    {NULL, NULL},
+};
+
+static const evl_deviation *pyl_devs(int family) {
+  return family == PYF_UVLOOP    ? pyl_dev_uvloop
+         : family == PYF_ASYNCIO ? pyl_dev_asyncio
+                                 : NULL;
+}
+
+void pyl_family_found(const pyl_variant *v, int family) {
+  /* A factory's loop declares the deviations of the code it runs: an
+   * asyncio subclass inherits asyncio's, and any rule it breaks besides
+   * shows as FAIL. */
+  if (v->kind != PYV_FACTORY)
+    return;
+  v->ops->deviations = pyl_devs(family);
+  if (family == PYF_ASYNCIO)
+    v->ops->features |= EVL_IF_STATS;
+}
+
+static const struct {
+  const char *name, *selector, *desc;
+  int kind;
+} pyl_names[] = {
+    {"py-asyncio", "",
+     "asyncio.SelectorEventLoop on selectors.DefaultSelector, embedded CPython",
+     PYV_SELECTOR},
+    {"py-asyncio-epoll", "EpollSelector",
+     "asyncio.SelectorEventLoop on selectors.EpollSelector", PYV_SELECTOR},
+    {"py-asyncio-poll", "PollSelector",
+     "asyncio.SelectorEventLoop on selectors.PollSelector", PYV_SELECTOR},
+    {"py-asyncio-select", "SelectSelector",
+     "asyncio.SelectorEventLoop on selectors.SelectSelector", PYV_SELECTOR},
+    {"py-uvloop", "", "uvloop.Loop (libuv under Cython), embedded CPython",
+     PYV_UVLOOP},
+};
+
+static const evl_impl_ops *pyl_table(const char *name, const char *desc,
+                                     int kind, const char *module,
+                                     const char *factory, char *err,
+                                     size_t len) {
+  evl_impl_ops *ops = malloc(sizeof *ops);
+  pyl_variant *v = calloc(1, sizeof *v);
+  char *n = strdup(name), *d = strdup(desc);
+  if (!ops || !v || !n || !d) {
+    free(ops);
+    free(v);
+    free(n);
+    free(d);
+    snprintf(err, len, "out of memory");
+    return NULL;
+  }
+  *ops = pyl_template;
+  ops->name = n;
+  ops->description = d;
+  ops->data = v;
+  ops->deviations = pyl_devs(kind == PYV_UVLOOP    ? PYF_UVLOOP
+                             : kind == PYV_FACTORY ? PYF_OTHER
+                                                   : PYF_ASYNCIO);
+  if (kind == PYV_SELECTOR)
+    ops->features |= EVL_IF_STATS;
+  v->kind = kind;
+  v->ops = ops;
+  snprintf(v->module, sizeof v->module, "%s", module);
+  snprintf(v->factory, sizeof v->factory, "%s", factory);
+  return ops;
+}
+
+/* The registry's entry for a family of names (evl/impl.h). The table lives
+ * for the life of the process, as the registry caches it. */
+const evl_impl_ops *evl_impl_plugin_named(const char *name, char *err,
+                                          size_t len) {
+  if (!name)
+    return NULL;
+  for (size_t i = 0; i < sizeof pyl_names / sizeof *pyl_names; i++)
+    if (!strcmp(name, pyl_names[i].name))
+      return pyl_table(name, pyl_names[i].desc, pyl_names[i].kind, "",
+                       pyl_names[i].selector, err, len);
+  /* py:MODULE:FACTORY; MODULE may be dotted (mypkg.loops). */
+  const char *m = name + 3, *f = strrchr(name, ':');
+  if (strncmp(name, "py:", 3) || f < m || f == m || !f[1] ||
+      (size_t)(f - m) >= sizeof((pyl_variant *)0)->module ||
+      strlen(f + 1) >= sizeof((pyl_variant *)0)->factory) {
+    snprintf(err, len,
+             "unknown Python loop '%s' (known: py-asyncio, py-asyncio-epoll, "
+             "py-asyncio-poll, py-asyncio-select, py-uvloop, "
+             "py:MODULE:FACTORY)",
+             name);
+    return NULL;
+  }
+  char mod[128], desc[320];
+  snprintf(mod, sizeof mod, "%.*s", (int)(f - m), m);
+  snprintf(desc, sizeof desc, "%s.%s() in an embedded CPython", mod, f + 1);
+  return pyl_table(name, desc, PYV_FACTORY, mod, f + 1, err, len);
+}
+
+/* Loaded by path (evl-conform --impl build/modules/evl-py.so): py-asyncio. */
+const evl_impl_ops *evl_impl_plugin(void) {
+  char err[8];
+  static const evl_impl_ops *ops;
+  if (!ops)
+    ops = evl_impl_plugin_named("py-asyncio", err, sizeof err);
+  return ops;
+}

@@ -1,0 +1,456 @@
+/* python_rt.c — the embedded CPython under impls/python.c: starting the
+ * interpreter, the C callable asyncio calls back, errors, the probe. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "python.h"
+
+/*
+ * The Python half is a string compiled into the module rather than a .py
+ * file installed beside it: one artifact, nothing to find on a search path,
+ * nothing that can drift from the C half it matches.
+ *
+ * run_once: asyncio's BaseEventLoop has exactly the contract's iteration in
+ * _run_once (timeout 0 if anything is ready or a stop was asked, select,
+ * queue ready handles then due timers behind them, run exactly the handles
+ * queued when the batch began). It is run between the same enter and leave
+ * steps run_forever takes. Loops without it (uvloop keeps its iteration,
+ * uv_run, in C) run the only one-iteration form they expose: stop() then
+ * run_forever().
+ *
+ * Log records: asyncio and uvloop report slow callbacks in debug mode with
+ * logger.warning('Executing %s took %.3f seconds'); they reach the error
+ * handler as EVL_ESLOW with the duration, and any other warning of theirs
+ * reaches it too, instead of stderr.
+ */
+static const char pyrt_glue_src[] =
+    "import asyncio, importlib, logging, threading\n"
+    "from asyncio import events\n"
+    "def make_loop(kind, module, name):\n"
+    "    if kind == 0:\n"
+    "        if not name:\n"
+    "            return asyncio.SelectorEventLoop()\n"
+    "        import selectors\n"
+    "        return asyncio.SelectorEventLoop(getattr(selectors, name)())\n"
+    "    if kind == 1:\n"
+    "        import uvloop\n"
+    "        return uvloop.new_event_loop()\n"
+    "    loop = getattr(importlib.import_module(module), name)()\n"
+    "    if not isinstance(loop, asyncio.AbstractEventLoop):\n"
+    "        raise TypeError('%s:%s() returned %s, not an event loop'\n"
+    "                        % (module, name, type(loop).__name__))\n"
+    "    return loop\n"
+    "def family(loop):\n"
+    "    try:\n"
+    "        import uvloop\n"
+    "        if isinstance(loop, uvloop.Loop):\n"
+    "            return 2\n"
+    "    except ImportError:\n"
+    "        pass\n"
+    "    return 1 if isinstance(loop, asyncio.BaseEventLoop) else 0\n"
+    "def run_once(loop):\n"
+    "    if not isinstance(loop, asyncio.BaseEventLoop):\n"
+    "        loop.stop()\n"
+    "        loop.run_forever()\n"
+    "        return\n"
+    "    loop._check_closed()\n"
+    "    loop._check_running()\n"
+    "    loop._thread_id = threading.get_ident()\n"
+    "    events._set_running_loop(loop)\n"
+    "    try:\n"
+    "        loop._run_once()\n"
+    "    finally:\n"
+    "        loop._stopping = False\n"
+    "        loop._thread_id = None\n"
+    "        events._set_running_loop(None)\n"
+    "class _Report(logging.Handler):\n"
+    "    def emit(self, rec):\n"
+    "        if rec.msg == 'Executing %s took %.3f seconds':\n"
+    "            _evl_log(rec.args[1], None)\n"
+    "        else:\n"
+    "            _evl_log(-1.0, rec.getMessage())\n"
+    "logging.getLogger('asyncio').addHandler(_Report(logging.WARNING))\n"
+    "def count_waits(loop):\n"
+    "    sel = getattr(loop, '_selector', None)\n"
+    "    if sel is None:\n"
+    "        return None\n"
+    "    box, select = [0], sel.select\n"
+    "    def counted(timeout=None):\n"
+    "        box[0] += 1\n"
+    "        return select(timeout)\n"
+    "    sel.select = counted\n"
+    "    return box\n"
+    "def framed(m, *a):\n"
+    "    return m(*a)\n"
+    "def configure(loop, debug, slow):\n"
+    "    loop.set_debug(bool(debug))\n"
+    "    loop.slow_callback_duration = slow\n";
+
+static PyObject *pyrt_ns; /* the glue's globals */
+static pthread_mutex_t pyrt_lock = PTHREAD_MUTEX_INITIALIZER;
+static int pyrt_state; /* 0 not yet, 1 up, -1 failed */
+static char pyrt_why[256];
+
+/* ---- the callback object ------------------------------------------------ */
+static void pyrt_invoke(evl_loop *loop, evl_cb cb, void *arg) {
+  loop->b.st.callbacks++;
+  /* The GIL is let go while C runs: a callback may wait for a thread that
+   * posts (which needs the GIL), or join executor workers. */
+  PyThreadState *ts = PyEval_SaveThread();
+  cb(arg);
+  PyEval_RestoreThread(ts);
+}
+
+static PyObject *pyrt_cb_call(PyObject *self, PyObject *const *args,
+                              size_t nargsf, PyObject *kw) {
+  (void)args;
+  (void)nargsf;
+  (void)kw;
+  pycb *c = (pycb *)self;
+  evl_loop *loop = c->loop;
+  if (loop->b.closed)
+    Py_RETURN_NONE;
+  switch (c->kind) {
+  case PYCB_SOON:
+  case PYCB_TIMER: {
+    evl__nslot *sl = evl__nslot_get(&loop->b.slots, c->h);
+    if (!sl) /* cancelled after asyncio had queued it */
+      Py_RETURN_NONE;
+    PyObject *handle = sl->u.ptr;
+    evl__nslot_free(&loop->b.slots, c->h);
+    if (c->kind == PYCB_TIMER)
+      loop->b.ntimers--;
+    Py_XDECREF(handle);
+    pyrt_invoke(loop, c->cb, c->arg);
+    break;
+  }
+  case PYCB_POST:
+  case PYCB_SIG:
+    pyrt_invoke(loop, c->cb, c->arg);
+    break;
+  case PYCB_READ:
+  case PYCB_WRITE: {
+    loop->b.st.callbacks++;
+    loop->b.st.events++;
+    PyThreadState *ts = PyEval_SaveThread();
+    c->iocb(c->fd, c->kind == PYCB_READ ? EVL_READ : EVL_WRITE, c->arg);
+    PyEval_RestoreThread(ts);
+    break;
+  }
+  }
+  Py_RETURN_NONE;
+}
+
+static void pyrt_cb_dealloc(PyObject *self) {
+  PyObject_Free(self);
+}
+
+static PyTypeObject pyrt_cb_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "evl.callback",
+    .tp_basicsize = sizeof(pycb),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_vectorcall_offset = offsetof(pycb, vc),
+    .tp_call = PyVectorcall_Call,
+    .tp_dealloc = pyrt_cb_dealloc,
+};
+
+pycb *pyrt_cb_new(evl_loop *loop, int kind) {
+  pycb *c = PyObject_New(pycb, &pyrt_cb_type);
+  if (!c)
+    return NULL;
+  c->vc = pyrt_cb_call;
+  c->loop = loop;
+  c->kind = kind;
+  c->fd = -1;
+  c->cb = NULL;
+  c->iocb = NULL;
+  c->arg = NULL;
+  c->h = 0;
+  return c;
+}
+
+/* ---- reports from Python ------------------------------------------------ */
+void pyl_report(evl_loop *loop, int code, const char *ctx, const char *msg,
+                uint64_t dur_ns) {
+  /* The handler is the user's C: it runs without the GIL, like callbacks. */
+  PyThreadState *ts = PyEval_SaveThread();
+  evl__nreport(&loop->b, code, ctx, msg, -1, dur_ns);
+  PyEval_RestoreThread(ts);
+}
+
+/* _evl_log(seconds, None): a slow callback; (-1, text): another record. */
+static PyObject *pyrt_log(PyObject *self, PyObject *const *args,
+                          Py_ssize_t n) {
+  (void)self;
+  evl_loop *loop = evl__nget_running();
+  if (n != 2 || !loop)
+    Py_RETURN_NONE;
+  double s = PyFloat_AsDouble(args[0]);
+  if (s == -1.0 && PyErr_Occurred())
+    return NULL;
+  if (s >= 0) {
+    uint64_t ns = (uint64_t)(s * 1e9);
+    pyl_report(loop, EVL_ESLOW, "slow callback", NULL, ns ? ns : 1);
+  } else {
+    const char *msg = PyUnicode_AsUTF8(args[1]);
+    if (!msg)
+      return NULL;
+    pyl_report(loop, -EIO, "asyncio log", msg, 0);
+  }
+  Py_RETURN_NONE;
+}
+
+/* exc_handler(pyloop, context): asyncio's exception handler slot, set on
+ * every loop; the context's evl_loop capsule names the C loop. */
+static PyObject *pyrt_exc(PyObject *self, PyObject *const *args,
+                          Py_ssize_t n) {
+  (void)self;
+  if (n != 2 || !PyDict_Check(args[1]))
+    Py_RETURN_NONE;
+  PyObject *ctx = args[1];
+  PyObject *cap = PyDict_GetItemString(ctx, "evl_loop");
+  evl_loop *loop = cap ? PyCapsule_GetPointer(cap, "evl_loop") : NULL;
+  if (!loop) {
+    PyErr_Clear();
+    loop = evl__nget_running();
+  }
+  if (!loop)
+    Py_RETURN_NONE;
+  PyObject *code_o = PyDict_GetItemString(ctx, "evl_code");
+  PyObject *msg_o = PyDict_GetItemString(ctx, "message");
+  PyObject *exc = PyDict_GetItemString(ctx, "exception");
+  int code = code_o ? (int)PyLong_AsLong(code_o) : -EIO;
+  if (!code_o && exc && PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_OSError)) {
+    PyObject *e = PyObject_GetAttrString(exc, "errno");
+    if (e && PyLong_Check(e))
+      code = -(int)PyLong_AsLong(e);
+    Py_XDECREF(e);
+  }
+  PyErr_Clear();
+  PyObject *text = exc ? PyUnicode_FromFormat("%S: %R", msg_o ? msg_o : Py_None, exc)
+                       : (msg_o ? PyObject_Str(msg_o) : NULL);
+  const char *msg = text ? PyUnicode_AsUTF8(text) : NULL;
+  PyErr_Clear();
+  pyl_report(loop, code, code_o ? "callback" : "asyncio exception handler",
+             msg, 0);
+  Py_XDECREF(text);
+  Py_RETURN_NONE;
+}
+
+static PyMethodDef pyrt_log_def = {"_evl_log", (PyCFunction)(void (*)(void))pyrt_log,
+                                   METH_FASTCALL, NULL};
+static PyMethodDef pyrt_exc_def = {"exc_handler", (PyCFunction)(void (*)(void))pyrt_exc,
+                                   METH_FASTCALL, NULL};
+
+/* ---- errors ------------------------------------------------------------- */
+static int pyrt_runtime_error(PyObject *v) {
+  PyObject *s = v ? PyObject_Str(v) : NULL;
+  const char *t = s ? PyUnicode_AsUTF8(s) : NULL;
+  int rc = -EIO;
+  if (t && strstr(t, "thread")) /* debug mode's foreign-thread refusal */
+    rc = -EPERM;
+  else if (t && strstr(t, "closed"))
+    rc = EVL_ECLOSED;
+  else if (t && strstr(t, "running"))
+    rc = -EBUSY;
+  else if (t && strstr(t, "cannot be caught"))
+    rc = -EINVAL; /* SIGKILL, SIGSTOP */
+  Py_XDECREF(s);
+  return rc;
+}
+
+int pyrt_error(void) {
+  PyObject *type, *value, *tb;
+  if (getenv("EVL_PY_TRACE")) { PyErr_Print(); return -EIO; }
+  PyErr_Fetch(&type, &value, &tb);
+  PyErr_NormalizeException(&type, &value, &tb);
+  int rc = -EIO;
+  if (!type)
+    rc = -EIO;
+  else if (PyErr_GivenExceptionMatches(type, PyExc_OSError)) {
+    PyObject *e = PyObject_GetAttrString(value, "errno");
+    rc = e && PyLong_Check(e) ? -(int)PyLong_AsLong(e) : -EIO;
+    Py_XDECREF(e);
+    if (rc == 0)
+      rc = -EIO;
+  } else if (PyErr_GivenExceptionMatches(type, PyExc_OverflowError))
+    rc = -EOVERFLOW;
+  else if (PyErr_GivenExceptionMatches(type, PyExc_ValueError) ||
+           PyErr_GivenExceptionMatches(type, PyExc_TypeError))
+    rc = -EINVAL;
+  else if (PyErr_GivenExceptionMatches(type, PyExc_MemoryError))
+    rc = -ENOMEM;
+  else if (PyErr_GivenExceptionMatches(type, PyExc_RuntimeError))
+    rc = pyrt_runtime_error(value);
+  Py_XDECREF(type);
+  Py_XDECREF(value);
+  Py_XDECREF(tb);
+  PyErr_Clear();
+  return rc;
+}
+
+/* ---- the interpreter ---------------------------------------------------- */
+static void pyrt_fail(const char *what) {
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  PyObject *s = value ? PyObject_Str(value) : NULL;
+  const char *t = s ? PyUnicode_AsUTF8(s) : NULL;
+  snprintf(pyrt_why, sizeof pyrt_why, "%s: %s", what, t ? t : "failed");
+  Py_XDECREF(s);
+  Py_XDECREF(type);
+  Py_XDECREF(value);
+  Py_XDECREF(tb);
+  PyErr_Clear();
+}
+
+static int pyrt_start(void) {
+  /* This module, and libpython with it, was loaded RTLD_LOCAL; Python's
+   * own extension modules (_contextvars, uvloop's loop.so) expect the
+   * interpreter's symbols in the global scope. Promoting libpython alone
+   * is safe: its names all start with Py or _Py. */
+  Dl_info info;
+  if (dladdr((void *)Py_InitializeFromConfig, &info) && info.dli_fname &&
+      !dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_GLOBAL)) {
+    snprintf(pyrt_why, sizeof pyrt_why, "cannot make %s global: %s",
+             info.dli_fname, dlerror());
+    return -1;
+  }
+  PyConfig cfg;
+  PyConfig_InitPythonConfig(&cfg);
+  /* The host owns its signal dispositions (S12: a remove must find what
+   * was there): no SIGINT handler, no SIG_IGN for SIGPIPE and SIGXFSZ. */
+  cfg.install_signal_handlers = 0;
+  cfg.parse_argv = 0;
+  PyStatus st = Py_InitializeFromConfig(&cfg);
+  PyConfig_Clear(&cfg);
+  if (PyStatus_Exception(st)) {
+    snprintf(pyrt_why, sizeof pyrt_why, "cannot start Python: %s",
+             st.err_msg ? st.err_msg : "Py_InitializeFromConfig failed");
+    return -1;
+  }
+  int ok = 0;
+  if (PyType_Ready(&pyrt_cb_type) < 0) {
+    pyrt_fail("evl.callback type");
+  } else if (!(pyrt_ns = PyDict_New())) {
+    pyrt_fail("glue");
+  } else {
+    PyObject *log = PyCFunction_New(&pyrt_log_def, NULL);
+    PyObject *exc = PyCFunction_New(&pyrt_exc_def, NULL);
+    PyDict_SetItemString(pyrt_ns, "__builtins__", PyEval_GetBuiltins());
+    if (log && exc && PyDict_SetItemString(pyrt_ns, "_evl_log", log) == 0 &&
+        PyDict_SetItemString(pyrt_ns, "exc_handler", exc) == 0) {
+      PyObject *r = PyRun_String(pyrt_glue_src, Py_file_input, pyrt_ns, pyrt_ns);
+      if (r)
+        ok = 1;
+      else
+        pyrt_fail("cannot import asyncio");
+      Py_XDECREF(r);
+    } else {
+      pyrt_fail("glue");
+    }
+    Py_XDECREF(log);
+    Py_XDECREF(exc);
+  }
+  /* From here on every entry point takes the GIL with PyGILState_Ensure,
+   * from whichever thread it is called. */
+  PyEval_SaveThread();
+  return ok ? 0 : -1;
+}
+
+int pyrt_init(char *why, size_t len) {
+  pthread_mutex_lock(&pyrt_lock);
+  if (pyrt_state == 0)
+    pyrt_state = pyrt_start() == 0 ? 1 : -1;
+  int st = pyrt_state;
+  pthread_mutex_unlock(&pyrt_lock);
+  if (st > 0)
+    return 0;
+  if (why && len)
+    snprintf(why, len, "%s", pyrt_why);
+  return EVL_EPROBE;
+}
+
+PyObject *pyrt_glue(const char *fn) {
+  return PyDict_GetItemString(pyrt_ns, fn); /* borrowed */
+}
+
+/* ---- probe -------------------------------------------------------------- */
+static void pyrt_probe_child(const pyl_variant *v, int wfd) {
+  char why[256] = "";
+  int family = 0;
+  int rc = pyrt_init(why, sizeof why);
+  if (rc == 0) {
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *loop =
+        PyObject_CallFunction(pyrt_glue("make_loop"), "iss", v->kind,
+                              v->module, v->factory);
+    if (!loop) {
+      pyrt_fail(v->kind == PYV_UVLOOP ? "uvloop (install python3-uvloop)"
+                                      : "cannot create the loop");
+      snprintf(why, sizeof why, "%s", pyrt_why);
+      rc = EVL_EPROBE;
+    } else {
+      PyObject *f = PyObject_CallOneArg(pyrt_glue("family"), loop);
+      family = f ? (int)PyLong_AsLong(f) : 0;
+      Py_XDECREF(f);
+      PyObject *r = PyObject_CallMethod(loop, "close", NULL);
+      Py_XDECREF(r);
+      Py_DECREF(loop);
+      PyErr_Clear();
+    }
+    PyGILState_Release(g);
+  }
+  char msg[300];
+  int n = snprintf(msg, sizeof msg, "%d %d %s", rc, family, why);
+  if (n > 0 && write(wfd, msg, (size_t)n) < 0)
+    _exit(1);
+  _exit(0);
+}
+
+int pyrt_probe_fork(const pyl_variant *v, int *family, char *why, size_t len) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0)
+    return -errno;
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0) {
+    int e = -errno;
+    close(p[0]);
+    close(p[1]);
+    return e;
+  }
+  if (pid == 0) {
+    close(p[0]);
+    pyrt_probe_child(v, p[1]);
+  }
+  close(p[1]);
+  char buf[300];
+  size_t got = 0;
+  ssize_t r;
+  while (got < sizeof buf - 1 &&
+         ((r = read(p[0], buf + got, sizeof buf - 1 - got)) > 0 ||
+          (r < 0 && errno == EINTR)))
+    if (r > 0)
+      got += (size_t)r;
+  buf[got] = 0;
+  close(p[0]);
+  int st;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+    ;
+  int rc = 0, fam = 0, off = 0;
+  if (sscanf(buf, "%d %d %n", &rc, &fam, &off) < 2) {
+    snprintf(why, len, "the Python probe died (status %d)", st);
+    return EVL_EPROBE;
+  }
+  *family = fam;
+  if (rc)
+    snprintf(why, len, "%s", buf + off);
+  return rc;
+}
