@@ -121,8 +121,14 @@ endef
 ADAPTER_SRC := impls/adapter.c impls/adapter_core.c impls/adapter_signal.c \
                impls/adapter_timer.c \
                core/error.c core/future.c core/executor.c
+# CPython is not built with the sanitizers: LeakSanitizer cannot see into
+# pymalloc's arenas, so every object the interpreter keeps for the life of
+# the process reads as leaked (about 2 MB per test). Under SANITIZE the py
+# module is not built, its implementations show as not built (skipped,
+# never passed), and `make test` runs them.
+SAN_SKIP_IMPLS := $(if $(SANITIZE),python)
 define impl_module
-ifeq ($(call dep_ok,$(3)),y)
+ifeq ($(call dep_ok,$(3))$(filter $(1),$(SAN_SKIP_IMPLS)),y)
 MODULES += $(2)
 SRC_$(2) := impls/$(1).c $(wildcard impls/$(1)_*.c) $(ADAPTER_SRC)
 LIBS_$(2) := $(call dep_libs,$(3))

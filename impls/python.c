@@ -209,8 +209,8 @@ static int pyl_remove_m(evl_loop *loop, int fd, int write) {
   if (fd < 0)
     return loop ? (loop->b.closed ? EVL_ECLOSED : -EBADF) : -EINVAL;
   PYL_ENTER(loop);
-  PyObject *r = PyObject_CallFunction(write ? loop->m_rm_w : loop->m_rm_r, "i",
-                                      fd);
+  PyObject *r =
+      PyObject_CallFunction(write ? loop->m_rm_w : loop->m_rm_r, "i", fd);
   int had = pyl_mark(loop, fd, write ? 2 : 1, 0);
   /* uvloop 0.17's remove_reader/remove_writer drop the bool asyncio
    * returns (they return None): then what this adapter added says. */
@@ -241,7 +241,7 @@ static int pyl_run(evl_loop *loop, int once) {
   PyGILState_STATE g = PyGILState_Ensure();
   PyObject *m = once ? pyrt_glue("run_once")
                      : PyObject_GetAttrString(loop->loop, "run_forever");
-  PyObject *r = !m ? NULL
+  PyObject *r = !m     ? NULL
                 : once ? PyObject_CallOneArg(m, loop->loop)
                        : pyl_call(loop, m, NULL, NULL);
   if (!once)
@@ -363,13 +363,13 @@ static int pyl_report_error(evl_loop *loop, int code, const char *message) {
   PYL_ENTER(loop);
   int rc = -ENOMEM;
   PyObject *cap = PyCapsule_New(loop, "evl_loop", NULL);
-  PyObject *ctx = cap ? Py_BuildValue("{s:s,s:i,s:O}", "message",
-                                      message ? message : "", "evl_code", code,
-                                      "evl_loop", cap)
-                      : NULL;
+  PyObject *ctx =
+      cap ? Py_BuildValue("{s:s,s:i,s:O}", "message", message ? message : "",
+                          "evl_code", code, "evl_loop", cap)
+          : NULL;
   if (ctx)
-    rc = pyl_rc(PyObject_CallMethod(loop->loop, "call_exception_handler", "O",
-                                    ctx));
+    rc = pyl_rc(
+        PyObject_CallMethod(loop->loop, "call_exception_handler", "O", ctx));
   else
     rc = pyrt_error();
   Py_XDECREF(ctx);
@@ -379,9 +379,9 @@ static int pyl_report_error(evl_loop *loop, int code, const char *message) {
 }
 
 static int pyl_configure(evl_loop *loop) {
-  PyObject *r = PyObject_CallFunction(pyrt_glue("configure"), "Oid", loop->loop,
-                                      loop->b.debug,
-                                      (double)loop->b.slow_ns / 1e9);
+  PyObject *r =
+      PyObject_CallFunction(pyrt_glue("configure"), "Oid", loop->loop,
+                            loop->b.debug, (double)loop->b.slow_ns / 1e9);
   return pyl_rc(r);
 }
 
@@ -413,8 +413,8 @@ static int pyl_loop_stats(const evl_loop *loop, evl_loop_stats *out) {
   if (!loop->waits)
     return -ENOTSUP;
   PyGILState_STATE g = PyGILState_Ensure();
-  unsigned long long w = PyLong_AsUnsignedLongLong(
-      PyList_GET_ITEM(loop->waits, 0));
+  unsigned long long w =
+      PyLong_AsUnsignedLongLong(PyList_GET_ITEM(loop->waits, 0));
   PyErr_Clear();
   PyGILState_Release(g);
   *out = loop->b.st;
@@ -426,9 +426,9 @@ static int pyl_loop_stats(const evl_loop *loop, evl_loop_stats *out) {
 
 /* ---- life cycle --------------------------------------------------------- */
 static void pyl_drop_refs(evl_loop *loop) {
-  PyObject **m[] = {&loop->m_soon,  &loop->m_later,  &loop->m_at,
-                    &loop->m_ts,    &loop->m_time,   &loop->m_stop,
-                    &loop->m_add_r, &loop->m_add_w,  &loop->m_rm_r,
+  PyObject **m[] = {&loop->m_soon,  &loop->m_later,   &loop->m_at,
+                    &loop->m_ts,    &loop->m_time,    &loop->m_stop,
+                    &loop->m_add_r, &loop->m_add_w,   &loop->m_rm_r,
                     &loop->m_rm_w,  &loop->m_sig_add, &loop->m_sig_rm};
   for (size_t i = 0; i < sizeof m / sizeof *m; i++)
     Py_CLEAR(*m[i]);

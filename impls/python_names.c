@@ -16,10 +16,13 @@
       {"s12_close_restores",                                                   \
        "close removes each handler the way remove does, which sets SIG_DFL "   \
        "(default_int_handler for SIGINT), not the disposition found before"},  \
-      {"s12_invalid_signal",                                                   \
-       "remove_signal_handler(SIGKILL or SIGSTOP) returns False (nothing was " \
-       "registered) instead of refusing the number: the loop's _check_signal " \
-       "accepts any signal.valid_signals() member"}
+  {                                                                            \
+    "s12_invalid_signal", "remove_signal_handler(SIGKILL or SIGSTOP) returns " \
+                          "False (nothing was "                                \
+                          "registered) instead of refusing the number: the "   \
+                          "loop's _check_signal "                              \
+                          "accepts any signal.valid_signals() member"          \
+  }
 
 /* Where asyncio's SelectorEventLoop cannot honour a rule. */
 static const evl_deviation pyl_dev_asyncio[] = {

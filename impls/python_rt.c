@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -186,8 +185,7 @@ void pyl_report(evl_loop *loop, int code, const char *ctx, const char *msg,
 }
 
 /* _evl_log(seconds, None): a slow callback; (-1, text): another record. */
-static PyObject *pyrt_log(PyObject *self, PyObject *const *args,
-                          Py_ssize_t n) {
+static PyObject *pyrt_log(PyObject *self, PyObject *const *args, Py_ssize_t n) {
   (void)self;
   evl_loop *loop = evl__nget_running();
   if (n != 2 || !loop)
@@ -209,8 +207,7 @@ static PyObject *pyrt_log(PyObject *self, PyObject *const *args,
 
 /* exc_handler(pyloop, context): asyncio's exception handler slot, set on
  * every loop; the context's evl_loop capsule names the C loop. */
-static PyObject *pyrt_exc(PyObject *self, PyObject *const *args,
-                          Py_ssize_t n) {
+static PyObject *pyrt_exc(PyObject *self, PyObject *const *args, Py_ssize_t n) {
   (void)self;
   if (n != 2 || !PyDict_Check(args[1]))
     Py_RETURN_NONE;
@@ -227,27 +224,29 @@ static PyObject *pyrt_exc(PyObject *self, PyObject *const *args,
   PyObject *msg_o = PyDict_GetItemString(ctx, "message");
   PyObject *exc = PyDict_GetItemString(ctx, "exception");
   int code = code_o ? (int)PyLong_AsLong(code_o) : -EIO;
-  if (!code_o && exc && PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_OSError)) {
+  if (!code_o && exc &&
+      PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_OSError)) {
     PyObject *e = PyObject_GetAttrString(exc, "errno");
     if (e && PyLong_Check(e))
       code = -(int)PyLong_AsLong(e);
     Py_XDECREF(e);
   }
   PyErr_Clear();
-  PyObject *text = exc ? PyUnicode_FromFormat("%S: %R", msg_o ? msg_o : Py_None, exc)
-                       : (msg_o ? PyObject_Str(msg_o) : NULL);
+  PyObject *text =
+      exc ? PyUnicode_FromFormat("%S: %R", msg_o ? msg_o : Py_None, exc)
+          : (msg_o ? PyObject_Str(msg_o) : NULL);
   const char *msg = text ? PyUnicode_AsUTF8(text) : NULL;
   PyErr_Clear();
-  pyl_report(loop, code, code_o ? "callback" : "asyncio exception handler",
-             msg, 0);
+  pyl_report(loop, code, code_o ? "callback" : "asyncio exception handler", msg,
+             0);
   Py_XDECREF(text);
   Py_RETURN_NONE;
 }
 
-static PyMethodDef pyrt_log_def = {"_evl_log", (PyCFunction)(void (*)(void))pyrt_log,
-                                   METH_FASTCALL, NULL};
-static PyMethodDef pyrt_exc_def = {"exc_handler", (PyCFunction)(void (*)(void))pyrt_exc,
-                                   METH_FASTCALL, NULL};
+static PyMethodDef pyrt_log_def = {
+    "_evl_log", (PyCFunction)(void (*)(void))pyrt_log, METH_FASTCALL, NULL};
+static PyMethodDef pyrt_exc_def = {
+    "exc_handler", (PyCFunction)(void (*)(void))pyrt_exc, METH_FASTCALL, NULL};
 
 /* ---- errors ------------------------------------------------------------- */
 static int pyrt_runtime_error(PyObject *v) {
@@ -268,7 +267,6 @@ static int pyrt_runtime_error(PyObject *v) {
 
 int pyrt_error(void) {
   PyObject *type, *value, *tb;
-  if (getenv("EVL_PY_TRACE")) { PyErr_Print(); return -EIO; }
   PyErr_Fetch(&type, &value, &tb);
   PyErr_NormalizeException(&type, &value, &tb);
   int rc = -EIO;
@@ -346,7 +344,8 @@ static int pyrt_start(void) {
     PyDict_SetItemString(pyrt_ns, "__builtins__", PyEval_GetBuiltins());
     if (log && exc && PyDict_SetItemString(pyrt_ns, "_evl_log", log) == 0 &&
         PyDict_SetItemString(pyrt_ns, "exc_handler", exc) == 0) {
-      PyObject *r = PyRun_String(pyrt_glue_src, Py_file_input, pyrt_ns, pyrt_ns);
+      PyObject *r =
+          PyRun_String(pyrt_glue_src, Py_file_input, pyrt_ns, pyrt_ns);
       if (r)
         ok = 1;
       else
@@ -388,9 +387,8 @@ static void pyrt_probe_child(const pyl_variant *v, int wfd) {
   int rc = pyrt_init(why, sizeof why);
   if (rc == 0) {
     PyGILState_STATE g = PyGILState_Ensure();
-    PyObject *loop =
-        PyObject_CallFunction(pyrt_glue("make_loop"), "iss", v->kind,
-                              v->module, v->factory);
+    PyObject *loop = PyObject_CallFunction(pyrt_glue("make_loop"), "iss",
+                                           v->kind, v->module, v->factory);
     if (!loop) {
       pyrt_fail(v->kind == PYV_UVLOOP ? "uvloop (install python3-uvloop)"
                                       : "cannot create the loop");

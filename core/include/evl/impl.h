@@ -163,8 +163,7 @@ const evl_impl_ops *evl_impl_plugin(void);
  * passes the whole name and caches the table. NULL with err set: no such
  * name. */
 typedef const evl_impl_ops *(*evl_impl_plugin_named_fn)(const char *name,
-                                                         char *err,
-                                                         size_t len);
+                                                        char *err, size_t len);
 const evl_impl_ops *evl_impl_plugin_named(const char *name, char *err,
                                           size_t len);
 
