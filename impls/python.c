@@ -24,42 +24,10 @@
  */
 static const evl__nhooks pyl_hooks;
 
-#define PYL_ENTER(loop)                                                        \
-  int rc_ = pyl_check(loop);                                                   \
-  if (rc_)                                                                     \
-    return rc_;                                                                \
-  PyGILState_STATE g_ = PyGILState_Ensure()
-#define PYL_LEAVE() PyGILState_Release(g_)
-
-static int pyl_check(const evl_loop *loop) {
-  if (!loop)
-    return -EINVAL;
-  return loop->b.closed ? EVL_ECLOSED : 0;
-}
-
-/* A call's result: 0, or the Python error as -errno. Steals r. */
-static int pyl_rc(PyObject *r) {
-  if (!r)
-    return pyrt_error();
-  Py_DECREF(r);
-  return 0;
-}
-
 static uint64_t pyl_mono(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* Calls m(a, b), either may be NULL. uvloop 0.17 in debug mode records
- * the caller's stack with sys._getframe(), which raises when there is no
- * Python frame at all, as in a call from C (fixed upstream); a one-line
- * Python frame around the call is enough. */
-static PyObject *pyl_call(const evl_loop *loop, PyObject *m, PyObject *a,
-                          PyObject *b) {
-  if (loop->b.debug && loop->family == PYF_UVLOOP)
-    return PyObject_CallFunctionObjArgs(pyrt_glue("framed"), m, a, b, NULL);
-  return PyObject_CallFunctionObjArgs(m, a, b, NULL);
 }
 
 /* ---- scheduling --------------------------------------------------------- */
@@ -324,106 +292,6 @@ static int pyl_stop_threadsafe(evl_loop *loop) {
   return pyl_post(loop, NULL, NULL, 1);
 }
 
-/* ---- signals ------------------------------------------------------------ */
-static int pyl_add_signal_handler(evl_loop *loop, int sig, evl_cb cb,
-                                  void *arg) {
-  if (!cb)
-    return loop ? (loop->b.closed ? EVL_ECLOSED : -EINVAL) : -EINVAL;
-  PYL_ENTER(loop);
-  int rc;
-  pycb *c = pyrt_cb_new(loop, PYCB_SIG);
-  if (!c) {
-    rc = pyrt_error();
-  } else {
-    c->cb = cb;
-    c->arg = arg;
-    PyObject *n = PyLong_FromLong(sig);
-    rc = n ? pyl_rc(pyl_call(loop, loop->m_sig_add, n, (PyObject *)c))
-           : pyrt_error();
-    Py_XDECREF(n);
-    Py_DECREF(c);
-  }
-  PYL_LEAVE();
-  return rc;
-}
-
-static int pyl_remove_signal_handler(evl_loop *loop, int sig) {
-  PYL_ENTER(loop);
-  PyObject *r = PyObject_CallFunction(loop->m_sig_rm, "i", sig);
-  int rc = r ? PyObject_IsTrue(r) : pyrt_error();
-  Py_XDECREF(r);
-  PYL_LEAVE();
-  return rc;
-}
-
-/* ---- errors and debug --------------------------------------------------- */
-/* report_error goes through asyncio's call_exception_handler, whose
- * handler (python_rt.c) hands the context to the evlab error handler. */
-static int pyl_report_error(evl_loop *loop, int code, const char *message) {
-  PYL_ENTER(loop);
-  int rc = -ENOMEM;
-  PyObject *cap = PyCapsule_New(loop, "evl_loop", NULL);
-  PyObject *ctx =
-      cap ? Py_BuildValue("{s:s,s:i,s:O}", "message", message ? message : "",
-                          "evl_code", code, "evl_loop", cap)
-          : NULL;
-  if (ctx)
-    rc = pyl_rc(
-        PyObject_CallMethod(loop->loop, "call_exception_handler", "O", ctx));
-  else
-    rc = pyrt_error();
-  Py_XDECREF(ctx);
-  Py_XDECREF(cap);
-  PYL_LEAVE();
-  return rc;
-}
-
-static int pyl_configure(evl_loop *loop) {
-  PyObject *r =
-      PyObject_CallFunction(pyrt_glue("configure"), "Oid", loop->loop,
-                            loop->b.debug, (double)loop->b.slow_ns / 1e9);
-  return pyl_rc(r);
-}
-
-static int pyl_set_debug(evl_loop *loop, int on) {
-  PYL_ENTER(loop);
-  loop->b.debug = on != 0;
-  int rc = pyl_configure(loop);
-  PYL_LEAVE();
-  return rc;
-}
-
-static int pyl_set_slow_callback_ns(evl_loop *loop, uint64_t ns) {
-  PYL_ENTER(loop);
-  loop->b.slow_ns = ns ? ns : 100000000ull;
-  int rc = pyl_configure(loop);
-  PYL_LEAVE();
-  return rc;
-}
-
-/* STATS, on loops with a selector (asyncio's): one select per _run_once,
- * so iterations and waits are both the selector's select calls, counted
- * by a wrapper the glue puts on the loop's selector. */
-static int pyl_loop_stats(const evl_loop *loop, evl_loop_stats *out) {
-  int rc = pyl_check(loop);
-  if (rc)
-    return rc;
-  if (!out)
-    return -EINVAL;
-  if (!loop->waits)
-    return -ENOTSUP;
-  PyGILState_STATE g = PyGILState_Ensure();
-  unsigned long long w =
-      PyLong_AsUnsignedLongLong(PyList_GET_ITEM(loop->waits, 0));
-  PyErr_Clear();
-  PyGILState_Release(g);
-  *out = loop->b.st;
-  out->iterations = out->waits = w;
-  out->timers = loop->b.ntimers;
-  out->fds = loop->b.nfds;
-  return 0;
-}
-
 /* ---- life cycle --------------------------------------------------------- */
 static void pyl_drop_refs(evl_loop *loop) {
   PyObject **m[] = {&loop->m_soon,  &loop->m_later,   &loop->m_at,
@@ -583,6 +451,14 @@ static int pyl_probe(const void *data, char *why, size_t len) {
   return rc;
 }
 
+/* The interpreter, with the modules it imported, is this module's
+ * once-per-process state: started here, it is in the leak checks'
+ * baseline, and a loop's close gives back exactly what the loop took. */
+static int pyl_warmup(const void *data) {
+  (void)data;
+  return pyrt_init(NULL, 0);
+}
+
 /* Every variant's table is a copy of this one with its name, data and
  * deviations (python_names.c). */
 const evl_impl_ops pyl_template = {
@@ -630,4 +506,5 @@ const evl_impl_ops pyl_template = {
     .run_until_complete = evl_run_until_complete,
     .run_in_executor = evl_run_in_executor,
     .loop_stats = pyl_loop_stats,
+    .warmup = pyl_warmup,
 };

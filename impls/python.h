@@ -73,5 +73,47 @@ void pyl_report(evl_loop *loop, int code, const char *ctx, const char *msg,
 void pyl_family_found(const pyl_variant *v, int family);
 extern const evl_impl_ops pyl_template;
 
+/* ---- what python.c and python_ext.c share ---- */
+#define PYL_ENTER(loop)                                                        \
+  int rc_ = pyl_check(loop);                                                   \
+  if (rc_)                                                                     \
+    return rc_;                                                                \
+  PyGILState_STATE g_ = PyGILState_Ensure()
+#define PYL_LEAVE() PyGILState_Release(g_)
+
+static inline int pyl_check(const evl_loop *loop) {
+  if (!loop)
+    return -EINVAL;
+  return loop->b.closed ? EVL_ECLOSED : 0;
+}
+
+/* A call's result: 0, or the Python error as -errno. Steals r. */
+static inline int pyl_rc(PyObject *r) {
+  if (!r)
+    return pyrt_error();
+  Py_DECREF(r);
+  return 0;
+}
+
+/* Calls m(a, b), either may be NULL. uvloop 0.17 in debug mode records
+ * the caller's stack with sys._getframe(), which raises when there is no
+ * Python frame at all, as in a call from C (fixed upstream); a one-line
+ * Python frame around the call is enough. */
+static inline PyObject *pyl_call(const evl_loop *loop, PyObject *m, PyObject *a,
+                                 PyObject *b) {
+  if (loop->b.debug && loop->family == PYF_UVLOOP)
+    return PyObject_CallFunctionObjArgs(pyrt_glue("framed"), m, a, b, NULL);
+  return PyObject_CallFunctionObjArgs(m, a, b, NULL);
+}
+
+/* python_ext.c: signals, errors, debug and stats. */
+int pyl_add_signal_handler(evl_loop *loop, int sig, evl_cb cb, void *arg);
+int pyl_remove_signal_handler(evl_loop *loop, int sig);
+int pyl_report_error(evl_loop *loop, int code, const char *message);
+int pyl_configure(evl_loop *loop);
+int pyl_set_debug(evl_loop *loop, int on);
+int pyl_set_slow_callback_ns(evl_loop *loop, uint64_t ns);
+int pyl_loop_stats(const evl_loop *loop, evl_loop_stats *out);
+
 #pragma GCC visibility pop
 #endif
