@@ -70,6 +70,13 @@ static const evl_deviation pyl_dev_uvloop[] = {
     {"s3_setitimer_no_early",
      "a 50 ms timer can run before 50 ms have passed: the delay counts from "
      "the cached uv_now (see s2_never_early)"},
+    {"s5_time_refreshed_after_wait",
+     "a 20 ms timer can run before loop.time() has moved 20 ms: the delay "
+     "counts from the cached uv_now, in whole ms (see s2_never_early)"},
+    {"s10_report_error_handler",
+     "a 1 ms timer set before run_forever counts from the uv_now cached "
+     "when the loop last iterated, is already due at the first timer "
+     "phase, and runs before the call_soon callbacks queued ahead of it"},
     {"s5_time_refreshed_each_iteration",
      "loop.time() is libuv's uv_now in whole ms: up to 1 ms behind the clock "
      "read at the end of the previous iteration"},
