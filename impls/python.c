@@ -22,7 +22,9 @@
  * asyncio's: an evl_future must outlive loop_close and be released from
  * any thread, which an asyncio.Future (a Python object of the loop) is not.
  */
-static const evl__nhooks pyl_hooks;
+/* Only alloc and fini of the adapter base are used: the Python loop has
+ * its own queues, timers, wakeup and signal handlers, so no hook is. */
+static const evl__adapter_hooks pyl_hooks;
 
 static uint64_t pyl_mono(void) {
   struct timespec ts;
@@ -40,9 +42,10 @@ static int pyl_schedule(evl_loop *loop, PyObject *method, PyObject *first,
     return pyrt_error();
   c->cb = cb;
   c->arg = arg;
-  int rc = evl__nslot_alloc(&loop->b.slots,
-                            kind == PYCB_TIMER ? EVL__NK_TIMER : EVL__NK_SOON,
-                            NULL, &c->h);
+  int rc = evl__adapter_slot_alloc(&loop->b.slots,
+                                   kind == PYCB_TIMER ? EVL__ADAPTER_SLOT_TIMER
+                                                      : EVL__ADAPTER_SLOT_SOON,
+                                   NULL, &c->h);
   if (rc < 0) {
     Py_DECREF(c);
     return rc;
@@ -51,10 +54,10 @@ static int pyl_schedule(evl_loop *loop, PyObject *method, PyObject *first,
                       : pyl_call(loop, method, (PyObject *)c, NULL);
   Py_DECREF(c);
   if (!h) {
-    evl__nslot_free(&loop->b.slots, c->h);
+    evl__adapter_slot_free(&loop->b.slots, c->h);
     return pyrt_error();
   }
-  evl__nslot_get(&loop->b.slots, c->h)->u.ptr = h;
+  evl__adapter_slot_get(&loop->b.slots, c->h)->u.ptr = h;
   if (kind == PYCB_TIMER)
     loop->b.ntimers++;
   if (out)
@@ -108,12 +111,12 @@ static int pyl_call_at(evl_loop *loop, uint64_t when_ns, evl_cb cb, void *arg,
 static int pyl_cancel(evl_loop *loop, evl_handle h) {
   PYL_ENTER(loop);
   int rc = EVL_EHANDLE;
-  evl__nslot *sl = evl__nslot_get(&loop->b.slots, h);
+  evl__adapter_slot *sl = evl__adapter_slot_get(&loop->b.slots, h);
   if (sl && sl->u.ptr) {
     PyObject *handle = sl->u.ptr;
-    if (sl->kind == EVL__NK_TIMER)
+    if (sl->kind == EVL__ADAPTER_SLOT_TIMER)
       loop->b.ntimers--;
-    evl__nslot_free(&loop->b.slots, h);
+    evl__adapter_slot_free(&loop->b.slots, h);
     rc = pyl_rc(PyObject_CallMethod(handle, "cancel", NULL));
     Py_DECREF(handle);
   }
@@ -125,7 +128,7 @@ static int pyl_cancel(evl_loop *loop, evl_handle h) {
 /* Sets or clears bit in fd's record of what was added; returns whether
  * the bit was set before (or -ENOMEM when the table cannot grow). */
 static int pyl_mark(evl_loop *loop, int fd, int bit, int on) {
-  evl__nbase *b = &loop->b;
+  evl__adapter_base *b = &loop->b;
   if (fd >= b->fds_cap) {
     if (!on)
       return 0;
@@ -203,7 +206,7 @@ static int pyl_remove_writer(evl_loop *loop, int fd) {
 
 /* ---- running ------------------------------------------------------------ */
 static int pyl_run(evl_loop *loop, int once) {
-  int rc = evl__nrun_begin(loop);
+  int rc = evl__adapter_run_begin(loop);
   if (rc)
     return rc;
   PyGILState_STATE g = PyGILState_Ensure();
@@ -216,7 +219,7 @@ static int pyl_run(evl_loop *loop, int once) {
     Py_XDECREF(m);
   rc = pyl_rc(r);
   PyGILState_Release(g);
-  evl__nrun_leave(&loop->b);
+  evl__adapter_run_leave(&loop->b);
   return rc;
 }
 
@@ -301,7 +304,7 @@ static void pyl_drop_refs(evl_loop *loop) {
   for (size_t i = 0; i < sizeof m / sizeof *m; i++)
     Py_CLEAR(*m[i]);
   for (uint32_t i = 0; i < loop->b.slots.len; i++)
-    if (loop->b.slots.v[i].kind != EVL__NK_FREE)
+    if (loop->b.slots.v[i].kind != EVL__ADAPTER_SLOT_FREE)
       Py_CLEAR(loop->b.slots.v[i].u.ptr);
   Py_CLEAR(loop->waits);
   Py_CLEAR(loop->loop);
@@ -316,19 +319,19 @@ static int pyl_loop_close(evl_loop *loop) {
     return 0;
   /* Executor workers post through call_soon_threadsafe: join them first,
    * without the GIL, which the posts need. */
-  evl__nrun_closers(&loop->b);
-  evl__nts_close(&loop->b);
+  evl__adapter_run_closers(&loop->b);
+  evl__adapter_posts_close(&loop->b);
   loop->b.closed = 1;
   PyGILState_STATE g = PyGILState_Ensure();
   /* close drops what is queued (runs nothing, S8), its selector, self-pipe
    * and signal handlers. */
   int rc = pyl_rc(PyObject_CallMethod(loop->loop, "close", NULL));
   if (rc < 0)
-    evl__nreport(&loop->b, rc, "loop close", "the Python loop's close()", -1,
-                 0);
+    evl__adapter_report(&loop->b, rc, "loop close", "the Python loop's close()",
+                        -1, 0);
   pyl_drop_refs(loop);
   PyGILState_Release(g);
-  evl__nbase_fini(&loop->b);
+  evl__adapter_base_fini(&loop->b);
   return 0;
 }
 
@@ -338,7 +341,7 @@ static int pyl_loop_free(evl_loop *loop) {
   int rc = pyl_loop_close(loop);
   if (rc < 0)
     return rc;
-  evl__nbase_destroy(&loop->b);
+  evl__adapter_base_destroy(&loop->b);
   free(loop);
   return 0;
 }
@@ -408,7 +411,8 @@ static int pyl_loop_new(const void *data, const evl_impl_config *cfg,
   if (rc)
     return rc;
   evl_loop *loop;
-  if ((rc = evl__nloop_alloc(sizeof *loop, v->ops, &pyl_hooks, cfg, &loop)) < 0)
+  if ((rc = evl__adapter_loop_alloc(sizeof *loop, v->ops, &pyl_hooks, cfg,
+                                    &loop)) < 0)
     return rc;
   loop->v = v;
   PyGILState_STATE g = PyGILState_Ensure();
@@ -420,10 +424,14 @@ static int pyl_loop_new(const void *data, const evl_impl_config *cfg,
       PyErr_Clear();
     }
     pyl_drop_refs(loop);
+    /* The exception is gone by now, and with it the frames that held the
+     * half-built loop: collect its cycles, so its fds close before this
+     * returns (S8: a failed loop_new leaves nothing behind). */
+    PyGC_Collect();
   }
   PyGILState_Release(g);
   if (rc < 0) {
-    evl__nloop_discard(loop);
+    evl__adapter_loop_discard(loop);
     return rc;
   }
   /* A factory's table learns its family here too when no probe ran in
@@ -432,15 +440,6 @@ static int pyl_loop_new(const void *data, const evl_impl_config *cfg,
   *out = loop;
   return 0;
 }
-
-static void pyl_no_timer(evl__nbase *b, void *timer) {
-  (void)b;
-  (void)timer;
-}
-
-/* Only alloc and fini of the adapter base are used: the Python loop has
- * its own queues, timers, wakeup and signal handlers. */
-static const evl__nhooks pyl_hooks = {.timer_release = pyl_no_timer};
 
 static int pyl_probe(const void *data, char *why, size_t len) {
   const pyl_variant *v = data;
@@ -483,12 +482,12 @@ const evl_impl_ops pyl_template = {
     .run_forever = pyl_run_forever,
     .run_once = pyl_run_once,
     .stop = pyl_stop,
-    .is_running = evl__nis_running,
+    .is_running = evl__adapter_is_running,
     .time = pyl_time,
     .call_soon_threadsafe = pyl_call_soon_threadsafe,
     .stop_threadsafe = pyl_stop_threadsafe,
-    .get_running_loop = evl__nget_running,
-    .set_error_handler = evl__nset_error_handler,
+    .get_running_loop = evl__adapter_get_running_loop,
+    .set_error_handler = evl__adapter_set_error_handler,
     .report_error = pyl_report_error,
     .set_debug = pyl_set_debug,
     .set_slow_callback_ns = pyl_set_slow_callback_ns,

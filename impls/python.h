@@ -24,7 +24,7 @@ typedef struct pyl_variant {
 } pyl_variant;
 
 struct evl_loop {
-  evl__nbase b; /* first: core/future.c and executor.c see the base */
+  evl__adapter_base b; /* first: core/future.c and executor.c see the base */
   const pyl_variant *v;
   PyObject *loop; /* the Python event loop */
   /* Bound methods fetched once: the hot paths call them directly. */

@@ -24,25 +24,52 @@
                           "accepts any signal.valid_signals() member"          \
   }
 
-/* Where asyncio's SelectorEventLoop cannot honour a rule. */
+/* Where asyncio's SelectorEventLoop cannot honour a rule, on any
+ * selector. */
+#define PYL_DEV_ASYNCIO                                                        \
+  {"s2_equal_deadline_order",                                                  \
+   "asyncio's timer heap compares TimerHandle._when only: heapq keeps no "     \
+   "scheduling order among equal deadlines"},                                  \
+      {"s4_cancel_keeps_equal_order",                                          \
+       "equal deadlines run in heap order, not scheduling order (see S2)"},    \
+      {"s11_foreign_thread_refused",                                           \
+       "debug mode's _check_thread guards only call_soon, call_later and "     \
+       "call_at: cancel, add_reader, remove_reader and stop from a foreign "   \
+       "thread are accepted"},                                                 \
+      {"s12_remove_restores",                                                  \
+       "remove_signal_handler sets SIG_DFL (default_int_handler for SIGINT), " \
+       "not the disposition found before the first add"},                      \
+      PYL_DEV_SIGNALS
+
+/* selectors.DefaultSelector is EpollSelector on Linux. */
 static const evl_deviation pyl_dev_asyncio[] = {
-    {"s2_equal_deadline_order",
-     "asyncio's timer heap compares TimerHandle._when only: heapq keeps no "
-     "scheduling order among equal deadlines"},
-    {"s4_cancel_keeps_equal_order",
-     "equal deadlines run in heap order, not scheduling order (see S2)"},
-    {"s11_foreign_thread_refused",
-     "debug mode's _check_thread guards only call_soon, call_later and "
-     "call_at: cancel, add_reader, remove_reader and stop from a foreign "
-     "thread are accepted"},
+    PYL_DEV_ASYNCIO,
     {"s6_close_before_remove_dup_no_spin",
      "remove_reader of a closed fd: EpollSelector.unregister ignores the "
      "EBADF from EPOLL_CTL_DEL, the dup keeps the file in the epoll set, and "
      "every select returns at once with an event for an fd it has no key for"},
-    {"s12_remove_restores",
-     "remove_signal_handler sets SIG_DFL (default_int_handler for SIGINT), "
-     "not the disposition found before the first add"},
-    PYL_DEV_SIGNALS,
+    {NULL, NULL},
+};
+
+/* PollSelector and SelectSelector only record an fd at register: a closed
+ * one is accepted, and poll() or select() trip over it later. */
+static const evl_deviation pyl_dev_asyncio_poll[] = {
+    PYL_DEV_ASYNCIO,
+    {"s6_invalid_fd",
+     "PollSelector.register records the fd without asking the kernel: "
+     "add_reader of a closed fd succeeds"},
+    {NULL, NULL},
+};
+
+static const evl_deviation pyl_dev_asyncio_select[] = {
+    PYL_DEV_ASYNCIO,
+    {"s6_invalid_fd",
+     "SelectSelector.register records the fd without asking the kernel: "
+     "add_reader of a closed fd succeeds"},
+    {"s6_hangup_wakes_both",
+     "select() has no hang-up condition: a peer's hang-up with data or EOF "
+     "pending shows as readable only, and a writer on a full buffer is not "
+     "woken"},
     {NULL, NULL},
 };
 
@@ -107,6 +134,15 @@ static const evl_deviation pyl_dev_uvloop[] = {
     {"s12_remove_restores",
      "remove_signal_handler outside a run returns False and keeps the "
      "handler (see s12_signal_once); a removal sets SIG_DFL anyway"},
+    {"s8_new_few_fds",
+     "uvloop bug: when Loop() fails for want of fds after libuv's epoll fd "
+     "was opened, its __dealloc__ finds 'an open event loop' and never "
+     "closes it: the epoll fd stays open"},
+    {"s10_wait_fails_no_abort",
+     "uvloop bug: Loop._run sets _running before the steps that fail with "
+     "EINVAL once its fds were closed, outside its try/finally: the loop "
+     "stays 'running', close() refuses, and the signal socketpair it opened "
+     "stays open"},
     PYL_DEV_SIGNALS,
     {NULL, NULL},
 };
@@ -131,24 +167,28 @@ void pyl_family_found(const pyl_variant *v, int family) {
 static const struct {
   const char *name, *selector, *desc;
   int kind;
+  const evl_deviation *devs;
 } pyl_names[] = {
     {"py-asyncio", "",
      "asyncio.SelectorEventLoop on selectors.DefaultSelector, embedded CPython",
-     PYV_SELECTOR},
+     PYV_SELECTOR, pyl_dev_asyncio},
     {"py-asyncio-epoll", "EpollSelector",
-     "asyncio.SelectorEventLoop on selectors.EpollSelector", PYV_SELECTOR},
+     "asyncio.SelectorEventLoop on selectors.EpollSelector", PYV_SELECTOR,
+     pyl_dev_asyncio},
     {"py-asyncio-poll", "PollSelector",
-     "asyncio.SelectorEventLoop on selectors.PollSelector", PYV_SELECTOR},
+     "asyncio.SelectorEventLoop on selectors.PollSelector", PYV_SELECTOR,
+     pyl_dev_asyncio_poll},
     {"py-asyncio-select", "SelectSelector",
-     "asyncio.SelectorEventLoop on selectors.SelectSelector", PYV_SELECTOR},
+     "asyncio.SelectorEventLoop on selectors.SelectSelector", PYV_SELECTOR,
+     pyl_dev_asyncio_select},
     {"py-uvloop", "", "uvloop.Loop (libuv under Cython), embedded CPython",
-     PYV_UVLOOP},
+     PYV_UVLOOP, pyl_dev_uvloop},
 };
 
 static const evl_impl_ops *pyl_table(const char *name, const char *desc,
-                                     int kind, const char *module,
-                                     const char *factory, char *err,
-                                     size_t len) {
+                                     int kind, const evl_deviation *devs,
+                                     const char *module, const char *factory,
+                                     char *err, size_t len) {
   evl_impl_ops *ops = malloc(sizeof *ops);
   pyl_variant *v = calloc(1, sizeof *v);
   char *n = strdup(name), *d = strdup(desc);
@@ -164,9 +204,7 @@ static const evl_impl_ops *pyl_table(const char *name, const char *desc,
   ops->name = n;
   ops->description = d;
   ops->data = v;
-  ops->deviations = pyl_devs(kind == PYV_UVLOOP    ? PYF_UVLOOP
-                             : kind == PYV_FACTORY ? PYF_OTHER
-                                                   : PYF_ASYNCIO);
+  ops->deviations = devs;
   if (kind == PYV_SELECTOR)
     ops->features |= EVL_IF_STATS;
   v->kind = kind;
@@ -184,8 +222,8 @@ const evl_impl_ops *evl_impl_plugin_named(const char *name, char *err,
     return NULL;
   for (size_t i = 0; i < sizeof pyl_names / sizeof *pyl_names; i++)
     if (!strcmp(name, pyl_names[i].name))
-      return pyl_table(name, pyl_names[i].desc, pyl_names[i].kind, "",
-                       pyl_names[i].selector, err, len);
+      return pyl_table(name, pyl_names[i].desc, pyl_names[i].kind,
+                       pyl_names[i].devs, "", pyl_names[i].selector, err, len);
   /* py:MODULE:FACTORY; MODULE may be dotted (mypkg.loops). */
   const char *m = name + 3, *f = strrchr(name, ':');
   if (strncmp(name, "py:", 3) || f < m || f == m || !f[1] ||
@@ -201,7 +239,7 @@ const evl_impl_ops *evl_impl_plugin_named(const char *name, char *err,
   char mod[128], desc[320];
   snprintf(mod, sizeof mod, "%.*s", (int)(f - m), m);
   snprintf(desc, sizeof desc, "%s.%s() in an embedded CPython", mod, f + 1);
-  return pyl_table(name, desc, PYV_FACTORY, mod, f + 1, err, len);
+  return pyl_table(name, desc, PYV_FACTORY, NULL, mod, f + 1, err, len);
 }
 
 /* Loaded by path (evl-conform --impl build/modules/evl-py.so): py-asyncio. */

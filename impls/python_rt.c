@@ -27,10 +27,13 @@
  * Log records: asyncio and uvloop report slow callbacks in debug mode with
  * logger.warning('Executing %s took %.3f seconds'); they reach the error
  * handler as EVL_ESLOW with the duration, and any other warning of theirs
- * reaches it too, instead of stderr.
+ * reaches it too, instead of stderr. So do "Exception ignored" reports and
+ * Python warnings (a library never prints): to the error handler of the
+ * loop this thread runs, dropped when none runs (a half-built loop's
+ * __del__, say: loop_new collects it at once, so its fds go with it).
  */
 static const char pyrt_glue_src[] =
-    "import asyncio, importlib, logging, threading\n"
+    "import asyncio, importlib, logging, sys, threading, warnings\n"
     "from asyncio import events\n"
     "def make_loop(kind, module, name):\n"
     "    if kind == 0:\n"
@@ -76,6 +79,14 @@ static const char pyrt_glue_src[] =
     "        else:\n"
     "            _evl_log(-1.0, rec.getMessage())\n"
     "logging.getLogger('asyncio').addHandler(_Report(logging.WARNING))\n"
+    "def _unraisable(u):\n"
+    "    _evl_log(-1.0, '%s: %r' % (u.err_msg or 'Exception ignored', "
+    "u.exc_value))\n"
+    "sys.unraisablehook = _unraisable\n"
+    "def _warning(message, category, filename, lineno, file=None, line=None):\n"
+    "    _evl_log(-1.0, warnings.formatwarning(message, category, filename,\n"
+    "                                          lineno, line).strip())\n"
+    "warnings.showwarning = _warning\n"
     "def count_waits(loop):\n"
     "    sel = getattr(loop, '_selector', None)\n"
     "    if sel is None:\n"
@@ -119,11 +130,11 @@ static PyObject *pyrt_cb_call(PyObject *self, PyObject *const *args,
   switch (c->kind) {
   case PYCB_SOON:
   case PYCB_TIMER: {
-    evl__nslot *sl = evl__nslot_get(&loop->b.slots, c->h);
+    evl__adapter_slot *sl = evl__adapter_slot_get(&loop->b.slots, c->h);
     if (!sl) /* cancelled after asyncio had queued it */
       Py_RETURN_NONE;
     PyObject *handle = sl->u.ptr;
-    evl__nslot_free(&loop->b.slots, c->h);
+    evl__adapter_slot_free(&loop->b.slots, c->h);
     if (c->kind == PYCB_TIMER)
       loop->b.ntimers--;
     Py_XDECREF(handle);
@@ -180,14 +191,14 @@ void pyl_report(evl_loop *loop, int code, const char *ctx, const char *msg,
                 uint64_t dur_ns) {
   /* The handler is the user's C: it runs without the GIL, like callbacks. */
   PyThreadState *ts = PyEval_SaveThread();
-  evl__nreport(&loop->b, code, ctx, msg, -1, dur_ns);
+  evl__adapter_report(&loop->b, code, ctx, msg, -1, dur_ns);
   PyEval_RestoreThread(ts);
 }
 
 /* _evl_log(seconds, None): a slow callback; (-1, text): another record. */
 static PyObject *pyrt_log(PyObject *self, PyObject *const *args, Py_ssize_t n) {
   (void)self;
-  evl_loop *loop = evl__nget_running();
+  evl_loop *loop = evl__adapter_get_running_loop();
   if (n != 2 || !loop)
     Py_RETURN_NONE;
   double s = PyFloat_AsDouble(args[0]);
@@ -216,7 +227,7 @@ static PyObject *pyrt_exc(PyObject *self, PyObject *const *args, Py_ssize_t n) {
   evl_loop *loop = cap ? PyCapsule_GetPointer(cap, "evl_loop") : NULL;
   if (!loop) {
     PyErr_Clear();
-    loop = evl__nget_running();
+    loop = evl__adapter_get_running_loop();
   }
   if (!loop)
     Py_RETURN_NONE;
