@@ -86,6 +86,9 @@ static const evl_deviation pyl_dev_uvloop[] = {
      "timers are whole ms of libuv's cached uv_now (CLOCK_MONOTONIC_COARSE, "
      "refreshed once per iteration), delays rounded to the nearest ms: a "
      "timer can run up to about 1 ms before its deadline"},
+    {"s2_equal_*",
+     "the timers can run up to about 1 ms before their common deadline "
+     "(see s2_never_early)"},
     {"s2_deadline_order_shuffled",
      "a timer can run up to about 1 ms early (ms rounding of the delay from "
      "the cached uv_now, see s2_never_early)"},
