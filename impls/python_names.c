@@ -89,6 +89,10 @@ static const evl_deviation pyl_dev_uvloop[] = {
     {"s2_equal_*",
      "the timers can run up to about 1 ms before their common deadline "
      "(see s2_never_early)"},
+    {"s4_cancel_keeps_equal_order",
+     "equal deadlines on uvloop (see s2_equal_*), and a call_at whose "
+     "deadline has passed is a call_soon, which runs in another queue than "
+     "the timers of the same deadline"},
     {"s2_deadline_order_shuffled",
      "a timer can run up to about 1 ms early (ms rounding of the delay from "
      "the cached uv_now, see s2_never_early)"},
