@@ -217,7 +217,13 @@ static int pyl_run(evl_loop *loop, int once) {
                        : pyl_call(loop, m, NULL, NULL);
   if (!once)
     Py_XDECREF(m);
-  rc = pyl_rc(r);
+  /* An exception out of run_forever (a failing select, say) ends the run:
+   * the error handler hears of it once and run returns its code (S10). */
+  char msg[200];
+  rc = r ? 0 : pyrt_error_msg(msg, sizeof msg);
+  Py_XDECREF(r);
+  if (rc < 0)
+    pyl_report(loop, rc, "run", msg, 0);
   PyGILState_Release(g);
   evl__adapter_run_leave(&loop->b);
   return rc;

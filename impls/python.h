@@ -58,6 +58,8 @@ int pyrt_init(char *why, size_t len);
 pycb *pyrt_cb_new(evl_loop *loop, int kind);
 /* The pending Python exception as -errno (clears it). */
 int pyrt_error(void);
+/* The same, with the exception's repr in msg. */
+int pyrt_error_msg(char *msg, size_t len);
 /* glue: make_loop(kind, module, name), family(loop), run_once(loop),
  * exc_handler, slow_on(loop) — see the Python text in python_rt.c. */
 PyObject *pyrt_glue(const char *fn);

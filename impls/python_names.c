@@ -39,11 +39,23 @@
       {"s12_remove_restores",                                                  \
        "remove_signal_handler sets SIG_DFL (default_int_handler for SIGINT), " \
        "not the disposition found before the first add"},                      \
+      {"s12_unwatchable_enotsup",                                              \
+       "remove_signal_handler sets a new SIG_DFL (signal.signal, with its "    \
+       "own flags), not the disposition found before"},                        \
+      {"s12_signal_pipe_not_replaceable",                                      \
+       "add_reader accepts the loop's own self-pipe fd and replaces the "      \
+       "loop's reader on it; remove_reader then removes it, and signals are "  \
+       "never read again"},                                                    \
       PYL_DEV_SIGNALS
 
 /* selectors.DefaultSelector is EpollSelector on Linux. */
 static const evl_deviation pyl_dev_asyncio[] = {
     PYL_DEV_ASYNCIO,
+    {"s6_reuse_after_close_replace",
+     "add_reader on a number whose file was closed without removal: the "
+     "selector still holds the old key with EVENT_READ, so modify() only "
+     "swaps the callback and never calls epoll_ctl; the kernel dropped the "
+     "closed file, so the new one is watched for nothing"},
     {"s6_close_before_remove_dup_no_spin",
      "remove_reader of a closed fd: EpollSelector.unregister ignores the "
      "EBADF from EPOLL_CTL_DEL, the dup keeps the file in the epoll set, and "
@@ -58,6 +70,8 @@ static const evl_deviation pyl_dev_asyncio_poll[] = {
     {"s6_invalid_fd",
      "PollSelector.register records the fd without asking the kernel: "
      "add_reader of a closed fd succeeds"},
+    {"s6_closed_fd_above_limit",
+     "add_reader of a closed fd succeeds (see s6_invalid_fd)"},
     {NULL, NULL},
 };
 
@@ -66,6 +80,11 @@ static const evl_deviation pyl_dev_asyncio_select[] = {
     {"s6_invalid_fd",
      "SelectSelector.register records the fd without asking the kernel: "
      "add_reader of a closed fd succeeds"},
+    {"s6_closed_fd_above_limit",
+     "add_reader of a closed fd succeeds (see s6_invalid_fd)"},
+    {"s12_signal_pipe_on_reused_number",
+     "an fd closed without removal stays in SelectSelector's sets: every "
+     "select() fails with EBADF, and so does run_once"},
     {"s6_hangup_wakes_both",
      "select() has no hang-up condition: a peer's hang-up with data or EOF "
      "pending shows as readable only, and a writer on a full buffer is not "
@@ -98,6 +117,9 @@ static const evl_deviation pyl_dev_uvloop[] = {
      "the cached uv_now, see s2_never_early)"},
     {"s3_signal_no_early",
      "a 50 ms timer can run before 50 ms have passed (see s2_never_early)"},
+    {"t1_sleep_not_early",
+     "evl_sleep's timer can run up to about 1 ms early (see "
+     "s2_never_early)"},
     {"s13_ruc_timer",
      "the 20 ms timer that completes the future can run up to about 1 ms "
      "early (see s2_never_early)"},
@@ -141,6 +163,36 @@ static const evl_deviation pyl_dev_uvloop[] = {
     {"s12_remove_restores",
      "remove_signal_handler outside a run returns False and keeps the "
      "handler (see s12_signal_once); a removal sets SIG_DFL anyway"},
+    {"s1_ready_before_due_timer",
+     "due timers run in libuv's timer phase, before the poll phase that "
+     "runs ready readers (see s1_due_timer_behind_soon)"},
+    {"s2_order_after_cancels",
+     "deadlines are whole ms: timers whose deadlines fall in one ms run in "
+     "scheduling order, not deadline order"},
+    {"s6_replaced_runs_next_iteration",
+     "uv_poll callbacks look the handle up when they run: a reader replaced "
+     "by an earlier callback of the same poll batch runs its replacement "
+     "for the event collected before"},
+    {"s6_reuse_after_close_replace",
+     "add_reader on a number whose file was closed without removal reuses "
+     "the old uv_poll_t; libuv sees no change of interest and never adds "
+     "the new file to epoll"},
+    {"s8_new_fails_each_step",
+     "uvloop bug: a Loop() that fails for want of fds leaves libuv's epoll "
+     "fd open (see s8_new_few_fds)"},
+    {"s10_loop_wait_fails",
+     "libuv aborts when epoll_wait fails with anything but EINTR "
+     "(uv__io_poll calls abort()): run cannot end with the error"},
+    {"s12_signal_pipe_on_reused_number",
+     "the self-pipe run_forever opens for signals lands on a number closed "
+     "without removal; uvloop reuses that number's stale uv_poll_t, and "
+     "the pipe is never watched (see s6_reuse_after_close_replace)"},
+    {"s12_signal_pipe_not_replaceable",
+     "add_reader accepts the loop's own signal self-pipe fd and replaces "
+     "its reader; remove_reader then removes it"},
+    {"s12_unwatchable_enotsup",
+     "remove_signal_handler outside a run returns False and removes "
+     "nothing (uvloop bug, see s12_signal_once)"},
     {"s8_new_few_fds",
      "uvloop bug: when Loop() fails for want of fds after libuv's epoll fd "
      "was opened, its __dealloc__ finds 'an open event loop' and never "

@@ -277,9 +277,20 @@ static int pyrt_runtime_error(PyObject *v) {
 }
 
 int pyrt_error(void) {
+  return pyrt_error_msg(NULL, 0);
+}
+
+int pyrt_error_msg(char *msg, size_t len) {
   PyObject *type, *value, *tb;
   PyErr_Fetch(&type, &value, &tb);
   PyErr_NormalizeException(&type, &value, &tb);
+  if (msg && len) {
+    PyObject *s = value ? PyObject_Repr(value) : NULL;
+    const char *t = s ? PyUnicode_AsUTF8(s) : NULL;
+    snprintf(msg, len, "%s", t ? t : "Python exception");
+    Py_XDECREF(s);
+    PyErr_Clear();
+  }
   int rc = -EIO;
   if (!type)
     rc = -EIO;
