@@ -163,6 +163,9 @@ static const evl_deviation pyl_dev_uvloop[] = {
     {"s12_remove_restores",
      "remove_signal_handler outside a run returns False and keeps the "
      "handler (see s12_signal_once); a removal sets SIG_DFL anyway"},
+    {"s1_ready_behind_soon",
+     "readers run straight from the uv_poll callback in libuv's poll phase, "
+     "ahead of call_soon callbacks queued before the wait"},
     {"s1_ready_before_due_timer",
      "due timers run in libuv's timer phase, before the poll phase that "
      "runs ready readers (see s1_due_timer_behind_soon)"},
