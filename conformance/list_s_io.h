@@ -86,5 +86,7 @@
   X(s16_child_loop_own_posts, "S16", IMPL, 0, 0, 15,                           \
     "parent and child loops each wake for their own threads' posts")           \
   X(s16_parent_no_spin, "S16", IMPL, 0, 0, 10,                                 \
-    "after the child is done, the parent's idle loop sleeps (no spin)")
+    "after the child is done, the parent's idle loop sleeps (no spin)")        \
+  X(s6_peer_eof_next_iteration, "S6", IMPL, 0, 0, 10,                          \
+    "remove+close of one end: the peer's EOF comes in the next iteration")
 #endif
