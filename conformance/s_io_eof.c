@@ -53,7 +53,10 @@ void test_s6_peer_eof_next_iteration(evl_tctx *t) {
    * already and must be seen, as a level-triggered poll would. */
   T_OK(t, "call_soon", OPS->call_soon(loop, eof_noop, NULL, NULL));
   T_OK(t, "run_once (b's EOF)", OPS->run_once(loop));
-  T_EQ(t, "b's reader calls in the iteration after a was closed", 1, c.b_calls);
+  /* At least once by then: EOF stays readable, so a loop that saw it in
+   * the closing iteration already may call the reader again. */
+  T_GE(t, "b's reader calls by the end of the iteration after a was closed", 1,
+       c.b_calls);
   T_EQ(t, "a's reader calls after its removal", 0, c.a_calls);
   T_OK(t, "remove_reader b", OPS->remove_reader(loop, sv[1]) == 1 ? 0 : -1);
   t_close(sv[1]);
@@ -67,7 +70,7 @@ void test_s6_peer_eof_next_iteration(evl_tctx *t) {
   t_close(sv[0]);
   T_OK(t, "call_soon", OPS->call_soon(loop, eof_noop, NULL, NULL));
   T_OK(t, "run_once (b's EOF, nothing run before)", OPS->run_once(loop));
-  T_EQ(t, "b's reader calls in the first iteration after a was closed", 1,
+  T_GE(t, "b's reader calls in the first iteration after a was closed", 1,
        c.b_calls);
   T_OK(t, "remove_reader b", OPS->remove_reader(loop, sv[1]) == 1 ? 0 : -1);
   t_close(sv[1]);
