@@ -453,11 +453,6 @@ static const evl_deviation uvn_deviations[] = {
     {"s10_loop_wait_fails",
      "libuv aborts when epoll_wait fails with anything but EINTR "
      "(uv__io_poll calls abort()): run cannot end with the error"},
-    {"s6_close_before_remove_dup_no_spin",
-     "libuv cannot take an fd out of epoll once its number is closed "
-     "(EPOLL_CTL_DEL gets EBADF) and a dup keeps the file open: epoll keeps "
-     "reporting it and the loop wakes without work (libuv documents: never "
-     "close an fd under an active uv_poll_t)"},
     {"s1_ready_behind_soon",
      "libuv calls an fd's callback from inside its poll phase (uv_poll_cb), "
      "before the check phase that runs the call_soon FIFO: a callback "
@@ -472,6 +467,11 @@ static const evl_check_deviation uvn_check_deviations[] = {
      "uv_poll passes EPOLLHUP on only when it comes alone: with EPOLLIN "
      "(data or EOF) beside it, a writer blocked on a full buffer is not "
      "woken by the peer's hang-up"},
+    {"s6_close_before_remove_dup_no_spin", "no_spin",
+     "libuv cannot take an fd out of epoll once its number is closed "
+     "(EPOLL_CTL_DEL gets EBADF) and a dup keeps the file open: epoll keeps "
+     "reporting it and the loop wakes without work (libuv documents: never "
+     "close an fd under an active uv_poll_t)"},
     {NULL, NULL, NULL},
 };
 
