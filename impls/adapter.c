@@ -15,6 +15,18 @@
 
 #include "adapter.h"
 
+unsigned evl__adapter_forks;
+
+static void adapter_fork_child(void) {
+  __atomic_add_fetch(&evl__adapter_forks, 1, __ATOMIC_RELAXED);
+}
+
+static pthread_once_t adapter_fork_once = PTHREAD_ONCE_INIT;
+
+static void adapter_fork_register(void) {
+  (void)pthread_atfork(NULL, NULL, adapter_fork_child);
+}
+
 /* ---- slots ------------------------------------------------------------- */
 int evl__adapter_slot_alloc(evl__adapter_slots *s, uint32_t kind, void *ptr,
                             evl_handle *out) {
@@ -92,6 +104,8 @@ int evl__adapter_base_init(evl__adapter_base *b, const evl_impl_ops *ops,
   b->svc = &evl__adapter_services;
   b->ops = ops;
   b->hooks = hooks;
+  pthread_once(&adapter_fork_once, adapter_fork_register);
+  b->fork_gen = __atomic_load_n(&evl__adapter_forks, __ATOMIC_RELAXED);
   b->slots.free = UINT32_MAX;
   static unsigned tags;
   b->slots.tag = (__atomic_fetch_add(&tags, 1, __ATOMIC_RELAXED) %
@@ -162,6 +176,32 @@ void evl__adapter_loop_discard(evl_loop *loop) {
   free(loop);
 }
 
+static int adapter_forked(const evl__adapter_base *b) {
+  return b->fork_gen != __atomic_load_n(&evl__adapter_forks, __ATOMIC_RELAXED);
+}
+
+int evl__adapter_loop_after_fork(evl_loop *loop) {
+  evl__adapter_base *b = EVL__ADAPTER_BASE(loop);
+  if (!b)
+    return -EINVAL;
+  if (b->closed)
+    return EVL_ECLOSED;
+  if (!adapter_forked(b))
+    return 0;
+  if (!b->hooks->after_fork)
+    return -ENOTSUP;
+  pthread_mutex_init(&b->ts_lock, NULL); /* a parent thread may have held it */
+  int rc = b->hooks->after_fork(loop);
+  if (rc < 0)
+    return rc;
+  b->fork_gen = __atomic_load_n(&evl__adapter_forks, __ATOMIC_RELAXED);
+  evl__executor_after_fork(loop);
+  /* Posts queued before the fork are the child's: wake for them. */
+  if (b->ts.tail != b->ts.head)
+    b->hooks->wake(b);
+  return 0;
+}
+
 int evl__adapter_loop_close(evl_loop *loop) {
   evl__adapter_base *b = EVL__ADAPTER_BASE(loop);
   if (!b)
@@ -170,14 +210,25 @@ int evl__adapter_loop_close(evl_loop *loop) {
     return -EBUSY;
   if (b->closed)
     return 0;
+  /* Freed in a child without loop_after_fork: made the child's own first,
+   * so the library's teardown touches nothing of the parent's; if that is
+   * not possible the library part is left as it is (S16). */
+  int orphan = 0;
+  if (adapter_forked(b) && evl__adapter_loop_after_fork(loop) < 0) {
+    evl__executor_after_fork(loop); /* no worker exists in the child */
+    b->fork_gen = __atomic_load_n(&evl__adapter_forks, __ATOMIC_RELAXED);
+    orphan = 1;
+  }
   /* Workers post through the cross-thread queue: join them first. */
   evl__adapter_run_closers(b);
   b->closed = 1;
   evl__adapter_posts_close(b);
-  for (int sig = 1; sig < NSIG; sig++)
-    if (b->sigs[sig])
-      b->hooks->sig_drop(loop, sig);
-  b->hooks->teardown(loop);
+  if (!orphan) {
+    for (int sig = 1; sig < NSIG; sig++)
+      if (b->sigs[sig])
+        b->hooks->sig_drop(loop, sig);
+    b->hooks->teardown(loop);
+  }
   evl__adapter_base_fini(b);
   return 0;
 }

@@ -127,7 +127,15 @@ typedef struct evl__adapter_hooks {
   /* Frees the library's part of a closing loop (signals and timers are
    * gone). */
   void (*teardown)(evl_loop *loop);
+  /* In a child after fork(): the library's own reinit (uv_loop_fork,
+   * ev_loop_fork, event_reinit) and whatever fd of the adapter is shared
+   * with the parent. Optional: NULL means the adapter has no EVL_IF_FORK. */
+  int (*after_fork)(evl_loop *loop);
 } evl__adapter_hooks;
+
+/* Bumped in a child by pthread_atfork (each module its own counter): a
+ * loop whose fork_gen differs was inherited and is not yet the child's. */
+extern unsigned evl__adapter_forks;
 
 /* ---- the part of every adapter's loop that is not the library ---------- */
 typedef struct evl__adapter_base {
@@ -136,6 +144,7 @@ typedef struct evl__adapter_base {
   const evl__loop_services *svc;
   const evl_impl_ops *ops; /* the adapter's table */
   int closed, running, stopping;
+  unsigned fork_gen; /* evl__adapter_forks when made the process's own */
   evl__adapter_slots slots;
   int soon_own; /* the call_soon in progress is the loop's own */
   /* call_soon's queue. `mark` is where the batch of the next iteration
@@ -216,6 +225,8 @@ static inline int evl__adapter_check(const evl__adapter_base *b) {
     return -EINVAL;
   if (b->closed)
     return EVL_ECLOSED;
+  if (b->fork_gen != __atomic_load_n(&evl__adapter_forks, __ATOMIC_RELAXED))
+    return EVL_EFORKED; /* S16: loop_after_fork first */
   if (b->debug && b->running && !pthread_equal(b->runner, pthread_self()))
     return -EPERM;
   return 0;
@@ -283,6 +294,8 @@ evl_loop *evl__adapter_get_running_loop(void);
  * them in their ops tables as they are. loop_close drops the signals and
  * calls hooks->teardown; stop_threadsafe posts ops->stop. */
 int evl__adapter_loop_close(evl_loop *loop);
+/* loop_after_fork (S16) for the adapters whose hooks have after_fork. */
+int evl__adapter_loop_after_fork(evl_loop *loop);
 int evl__adapter_loop_free(evl_loop *loop);
 int evl__adapter_is_running(const evl_loop *loop);
 uint64_t evl__adapter_time(const evl_loop *loop);
@@ -320,7 +333,8 @@ int evl__adapter_remove_signal_handler(evl_loop *loop, int sig);
   .run_until_complete = evl_run_until_complete,                                \
   .run_in_executor = evl_run_in_executor, .call_at = evl__adapter_call_at,     \
   .call_later = evl__adapter_call_later, .cancel = evl__adapter_cancel,        \
-  .rearm = evl__adapter_rearm, .rearm_at = evl__adapter_rearm_at
+  .rearm = evl__adapter_rearm, .rearm_at = evl__adapter_rearm_at,              \
+  .loop_after_fork = evl__adapter_loop_after_fork
 
 /* Timer entry points for the ops table (adapter_timer.c). */
 int evl__adapter_call_at(evl_loop *loop, uint64_t when_ns, evl_cb cb, void *arg,

@@ -437,6 +437,15 @@ static int evn_loop_new(const void *data, const evl_impl_config *cfg,
   return 0;
 }
 
+/* ev_loop_fork: the next ev_run makes a new epoll set and async pipe and
+ * re-adds every watcher; until then libev makes no syscall for them. The
+ * epoll fd's number may change there, so it is no longer checked. */
+static int evn_after_fork(evl_loop *loop) {
+  ev_loop_fork(loop->ev);
+  loop->epfd.fd = -1;
+  return 0;
+}
+
 static const evl__adapter_hooks evn_hooks = {
     .timer_new = evn_timer_new,
     .timer_arm = evn_timer_arm,
@@ -445,6 +454,7 @@ static const evl__adapter_hooks evn_hooks = {
     .wake = evn_wake,
     .sig_drop = evn_sig_drop,
     .teardown = evn_teardown,
+    .after_fork = evn_after_fork,
 };
 
 static const evl_deviation evn_deviations[] = {
@@ -471,7 +481,7 @@ static const evl_impl_ops evn_ops = {
                    "ev_check + ev_idle run the call_soon FIFO",
     .features = EVL_IF_THREADSAFE | EVL_IF_DEBUG | EVL_IF_STATS |
                 EVL_IF_ERRORS | EVL_IF_RUNNING | EVL_IF_FUTURES |
-                EVL_IF_SIGNALS | EVL_IF_EXECUTOR | EVL_IF_REARM,
+                EVL_IF_SIGNALS | EVL_IF_EXECUTOR | EVL_IF_REARM | EVL_IF_FORK,
     .deviations = evn_deviations,
     EVL__ADAPTER_SHARED_OPS,
     .loop_new = evn_loop_new,

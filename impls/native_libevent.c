@@ -449,6 +449,24 @@ fail:
   return rc;
 }
 
+/* event_reinit gives the child its own epoll set with every event added
+ * again; the wake eventfd, shared with the parent too, is replaced. */
+static int evb_after_fork(evl_loop *loop) {
+  if (event_reinit(loop->eb) < 0)
+    return -ENOMEM;
+  int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0)
+    return -errno;
+  event_del(loop->wake_ev);
+  close(loop->wake_fd);
+  loop->wake_fd = fd;
+  if (event_assign(loop->wake_ev, loop->eb, fd, EV_READ | EV_PERSIST,
+                   evb_wake_cb, loop) < 0 ||
+      event_add(loop->wake_ev, NULL) < 0)
+    return -ENOMEM;
+  return 0;
+}
+
 static const evl__adapter_hooks evb_hooks = {
     .timer_new = evb_timer_new,
     .timer_arm = evb_timer_arm,
@@ -457,6 +475,7 @@ static const evl__adapter_hooks evb_hooks = {
     .wake = evb_wake,
     .sig_drop = evb_sig_drop,
     .teardown = evb_teardown,
+    .after_fork = evb_after_fork,
 };
 
 static const evl_deviation evb_deviations[] = {
@@ -493,7 +512,7 @@ static const evl_impl_ops evb_ops = {
                    "a timerfd_settime per iteration",
     .features = EVL_IF_THREADSAFE | EVL_IF_DEBUG | EVL_IF_ERRORS |
                 EVL_IF_RUNNING | EVL_IF_FUTURES | EVL_IF_EXECUTOR |
-                EVL_IF_SIGNALS | EVL_IF_REARM,
+                EVL_IF_SIGNALS | EVL_IF_REARM | EVL_IF_FORK,
     .deviations = evb_deviations,
     EVL__ADAPTER_SHARED_OPS,
     .loop_new = evb_loop_new,

@@ -439,6 +439,15 @@ fail:
   return rc;
 }
 
+/* uv_loop_fork gives the child its own epoll set, signal pipe and async
+ * eventfd, re-adding every watcher at the next uv_run. */
+static int uvn_after_fork(evl_loop *loop) {
+  int rc = uv_loop_fork(&loop->uv);
+  if (rc == 0)
+    rc = wrap_fdid_take(&loop->epfd, uv_backend_fd(&loop->uv));
+  return rc;
+}
+
 static const evl__adapter_hooks uvn_hooks = {
     .timer_new = uvn_timer_new,
     .timer_arm = uvn_timer_arm,
@@ -447,6 +456,7 @@ static const evl__adapter_hooks uvn_hooks = {
     .wake = uvn_wake,
     .sig_drop = uvn_sig_drop,
     .teardown = uvn_close_teardown,
+    .after_fork = uvn_after_fork,
 };
 
 static const evl_deviation uvn_deviations[] = {
@@ -483,7 +493,7 @@ static const evl_impl_ops uvn_ops = {
                    "uv_check + uv_idle run the call_soon FIFO",
     .features = EVL_IF_THREADSAFE | EVL_IF_DEBUG | EVL_IF_STATS |
                 EVL_IF_ERRORS | EVL_IF_RUNNING | EVL_IF_FUTURES |
-                EVL_IF_SIGNALS | EVL_IF_EXECUTOR | EVL_IF_REARM,
+                EVL_IF_SIGNALS | EVL_IF_EXECUTOR | EVL_IF_REARM | EVL_IF_FORK,
     .deviations = uvn_deviations,
     .check_deviations = uvn_check_deviations,
     EVL__ADAPTER_SHARED_OPS,
