@@ -137,6 +137,7 @@ int report_generate(const char *dir) {
   report_targets(&r);
   for (int i = 0; i < REPORT_NBENCH; i++)
     report_section(&r, &report_benches[i]);
+  report_python(&r);
   report_callgrind_section(&r);
   report_hyperfine(&r);
   report_environment(&r);

@@ -80,6 +80,8 @@ void report_notes(report *r, const char *bench);
  */
 void report_environment(report *r);
 void report_conformance(report *r);
+/* ---- report_py.c: uvloop against asyncio (absent when either is). */
+void report_python(report *r);
 void report_hyperfine(report *r);
 void report_callgrind_section(report *r);
 
