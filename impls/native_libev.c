@@ -11,9 +11,11 @@
 static const evl_impl_ops evn_ops;
 static const evl__adapter_hooks evn_hooks;
 
+/* The shared part first: the handle's slot points at the block's start, so
+ * memcheck sees every timer as reachable. */
 typedef struct evn_timer {
-  ev_timer w;
   evl__adapter_timer t;
+  ev_timer w;
 } evn_timer;
 
 /* One ev_io per direction, as libev users write it: stopping a watcher also
@@ -137,7 +139,8 @@ static void evn_timer_cb(struct ev_loop *ev, ev_timer *w, int revents) {
   ev_timer_stop(ev, w); /* one-shot: libev would repeat it */
   /* The lowest-priority check runs after every timer of this pass: it
    * runs the batch's call_soon callbacks, then these in order. */
-  evl__adapter_timer_fired(&((evn_timer *)w)->t);
+  evl__adapter_timer_fired(
+      &((evn_timer *)((char *)w - offsetof(evn_timer, w)))->t);
 }
 
 static evl__adapter_timer *evn_timer_new(evl__adapter_base *b) {

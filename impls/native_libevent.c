@@ -14,9 +14,11 @@
 static const evl_impl_ops evb_ops;
 static const evl__adapter_hooks evb_hooks;
 
+/* The shared part first: the handle's slot points at the block's start, so
+ * memcheck sees every timer as reachable. */
 typedef struct evb_timer {
-  struct event *ev;
   evl__adapter_timer t;
+  struct event *ev;
 } evb_timer;
 
 /* One persistent event per direction: event_del() also takes an already

@@ -12,9 +12,11 @@
 static const evl_impl_ops uvn_ops;
 static const evl__adapter_hooks uvn_hooks;
 
+/* The shared part first: the handle's slot points at the block's start, so
+ * memcheck sees every timer as reachable. */
 typedef struct uvn_timer {
-  uv_timer_t h; /* first: uvn_free_cb frees the handle's address */
   evl__adapter_timer t;
+  uv_timer_t h;
 } uvn_timer;
 
 /* One uv_poll_t per fd, carrying both directions. The writer's generation
@@ -90,7 +92,7 @@ static int uvn_call_soon(evl_loop *loop, evl_cb cb, void *arg,
 #define UVN_TIMER(at) ((uvn_timer *)((char *)(at)-offsetof(uvn_timer, t)))
 
 static void uvn_timer_cb(uv_timer_t *h) {
-  uvn_timer *tm = (uvn_timer *)h;
+  uvn_timer *tm = (uvn_timer *)((char *)h - offsetof(uvn_timer, h));
   /* libuv runs timers before the check phase: queue it behind the batch's
    * call_soon callbacks, and keep the poll from blocking until then. */
   if (evl__adapter_timer_fired(&tm->t))
@@ -125,11 +127,13 @@ static evl__adapter_timer *uvn_timer_new(evl__adapter_base *b) {
   return &tm->t;
 }
 
-static void uvn_free_cb(uv_handle_t *h);
+static void uvn_timer_free_cb(uv_handle_t *h) {
+  free((char *)h - offsetof(uvn_timer, h));
+}
 
 static void uvn_timer_free(evl__adapter_base *b, evl__adapter_timer *at) {
   (void)b;
-  uv_close((uv_handle_t *)&UVN_TIMER(at)->h, uvn_free_cb);
+  uv_close((uv_handle_t *)&UVN_TIMER(at)->h, uvn_timer_free_cb);
 }
 
 /* ---- I/O ---------------------------------------------------------------- */
