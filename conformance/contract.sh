@@ -10,8 +10,8 @@ conform=${2:-build/evl-conform}
 here=$(cd "$(dirname "$0")" && pwd)
 doc="$here/CONTRACT.md"
 
-list=$("$conform" --list | awk 'NF >= 3 && $2 ~ /^[SKT][0-9]+$/ {print $2, $1}')
-rules=$(grep -o '<!-- tests:[SKT][0-9]* -->' "$doc" | sed 's/<!-- tests:\(.*\) -->/\1/')
+list=$("$conform" --list | awk 'NF >= 3 && $2 ~ /^[SKTP][0-9]+$/ {print $2, $1}')
+rules=$(grep -o '<!-- tests:[SKTP][0-9]* -->' "$doc" | sed 's/<!-- tests:\(.*\) -->/\1/')
 
 status=0
 for r in $(echo "$list" | awk '{print $1}' | sort -u); do
@@ -22,13 +22,13 @@ new=$(mktemp)
 trap 'rm -f "$new"' EXIT
 awk -v list="$list" '
   BEGIN { n = split(list, l, "\n"); for (i = 1; i <= n; i++) { split(l[i], f, " "); t[f[1]] = t[f[1]] (t[f[1]] ? ", " : "") "`" f[2] "`" } }
-  /^<!-- tests:[SKT][0-9]+ -->$/ { print; r = $0; sub(/^<!-- tests:/, "", r); sub(/ -->$/, "", r);
+  /^<!-- tests:[SKTP][0-9]+ -->$/ { print; r = $0; sub(/^<!-- tests:/, "", r); sub(/ -->$/, "", r);
     print "Tests: " (r in t ? t[r] : "NONE"); skip = 1; next }
   skip && /^Tests: / { skip = 0; next }
   { skip = 0; print }' "$doc" >"$new"
 
 if grep -q '^Tests: NONE' "$new"; then
-  echo "contract: rules without a test: $(grep -B1 '^Tests: NONE' "$new" | grep -o 'tests:[SKT][0-9]*' | sed 's/tests://' | tr '\n' ' ')"
+  echo "contract: rules without a test: $(grep -B1 '^Tests: NONE' "$new" | grep -o 'tests:[SKTP][0-9]*' | sed 's/tests://' | tr '\n' ' ')"
   status=1
 fi
 if [ "$mode" = --update ]; then

@@ -14,6 +14,7 @@
 #include "list_s_io.h"
 #include "list_s_ext.h"
 #include "list_t.h"
+#include "list_p.h"
 
 #define EVL_ALL_TESTS(X)                                                       \
   EVL_TESTS_K(X)                                                               \
@@ -21,6 +22,7 @@
   EVL_TESTS_S_CORE(X)                                                          \
   EVL_TESTS_S_IO(X)                                                            \
   EVL_TESTS_S_EXT(X)                                                           \
-  EVL_TESTS_T(X)
+  EVL_TESTS_T(X)                                                               \
+  EVL_TESTS_P(X)
 
 #endif

@@ -1,0 +1,38 @@
+/* p_util.h — what the P-tests (completion I/O) share: a loop of the
+ * implementation under test with a proactor, and recorded completions. */
+#ifndef EVL_CONFORMANCE_P_UTIL_H
+#define EVL_CONFORMANCE_P_UTIL_H
+
+#include <errno.h>
+#include <sys/types.h>
+
+#include <evl/completion.h>
+
+#include "harness.h"
+
+typedef struct pp_rec {
+  int calls;
+  ssize_t result;
+  int order; /* completion sequence number, from 1 */
+  int *seq;  /* shared counter, may be NULL */
+} pp_rec;
+
+typedef struct pp_env {
+  evl_tctx *t;
+  evl_loop *loop;
+  evl_proactor *p;
+  int seq;
+} pp_env;
+
+void pp_open(evl_tctx *t, pp_env *e, int watchdog_ms);
+/* Closes the proactor (if still open) and frees the loop. */
+void pp_close(pp_env *e);
+/* The evl_io_done that records into the pp_rec in arg. */
+void pp_done(ssize_t result, void *arg);
+/* Runs iterations until *flag is nonzero; fails the test if the watchdog
+ * stopped the loop first. */
+void pp_run_until(pp_env *e, const int *flag);
+/* A few more iterations, for "nothing else runs" checks. */
+void pp_spin(pp_env *e, int n);
+
+#endif
