@@ -42,6 +42,12 @@ EVL_CFLAGS := $(OPT) -g -std=c11 -Wall -Wextra $(WERROR) -fPIC -pthread \
               $(SANFLAGS)
 EVL_LDFLAGS := -pthread $(SANFLAGS)
 EVL_LDLIBS := -ldl -lm
+# The proactor's io_uring engine (core/completion_uring.c), when liburing
+# is here; without it evl_proactor_new_uring returns -ENOTSUP.
+ifeq ($(shell pkg-config --exists liburing 2>/dev/null && echo y),y)
+EVL_CPPFLAGS += -DEVL_HAVE_URING
+EVL_LDLIBS += $(shell pkg-config --libs liburing)
+endif
 ALL_CPPFLAGS = $(EVL_CPPFLAGS) $(EVL_TASK_CPPFLAGS) $(CPPFLAGS)
 ALL_CFLAGS = $(EVL_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(EVL_LDFLAGS) $(LDFLAGS)

@@ -1,4 +1,5 @@
 /* p_util.c — helpers for the P-tests (see p_util.h). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "p_util.h"
@@ -7,7 +8,16 @@ void pp_open(evl_tctx *t, pp_env *e, int watchdog_ms) {
   memset(e, 0, sizeof *e);
   e->t = t;
   e->loop = st_loop(t);
-  T_OK(t, "evl_proactor_new", evl_proactor_new(OPS, e->loop, &e->p));
+  /* EVL_PROACTOR=uring runs the P-tests on the io_uring engine instead of
+   * the emulation over readiness. */
+  const char *kind = getenv("EVL_PROACTOR");
+  if (kind && strcmp(kind, "uring") == 0) {
+    int rc = evl_proactor_new_uring(OPS, e->loop, &e->p);
+    if (rc == -ENOTSUP || rc == -ENOSYS || rc == -EPERM)
+      T_SKIP(t, "no io_uring proactor here: %s", evl_strerror(rc));
+    T_OK(t, "evl_proactor_new_uring", rc);
+  } else
+    T_OK(t, "evl_proactor_new", evl_proactor_new(OPS, e->loop, &e->p));
   if (watchdog_ms > 0)
     st_watchdog(t, e->loop, watchdog_ms);
 }

@@ -46,6 +46,17 @@ else
   bad "suite: exit status $rc ($summary)"
 fi
 
+# The P-tests again on the proactor's io_uring engine (EVL_PROACTOR=uring),
+# over a readiness loop and over the io_uring one.
+section "1b the P-tests on the io_uring proactor engine"
+if EVL_PROACTOR=uring "$conform" --jobs "$jobs" --filter 'p[0-9]*' \
+  --impl ref-epoll --impl ref-iouring >"$tmp/uring.out" 2>&1; then
+  ok "io_uring proactor: $(tail -n 1 "$tmp/uring.out")"
+else
+  cat "$tmp/uring.out"
+  bad "io_uring proactor: $(tail -n 1 "$tmp/uring.out")"
+fi
+
 # ---------------------------------------------------------------- 2
 section "2/6 the suite can fail: fixtures/broken_epoll.so must fail K6"
 broken=$b/fixtures/broken_epoll.so

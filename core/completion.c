@@ -6,53 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "evl/completion.h"
-
-enum { K_RECV, K_SEND, K_ACCEPT, K_CONNECT, K_READ, K_WRITE };
-
-typedef struct cop {
-  struct cop *next;
-  int kind, fd, started, completed;
-  char *buf;
-  size_t len, done;
-  off_t off;
-  struct sockaddr *addr;
-  socklen_t *addrlen;
-  struct sockaddr_storage caddr;
-  socklen_t calen;
-  ssize_t result;
-  evl_io_done cb;
-  void *arg;
-  uint32_t slot;
-} cop;
-
-typedef struct cq {
-  cop *head, *tail;
-} cq;
-
-/* Per fd: queue 0 holds recv/accept, queue 1 send/connect; only the head
- * of a queue does I/O, which keeps each direction in submission order. */
-typedef struct cfd {
-  cq q[2];
-  unsigned char watching[2];
-} cfd;
-
-typedef struct cslot {
-  cop *op;
-  uint32_t gen, next_free;
-} cslot;
-
-struct evl_proactor {
-  const evl_impl_ops *ops;
-  evl_loop *loop;
-  cfd *fds;
-  int nfds;
-  cslot *slots;
-  uint32_t nslots, free_head; /* free_head: index + 1, 0 = none */
-  cq done;                    /* completed, callback not yet run */
-  evl_handle deliver_h;
-  int deliver_pending, delivering, closing;
-};
+#include "completion_int.h"
 
 static int dir_of(int kind) {
   return kind == K_SEND || kind == K_CONNECT;
@@ -91,12 +45,12 @@ static void complete(evl_proactor *p, cop *op, ssize_t result) {
   op->result = result;
   op->completed = 1;
   q_push(&p->done, op);
-  if (!p->deliver_pending && !p->closing &&
+  if (!p->deliver_pending && !p->closing && !p->in_ring &&
       p->ops->call_soon(p->loop, deliver, p, &p->deliver_h) == 0)
     p->deliver_pending = 1;
 }
 
-static void run_done(evl_proactor *p) {
+void evl__run_done(evl_proactor *p) {
   p->delivering++;
   while (p->done.head) {
     cop *op = p->done.head;
@@ -117,7 +71,7 @@ static void run_done(evl_proactor *p) {
 static void deliver(void *arg) {
   evl_proactor *p = arg;
   p->deliver_pending = 0;
-  run_done(p);
+  evl__run_done(p);
 }
 
 static int again(int e) {
@@ -272,6 +226,17 @@ static int submit(evl_proactor *p, cop *op, evl_io_id *out) {
     complete(p, op, -EBADF);
     return 0;
   }
+  if (p->ring) {
+    if (op->kind == K_READ || op->kind == K_WRITE) {
+      evl__uring_start(p, op);
+      return 0;
+    }
+    cq *q = &p->fds[op->fd].q[dir_of(op->kind)];
+    q_push(q, op);
+    if (q->head == op)
+      evl__uring_start(p, op);
+    return 0;
+  }
   if (op->kind == K_READ || op->kind == K_WRITE) {
     try_op(op);
     complete(p, op, op->result);
@@ -397,8 +362,10 @@ int evl_cancel_io(evl_proactor *p, evl_io_id id) {
   if (i == 0 || i > p->nslots || p->slots[i - 1].gen != gen)
     return EVL_EHANDLE;
   cop *op = p->slots[i - 1].op;
-  if (!op || op->completed)
+  if (!op || op->completed || op->cancelled)
     return EVL_EHANDLE;
+  if (op->inflight)
+    return evl__uring_cancel(p, op);
   int dir = dir_of(op->kind);
   cq *q = &p->fds[op->fd].q[dir];
   q_remove(q, op);
@@ -415,8 +382,11 @@ int evl_io_close(evl_proactor *p, int fd) {
     return -EBADF;
   for (int dir = 0; fd < p->nfds && dir < 2; dir++) {
     cq *q = &p->fds[fd].q[dir];
-    while (q->head) {
-      cop *op = q->head;
+    cop *keep = q->head && q->head->inflight ? q->head : NULL;
+    if (keep && !keep->cancelled)
+      evl__uring_cancel(p, keep);
+    while (q->head != keep || (keep && keep->next)) {
+      cop *op = keep ? keep->next : q->head;
       q_remove(q, op);
       complete(p, op, -ECANCELED);
     }
@@ -441,6 +411,31 @@ int evl_proactor_new(const evl_impl_ops *ops, evl_loop *loop,
   return 0;
 }
 
+void evl__op_finished(evl_proactor *p, cop *op, ssize_t res) {
+  if (op->kind == K_READ || op->kind == K_WRITE) {
+    complete(p, op, res);
+    return;
+  }
+  cq *q = &p->fds[op->fd].q[dir_of(op->kind)];
+  q_remove(q, op);
+  complete(p, op, res);
+  if (q->head && !q->head->inflight && !p->closing)
+    evl__uring_start(p, q->head);
+}
+
+int evl_proactor_new_uring(const evl_impl_ops *ops, evl_loop *loop,
+                           evl_proactor **out) {
+  int rc = evl_proactor_new(ops, loop, out);
+  if (rc < 0)
+    return rc;
+  rc = evl__uring_new(*out);
+  if (rc < 0) {
+    free(*out);
+    *out = NULL;
+  }
+  return rc;
+}
+
 int evl_proactor_close(evl_proactor *p) {
   if (!p)
     return -EINVAL;
@@ -450,6 +445,8 @@ int evl_proactor_close(evl_proactor *p) {
   if (p->deliver_pending)
     p->ops->cancel(p->loop, p->deliver_h);
   p->deliver_pending = 0;
+  if (p->ring)
+    evl__uring_close(p);
   for (int fd = 0; fd < p->nfds; fd++)
     for (int dir = 0; dir < 2; dir++) {
       cq *q = &p->fds[fd].q[dir];
@@ -460,7 +457,7 @@ int evl_proactor_close(evl_proactor *p) {
       }
       unwatch(p, fd, dir);
     }
-  run_done(p);
+  evl__run_done(p);
   free(p->fds);
   free(p->slots);
   free(p);

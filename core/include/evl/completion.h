@@ -41,6 +41,15 @@ int evl_proactor_new(const evl_impl_ops *ops, evl_loop *loop,
                      evl_proactor **out);
 /* The same for an evl_loop made by evl_loop_new(). */
 int evl_proactor_new_ref(evl_loop *loop, evl_proactor **out);
+/* The native proactor: operations are io_uring submissions on a ring of the
+ * proactor's own, batched into one io_uring_enter per loop iteration, and
+ * completions are read from the ring when the loop reports its fd readable
+ * (so it serves any implementation). -ENOTSUP when built without liburing,
+ * the kernel's error when io_uring is unavailable. A cancelled operation
+ * that the kernel had already finished still completes with -ECANCELED
+ * (received bytes are lost, an accepted fd is closed). */
+int evl_proactor_new_uring(const evl_impl_ops *ops, evl_loop *loop,
+                           evl_proactor **out);
 /* -EBUSY from inside a completion callback. Otherwise every operation whose
  * callback has not run gets it now, inside this call: its result if it had
  * completed, else -ECANCELED (P3); nothing runs later. Frees p. */

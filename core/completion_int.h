@@ -1,0 +1,74 @@
+/* completion_int.h — the proactor's private state, shared by the emulation
+ * over the loop ABI (completion.c) and the io_uring engine
+ * (completion_uring.c). */
+#ifndef EVL_COMPLETION_INT_H
+#define EVL_COMPLETION_INT_H
+
+#include <sys/socket.h>
+
+#include "evl/completion.h"
+
+enum { K_RECV, K_SEND, K_ACCEPT, K_CONNECT, K_READ, K_WRITE };
+
+typedef struct cop {
+  struct cop *next;
+  int kind, fd, started, completed;
+  int inflight, cancelled; /* io_uring engine only */
+  char *buf;
+  size_t len, done;
+  off_t off;
+  struct sockaddr *addr;
+  socklen_t *addrlen;
+  struct sockaddr_storage caddr;
+  socklen_t calen;
+  ssize_t result;
+  evl_io_done cb;
+  void *arg;
+  uint32_t slot;
+} cop;
+
+typedef struct cq {
+  cop *head, *tail;
+} cq;
+
+/* Per fd: queue 0 holds recv/accept, queue 1 send/connect; only the head
+ * of a queue does I/O, which keeps each direction in submission order. */
+typedef struct cfd {
+  cq q[2];
+  unsigned char watching[2];
+} cfd;
+
+typedef struct cslot {
+  cop *op;
+  uint32_t gen, next_free;
+} cslot;
+
+struct evl_proactor {
+  const evl_impl_ops *ops;
+  evl_loop *loop;
+  cfd *fds;
+  int nfds;
+  cslot *slots;
+  uint32_t nslots, free_head; /* free_head: index + 1, 0 = none */
+  cq done;                    /* completed, callback not yet run */
+  struct evl__uring *ring;    /* NULL: emulated over readiness */
+  evl_handle deliver_h;
+  int deliver_pending, delivering, closing;
+  int in_ring; /* delivering from the ring's reader: no call_soon needed */
+};
+
+/* The io_uring engine (completion_uring.c): NULL ring means emulation. */
+struct evl__uring;
+int evl__uring_new(evl_proactor *p);
+/* Starts the head of fd's queue dir (it is not in flight yet). */
+void evl__uring_start(evl_proactor *p, cop *op);
+/* 0 when op was in flight and will complete with -ECANCELED. */
+int evl__uring_cancel(evl_proactor *p, cop *op);
+/* Cancels everything in flight and waits until the kernel let go. */
+void evl__uring_close(evl_proactor *p);
+/* Shared with the emulation: the kernel finished op with res (send: all of
+ * it); pops it from its queue, records the result, starts the next head. */
+void evl__op_finished(evl_proactor *p, cop *op, ssize_t res);
+void evl__run_done(evl_proactor *p);
+
+#endif
