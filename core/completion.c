@@ -153,16 +153,20 @@ static void unwatch(evl_proactor *p, int fd, int dir) {
     p->ops->remove_reader(p->loop, fd);
 }
 
-/* Runs the queue's head while it completes; stops watching once empty. */
+/* Runs the queue's head while it completes. An emptied queue keeps its
+ * watcher: the next operation on the fd (an echo's next recv) then costs no
+ * registration; an event that finds the queue empty removes it. */
 static void advance(evl_proactor *p, int fd, int dir) {
   cq *q = &p->fds[fd].q[dir];
+  if (!q->head) {
+    unwatch(p, fd, dir);
+    return;
+  }
   while (q->head && try_op(q->head)) {
     cop *op = q->head;
     q_remove(q, op);
     complete(p, op, op->result);
   }
-  if (!q->head)
-    unwatch(p, fd, dir);
 }
 
 static void on_ready(int fd, unsigned events, void *arg, int dir) {

@@ -83,8 +83,9 @@ int evl_write(evl_proactor *p, int fd, const void *buf, size_t len,
  * have sent a prefix of its bytes. */
 int evl_cancel_io(evl_proactor *p, evl_io_id id);
 /* Cancels every operation on fd (each completes with -ECANCELED), forgets
- * fd in the loop and closes it: the safe way to close an fd with operations
- * in flight, since its number may be reused at once. */
+ * fd in the loop and closes it: the way to close an fd the proactor used,
+ * since a watcher may stay registered between operations and the number
+ * may be reused at once. */
 int evl_io_close(evl_proactor *p, int fd);
 
 #ifdef __cplusplus
