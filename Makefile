@@ -159,7 +159,7 @@ $(FUZZ_BIN): $(FUZZ_SRC) core/include/evl/*.h core/*.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(EVL_CPPFLAGS) $(EVL_TASK_CPPFLAGS) -g -O1 -std=c11 -pthread \
 	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	  -o $@ $(FUZZ_SRC) -ldl -lm
+	  -o $@ $(FUZZ_SRC) $(EVL_LDLIBS) -ldl -lm
 
 # ---------------------------------------------------------------- targets
 .PHONY: all lib modules conform bench-bin examples samples fixtures unit test \
@@ -367,7 +367,7 @@ install: all ## install under PREFIX (DESTDIR honoured)
 	install -m 755 $(O)/evl-conform $(DESTDIR)$(BINDIR)/
 	$(if $(wildcard $(O)/evl-bench),install -m 755 $(O)/evl-bench $(DESTDIR)$(BINDIR)/)
 	$(if $(MODULE_SO),install -m 755 $(MODULE_SO) $(DESTDIR)$(MODDIR)/)
-	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCDIR@|$(INCDIR)|; s|@MODDIR@|$(MODDIR)|' \
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCDIR@|$(INCDIR)|; s|@MODDIR@|$(MODDIR)|; s|@LIBS_PRIVATE@|$(strip $(EVL_LDLIBS)) -pthread|' \
 	    evl.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/evl.pc
 
 clean: ## remove build/
