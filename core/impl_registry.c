@@ -15,9 +15,6 @@
 #include "backends/list.h"
 #include "impls/list.h"
 
-/* impls/ref.c: the reference core's table, copied once per backend. */
-extern const evl_impl_ops evl__ref_template;
-
 #define IMPL_MOD_NAME(file, name, dep) name,
 #define IMPL_FAMILY_ROW(row, name) row,
 #define IMPL_FAMILY_NAME(row, name) name,

@@ -26,4 +26,10 @@ typedef int (*evl__validate_fn)(const void *table, char *err, size_t len);
 int evl__plugin_load(const char *key, const char *path, const char *symbol,
                      evl__validate_fn validate, size_t full_size,
                      const void **out, char *err, size_t len);
+/* impls/ref.c: the reference core as a loop implementation. data is the
+ * backend table; NULL lets evl_loop_new choose ($EVL_BACKEND or the best).
+ * The registry copies it once per backend; tasks use it as it is. */
+struct evl_impl_ops;
+extern const struct evl_impl_ops evl__ref_template;
+
 #endif

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "module.h"
 #include "task_int.h"
 
 #define TASK_DEFAULT_STACK (256u * 1024u)
@@ -33,67 +34,11 @@ int evl_tasks_new(const evl_impl_ops *ops, evl_loop *loop,
   return 0;
 }
 
-/* The reference core as a loop ABI table: the functions tasks use. */
-static int task_ref_loop_new(const void *data, const evl_impl_config *icfg,
-                             evl_loop **out) {
-  (void)data;
-  evl_loop_config cfg;
-  evl_loop_config_init(&cfg);
-  if (icfg) {
-    cfg.flags = icfg->flags;
-    cfg.slow_callback_ns = icfg->slow_callback_ns;
-    cfg.executor_threads = icfg->executor_threads;
-  }
-  return evl_loop_new(out, &cfg);
-}
-
-static const evl_impl_ops task_ref_ops = {
-    .abi = EVL_IMPL_ABI,
-    .size = sizeof(evl_impl_ops),
-    .name = "ref",
-    .description = "the reference core on $EVL_BACKEND or the best backend",
-    .features = EVL_IF_THREADSAFE | EVL_IF_SIGNALS | EVL_IF_EXECUTOR |
-                EVL_IF_FUTURES | EVL_IF_ERRORS | EVL_IF_RUNNING,
-    .loop_new = task_ref_loop_new,
-    .loop_close = evl_loop_close,
-    .loop_free = evl_loop_free,
-    .backend_name = evl_backend_name,
-    .call_soon = evl_call_soon,
-    .call_later = evl_call_later,
-    .call_at = evl_call_at,
-    .cancel = evl_cancel,
-    .add_reader = evl_add_reader,
-    .remove_reader = evl_remove_reader,
-    .add_writer = evl_add_writer,
-    .remove_writer = evl_remove_writer,
-    .run_forever = evl_run_forever,
-    .run_once = evl_run_once,
-    .stop = evl_stop,
-    .is_running = evl_is_running,
-    .time = evl_time,
-    .call_soon_threadsafe = evl_call_soon_threadsafe,
-    .stop_threadsafe = evl_stop_threadsafe,
-    .get_running_loop = evl_get_running_loop,
-    .set_error_handler = evl_set_error_handler,
-    .report_error = evl_report_error,
-    .add_signal_handler = evl_add_signal_handler,
-    .remove_signal_handler = evl_remove_signal_handler,
-    .future_new = evl_future_new,
-    .future_retain = evl_future_retain,
-    .future_release = evl_future_release,
-    .future_set_result = evl_future_set_result,
-    .future_set_error = evl_future_set_error,
-    .future_cancel = evl_future_cancel,
-    .future_state = evl_future_state,
-    .future_result = evl_future_result,
-    .future_add_done_callback = evl_future_add_done_callback,
-    .run_until_complete = evl_run_until_complete,
-    .run_in_executor = evl_run_in_executor,
-};
-
+/* The reference core's own ops table (impls/ref.c) with no backend named:
+ * its loop_new then takes $EVL_BACKEND or the best built-in backend. */
 int evl_tasks_new_ref(evl_loop *loop, const evl_tasks_config *cfg,
                       evl_tasks **out) {
-  return evl_tasks_new(&task_ref_ops, loop, cfg, out);
+  return evl_tasks_new(&evl__ref_template, loop, cfg, out);
 }
 
 evl_loop *evl_tasks_loop(const evl_tasks *ts) {
@@ -194,7 +139,7 @@ int evl_run_impl(const evl_impl_ops *ops, evl_task_fn main, void *arg,
 
 int evl_run(evl_task_fn main, void *arg, void **result) {
   const char *name = getenv("EVL_IMPL");
-  const evl_impl_ops *ops = &task_ref_ops;
+  const evl_impl_ops *ops = &evl__ref_template;
   if (name && *name) {
     char err[256];
     int rc = evl_impl_lookup(name, &ops, err, sizeof err);

@@ -5,6 +5,8 @@
 #include <evl/backend.h>
 #include <evl/impl.h>
 
+#include "module.h"
+
 static int ref_loop_new(const void *data, const evl_impl_config *icfg,
                         evl_loop **out) {
   evl_loop_config cfg;
