@@ -295,6 +295,7 @@ fuzz: $(FUZZ_BIN) ## build the API fuzzer; FUZZ_TIME=s runs it that long on fuzz
 	@if [ "$(FUZZ_TIME)" != 0 ]; then \
 	  rm -rf build/fuzz/run && mkdir -p build/fuzz/run && \
 	  $(FUZZ_BIN) -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 \
+	    -artifact_prefix=build/fuzz/ \
 	    -print_final_stats=1 build/fuzz/run fuzz/corpus; fi
 
 check-fault: all ## the S-suite on the core over fault-injecting backends
