@@ -2,10 +2,10 @@
  * (127.0.0.1 only) and a load client on its own thread with its own epoll;
  * closed-loop and constant-rate; plus the server's raw-epoll floor. */
 #include "kernels.h"
+#include "loadgen.h"
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -246,162 +246,6 @@ static const bench_echo_kernel *echo_kernel(const bench_ctx *c) {
   return c->direct ? c->direct->echo : &echo_raw_kernel;
 }
 
-/* ---- the client: the same hand-written load for every implementation ---- */
-typedef struct echo_cconn {
-  int fd;
-  size_t sent, got;
-  uint64_t t_start; /* when this request was due (rate) or sent (closed) */
-  uint64_t next;    /* rate mode: when the next request is due */
-  int busy, out;
-} echo_cconn;
-
-typedef struct echo_client {
-  int port, conc, rate_mode;
-  size_t size;
-  double rate;       /* requests per second, all connections together */
-  uint64_t duration; /* ns */
-  char *msg;
-  bench_lat lat;
-  long done_reqs;
-  uint64_t window;
-  int rc;
-  atomic_int finished;
-} echo_client;
-
-static int echo_client_send(int ep, echo_client *cl, echo_cconn *cc) {
-  while (cc->sent < cl->size) {
-    ssize_t k =
-        send(cc->fd, cl->msg + cc->sent, cl->size - cc->sent, MSG_NOSIGNAL);
-    if (k < 0) {
-      if (errno != EAGAIN)
-        return -errno;
-      if (!cc->out) {
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = cc};
-        epoll_ctl(ep, EPOLL_CTL_MOD, cc->fd, &ev);
-        cc->out = 1;
-      }
-      return 0;
-    }
-    cc->sent += (size_t)k;
-  }
-  if (cc->out) {
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = cc};
-    epoll_ctl(ep, EPOLL_CTL_MOD, cc->fd, &ev);
-    cc->out = 0;
-  }
-  return 0;
-}
-
-static int echo_client_start(int ep, echo_client *cl, echo_cconn *cc,
-                             uint64_t t) {
-  cc->busy = 1;
-  cc->sent = cc->got = 0;
-  cc->t_start = t;
-  return echo_client_send(ep, cl, cc);
-}
-
-static void *echo_client_main(void *arg) {
-  echo_client *cl = arg;
-  bench_pin(1); /* the load generator off the loop's CPU */
-  echo_cconn *cs = calloc((size_t)cl->conc, sizeof *cs);
-  char *rbuf = malloc(ECHO_BUF);
-  int ep = epoll_create1(EPOLL_CLOEXEC);
-  int rc = cs && rbuf && ep >= 0 ? 0 : -ENOMEM;
-  for (int i = 0; i < cl->conc && rc == 0; i++) {
-    cs[i].fd = bench_connect_tcp(cl->port);
-    if (cs[i].fd < 0) {
-      rc = cs[i].fd;
-      break;
-    }
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &cs[i]};
-    if (epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev) < 0)
-      rc = -errno;
-  }
-  uint64_t start = bench_now(), end = start + cl->duration;
-  /* Rate mode staggers the connections over one period. */
-  uint64_t period = cl->rate_mode ? (uint64_t)(1e9 * cl->conc / cl->rate) : 0;
-  for (int i = 0; i < cl->conc && rc == 0; i++) {
-    if (cl->rate_mode)
-      cs[i].next = start + period * (uint64_t)i / (uint64_t)cl->conc;
-    else
-      rc = echo_client_start(ep, cl, &cs[i], start);
-  }
-  uint64_t hard = end + 3000000000u;
-  while (rc == 0) {
-    uint64_t now = bench_now();
-    int busy = 0;
-    uint64_t wake = UINT64_MAX;
-    for (int i = 0; i < cl->conc && rc == 0; i++) {
-      echo_cconn *cc = &cs[i];
-      if (cl->rate_mode && !cc->busy && cc->next < end && cc->next <= now) {
-        rc = echo_client_start(ep, cl, cc, cc->next);
-        cc->next += period;
-      }
-      if (cl->rate_mode && !cc->busy && cc->next < end && cc->next < wake)
-        wake = cc->next;
-      busy += cc->busy;
-    }
-    if (rc || now >= hard)
-      break;
-    if (!busy && (!cl->rate_mode || now >= end || wake == UINT64_MAX))
-      break;
-    struct timespec ts = {0, 0}, *tsp = NULL;
-    if (wake != UINT64_MAX) {
-      uint64_t d = wake > now ? wake - now : 0;
-      ts.tv_sec = (time_t)(d / 1000000000u);
-      ts.tv_nsec = (long)(d % 1000000000u);
-      tsp = &ts;
-    } else {
-      ts.tv_sec = 0;
-      ts.tv_nsec = 100000000; /* re-check the hard limit */
-      tsp = &ts;
-    }
-    struct epoll_event evs[128];
-    int k = epoll_pwait2(ep, evs, 128, tsp, NULL);
-    if (k < 0 && errno != EINTR) {
-      rc = -errno;
-      break;
-    }
-    now = bench_now();
-    for (int i = 0; i < k && rc == 0; i++) {
-      echo_cconn *cc = evs[i].data.ptr;
-      if (evs[i].events & EPOLLOUT)
-        rc = echo_client_send(ep, cl, cc);
-      if (!(evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-        continue;
-      ssize_t r = recv(cc->fd, rbuf, ECHO_BUF, 0);
-      if (r == 0 || (r < 0 && errno != EAGAIN)) {
-        rc = r == 0 ? -ECONNRESET : -errno;
-        break;
-      }
-      if (r < 0)
-        continue;
-      cc->got += (size_t)r;
-      if (cc->busy && cc->got >= cl->size) {
-        bench_lat_add(&cl->lat, (double)(now - cc->t_start));
-        cl->done_reqs++;
-        cc->busy = 0;
-        if (!cl->rate_mode && now < end)
-          rc = echo_client_start(ep, cl, cc, now);
-      }
-    }
-  }
-  cl->window = bench_now() - start;
-  if (cl->window > cl->duration && !cl->rate_mode)
-    cl->window = cl->duration; /* the tail is draining, not new work */
-  cl->rc = rc;
-  /* Mark done before closing: the server's last EOF must see it. */
-  atomic_store(&cl->finished, 1);
-  for (int i = 0; cs && i < cl->conc; i++)
-    if (cs[i].fd > 0)
-      close(cs[i].fd);
-  if (ep >= 0)
-    close(ep);
-  free(cs);
-  free(rbuf);
-  return NULL;
-}
-
 /* ---- one configuration -------------------------------------------------- */
 typedef struct echo_cfg {
   int conc, kib, rate_mode;
@@ -413,7 +257,7 @@ static const double echo_pcts[] = {0,  10, 25,   50,   75,    90,
 #define ECHO_NPCT (int)(sizeof echo_pcts / sizeof echo_pcts[0])
 
 static int echo_config(bench_ctx *c, bench_echo_srv *s, int port,
-                       const echo_cfg *cfg, char *msg) {
+                       const echo_cfg *cfg) {
   /* At least a second: shorter runs let one scheduler hiccup decide a
    * tail percentile. */
   uint64_t dur =
@@ -427,28 +271,24 @@ static int echo_config(bench_ctx *c, bench_echo_srv *s, int port,
            cfg->rate_mode ? "rate" : "closed", cfg->conc, cfg->kib,
            cfg->rate_mode ? cfg->rate : 0.0);
   for (int rep = 0; rep < c->repeat && rep < 64; rep++) {
-    echo_client cl = {0};
-    cl.port = port;
-    cl.conc = cfg->conc;
-    cl.size = (size_t)cfg->kib * 1024;
-    cl.rate_mode = cfg->rate_mode;
-    cl.rate = cfg->rate;
-    cl.duration = dur;
-    cl.msg = msg;
-    atomic_init(&cl.finished, 0);
+    bench_load cl = {.port = port,
+                     .conc = cfg->conc,
+                     .size = (size_t)cfg->kib * 1024,
+                     .rate = cfg->rate_mode ? cfg->rate : 0,
+                     .duration = dur,
+                     .keep_lat = 1};
     pthread_t th;
-    rc = -pthread_create(&th, NULL, echo_client_main, &cl);
+    rc = bench_load_start(&cl, &th);
     if (rc < 0)
       break;
     /* The server runs until the client is finished and every one of its
      * connections has been seen closing. */
-    while (rc == 0 && s->rc == 0 &&
-           !(atomic_load(&cl.finished) && s->open == 0)) {
+    while (rc == 0 && s->rc == 0 && !(bench_load_done(&cl) && s->open == 0)) {
       rc = c->echo_k->iterate(s);
     }
-    pthread_join(th, NULL);
+    int lrc = bench_load_join(&cl, th);
     if (rc == 0)
-      rc = s->rc ? s->rc : cl.rc;
+      rc = s->rc ? s->rc : lrc;
     if (rc < 0 || cl.lat.n == 0) {
       if (rc == 0)
         rc = -EIO;
@@ -458,7 +298,7 @@ static int echo_config(bench_ctx *c, bench_echo_srv *s, int port,
     int n = (int)cl.lat.n;
     bench_sort(cl.lat.v, n);
     double secs = (double)cl.window / 1e9;
-    r[0][got] = (double)cl.done_reqs / secs;
+    r[0][got] = (double)cl.reqs / secs;
     r[1][got] = r[0][got] * (double)cl.size / (1024.0 * 1024.0);
     r[2][got] = bench_pct_sorted(cl.lat.v, n, 50) / 1e3;
     r[3][got] = bench_pct_sorted(cl.lat.v, n, 90) / 1e3;
@@ -514,13 +354,8 @@ int bench_echo(bench_ctx *c) {
   }
   c->echo_k = k;
   bench_echo_srv *s = calloc(1, sizeof *s);
-  char *msg = malloc(100 * 1024);
-  if (!s || !msg) {
-    free(s);
-    free(msg);
+  if (!s)
     return -ENOMEM;
-  }
-  memset(msg, 'x', 100 * 1024);
   s->c = c;
   s->maxfd = (int)bench_raise_nofile();
   s->conns = calloc((size_t)s->maxfd, sizeof *s->conns);
@@ -538,7 +373,7 @@ int bench_echo(bench_ctx *c) {
                  ncfg);
       break;
     }
-    if (echo_config(c, s, port, &cfgs[i], msg) < 0)
+    if (echo_config(c, s, port, &cfgs[i]) < 0)
       break;
   }
   for (int fd = 0; s->conns && fd < s->maxfd; fd++)
@@ -550,7 +385,6 @@ int bench_echo(bench_ctx *c) {
     close(s->lfd);
   free(s->conns);
   free(s);
-  free(msg);
   return rc < 0 ? rc : 0;
 }
 

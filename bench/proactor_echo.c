@@ -4,89 +4,17 @@
  * io_uring engine), against one closed-loop client on its own thread that
  * also times every request for the p99. */
 #include "bench.h"
+#include "loadgen.h"
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <evl/completion.h>
 
 #define PE_MSG 1024
-#define PE_MAXC 128
-#define PE_SAMPLES (1 << 20)
-
-/* ---- the client: conc connections, one request in flight on each ------ */
-typedef struct pe_client {
-  int port, conc, rc;
-  uint64_t duration, window;
-  long reqs;
-  uint64_t *lat; /* ns per request, up to PE_SAMPLES */
-  atomic_int finished;
-} pe_client;
-
-static int pe_send(int fd, const char *msg, uint64_t *t0) {
-  *t0 = bench_now();
-  return send(fd, msg, PE_MSG, MSG_NOSIGNAL) == PE_MSG ? 0 : -errno;
-}
-
-static void *pe_client_main(void *arg) {
-  pe_client *cl = arg;
-  int ep = epoll_create1(EPOLL_CLOEXEC), rc = ep < 0 ? -errno : 0, n = 0;
-  int fds[PE_MAXC];
-  size_t got[PE_MAXC];
-  uint64_t t0[PE_MAXC];
-  char msg[PE_MSG], buf[PE_MSG];
-  memset(msg, 'x', sizeof msg);
-  for (; n < cl->conc && rc == 0; n++) {
-    fds[n] = bench_connect_tcp(cl->port);
-    if (fds[n] < 0) {
-      rc = fds[n];
-      break;
-    }
-    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)n};
-    got[n] = 0;
-    if (epoll_ctl(ep, EPOLL_CTL_ADD, fds[n], &ev) < 0)
-      rc = -errno;
-    else
-      rc = pe_send(fds[n], msg, &t0[n]);
-  }
-  uint64_t start = bench_now(), end = start + cl->duration;
-  while (rc == 0 && bench_now() < end) {
-    struct epoll_event evs[PE_MAXC];
-    int k = epoll_wait(ep, evs, PE_MAXC, 100);
-    for (int i = 0; i < k && rc == 0; i++) {
-      int c = (int)evs[i].data.u32;
-      ssize_t r = recv(fds[c], buf, sizeof buf, 0);
-      if (r <= 0) {
-        if (r < 0 && errno == EAGAIN)
-          continue;
-        rc = r == 0 ? -ECONNRESET : -errno;
-        break;
-      }
-      got[c] += (size_t)r;
-      if (got[c] >= PE_MSG) {
-        got[c] = 0;
-        if (cl->reqs < PE_SAMPLES)
-          cl->lat[cl->reqs] = bench_now() - t0[c];
-        cl->reqs++;
-        rc = pe_send(fds[c], msg, &t0[c]);
-      }
-    }
-  }
-  cl->window = bench_now() - start;
-  cl->rc = rc;
-  atomic_store(&cl->finished, 1);
-  for (int i = 0; i < n; i++)
-    close(fds[i]);
-  if (ep >= 0)
-    close(ep);
-  return NULL;
-}
 
 /* ---- the servers ------------------------------------------------------- */
 enum { PE_REACTOR, PE_EMULATED, PE_URING, PE_NMODELS };
@@ -169,21 +97,12 @@ static void pe_accept_cb(int lfd, unsigned events, void *arg) {
   }
 }
 
-static int pe_cmp(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
-
 /* One configuration: conc connections for a while on one server model. */
 static int pe_run(bench_ctx *c, int model, int conc, double *rps, double *p99) {
   pe_server *s = calloc(1, sizeof *s);
-  pe_client cl = {.conc = conc};
-  cl.lat = malloc(PE_SAMPLES * sizeof *cl.lat);
-  if (!s || !cl.lat) {
-    free(s);
-    free(cl.lat);
+  bench_load cl = {.conc = conc, .size = PE_MSG, .keep_lat = 1};
+  if (!s)
     return -ENOMEM;
-  }
   s->c = c;
   int rc = s->lfd = bench_listen_tcp(&cl.port);
   if (rc >= 0)
@@ -195,21 +114,18 @@ static int pe_run(bench_ctx *c, int model, int conc, double *rps, double *p99) {
   if (rc >= 0)
     rc = c->ops->add_reader(s->loop, s->lfd, pe_accept_cb, s);
   cl.duration = c->profile == BENCH_FULL ? 1000000000u : 200000000u;
-  atomic_init(&cl.finished, 0);
   pthread_t th;
   if (rc >= 0)
-    rc = -pthread_create(&th, NULL, pe_client_main, &cl);
+    rc = bench_load_start(&cl, &th);
   if (rc >= 0) {
-    while (rc >= 0 && s->rc == 0 &&
-           !(atomic_load(&cl.finished) && s->open == 0))
+    while (rc >= 0 && s->rc == 0 && !(bench_load_done(&cl) && s->open == 0))
       rc = c->ops->run_once(s->loop);
-    pthread_join(th, NULL);
+    int lrc = bench_load_join(&cl, th);
     if (rc >= 0)
-      rc = s->rc ? s->rc : cl.rc;
-    *rps = (double)cl.reqs / ((double)cl.window / 1e9);
-    long n = cl.reqs < PE_SAMPLES ? cl.reqs : PE_SAMPLES;
-    qsort(cl.lat, (size_t)n, sizeof *cl.lat, pe_cmp);
-    *p99 = n ? (double)cl.lat[(long)((double)n * 0.99)] / 1e3 : 0;
+      rc = s->rc ? s->rc : lrc;
+    *rps = bench_load_rps(&cl);
+    bench_sort(cl.lat.v, (int)cl.lat.n);
+    *p99 = bench_pct_sorted(cl.lat.v, (int)cl.lat.n, 99) / 1e3;
   }
   if (s->p)
     evl_proactor_close(s->p);
@@ -220,7 +136,7 @@ static int pe_run(bench_ctx *c, int model, int conc, double *rps, double *p99) {
   if (s->lfd >= 0)
     close(s->lfd);
   free(s);
-  free(cl.lat);
+  bench_lat_free(&cl.lat);
   return rc < 0 ? rc : 0;
 }
 

@@ -3,81 +3,17 @@
  * sendall), against the same closed-loop client on its own thread; the
  * ratio of their request rates is the price of writing straight-line code. */
 #include "bench.h"
+#include "loadgen.h"
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <evl/task.h>
 
 #define TE_MSG 1024
-
-/* ---- the client: conc connections, one request in flight on each ------ */
-typedef struct te_client {
-  int port, conc;
-  uint64_t duration;
-  long reqs;
-  uint64_t window;
-  int rc;
-  atomic_int finished;
-} te_client;
-
-static void *te_client_main(void *arg) {
-  te_client *cl = arg;
-  int ep = epoll_create1(EPOLL_CLOEXEC), rc = ep < 0 ? -errno : 0;
-  int fds[256];
-  size_t got[256];
-  char msg[TE_MSG], buf[TE_MSG];
-  memset(msg, 'x', sizeof msg);
-  int n = 0;
-  for (; n < cl->conc && n < 256 && rc == 0; n++) {
-    fds[n] = bench_connect_tcp(cl->port);
-    if (fds[n] < 0) {
-      rc = fds[n];
-      break;
-    }
-    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)n};
-    if (epoll_ctl(ep, EPOLL_CTL_ADD, fds[n], &ev) < 0 ||
-        send(fds[n], msg, TE_MSG, MSG_NOSIGNAL) != TE_MSG)
-      rc = -errno;
-    got[n] = 0;
-  }
-  uint64_t start = bench_now(), end = start + cl->duration;
-  while (rc == 0 && bench_now() < end) {
-    struct epoll_event evs[256];
-    int k = epoll_wait(ep, evs, 256, 100);
-    for (int i = 0; i < k && rc == 0; i++) {
-      int c = (int)evs[i].data.u32;
-      ssize_t r = recv(fds[c], buf, sizeof buf, 0);
-      if (r <= 0) {
-        if (r < 0 && errno == EAGAIN)
-          continue;
-        rc = r == 0 ? -ECONNRESET : -errno;
-        break;
-      }
-      got[c] += (size_t)r;
-      if (got[c] >= TE_MSG) {
-        got[c] = 0;
-        cl->reqs++;
-        if (send(fds[c], msg, TE_MSG, MSG_NOSIGNAL) != TE_MSG)
-          rc = -errno;
-      }
-    }
-  }
-  cl->window = bench_now() - start;
-  cl->rc = rc;
-  atomic_store(&cl->finished, 1);
-  for (int i = 0; i < n; i++)
-    close(fds[i]);
-  if (ep >= 0)
-    close(ep);
-  return NULL;
-}
 
 /* ---- the callback server ------------------------------------------------ */
 typedef struct te_server {
@@ -174,20 +110,18 @@ static int te_run(bench_ctx *c, int tasks, int conc, double *rps) {
   } else if (rc >= 0) {
     rc = c->ops->add_reader(s->loop, s->lfd, te_accept_cb, s);
   }
-  te_client cl = {.port = port, .conc = conc};
+  bench_load cl = {.port = port, .conc = conc, .size = TE_MSG};
   cl.duration = c->profile == BENCH_FULL ? 1000000000u : 200000000u;
-  atomic_init(&cl.finished, 0);
   pthread_t th;
   if (rc >= 0)
-    rc = -pthread_create(&th, NULL, te_client_main, &cl);
+    rc = bench_load_start(&cl, &th);
   if (rc >= 0) {
-    while (rc >= 0 && s->rc == 0 &&
-           !(atomic_load(&cl.finished) && s->open == 0))
+    while (rc >= 0 && s->rc == 0 && !(bench_load_done(&cl) && s->open == 0))
       rc = c->ops->run_once(s->loop);
-    pthread_join(th, NULL);
+    int lrc = bench_load_join(&cl, th);
     if (rc >= 0)
-      rc = s->rc ? s->rc : cl.rc;
-    *rps = (double)cl.reqs / ((double)cl.window / 1e9);
+      rc = s->rc ? s->rc : lrc;
+    *rps = bench_load_rps(&cl);
   }
   if (s->ts) {
     /* The acceptor still waits in accept: end it, so that closing has no
