@@ -64,6 +64,7 @@ typedef struct bench_ctx {
   X(callbacks, 0, 0, 1, 1, "call_soon chains and fan-out")                     \
   X(pingpong, 0, 1, 1, 1, "one TCP loopback connection, round trips")          \
   X(echo, 0, 1, 1, 1, "TCP loopback echo server, client on its own thread")    \
+  X(py_echo, 0, 0, 0, 1, "echo: a Python asyncio.Protocol server, py loops")   \
   X(wakeup, EVL_IF_THREADSAFE, 0, 0, 1, "cross-thread call_soon_threadsafe")   \
   X(accuracy, 0, 0, 0, 1, "timers of 1-100 ms: lateness")                      \
   X(memory, 0, 0, 0, 1, "bytes per registered fd and per pending timer")       \
