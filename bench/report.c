@@ -117,6 +117,8 @@ int report_generate(const char *dir) {
   for (int i = 0; i < REPORT_NBENCH; i++)
     bench_buf_printf(&r.html, "<a href=\"#%s\">%s</a>", report_benches[i].name,
                      report_benches[i].name);
+  if (report_python_present(&r))
+    bench_buf_printf(&r.html, "<a href=\"#python\">python</a>");
   static const char *const tail[] = {"callgrind", "hyperfine", "environment",
                                      "conformance"};
   for (size_t i = 0; i < sizeof tail / sizeof tail[0]; i++)

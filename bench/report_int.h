@@ -82,6 +82,8 @@ void report_environment(report *r);
 void report_conformance(report *r);
 /* ---- report_py.c: uvloop against asyncio (absent when either is). */
 void report_python(report *r);
+/* Does the run hold both py-asyncio and py-uvloop (the section exists)? */
+int report_python_present(const report *r);
 void report_hyperfine(report *r);
 void report_callgrind_section(report *r);
 
