@@ -40,6 +40,12 @@
  * kernels with IORING_FEAT_NODROP keep overflowed CQEs; should the kernel
  * still drop some (koverflow grows), every registration is re-armed so no
  * readiness is lost.
+ *
+ * Completion engine (EVL_BF_COMPLETION): the proactor's io_uring engine may
+ * put its SQEs on this ring, so its submissions ride in the wait's
+ * io_uring_enter. Its CQEs (user_data low half EVL_COMPLETION_UD_LOW) go to
+ * its on_cqe during harvest, and the ring's own fd number, which the engine
+ * registers as a reader, is reported readable instead of being polled.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -88,6 +94,11 @@ typedef struct iouring_state {
   int wake_fd;
   uint32_t wake_gen; /* 0: wake request not armed */
   int woken;
+  int woken_early; /* a pump consumed a wakeup: the next wait returns */
+  /* The attached completion engine, if any. */
+  void (*c_cqe)(void *ctx, uint32_t token, int32_t res, uint32_t flags);
+  void *c_ctx;
+  int c_ready; /* engine CQEs delivered, its fd not yet reported */
 } iouring_state;
 
 static uint32_t iouring_gen(iouring_state *s) {
@@ -128,6 +139,8 @@ static unsigned iouring_poll_mask(uint32_t mask) {
 }
 
 static int iouring_arm(iouring_state *s, iouring_reg *r, int fd) {
+  if (s->c_cqe && fd == s->ring.ring_fd)
+    return 0; /* the engine's fd: reported from its CQEs, never polled */
   struct io_uring_sqe *sqe;
   int rc = iouring_sqe(s, &sqe);
   if (rc < 0)
@@ -312,6 +325,19 @@ static void iouring_wake_cqe(iouring_state *s, struct io_uring_cqe *cqe) {
     s->wake_gen = 0; /* re-armed by the next flush */
 }
 
+/* The engine's fd, once per wait that delivered its CQEs (or the next
+ * one with room). */
+static int iouring_report_completion(iouring_state *s, evl_event *out, int cap,
+                                     int n) {
+  int fd = s->ring.ring_fd;
+  if (!s->c_ready || n == cap)
+    return n;
+  s->c_ready = 0;
+  if (fd < s->nregs && (s->regs[fd].mask & EVL_READ))
+    wrap_slot_append(out, &n, &s->regs[fd].out, s->stamp, fd, EVL_READ);
+  return n;
+}
+
 /*
  * Move completions into out[0..cap), merging per fd. What does not fit
  * goes on the carry list, which the next wait serves first (K4).
@@ -323,6 +349,16 @@ static int iouring_harvest(iouring_state *s, evl_event *out, int cap, int n) {
     uint32_t gen = (uint32_t)(ud >> 32), fd = (uint32_t)ud;
     if (gen == 0) {
       io_uring_cqe_seen(&s->ring, cqe);
+      continue;
+    }
+    if (fd == EVL_COMPLETION_UD_LOW) {
+      int32_t res = cqe->res;
+      uint32_t flags = cqe->flags;
+      io_uring_cqe_seen(&s->ring, cqe);
+      if (s->c_cqe) {
+        s->c_cqe(s->c_ctx, gen, res, flags);
+        s->c_ready = 1;
+      }
       continue;
     }
     if (fd == IOURING_WAKE_FD) {
@@ -380,7 +416,7 @@ static int iouring_harvest(iouring_state *s, evl_event *out, int cap, int n) {
       wrap_slot_append(out, &n, &r->out, s->stamp, (int)fd, ev);
   }
   iouring_check_overflow(s);
-  return n;
+  return iouring_report_completion(s, out, cap, n);
 }
 
 static int iouring_probe(char *why, size_t len) {
@@ -575,7 +611,8 @@ static int iouring_wait(void *state, int64_t timeout_ns, evl_event *out,
   if (wrap_bad_out(out, cap))
     return -EINVAL;
   s->stamp++;
-  s->woken = 0;
+  s->woken = s->woken_early;
+  s->woken_early = 0;
   int64_t deadline = wrap_deadline(timeout_ns);
   int n = 0;
   for (int round = 0;; round++) {
@@ -584,7 +621,8 @@ static int iouring_wait(void *state, int64_t timeout_ns, evl_event *out,
     if (rc < 0)
       return rc;
     if (round == 0)
-      n = iouring_take_pending(s, out, cap);
+      n = iouring_report_completion(s, out, cap,
+                                    iouring_take_pending(s, out, cap));
     if (timeout_ns == 0 || s->woken || n > 0) {
       rc = io_uring_submit_and_get_events(&s->ring);
     } else if (timeout_ns < 0) {
@@ -613,6 +651,41 @@ static int iouring_wait(void *state, int64_t timeout_ns, evl_event *out,
   }
 }
 
+/* Waits for a CQE outside the loop's wait: the engine's are delivered, the
+ * backend's own are consumed onto the carry list (cap 0: nothing fits), as
+ * K4 keeps them for the next wait, and a wakeup is remembered. */
+static int iouring_pump(void *state) {
+  iouring_state *s = state;
+  evl_event none;
+  int rc = io_uring_submit_and_wait(&s->ring, 1);
+  if (rc < 0 && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN && rc != -ETIME)
+    return rc;
+  iouring_harvest(s, &none, 0, 0);
+  s->woken_early |= s->woken;
+  return 0;
+}
+
+static int iouring_completion(void *state, evl_backend_completion *c) {
+  iouring_state *s = state;
+  if (!s->ring_ok || !c || c->size < sizeof(*c))
+    return -EINVAL;
+  if (!c->on_cqe) {
+    s->c_cqe = NULL;
+    s->c_ctx = NULL;
+    s->c_ready = 0;
+    return 0;
+  }
+  if (s->c_cqe)
+    return -EBUSY;
+  s->c_cqe = c->on_cqe;
+  s->c_ctx = c->ctx;
+  c->ring = &s->ring;
+  c->ring_size = sizeof(s->ring);
+  c->fd = s->ring.ring_fd;
+  c->pump = iouring_pump;
+  return 0;
+}
+
 static const evl_backend_ops iouring_ops = {
     .abi = EVL_BACKEND_ABI,
     .size = sizeof(evl_backend_ops),
@@ -621,7 +694,7 @@ static const evl_backend_ops iouring_ops = {
                    "re-armed per report, multishot for EVL_ET",
     .features = EVL_BF_O1 | EVL_BF_FDS | EVL_BF_FILES | EVL_BF_RDHUP |
                 EVL_BF_ET | EVL_BF_ONESHOT | EVL_BF_BATCHED |
-                EVL_BF_FORK_REINIT,
+                EVL_BF_FORK_REINIT | EVL_BF_COMPLETION,
     .fd_limit = 0,
     .resolution_ns = 1,
     .state_size = sizeof(iouring_state),
@@ -634,6 +707,7 @@ static const evl_backend_ops iouring_ops = {
     .forget_fd = iouring_forget_fd,
     .after_fork = iouring_after_fork,
     .wake = iouring_wake,
+    .completion = iouring_completion,
 };
 
 const evl_backend_ops *evl_backend_plugin(void) {

@@ -267,7 +267,8 @@ static int echo_config(bench_ctx *c, bench_echo_srv *s, int port,
   int got = 0, rc = 0;
   char params[160];
   snprintf(params, sizeof params,
-           "{\"mode\":\"%s\",\"conc\":%d,\"kib\":%d,\"rate\":%g}",
+           "{\"mode\":\"%s\",\"conc\":%d,\"kib\":%d,\"rate\":%g,"
+           "\"model\":\"reactor\"}",
            cfg->rate_mode ? "rate" : "closed", cfg->conc, cfg->kib,
            cfg->rate_mode ? cfg->rate : 0.0);
   for (int rep = 0; rep < c->repeat && rep < 64; rep++) {

@@ -151,7 +151,8 @@ static int pingpong_once(bench_ctx *c, const bench_pingpong_kernel *k,
 int bench_pingpong(bench_ctx *c) {
   const bench_pingpong_kernel *k = pingpong_kernel(c);
   char params[64];
-  snprintf(params, sizeof params, "{\"bytes\":%d}", BENCH_PINGPONG_LEN);
+  snprintf(params, sizeof params, "{\"bytes\":%d,\"model\":\"reactor\"}",
+           BENCH_PINGPONG_LEN);
   if (!k) {
     bench_skip(c, "pingpong", params, "not written for %s", c->impl_name);
     return 0;

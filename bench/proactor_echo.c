@@ -1,22 +1,25 @@
-/* proactor_echo.c — the echo server in both models on the same loop: a
- * reactor (a reader per connection, the server does recv and send) and a
+/* proactor_echo.c — echo in both models on every implementation: a reactor
+ * (a reader per connection; the server does recv and send itself) and a
  * proactor (evl_recv then evl_send, emulated over readiness or on the
- * io_uring engine), against one closed-loop client on its own thread that
- * also times every request for the p99. */
+ * io_uring engine), against the one load generator (loadgen.h), with the
+ * server thread's system calls per request counted in a run of their own
+ * (syscount.h). A 1-connection, 64-byte row is the pingpong shape. */
 #include "bench.h"
 #include "loadgen.h"
+#include "syscount.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <evl/completion.h>
 
-#define PE_MSG 1024
+#define PE_RBUF (64 * 1024) /* the reactor's one read buffer */
+#define PE_CBUF (16 * 1024) /* each proactor connection's own buffer */
 
-/* ---- the servers ------------------------------------------------------- */
 enum { PE_REACTOR, PE_EMULATED, PE_URING, PE_NMODELS };
 static const char *const pe_model[] = {"reactor", "proactor", "proactor"};
 static const char *const pe_engine[] = {"readiness", "emulated", "io_uring"};
@@ -25,7 +28,8 @@ typedef struct pe_server pe_server;
 typedef struct pe_conn {
   pe_server *s;
   int fd;
-  char buf[PE_MSG * 4];
+  size_t plen, poff; /* reactor: bytes still to send back, from buf */
+  char buf[];
 } pe_conn;
 
 struct pe_server {
@@ -33,23 +37,67 @@ struct pe_server {
   evl_loop *loop;
   evl_proactor *p;
   int lfd, open, rc;
-  char buf[64 * 1024];
+  char buf[PE_RBUF];
 };
 
+/* ---- the reactor: recv, send what the socket takes, the rest when it is
+ * writable ---------------------------------------------------------------- */
+static void pe_read_cb(int fd, unsigned events, void *arg);
+
+static void pe_reactor_end(pe_conn *k) {
+  const evl_impl_ops *ops = k->s->c->ops;
+  ops->remove_reader(k->s->loop, k->fd);
+  ops->remove_writer(k->s->loop, k->fd);
+  close(k->fd);
+  k->s->open--;
+  free(k);
+}
+
+static void pe_write_cb(int fd, unsigned events, void *arg) {
+  pe_conn *k = arg;
+  (void)events;
+  while (k->poff < k->plen) {
+    ssize_t w = send(fd, k->buf + k->poff, k->plen - k->poff, MSG_NOSIGNAL);
+    if (w < 0 && errno == EAGAIN)
+      return;
+    if (w < 0) {
+      pe_reactor_end(k);
+      return;
+    }
+    k->poff += (size_t)w;
+  }
+  const evl_impl_ops *ops = k->s->c->ops;
+  ops->remove_writer(k->s->loop, fd);
+  if (ops->add_reader(k->s->loop, fd, pe_read_cb, k) < 0)
+    pe_reactor_end(k);
+}
+
 static void pe_read_cb(int fd, unsigned events, void *arg) {
-  pe_server *s = arg;
+  pe_conn *k = arg;
+  pe_server *s = k->s;
   (void)events;
   ssize_t r = recv(fd, s->buf, sizeof s->buf, 0);
   if (r < 0 && errno == EAGAIN)
     return;
-  /* Requests are 1 KiB into an emptied socket: a send never blocks. */
-  if (r <= 0 || send(fd, s->buf, (size_t)r, MSG_NOSIGNAL) != r) {
-    s->c->ops->remove_reader(s->loop, fd);
-    close(fd);
-    s->open--;
+  ssize_t w = r > 0 ? send(fd, s->buf, (size_t)r, MSG_NOSIGNAL) : -1;
+  if (w < 0 && r > 0 && errno == EAGAIN)
+    w = 0;
+  if (w < 0) {
+    pe_reactor_end(k);
+    return;
   }
+  if (w == r)
+    return;
+  /* The socket is full: keep the rest, stop reading until it is out. */
+  k->plen = (size_t)(r - w);
+  k->poff = 0;
+  memcpy(k->buf, s->buf + w, k->plen);
+  s->c->ops->remove_reader(s->loop, fd);
+  if (s->c->ops->add_writer(s->loop, fd, pe_write_cb, k) < 0)
+    pe_reactor_end(k);
 }
 
+/* ---- the proactor: recv into the connection's buffer, send it all ------ */
 static void pe_conn_end(pe_conn *k) {
   k->s->open--;
   evl_io_close(k->s->p, k->fd);
@@ -59,8 +107,7 @@ static void pe_conn_end(pe_conn *k) {
 static void pe_on_recv(ssize_t n, void *arg);
 static void pe_on_send(ssize_t rc, void *arg) {
   pe_conn *k = arg;
-  if (rc < 0 ||
-      evl_recv(k->s->p, k->fd, k->buf, sizeof k->buf, pe_on_recv, k, NULL))
+  if (rc < 0 || evl_recv(k->s->p, k->fd, k->buf, PE_CBUF, pe_on_recv, k, NULL))
     pe_conn_end(k);
 }
 static void pe_on_recv(ssize_t n, void *arg) {
@@ -79,17 +126,15 @@ static void pe_accept_cb(int lfd, unsigned events, void *arg) {
       return;
     bench_nodelay(fd);
     s->open++;
-    pe_conn *k = s->p ? calloc(1, sizeof *k) : NULL;
-    int rc = s->p && !k ? -ENOMEM : 0;
+    pe_conn *k = malloc(sizeof *k + (s->p ? PE_CBUF : PE_RBUF));
+    int rc = k ? 0 : -ENOMEM;
     if (k) {
       *k = (pe_conn){.s = s, .fd = fd};
-      rc = evl_recv(s->p, fd, k->buf, sizeof k->buf, pe_on_recv, k, NULL);
-      if (rc < 0)
-        free(k);
-    } else if (rc == 0) {
-      rc = s->c->ops->add_reader(s->loop, fd, pe_read_cb, s);
+      rc = s->p ? evl_recv(s->p, fd, k->buf, PE_CBUF, pe_on_recv, k, NULL)
+                : s->c->ops->add_reader(s->loop, fd, pe_read_cb, k);
     }
     if (rc < 0) {
+      free(k);
       s->rc = rc;
       close(fd);
       s->open--;
@@ -97,14 +142,28 @@ static void pe_accept_cb(int lfd, unsigned events, void *arg) {
   }
 }
 
-/* One configuration: conc connections for a while on one server model. */
-static int pe_run(bench_ctx *c, int model, int conc, double *rps, double *p99) {
+/* ---- one run: a server of one model against the load generator -------- */
+typedef struct pe_cfg {
+  int conc;
+  size_t bytes;
+  double rate; /* 0: closed loop */
+} pe_cfg;
+
+typedef struct pe_out {
+  double rps, p50, p99; /* p50, p99 in µs */
+  long calls;           /* counted runs: the server thread's syscalls */
+  long reqs;
+} pe_out;
+
+static int pe_run(bench_ctx *c, int model, const pe_cfg *cfg, int count,
+                  pe_out *o) {
   pe_server *s = calloc(1, sizeof *s);
-  bench_load cl = {.conc = conc, .size = PE_MSG, .keep_lat = 1};
+  bench_load l = {.conc = cfg->conc, .size = cfg->bytes, .rate = cfg->rate};
   if (!s)
     return -ENOMEM;
+  l.keep_lat = !count;
   s->c = c;
-  int rc = s->lfd = bench_listen_tcp(&cl.port);
+  int rc = s->lfd = bench_listen_tcp(&l.port);
   if (rc >= 0)
     rc = bench_loop_new(c, &s->loop);
   if (rc >= 0 && model == PE_EMULATED)
@@ -113,19 +172,32 @@ static int pe_run(bench_ctx *c, int model, int conc, double *rps, double *p99) {
     rc = evl_proactor_new_uring(c->ops, s->loop, &s->p);
   if (rc >= 0)
     rc = c->ops->add_reader(s->loop, s->lfd, pe_accept_cb, s);
-  cl.duration = c->profile == BENCH_FULL ? 1000000000u : 200000000u;
+  l.duration = count                      ? 300000000u
+               : c->profile == BENCH_FULL ? 1000000000u
+                                          : 300000000u;
+  bench_syscount sc = {0};
+  if (rc >= 0 && count)
+    rc = bench_syscount_start(&sc);
   pthread_t th;
-  if (rc >= 0)
-    rc = bench_load_start(&cl, &th);
   if (rc >= 0) {
-    while (rc >= 0 && s->rc == 0 && !(bench_load_done(&cl) && s->open == 0))
+    rc = bench_load_start(&l, &th);
+    if (rc < 0 && count)
+      bench_syscount_stop(&sc);
+  }
+  if (rc >= 0) {
+    while (rc >= 0 && s->rc == 0 && !(bench_load_done(&l) && s->open == 0))
       rc = c->ops->run_once(s->loop);
-    int lrc = bench_load_join(&cl, th);
+    o->calls = count ? bench_syscount_stop(&sc) : 0;
+    int lrc = bench_load_join(&l, th);
     if (rc >= 0)
       rc = s->rc ? s->rc : lrc;
-    *rps = bench_load_rps(&cl);
-    bench_sort(cl.lat.v, (int)cl.lat.n);
-    *p99 = bench_pct_sorted(cl.lat.v, (int)cl.lat.n, 99) / 1e3;
+    if (rc >= 0 && o->calls < 0)
+      rc = (int)o->calls;
+    o->rps = bench_load_rps(&l);
+    o->reqs = l.reqs;
+    bench_sort(l.lat.v, (int)l.lat.n);
+    o->p50 = bench_pct_sorted(l.lat.v, (int)l.lat.n, 50) / 1e3;
+    o->p99 = bench_pct_sorted(l.lat.v, (int)l.lat.n, 99) / 1e3;
   }
   if (s->p)
     evl_proactor_close(s->p);
@@ -136,52 +208,101 @@ static int pe_run(bench_ctx *c, int model, int conc, double *rps, double *p99) {
   if (s->lfd >= 0)
     close(s->lfd);
   free(s);
-  bench_lat_free(&cl.lat);
+  bench_lat_free(&l.lat);
   return rc < 0 ? rc : 0;
 }
 
-int bench_proactor_echo(bench_ctx *c) {
-  static const int concs[] = {10, 100};
-  for (int k = 0; k < 2; k++) {
-    for (int m = 0; m < PE_NMODELS; m++) {
-      double rps[64], p99[64];
-      int got = 0, rc = 0;
-      char params[128];
-      snprintf(params, sizeof params,
-               "{\"conc\":%d,\"bytes\":%d,\"model\":\"%s\",\"engine\":\"%s\"}",
-               concs[k], PE_MSG, pe_model[m], pe_engine[m]);
-      for (int rep = 0; rep < c->repeat && rep < 64 && rc == 0; rep++) {
-        rc = pe_run(c, m, concs[k], &rps[got], &p99[got]);
-        if (rc == 0)
-          got++;
-        if (bench_over_budget(c))
-          break;
-      }
-      if (rc < 0 || got == 0) {
-        bench_skip(c, "proactor_echo", params, "%s", bench_strerror(rc));
+/* Every model of one configuration: repeats interleaved, so drift in the
+ * machine's load hits all models alike; then one counted run each. */
+static void pe_config(bench_ctx *c, const pe_cfg *cfg) {
+  double v[PE_NMODELS][3][64], ratio[2][64];
+  int got[PE_NMODELS] = {0}, err[PE_NMODELS] = {0}, nratio = 0;
+  char params[PE_NMODELS][200];
+  for (int m = 0; m < PE_NMODELS; m++)
+    snprintf(params[m], sizeof params[m],
+             "{\"mode\":\"%s\",\"conc\":%d,\"bytes\":%zu,\"rate\":%g,"
+             "\"model\":\"%s\",\"engine\":\"%s\"}",
+             cfg->rate > 0 ? "rate" : "closed", cfg->conc, cfg->bytes,
+             cfg->rate, pe_model[m], pe_engine[m]);
+  for (int rep = 0; rep < c->repeat && rep < 64; rep++) {
+    for (int i = 0; i < PE_NMODELS; i++) {
+      int m = (i + rep) % PE_NMODELS;
+      pe_out o = {0};
+      if (err[m])
         continue;
+      err[m] = pe_run(c, m, cfg, 0, &o);
+      if (err[m] == 0) {
+        v[m][0][got[m]] = o.rps;
+        v[m][1][got[m]] = o.p50;
+        v[m][2][got[m]] = o.p99;
+        got[m]++;
       }
-      bench_emit(c, "proactor_echo", params, "rps", "req/s", "higher", rps,
-                 got);
-      bench_emit(c, "proactor_echo", params, "p99_us", "us", "lower", p99, got);
     }
+    /* Each proactor over the reactor of the same round. */
+    if (got[PE_REACTOR] == rep + 1 && got[PE_EMULATED] == rep + 1 &&
+        got[PE_URING] == rep + 1) {
+      ratio[0][nratio] = v[PE_URING][0][rep] / v[PE_REACTOR][0][rep];
+      ratio[1][nratio] = v[PE_EMULATED][0][rep] / v[PE_REACTOR][0][rep];
+      nratio++;
+    }
+    if (bench_over_budget(c))
+      break;
+  }
+  if (nratio) {
+    char where[160];
+    snprintf(where, sizeof where,
+             "{\"mode\":\"%s\",\"conc\":%d,\"bytes\":%zu,\"rate\":%g}",
+             cfg->rate > 0 ? "rate" : "closed", cfg->conc, cfg->bytes,
+             cfg->rate);
+    bench_emit(c, "proactor_echo", where, "uring_over_reactor", "ratio",
+               "higher", ratio[0], nratio);
+    bench_emit(c, "proactor_echo", where, "emulated_over_reactor", "ratio",
+               "higher", ratio[1], nratio);
+  }
+  for (int m = 0; m < PE_NMODELS; m++) {
+    if (err[m] < 0 || got[m] == 0) {
+      bench_skip(c, "proactor_echo", params[m], "%s",
+                 bench_strerror(err[m] ? err[m] : -EIO));
+      continue;
+    }
+    bench_emit(c, "proactor_echo", params[m], "rps", "req/s", "higher", v[m][0],
+               got[m]);
+    bench_emit(c, "proactor_echo", params[m], "p50_us", "us", "lower", v[m][1],
+               got[m]);
+    bench_emit(c, "proactor_echo", params[m], "p99_us", "us", "lower", v[m][2],
+               got[m]);
+    pe_out o = {0};
+    int rc = pe_run(c, m, cfg, 1, &o);
+    if (rc < 0 || o.reqs == 0) {
+      bench_note(c, "proactor_echo", "%s: syscalls not counted: %s", params[m],
+                 bench_strerror(rc < 0 ? rc : -EIO));
+      continue;
+    }
+    double per = (double)o.calls / (double)o.reqs;
+    bench_emit(c, "proactor_echo", params[m], "syscalls_per_req", "calls",
+               "lower", &per, 1);
+  }
+}
+
+int bench_proactor_echo(bench_ctx *c) {
+  /* Quick: the figure, 100 connections of 1 KiB, closed loop. */
+  static const pe_cfg quick[] = {{100, 1024, 0}};
+  static const pe_cfg full[] = {
+      {1, 64, 0}, /* pingpong */
+      {10, 1024, 0},      {100, 1024, 0},      {1000, 1024, 0},
+      {10, 10240, 0},     {100, 10240, 0},     {1000, 10240, 0},
+      {10, 102400, 0},    {100, 102400, 0},    {1000, 102400, 0},
+      {100, 1024, 20000}, {1000, 1024, 20000}, {100, 10240, 5000},
+  };
+  const pe_cfg *cfgs = c->profile == BENCH_FULL ? full : quick;
+  int n = c->profile == BENCH_FULL ? BENCH_COUNT(full) : BENCH_COUNT(quick);
+  for (int i = 0; i < n; i++) {
+    if (bench_over_budget(c)) {
+      bench_note(c, "proactor_echo",
+                 "time budget spent: %d of %d configurations run", i, n);
+      break;
+    }
+    pe_config(c, &cfgs[i]);
   }
   return 0;
 }
-
-/* ---- the report section ------------------------------------------------ */
-static const bench_table proactor_echo_tables[] = {
-    {"echo, reactor or proactor: requests/s", "", "conc", "rps"},
-    {"echo, reactor or proactor: p99 latency (us)", "", "conc", "p99_us"},
-};
-const bench_section bench_section_proactor_echo = {
-    "proactor_echo: reactor or proactor",
-    "The echo server in both models on the same loop, 1 KiB requests: a "
-    "reader per connection doing recv and send (reactor), and evl_recv / "
-    "evl_send completions (proactor), emulated over readiness or on the "
-    "io_uring engine. Records carry \"model\" and \"engine\" in their "
-    "parameters.",
-    NULL,
-    0,
-    proactor_echo_tables,
-    BENCH_COUNT(proactor_echo_tables)};

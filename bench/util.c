@@ -202,6 +202,12 @@ static void util_head(bench_ctx *c, bench_buf *b, const char *type,
   bench_buf_json_str(b, c->impl_name);
   bench_buf_printf(b, ",\"backend\":");
   bench_buf_json_str(b, c->backend ? c->backend : "");
+  /* Echo-shaped records say which model served them, at the top level. */
+  const char *m = params ? strstr(params, "\"model\":\"") : NULL;
+  if (m &&
+      (!strncmp(m + 9, "reactor\"", 8) || !strncmp(m + 9, "proactor\"", 9)))
+    bench_buf_printf(b, ",\"model\":\"%s\"",
+                     m[9] == 'r' ? "reactor" : "proactor");
 }
 
 /* A whole line per write(): the parent reads records from a pipe and a

@@ -1,6 +1,6 @@
 /* completion_uring.c — the proactor's io_uring engine (liburing): each
- * operation is one SQE, submissions are batched into one io_uring_enter per
- * loop iteration, and the ring's fd is a reader on the loop. */
+ * operation is one SQE, on the loop backend's own ring where it lends it,
+ * else on a ring whose fd is a reader on the loop. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -11,18 +11,41 @@
 #ifdef EVL_HAVE_URING
 #include <liburing.h>
 
+#include "evl/backend.h"
+#include "loop.h"
+
+/*
+ * Two ways to reach the kernel. On the reference core over a backend that
+ * owns an io_uring (EVL_BF_COMPLETION: ref-iouring) the engine shares that
+ * ring: its SQEs ride in the backend's wait, one io_uring_enter per
+ * iteration for the loop's changes, the engine's submissions and the wait
+ * together; its CQEs come back through on_cqe during the wait, and the
+ * backend reports the ring's fd readable so the callbacks run as a reader.
+ * Elsewhere the engine has a ring of its own whose fd is one reader on the
+ * loop, and what the callbacks submitted is entered once they ran (a second
+ * io_uring_enter per iteration, besides the loop's own wait).
+ */
 struct evl__uring {
-  struct io_uring ring;
-  int nflight;     /* operations the kernel holds */
-  int unsubmitted; /* SQEs not yet entered */
+  struct io_uring own;
+  struct io_uring *ring; /* &own, or the backend's */
+  int fd;                /* the reader on the loop */
+  int nflight;           /* operations the kernel holds */
+  int unsubmitted;       /* own ring: SQEs not yet entered */
   evl_handle flush_h;
   int flush_pending;
+  const evl_backend_ops *be; /* shared: the backend and its state */
+  void *be_state;
+  int (*pump)(void *be_state);
 };
+
+static uint64_t ud_of(const cop *op) {
+  return (uint64_t)(op->slot + 1) << 32 | EVL_COMPLETION_UD_LOW;
+}
 
 static void flush(evl_proactor *p) {
   struct evl__uring *r = p->ring;
   if (r->unsubmitted) {
-    io_uring_submit(&r->ring);
+    io_uring_submit(r->ring);
     r->unsubmitted = 0;
   }
 }
@@ -36,15 +59,17 @@ static void flush_cb(void *arg) {
 /* One SQE, entering the queued ones first if the ring is full. */
 static struct io_uring_sqe *sqe_for(evl_proactor *p) {
   struct evl__uring *r = p->ring;
-  struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+  struct io_uring_sqe *sqe = io_uring_get_sqe(r->ring);
   if (!sqe) {
-    flush(p);
-    sqe = io_uring_get_sqe(&r->ring);
+    io_uring_submit(r->ring);
+    r->unsubmitted = 0;
+    sqe = io_uring_get_sqe(r->ring);
   }
-  if (sqe) {
+  if (sqe && !r->be) {
     r->unsubmitted++;
     /* The submission is entered once this iteration's callbacks ran,
-     * together with every other one they made. */
+     * together with every other one they made. A shared ring needs none of
+     * this: the loop's next wait enters it. */
     if (!r->flush_pending && !p->in_ring && !p->closing &&
         p->ops->call_soon(p->loop, flush_cb, p, &r->flush_h) == 0)
       r->flush_pending = 1;
@@ -87,7 +112,7 @@ void evl__uring_start(evl_proactor *p, cop *op) {
                         (uint64_t)op->off);
     break;
   }
-  io_uring_sqe_set_data(sqe, op);
+  io_uring_sqe_set_data64(sqe, ud_of(op));
 }
 
 static void on_cqe(evl_proactor *p, cop *op, int res) {
@@ -109,45 +134,102 @@ static void on_cqe(evl_proactor *p, cop *op, int res) {
   evl__op_finished(p, op, res);
 }
 
+/* One CQE of the engine's: its token is the operation's slot + 1. Runs
+ * inside the backend's wait on a shared ring, so nothing here may reach the
+ * loop (in_ring: results wait in p->done for the reader). */
+static void on_token(void *ctx, uint32_t token, int32_t res, uint32_t flags) {
+  evl_proactor *p = ctx;
+  (void)flags;
+  cop *op = token && token <= p->nslots ? p->slots[token - 1].op : NULL;
+  if (!op || !op->inflight)
+    return;
+  int was = p->in_ring;
+  p->in_ring = 1;
+  on_cqe(p, op, res);
+  p->in_ring = was;
+}
+
 static void drain(evl_proactor *p) {
   struct io_uring_cqe *cqe;
-  while (io_uring_peek_cqe(&p->ring->ring, &cqe) == 0) {
-    cop *op = io_uring_cqe_get_data(cqe);
+  while (io_uring_peek_cqe(p->ring->ring, &cqe) == 0) {
+    uint64_t ud = io_uring_cqe_get_data64(cqe);
     int res = cqe->res;
-    io_uring_cqe_seen(&p->ring->ring, cqe);
-    if (op) /* NULL: the completion of a cancel request itself */
-      on_cqe(p, op, res);
+    io_uring_cqe_seen(p->ring->ring, cqe);
+    if ((uint32_t)ud == EVL_COMPLETION_UD_LOW) /* else a cancel's own CQE */
+      on_token(p, (uint32_t)(ud >> 32), res, 0);
   }
 }
 
 /* Completions run straight from here (this is a loop callback already), and
- * what they submit is entered before returning to the loop's wait. */
+ * what they submit is entered before returning to the loop's wait (own
+ * ring) or by that wait (shared). */
 static void on_ring(int fd, unsigned events, void *arg) {
   evl_proactor *p = arg;
   struct evl__uring *r = p->ring;
   (void)fd;
   (void)events;
   p->in_ring = 1;
-  drain(p);
+  if (!r->be)
+    drain(p);
   evl__run_done(p);
   p->in_ring = 0;
+  if (r->be)
+    return;
   flush(p);
   if (r->flush_pending && p->ops->cancel(p->loop, r->flush_h) == 0)
     r->flush_pending = 0;
+}
+
+/* The reference core's loop over a backend that lends its ring. */
+static int share_backend_ring(evl_proactor *p, struct evl__uring *r) {
+  if (p->ops->run_once != evl_run_once || p->ops->add_reader != evl_add_reader)
+    return -ENOTSUP;
+  const evl_backend_ops *be = p->loop->be;
+  if (!be || !(be->features & EVL_BF_COMPLETION) ||
+      !EVL_HAS_FIELD(evl_backend_ops, be, completion) || !be->completion)
+    return -ENOTSUP;
+  evl_backend_completion c = {.size = sizeof c, .on_cqe = on_token, .ctx = p};
+  int rc = be->completion(p->loop->be_state, &c);
+  if (rc < 0)
+    return rc;
+  if (c.ring_size != sizeof(struct io_uring) || !c.ring || !c.pump) {
+    c.on_cqe = NULL;
+    be->completion(p->loop->be_state, &c);
+    return -ENOTSUP;
+  }
+  r->ring = c.ring;
+  r->fd = c.fd;
+  r->be = be;
+  r->be_state = p->loop->be_state;
+  r->pump = c.pump;
+  return 0;
+}
+
+static void uring_release(struct evl__uring *r) {
+  evl_backend_completion c = {.size = sizeof c};
+  if (r->be)
+    r->be->completion(r->be_state, &c);
+  else
+    io_uring_queue_exit(&r->own);
 }
 
 int evl__uring_new(evl_proactor *p) {
   struct evl__uring *r = calloc(1, sizeof *r);
   if (!r)
     return -ENOMEM;
-  int rc = io_uring_queue_init(256, &r->ring, 0);
+  int rc = share_backend_ring(p, r);
   if (rc < 0) {
-    free(r);
-    return rc;
+    rc = io_uring_queue_init(256, &r->own, 0);
+    if (rc < 0) {
+      free(r);
+      return rc;
+    }
+    r->ring = &r->own;
+    r->fd = r->own.ring_fd;
   }
-  rc = p->ops->add_reader(p->loop, r->ring.ring_fd, on_ring, p);
+  rc = p->ops->add_reader(p->loop, r->fd, on_ring, p);
   if (rc < 0) {
-    io_uring_queue_exit(&r->ring);
+    uring_release(r);
     free(r);
     return rc;
   }
@@ -160,8 +242,8 @@ int evl__uring_cancel(evl_proactor *p, cop *op) {
   if (!sqe)
     return -EBUSY;
   op->cancelled = 1;
-  io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
-  io_uring_sqe_set_data(sqe, NULL);
+  io_uring_prep_cancel64(sqe, ud_of(op), 0);
+  io_uring_sqe_set_data64(sqe, 0);
   return 0;
 }
 
@@ -171,29 +253,26 @@ void evl__uring_close(evl_proactor *p) {
     p->ops->cancel(p->loop, r->flush_h);
   r->flush_pending = 0;
   /* The kernel may write into the caller's buffers until each operation's
-   * CQE arrived: cancel everything and wait for all of them. */
-  struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
-  if (!sqe) {
-    flush(p);
-    sqe = io_uring_get_sqe(&r->ring);
+   * CQE arrived: cancel each one (a shared ring also holds the backend's
+   * requests) and wait for all of them. */
+  for (uint32_t i = 0; i < p->nslots; i++) {
+    cop *op = p->slots[i].op;
+    if (op && op->inflight && !op->cancelled)
+      evl__uring_cancel(p, op);
   }
-  if (sqe) {
-    io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
-    io_uring_sqe_set_data(sqe, NULL);
-    r->unsubmitted++;
-  }
-  for (int fd = 0; fd < p->nfds; fd++)
-    for (int dir = 0; dir < 2; dir++)
-      for (cop *op = p->fds[fd].q[dir].head; op; op = op->next)
-        op->cancelled |= op->inflight;
   while (r->nflight > 0) {
+    if (r->be) {
+      if (r->pump(r->be_state) < 0)
+        break;
+      continue;
+    }
     r->unsubmitted = 0;
-    if (io_uring_submit_and_wait(&r->ring, 1) < 0)
+    if (io_uring_submit_and_wait(r->ring, 1) < 0)
       break;
     drain(p);
   }
-  p->ops->remove_reader(p->loop, r->ring.ring_fd);
-  io_uring_queue_exit(&r->ring);
+  p->ops->remove_reader(p->loop, r->fd);
+  uring_release(r);
   free(r);
   p->ring = NULL;
 }

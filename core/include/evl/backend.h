@@ -25,7 +25,8 @@ extern "C" {
   X(FORK_REINIT, 5, "after_fork() makes the state usable in a child")          \
   X(BATCHED, 6, "changes reach the kernel inside wait()")                      \
   X(WRAPPER, 7, "wraps another event library")                                 \
-  X(FILES, 8, "regular files are accepted and always ready")
+  X(FILES, 8, "regular files are accepted and always ready")                   \
+  X(COMPLETION, 9, "shares its io_uring with a completion engine")
 
 enum {
 #define EVL__BF_ENUM(name, bit, text) EVL_BF_##name = 1u << (bit),
@@ -38,6 +39,34 @@ typedef struct evl_event {
   int fd;
   uint32_t events; /* EVL_READ | EVL_WRITE | EVL_ERR | EVL_HUP | EVL_RDHUP */
 } evl_event;
+
+/* A completion engine (core/completion_uring.c) attached to a backend that
+ * owns an io_uring (EVL_BF_COMPLETION): the engine puts its SQEs on the
+ * backend's ring, the backend's wait() enters them together with its own
+ * changes and the wait in one io_uring_enter, and the engine's CQEs go to
+ * on_cqe. The engine's user_data is token << 32 | EVL_COMPLETION_UD_LOW
+ * (token != 0); user_data 0 is ignored by both (cancel requests). */
+#define EVL_COMPLETION_UD_LOW 0xfffffffeu
+typedef struct evl_backend_completion {
+  size_t size; /* sizeof(evl_backend_completion) */
+  /* In. Called inside wait() (or pump) for each of the engine's CQEs; it
+   * must not call into the loop. NULL detaches the engine. */
+  void (*on_cqe)(void *ctx, uint32_t token, int32_t res, uint32_t flags);
+  void *ctx;
+  /* Out. ring: the backend's struct io_uring, valid while attached;
+   * ring_size: sizeof(struct io_uring) in the liburing the backend was built
+   * with (an engine built with another layout must not touch the ring). fd:
+   * a number the backend reports EVL_READ on, in a wait that delivered
+   * engine CQEs, while it is registered for EVL_READ; it is never polled. */
+  void *ring;
+  size_t ring_size;
+  int fd;
+  /* Out. Enters what is queued, waits until at least one CQE arrived and
+   * delivers the engine's; the backend keeps its own for the next wait().
+   * For an engine that must wait for its operations outside the loop's
+   * wait (closing). 0 or -errno. */
+  int (*pump)(void *state);
+} evl_backend_completion;
 
 typedef struct evl_backend_config {
   size_t size;      /* sizeof(evl_backend_config) */
@@ -87,6 +116,10 @@ typedef struct evl_backend_ops {
   int (*after_fork)(void *state);
   /* Optional: make a blocked wait() return; callable from any thread. */
   int (*wake)(void *state);
+  /* Optional (EVL_BF_COMPLETION; read only when `size` covers it): attach
+   * the completion engine c (c->on_cqe NULL: detach), filling c's outputs.
+   * One engine at a time: -EBUSY while another is attached. */
+  int (*completion)(void *state, evl_backend_completion *c);
 } evl_backend_ops;
 
 /* Oldest table size the loader accepts: every field up to and including
