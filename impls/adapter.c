@@ -28,44 +28,21 @@ static void adapter_fork_register(void) {
 }
 
 /* ---- slots ------------------------------------------------------------- */
-int evl__adapter_slot_alloc(evl__adapter_slots *s, uint32_t kind, void *ptr,
-                            evl_handle *out) {
-  uint32_t i;
-  if (s->free != UINT32_MAX && s->len > 0) {
-    i = s->free;
-    s->free = s->v[i].u.next;
-  } else {
-    if (s->len == s->cap) {
-      uint32_t ncap = s->cap ? s->cap * 2 : 64;
-      if (ncap <= s->cap || ncap > (1u << (EVL__ADAPTER_H_SLOT_BITS - 1)))
-        return -ENOMEM;
-      evl__adapter_slot *nv = realloc(s->v, (size_t)ncap * sizeof *nv);
-      if (!nv)
-        return -ENOMEM;
-      s->v = nv;
-      s->cap = ncap;
-    }
-    i = s->len++;
-    s->v[i].gen = 1;
-  }
-  s->v[i].kind = kind;
-  s->v[i].u.ptr = ptr;
-  *out = ((uint64_t)s->v[i].gen
-          << (EVL__ADAPTER_H_SLOT_BITS + EVL__ADAPTER_H_TAG_BITS)) |
-         ((uint64_t)s->tag << EVL__ADAPTER_H_SLOT_BITS) | i;
+int evl__adapter_slot_grow(evl__adapter_slots *s) {
+  uint32_t ncap = s->cap ? s->cap * 2 : 64;
+  if (ncap <= s->cap || ncap > (1u << (EVL__ADAPTER_H_SLOT_BITS - 1)))
+    return -ENOMEM;
+  evl__adapter_slot *nv = realloc(s->v, (size_t)ncap * sizeof *nv);
+  if (!nv)
+    return -ENOMEM;
+  s->v = nv;
+  s->cap = ncap;
   return 0;
 }
 
-void evl__adapter_slot_free(evl__adapter_slots *s, evl_handle h) {
-  uint32_t i = (uint32_t)(h & ((1u << EVL__ADAPTER_H_SLOT_BITS) - 1));
-  evl__adapter_slot *sl = &s->v[i];
-  /* A new generation makes every copy of the old handle harmless. */
-  sl->gen = (sl->gen + 1) & EVL__ADAPTER_H_GEN_MASK;
-  if (sl->gen == 0)
-    sl->gen = 1;
-  sl->kind = EVL__ADAPTER_SLOT_FREE;
-  sl->u.next = s->free;
-  s->free = i;
+int evl__adapter_slot_alloc(evl__adapter_slots *s, uint32_t kind, void *ptr,
+                            evl_handle *out) {
+  return evl__adapter_slot_take(s, kind, ptr, out);
 }
 
 /* ---- FIFO -------------------------------------------------------------- */
@@ -124,6 +101,7 @@ int evl__adapter_base_init(evl__adapter_base *b, const evl_impl_ops *ops,
       b->slow_ns = slow;
     b->exec_threads = EVL_FIELD_OR(evl_impl_config, cfg, executor_threads, 0u);
   }
+  evl__adapter_refresh(b);
   return 0;
 }
 
@@ -195,6 +173,7 @@ int evl__adapter_loop_after_fork(evl_loop *loop) {
   if (rc < 0)
     return rc;
   b->fork_gen = __atomic_load_n(&evl__adapter_forks, __ATOMIC_RELAXED);
+  evl__adapter_refresh(b);
   evl__executor_after_fork(loop);
   /* Posts queued before the fork are the child's: wake for them. */
   if (b->ts.tail != b->ts.head)
@@ -222,6 +201,7 @@ int evl__adapter_loop_close(evl_loop *loop) {
   /* Workers post through the cross-thread queue: join them first. */
   evl__adapter_run_closers(b);
   b->closed = 1;
+  evl__adapter_refresh(b);
   evl__adapter_posts_close(b);
   if (!orphan) {
     for (int sig = 1; sig < NSIG; sig++)
@@ -260,6 +240,7 @@ int evl__adapter_set_debug(evl_loop *loop, int on) {
   if (b->closed)
     return EVL_ECLOSED;
   b->debug = on != 0;
+  evl__adapter_refresh(b);
   return 0;
 }
 

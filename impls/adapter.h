@@ -4,6 +4,7 @@
 #ifndef EVL_IMPLS_ADAPTER_H
 #define EVL_IMPLS_ADAPTER_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
@@ -40,7 +41,10 @@ enum {
 #define EVL__ADAPTER_H_TAG_MASK ((1u << EVL__ADAPTER_H_TAG_BITS) - 1)
 
 typedef struct evl__adapter_slot {
-  uint32_t gen; /* never 0, so a handle is never 0 */
+  /* The live handle naming this slot, 0 while free: one compare checks
+   * slot, loop tag and generation at once. */
+  evl_handle h;
+  uint32_t gen; /* of the slot's current or next handle; never 0 */
   uint32_t kind;
   union {
     void *ptr;     /* EVL__ADAPTER_SLOT_TIMER: the adapter's timer */
@@ -54,23 +58,60 @@ typedef struct evl__adapter_slots {
   uint32_t tag; /* the loop's tag in its handles, 1..1023 */
 } evl__adapter_slots;
 
+/* Room for one more slot at the end; 0 or -ENOMEM. */
+int evl__adapter_slot_grow(evl__adapter_slots *s);
+/* A slot of `kind` holding ptr, and the handle naming it in *out. Inline,
+ * for call_soon and call_later; evl__adapter_slot_alloc is the same. */
+static inline __attribute__((always_inline)) int
+evl__adapter_slot_take(evl__adapter_slots *s, uint32_t kind, void *ptr,
+                       evl_handle *out) {
+  uint32_t i = s->free;
+  if (i != UINT32_MAX) {
+    s->free = s->v[i].u.next;
+  } else {
+    if (s->len == s->cap) {
+      int rc = evl__adapter_slot_grow(s);
+      if (rc < 0)
+        return rc;
+    }
+    i = s->len++;
+    s->v[i].gen = 1;
+  }
+  evl__adapter_slot *sl = &s->v[i];
+  sl->kind = kind;
+  sl->u.ptr = ptr;
+  sl->h = ((uint64_t)sl->gen
+           << (EVL__ADAPTER_H_SLOT_BITS + EVL__ADAPTER_H_TAG_BITS)) |
+          ((uint64_t)s->tag << EVL__ADAPTER_H_SLOT_BITS) | i;
+  *out = sl->h;
+  return 0;
+}
 int evl__adapter_slot_alloc(evl__adapter_slots *s, uint32_t kind, void *ptr,
                             evl_handle *out);
 /* The live slot `h` names, or NULL if it ran, was cancelled or never was. */
 static inline evl__adapter_slot *
 evl__adapter_slot_get(const evl__adapter_slots *s, evl_handle h) {
   uint32_t i = (uint32_t)(h & ((1u << EVL__ADAPTER_H_SLOT_BITS) - 1));
-  uint32_t tag =
-      (uint32_t)(h >> EVL__ADAPTER_H_SLOT_BITS) & EVL__ADAPTER_H_TAG_MASK;
-  uint64_t gen = h >> (EVL__ADAPTER_H_SLOT_BITS + EVL__ADAPTER_H_TAG_BITS);
-  if (i >= s->len || gen == 0 || tag != s->tag)
+  if (i >= s->len)
     return NULL;
   evl__adapter_slot *sl = &s->v[i];
-  if (sl->gen != gen || sl->kind == EVL__ADAPTER_SLOT_FREE)
+  /* A free slot holds 0, which no handle is (its generation is never 0). */
+  if (sl->h != h || h == 0)
     return NULL;
   return sl;
 }
-void evl__adapter_slot_free(evl__adapter_slots *s, evl_handle h);
+/* Frees the live slot h names. */
+static inline void evl__adapter_slot_free(evl__adapter_slots *s, evl_handle h) {
+  uint32_t i = (uint32_t)(h & ((1u << EVL__ADAPTER_H_SLOT_BITS) - 1));
+  evl__adapter_slot *sl = &s->v[i];
+  /* A new generation makes every copy of the old handle harmless. */
+  sl->gen = (sl->gen + 1) & EVL__ADAPTER_H_GEN_MASK;
+  sl->gen += sl->gen == 0;
+  sl->h = 0;
+  sl->kind = EVL__ADAPTER_SLOT_FREE;
+  sl->u.next = s->free;
+  s->free = i;
+}
 
 /* ---- FIFO of callbacks -------------------------------------------------- */
 typedef struct evl__adapter_entry {
@@ -145,6 +186,10 @@ typedef struct evl__adapter_base {
   const evl_impl_ops *ops; /* the adapter's table */
   int closed, running, stopping;
   unsigned fork_gen; /* evl__adapter_forks when made the process's own */
+  /* fork_gen while the loop is open and not in debug mode, else a value
+   * evl__adapter_forks never takes: one compare lets the hot paths skip
+   * evl__adapter_check (evl__adapter_fast). evl__adapter_refresh keeps it. */
+  unsigned fast_gen;
   evl__adapter_slots slots;
   int soon_own; /* the call_soon in progress is the loop's own */
   /* call_soon's queue. `mark` is where the batch of the next iteration
@@ -217,6 +262,12 @@ extern const evl__loop_services evl__adapter_services;
 void evl__adapter_base_fini(evl__adapter_base *b);
 /* After fini, when the loop shell itself goes (loop_free). */
 void evl__adapter_base_destroy(evl__adapter_base *b);
+
+/* After closed, debug or fork_gen changed: recomputes fast_gen (the
+ * counter's top bit never sets: that would take 2^31 forks). */
+static inline void evl__adapter_refresh(evl__adapter_base *b) {
+  b->fast_gen = b->fork_gen | (b->closed || b->debug ? 1u << 31 : 0);
+}
 
 /* 0, -EINVAL for no loop, EVL_ECLOSED, or -EPERM for a foreign thread in
  * debug mode (S11). */
@@ -311,7 +362,8 @@ int evl__adapter_remove_signal_handler(evl_loop *loop, int sig);
 
 /* The ops-table entries every adapter fills alike: the shared entry points
  * above, futures and the executor. Each adapter lists its own entries
- * beside them (loop_stats too, which libev refines). */
+ * beside them (loop_stats too, which libev refines), call_later, cancel
+ * and rearm among them: the inline *_with paths below with its own arm. */
 #define EVL__ADAPTER_SHARED_OPS                                                \
   .loop_close = evl__adapter_loop_close, .loop_free = evl__adapter_loop_free,  \
   .is_running = evl__adapter_is_running, .time = evl__adapter_time,            \
@@ -332,8 +384,7 @@ int evl__adapter_remove_signal_handler(evl_loop *loop, int sig);
   .future_add_done_callback = evl_future_add_done_callback,                    \
   .run_until_complete = evl_run_until_complete,                                \
   .run_in_executor = evl_run_in_executor, .call_at = evl__adapter_call_at,     \
-  .call_later = evl__adapter_call_later, .cancel = evl__adapter_cancel,        \
-  .rearm = evl__adapter_rearm, .rearm_at = evl__adapter_rearm_at,              \
+  .rearm_at = evl__adapter_rearm_at,                                           \
   .loop_after_fork = evl__adapter_loop_after_fork
 
 /* Timer entry points for the ops table (adapter_timer.c). */
@@ -344,8 +395,111 @@ int evl__adapter_call_later(evl_loop *loop, int64_t delay_ns, evl_cb cb,
 int evl__adapter_cancel(evl_loop *loop, evl_handle h);
 int evl__adapter_rearm(evl_loop *loop, evl_handle h, int64_t delay_ns);
 int evl__adapter_rearm_at(evl_loop *loop, evl_handle h, uint64_t when_ns);
+/* A new timer (hooks->timer_new) put on the spare list, or NULL. */
+evl__adapter_timer *evl__adapter_timer_spare(evl__adapter_base *b);
 /* Frees a timer's slot and keeps the timer for reuse (stopped). */
-void evl__adapter_timer_release(evl__adapter_base *b, evl__adapter_timer *t);
+static inline void evl__adapter_timer_release(evl__adapter_base *b,
+                                              evl__adapter_timer *t) {
+  evl__adapter_slot_free(&b->slots, t->h);
+  b->ntimers--;
+  t->next_free = b->tfree;
+  b->tfree = t;
+}
+
+/*
+ * The hot timer paths (call_later, cancel, rearm) once more, inline, for
+ * an adapter to instantiate with its own arm and stop functions: a re-arm
+ * is then a handle check, a clock read and the library's call, with no
+ * indirect call between (callgrind, chain with timeouts). Anything off the
+ * common case — debug mode, a forked or closed loop, a bad handle, no
+ * spare timer — goes to the general entry points above, which check and
+ * answer everything.
+ */
+typedef int (*evl__adapter_arm_fn)(evl__adapter_base *b, evl__adapter_timer *t,
+                                   int due_now);
+typedef void (*evl__adapter_stop_fn)(evl__adapter_base *b,
+                                     evl__adapter_timer *t);
+
+/* Open, not in debug mode and not inherited through fork(): the fast
+ * paths may skip evl__adapter_check. */
+static inline __attribute__((always_inline)) int
+evl__adapter_fast(const evl__adapter_base *b) {
+  return b &&
+         b->fast_gen == __atomic_load_n(&evl__adapter_forks, __ATOMIC_RELAXED);
+}
+
+/* 1 with *t the live timer h names, else 0. */
+static inline __attribute__((always_inline)) int
+evl__adapter_timer_of(const evl__adapter_base *b, evl_handle h,
+                      evl__adapter_timer **t) {
+  uint32_t i = (uint32_t)(h & ((1u << EVL__ADAPTER_H_SLOT_BITS) - 1));
+  if (i >= b->slots.len)
+    return 0;
+  const evl__adapter_slot *sl = &b->slots.v[i];
+  if (sl->h != h || sl->kind != EVL__ADAPTER_SLOT_TIMER)
+    return 0; /* h == 0 lands on a free slot (0) or a slot that isn't */
+  *t = sl->u.ptr;
+  return 1;
+}
+
+/* The deadline of a delay: now if not positive. No overflow: the
+ * monotonic clock stays below 2^63 ns, and so does the delay. */
+static inline uint64_t evl__adapter_after(uint64_t now, int64_t delay_ns) {
+  return delay_ns > 0 ? now + (uint64_t)delay_ns : now;
+}
+
+static inline __attribute__((always_inline)) int
+evl__adapter_rearm_with(evl_loop *loop, evl_handle h, int64_t delay_ns,
+                        evl__adapter_arm_fn arm) {
+  evl__adapter_base *b = EVL__ADAPTER_BASE(loop);
+  evl__adapter_timer *t;
+  if (__builtin_expect(!evl__adapter_fast(b), 0) ||
+      __builtin_expect(!evl__adapter_timer_of(b, h, &t), 0))
+    return evl__adapter_rearm(loop, h, delay_ns);
+  t->deadline = evl__adapter_after(evl__adapter_now(), delay_ns);
+  t->seq = ++b->tseq;
+  return arm(b, t, delay_ns <= 0);
+}
+
+static inline __attribute__((always_inline)) int
+evl__adapter_cancel_with(evl_loop *loop, evl_handle h,
+                         evl__adapter_stop_fn stop) {
+  evl__adapter_base *b = EVL__ADAPTER_BASE(loop);
+  evl__adapter_timer *t;
+  if (__builtin_expect(!evl__adapter_fast(b), 0) ||
+      __builtin_expect(!evl__adapter_timer_of(b, h, &t), 0))
+    return evl__adapter_cancel(loop, h); /* call_soon handles too */
+  stop(b, t);
+  evl__adapter_timer_release(b, t);
+  return 0;
+}
+
+static inline __attribute__((always_inline)) int
+evl__adapter_call_later_with(evl_loop *loop, int64_t delay_ns, evl_cb cb,
+                             void *arg, evl_handle *out,
+                             evl__adapter_arm_fn arm) {
+  evl__adapter_base *b = EVL__ADAPTER_BASE(loop);
+  evl__adapter_timer *t;
+  if (__builtin_expect(!evl__adapter_fast(b) || !cb, 0))
+    return evl__adapter_call_later(loop, delay_ns, cb, arg, out);
+  if (__builtin_expect(!(t = b->tfree), 0) &&
+      !(t = evl__adapter_timer_spare(b)))
+    return -ENOMEM;
+  uint64_t now = evl__adapter_now();
+  evl_handle h;
+  if (evl__adapter_slot_take(&b->slots, EVL__ADAPTER_SLOT_TIMER, t, &h) < 0)
+    return -ENOMEM; /* t stays on the spare list */
+  b->tfree = t->next_free;
+  t->h = h;
+  t->cb = cb;
+  t->arg = arg;
+  t->deadline = evl__adapter_after(now, delay_ns);
+  t->seq = ++b->tseq;
+  b->ntimers++;
+  if (out)
+    *out = h;
+  return arm(b, t, delay_ns <= 0);
+}
 /* Loop close: stops and frees every timer, pending or spare. */
 void evl__adapter_timers_free(evl__adapter_base *b);
 

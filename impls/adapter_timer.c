@@ -6,6 +6,16 @@
 
 #include "adapter.h"
 
+evl__adapter_timer *evl__adapter_timer_spare(evl__adapter_base *b) {
+  evl__adapter_timer *t = b->hooks->timer_new(b);
+  if (t) {
+    t->base = b;
+    t->next_free = b->tfree;
+    b->tfree = t;
+  }
+  return t;
+}
+
 static int timer_start(evl_loop *loop, uint64_t when_ns, int due_now, evl_cb cb,
                        void *arg, evl_handle *out) {
   evl__adapter_base *b = EVL__ADAPTER_BASE(loop);
@@ -49,13 +59,6 @@ int evl__adapter_call_later(evl_loop *loop, int64_t delay_ns, evl_cb cb,
                             void *arg, evl_handle *out) {
   return timer_start(loop, evl__adapter_deadline(delay_ns), delay_ns <= 0, cb,
                      arg, out);
-}
-
-void evl__adapter_timer_release(evl__adapter_base *b, evl__adapter_timer *t) {
-  evl__adapter_slot_free(&b->slots, t->h);
-  b->ntimers--;
-  t->next_free = b->tfree;
-  b->tfree = t;
 }
 
 int evl__adapter_cancel(evl_loop *loop, evl_handle h) {
@@ -161,6 +164,7 @@ void evl__adapter_timers_free(evl__adapter_base *b) {
     if (sl->kind == EVL__ADAPTER_SLOT_TIMER) {
       b->hooks->timer_free(b, sl->u.ptr);
       sl->kind = EVL__ADAPTER_SLOT_FREE;
+      sl->h = 0;
     }
   }
   while (b->tfree) {

@@ -33,9 +33,9 @@ struct evl_loop {
   ev_idle idle;   /* active while the FIFO is non-empty: poll won't block */
   ev_check check; /* lowest priority: runs the batch after I/O and timers */
   ev_async async;
-  /* libev's cached time, estimated in ours: see evn_timer_arm. */
-  double ep_now;
+  /* libev's cached time, estimated in ours: see evn_ep_refresh. */
   uint64_t ep_base;
+  int ep_valid;
   /* libev asserts when epoll_ctl fails on its epoll fd and aborts (through
    * its syserr callback) when epoll_wait does: the fd is checked (one
    * fstat) before every ev_run, and a loop whose epoll fd was closed or
@@ -73,6 +73,7 @@ static void evn_want_batch(evl_loop *loop) {
 static void evn_check_cb(struct ev_loop *ev, ev_check *w, int revents) {
   (void)revents;
   evl_loop *loop = EVN_LOOP(w, check);
+  loop->ep_valid = 0; /* ev_now moves before the next callback */
   if (evl__adapter_run_batch(&loop->b) == 0 && !loop->b.closed)
     ev_idle_stop(ev, &loop->idle);
 }
@@ -98,40 +99,71 @@ static int evn_call_soon(evl_loop *loop, evl_cb cb, void *arg,
 /* ---- timers ------------------------------------------------------------- */
 #define EVN_TIMER(at) ((evn_timer *)((char *)(at)-offsetof(evn_timer, t)))
 
-static int evn_timer_arm(evl__adapter_base *b, evl__adapter_timer *at,
-                         int due_now) {
-  evl_loop *loop = (evl_loop *)b;
-  ev_timer *w = &EVN_TIMER(at)->w;
-  /* libev puts a timer at its cached time (mn_now) + `after`. While that
-   * cached time stands (ev_now() unchanged), estimate it once in our clock
-   * from the lag libev's manual gives (ev_time() - ev_now()), less a slack
+/* libev's cached time (ev_now), estimated in our clock: ep_base, valid
+ * while ep_valid. ev_now only moves inside ev_run, before the callbacks of
+ * an iteration; the check watcher, last of each iteration, and every
+ * ev_run's start drop the estimate. */
+__attribute__((noinline)) static void evn_ep_refresh(evl_loop *loop) {
+  /* From the lag libev's manual gives (ev_time() - ev_now()), less a slack
    * for the realtime double's coarse ulp: equal deadlines then get equal
    * `at`s and fire together, and nothing fires early. */
-  double after = 0.;
+  uint64_t now = evl__adapter_now();
+  double lag = ev_time() - ev_now(loop->ev);
+  uint64_t back = (lag > 0. ? (uint64_t)(lag * 1e9) : 0) + EVN_SLACK_NS;
+  loop->ep_base = now > back ? now - back : 0;
+  loop->ep_valid = 1;
+}
+
+static inline __attribute__((always_inline)) int
+evn_timer_arm(evl__adapter_base *b, evl__adapter_timer *at, int due_now) {
+  evl_loop *loop = (evl_loop *)b;
+  ev_timer *w = &EVN_TIMER(at)->w;
+  /* libev puts a timer at its cached time + `after`. A timer due now gets
+   * the smallest timeout, due at libev's next timer phase. */
+  double after = 1e-9;
   if (!due_now) {
-    double evnow = ev_now(loop->ev);
-    if (evnow != loop->ep_now) {
-      uint64_t now = evl__adapter_now();
-      double lag = ev_time() - evnow;
-      uint64_t back = (lag > 0. ? (uint64_t)(lag * 1e9) : 0) + EVN_SLACK_NS;
-      loop->ep_now = evnow;
-      loop->ep_base = now > back ? now - back : 0;
-    }
-    if (at->deadline > loop->ep_base)
-      after = (double)(at->deadline - loop->ep_base) / 1e9;
+    if (!loop->ep_valid)
+      evn_ep_refresh(loop);
+    uint64_t d = at->deadline - loop->ep_base;
+    if (__builtin_expect((int64_t)d > 0, 1))
+      after = (double)(int64_t)d / 1e9;
+    else if (at->deadline > loop->ep_base)
+      after = (double)d / 1e9; /* 2^63 ns and more: a huge delay */
   }
   /* ev_timer_again moves a running timer in place in libev's heap, or
    * starts a stopped one, with `repeat` as the timeout: libev's own re-arm.
-   * `repeat` stays set (evn_timer_cb stops the timer when it fires), and a
-   * timer due now gets the smallest timeout, due at libev's next timer
-   * phase. */
-  w->repeat = after > 0. ? after : 1e-9;
+   * `repeat` stays set (evn_timer_cb stops the timer when it fires). */
+  w->repeat = after;
   ev_timer_again(loop->ev, w);
   return 0;
 }
 
-static void evn_timer_stop(evl__adapter_base *b, evl__adapter_timer *at) {
+static int evn_timer_arm_hook(evl__adapter_base *b, evl__adapter_timer *at,
+                              int due_now) {
+  return evn_timer_arm(b, at, due_now);
+}
+
+static inline void evn_timer_stop(evl__adapter_base *b,
+                                  evl__adapter_timer *at) {
   ev_timer_stop(((evl_loop *)b)->ev, &EVN_TIMER(at)->w);
+}
+
+static void evn_timer_stop_hook(evl__adapter_base *b, evl__adapter_timer *at) {
+  evn_timer_stop(b, at);
+}
+
+static int evn_call_later(evl_loop *loop, int64_t delay_ns, evl_cb cb,
+                          void *arg, evl_handle *out) {
+  return evl__adapter_call_later_with(loop, delay_ns, cb, arg, out,
+                                      evn_timer_arm);
+}
+
+static int evn_cancel(evl_loop *loop, evl_handle h) {
+  return evl__adapter_cancel_with(loop, h, evn_timer_stop);
+}
+
+static int evn_rearm(evl_loop *loop, evl_handle h, int64_t delay_ns) {
+  return evl__adapter_rearm_with(loop, h, delay_ns, evn_timer_arm);
 }
 
 static void evn_timer_cb(struct ev_loop *ev, ev_timer *w, int revents) {
@@ -278,6 +310,7 @@ static int evn_run(evl_loop *loop, int flags) {
   else {
     evn_syserr_errno = 0;
     evn_running = loop->ev;
+    loop->ep_valid = 0;
     ev_run(loop->ev, flags);
     evn_running = NULL;
   }
@@ -446,13 +479,14 @@ static int evn_loop_new(const void *data, const evl_impl_config *cfg,
 static int evn_after_fork(evl_loop *loop) {
   ev_loop_fork(loop->ev);
   loop->epfd.fd = -1;
+  loop->ep_valid = 0;
   return 0;
 }
 
 static const evl__adapter_hooks evn_hooks = {
     .timer_new = evn_timer_new,
-    .timer_arm = evn_timer_arm,
-    .timer_stop = evn_timer_stop,
+    .timer_arm = evn_timer_arm_hook,
+    .timer_stop = evn_timer_stop_hook,
     .timer_free = evn_timer_free,
     .wake = evn_wake,
     .sig_drop = evn_sig_drop,
@@ -490,6 +524,9 @@ static const evl_impl_ops evn_ops = {
     .loop_new = evn_loop_new,
     .backend_name = evn_backend_name,
     .call_soon = evn_call_soon,
+    .call_later = evn_call_later,
+    .cancel = evn_cancel,
+    .rearm = evn_rearm,
     .add_reader = evn_add_reader,
     .remove_reader = evn_remove_reader,
     .add_writer = evn_add_writer,

@@ -87,8 +87,8 @@ static int evb_call_soon(evl_loop *loop, evl_cb cb, void *arg,
 #define EVB_TIMER(at) ((evb_timer *)((char *)(at)-offsetof(evb_timer, t)))
 
 /* event_add on a pending timer moves it: libevent's own re-arm. */
-static int evb_timer_arm(evl__adapter_base *b, evl__adapter_timer *at,
-                         int due_now) {
+static inline __attribute__((always_inline)) int
+evb_timer_arm(evl__adapter_base *b, evl__adapter_timer *at, int due_now) {
   (void)b, (void)due_now;
   /* libevent adds the relative time to its own clock read, a few hundred
    * ns after ours and truncated to µs: round up and add 1 µs so the timer
@@ -101,9 +101,33 @@ static int evb_timer_arm(evl__adapter_base *b, evl__adapter_timer *at,
   return 0;
 }
 
-static void evb_timer_stop(evl__adapter_base *b, evl__adapter_timer *at) {
+static int evb_timer_arm_hook(evl__adapter_base *b, evl__adapter_timer *at,
+                              int due_now) {
+  return evb_timer_arm(b, at, due_now);
+}
+
+static inline void evb_timer_stop(evl__adapter_base *b,
+                                  evl__adapter_timer *at) {
   (void)b;
   event_del(EVB_TIMER(at)->ev);
+}
+
+static void evb_timer_stop_hook(evl__adapter_base *b, evl__adapter_timer *at) {
+  evb_timer_stop(b, at);
+}
+
+static int evb_call_later(evl_loop *loop, int64_t delay_ns, evl_cb cb,
+                          void *arg, evl_handle *out) {
+  return evl__adapter_call_later_with(loop, delay_ns, cb, arg, out,
+                                      evb_timer_arm);
+}
+
+static int evb_cancel(evl_loop *loop, evl_handle h) {
+  return evl__adapter_cancel_with(loop, h, evb_timer_stop);
+}
+
+static int evb_rearm(evl_loop *loop, evl_handle h, int64_t delay_ns) {
+  return evl__adapter_rearm_with(loop, h, delay_ns, evb_timer_arm);
 }
 
 static void evb_timer_cb(evutil_socket_t fd, short what, void *arg) {
@@ -471,8 +495,8 @@ static int evb_after_fork(evl_loop *loop) {
 
 static const evl__adapter_hooks evb_hooks = {
     .timer_new = evb_timer_new,
-    .timer_arm = evb_timer_arm,
-    .timer_stop = evb_timer_stop,
+    .timer_arm = evb_timer_arm_hook,
+    .timer_stop = evb_timer_stop_hook,
     .timer_free = evb_timer_free,
     .wake = evb_wake,
     .sig_drop = evb_sig_drop,
@@ -520,6 +544,9 @@ static const evl_impl_ops evb_ops = {
     .loop_new = evb_loop_new,
     .backend_name = evb_backend_name,
     .call_soon = evb_call_soon,
+    .call_later = evb_call_later,
+    .cancel = evb_cancel,
+    .rearm = evb_rearm,
     .add_reader = evb_add_reader,
     .remove_reader = evb_remove_reader,
     .add_writer = evb_add_writer,

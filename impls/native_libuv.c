@@ -100,8 +100,8 @@ static void uvn_timer_cb(uv_timer_t *h) {
 }
 
 /* uv_timer_start on a running timer moves it: libuv's own re-arm. */
-static int uvn_timer_arm(evl__adapter_base *b, evl__adapter_timer *at,
-                         int due_now) {
+static inline __attribute__((always_inline)) int
+uvn_timer_arm(evl__adapter_base *b, evl__adapter_timer *at, int due_now) {
   /* libuv's clock is whole milliseconds of CLOCK_MONOTONIC (or its coarse
    * twin, which never runs ahead). Due at ceil(deadline) in those units
    * means never early; a deadline already past is due at libuv's "now",
@@ -114,9 +114,33 @@ static int uvn_timer_arm(evl__adapter_base *b, evl__adapter_timer *at,
   return 0;
 }
 
-static void uvn_timer_stop(evl__adapter_base *b, evl__adapter_timer *at) {
+static int uvn_timer_arm_hook(evl__adapter_base *b, evl__adapter_timer *at,
+                              int due_now) {
+  return uvn_timer_arm(b, at, due_now);
+}
+
+static inline void uvn_timer_stop(evl__adapter_base *b,
+                                  evl__adapter_timer *at) {
   (void)b;
   uv_timer_stop(&UVN_TIMER(at)->h);
+}
+
+static void uvn_timer_stop_hook(evl__adapter_base *b, evl__adapter_timer *at) {
+  uvn_timer_stop(b, at);
+}
+
+static int uvn_call_later(evl_loop *loop, int64_t delay_ns, evl_cb cb,
+                          void *arg, evl_handle *out) {
+  return evl__adapter_call_later_with(loop, delay_ns, cb, arg, out,
+                                      uvn_timer_arm);
+}
+
+static int uvn_cancel(evl_loop *loop, evl_handle h) {
+  return evl__adapter_cancel_with(loop, h, uvn_timer_stop);
+}
+
+static int uvn_rearm(evl_loop *loop, evl_handle h, int64_t delay_ns) {
+  return evl__adapter_rearm_with(loop, h, delay_ns, uvn_timer_arm);
 }
 
 static evl__adapter_timer *uvn_timer_new(evl__adapter_base *b) {
@@ -454,8 +478,8 @@ static int uvn_after_fork(evl_loop *loop) {
 
 static const evl__adapter_hooks uvn_hooks = {
     .timer_new = uvn_timer_new,
-    .timer_arm = uvn_timer_arm,
-    .timer_stop = uvn_timer_stop,
+    .timer_arm = uvn_timer_arm_hook,
+    .timer_stop = uvn_timer_stop_hook,
     .timer_free = uvn_timer_free,
     .wake = uvn_wake,
     .sig_drop = uvn_sig_drop,
@@ -504,6 +528,9 @@ static const evl_impl_ops uvn_ops = {
     .loop_new = uvn_loop_new,
     .backend_name = uvn_backend_name,
     .call_soon = uvn_call_soon,
+    .call_later = uvn_call_later,
+    .cancel = uvn_cancel,
+    .rearm = uvn_rearm,
     .add_reader = uvn_add_reader,
     .remove_reader = uvn_remove_reader,
     .add_writer = uvn_add_writer,
