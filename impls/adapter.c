@@ -262,6 +262,8 @@ int evl__adapter_loop_stats(const evl_loop *loop, evl_loop_stats *out) {
   if (!out)
     return -EINVAL;
   *out = b->st;
+  out->events += b->io_calls;
+  out->callbacks += b->io_calls;
   out->timers = b->ntimers;
   out->fds = b->nfds;
   return 0;

@@ -226,8 +226,7 @@ evn_io(evn_fd *f, ev_io *w, int write, int revents) {
     evn_io_rare(loop, f, w, write, revents);
     return;
   }
-  loop->b.st.events++;
-  loop->b.st.callbacks++;
+  loop->b.io_calls++;
   f->cb[write](w->fd, write ? EVL_WRITE : EVL_READ, f->arg[write]);
 }
 

@@ -36,7 +36,6 @@ struct evl_loop {
   uv_loop_t uv;
   uv_idle_t idle;   /* active while the FIFO is non-empty: poll won't block */
   uv_check_t check; /* runs the FIFO's batch after each poll */
-  uv_prepare_t prep;
   uv_async_t async;
   int uv_inited, handles_inited;
   /* libuv aborts when epoll_wait or epoll_ctl fails on its epoll fd: the
@@ -60,15 +59,11 @@ static void uvn_want_batch(evl_loop *loop) {
 
 static void uvn_check_cb(uv_check_t *h) {
   evl_loop *loop = UVN_LOOP(h, check);
-  if (evl__adapter_run_batch(&loop->b) == 0)
-    uv_idle_stop(&loop->idle);
-}
-
-static void uvn_prepare_cb(uv_prepare_t *h) {
-  evl_loop *loop = UVN_LOOP(h, prep);
-  /* libuv polls exactly once per iteration, right after prepare. */
+  /* libuv polls exactly once per iteration, right before check. */
   loop->b.st.iterations++;
   loop->b.st.waits++;
+  if (evl__adapter_run_batch(&loop->b) == 0)
+    uv_idle_stop(&loop->idle);
 }
 
 static void uvn_async_cb(uv_async_t *h) {
@@ -179,14 +174,12 @@ static void uvn_poll_cb(uv_poll_t *p, int status, int events) {
   evl_loop *loop = f->loop;
   if ((status | loop->b.debug) == 0) {
     if (events == UV_READABLE && f->cb[0]) {
-      loop->b.st.events++;
-      loop->b.st.callbacks++;
+      loop->b.io_calls++;
       f->cb[0](f->fd, EVL_READ, f->arg[0]);
       return;
     }
     if (events == UV_WRITABLE && f->cb[1]) {
-      loop->b.st.events++;
-      loop->b.st.callbacks++;
+      loop->b.io_calls++;
       f->cb[1](f->fd, EVL_WRITE, f->arg[1]);
       return;
     }
@@ -403,7 +396,6 @@ static int uvn_teardown(evl_loop *loop) {
   if (loop->handles_inited) {
     uvn_close_embedded((uv_handle_t *)&loop->idle);
     uvn_close_embedded((uv_handle_t *)&loop->check);
-    uvn_close_embedded((uv_handle_t *)&loop->prep);
     uvn_close_embedded((uv_handle_t *)&loop->async);
     loop->handles_inited = 0;
   }
@@ -455,10 +447,8 @@ static int uvn_loop_new(const void *data, const evl_impl_config *cfg,
     goto fail;
   uv_idle_init(&loop->uv, &loop->idle);
   uv_check_init(&loop->uv, &loop->check);
-  uv_prepare_init(&loop->uv, &loop->prep);
   loop->handles_inited = 1;
   uv_check_start(&loop->check, uvn_check_cb);
-  uv_prepare_start(&loop->prep, uvn_prepare_cb);
   *out = loop;
   return 0;
 fail:
