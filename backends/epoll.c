@@ -32,12 +32,14 @@ typedef struct epoll_state {
   int maxfd;   /* highest fd with a non-zero mask, or -1 */
   int nregistered;
   unsigned char *masks; /* fd -> EVL_* interest, for after_fork and mapping */
-  /* fd -> generation of its registration, also stored in the kernel's
-   * data.u64: an event whose generation is not the current one comes from
-   * a registration the kernel kept after its fd number was closed (a dup()
-   * keeps the file alive), which can never be deleted by number again. */
+  /* fd -> tag of its registration (generation << 1 | one-shot), 0 when
+   * none, also stored in the kernel's data.u64: an event whose tag is not
+   * the current one comes from a registration the kernel kept after its fd
+   * number was closed (a dup() keeps the file alive), which can never be
+   * deleted by number again. The one-shot bit lets the common event be
+   * translated from data.u64 alone, without reading masks[]. */
   uint32_t *gens;
-  uint32_t gen_next;
+  uint32_t gen_next; /* 31 bits, never 0 */
   struct epoll_event *evs;
   int nevs;
 } epoll_state;
@@ -112,13 +114,17 @@ static uint32_t epoll_kernel_events(unsigned mask) {
   return ev;
 }
 
-static uint64_t epoll_data(const epoll_state *s, int fd) {
-  return (uint64_t)s->gens[fd] << 32 | (uint32_t)fd;
+enum { EPOLL_TAG_ONESHOT = 1u };
+
+static uint64_t epoll_data(uint32_t tag, int fd) {
+  return (uint64_t)tag << 32 | (uint32_t)fd;
 }
 
 static void epoll_set_mask(epoll_state *s, int fd, unsigned mask) {
   unsigned old = s->masks[fd];
   s->masks[fd] = (unsigned char)mask;
+  if (!mask)
+    s->gens[fd] = 0; /* whatever the kernel still reports for fd is stale */
   if (!old && mask) {
     s->nregistered++;
     if (fd > s->maxfd)
@@ -162,12 +168,17 @@ static int epoll_ctl_fd(void *state, int fd, unsigned old_mask,
     if (rc < 0)
       return rc;
   }
-  if (!cur && ++s->gen_next == 0)
-    s->gen_next = 1;
-  if (!cur)
-    s->gens[fd] = s->gen_next;
+  uint32_t tag = s->gens[fd] & ~(uint32_t)EPOLL_TAG_ONESHOT;
+  if (!cur) {
+    s->gen_next = (s->gen_next + 1) & 0x7fffffffu;
+    if (s->gen_next == 0)
+      s->gen_next = 1;
+    tag = s->gen_next << 1;
+  }
+  if (new_mask & EVL_ONESHOT)
+    tag |= EPOLL_TAG_ONESHOT;
   struct epoll_event ev = {.events = epoll_kernel_events(new_mask),
-                           .data.u64 = epoll_data(s, fd)};
+                           .data.u64 = epoll_data(tag, fd)};
   int rc = epoll_ctl(s->epfd, cur ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
   int gone = 0; /* the kernel holds no registration for fd */
   if (rc < 0 && cur && errno == ENOENT) {
@@ -183,17 +194,22 @@ static int epoll_ctl_fd(void *state, int fd, unsigned old_mask,
     return -err; /* otherwise the old interest stays as it was */
   }
   epoll_set_mask(s, fd, new_mask);
+  s->gens[fd] = tag;
   return 0;
 }
 
-static int epoll_wait_kernel(epoll_state *s, int64_t timeout_ns, int n) {
+/* Inline (and in epoll_wait_shed again): a call here would cost the common
+ * poll more than the body does. */
+static inline __attribute__((always_inline)) int
+epoll_wait_kernel(epoll_state *s, int64_t timeout_ns, int n) {
 #if EPOLL_HAVE_PWAIT2
   if (!s->ms_only) {
-    struct timespec ts, *tsp = NULL;
-    if (timeout_ns >= 0) {
+    struct timespec ts = {0, 0}, *tsp = NULL;
+    if (timeout_ns >= 0)
+      tsp = &ts;
+    if (timeout_ns > 0) { /* no division for the common poll (0) */
       ts.tv_sec = (time_t)(timeout_ns / 1000000000);
       ts.tv_nsec = (long)(timeout_ns % 1000000000);
-      tsp = &ts;
     }
     int rc = epoll_pwait2(s->epfd, s->evs, n, tsp, NULL);
     if (rc >= 0 || errno != ENOSYS)
@@ -201,69 +217,14 @@ static int epoll_wait_kernel(epoll_state *s, int64_t timeout_ns, int n) {
     s->ms_only = 1; /* old kernel or a seccomp filter */
   }
 #endif
-  int ms = -1;
-  if (timeout_ns >= 0) {
+  int ms = timeout_ns < 0 ? -1 : 0;
+  if (timeout_ns > 0) {
     /* Rounded up: a timer must never fire early, and a sub-millisecond
      * remainder rounded down to 0 would spin. */
     int64_t up = timeout_ns / 1000000 + (timeout_ns % 1000000 != 0);
     ms = up > INT_MAX ? INT_MAX : (int)up;
   }
   return epoll_wait(s->epfd, s->evs, n, ms);
-}
-
-static int epoll_wait_once(epoll_state *s, int64_t timeout_ns, evl_event *out,
-                           int n, int *stale);
-static int epoll_rebuild(epoll_state *s);
-
-static int epoll_wait_events(void *state, int64_t timeout_ns, evl_event *out,
-                             int cap) {
-  epoll_state *s = state;
-  if (cap <= 0 || !out)
-    return -EINVAL;
-  /* More events than registered fds are impossible; an empty set still
-   * needs one slot for the kernel and still honours the timeout. */
-  int n = cap < s->nregistered ? cap : s->nregistered;
-  if (n < 1)
-    n = 1;
-  if (n > s->nevs) {
-    struct epoll_event *e = realloc(s->evs, (size_t)n * sizeof(*e));
-    if (e) {
-      s->evs = e;
-      s->nevs = n;
-    } else if (s->nevs > 0) {
-      n = s->nevs; /* fewer per wait; the kernel's rotation keeps K4 */
-    } else {
-      return -ENOMEM;
-    }
-  }
-
-  uint64_t deadline = 0;
-  if (timeout_ns > 0) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    deadline = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec +
-               (uint64_t)timeout_ns;
-  }
-  for (int attempt = 0;; attempt++) {
-    int stale = 0;
-    int k = epoll_wait_once(s, timeout_ns, out, n, &stale);
-    if (k != 0 || !stale || attempt >= 3)
-      return k;
-    /* Only events of dead registrations came back: drop them all with a
-     * fresh epoll set (libev does the same) and wait out the time left, so
-     * a closed-but-dup'ed fd can neither cut waits short nor spin. */
-    int rc = epoll_rebuild(s);
-    if (rc < 0)
-      return rc;
-    if (timeout_ns > 0) {
-      struct timespec now;
-      clock_gettime(CLOCK_MONOTONIC, &now);
-      uint64_t t = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
-      if (t >= deadline)
-        return 0;
-      timeout_ns = (int64_t)(deadline - t);
-    }
-  }
 }
 
 /* What to report for epoll's bits on an fd registered for `dir`, as one
@@ -295,43 +256,121 @@ _Static_assert(EPOLLIN == 1 && EPOLLOUT == 4 && EPOLLERR == 8 &&
 #define EPOLL_MAP_INDEX(e, m)                                                  \
   (((e)&0x1du) | (((e) >> 12) & 2u) | (((m)&3u) << 5))
 
-static int epoll_wait_once(epoll_state *s, int64_t timeout_ns, evl_event *out,
-                           int n, int *stale) {
-  int rc = epoll_wait_kernel(s, timeout_ns, n);
-  if (rc < 0)
-    return errno == EINTR ? 0 : -errno;
-
+/* The kernel's ready list into the core's array; *stale when some event
+ * came from a registration that is no longer ours. */
+static inline __attribute__((always_inline)) int
+epoll_translate(epoll_state *s, int rc, evl_event *out, int *stale) {
   /* Locals, so that the stores below (masks[], out[]) cannot make the
    * compiler reload the arrays on every event. */
   const struct epoll_event *ev = s->evs, *end = s->evs + rc;
   unsigned char *restrict masks = s->masks;
   const uint32_t *restrict gens = s->gens;
   evl_event *restrict o = out;
+  int dead = 0;
   for (; ev < end; ev++) {
     uint64_t d = ev->data.u64;
-    uint32_t e = ev->events;
-    int fd = (int)(uint32_t)d;
+    uint32_t e = ev->events, tag = (uint32_t)(d >> 32), fd = (uint32_t)d;
     /* data.u64 is what epoll_ctl_fd gave the kernel: fd < nmasks then, and
-     * masks[] never shrinks. A deleted fd maps to 0 (no interest); a dead
-     * registration has an old generation. Neither is ever reported (K6). */
-    unsigned m = masks[fd];
-    unsigned r = epoll_map[EPOLL_MAP_INDEX(e, m)];
-    if (gens[fd] != (uint32_t)(d >> 32)) {
-      *stale = 1;
+     * gens[] never shrinks. A deleted fd's tag is 0 and a dead
+     * registration's an old one: neither is ever reported (K6). */
+    if (gens[fd] != tag) {
+      dead = 1;
       continue;
     }
-    if (!r) {
-      if (!(m & (EVL_READ | EVL_WRITE)))
-        *stale = 1;
-      continue;
+    unsigned r;
+    if (!((e & ~(uint32_t)(EPOLLIN | EPOLLOUT)) | (tag & EPOLL_TAG_ONESHOT))) {
+      /* Readable or writable, no error, hang-up or one-shot: the kernel
+       * reports IN and OUT only where they were asked for, so the bits are
+       * the answer and the interest need not be read. */
+      r = (e & EPOLLIN ? EVL_READ : 0u) | (e & EPOLLOUT ? EVL_WRITE : 0u);
+    } else {
+      unsigned m = masks[fd];
+      r = epoll_map[EPOLL_MAP_INDEX(e, m)];
+      if (!r)
+        continue;
+      if (m & EVL_ONESHOT)
+        masks[fd] = (unsigned char)(m | EPOLL_DISARMED);
     }
-    if (m & EVL_ONESHOT)
-      masks[fd] = (unsigned char)(m | EPOLL_DISARMED);
-    o->fd = fd;
+    o->fd = (int)fd;
     o->events = r;
     o++;
   }
+  if (dead)
+    *stale = 1;
   return (int)(o - out);
+}
+
+static int epoll_rebuild(epoll_state *s);
+
+/* Only events of dead registrations came back: drop them all with a fresh
+ * epoll set (libev does the same) and wait out the time left, so a
+ * closed-but-dup'ed fd can neither cut waits short nor spin. */
+__attribute__((noinline)) static int epoll_wait_shed(epoll_state *s,
+                                                     int64_t timeout_ns,
+                                                     uint64_t deadline,
+                                                     evl_event *out, int n) {
+  for (int attempt = 1;; attempt++) {
+    int rc = epoll_rebuild(s);
+    if (rc < 0)
+      return rc;
+    if (timeout_ns > 0) {
+      struct timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      uint64_t t = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+      if (t >= deadline)
+        return 0;
+      timeout_ns = (int64_t)(deadline - t);
+    }
+    rc = epoll_wait_kernel(s, timeout_ns, n);
+    if (rc < 0)
+      return errno == EINTR ? 0 : -errno;
+    int stale = 0;
+    int k = epoll_translate(s, rc, out, &stale);
+    if (k != 0 || !stale || attempt >= 3)
+      return k;
+  }
+}
+
+/* Out of line: the kernel buffer grows rarely, and then doubles. Returns
+ * the events to ask for, or -ENOMEM. */
+__attribute__((noinline)) static int epoll_reserve(epoll_state *s, int n) {
+  struct epoll_event *e = realloc(s->evs, (size_t)n * sizeof(*e));
+  if (e) {
+    s->evs = e;
+    s->nevs = n;
+    return n;
+  }
+  /* Fewer per wait; the kernel's rotation keeps K4. */
+  return s->nevs > 0 ? s->nevs : -ENOMEM;
+}
+
+static int epoll_wait_events(void *state, int64_t timeout_ns, evl_event *out,
+                             int cap) {
+  epoll_state *s = state;
+  if (cap <= 0 || !out)
+    return -EINVAL;
+  /* More events than registered fds are impossible; an empty set still
+   * needs one slot for the kernel and still honours the timeout. */
+  int n = cap < s->nregistered ? cap : s->nregistered;
+  if (n < 1)
+    n = 1;
+  if (n > s->nevs && (n = epoll_reserve(s, n)) < 0)
+    return n;
+  uint64_t deadline = 0; /* for epoll_wait_shed's time left */
+  if (timeout_ns > 0) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    deadline = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec +
+               (uint64_t)timeout_ns;
+  }
+  int rc = epoll_wait_kernel(s, timeout_ns, n);
+  if (rc < 0)
+    return errno == EINTR ? 0 : -errno;
+  int stale = 0;
+  int k = epoll_translate(s, rc, out, &stale);
+  if (k != 0 || !stale)
+    return k;
+  return epoll_wait_shed(s, timeout_ns, deadline, out, n);
 }
 
 static int epoll_forget_fd(void *state, int fd) {
@@ -364,7 +403,7 @@ static int epoll_rebuild(epoll_state *s) {
     if (m & EPOLL_DISARMED)
       continue; /* stays silent until modified, as in the parent */
     struct epoll_event ev = {.events = epoll_kernel_events(m),
-                             .data.u64 = epoll_data(s, fd)};
+                             .data.u64 = epoll_data(s->gens[fd], fd)};
     if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
       int err = errno;
       epoll_set_mask(s, fd, 0);

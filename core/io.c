@@ -22,6 +22,8 @@ int evl__fd_reserve(evl_loop *loop, int fd) {
   if (!nf)
     return -ENOMEM;
   memset(nf + loop->nfds, 0, (size_t)(n - loop->nfds) * sizeof *nf);
+  for (int i = loop->nfds; i < n; i++)
+    nf[i].r = nf[i].w = EVL__WATCHER_EMPTY;
   loop->fds = nf;
   loop->nfds = n;
   return 0;
@@ -100,8 +102,7 @@ static int io_add(evl_loop *loop, int fd, evl_io_cb cb, void *arg, unsigned dir,
   if (own && f->kmask) {
     /* A user watcher left on a number closed without removal: the loop's
      * own fd now has that number, and the stranger's watchers go. */
-    f->r = (evl__watcher){.gen = ++loop->watcher_gen};
-    f->w = (evl__watcher){.gen = ++loop->watcher_gen};
+    f->r = f->w = EVL__WATCHER_EMPTY;
   }
   unsigned want = fd_want(f) | dir;
   if (f->kmask == 0) {
@@ -145,9 +146,7 @@ static int io_remove(evl_loop *loop, int fd, unsigned dir, int own) {
     return 0;
   if (own)
     f->internal = EVL__FD_USER;
-  w->cb = NULL;
-  w->arg = NULL;
-  w->gen = ++loop->watcher_gen;
+  *w = EVL__WATCHER_EMPTY;
   unsigned want = fd_want(f);
   if (want == 0) {
     if (f->kmask)
@@ -207,8 +206,7 @@ void evl__flush_changes(evl_loop *loop) {
      * the watchers rather than fire for a stranger. */
     evl__loop_error(loop, rc, "backend ctl (modify)", NULL, fd);
     fd_unregister(loop, fd);
-    f->r = (evl__watcher){.gen = ++loop->watcher_gen};
-    f->w = (evl__watcher){.gen = ++loop->watcher_gen};
+    f->r = f->w = EVL__WATCHER_EMPTY;
   }
   loop->nchanges = kept;
 }

@@ -101,15 +101,20 @@ static int64_t loop_timeout(evl_loop *loop) {
   return (int64_t)t;
 }
 
-static void loop_run_cb(evl_loop *loop, evl_cb cb, void *arg) {
-  loop->stats.callbacks++;
-  if (!loop->debug) {
-    cb(arg);
-    return;
-  }
+/* Debug mode's callbacks, out of line: timed for S11. */
+__attribute__((noinline)) static void loop_run_cb_slow(evl_loop *loop,
+                                                       evl_cb cb, void *arg) {
   uint64_t t0 = evl_now();
   cb(arg);
   loop_check_slow(loop, t0, -1, NULL);
+}
+
+static inline void loop_run_cb(evl_loop *loop, evl_cb cb, void *arg) {
+  loop->stats.callbacks++;
+  if (!loop->debug)
+    cb(arg);
+  else
+    loop_run_cb_slow(loop, cb, arg);
 }
 
 /* A wait the backend says was interrupted (-EINTR) is resumed for the time
@@ -154,60 +159,78 @@ static void loop_run_ring(evl_loop *loop, uint32_t count) {
   }
 }
 
-static void loop_io_slow(evl_loop *loop, evl_io_cb cb, int fd, unsigned ev,
-                         void *arg) {
+__attribute__((noinline)) static void
+loop_io_slow(evl_loop *loop, evl_io_cb cb, int fd, unsigned ev, void *arg) {
   uint64_t t0 = evl_now();
   cb(fd, ev, arg);
   loop_check_slow(loop, t0, fd, "I/O callback");
 }
 
+static inline void loop_io_call(evl_loop *loop, const evl__watcher *w, int fd,
+                                unsigned ev, int debug) {
+  loop->stats.callbacks++;
+  if (!debug)
+    w->cb(fd, ev, w->arg);
+  else
+    loop_io_slow(loop, w->cb, fd, ev, w->arg);
+}
+
 /* The backend's events, dispatched in the order it reported them. The fd
  * table is read at call time, so a watcher removed by an earlier callback
- * is not called, and one added or replaced since the wait (its generation
- * is above `mark`) is not called for an event that was not its own (S6).
- * Hang-up and error wake every registered direction. */
-static void loop_dispatch_io(evl_loop *loop, int n, uint64_t mark,
-                             int drained) {
-  const evl_event *ev = loop->events;
-  for (int i = 0; i < n; i++) {
-    int fd = ev[i].fd;
-    unsigned bits = ev[i].events;
+ * (EVL__W_EMPTY) is not called, and one added or replaced since the wait
+ * (its generation is above `mark`) is not called for an event that was not
+ * its own (S6).
+ * Hang-up and error wake every registered direction. Instantiated once
+ * per value of `debug`, so the common loop tests no mode per event. */
+static inline __attribute__((always_inline)) void
+loop_dispatch_io(evl_loop *loop, int n, uint64_t mark, int drained, int debug) {
+  const evl_event *ev = loop->events, *end = ev + n;
+  for (; ev < end; ev++) {
+    int fd = ev->fd;
+    unsigned bits = ev->events;
     if ((unsigned)fd >= (unsigned)loop->nfds)
       continue;
     evl__fd *f = &loop->fds[fd];
-    if (f->internal == EVL__FD_WAKE) {
+    unsigned rb = bits & (EVL_READ | EVL_ERR | EVL_HUP | EVL_RDHUP);
+    if (rb && f->r.gen <= mark) {
+      loop_io_call(loop, &f->r, fd, rb, debug);
+      /* The callback may have grown (moved) the fd table. Read the event
+       * and the table again rather than keep them across the call: fewer
+       * values live across every callback. */
+      fd = ev->fd;
+      bits = ev->events;
+      if (!(bits & (EVL_WRITE | EVL_ERR | EVL_HUP)))
+        continue;
+      f = &loop->fds[fd];
+    } else if (f->internal == EVL__FD_WAKE) {
+      /* Never a reader of its own: found only where no reader ran. */
       if (!drained)
         evl__drain_posts(loop); /* queued for the next iteration */
       continue;
     }
-    unsigned rb = bits & (EVL_READ | EVL_ERR | EVL_HUP | EVL_RDHUP);
-    if (rb && f->r.cb && f->r.gen <= mark) {
-      loop->stats.callbacks++;
-      if (!loop->debug)
-        f->r.cb(fd, rb, f->r.arg);
-      else
-        loop_io_slow(loop, f->r.cb, fd, rb, f->r.arg);
-      /* The callback may have grown (moved) the fd table. Read fd and
-       * bits again from the array rather than keep them across the call. */
-      fd = ev[i].fd;
-      bits = ev[i].events;
-      f = &loop->fds[fd];
-    }
     unsigned wb = bits & (EVL_WRITE | EVL_ERR | EVL_HUP);
-    if (wb && f->w.cb && f->w.gen <= mark) {
-      loop->stats.callbacks++;
-      if (!loop->debug)
-        f->w.cb(fd, wb, f->w.arg);
-      else
-        loop_io_slow(loop, f->w.cb, fd, wb, f->w.arg);
-    }
+    if (wb && f->w.gen <= mark)
+      loop_io_call(loop, &f->w, fd, wb, debug);
   }
+}
+
+/* Out of line, so that the loop keeps its few values in registers across
+ * the callbacks instead of sharing them with loop_iterate's. */
+__attribute__((noinline)) static void
+loop_dispatch_fast(evl_loop *loop, int n, uint64_t mark, int drained) {
+  loop_dispatch_io(loop, n, mark, drained, 0);
+}
+
+__attribute__((noinline)) static void
+loop_dispatch_debug(evl_loop *loop, int n, uint64_t mark, int drained) {
+  loop_dispatch_io(loop, n, mark, drained, 1);
 }
 
 static int loop_iterate(evl_loop *loop) {
   loop->stats.iterations++;
   int64_t timeout = loop_timeout(loop);
-  evl__flush_changes(loop);
+  if (loop->nchanges)
+    evl__flush_changes(loop);
   int n = loop_wait(loop, timeout);
   if (n < 0) {
     evl__loop_error(loop, n, "backend wait", loop->be->name, -1);
@@ -242,9 +265,14 @@ static int loop_iterate(evl_loop *loop) {
 
   /* The batch (S1): what was queued before, the ready watchers, then the
    * due timers in deadline order. */
-  loop_run_ring(loop, before_io);
-  loop_dispatch_io(loop, n, mark, drained);
-  loop_run_ring(loop, timers);
+  if (before_io)
+    loop_run_ring(loop, before_io);
+  if (n && !loop->debug)
+    loop_dispatch_fast(loop, n, mark, drained);
+  else if (n)
+    loop_dispatch_debug(loop, n, mark, drained);
+  if (timers)
+    loop_run_ring(loop, timers);
 
   if (n == loop->events_cap && loop->events_cap < 65536) {
     evl_event *ne =

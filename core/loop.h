@@ -106,11 +106,15 @@ static inline evl__qent evl__qent_slot(uint32_t id, uint32_t gen) {
 typedef struct evl__watcher {
   evl_io_cb cb;
   void *arg;
-  /* loop->watcher_gen when added, replaced or removed: a watcher newer
-   * than the events being dispatched is not called for them (S6). 64 bits
-   * so that it never wraps. */
+  /* loop->watcher_gen when added or replaced: a watcher newer than the
+   * events being dispatched is not called for them (S6). 64 bits so that
+   * it never wraps. EVL__W_EMPTY without a callback: above every mark, so
+   * the dispatch tests the generation alone. */
   uint64_t gen;
 } evl__watcher;
+
+#define EVL__W_EMPTY UINT64_MAX
+#define EVL__WATCHER_EMPTY ((evl__watcher){.gen = EVL__W_EMPTY})
 
 /* 64 bytes, a power of two: the dispatch indexes the table with a shift. */
 typedef struct evl__fd {
