@@ -26,7 +26,7 @@ typedef struct evl__slot {
   uint32_t gen; /* EVL__H_GEN_BITS wide, never 0 */
   uint32_t state;
   uint32_t heap_idx;  /* valid while EVL__SLOT_TIMER */
-  uint32_t next_free; /* free: the next free slot; in use: EVL__SLOT_BY_* */
+  uint32_t next_free; /* free: the next free slot */
   /* A timer re-armed to a later deadline keeps its earlier heap key (no
    * sift) and its real key here, `late` set: the heap settles it when that
    * key reaches the top (evl__heap_settle). The heap key is never later
@@ -34,13 +34,19 @@ typedef struct evl__slot {
    * most one sift, however often the timer moves before then. */
   uint32_t late;
   uint64_t when, when_seq;
-  uint64_t pad; /* 64 bytes: the run cycle indexes slots with a shift */
+  /* The handle given out for this slot, complemented when the loop
+   * scheduled it (EVL__SLOT_BY_LOOP), 0 when none or free: one compare
+   * checks slot, loop tag, generation, owner and liveness of a handle
+   * passed in. Also makes 64 bytes: the run cycle indexes slots with a
+   * shift. */
+  uint64_t handle;
 } evl__slot;
 _Static_assert(sizeof(evl__slot) == 64, "evl__slot is indexed by shifting");
 
 /* Who scheduled an in-use slot. The loop's own callbacks (a future's
  * done-callbacks, a queued signal handler) are never reachable from a
- * handle passed to evl_cancel or evl_timer_rearm (S4). */
+ * handle passed to evl_cancel or evl_timer_rearm (S4): their slots keep
+ * their handle complemented, which no handle of that slot can equal. */
 enum { EVL__SLOT_BY_USER = 0, EVL__SLOT_BY_LOOP = 1 };
 
 /*
@@ -204,15 +210,18 @@ static inline uint64_t evl__clock(void) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static inline evl_handle evl__slot_handle(const evl_loop *loop, uint32_t idx) {
-  return ((uint64_t)loop->slots[idx].gen
-          << (EVL__H_SLOT_BITS + EVL__H_TAG_BITS)) |
-         ((uint64_t)loop->htag << EVL__H_SLOT_BITS) | (uint64_t)(idx + 1);
+/* The slot's handle, remembered in the slot for sched.c's look-ups. */
+static inline evl_handle evl__slot_handle(evl_loop *loop, uint32_t idx) {
+  evl__slot *s = &loop->slots[idx];
+  s->handle = ((uint64_t)s->gen << (EVL__H_SLOT_BITS + EVL__H_TAG_BITS)) |
+              ((uint64_t)loop->htag << EVL__H_SLOT_BITS) | (uint64_t)(idx + 1);
+  return s->handle;
 }
 
 static inline void evl__slot_free(evl_loop *loop, uint32_t idx) {
   evl__slot *s = &loop->slots[idx];
   s->state = EVL__SLOT_FREE; /* cb and arg are read in no other state */
+  s->handle = 0;
   s->gen = (s->gen + 1) & EVL__H_GEN_MASK;
   if (s->gen == 0) /* 0 would make handle 0 reachable again */
     s->gen = 1;

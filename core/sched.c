@@ -33,13 +33,13 @@ static inline int slot_alloc(evl_loop *loop, evl_cb cb, void *arg,
     }
     idx = loop->nslots++;
     loop->slots[idx].gen = 1;
+    loop->slots[idx].handle = 0;
   }
   evl__slot *s = &loop->slots[idx];
   s->cb = cb;
   s->arg = arg;
   s->state = state;
   s->late = 0;
-  s->next_free = EVL__SLOT_BY_USER;
   *out = idx;
   return 0;
 }
@@ -127,7 +127,6 @@ int evl_call_soon(evl_loop *loop, evl_cb cb, void *arg, evl_handle *out) {
   s->cb = cb;
   s->arg = arg;
   s->state = EVL__SLOT_QUEUED; /* `late` is read for timers only */
-  s->next_free = EVL__SLOT_BY_USER;
   *q = evl__qent_slot(idx, s->gen);
   loop->rcount++;
   *out = evl__slot_handle(loop, idx);
@@ -176,13 +175,13 @@ int evl_call_later(evl_loop *loop, int64_t delay_ns, evl_cb cb, void *arg,
 /* The live slot a handle names, if it is of this loop and was scheduled by
  * `by` (a user handle never reaches the loop's own callbacks), or NULL. */
 static inline evl__slot *sched_slot(evl_loop *loop, evl_handle h, uint32_t by) {
-  uint64_t lo = h & ((1u << EVL__H_SLOT_BITS) - 1);
-  uint32_t tag = (uint32_t)(h >> EVL__H_SLOT_BITS) & EVL__H_TAG_MASK;
-  uint64_t gen = h >> (EVL__H_SLOT_BITS + EVL__H_TAG_BITS);
-  if (lo == 0 || lo > loop->nslots || tag != loop->htag)
+  /* Slot 0 in the handle (no slot) wraps to UINT32_MAX: out of range. */
+  uint32_t idx = (uint32_t)(h & ((1u << EVL__H_SLOT_BITS) - 1)) - 1;
+  if (idx >= loop->nslots)
     return NULL;
-  evl__slot *s = &loop->slots[lo - 1];
-  if (s->gen != gen || s->state == EVL__SLOT_FREE || s->next_free != by)
+  evl__slot *s = &loop->slots[idx];
+  /* The handle it gave out: same tag, generation and owner, not freed. */
+  if (s->handle != (by == EVL__SLOT_BY_USER ? h : ~h))
     return NULL;
   return s;
 }
@@ -196,8 +195,7 @@ int evl__queue_own_cb(evl_loop *loop, evl_cb cb, void *arg, evl_handle *out) {
   evl_handle h;
   if ((rc = evl__queue_cb(loop, cb, arg, &h)) < 0)
     return rc;
-  loop->slots[(h & ((1u << EVL__H_SLOT_BITS) - 1)) - 1].next_free =
-      EVL__SLOT_BY_LOOP;
+  loop->slots[(h & ((1u << EVL__H_SLOT_BITS) - 1)) - 1].handle = ~h;
   if (out)
     *out = h;
   return 0;
