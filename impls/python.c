@@ -33,8 +33,19 @@ static uint64_t pyl_mono(void) {
 }
 
 /* ---- scheduling --------------------------------------------------------- */
-/* Calls method(first?, cb) and keeps the returned asyncio handle in a slot,
- * so cancel can find it and knows whether it already ran (S4). */
+/* Schedules c with method(first?, c) and keeps the asyncio handle it
+ * returns in c, so cancel and rearm can find it. 0 or -errno. */
+static int pyl_arm(evl_loop *loop, PyObject *method, PyObject *first, pycb *c) {
+  PyObject *h = first ? pyl_call(loop, method, first, (PyObject *)c)
+                      : pyl_call(loop, method, (PyObject *)c, NULL);
+  if (!h)
+    return pyrt_error();
+  c->handle = h;
+  return 0;
+}
+
+/* A callback object in a slot, so cancel can find it and knows whether it
+ * already ran (S4); the slot keeps the reference pyrt_cb_new made. */
 static int pyl_schedule(evl_loop *loop, PyObject *method, PyObject *first,
                         int kind, evl_cb cb, void *arg, evl_handle *out) {
   pycb *c = pyrt_cb_new(loop, kind);
@@ -45,24 +56,32 @@ static int pyl_schedule(evl_loop *loop, PyObject *method, PyObject *first,
   int rc = evl__adapter_slot_alloc(&loop->b.slots,
                                    kind == PYCB_TIMER ? EVL__ADAPTER_SLOT_TIMER
                                                       : EVL__ADAPTER_SLOT_SOON,
-                                   NULL, &c->h);
+                                   c, &c->h);
   if (rc < 0) {
     Py_DECREF(c);
     return rc;
   }
-  PyObject *h = first ? pyl_call(loop, method, first, (PyObject *)c)
-                      : pyl_call(loop, method, (PyObject *)c, NULL);
-  Py_DECREF(c);
-  if (!h) {
+  if ((rc = pyl_arm(loop, method, first, c)) < 0) {
     evl__adapter_slot_free(&loop->b.slots, c->h);
-    return pyrt_error();
+    Py_DECREF(c);
+    return rc;
   }
-  evl__adapter_slot_get(&loop->b.slots, c->h)->u.ptr = h;
   if (kind == PYCB_TIMER)
     loop->b.ntimers++;
   if (out)
     *out = c->h;
   return 0;
+}
+
+/* Cancels c's asyncio handle and drops c (the slot's reference). */
+static int pyl_unarm(pycb *c) {
+  PyObject *handle = c->handle;
+  c->handle = NULL;
+  c->h = 0;
+  int rc = handle ? pyl_rc(PyObject_CallMethod(handle, "cancel", NULL)) : 0;
+  Py_XDECREF(handle);
+  Py_DECREF(c);
+  return rc;
 }
 
 static int pyl_call_soon(evl_loop *loop, evl_cb cb, void *arg,
@@ -113,13 +132,60 @@ static int pyl_cancel(evl_loop *loop, evl_handle h) {
   int rc = EVL_EHANDLE;
   evl__adapter_slot *sl = evl__adapter_slot_get(&loop->b.slots, h);
   if (sl && sl->u.ptr) {
-    PyObject *handle = sl->u.ptr;
+    pycb *c = sl->u.ptr;
     if (sl->kind == EVL__ADAPTER_SLOT_TIMER)
       loop->b.ntimers--;
     evl__adapter_slot_free(&loop->b.slots, h);
-    rc = pyl_rc(PyObject_CallMethod(handle, "cancel", NULL));
-    Py_DECREF(handle);
+    rc = pyl_unarm(c);
   }
+  PYL_LEAVE();
+  return rc;
+}
+
+/* S15 on a loop that has no re-arm: a new call_later/call_at for the same
+ * callback, then the old handle's cancel; the slot, and so the evl handle,
+ * stays. The new one is scheduled first, so a failure changes nothing; the
+ * old callback object is disowned (h 0), so it does nothing if its handle
+ * was already past cancelling. */
+static int pyl_rearm_m(evl_loop *loop, evl_handle h, PyObject *method,
+                       PyObject *when) {
+  evl__adapter_slot *sl = evl__adapter_slot_get(&loop->b.slots, h);
+  if (!sl || !sl->u.ptr)
+    return EVL_EHANDLE;
+  if (sl->kind != EVL__ADAPTER_SLOT_TIMER)
+    return -EINVAL;
+  if (!when)
+    return pyrt_error();
+  pycb *old = sl->u.ptr, *c = pyrt_cb_new(loop, PYCB_TIMER);
+  if (!c)
+    return pyrt_error();
+  c->cb = old->cb;
+  c->arg = old->arg;
+  c->h = h;
+  int rc = pyl_arm(loop, method, when, c);
+  if (rc < 0) {
+    Py_DECREF(c);
+    return rc;
+  }
+  sl->u.ptr = c;
+  pyl_unarm(old); /* asyncio's and uvloop's cancel cannot fail */
+  return 0;
+}
+
+static int pyl_rearm(evl_loop *loop, evl_handle h, int64_t delay_ns) {
+  PYL_ENTER(loop);
+  PyObject *d = PyFloat_FromDouble(delay_ns > 0 ? (double)delay_ns / 1e9 : 0);
+  int rc = pyl_rearm_m(loop, h, loop->m_later, d);
+  Py_XDECREF(d);
+  PYL_LEAVE();
+  return rc;
+}
+
+static int pyl_rearm_at(evl_loop *loop, evl_handle h, uint64_t when_ns) {
+  PYL_ENTER(loop);
+  PyObject *w = PyFloat_FromDouble(pyl_when(loop, when_ns));
+  int rc = pyl_rearm_m(loop, h, loop->m_at, w);
+  Py_XDECREF(w);
   PYL_LEAVE();
   return rc;
 }
@@ -309,9 +375,15 @@ static void pyl_drop_refs(evl_loop *loop) {
                     &loop->m_rm_w,  &loop->m_sig_add, &loop->m_sig_rm};
   for (size_t i = 0; i < sizeof m / sizeof *m; i++)
     Py_CLEAR(*m[i]);
-  for (uint32_t i = 0; i < loop->b.slots.len; i++)
-    if (loop->b.slots.v[i].kind != EVL__ADAPTER_SLOT_FREE)
-      Py_CLEAR(loop->b.slots.v[i].u.ptr);
+  for (uint32_t i = 0; i < loop->b.slots.len; i++) {
+    evl__adapter_slot *sl = &loop->b.slots.v[i];
+    pycb *c = sl->kind != EVL__ADAPTER_SLOT_FREE ? sl->u.ptr : NULL;
+    if (c) {
+      Py_CLEAR(c->handle); /* the cycle through the handle */
+      Py_DECREF(c);
+      sl->u.ptr = NULL;
+    }
+  }
   Py_CLEAR(loop->waits);
   Py_CLEAR(loop->loop);
 }
@@ -471,7 +543,7 @@ const evl_impl_ops pyl_template = {
     .size = sizeof(evl_impl_ops),
     .features = EVL_IF_THREADSAFE | EVL_IF_DEBUG | EVL_IF_ERRORS |
                 EVL_IF_RUNNING | EVL_IF_FUTURES | EVL_IF_SIGNALS |
-                EVL_IF_EXECUTOR,
+                EVL_IF_EXECUTOR | EVL_IF_REARM,
     .probe = pyl_probe,
     .loop_new = pyl_loop_new,
     .loop_close = pyl_loop_close,
@@ -512,4 +584,6 @@ const evl_impl_ops pyl_template = {
     .run_in_executor = evl_run_in_executor,
     .loop_stats = pyl_loop_stats,
     .warmup = pyl_warmup,
+    .rearm = pyl_rearm,
+    .rearm_at = pyl_rearm_at,
 };

@@ -38,8 +38,11 @@ struct evl_loop {
   int family;
 };
 
-/* The C callable asyncio calls: one per scheduled callback (its slot in
- * b.slots holds the asyncio handle), one per reader/writer, signal, post. */
+/* The C callable asyncio calls: one per scheduled callback, one per
+ * reader/writer, signal, post. A scheduled callback's slot in b.slots owns
+ * a reference to it, and it owns the asyncio handle its scheduling
+ * returned (a cycle through the handle's callback until the callback runs
+ * or is cancelled, when both references go). */
 enum { PYCB_SOON, PYCB_TIMER, PYCB_POST, PYCB_READ, PYCB_WRITE, PYCB_SIG };
 typedef struct pycb {
   PyObject_HEAD vectorcallfunc vc;
@@ -48,7 +51,8 @@ typedef struct pycb {
   evl_cb cb;
   evl_io_cb iocb;
   void *arg;
-  evl_handle h;
+  evl_handle h;     /* 0 once run, cancelled or replaced by a re-arm */
+  PyObject *handle; /* call_soon/call_later's handle while pending */
 } pycb;
 
 /* Starts the interpreter once per process (GIL released afterwards); 0 or

@@ -32,6 +32,9 @@
    "scheduling order among equal deadlines"},                                  \
       {"s4_cancel_keeps_equal_order",                                          \
        "equal deadlines run in heap order, not scheduling order (see S2)"},    \
+      {"s15_rearm_equal_deadline_order",                                       \
+       "re-arm is cancel plus a new call_later/call_at, and equal deadlines "  \
+       "run in heap order, not scheduling order (see S2)"},                    \
       {"s11_foreign_thread_refused",                                           \
        "debug mode's _check_thread guards only call_soon, call_later and "     \
        "call_at: cancel, add_reader, remove_reader and stop from a foreign "   \
@@ -115,6 +118,19 @@ static const evl_deviation pyl_dev_uvloop[] = {
     {"s2_deadline_order_shuffled",
      "a timer can run up to about 1 ms early (ms rounding of the delay from "
      "the cached uv_now, see s2_never_early)"},
+    {"s15_rearm_later",
+     "re-arm is cancel plus a new call_later, whose timer can run up to "
+     "about 1 ms early (see s2_never_early)"},
+    {"s15_rearm_earlier",
+     "the re-armed timer can run up to about 1 ms early (see "
+     "s2_never_early)"},
+    {"s15_rearm_due_in_batch",
+     "the re-armed timer can run up to about 1 ms early (see "
+     "s2_never_early)"},
+    {"s15_rearm_dead_handle",
+     "its due-now timers are call_later(0), which uvloop makes a call_soon: "
+     "they run in scheduling order, ahead of a call_soon queued after them "
+     "(see s4_cancel_self)"},
     {"s3_signal_no_early",
      "a 50 ms timer can run before 50 ms have passed (see s2_never_early)"},
     {"t1_sleep_not_early",

@@ -131,14 +131,21 @@ static PyObject *pyrt_cb_call(PyObject *self, PyObject *const *args,
   case PYCB_SOON:
   case PYCB_TIMER: {
     evl__adapter_slot *sl = evl__adapter_slot_get(&loop->b.slots, c->h);
-    if (!sl) /* cancelled after asyncio had queued it */
+    /* Cancelled, or re-armed (a new callback object holds the slot),
+     * after asyncio had queued this one. */
+    if (!sl || sl->u.ptr != c)
       Py_RETURN_NONE;
-    PyObject *handle = sl->u.ptr;
     evl__adapter_slot_free(&loop->b.slots, c->h);
     if (c->kind == PYCB_TIMER)
       loop->b.ntimers--;
-    Py_XDECREF(handle);
+    c->h = 0;
+    /* The handle runs this call: its and the slot's references go only
+     * once the callback is back. */
+    PyObject *handle = c->handle;
+    c->handle = NULL;
     pyrt_invoke(loop, c->cb, c->arg);
+    Py_XDECREF(handle);
+    Py_DECREF(c);
     break;
   }
   case PYCB_POST:
@@ -159,6 +166,7 @@ static PyObject *pyrt_cb_call(PyObject *self, PyObject *const *args,
 }
 
 static void pyrt_cb_dealloc(PyObject *self) {
+  Py_XDECREF(((pycb *)self)->handle);
   PyObject_Free(self);
 }
 
@@ -183,6 +191,7 @@ pycb *pyrt_cb_new(evl_loop *loop, int kind) {
   c->iocb = NULL;
   c->arg = NULL;
   c->h = 0;
+  c->handle = NULL;
   return c;
 }
 
