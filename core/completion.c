@@ -57,11 +57,7 @@ void evl__run_done(evl_proactor *p) {
     p->done.head = op->next;
     if (!p->done.head)
       p->done.tail = NULL;
-    cslot *s = &p->slots[op->slot];
-    s->op = NULL;
-    s->gen++;
-    s->next_free = p->free_head;
-    p->free_head = op->slot + 1;
+    evl__slot_drop(p, op);
     op->cb(op->result, op->arg);
     free(op);
   }
@@ -216,6 +212,18 @@ static int new_slot(evl_proactor *p, cop *op) {
   return 0;
 }
 
+int evl__slot_take(evl_proactor *p, cop *op) {
+  return new_slot(p, op);
+}
+
+void evl__slot_drop(evl_proactor *p, cop *op) {
+  cslot *s = &p->slots[op->slot];
+  s->op = NULL;
+  s->gen++;
+  s->next_free = p->free_head;
+  p->free_head = op->slot + 1;
+}
+
 static int submit(evl_proactor *p, cop *op, evl_io_id *out) {
   int rc = op->fd >= 0 ? grow_fds(p, op->fd) : 0;
   if (rc == 0)
@@ -366,7 +374,7 @@ int evl_cancel_io(evl_proactor *p, evl_io_id id) {
   if (i == 0 || i > p->nslots || p->slots[i - 1].gen != gen)
     return EVL_EHANDLE;
   cop *op = p->slots[i - 1].op;
-  if (!op || op->completed || op->cancelled)
+  if (!op || op->completed || op->cancelled || op->kind == K_MSRECV)
     return EVL_EHANDLE;
   if (op->inflight)
     return evl__uring_cancel(p, op);
@@ -396,6 +404,7 @@ int evl_io_close(evl_proactor *p, int fd) {
     }
     unwatch(p, fd, dir);
   }
+  evl__ms_forget(p, fd);
   return close(fd) < 0 ? -errno : 0;
 }
 

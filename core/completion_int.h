@@ -8,12 +8,13 @@
 
 #include "evl/completion.h"
 
-enum { K_RECV, K_SEND, K_ACCEPT, K_CONNECT, K_READ, K_WRITE };
+enum { K_RECV, K_SEND, K_ACCEPT, K_CONNECT, K_READ, K_WRITE, K_MSRECV };
 
 typedef struct cop {
   struct cop *next;
   int kind, fd, started, completed;
   int inflight, cancelled; /* io_uring engine only */
+  int plain;               /* io_uring engine: a recv done with its own SQE */
   char *buf;
   size_t len, done;
   off_t off;
@@ -36,6 +37,13 @@ typedef struct cq {
 typedef struct cfd {
   cq q[2];
   unsigned char watching[2];
+  /* io_uring engine, multishot recv: the fd's armed request, the received
+   * chunks nobody took yet (buffer ids + 1, 0 = none), and the end the
+   * request reported (EOF 0 or -errno) once ms_done. */
+  struct cop *ms;
+  uint16_t ch_head, ch_tail;
+  unsigned char ms_done, nobufs;
+  int ms_res;
 } cfd;
 
 typedef struct cslot {
@@ -55,6 +63,7 @@ struct evl_proactor {
   evl_handle deliver_h;
   int deliver_pending, delivering, closing;
   int in_ring; /* delivering from the ring's reader: no call_soon needed */
+  struct evl__mshot *ms; /* NULL: no multishot recv */
 };
 
 /* The io_uring engine (completion_uring.c): NULL ring means emulation. */
@@ -66,6 +75,26 @@ void evl__uring_start(evl_proactor *p, cop *op);
 int evl__uring_cancel(evl_proactor *p, cop *op);
 /* Cancels everything in flight and waits until the kernel let go. */
 void evl__uring_close(evl_proactor *p);
+/* Multishot recv with a provided-buffer ring (completion_mshot.c), where the
+ * kernel has them: 0 if set up, else the engine does one recv per op. */
+int evl__ms_init(evl_proactor *p);
+void evl__ms_fini(evl_proactor *p);
+/* The head recv of fd: served from buffered chunks, the fd's end, or by
+ * arming the fd's multishot request; 0 when it must be a plain recv. */
+int evl__ms_recv(evl_proactor *p, cop *op);
+/* A CQE of fd's multishot request. */
+void evl__ms_cqe(evl_proactor *p, cop *ms, int res, unsigned flags);
+/* fd is being closed: cancel its request, give its chunks back. */
+void evl__ms_forget(evl_proactor *p, int fd);
+/* Engine internals the multishot part uses. */
+struct io_uring_sqe;
+struct io_uring_sqe *evl__uring_sqe(evl_proactor *p);
+struct io_uring *evl__uring_ring(evl_proactor *p);
+void evl__uring_track(evl_proactor *p, cop *op); /* now in flight */
+void evl__uring_set_ud(struct io_uring_sqe *sqe, const cop *op);
+int evl__slot_take(evl_proactor *p, cop *op);
+void evl__slot_drop(evl_proactor *p, cop *op);
+
 /* Shared with the emulation: the kernel finished op with res (send: all of
  * it); pops it from its queue, records the result, starts the next head. */
 void evl__op_finished(evl_proactor *p, cop *op, ssize_t res);

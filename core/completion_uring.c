@@ -79,7 +79,26 @@ static struct io_uring_sqe *sqe_for(evl_proactor *p) {
 
 static void on_cqe(evl_proactor *p, cop *op, int res);
 
+struct io_uring_sqe *evl__uring_sqe(evl_proactor *p) {
+  return sqe_for(p);
+}
+struct io_uring *evl__uring_ring(evl_proactor *p) {
+  return p->ring->ring;
+}
+void evl__uring_set_ud(struct io_uring_sqe *sqe, const cop *op) {
+  io_uring_sqe_set_data64(sqe, ud_of(op));
+}
+void evl__uring_track(evl_proactor *p, cop *op) {
+  op->inflight = 1;
+  p->ring->nflight++;
+}
+
 void evl__uring_start(evl_proactor *p, cop *op) {
+  /* A recv is served by the fd's multishot request where there is one. */
+  if (op->kind == K_RECV && evl__ms_recv(p, op))
+    return;
+  if (op->kind == K_RECV)
+    op->plain = 1;
   struct io_uring_sqe *sqe = sqe_for(p);
   op->inflight = 1;
   p->ring->nflight++;
@@ -118,6 +137,8 @@ void evl__uring_start(evl_proactor *p, cop *op) {
 static void on_cqe(evl_proactor *p, cop *op, int res) {
   op->inflight = 0;
   p->ring->nflight--;
+  if (op->plain && op->fd < p->nfds)
+    p->fds[op->fd].nobufs = 0; /* buffers may be back: multishot again */
   if (op->cancelled) {
     if (op->kind == K_ACCEPT && res >= 0)
       close(res);
@@ -139,13 +160,20 @@ static void on_cqe(evl_proactor *p, cop *op, int res) {
  * loop (in_ring: results wait in p->done for the reader). */
 static void on_token(void *ctx, uint32_t token, int32_t res, uint32_t flags) {
   evl_proactor *p = ctx;
-  (void)flags;
   cop *op = token && token <= p->nslots ? p->slots[token - 1].op : NULL;
   if (!op || !op->inflight)
     return;
   int was = p->in_ring;
   p->in_ring = 1;
-  on_cqe(p, op, res);
+  if (op->kind == K_MSRECV) {
+    if (!(flags & IORING_CQE_F_MORE)) {
+      op->inflight = 0;
+      p->ring->nflight--;
+    }
+    evl__ms_cqe(p, op, res, flags);
+  } else {
+    on_cqe(p, op, res);
+  }
   p->in_ring = was;
 }
 
@@ -154,9 +182,10 @@ static void drain(evl_proactor *p) {
   while (io_uring_peek_cqe(p->ring->ring, &cqe) == 0) {
     uint64_t ud = io_uring_cqe_get_data64(cqe);
     int res = cqe->res;
+    unsigned flags = cqe->flags;
     io_uring_cqe_seen(p->ring->ring, cqe);
     if ((uint32_t)ud == EVL_COMPLETION_UD_LOW) /* else a cancel's own CQE */
-      on_token(p, (uint32_t)(ud >> 32), res, 0);
+      on_token(p, (uint32_t)(ud >> 32), res, flags);
   }
 }
 
@@ -234,6 +263,9 @@ int evl__uring_new(evl_proactor *p) {
     return rc;
   }
   p->ring = r;
+  /* Multishot recv where the kernel has provided-buffer rings; else (or
+   * without memory for the buffers) one recv SQE per operation. */
+  (void)evl__ms_init(p);
   return 0;
 }
 
@@ -271,6 +303,7 @@ void evl__uring_close(evl_proactor *p) {
       break;
     drain(p);
   }
+  evl__ms_fini(p);
   p->ops->remove_reader(p->loop, r->fd);
   uring_release(r);
   free(r);

@@ -41,13 +41,19 @@ int evl_proactor_new(const evl_impl_ops *ops, evl_loop *loop,
                      evl_proactor **out);
 /* The same for an evl_loop made by evl_loop_new(). */
 int evl_proactor_new_ref(evl_loop *loop, evl_proactor **out);
-/* The native proactor: operations are io_uring submissions on a ring of the
- * proactor's own, batched into one io_uring_enter per loop iteration, and
- * completions are read from the ring when the loop reports its fd readable
- * (so it serves any implementation). -ENOTSUP when built without liburing,
- * the kernel's error when io_uring is unavailable. A cancelled operation
- * that the kernel had already finished still completes with -ECANCELED
- * (received bytes are lost, an accepted fd is closed). */
+/* The native proactor: operations are io_uring submissions. On the
+ * reference core over a backend that lends its ring (EVL_BF_COMPLETION:
+ * ref-iouring) they share that ring and ride in the loop's own wait, one
+ * io_uring_enter per iteration; elsewhere the proactor has a ring of its
+ * own, entered once per iteration, whose fd is a reader on the loop (so it
+ * serves any implementation). Where the kernel has provided-buffer rings, a
+ * recv arms one multishot request per fd that stays armed between recvs:
+ * bytes that arrive with no recv pending wait in the proactor's buffers
+ * for the next one (so an fd used with evl_recv is read only through it
+ * until evl_io_close). -ENOTSUP when built without liburing, the kernel's
+ * error when io_uring is unavailable. A cancelled operation that the kernel
+ * had already finished still completes with -ECANCELED (received bytes are
+ * lost, an accepted fd is closed). */
 int evl_proactor_new_uring(const evl_impl_ops *ops, evl_loop *loop,
                            evl_proactor **out);
 /* -EBUSY from inside a completion callback. Otherwise every operation whose
