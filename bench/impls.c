@@ -114,8 +114,9 @@ int bench_impl_open(const bench_impl *im, bench_ctx *c, char *why, size_t len) {
 
 /* ---- probing in a child -----------------------------------------------------
  */
-/* The child writes one line: "ok\t<features>\t<description>\t<benches>" or
- * "no\t<why>". */
+/* The child writes one line:
+ * "ok\t<features>\t<features text>\t<description>\t<benches>\t<refcore>"
+ * or "no\t<why>". */
 static int impls_probe_child(void *arg, int fd) {
   const bench_impl *im = arg;
   bench_ctx c = {0};
@@ -126,8 +127,10 @@ static int impls_probe_child(void *arg, int fd) {
   } else if (c.ops) {
     char feat[256] = "";
     evl_impl_features_str(c.ops->features, feat, sizeof feat);
-    bench_buf_printf(&b, "ok\t%u\t%s\t%s\t\n", (unsigned)c.ops->features, feat,
-                     c.ops->description ? c.ops->description : "");
+    /* The core's own entry points: a ref-* row whatever its backend. */
+    int core = c.ops->call_later == evl_call_later;
+    bench_buf_printf(&b, "ok\t%u\t%s\t%s\t\t%d\n", (unsigned)c.ops->features,
+                     feat, c.ops->description ? c.ops->description : "", core);
   } else if (c.direct) {
     const struct bench_direct *d = c.direct;
     bench_buf_printf(&b, "ok\t0\t\t%s %s, written directly\t,%s%s%s%s%s%s\n",
@@ -170,9 +173,9 @@ static void impls_probe_line(void *u, const char *line, size_t len) {
   im->features = (unsigned)strtoul(f[1], NULL, 10);
   /* strtok_r merges empty fields: re-split by hand for the rest. */
   const char *p = strchr(line, '\t');
-  const char *fields[4] = {0};
-  size_t flen[4] = {0};
-  for (int i = 0; i < 4 && p && p < line + len; i++) {
+  const char *fields[5] = {0};
+  size_t flen[5] = {0};
+  for (int i = 0; i < 5 && p && p < line + len; i++) {
     p++;
     const char *e = memchr(p, '\t', (size_t)(line + len - p));
     fields[i] = p;
@@ -187,6 +190,7 @@ static void impls_probe_line(void *u, const char *line, size_t len) {
              fields[2]);
   if (fields[3])
     snprintf(im->benches, sizeof im->benches, "%.*s", (int)flen[3], fields[3]);
+  im->refcore = fields[4] && flen[4] && fields[4][0] == '1';
 }
 
 static void impls_probe(bench_impl *im, double limit_s) {

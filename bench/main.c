@@ -31,6 +31,38 @@ static const main_bench main_benches[] = {
 #undef MAIN_ROW
 };
 #define MAIN_NBENCH ((int)(sizeof main_benches / sizeof main_benches[0]))
+
+/* The quick profile's scope per benchmark (the full profile runs every
+ * benchmark on every implementation). Unlisted: every implementation.
+ * - MAIN_QUICK_CORE: the work is the reference core's own, above any
+ *   backend (its timer heap, its thread wake-up, its timer lateness), so
+ *   it runs on one reference-core implementation (the first asked for,
+ *   ref-epoll by default), not once per backend, and on every other loop.
+ * - MAIN_QUICK_MODEL: the question is the programming model (tasks against
+ *   callbacks, proactor against reactor), answered by the same core code
+ *   over any loop's ops table: it runs on that one reference-core
+ *   implementation and on the loops that are not C adapters (the Python
+ *   loops, a plugin), not on each native adapter. */
+enum { MAIN_QUICK_ALL, MAIN_QUICK_CORE, MAIN_QUICK_MODEL };
+static const struct {
+  const char *bench;
+  int scope;
+} main_quick_scope[] = {
+    {"timers", MAIN_QUICK_CORE},     {"wakeup", MAIN_QUICK_CORE},
+    {"accuracy", MAIN_QUICK_CORE},   {"tasks", MAIN_QUICK_MODEL},
+    {"task_echo", MAIN_QUICK_MODEL}, {"proactor_echo", MAIN_QUICK_MODEL},
+};
+
+/* Benchmarks whose figures do not depend on timing (heap bytes): the same
+ * in every round, so they run in the first round only. */
+static const char *const main_first_round_only[] = {"memory"};
+
+static int main_once(const main_bench *bm) {
+  for (size_t i = 0; i < BENCH_COUNT(main_first_round_only); i++)
+    if (!strcmp(main_first_round_only[i], bm->name))
+      return 1;
+  return 0;
+}
 #define MAIN_MAXIMPL 64
 /* Loading and probing a plugin takes milliseconds; one that takes seconds
  * is stuck (a constructor that blocks). */
@@ -136,6 +168,26 @@ static void main_parent_skip(main_run *r, const char *bench, const char *impl,
   bench_buf_free(&b);
 }
 
+static void main_parent_note(main_run *r, const char *bench, const char *fmt,
+                             ...) __attribute__((format(printf, 3, 4)));
+static void main_parent_note(main_run *r, const char *bench, const char *fmt,
+                             ...) {
+  char text[800];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(text, sizeof text, fmt, ap);
+  va_end(ap);
+  bench_buf b = {0};
+  bench_buf_printf(&b, "{\"type\":\"note\",\"bench\":");
+  bench_buf_json_str(&b, bench);
+  bench_buf_printf(&b, ",\"params\":{},\"impl\":\"*\",\"backend\":\"\","
+                       "\"text\":");
+  bench_buf_json_str(&b, text);
+  bench_buf_printf(&b, "}");
+  main_add_record(r, b.s, b.len);
+  bench_buf_free(&b);
+}
+
 typedef struct main_step_arg {
   const main_bench *bm;
   const bench_impl *im;
@@ -235,6 +287,30 @@ static void main_impls_json(bench_buf *b, const bench_impl *impls, int n) {
   bench_buf_printf(b, "]");
 }
 
+static int main_scope(const main_bench *bm) {
+  for (size_t i = 0; i < BENCH_COUNT(main_quick_scope); i++)
+    if (!strcmp(main_quick_scope[i].bench, bm->name))
+      return main_quick_scope[i].scope;
+  return MAIN_QUICK_ALL;
+}
+
+/* Does step (bm, im) run in this profile? 1 yes; 0 no (not written for it);
+ * -1: left to the full profile (main_quick_scope). */
+static int main_runs(const main_opts *o, const main_bench *bm,
+                     const bench_impl *im, const bench_impl *first_core) {
+  if (!bench_impl_runs(im, bm->name, bm->has_raw, bm->has_direct, bm->per_impl))
+    return 0;
+  if (o->profile == BENCH_FULL || im == first_core ||
+      im->kind != BENCH_KIND_EVL)
+    return 1;
+  int scope = main_scope(bm);
+  if (scope != MAIN_QUICK_ALL && im->refcore)
+    return -1;
+  if (scope == MAIN_QUICK_MODEL && !strncmp(im->name, "native-", 7))
+    return -1;
+  return 1;
+}
+
 static int main_run_all(const main_opts *o) {
   long nofile = bench_raise_nofile();
   static bench_impl impls[MAIN_MAXIMPL];
@@ -262,17 +338,38 @@ static int main_run_all(const main_opts *o) {
   bench_buf impl_json = {0};
   main_impls_json(&impl_json, impls, nimpl);
 
+  const bench_impl *first_core = NULL;
+  for (int i = 0; i < nimpl && !first_core; i++)
+    if (impls[i].usable && impls[i].refcore)
+      first_core = &impls[i];
   /* Count steps first so progress can say "n of N". */
-  int per_round = 0;
+  int per_round = 0, once = 0;
   for (int b = 0; b < MAIN_NBENCH; b++) {
     const main_bench *bm = &main_benches[b];
-    for (int i = 0; main_selected(o, bm->name) && i < nimpl; i++)
-      per_round += bench_impl_runs(&impls[i], bm->name, bm->has_raw,
-                                   bm->has_direct, bm->per_impl);
+    char left[512] = "";
+    for (int i = 0; main_selected(o, bm->name) && i < nimpl; i++) {
+      int runs = main_runs(o, bm, &impls[i], first_core);
+      per_round += runs > 0 && !main_once(bm);
+      once += runs > 0 && main_once(bm);
+      if (runs < 0 && strlen(left) + strlen(impls[i].name) + 3 < sizeof left)
+        snprintf(left + strlen(left), sizeof left - strlen(left), "%s%s",
+                 left[0] ? ", " : "", impls[i].name);
+    }
+    if (left[0])
+      main_parent_note(&r, bm->name,
+                       "quick profile: %s runs on %s for the reference "
+                       "core (the same code over every backend)%s, not on "
+                       "%s; PROFILE=full runs every one",
+                       bm->name, first_core ? first_core->name : "none",
+                       main_scope(bm) == MAIN_QUICK_MODEL
+                           ? " and on the loops that are not C adapters (the "
+                             "model is the same core code over any ops table)"
+                           : "",
+                       left);
   }
   /* Every step runs once per round, one repeat each time; the budget is
    * shared out between the rounds. */
-  int rounds = o->repeat, total = per_round * rounds;
+  int rounds = o->repeat, total = per_round * rounds + once;
   double budget = o->budget_s / rounds;
   static unsigned char failed[32][MAIN_MAXIMPL];
   memset(failed, 0, sizeof failed);
@@ -285,8 +382,8 @@ static int main_run_all(const main_opts *o) {
         continue;
       for (int i = 0; i < nimpl; i++) {
         const bench_impl *im = &impls[i];
-        if (!bench_impl_runs(im, bm->name, bm->has_raw, bm->has_direct,
-                             bm->per_impl))
+        if (main_runs(o, bm, im, first_core) <= 0 ||
+            (round > 1 && main_once(bm)))
           continue;
         step++;
         fprintf(stderr, "[%4d/%d round %d/%d %6.1fs] %-11s %s\n", step, total,

@@ -21,6 +21,9 @@ typedef struct bench_impl {
   char features_s[256];  /* the same, as text */
   char description[256]; /* evl description, or a direct library's version */
   char benches[256];     /* direct: ",chain,idle,..." the kernels it has */
+  /* The reference core itself (its call_later is evl_call_later) over some
+   * backend: ref-epoll, ref-poll, ... share every line above the backend. */
+  int refcore;
 } bench_impl;
 
 /* Fills out[] from names (or every evl implementation, then the baselines
