@@ -23,9 +23,18 @@ if [ ! -x "$BIN" ]; then
 fi
 
 START=$(date +%s)
-STEPS=6
+STEPS=5
 step() { # step N "what"
   printf '[bench %d/%d %4ds] %s\n' "$1" "$STEPS" $(($(date +%s) - START)) "$2"
+}
+# Each phase's wall time, for the report and for anyone trimming the
+# profile: "<phase> <seconds>" lines in durations.txt.
+PHASE_T=$START
+phase_done() { # phase_done NAME
+  local now
+  now=$(date +%s)
+  printf '%s %d\n' "$1" $((now - PHASE_T)) >>"$DIR/durations.txt"
+  PHASE_T=$now
 }
 
 host=$(hostname -s 2>/dev/null || hostname)
@@ -36,6 +45,8 @@ fi
 RUN=$(date -u +%Y%m%d-%H%M%S)-$host-$commit
 DIR=reports/$RUN
 mkdir -p "$DIR/callgrind" || exit 1
+: >"$DIR/durations.txt"
+printf 'load_before %s\n' "$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null | tr ' ' ,)" >"$DIR/load.txt"
 
 # The exact compile line of the benchmark objects, for the environment record.
 EVL_BENCH_BUILD_CMD=$(make --no-print-directory -s -nB "$O/obj/bench/main.o" 2>/dev/null | grep -m1 -- ' -c ' || true)
@@ -51,14 +62,16 @@ if ! "$BIN" --profile "$PROFILE" "${impl_args[@]}" --out "$DIR"; then
   echo "bench: evl-bench failed" >&2
   exit 1
 fi
+phase_done evl-bench
 
 # Implementations that load here, with the raw and direct baselines, for
 # the per-process views. The names come from evl-bench so skips are decided
 # in one place.
 names=$("$BIN" --list-names "${impl_args[@]}")
 # The fixed workload (chain, n=1000) needs 2000 fds: an implementation that
-# cannot run it (select: FD_SETSIZE) is left out of both views, with its
-# reason in workload-skips.txt for the report.
+# cannot run it (select: FD_SETSIZE) is left out of hyperfine, with its
+# reason in workload-skips.txt for the report; callgrind still counts its
+# other cases.
 list=""
 : >"$DIR/workload-skips.txt"
 IFS=, read -ra candidates <<<"$names"
@@ -71,20 +84,7 @@ for impl in "${candidates[@]}"; do
   fi
 done
 
-step 2 "conformance matrix (evl-conform --json)"
-if [ -x "$CONFORM" ]; then
-  conform_args=()
-  if [ -n "$IMPL" ]; then
-    IFS=, read -ra want <<<"$IMPL"
-    for i in "${want[@]}"; do conform_args+=(--impl "$i"); done
-  fi
-  # A failing test is reported in the matrix; it does not stop the bench.
-  "$CONFORM" --json "${conform_args[@]}" >"$DIR/conform.json" 2>"$DIR/conform.log" || true
-else
-  echo "bench: $CONFORM is missing; the report will say so" >&2
-fi
-
-step 3 "hyperfine: whole-process chain workload per implementation"
+step 2 "hyperfine: whole-process chain workload per implementation"
 if command -v hyperfine >/dev/null; then
   runs=5
   [ "$PROFILE" = full ] && runs=20
@@ -95,32 +95,78 @@ if command -v hyperfine >/dev/null; then
 else
   echo "bench: hyperfine is not installed; skipped" >&2
 fi
+phase_done hyperfine
 
-step 4 "callgrind: user-space instructions per operation, every case"
+# Nothing below is timed: callgrind counts instructions (the same on a busy
+# machine), and the conformance matrix is pass/fail. So they share the two
+# CPUs: the matrix in the background, callgrind two implementations at a
+# time. A case is deterministic, so one short run per implementation is all
+# it needs.
+step 3 "conformance matrix (evl-conform --json) beside callgrind, every case of every implementation"
+conform_pid=
+if [ -x "$CONFORM" ]; then
+  conform_args=()
+  if [ -n "$IMPL" ]; then
+    IFS=, read -ra want <<<"$IMPL"
+    for i in "${want[@]}"; do conform_args+=(--impl "$i"); done
+  fi
+  # A failing test is reported in the matrix; it does not stop the bench.
+  # Twice the time limits: it shares the CPUs with callgrind.
+  EVL_TEST_TIMEOUT_SCALE=$(awk -v s="${EVL_TEST_TIMEOUT_SCALE:-1}" 'BEGIN { print s * 2 }') \
+    "$CONFORM" --json "${conform_args[@]}" >"$DIR/conform.json" 2>"$DIR/conform.log" &
+  conform_pid=$!
+else
+  echo "bench: $CONFORM is missing; the report will say so" >&2
+fi
 if command -v valgrind >/dev/null; then
-  IFS=, read -ra impls <<<"$list"
-  for impl in "${impls[@]}"; do
-    safe=${impl//[^A-Za-z0-9-]/_}
-    # One process per implementation; evl-bench toggles collection around
-    # each case's timed region and dumps it under the case's name, so
-    # callgrind/<impl>.out.<k> holds one case each (cases in bench.h).
-    valgrind --tool=callgrind --collect-atstart=no \
+  # One process per implementation; evl-bench toggles collection around
+  # each case's timed region and dumps it under the case's name, so
+  # callgrind/<impl>.out.<k> holds one case each (cases in bench.h). An
+  # embedded interpreter takes seconds to start under valgrind: the probe's
+  # time limit is scaled for it.
+  cg_one() { # cg_one IMPL
+    local safe=${1//[^A-Za-z0-9-]/_}
+    if ! EVL_TEST_TIMEOUT_SCALE=30 valgrind --tool=callgrind --collect-atstart=no \
       --callgrind-out-file="$DIR/callgrind/$safe.out" \
-      "$BIN" --callgrind --impl "$impl" \
-      --out "$DIR/callgrind" >>"$DIR/callgrind/valgrind.log" 2>&1 ||
-      echo "bench: callgrind on $impl failed (see $DIR/callgrind/valgrind.log)" >&2
-  done
+      "$BIN" --callgrind --impl "$1" --out "$DIR/callgrind" \
+      >"$DIR/callgrind/$safe.log" 2>&1; then
+      echo "bench: callgrind on $1 failed (see $DIR/callgrind/$safe.log)" >&2
+    fi
+  }
+  # The embedded Python loops take the longest under valgrind: start them
+  # first, so the rest fills the other CPU. Two at a time, in a subshell
+  # of their own so that `wait -n` sees only them, not the matrix.
+  IFS=, read -ra impls <<<"$names"
+  ordered=()
+  for impl in "${impls[@]}"; do [[ $impl == py* ]] && ordered+=("$impl"); done
+  for impl in "${impls[@]}"; do [[ $impl == py* ]] || ordered+=("$impl"); done
+  (
+    running=0
+    for impl in "${ordered[@]}"; do
+      if [ "$running" -ge 2 ]; then
+        wait -n
+        running=$((running - 1))
+      fi
+      cg_one "$impl" &
+      running=$((running + 1))
+    done
+    wait
+  )
 else
   echo "bench: valgrind is not installed; skipped" >&2
 fi
+[ -n "$conform_pid" ] && wait "$conform_pid"
+phase_done callgrind+conform
 
-step 5 "report: plots, index.html, summary.md"
+printf 'load_after %s\n' "$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null | tr ' ' ,)" >>"$DIR/load.txt"
+step 4 "report: plots, index.html, summary.md"
 if ! "$BIN" --report "$DIR"; then
   echo "bench: report generation failed" >&2
   exit 1
 fi
 
-step 6 "reports/latest -> $RUN"
+phase_done report
+step 5 "reports/latest -> $RUN"
 ln -sfn "$RUN" reports/latest
 nsvg=$(find "$DIR/plots" -name '*.svg' | wc -l)
 echo "bench: done in $(($(date +%s) - START)) s: $DIR/index.html, summary.md, results.json, $nsvg SVG plots"
