@@ -16,8 +16,17 @@ endif
 endef
 $(foreach r,$(DIRECT_ROWS),$(eval $(call direct_module,$(word 1,$(subst :, ,$(r))),$(word 2,$(subst :, ,$(r))))))
 DIRECT_SO := $(patsubst %,$(O)/bench/direct-%.so,$(DIRECT_LIBS))
+# A fixture for bench/test-tools.sh: the sample loop slowed on purpose, so
+# the compare test has a regression to find. Built with the baselines (it
+# rides on DIRECT_SO so `bench-bin` and `all` build it); like the samples,
+# it sees only the public headers.
+DIRECT_SO += $(O)/bench/slow_loop.so
 BENCH_LDFLAGS := -Wl,--dynamic-list=bench/direct/exports.list
 
 $(O)/bench/direct-%.so: bench/direct/%.c bench/kernels.h bench/bench.h
 	@mkdir -p $(@D)
 	$(CC) -shared -Wl,-Bsymbolic $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBS_direct-$*)
+
+$(O)/bench/slow_loop.so: bench/fixtures/slow_loop.c impls/sample/sample_loop.c core/include/evl/*.h
+	@mkdir -p $(@D)
+	$(CC) -shared -Icore/include $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<

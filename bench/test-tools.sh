@@ -114,5 +114,44 @@ fi
 printf 'not json\n' >"$T/junk.json"
 expect_refusal "compare of unreadable input" "$BIN" --compare "$T/junk.json" "$T/empty.json"
 
+# The compare gate: a run against itself flags nothing, and a loop made
+# slower on purpose (bench/fixtures/slow_loop.c: each call_soon busy-waits
+# EVL_SLOW_LOOP_NS, about ten times the sample loop's own cost) is flagged
+# worse, with exit 1, while ref-epoll beside it is not. The slowdown is far
+# beyond any load this machine sees, so this asserts no timing threshold.
+slow=$O/bench/slow_loop.so
+if [ -f "$slow" ]; then
+  cmp_run() { # cmp_run DIR SLOW_NS
+    EVL_SLOW_LOOP_NS=$2 "$BIN" callbacks timers --impl ref-epoll --impl "$slow" \
+      --no-raw --repeat 3 --out "$1" >/dev/null 2>"$T/err"
+  }
+  if cmp_run "$T/cmp_a" 0 && cmp_run "$T/cmp_b" 3000; then
+    "$BIN" --compare "$T/cmp_a" "$T/cmp_a" >"$T/self.txt" 2>&1
+    rc=$?
+    if [ $rc -ne 0 ] || grep -qE ' (worse|better)$' "$T/self.txt"; then
+      bad "compare of a run with itself" "exit 0, nothing flagged" \
+        "exit $rc: $(grep -E ' (worse|better)$' "$T/self.txt" | head -3 | tr '\n' '|')"
+    else
+      ok
+    fi
+    "$BIN" --compare "$T/cmp_a" "$T/cmp_b" >"$T/slow.txt" 2>&1
+    rc=$?
+    nslow=$(grep -cE "^callbacks .*$slow +rate .* worse$" "$T/slow.txt")
+    nref=$(grep -cE '^callbacks .* ref-epoll +rate .* (worse|better)$' "$T/slow.txt")
+    if [ $rc -ne 1 ] || [ "$nslow" -ne 2 ] || [ "$nref" -ne 0 ]; then
+      bad "compare against a slowed loop" \
+        "exit 1; both callbacks figures of the slowed loop worse, ref-epoll's not flagged" \
+        "exit $rc, $nslow slowed flagged, $nref ref-epoll flagged: $(grep -E '^callbacks' "$T/slow.txt" | tr -s ' ' | tr '\n' '|')"
+    else
+      ok
+    fi
+  else
+    bad "compare runs" "evl-bench runs callbacks and timers on ref-epoll and the slow loop" \
+      "$(head -c 300 "$T/err" | tr '\n' '|')"
+  fi
+else
+  bad "slow-loop fixture" "$slow built (make all)" "missing"
+fi
+
 echo "bench-tools: $pass passed, $fail failed"
 [ $fail -eq 0 ]
