@@ -111,15 +111,23 @@ typedef enum {
   VERDICT_UNDECIDED
 } verdict;
 
+/* Two runs on one machine differ by a few percent beyond what one run's
+ * bootstrap interval shows (the load shifts between them; the interval
+ * only sees the spread within the run). A wall-clock verdict is decided
+ * only when the interval, widened by this much on each side, still clears
+ * the goal: otherwise two back-to-back runs could read "met" and
+ * "undecided" for the same code. */
+#define VERDICT_DRIFT 0.05
+
 static verdict verdict_of(double value, double lo, double hi, double goal,
                           int exact) {
   if (value <= 0)
     return VERDICT_NODATA;
   if (exact)
     return value <= goal ? VERDICT_MET : VERDICT_NOT_YET;
-  if (hi <= goal)
+  if (hi * (1 + VERDICT_DRIFT) <= goal)
     return VERDICT_MET;
-  if (lo > goal)
+  if (lo / (1 + VERDICT_DRIFT) > goal)
     return VERDICT_NOT_YET;
   return VERDICT_UNDECIDED;
 }
@@ -127,41 +135,52 @@ static verdict verdict_of(double value, double lo, double hi, double goal,
 static const char *const verdict_text[] = {"—", "met", "not yet", "undecided"};
 static const char *const verdict_class[] = {"sk", "ok", "bad", "und"};
 
-/* One row: the ratio with its interval (exact: callgrind, no interval). */
+/* What a row shows: the wall-clock ratio with its interval (n figures) and,
+ * where the target has one, the callgrind ratio (exact). The verdict comes
+ * from callgrind when `by_cg`, else from the wall-clock interval. */
+typedef struct verdict_fig {
+  double wall, lo, hi;
+  int n;
+  double cg; /* 0: none */
+  int by_cg;
+  int exact_wall; /* a deterministic figure (heap bytes) */
+} verdict_fig;
+
 static void verdict_row(report *r, const char *target, const char *figure,
-                        double value, double lo, double hi, double goal, int n,
-                        int exact) {
-  char v[96];
-  verdict vd = verdict_of(value, lo, hi, goal, exact);
-  if (value <= 0)
-    snprintf(v, sizeof v, "no data");
-  else if (exact)
-    snprintf(v, sizeof v, "×%.3f (exact)", value);
+                        const verdict_fig *f, double goal) {
+  char w[96], c[64];
+  verdict vd = f->by_cg
+                   ? verdict_of(f->cg, 0, 0, goal, 1)
+                   : verdict_of(f->wall, f->lo, f->hi, goal, f->exact_wall);
+  if (f->wall <= 0)
+    snprintf(w, sizeof w, "no data");
+  else if (f->exact_wall)
+    snprintf(w, sizeof w, "×%.3f (exact)", f->wall);
   else
-    snprintf(v, sizeof v, "×%.2f [%.2f–%.2f]", value, lo, hi);
+    snprintf(w, sizeof w, "×%.2f [%.2f–%.2f]", f->wall, f->lo, f->hi);
+  if (f->cg > 0)
+    snprintf(c, sizeof c, "×%.3f", f->cg);
+  else
+    snprintf(c, sizeof c, f->by_cg ? "no data" : "—");
+  const char *by = f->by_cg        ? "callgrind"
+                   : f->exact_wall ? "heap bytes"
+                                   : "wall, 95 % CI";
   bench_buf_printf(&r->html, "<tr><td class=l>");
   report_html_esc(&r->html, target);
   bench_buf_printf(&r->html, "</td><td class=l>");
   report_html_esc(&r->html, figure);
   bench_buf_printf(&r->html,
-                   "</td><td>%s</td><td>≤ ×%.2f</td><td>%d</td>"
-                   "<td class=%s>%s</td></tr>\n",
-                   v, goal, n, verdict_class[vd], verdict_text[vd]);
-  bench_buf_printf(&r->md, "| %s | %s | %s | ≤ ×%.2f | %d | %s |\n", target,
-                   figure, v, goal, n, verdict_text[vd]);
+                   "</td><td%s>%s</td><td%s>%s</td><td>≤ ×%.2f</td>"
+                   "<td>%d</td><td class=%s>%s</td><td class=l>%s</td></tr>\n",
+                   f->by_cg ? " class=dim" : "", w,
+                   f->by_cg ? "" : " class=dim", c, goal, f->n,
+                   verdict_class[vd], verdict_text[vd], by);
+  bench_buf_printf(&r->md, "| %s | %s | %s | %s | ≤ ×%.2f | %d | %s | %s |\n",
+                   target, figure, w, c, goal, f->n, verdict_text[vd], by);
 }
 
-static void verdict_gm_row(report *r, const char *target, const char *figure,
-                           const verdict_pairs *p, double goal) {
-  double gm, lo, hi;
-  int n = verdict_gm(p, &gm, &lo, &hi);
-  verdict_row(r, target, figure, gm, lo, hi, goal, n, 0);
-}
-
-static void verdict_cg_row(report *r, const char *target, const char *figure,
-                           double a, double b, double goal) {
-  verdict_row(r, target, figure, a > 0 && b > 0 ? a / b : 0, 0, 0, goal,
-              a > 0 && b > 0 ? 1 : 0, 1);
+static void verdict_wall(const verdict_pairs *p, verdict_fig *f) {
+  f->n = verdict_gm(p, &f->wall, &f->lo, &f->hi);
 }
 
 static double verdict_cg(const report *r, const char *impl, const char *kase) {
@@ -187,76 +206,171 @@ static double verdict_cg_best_direct(const report *r, const char *kase,
   return best;
 }
 
+/* Geometric mean of ref's count against the leanest direct library's, case
+ * by case; 0 when a case is missing. */
+static double verdict_cg_vs_best(const report *r, const char *impl,
+                                 const char *const *cases, int ncases,
+                                 const char **who) {
+  double logsum = 0;
+  for (int k = 0; k < ncases; k++) {
+    double x = verdict_cg(r, impl, cases[k]);
+    double y = verdict_cg_best_direct(r, cases[k], who);
+    if (x <= 0 || y <= 0)
+      return 0;
+    logsum += log(x / y);
+  }
+  return ncases ? exp(logsum / ncases) : 0;
+}
+
+static double verdict_cg_vs(const report *r, const char *impl, const char *base,
+                            const char *kase) {
+  double x = verdict_cg(r, impl, kase), y = verdict_cg(r, base, kase);
+  return x > 0 && y > 0 ? x / y : 0;
+}
+
 /* ---- where we stand
  * ------------------------------------------------------------ */
 #define VERDICT_REF "ref-epoll"
 
 void report_targets(report *r) {
   const char *ref = VERDICT_REF;
-  report_h2(r, "targets", "Where we stand (targets, not tests)",
-            "The project's goals, each a cost ratio (geometric mean where "
-            "several figures count; 1.00 = the same, below 1 = better) with "
-            "its 95 % bootstrap interval over the repeats. met: the whole "
-            "interval is within the goal; not yet: the whole interval is "
-            "beyond it; undecided: the interval crosses the goal, so this run "
-            "cannot tell. callgrind rows are exact counts. Nothing here is "
-            "asserted.");
-  bench_buf_printf(&r->html, "<table><tr><th>target</th><th>figures</th>"
-                             "<th>ratio [95 %% interval]</th><th>goal</th>"
-                             "<th>n</th><th>verdict</th></tr>\n");
-  bench_buf_printf(&r->md, "| target | figures | ratio [95 %% interval] | goal "
-                           "| n | verdict |\n|---|---|---:|---:|---:|---|\n");
+  report_h2(
+      r, "targets", "Where we stand (targets, not tests)",
+      "The project's goals, each a cost ratio (geometric mean where several "
+      "figures count; 1.00 = the same, below 1 = better). Targets about "
+      "user-space work against a library (its own instructions, the same "
+      "system calls) are decided by the callgrind counts: exact, the same "
+      "on every run, so met or not yet; the wall-clock ratio stands beside "
+      "them for reference. Targets that include the kernel's work (against "
+      "raw epoll, latency, scaling) are decided by the wall-clock ratio's "
+      "95 % bootstrap interval over the repeats, widened by 5 % on each "
+      "side for the drift between runs: met when it lies within the goal, "
+      "not yet when wholly beyond, undecided when it crosses the goal "
+      "(this machine cannot tell). Nothing here is asserted.");
+  bench_buf_printf(&r->html,
+                   "<table><tr><th>target</th><th>figures</th>"
+                   "<th>wall ratio [95 %% interval]</th><th>instructions "
+                   "ratio</th><th>goal</th><th>n</th><th>verdict</th>"
+                   "<th>decided by</th></tr>\n");
+  bench_buf_printf(&r->md, "| target | figures | wall ratio [95 %% interval] "
+                           "| instructions ratio | goal | n | verdict | "
+                           "decided by |\n|---|---|---:|---:|---:|---:|---|---|"
+                           "\n");
   verdict_pairs p = {0};
-  verdict_collect(r, &p, ref, "chain", "per_event", "timeouts=0 run=warm",
-                  BENCH_RAW_NAME);
-  verdict_gm_row(r, "ref-epoll within 1.10× of raw-epoll: chain",
-                 "ns per event, warm, every no-timeout configuration", &p,
-                 1.10);
-  p.n = 0;
-  verdict_collect(r, &p, ref, "pingpong", "round_trips", "", BENCH_RAW_NAME);
-  verdict_gm_row(r, "ref-epoll within 1.10× of raw-epoll: pingpong",
-                 "round trips per second", &p, 1.10);
-  p.n = 0;
-  verdict_collect(r, &p, ref, "echo", "rps", "mode=closed", BENCH_RAW_NAME);
-  verdict_gm_row(r, "ref-epoll within 1.10× of raw-epoll: echo",
-                 "requests per second, closed loop", &p, 1.10);
+  verdict_fig f;
+  /* Against raw epoll: the kernel's share counts, so wall clock. */
+  static const struct {
+    const char *bench, *metric, *where, *what;
+  } raw_targets[] = {
+      {"chain", "per_event", "timeouts=0 run=warm",
+       "ns per event, warm, every no-timeout configuration"},
+      {"pingpong", "round_trips", "", "round trips per second"},
+      {"echo", "rps", "mode=closed", "requests per second, closed loop"},
+  };
+  for (int k = 0; k < BENCH_COUNT(raw_targets); k++) {
+    char t[128];
+    snprintf(t, sizeof t, "ref-epoll within 1.10× of raw-epoll: %s",
+             raw_targets[k].bench);
+    p.n = 0;
+    verdict_collect(r, &p, ref, raw_targets[k].bench, raw_targets[k].metric,
+                    raw_targets[k].where, BENCH_RAW_NAME);
+    f = (verdict_fig){0};
+    verdict_wall(&p, &f);
+    verdict_row(r, t, raw_targets[k].what, &f, 1.10);
+  }
+  /* Against the leanest library: the same work in user space, so the
+   * callgrind counts decide. */
+  const char *who = "direct";
+  static const char *const chain_to[] = {"chain_timeouts"};
   p.n = 0;
   verdict_collect(r, &p, ref, "chain", "per_event",
                   "n=1000 active=100 timeouts=1 run=warm", NULL);
-  verdict_gm_row(r,
-                 "ref-epoll no slower than the fastest direct library: "
-                 "chain with timeouts",
-                 "ns per event, n=1000, a=100, warm", &p, 1.0);
+  f = (verdict_fig){0};
+  verdict_wall(&p, &f);
+  f.by_cg = 1;
+  f.cg = verdict_cg_vs_best(r, ref, chain_to, 1, &who);
+  char fig[160];
+  snprintf(fig, sizeof fig, "per event, n=1000, a=100; instructions against %s",
+           who);
+  verdict_row(r,
+              "ref-epoll no slower than the fastest direct library: chain "
+              "with timeouts",
+              fig, &f, 1.0);
   static const char *const tm[] = {"insert", "fire", "cancel", "rearm"};
   for (int k = 0; k < 4; k++) {
-    char t[128];
+    char t[128], kase[32];
     snprintf(t, sizeof t,
              "ref-epoll no slower than the fastest direct library: timers "
              "(%s)",
              tm[k]);
+    snprintf(kase, sizeof kase, "timers_%s", tm[k]);
+    const char *cases[] = {kase};
     p.n = 0;
     verdict_collect(r, &p, ref, "timers", tm[k], "", NULL);
-    verdict_gm_row(r, t, "ns per operation", &p, 1.0);
+    f = (verdict_fig){0};
+    verdict_wall(&p, &f);
+    f.by_cg = 1;
+    f.cg = verdict_cg_vs_best(r, ref, cases, 1, &who);
+    snprintf(fig, sizeof fig, "per operation; instructions against %s", who);
+    verdict_row(r, t, fig, &f, 1.0);
   }
+  static const char *const cb_cases[] = {"callbacks_chain", "callbacks_fanout"};
   p.n = 0;
   verdict_collect(r, &p, ref, "callbacks", "rate", "", NULL);
-  verdict_gm_row(r,
-                 "ref-epoll no slower than the fastest direct library: "
-                 "callbacks",
-                 "callbacks per second, chain and fan-out", &p, 1.0);
-  /* Each adapter's tax in wall time: native-X against direct-X. */
+  f = (verdict_fig){0};
+  verdict_wall(&p, &f);
+  f.by_cg = 1;
+  f.cg = verdict_cg_vs_best(r, ref, cb_cases, 2, &who);
+  verdict_row(r,
+              "ref-epoll no slower than the fastest direct library: "
+              "callbacks",
+              "per callback, chain and fan-out (each against the leanest "
+              "library's count)",
+              &f, 1.0);
+  /* Each adapter's tax: native-X against direct-X, with and without
+   * timeouts (issue 10's callgrind targets), wall clock beside. */
   for (int i = 0; i < r->nimpls; i++) {
     const char *d = report_direct_of(r, r->impls[i]);
     if (!d)
       continue;
-    char t[128];
-    snprintf(t, sizeof t, "%s within 1.15× of %s: chain", r->impls[i], d);
-    p.n = 0;
-    verdict_collect(r, &p, r->impls[i], "chain", "per_event", "n=1000 run=warm",
-                    d);
-    verdict_gm_row(r, t, "ns per event, n=1000, warm, every a and timeouts", &p,
-                   1.15);
+    static const char *const cases[] = {"chain", "chain_timeouts"};
+    for (int k = 0; k < 2; k++) {
+      char t[160], where[96];
+      snprintf(t, sizeof t, "%s within 1.15× of %s: %s", r->impls[i], d,
+               k ? "chain with timeouts" : "chain");
+      snprintf(where, sizeof where, "n=1000 active=100 timeouts=%d run=warm",
+               k);
+      p.n = 0;
+      verdict_collect(r, &p, r->impls[i], "chain", "per_event", where, d);
+      f = (verdict_fig){0};
+      verdict_wall(&p, &f);
+      f.by_cg = 1;
+      f.cg = verdict_cg_vs(r, r->impls[i], d, cases[k]);
+      verdict_row(r, t, "per event, n=1000, a=100, warm", &f, 1.15);
+    }
   }
+  /* ref-epoll against the leanest library in instructions (issue 10). */
+  static const char *const chain0[] = {"chain"};
+  f = (verdict_fig){0};
+  p.n = 0;
+  verdict_collect(r, &p, ref, "chain", "per_event",
+                  "n=1000 active=100 timeouts=0 run=warm", NULL);
+  verdict_wall(&p, &f);
+  f.by_cg = 1;
+  f.cg = verdict_cg_vs_best(r, ref, chain0, 1, &who);
+  snprintf(fig, sizeof fig,
+           "per event, n=1000, a=100, no timeouts; instructions against %s",
+           who);
+  verdict_row(r, "ref-epoll ≤ the leanest direct library: chain", fig, &f, 1.0);
+  f = (verdict_fig){0};
+  p.n = 0;
+  verdict_collect(r, &p, ref, "chain", "per_event",
+                  "n=1000 active=100 timeouts=1 run=warm", "direct-libev");
+  verdict_wall(&p, &f);
+  f.by_cg = 1;
+  f.cg = verdict_cg_vs(r, ref, "direct-libev", "chain_timeouts");
+  verdict_row(r, "ref-epoll ≤ direct-libev: chain with timeouts",
+              "per event, n=1000, a=100, with timeouts", &f, 1.0);
   /* echo p99: the worst configuration against the best native library. */
   double worst = 0, wlo = 0, whi = 0;
   int nw = 0;
@@ -277,9 +391,9 @@ void report_targets(report *r) {
     }
     nw += one.n;
   }
+  f = (verdict_fig){worst, wlo, whi, nw, 0, 0, 0};
   verdict_row(r, "echo p99 latency no worse than any native library",
-              "p99, worst configuration, against the best native", worst, wlo,
-              whi, 1.0, nw, 0);
+              "p99, worst configuration, against the best native", &f, 1.0);
   /* O(1) backends flat: judged by the backend's O1 bit, never its name. */
   for (int k = 0; k < r->nimpls; k++) {
     const report_rec *lo = NULL, *hi = NULL;
@@ -301,55 +415,33 @@ void report_targets(report *r) {
     if (evl_backend_lookup(lo->backend, &be, err, sizeof err) < 0 ||
         !(be->features & EVL_BF_O1))
       continue;
-    char t[128], f[128];
+    char t[128], fg[128];
     snprintf(t, sizeof t, "O(1) backend flat in idle: %s", r->impls[k]);
-    snprintf(f, sizeof f, "ns per iteration, n=%g against n=%g",
+    snprintf(fg, sizeof fg, "ns per iteration, n=%g against n=%g",
              json_num(hi->params, "n", 0), json_num(lo->params, "n", 0));
     verdict_pairs one = {0};
     verdict_add(&one, hi, lo);
-    verdict_gm_row(r, t, f, &one, 1.2);
+    f = (verdict_fig){0};
+    verdict_wall(&one, &f);
+    verdict_row(r, t, fg, &f, 1.2);
   }
-  p.n = 0;
-  verdict_collect(r, &p, ref, "memory", "bytes", "what=per_timer", NULL);
-  verdict_gm_row(r, "fewer bytes per timer than the libraries",
-                 "heap bytes per pending timer", &p, 1.0);
-  p.n = 0;
-  verdict_collect(r, &p, ref, "memory", "bytes", "what=per_fd", NULL);
-  verdict_gm_row(r, "fewer bytes per fd than the libraries",
-                 "heap bytes per registered fd", &p, 1.0);
-  /* callgrind: exact counts, so no interval. */
-  for (int i = 0; i < r->nimpls; i++) {
-    const char *d = report_direct_of(r, r->impls[i]);
-    if (!d)
-      continue;
-    static const char *const cases[] = {"chain", "chain_timeouts"};
-    for (int k = 0; k < 2; k++) {
-      char t[160], f[96];
-      snprintf(t, sizeof t, "callgrind: %s within 1.15× of %s (%s)",
-               r->impls[i], d, cases[k]);
-      snprintf(f, sizeof f, "instructions per event, n=1000 a=100");
-      verdict_cg_row(r, t, f, verdict_cg(r, r->impls[i], cases[k]),
-                     verdict_cg(r, d, cases[k]), 1.15);
-    }
+  /* Heap bytes do not depend on timing: exact. */
+  static const struct {
+    const char *where, *target, *what;
+  } mem[] = {
+      {"what=per_timer", "fewer bytes per timer than the libraries",
+       "heap bytes per pending timer"},
+      {"what=per_fd", "fewer bytes per fd than the libraries",
+       "heap bytes per registered fd"},
+  };
+  for (int k = 0; k < BENCH_COUNT(mem); k++) {
+    p.n = 0;
+    verdict_collect(r, &p, ref, "memory", "bytes", mem[k].where, NULL);
+    f = (verdict_fig){0};
+    verdict_wall(&p, &f);
+    f.exact_wall = 1;
+    verdict_row(r, mem[k].target, mem[k].what, &f, 1.0);
   }
-  const char *who;
-  double best = verdict_cg_best_direct(r, "chain", &who);
-  char t[160];
-  snprintf(t, sizeof t,
-           "callgrind: ref-epoll ≤ the leanest direct library "
-           "(chain)");
-  char f[160];
-  snprintf(f, sizeof f, "instructions per event, against %s", who);
-  verdict_cg_row(r, t, f, verdict_cg(r, ref, "chain"), best, 1.0);
-  verdict_cg_row(r, "callgrind: ref-epoll ≤ direct-libev (chain with timeouts)",
-                 "instructions per event", verdict_cg(r, ref, "chain_timeouts"),
-                 verdict_cg(r, "direct-libev", "chain_timeouts"), 1.0);
-  best = verdict_cg_best_direct(r, "callbacks_chain", &who);
-  snprintf(f, sizeof f, "instructions per callback, against %s", who);
-  verdict_cg_row(r,
-                 "callgrind: ref-epoll ≤ the leanest direct library "
-                 "(callbacks)",
-                 f, verdict_cg(r, ref, "callbacks_chain"), best, 1.0);
   bench_buf_printf(&r->html, "</table>\n");
   bench_buf_printf(&r->md, "\n");
 }
@@ -393,14 +485,15 @@ void report_headline(report *r) {
   /* Rank the loops one can use (not the baselines) by the geometric mean
    * of their key figures' cost against the best of them on each. */
   const char *cand[REPORT_MAX_IMPL];
+  const char *unranked[REPORT_MAX_IMPL], *unranked_why[REPORT_MAX_IMPL];
   double score[REPORT_MAX_IMPL];
-  int nc = 0;
+  int nc = 0, nun = 0;
   for (int i = 0; i < r->nimpls; i++) {
     if (report_is_baseline(r->impls[i]))
       continue;
     double logsum = 0;
-    int n = 0, ok = 1;
-    for (int k = 0; k < VERDICT_NKEYS && ok; k++) {
+    int n = 0, ok = 1, k = 0;
+    for (k = 0; k < VERDICT_NKEYS && ok; k++) {
       const report_rec *x = report_find(r, "measurement", verdict_keys[k].bench,
                                         verdict_keys[k].metric,
                                         verdict_keys[k].where, r->impls[i]);
@@ -420,8 +513,13 @@ void report_headline(report *r) {
         n++;
       }
     }
-    if (!ok || !n)
+    if (!ok || !n) {
+      if (nun < REPORT_MAX_IMPL) {
+        unranked[nun] = r->impls[i];
+        unranked_why[nun++] = verdict_keys[k - 1].bench;
+      }
       continue;
+    }
     cand[nc] = r->impls[i];
     score[nc++] = exp(logsum / n);
   }
@@ -497,8 +595,24 @@ void report_headline(report *r) {
                          "directly against a library: ",
                      dname[i], dg[i], dlo[i], dhi[i]);
   }
-  bench_buf_printf(&r->html, "%s</small></div>\n", nd ? "." : "");
-  bench_buf_printf(&r->md, "%s\n\n", nd ? "." : "");
+  bench_buf_printf(&r->html, "%s", nd ? "." : "");
+  bench_buf_printf(&r->md, "%s", nd ? "." : "");
+  /* A loop without every key figure is not ranked: say so, never drop it
+   * silently. */
+  for (int i = 0; i < nun; i++) {
+    bench_buf_printf(&r->html, "%s%s (no %s figure)",
+                     i ? ", "
+                       : " Not ranked (a key figure missing in this "
+                         "run): ",
+                     unranked[i], unranked_why[i]);
+    bench_buf_printf(&r->md, "%s%s (no %s figure)",
+                     i ? ", "
+                       : " Not ranked (a key figure missing in this "
+                         "run): ",
+                     unranked[i], unranked_why[i]);
+  }
+  bench_buf_printf(&r->html, "%s</small></div>\n", nun ? "." : "");
+  bench_buf_printf(&r->md, "%s\n\n", nun ? "." : "");
   char path[4096];
   snprintf(path, sizeof path, "%s/plots/data/headline.dat", r->dir);
   FILE *f = fopen(path, "w");
