@@ -489,7 +489,9 @@ void report_headline(report *r) {
   double score[REPORT_MAX_IMPL];
   int nc = 0, nun = 0;
   for (int i = 0; i < r->nimpls; i++) {
-    if (report_is_baseline(r->impls[i]))
+    /* Loops only: not the baselines, nor calibration's backend:<name>
+     * rows (a backend without a loop). */
+    if (report_is_baseline(r->impls[i]) || !strncmp(r->impls[i], "backend:", 8))
       continue;
     double logsum = 0;
     int n = 0, ok = 1, k = 0;
@@ -564,6 +566,23 @@ void report_headline(report *r) {
                      "%.2f–%.2f] of it: %s.",
                      cand[1], gm[1], lo[1], hi[1], how);
   }
+  /* Every ranked loop, in order, each with its interval against the
+   * leader: the Python loops included wherever they ran. */
+  bench_buf_printf(&r->html, "<br>Ranking: ");
+  bench_buf_printf(&r->md, "\n\nRanking: ");
+  for (int i = 0; i < nc; i++) {
+    if (i)
+      bench_buf_printf(&r->html, " · %d. <b>%s</b> ×%.2f [%.2f–%.2f]", i + 1,
+                       cand[i], gm[i], lo[i], hi[i]);
+    else
+      bench_buf_printf(&r->html, "1. <b>%s</b> ×1.00", cand[i]);
+    if (i)
+      bench_buf_printf(&r->md, " · %d. **%s** ×%.2f [%.2f–%.2f]", i + 1,
+                       cand[i], gm[i], lo[i], hi[i]);
+    else
+      bench_buf_printf(&r->md, "1. **%s** ×1.00", cand[i]);
+  }
+  bench_buf_printf(&r->md, ".\n\n");
   bench_buf_printf(&r->html,
                    "<br><small>Geometric mean over %d key figures (chain "
                    "n=1000 a=100 with and without timeouts, pingpong, echo "
