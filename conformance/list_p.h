@@ -14,6 +14,8 @@
   X(p3_io_close_reuse, "P3", IMPL, 0, 0, 10,                                   \
     "evl_io_close drops the fd's pending ops and bytes; a reused number is "   \
     "new")                                                                     \
+  X(p3_accept_close_reuse, "P3", IMPL, 0, 0, 10,                               \
+    "evl_io_close of a listening fd closes connections accepted ahead")        \
   X(p4_partial_sends, "P4", IMPL, 0, 0, 20,                                    \
     "a 4 MiB send into a small socket buffer completes with every byte")       \
   X(p5_send_order, "P5", IMPL, 0, 0, 20,                                       \

@@ -1,6 +1,8 @@
 /* p_reuse.c — P3 tests: evl_io_close with operations in flight and bytes
  * the proactor may hold for the fd, then the fd number reused at once. */
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -83,4 +85,87 @@ void test_p3_io_close_reuse(evl_tctx *t) {
   t_close(c[1]);
   t_close(n[1]);
   t_close(m[1]);
+}
+
+static int pr_listen(evl_tctx *t, struct sockaddr_in *addr) {
+  int l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  T_TRUE(t, "socket", l >= 0);
+  *addr = (struct sockaddr_in){.sin_family = AF_INET};
+  addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof *addr;
+  T_EQ(t, "bind", 0, bind(l, (struct sockaddr *)addr, len));
+  T_EQ(t, "listen", 0, listen(l, 8));
+  T_EQ(t, "getsockname", 0, getsockname(l, (struct sockaddr *)addr, &len));
+  return l;
+}
+
+/* Connected (the handshake needs no accept), then non-blocking. */
+static int pr_client(evl_tctx *t, const struct sockaddr_in *addr) {
+  int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  T_TRUE(t, "socket", c >= 0);
+  T_EQ(t, "connect", 0,
+       connect(c, (const struct sockaddr *)addr, sizeof *addr));
+  T_EQ(t, "O_NONBLOCK", 0, fcntl(c, F_SETFL, O_NONBLOCK));
+  return c;
+}
+
+/* P3: a listening fd closed with evl_io_close after connections arrived
+ * that no evl_accept took yet: those connections are closed (their clients
+ * see EOF or a reset; an engine that accepted them ahead must close them),
+ * and an evl_accept on a new listening socket with the same number gets
+ * that socket's connection. */
+void test_p3_accept_close_reuse(evl_tctx *t) {
+  pp_env e;
+  pp_open(t, &e, 5000);
+  struct sockaddr_in a1, a2;
+  int l1 = pr_listen(t, &a1);
+  pp_rec acc1 = {0}, acc2 = {0}, eof2 = {0}, eof3 = {0};
+  T_OK(t, "evl_accept", evl_accept(e.p, l1, NULL, NULL, pp_done, &acc1, 0));
+  int c1 = pr_client(t, &a1);
+  pp_run_until(&e, &acc1.calls);
+  T_TRUE(t, "accept gave an fd", acc1.result >= 0);
+  /* Two more connections that no evl_accept asks for. */
+  int c2 = pr_client(t, &a1), c3 = pr_client(t, &a1);
+  pp_spin(&e, 3);
+  T_OK(t, "evl_io_close (listening fd)", evl_io_close(e.p, l1));
+  char b2[4], b3[4];
+  T_OK(t, "evl_recv", evl_recv(e.p, c2, b2, sizeof b2, pp_done, &eof2, 0));
+  T_OK(t, "evl_recv", evl_recv(e.p, c3, b3, sizeof b3, pp_done, &eof3, 0));
+  pp_run_until(&e, &eof2.calls);
+  pp_run_until(&e, &eof3.calls);
+  T_TRUE(t, "unaccepted client 2 sees EOF or a reset",
+         eof2.result == 0 || eof2.result == -ECONNRESET);
+  T_TRUE(t, "unaccepted client 3 sees EOF or a reset",
+         eof3.result == 0 || eof3.result == -ECONNRESET);
+  /* The number again, on a socket listening on another port. */
+  int l2 = pr_listen(t, &a2);
+  if (l2 != l1) {
+    T_TRUE(t, "dup2 onto the closed number", dup2(l2, l1) == l1);
+    close(l2);
+    l2 = l1;
+  }
+  T_OK(t, "evl_accept (reused number)",
+       evl_accept(e.p, l2, NULL, NULL, pp_done, &acc2, NULL));
+  int c4 = pr_client(t, &a2);
+  pp_run_until(&e, &acc2.calls);
+  T_TRUE(t, "accept on the reused number gave an fd", acc2.result >= 0);
+  struct sockaddr_in got = {0}, want = {0};
+  socklen_t gl = sizeof got, wl = sizeof want;
+  if (acc2.result >= 0) {
+    T_EQ(t, "getpeername", 0,
+         getpeername((int)acc2.result, (struct sockaddr *)&got, &gl));
+    T_EQ(t, "getsockname", 0, getsockname(c4, (struct sockaddr *)&want, &wl));
+    T_EQ(t, "the accepted connection is the new socket's client (port)",
+         ntohs(want.sin_port), ntohs(got.sin_port));
+    T_OK(t, "evl_io_close", evl_io_close(e.p, (int)acc2.result));
+  }
+  pp_spin(&e, 2);
+  T_EQ(t, "accept callbacks", 2, acc1.calls + acc2.calls);
+  T_OK(t, "evl_io_close", evl_io_close(e.p, (int)acc1.result));
+  T_OK(t, "evl_io_close", evl_io_close(e.p, l2));
+  T_OK(t, "evl_io_close", evl_io_close(e.p, c2));
+  T_OK(t, "evl_io_close", evl_io_close(e.p, c3));
+  pp_close(&e);
+  t_close(c1);
+  t_close(c4);
 }

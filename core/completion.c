@@ -374,7 +374,7 @@ int evl_cancel_io(evl_proactor *p, evl_io_id id) {
   if (i == 0 || i > p->nslots || p->slots[i - 1].gen != gen)
     return EVL_EHANDLE;
   cop *op = p->slots[i - 1].op;
-  if (!op || op->completed || op->cancelled || op->kind == K_MSRECV)
+  if (!op || op->completed || op->cancelled || op->kind >= K_MSRECV)
     return EVL_EHANDLE;
   if (op->inflight)
     return evl__uring_cancel(p, op);

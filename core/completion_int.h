@@ -8,7 +8,16 @@
 
 #include "evl/completion.h"
 
-enum { K_RECV, K_SEND, K_ACCEPT, K_CONNECT, K_READ, K_WRITE, K_MSRECV };
+enum {
+  K_RECV,
+  K_SEND,
+  K_ACCEPT,
+  K_CONNECT,
+  K_READ,
+  K_WRITE,
+  K_MSRECV,
+  K_MSACCEPT
+};
 
 typedef struct cop {
   struct cop *next;
@@ -44,6 +53,11 @@ typedef struct cfd {
   uint16_t ch_head, ch_tail;
   unsigned char ms_done, nobufs;
   int ms_res;
+  /* ... multishot accept: the armed request, fds accepted and not yet
+   * taken by an evl_accept (oldest first), an error for the next one. */
+  struct cop *msa;
+  int *acc;
+  int nacc, acc_cap, acc_err;
 } cfd;
 
 typedef struct cslot {
@@ -82,9 +96,12 @@ void evl__ms_fini(evl_proactor *p);
 /* The head recv of fd: served from buffered chunks, the fd's end, or by
  * arming the fd's multishot request; 0 when it must be a plain recv. */
 int evl__ms_recv(evl_proactor *p, cop *op);
-/* A CQE of fd's multishot request. */
+/* The same for the head accept of a listening fd (no address wanted). */
+int evl__ms_accept(evl_proactor *p, cop *op);
+/* A CQE of fd's multishot request (recv or accept). */
 void evl__ms_cqe(evl_proactor *p, cop *ms, int res, unsigned flags);
-/* fd is being closed: cancel its request, give its chunks back. */
+/* fd is being closed: cancel its requests, give its chunks back, close
+ * the connections accepted for it. */
 void evl__ms_forget(evl_proactor *p, int fd);
 /* Engine internals the multishot part uses. */
 struct io_uring_sqe;

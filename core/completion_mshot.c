@@ -1,11 +1,15 @@
-/* completion_mshot.c — the io_uring engine's recv as one multishot request
- * per fd, filling buffers from a provided-buffer ring: an echo's next recv
- * costs no SQE and no re-armed poll in the kernel; bytes that arrive with
- * no recv pending wait here, in their buffer, for the next one. */
+/* completion_mshot.c — the io_uring engine's recv and accept as one
+ * multishot request per fd. Recv fills buffers from a provided-buffer ring:
+ * an echo's next recv costs no SQE and no re-armed poll in the kernel;
+ * bytes that arrive with no recv pending wait here, in their buffer, for
+ * the next one. Accept queues the connections it took until an evl_accept
+ * takes them. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "completion_int.h"
 
@@ -22,6 +26,7 @@ struct evl__mshot {
   uint32_t len[MS_NBUF], off[MS_NBUF]; /* a received chunk in buffer i */
   uint16_t next[MS_NBUF];              /* the fd's next chunk, id + 1 */
   int off_for_good; /* the kernel refused a multishot recv (-EINVAL) */
+  int accept_off;   /* ... a multishot accept */
 };
 
 static void ms_give_back(evl_proactor *p, unsigned bid) {
@@ -66,6 +71,14 @@ void evl__ms_fini(evl_proactor *p) {
   struct evl__mshot *m = p->ms;
   if (!m)
     return;
+  for (int fd = 0; fd < p->nfds; fd++) {
+    cfd *f = &p->fds[fd];
+    for (int i = 0; i < f->nacc; i++)
+      close(f->acc[i]);
+    free(f->acc);
+    f->acc = NULL;
+    f->nacc = 0;
+  }
   io_uring_unregister_buf_ring(evl__uring_ring(p), MS_BGID);
   free(m->bufs);
   free(m->br);
@@ -73,11 +86,11 @@ void evl__ms_fini(evl_proactor *p) {
   p->ms = NULL;
 }
 
-static int ms_arm(evl_proactor *p, cfd *f, int fd) {
+static int ms_arm(evl_proactor *p, cfd *f, int fd, int kind) {
   cop *ms = calloc(1, sizeof *ms);
   if (!ms)
     return -ENOMEM;
-  ms->kind = K_MSRECV;
+  ms->kind = kind;
   ms->fd = fd;
   int rc = evl__slot_take(p, ms);
   struct io_uring_sqe *sqe = rc == 0 ? evl__uring_sqe(p) : NULL;
@@ -87,12 +100,18 @@ static int ms_arm(evl_proactor *p, cfd *f, int fd) {
     free(ms);
     return rc < 0 ? rc : -EBUSY;
   }
-  io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
-  sqe->flags |= IOSQE_BUFFER_SELECT;
-  sqe->buf_group = MS_BGID;
+  if (kind == K_MSACCEPT) {
+    io_uring_prep_multishot_accept(sqe, fd, NULL, NULL,
+                                   SOCK_NONBLOCK | SOCK_CLOEXEC);
+    f->msa = ms;
+  } else {
+    io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = MS_BGID;
+    f->ms = ms;
+  }
   evl__uring_set_ud(sqe, ms);
   evl__uring_track(p, ms);
-  f->ms = ms;
   return 0;
 }
 
@@ -130,14 +149,77 @@ int evl__ms_recv(evl_proactor *p, cop *op) {
   }
   if (f->ms)
     return 1; /* armed: the next chunk serves op */
-  if (f->nobufs || ms_arm(p, f, op->fd) < 0)
+  if (f->nobufs || ms_arm(p, f, op->fd, K_MSRECV) < 0)
     return 0;
   return 1;
+}
+
+int evl__ms_accept(evl_proactor *p, cop *op) {
+  cfd *f = &p->fds[op->fd];
+  if (!p->ms || (p->ms->accept_off && !f->nacc && !f->acc_err && !f->msa))
+    return 0;
+  if (f->nacc) {
+    int fd = f->acc[0];
+    memmove(f->acc, f->acc + 1, (size_t)--f->nacc * sizeof *f->acc);
+    evl__op_finished(p, op, fd);
+    return 1;
+  }
+  if (f->acc_err) {
+    int err = f->acc_err;
+    f->acc_err = 0;
+    evl__op_finished(p, op, err);
+    return 1;
+  }
+  if (f->msa)
+    return 1;
+  return ms_arm(p, f, op->fd, K_MSACCEPT) == 0;
+}
+
+/* A connection the fd's multishot accept took: queued for an evl_accept. */
+static void ms_accepted(cfd *f, int res) {
+  if (f->nacc == f->acc_cap) {
+    int cap = f->acc_cap ? f->acc_cap * 2 : 8;
+    int *a = realloc(f->acc, (size_t)cap * sizeof *a);
+    if (!a) {
+      close(res);
+      f->acc_err = -ENOMEM;
+      return;
+    }
+    f->acc = a;
+    f->acc_cap = cap;
+  }
+  f->acc[f->nacc++] = res;
+}
+
+static void ms_accept_cqe(evl_proactor *p, cop *ms, int res, int more) {
+  cfd *f = ms->fd < p->nfds ? &p->fds[ms->fd] : NULL;
+  int live = f && f->msa == ms && !ms->cancelled;
+  if (res >= 0 && !live)
+    close(res); /* for a listening fd closed since */
+  else if (res >= 0)
+    ms_accepted(f, res);
+  else if (live && res == -EINVAL)
+    p->ms->accept_off = 1; /* no multishot accept here: plain ones */
+  else if (live && res != -ECANCELED)
+    f->acc_err = res;
+  if (!more) {
+    if (live)
+      f->msa = NULL;
+    evl__slot_drop(p, ms);
+    free(ms);
+  }
+  cop *head = live ? f->q[0].head : NULL;
+  if (head && !head->inflight && head->kind == K_ACCEPT)
+    evl__uring_start(p, head);
 }
 
 void evl__ms_cqe(evl_proactor *p, cop *ms, int res, unsigned flags) {
   struct evl__mshot *m = p->ms;
   int more = (flags & IORING_CQE_F_MORE) != 0;
+  if (ms->kind == K_MSACCEPT) {
+    ms_accept_cqe(p, ms, res, more);
+    return;
+  }
   cfd *f = ms->fd < p->nfds ? &p->fds[ms->fd] : NULL;
   /* A request of an fd closed since (its number maybe reused) only gives
    * its buffers back. */
@@ -191,6 +273,14 @@ void evl__ms_forget(evl_proactor *p, int fd) {
   f->ch_tail = 0;
   f->ms_done = f->nobufs = 0;
   f->ms_res = 0;
+  if (f->msa && !f->msa->cancelled)
+    evl__uring_cancel(p, f->msa);
+  f->msa = NULL;
+  for (int i = 0; i < f->nacc; i++)
+    close(f->acc[i]);
+  free(f->acc);
+  f->acc = NULL;
+  f->nacc = f->acc_cap = f->acc_err = 0;
 }
 
 #else
@@ -203,6 +293,11 @@ void evl__ms_fini(evl_proactor *p) {
   (void)p;
 }
 int evl__ms_recv(evl_proactor *p, cop *op) {
+  (void)p;
+  (void)op;
+  return 0;
+}
+int evl__ms_accept(evl_proactor *p, cop *op) {
   (void)p;
   (void)op;
   return 0;

@@ -97,7 +97,9 @@ void evl__uring_start(evl_proactor *p, cop *op) {
   /* A recv is served by the fd's multishot request where there is one. */
   if (op->kind == K_RECV && evl__ms_recv(p, op))
     return;
-  if (op->kind == K_RECV)
+  if (op->kind == K_ACCEPT && !op->addr && !op->plain && evl__ms_accept(p, op))
+    return;
+  if (op->kind == K_RECV || op->kind == K_ACCEPT)
     op->plain = 1;
   struct io_uring_sqe *sqe = sqe_for(p);
   op->inflight = 1;
@@ -165,7 +167,7 @@ static void on_token(void *ctx, uint32_t token, int32_t res, uint32_t flags) {
     return;
   int was = p->in_ring;
   p->in_ring = 1;
-  if (op->kind == K_MSRECV) {
+  if (op->kind == K_MSRECV || op->kind == K_MSACCEPT) {
     if (!(flags & IORING_CQE_F_MORE)) {
       op->inflight = 0;
       p->ring->nflight--;
