@@ -124,8 +124,8 @@ endef
 # through the services table in core/loop_int.h, which impls/adapter_core.c
 # provides for a native loop.
 # -Bsymbolic keeps each module's copies bound to themselves.
-ADAPTER_SRC := impls/adapter.c impls/adapter_core.c impls/adapter_signal.c \
-               impls/adapter_timer.c \
+ADAPTER_SRC := impls/adapter.c impls/adapter_core.c impls/adapter_io.c \
+               impls/adapter_signal.c impls/adapter_timer.c \
                core/error.c core/future.c core/executor.c
 # CPython is not built with the sanitizers: LeakSanitizer cannot see into
 # pymalloc's arenas, so every object the interpreter keeps for the life of

@@ -206,7 +206,7 @@ int evl__adapter_loop_close(evl_loop *loop) {
   if (!orphan) {
     for (int sig = 1; sig < NSIG; sig++)
       if (b->sigs[sig])
-        b->hooks->sig_drop(loop, sig);
+        evl__adapter_sig_drop(b, sig);
     b->hooks->teardown(loop);
   }
   evl__adapter_base_fini(b);
@@ -284,47 +284,6 @@ int evl__adapter_fd_headroom(int n) {
   while (got > 0)
     close(fds[--got]);
   return rc;
-}
-
-int evl__adapter_check_fd(int fd) {
-  if (fd < 0 || fcntl(fd, F_GETFD) < 0)
-    return -EBADF;
-  return 0;
-}
-
-int evl__adapter_io_add_prep(evl_loop *loop, int fd, evl_io_cb cb,
-                             int (*check_fd)(int fd)) {
-  evl__adapter_base *b = EVL__ADAPTER_BASE(loop);
-  int rc = evl__adapter_check(b);
-  if (rc)
-    return rc;
-  if (!cb)
-    return -EINVAL;
-  if ((rc = check_fd(fd)) < 0)
-    return rc;
-  if (fd < b->fds_cap)
-    return 0;
-  int ncap = b->fds_cap ? b->fds_cap : 64;
-  while (ncap <= fd)
-    ncap *= 2;
-  void **nv = realloc(b->fds, (size_t)ncap * sizeof *nv);
-  if (!nv)
-    return -ENOMEM;
-  memset(nv + b->fds_cap, 0, (size_t)(ncap - b->fds_cap) * sizeof *nv);
-  b->fds = nv;
-  b->fds_cap = ncap;
-  return 0;
-}
-
-int evl__adapter_io_lookup(evl_loop *loop, int fd, void **rec) {
-  evl__adapter_base *b = EVL__ADAPTER_BASE(loop);
-  int rc = evl__adapter_check(b);
-  if (rc)
-    return rc;
-  if (fd < 0)
-    return -EBADF;
-  *rec = fd < b->fds_cap ? b->fds[fd] : NULL;
-  return 0;
 }
 
 /* ---- call_soon and its batches ---------------------------------------- */

@@ -136,6 +136,25 @@ typedef struct evl__adapter_due {
 
 struct evl__adapter_base;
 
+/* What every adapter's fd record holds besides the library's watchers
+ * (which the adapter puts after it). Add, replace, remove and teardown are
+ * written once, in adapter_io.c; the library calls go through hooks. */
+typedef struct evl__adapter_fd {
+  struct evl__adapter_base *base;
+  int fd;
+  evl_io_cb cb[2]; /* [0] reader, [1] writer; NULL: not watched */
+  void *arg[2];
+} evl__adapter_fd;
+
+/* A signal handler's record, the library's watcher after it; add,
+ * replace and remove are written once, in adapter_signal.c. */
+typedef struct evl__adapter_sig {
+  struct evl__adapter_base *base;
+  evl_cb cb;
+  void *arg;
+  int sig;
+} evl__adapter_sig;
+
 /* What every adapter's timer holds besides the library's watcher (which
  * the adapter puts beside it). The logic around it — call_later, call_at,
  * cancel, rearm, firing in order — is written once, in adapter_timer.c. */
@@ -163,8 +182,29 @@ typedef struct evl__adapter_hooks {
   void (*timer_free)(struct evl__adapter_base *b, evl__adapter_timer *t);
   /* Wakes the library's poll; called under the cross-thread queue's lock. */
   void (*wake)(struct evl__adapter_base *b);
-  /* Stops the watcher in sigs[sig], frees it and sets the slot to NULL. */
-  void (*sig_drop)(evl_loop *loop, int sig);
+
+  /* I/O. What add_reader/add_writer accept besides an open fd: 0 or an
+   * error (libevent refuses regular files up front). */
+  int (*check_fd)(int fd);
+  /* A record for fd with its watchers set up, not started; NULL with *err
+   * (nothing of it stays registered). base and fd are filled in after. */
+  evl__adapter_fd *(*fd_new)(struct evl__adapter_base *b, int fd, int *err);
+  /* (Re)starts direction `write` (0 reader, 1 writer) after its callback
+   * was set or replaced, dropping any event already collected for it
+   * (S6); 0 or -errno, and then that direction is not watched. */
+  int (*io_start)(struct evl__adapter_base *b, evl__adapter_fd *f, int write);
+  /* Stops direction `write`, whose callback is now NULL. */
+  void (*io_stop)(struct evl__adapter_base *b, evl__adapter_fd *f, int write);
+  /* Stops whatever still runs and frees the record (now or, for libuv,
+   * when its close callback runs). */
+  void (*fd_free)(struct evl__adapter_base *b, evl__adapter_fd *f);
+
+  /* Signals (S12). A record watching sig, started; NULL with *err. */
+  evl__adapter_sig *(*sig_new)(struct evl__adapter_base *b, int sig, int *err);
+  /* Stops the watcher and frees the record. */
+  void (*sig_free)(struct evl__adapter_base *b, evl__adapter_sig *s);
+  int sig_mode;    /* EVL__ADAPTER_SIG_*: which loops may share a signal */
+  int sig_restore; /* the library leaves SIG_DFL: put back what was found */
   /* Frees the library's part of a closing loop (signals and timers are
    * gone). */
   void (*teardown)(evl_loop *loop);
@@ -361,7 +401,27 @@ int evl__adapter_report_error(evl_loop *loop, int code, const char *message);
 int evl__adapter_set_debug(evl_loop *loop, int on);
 int evl__adapter_set_slow_callback_ns(evl_loop *loop, uint64_t ns);
 int evl__adapter_loop_stats(const evl_loop *loop, evl_loop_stats *out);
+int evl__adapter_add_signal_handler(evl_loop *loop, int sig, evl_cb cb,
+                                    void *arg);
 int evl__adapter_remove_signal_handler(evl_loop *loop, int sig);
+/* Stops and frees the handler of sig (there is one) and lets the signal
+ * go (loop close, remove_signal_handler). */
+void evl__adapter_sig_drop(evl__adapter_base *b, int sig);
+
+/* I/O entry points (adapter_io.c), through the hooks. */
+int evl__adapter_add_reader(evl_loop *loop, int fd, evl_io_cb cb, void *arg);
+int evl__adapter_add_writer(evl_loop *loop, int fd, evl_io_cb cb, void *arg);
+int evl__adapter_remove_reader(evl_loop *loop, int fd);
+int evl__adapter_remove_writer(evl_loop *loop, int fd);
+/* After a direction of f lost its callback outside remove (an error the
+ * library reported): frees f if neither direction is left. */
+void evl__adapter_fd_drop(evl__adapter_base *b, evl__adapter_fd *f);
+/* Loop close: fd_free on every record. */
+void evl__adapter_fds_free(evl__adapter_base *b);
+/* An I/O callback's call off the fast path (an error, debug mode): counts
+ * the event, times the callback. f may be freed by it. */
+void evl__adapter_io_call(evl__adapter_base *b, evl__adapter_fd *f, int write,
+                          unsigned extra);
 
 /* The ops-table entries every adapter fills alike: the shared entry points
  * above, futures and the executor. Each adapter lists its own entries
@@ -377,9 +437,13 @@ int evl__adapter_remove_signal_handler(evl_loop *loop, int sig);
   .report_error = evl__adapter_report_error,                                   \
   .set_debug = evl__adapter_set_debug,                                         \
   .set_slow_callback_ns = evl__adapter_set_slow_callback_ns,                   \
+  .add_signal_handler = evl__adapter_add_signal_handler,                       \
   .remove_signal_handler = evl__adapter_remove_signal_handler,                 \
-  .future_new = evl_future_new, .future_retain = evl_future_retain,            \
-  .future_release = evl_future_release,                                        \
+  .add_reader = evl__adapter_add_reader,                                       \
+  .remove_reader = evl__adapter_remove_reader,                                 \
+  .add_writer = evl__adapter_add_writer,                                       \
+  .remove_writer = evl__adapter_remove_writer, .future_new = evl_future_new,   \
+  .future_retain = evl_future_retain, .future_release = evl_future_release,    \
   .future_set_result = evl_future_set_result,                                  \
   .future_set_error = evl_future_set_error,                                    \
   .future_cancel = evl_future_cancel, .future_state = evl_future_state,        \
@@ -521,6 +585,13 @@ static inline void evl__adapter_cb_end(evl__adapter_base *b, uint64_t t0) {
     evl__adapter_cb_slow(b, t0);
 }
 
+/* A signal handler's call, from the library's signal callback. */
+static inline void evl__adapter_sig_run(evl__adapter_sig *s) {
+  uint64_t t0 = evl__adapter_cb_begin(s->base);
+  s->cb(s->arg);
+  evl__adapter_cb_end(s->base, t0);
+}
+
 /* Signals (S12). The libraries install their own handlers; this records
  * the disposition found before, per process, so the last loop to stop
  * watching a signal puts it back (libuv and libev reset to SIG_DFL). */
@@ -544,15 +615,9 @@ void evl__adapter_sig_release(int sig, int restore);
  * loop creation cannot be had. */
 int evl__adapter_fd_headroom(int n);
 
-/* Validation shared by add_reader/add_writer. */
+/* hooks->check_fd for a library that watches whatever epoll takes: -EBADF
+ * for a closed fd (uv_poll_init and libev answer the rest). */
 int evl__adapter_check_fd(int fd);
-/* add_reader/add_writer's checks, with the adapter's fd check, and room
- * for fd in b->fds; 0 or an error. */
-int evl__adapter_io_add_prep(evl_loop *loop, int fd, evl_io_cb cb,
-                             int (*check_fd)(int fd));
-/* remove_reader/remove_writer's checks: 0 with *rec the fd's record (NULL
- * if none), or an error. */
-int evl__adapter_io_lookup(evl_loop *loop, int fd, void **rec);
 /* add_signal_handler's checks: 0 or an error. */
 int evl__adapter_sig_add_check(evl_loop *loop, int sig, evl_cb cb);
 

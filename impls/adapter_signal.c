@@ -1,5 +1,6 @@
-/* adapter_signal.c — signal bookkeeping shared by the native adapters (S12):
- * which loop holds a signal and the disposition to put back. */
+/* adapter_signal.c — the native adapters' signal handlers (S12), written
+ * once: add, replace and remove through the hooks, which loop holds a
+ * signal, and the disposition to put back. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -74,14 +75,49 @@ int evl__adapter_sig_add_check(evl_loop *loop, int sig, evl_cb cb) {
   return 0;
 }
 
+int evl__adapter_add_signal_handler(evl_loop *loop, int sig, evl_cb cb,
+                                    void *arg) {
+  evl__adapter_base *b = EVL__ADAPTER_BASE(loop);
+  int rc = evl__adapter_sig_add_check(loop, sig, cb);
+  if (rc)
+    return rc;
+  evl__adapter_sig *s = b->sigs[sig];
+  if (s) { /* replaces, as add_reader does */
+    s->cb = cb;
+    s->arg = arg;
+    return 0;
+  }
+  if ((rc = evl__adapter_sig_acquire(sig, loop, b->hooks->sig_mode)) < 0)
+    return rc;
+  /* The library's callback runs from the loop only: the record is
+   * complete before that. */
+  if (!(s = b->hooks->sig_new(b, sig, &rc))) {
+    evl__adapter_sig_release(sig, 1);
+    return rc;
+  }
+  s->base = b;
+  s->cb = cb;
+  s->arg = arg;
+  s->sig = sig;
+  b->sigs[sig] = s;
+  return 0;
+}
+
+void evl__adapter_sig_drop(evl__adapter_base *b, int sig) {
+  b->hooks->sig_free(b, b->sigs[sig]);
+  b->sigs[sig] = NULL;
+  evl__adapter_sig_release(sig, b->hooks->sig_restore);
+}
+
 int evl__adapter_remove_signal_handler(evl_loop *loop, int sig) {
-  int rc = evl__adapter_check(EVL__ADAPTER_BASE(loop));
+  evl__adapter_base *b = EVL__ADAPTER_BASE(loop);
+  int rc = evl__adapter_check(b);
   if (rc)
     return rc;
   if (evl__adapter_sig_check(sig) < 0)
     return -EINVAL;
-  if (!EVL__ADAPTER_BASE(loop)->sigs[sig])
+  if (!b->sigs[sig])
     return 0;
-  EVL__ADAPTER_BASE(loop)->hooks->sig_drop(loop, sig);
+  evl__adapter_sig_drop(b, sig);
   return 1;
 }

@@ -21,10 +21,8 @@ typedef struct evn_timer {
 /* One ev_io per direction, as libev users write it: stopping a watcher also
  * drops its pending event, which is exactly S6's stale-event rule. */
 typedef struct evn_fd {
+  evl__adapter_fd a; /* first: the shared code sees the record as it */
   ev_io r, w;
-  evl_loop *loop;
-  evl_io_cb cb[2]; /* [0] reader, [1] writer, as `write` indexes them */
-  void *arg[2];
 } evn_fd;
 
 struct evl_loop {
@@ -190,109 +188,82 @@ static void evn_timer_free(evl__adapter_base *b, evl__adapter_timer *at) {
 }
 
 /* ---- I/O ---------------------------------------------------------------- */
-static void evn_drop_fd(evl_loop *loop, evn_fd *f) {
-  if (f->cb[0] || f->cb[1])
-    return;
-  loop->b.fds[f->r.fd] = NULL;
-  loop->b.nfds--;
-  free(f);
-}
-
 /* An error or debug mode: everything out of line, so that the fast path
  * below saves no register and ends in a tail call. */
-__attribute__((noinline, cold)) static void
-evn_io_rare(evl_loop *loop, evn_fd *f, ev_io *w, int write, int revents) {
-  int fd = w->fd;
-  evl_io_cb cb = f->cb[write];
-  void *arg = f->arg[write];
-  unsigned events = write ? EVL_WRITE : EVL_READ;
+__attribute__((noinline, cold)) static void evn_io_rare(evn_fd *f, int write,
+                                                        int revents) {
+  evl__adapter_base *b = f->a.base;
   if (revents & EV_ERROR) {
     /* libev found the fd invalid and stopped the watcher already. */
-    events |= EVL_ERR;
-    f->cb[write] = NULL;
-    evn_drop_fd(loop, f);
-  }
-  loop->b.st.events++;
-  /* f may be freed by the callback: nothing below may touch it. */
-  uint64_t t0 = evl__adapter_cb_begin(&loop->b);
-  cb(fd, events, arg);
-  evl__adapter_cb_end(&loop->b, t0);
-}
-
-static inline __attribute__((always_inline)) void
-evn_io(evn_fd *f, ev_io *w, int write, int revents) {
-  evl_loop *loop = f->loop;
-  if ((revents & EV_ERROR) || loop->b.debug) {
-    evn_io_rare(loop, f, w, write, revents);
+    evl_io_cb cb = f->a.cb[write];
+    void *arg = f->a.arg[write];
+    int fd = f->a.fd;
+    f->a.cb[write] = NULL;
+    evl__adapter_fd_drop(b, &f->a);
+    b->st.events++;
+    uint64_t t0 = evl__adapter_cb_begin(b);
+    cb(fd, (write ? EVL_WRITE : EVL_READ) | EVL_ERR, arg);
+    evl__adapter_cb_end(b, t0);
     return;
   }
-  loop->b.io_calls++;
-  f->cb[write](w->fd, write ? EVL_WRITE : EVL_READ, f->arg[write]);
+  evl__adapter_io_call(b, &f->a, write, 0);
+}
+
+static inline __attribute__((always_inline)) void evn_io(evn_fd *f, int write,
+                                                         int revents) {
+  evl__adapter_base *b = f->a.base;
+  if ((revents & EV_ERROR) || b->debug) {
+    evn_io_rare(f, write, revents);
+    return;
+  }
+  b->io_calls++;
+  f->a.cb[write](f->a.fd, write ? EVL_WRITE : EVL_READ, f->a.arg[write]);
 }
 
 static void evn_read_cb(struct ev_loop *ev, ev_io *w, int revents) {
   (void)ev;
-  evn_io((evn_fd *)((char *)w - offsetof(evn_fd, r)), w, 0, revents);
+  evn_io((evn_fd *)((char *)w - offsetof(evn_fd, r)), 0, revents);
 }
 
 static void evn_write_cb(struct ev_loop *ev, ev_io *w, int revents) {
   (void)ev;
-  evn_io((evn_fd *)((char *)w - offsetof(evn_fd, w)), w, 1, revents);
+  evn_io((evn_fd *)((char *)w - offsetof(evn_fd, w)), 1, revents);
 }
 
-static int evn_add(evl_loop *loop, int fd, int write, evl_io_cb cb, void *arg) {
-  int rc = evl__adapter_io_add_prep(loop, fd, cb, evl__adapter_check_fd);
-  if (rc)
-    return rc;
-  evn_fd *f = loop->b.fds[fd];
+static evl__adapter_fd *evn_fd_new(evl__adapter_base *b, int fd, int *err) {
+  (void)b;
+  evn_fd *f = calloc(1, sizeof *f);
   if (!f) {
-    f = calloc(1, sizeof *f);
-    if (!f)
-      return -ENOMEM;
-    f->loop = loop;
-    ev_io_init(&f->r, evn_read_cb, fd, EV_READ);
-    ev_io_init(&f->w, evn_write_cb, fd, EV_WRITE);
-    loop->b.fds[fd] = f;
-    loop->b.nfds++;
+    *err = -ENOMEM;
+    return NULL;
   }
-  /* Stop and start again even for a replacement: that drops an event
-   * already collected for the old callback. */
+  ev_io_init(&f->r, evn_read_cb, fd, EV_READ);
+  ev_io_init(&f->w, evn_write_cb, fd, EV_WRITE);
+  return &f->a;
+}
+
+static int evn_io_start(evl__adapter_base *b, evl__adapter_fd *a, int write) {
+  struct ev_loop *ev = ((evl_loop *)b)->ev;
+  evn_fd *f = (evn_fd *)a;
   ev_io *w = write ? &f->w : &f->r;
-  ev_io_stop(loop->ev, w);
-  f->cb[write] = cb;
-  f->arg[write] = arg;
+  ev_io_stop(ev, w);
   /* ev_io_set makes libev epoll_ctl the fd afresh: the number may name
    * another file than when it was first added (closed without removal). */
-  ev_io_set(w, fd, write ? EV_WRITE : EV_READ);
-  ev_io_start(loop->ev, w);
+  ev_io_set(w, a->fd, write ? EV_WRITE : EV_READ);
+  ev_io_start(ev, w);
   return 0;
 }
 
-static int evn_remove(evl_loop *loop, int fd, int write) {
-  void *rec;
-  int rc = evl__adapter_io_lookup(loop, fd, &rec);
-  if (rc)
-    return rc;
-  evn_fd *f = rec;
-  if (!f || !f->cb[write])
-    return 0;
-  ev_io_stop(loop->ev, write ? &f->w : &f->r);
-  f->cb[write] = NULL;
-  evn_drop_fd(loop, f);
-  return 1;
+static void evn_io_stop(evl__adapter_base *b, evl__adapter_fd *a, int write) {
+  evn_fd *f = (evn_fd *)a;
+  ev_io_stop(((evl_loop *)b)->ev, write ? &f->w : &f->r);
 }
 
-static int evn_add_reader(evl_loop *loop, int fd, evl_io_cb cb, void *arg) {
-  return evn_add(loop, fd, 0, cb, arg);
-}
-static int evn_add_writer(evl_loop *loop, int fd, evl_io_cb cb, void *arg) {
-  return evn_add(loop, fd, 1, cb, arg);
-}
-static int evn_remove_reader(evl_loop *loop, int fd) {
-  return evn_remove(loop, fd, 0);
-}
-static int evn_remove_writer(evl_loop *loop, int fd) {
-  return evn_remove(loop, fd, 1);
+static void evn_fd_free(evl__adapter_base *b, evl__adapter_fd *a) {
+  evn_fd *f = (evn_fd *)a;
+  ev_io_stop(((evl_loop *)b)->ev, &f->r);
+  ev_io_stop(((evl_loop *)b)->ev, &f->w);
+  free(f);
 }
 
 /* ---- running ------------------------------------------------------------ */
@@ -351,55 +322,30 @@ static void evn_wake(evl__adapter_base *b) {
 
 /* ---- signals ------------------------------------------------------------ */
 typedef struct evn_sig {
+  evl__adapter_sig a;
   ev_signal w;
-  evl_loop *loop;
-  evl_cb cb;
-  void *arg;
 } evn_sig;
 
 static void evn_sig_cb(struct ev_loop *ev, ev_signal *w, int revents) {
   (void)ev, (void)revents;
-  evn_sig *s = (evn_sig *)w;
-  uint64_t t0 = evl__adapter_cb_begin(&s->loop->b);
-  s->cb(s->arg);
-  evl__adapter_cb_end(&s->loop->b, t0);
+  evl__adapter_sig_run(&((evn_sig *)((char *)w - offsetof(evn_sig, w)))->a);
 }
 
-static void evn_sig_drop(evl_loop *loop, int sig) {
-  /* libev resets the signal to SIG_DFL; release puts the original back. */
-  evn_sig *s = loop->b.sigs[sig];
-  ev_signal_stop(loop->ev, &s->w);
-  free(s);
-  loop->b.sigs[sig] = NULL;
-  evl__adapter_sig_release(sig, 1);
-}
-
-static int evn_add_signal_handler(evl_loop *loop, int sig, evl_cb cb,
-                                  void *arg) {
-  int rc = evl__adapter_sig_add_check(loop, sig, cb);
-  if (rc)
-    return rc;
-  evn_sig *s = loop->b.sigs[sig];
-  if (s) { /* replaces, as add_reader does */
-    s->cb = cb;
-    s->arg = arg;
-    return 0;
-  }
-  /* libev watches a signal in one loop at a time (its manual says so). */
-  if ((rc = evl__adapter_sig_acquire(sig, loop, EVL__ADAPTER_SIG_PER_SIG)) < 0)
-    return rc;
-  s = calloc(1, sizeof *s);
+static evl__adapter_sig *evn_sig_new(evl__adapter_base *b, int sig, int *err) {
+  evn_sig *s = calloc(1, sizeof *s);
   if (!s) {
-    evl__adapter_sig_release(sig, 1);
-    return -ENOMEM;
+    *err = -ENOMEM;
+    return NULL;
   }
-  s->loop = loop;
-  s->cb = cb;
-  s->arg = arg;
   ev_signal_init(&s->w, evn_sig_cb, sig);
-  ev_signal_start(loop->ev, &s->w);
-  loop->b.sigs[sig] = s;
-  return 0;
+  ev_signal_start(((evl_loop *)b)->ev, &s->w);
+  return &s->a;
+}
+
+static void evn_sig_free(evl__adapter_base *b, evl__adapter_sig *a) {
+  evn_sig *s = (evn_sig *)a;
+  ev_signal_stop(((evl_loop *)b)->ev, &s->w);
+  free(s);
 }
 
 /* ---- stats -------------------------------------------------------------- */
@@ -414,14 +360,7 @@ static int evn_loop_stats(const evl_loop *loop, evl_loop_stats *out) {
 static void evn_teardown(evl_loop *loop) {
   if (loop->ev)
     evl__adapter_timers_free(&loop->b);
-  for (int fd = 0; fd < loop->b.fds_cap; fd++) {
-    evn_fd *f = loop->b.fds[fd];
-    if (f) {
-      ev_io_stop(loop->ev, &f->r);
-      ev_io_stop(loop->ev, &f->w);
-      free(f);
-    }
-  }
+  evl__adapter_fds_free(&loop->b);
   if (loop->ev) {
     ev_idle_stop(loop->ev, &loop->idle);
     ev_check_stop(loop->ev, &loop->check);
@@ -488,7 +427,17 @@ static const evl__adapter_hooks evn_hooks = {
     .timer_stop = evn_timer_stop_hook,
     .timer_free = evn_timer_free,
     .wake = evn_wake,
-    .sig_drop = evn_sig_drop,
+    .check_fd = evl__adapter_check_fd,
+    .fd_new = evn_fd_new,
+    .io_start = evn_io_start,
+    .io_stop = evn_io_stop,
+    .fd_free = evn_fd_free,
+    .sig_new = evn_sig_new,
+    .sig_free = evn_sig_free,
+    /* libev watches a signal in one loop at a time (its manual says so),
+     * and resets it to SIG_DFL when it stops. */
+    .sig_mode = EVL__ADAPTER_SIG_PER_SIG,
+    .sig_restore = 1,
     .teardown = evn_teardown,
     .after_fork = evn_after_fork,
 };
@@ -526,14 +475,9 @@ static const evl_impl_ops evn_ops = {
     .call_later = evn_call_later,
     .cancel = evn_cancel,
     .rearm = evn_rearm,
-    .add_reader = evn_add_reader,
-    .remove_reader = evn_remove_reader,
-    .add_writer = evn_add_writer,
-    .remove_writer = evn_remove_writer,
     .run_forever = evn_run_forever,
     .run_once = evn_run_once,
     .stop = evn_stop,
-    .add_signal_handler = evn_add_signal_handler,
     .loop_stats = evn_loop_stats,
 };
 

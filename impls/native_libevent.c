@@ -24,11 +24,8 @@ typedef struct evb_timer {
 /* One persistent event per direction: event_del() also takes an already
  * activated event off the active queue, which is S6's stale-event rule. */
 typedef struct evb_fd {
+  evl__adapter_fd a; /* first: the shared code sees the record as it */
   struct event *r, *w;
-  evl_loop *loop;
-  int fd;
-  evl_io_cb cb[2]; /* [0] reader, [1] writer, as `write` indexes them */
-  void *arg[2];
 } evb_fd;
 
 struct evl_loop {
@@ -164,41 +161,24 @@ static void evb_timer_free(evl__adapter_base *b, evl__adapter_timer *at) {
 }
 
 /* ---- I/O ---------------------------------------------------------------- */
-static void evb_fd_free(evb_fd *f) {
-  if (f->r)
-    event_free(f->r);
-  if (f->w)
-    event_free(f->w);
-  free(f);
-}
-
-static void evb_drop_fd(evl_loop *loop, evb_fd *f) {
-  if (f->cb[0] || f->cb[1])
+static inline void evb_io_cb(evb_fd *f, int write) {
+  evl__adapter_base *b = f->a.base;
+  if (b->debug) {
+    evl__adapter_io_call(b, &f->a, write, 0);
     return;
-  loop->b.fds[f->fd] = NULL;
-  loop->b.nfds--;
-  evb_fd_free(f);
-}
-
-static void evb_io_cb(evutil_socket_t fd, short what, void *arg, int write) {
-  evb_fd *f = arg;
-  evl_loop *loop = f->loop;
-  evl_io_cb cb = f->cb[write];
-  void *cbarg = f->arg[write];
-  loop->b.st.events++;
-  (void)what;
-  /* f may be freed by the callback: nothing below may touch it. */
-  uint64_t t0 = evl__adapter_cb_begin(&loop->b);
-  cb(fd, write ? EVL_WRITE : EVL_READ, cbarg);
-  evl__adapter_cb_end(&loop->b, t0);
+  }
+  b->io_calls++;
+  f->a.cb[write](f->a.fd, write ? EVL_WRITE : EVL_READ, f->a.arg[write]);
 }
 
 static void evb_read_cb(evutil_socket_t fd, short what, void *arg) {
-  evb_io_cb(fd, what, arg, 0);
+  (void)fd, (void)what;
+  evb_io_cb(arg, 0);
 }
 
 static void evb_write_cb(evutil_socket_t fd, short what, void *arg) {
-  evb_io_cb(fd, what, arg, 1);
+  (void)fd, (void)what;
+  evb_io_cb(arg, 1);
 }
 
 /* -EBADF for no fd; -EPERM, epoll's answer, for what epoll cannot watch:
@@ -212,74 +192,45 @@ static int evb_check_fd(int fd) {
   return 0;
 }
 
-static int evb_add(evl_loop *loop, int fd, int write, evl_io_cb cb, void *arg) {
-  int rc = evl__adapter_io_add_prep(loop, fd, cb, evb_check_fd);
-  if (rc)
-    return rc;
-  evb_fd *f = loop->b.fds[fd];
-  int fresh = !f;
-  if (fresh) {
-    f = calloc(1, sizeof *f);
-    if (!f)
-      return -ENOMEM;
-    f->loop = loop;
-    f->fd = fd;
-    f->r = event_new(loop->eb, fd, EV_READ | EV_PERSIST, evb_read_cb, f);
-    f->w = event_new(loop->eb, fd, EV_WRITE | EV_PERSIST, evb_write_cb, f);
-    if (!f->r || !f->w) {
-      evb_fd_free(f);
-      return -ENOMEM;
-    }
+static void evb_fd_free(evl__adapter_base *b, evl__adapter_fd *a) {
+  (void)b;
+  evb_fd *f = (evb_fd *)a;
+  if (f->r)
+    event_free(f->r);
+  if (f->w)
+    event_free(f->w);
+  free(f);
+}
+
+static evl__adapter_fd *evb_fd_new(evl__adapter_base *b, int fd, int *err) {
+  struct event_base *eb = ((evl_loop *)b)->eb;
+  evb_fd *f = calloc(1, sizeof *f);
+  if (f) {
+    f->r = event_new(eb, fd, EV_READ | EV_PERSIST, evb_read_cb, f);
+    f->w = event_new(eb, fd, EV_WRITE | EV_PERSIST, evb_write_cb, f);
   }
-  struct event *ev = write ? f->w : f->r;
-  /* Delete and add again even for a replacement: that drops an event
-   * already activated for the old callback. */
+  if (!f || !f->r || !f->w) {
+    if (f)
+      evb_fd_free(b, &f->a);
+    *err = -ENOMEM;
+    return NULL;
+  }
+  return &f->a;
+}
+
+static int evb_io_start(evl__adapter_base *b, evl__adapter_fd *a, int write) {
+  (void)b;
+  struct event *ev = write ? ((evb_fd *)a)->w : ((evb_fd *)a)->r;
   event_del(ev);
-  if (event_add(ev, NULL) < 0) {
-    /* epoll refused the fd (a regular file: EPERM); nothing stays. */
-    rc = errno ? -errno : -EINVAL;
-    if (fresh) {
-      evb_fd_free(f);
-    } else {
-      f->cb[write] = NULL;
-      evb_drop_fd(loop, f);
-    }
-    return rc;
-  }
-  if (fresh) {
-    loop->b.fds[fd] = f;
-    loop->b.nfds++;
-  }
-  f->cb[write] = cb;
-  f->arg[write] = arg;
+  errno = 0;
+  if (event_add(ev, NULL) < 0) /* epoll refused the fd: EPERM */
+    return errno ? -errno : -EINVAL;
   return 0;
 }
 
-static int evb_remove(evl_loop *loop, int fd, int write) {
-  void *rec;
-  int rc = evl__adapter_io_lookup(loop, fd, &rec);
-  if (rc)
-    return rc;
-  evb_fd *f = rec;
-  if (!f || !f->cb[write])
-    return 0;
-  event_del(write ? f->w : f->r);
-  f->cb[write] = NULL;
-  evb_drop_fd(loop, f);
-  return 1;
-}
-
-static int evb_add_reader(evl_loop *loop, int fd, evl_io_cb cb, void *arg) {
-  return evb_add(loop, fd, 0, cb, arg);
-}
-static int evb_add_writer(evl_loop *loop, int fd, evl_io_cb cb, void *arg) {
-  return evb_add(loop, fd, 1, cb, arg);
-}
-static int evb_remove_reader(evl_loop *loop, int fd) {
-  return evb_remove(loop, fd, 0);
-}
-static int evb_remove_writer(evl_loop *loop, int fd) {
-  return evb_remove(loop, fd, 1);
+static void evb_io_stop(evl__adapter_base *b, evl__adapter_fd *a, int write) {
+  (void)b;
+  event_del(write ? ((evb_fd *)a)->w : ((evb_fd *)a)->r);
 }
 
 /* ---- running ------------------------------------------------------------ */
@@ -341,69 +292,40 @@ static void evb_wake_cb(evutil_socket_t fd, short what, void *arg) {
 
 /* ---- signals ------------------------------------------------------------ */
 typedef struct evb_sig {
+  evl__adapter_sig a;
   struct event *ev;
-  evl_loop *loop;
-  evl_cb cb;
-  void *arg;
 } evb_sig;
 
 static void evb_sig_cb(evutil_socket_t sig, short what, void *arg) {
   (void)sig, (void)what;
-  evb_sig *s = arg;
-  uint64_t t0 = evl__adapter_cb_begin(&s->loop->b);
-  s->cb(s->arg);
-  evl__adapter_cb_end(&s->loop->b, t0);
+  evl__adapter_sig_run(arg);
 }
 
-static void evb_sig_drop(evl_loop *loop, int sig) {
-  /* libevent itself restores the disposition it found. */
-  evb_sig *s = loop->b.sigs[sig];
-  event_free(s->ev);
-  free(s);
-  loop->b.sigs[sig] = NULL;
-  evl__adapter_sig_release(sig, 0);
-}
-
-static int evb_add_signal_handler(evl_loop *loop, int sig, evl_cb cb,
-                                  void *arg) {
-  int rc = evl__adapter_sig_add_check(loop, sig, cb);
-  if (rc)
-    return rc;
-  evb_sig *s = loop->b.sigs[sig];
-  if (s) { /* replaces, as add_reader does */
-    s->cb = cb;
-    s->arg = arg;
-    return 0;
-  }
-  /* libevent delivers signals to one event_base at a time (another one
-   * would silently take them over, with a warning on stderr). */
-  if ((rc = evl__adapter_sig_acquire(sig, loop, EVL__ADAPTER_SIG_ONE_LOOP)) < 0)
-    return rc;
-  s = calloc(1, sizeof *s);
+static evl__adapter_sig *evb_sig_new(evl__adapter_base *b, int sig, int *err) {
+  evb_sig *s = calloc(1, sizeof *s);
   if (s)
-    s->ev = evsignal_new(loop->eb, sig, evb_sig_cb, s);
+    s->ev = evsignal_new(((evl_loop *)b)->eb, sig, evb_sig_cb, &s->a);
+  errno = 0;
   if (!s || !s->ev || event_add(s->ev, NULL) < 0) {
-    rc = s && s->ev && errno ? -errno : -ENOMEM;
+    *err = s && s->ev && errno ? -errno : -ENOMEM;
     if (s && s->ev)
       event_free(s->ev);
     free(s);
-    evl__adapter_sig_release(sig, 1);
-    return rc;
+    return NULL;
   }
-  s->loop = loop;
-  s->cb = cb;
-  s->arg = arg;
-  loop->b.sigs[sig] = s;
-  return 0;
+  return &s->a;
+}
+
+static void evb_sig_free(evl__adapter_base *b, evl__adapter_sig *a) {
+  (void)b;
+  event_free(((evb_sig *)a)->ev);
+  free(a);
 }
 
 /* ---- life cycle --------------------------------------------------------- */
 static void evb_teardown(evl_loop *loop) {
   evl__adapter_timers_free(&loop->b);
-  for (int fd = 0; fd < loop->b.fds_cap; fd++) {
-    if (loop->b.fds[fd])
-      evb_fd_free(loop->b.fds[fd]);
-  }
+  evl__adapter_fds_free(&loop->b);
   if (loop->soon_ev)
     event_free(loop->soon_ev);
   if (loop->flush_ev)
@@ -499,7 +421,18 @@ static const evl__adapter_hooks evb_hooks = {
     .timer_stop = evb_timer_stop_hook,
     .timer_free = evb_timer_free,
     .wake = evb_wake,
-    .sig_drop = evb_sig_drop,
+    .check_fd = evb_check_fd,
+    .fd_new = evb_fd_new,
+    .io_start = evb_io_start,
+    .io_stop = evb_io_stop,
+    .fd_free = evb_fd_free,
+    .sig_new = evb_sig_new,
+    .sig_free = evb_sig_free,
+    /* libevent delivers signals to one event_base at a time (another one
+     * would silently take them over, with a warning on stderr), and puts
+     * back the disposition it found itself. */
+    .sig_mode = EVL__ADAPTER_SIG_ONE_LOOP,
+    .sig_restore = 0,
     .teardown = evb_teardown,
     .after_fork = evb_after_fork,
 };
@@ -547,14 +480,9 @@ static const evl_impl_ops evb_ops = {
     .call_later = evb_call_later,
     .cancel = evb_cancel,
     .rearm = evb_rearm,
-    .add_reader = evb_add_reader,
-    .remove_reader = evb_remove_reader,
-    .add_writer = evb_add_writer,
-    .remove_writer = evb_remove_writer,
     .run_forever = evb_run_forever,
     .run_once = evb_run_once,
     .stop = evb_stop,
-    .add_signal_handler = evb_add_signal_handler,
 };
 
 static void evb_log_quiet(int severity, const char *msg) {

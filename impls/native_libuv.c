@@ -23,11 +23,8 @@ typedef struct uvn_timer {
  * tells the poll callback that the reader replaced or removed the writer
  * while it ran (S6 stale events). */
 typedef struct uvn_fd {
+  evl__adapter_fd a; /* first: the shared code sees the record as it */
   uv_poll_t p;
-  evl_loop *loop;
-  int fd;
-  evl_io_cb cb[2]; /* [0] reader, [1] writer, as `write` indexes them */
-  void *arg[2];
   uint32_t wgen;
 } uvn_fd;
 
@@ -156,12 +153,10 @@ static void uvn_timer_free(evl__adapter_base *b, evl__adapter_timer *at) {
 }
 
 /* ---- I/O ---------------------------------------------------------------- */
-static void uvn_free_cb(uv_handle_t *h) {
-  free(h); /* uvn_fd and uvn_timer start with their handle */
-}
+#define UVN_FD(ptr) ((uvn_fd *)((char *)(ptr)-offsetof(uvn_fd, p)))
 
 static int uvn_mask(const uvn_fd *f) {
-  return (f->cb[0] ? UV_READABLE : 0) | (f->cb[1] ? UV_WRITABLE : 0);
+  return (f->a.cb[0] ? UV_READABLE : 0) | (f->a.cb[1] ? UV_WRITABLE : 0);
 }
 
 static void uvn_poll_both(uv_poll_t *p, int status, int events);
@@ -170,17 +165,17 @@ static void uvn_poll_both(uv_poll_t *p, int status, int events);
  * last thing done (a tail call, nothing saved). Everything else goes out
  * of line to uvn_poll_both. */
 static void uvn_poll_cb(uv_poll_t *p, int status, int events) {
-  uvn_fd *f = (uvn_fd *)p;
-  evl_loop *loop = f->loop;
-  if ((status | loop->b.debug) == 0) {
-    if (events == UV_READABLE && f->cb[0]) {
-      loop->b.io_calls++;
-      f->cb[0](f->fd, EVL_READ, f->arg[0]);
+  uvn_fd *f = UVN_FD(p);
+  evl__adapter_base *b = f->a.base;
+  if ((status | b->debug) == 0) {
+    if (events == UV_READABLE && f->a.cb[0]) {
+      b->io_calls++;
+      f->a.cb[0](f->a.fd, EVL_READ, f->a.arg[0]);
       return;
     }
-    if (events == UV_WRITABLE && f->cb[1]) {
-      loop->b.io_calls++;
-      f->cb[1](f->fd, EVL_WRITE, f->arg[1]);
+    if (events == UV_WRITABLE && f->a.cb[1]) {
+      b->io_calls++;
+      f->a.cb[1](f->a.fd, EVL_WRITE, f->a.arg[1]);
       return;
     }
   }
@@ -189,8 +184,8 @@ static void uvn_poll_cb(uv_poll_t *p, int status, int events) {
 
 __attribute__((noinline)) static void uvn_poll_both(uv_poll_t *p, int status,
                                                     int events) {
-  uvn_fd *f = (uvn_fd *)p;
-  evl_loop *loop = f->loop;
+  uvn_fd *f = UVN_FD(p);
+  evl__adapter_base *b = f->a.base;
   unsigned extra = 0;
   if (status < 0) {
     /* POLLERR: libuv stopped the handle and tells us nothing more. Wake
@@ -199,85 +194,64 @@ __attribute__((noinline)) static void uvn_poll_both(uv_poll_t *p, int status,
     extra = EVL_ERR;
     events = uvn_mask(f);
   }
-  loop->b.st.events++;
+  /* f's memory stays until its close callback, even if a callback below
+   * removes it: only whether it is still the fd's record is asked. */
   uint32_t wgen = f->wgen;
-  if ((events & UV_READABLE) && f->cb[0]) {
-    uint64_t t0 = evl__adapter_cb_begin(&loop->b);
-    f->cb[0](f->fd, EVL_READ | extra, f->arg[0]);
-    evl__adapter_cb_end(&loop->b, t0);
-  }
-  if (loop->b.closed || loop->b.fds[f->fd] != f)
+  if ((events & UV_READABLE) && f->a.cb[0])
+    evl__adapter_io_call(b, &f->a, 0, extra);
+  else
+    b->st.events++;
+  if (b->closed || b->fds[f->a.fd] != f)
     return; /* removed by the reader; the handle is closing */
-  if ((events & UV_WRITABLE) && f->cb[1] && f->wgen == wgen) {
-    uint64_t t0 = evl__adapter_cb_begin(&loop->b);
-    f->cb[1](f->fd, EVL_WRITE | extra, f->arg[1]);
-    evl__adapter_cb_end(&loop->b, t0);
+  if ((events & UV_WRITABLE) && f->a.cb[1] && f->wgen == wgen) {
+    uint64_t t0 = evl__adapter_cb_begin(b);
+    f->a.cb[1](f->a.fd, EVL_WRITE | extra, f->a.arg[1]);
+    evl__adapter_cb_end(b, t0);
   }
-  if (status < 0 && !loop->b.closed && loop->b.fds[f->fd] == f &&
+  if (status < 0 && !b->closed && b->fds[f->a.fd] == f &&
       !uv_is_active((uv_handle_t *)p))
     uv_poll_start(p, uvn_mask(f), uvn_poll_cb);
 }
 
-static int uvn_add(evl_loop *loop, int fd, int write, evl_io_cb cb, void *arg) {
-  int rc = evl__adapter_io_add_prep(loop, fd, cb, evl__adapter_check_fd);
-  if (rc)
-    return rc;
-  uvn_fd *f = loop->b.fds[fd];
+static evl__adapter_fd *uvn_fd_new(evl__adapter_base *b, int fd, int *err) {
+  uvn_fd *f = calloc(1, sizeof *f);
   if (!f) {
-    f = calloc(1, sizeof *f);
-    if (!f)
-      return -ENOMEM;
-    /* uv_poll_init refuses what epoll cannot watch (-EPERM for a regular
-     * file) before it touches the handle, so nothing stays registered. */
-    rc = uv_poll_init(&loop->uv, &f->p, fd);
-    if (rc < 0) {
-      free(f);
-      return rc;
-    }
-    f->loop = loop;
-    f->fd = fd;
-    loop->b.fds[fd] = f;
-    loop->b.nfds++;
+    *err = -ENOMEM;
+    return NULL;
   }
-  f->cb[write] = cb;
-  f->arg[write] = arg;
+  /* uv_poll_init refuses what epoll cannot watch (-EPERM for a regular
+   * file) before it touches the handle, so nothing stays registered. */
+  if ((*err = uv_poll_init(&((evl_loop *)b)->uv, &f->p, fd)) < 0) {
+    free(f);
+    return NULL;
+  }
+  return &f->a;
+}
+
+static int uvn_io_start(evl__adapter_base *b, evl__adapter_fd *a, int write) {
+  (void)b;
+  uvn_fd *f = (uvn_fd *)a;
   f->wgen += write;
   /* Restarting also drops an event already collected for this fd, so a
    * replaced watcher is not called for it. */
   return uv_poll_start(&f->p, uvn_mask(f), uvn_poll_cb);
 }
 
-static int uvn_remove(evl_loop *loop, int fd, int write) {
-  void *rec;
-  int rc = evl__adapter_io_lookup(loop, fd, &rec);
-  if (rc)
-    return rc;
-  uvn_fd *f = rec;
-  if (!f || !f->cb[write])
-    return 0;
-  f->cb[write] = NULL;
+static void uvn_io_stop(evl__adapter_base *b, evl__adapter_fd *a, int write) {
+  (void)b;
+  uvn_fd *f = (uvn_fd *)a;
   f->wgen += write;
-  if (uvn_mask(f)) {
+  if (uvn_mask(f)) /* else fd_free follows */
     uv_poll_start(&f->p, uvn_mask(f), uvn_poll_cb);
-  } else {
-    loop->b.fds[fd] = NULL;
-    loop->b.nfds--;
-    uv_close((uv_handle_t *)&f->p, uvn_free_cb);
-  }
-  return 1;
 }
 
-static int uvn_add_reader(evl_loop *loop, int fd, evl_io_cb cb, void *arg) {
-  return uvn_add(loop, fd, 0, cb, arg);
+static void uvn_fd_close_cb(uv_handle_t *h) {
+  free(UVN_FD(h));
 }
-static int uvn_add_writer(evl_loop *loop, int fd, evl_io_cb cb, void *arg) {
-  return uvn_add(loop, fd, 1, cb, arg);
-}
-static int uvn_remove_reader(evl_loop *loop, int fd) {
-  return uvn_remove(loop, fd, 0);
-}
-static int uvn_remove_writer(evl_loop *loop, int fd) {
-  return uvn_remove(loop, fd, 1);
+
+static void uvn_fd_free(evl__adapter_base *b, evl__adapter_fd *a) {
+  (void)b;
+  uv_close((uv_handle_t *)&((uvn_fd *)a)->p, uvn_fd_close_cb);
 }
 
 /* ---- running ------------------------------------------------------------ */
@@ -334,54 +308,40 @@ static void uvn_wake(evl__adapter_base *b) {
 
 /* ---- signals ------------------------------------------------------------ */
 typedef struct uvn_sig {
+  evl__adapter_sig a;
   uv_signal_t h;
-  evl_loop *loop;
-  evl_cb cb;
-  void *arg;
 } uvn_sig;
+
+#define UVN_SIG(ptr) ((uvn_sig *)((char *)(ptr)-offsetof(uvn_sig, h)))
 
 static void uvn_sig_cb(uv_signal_t *h, int signum) {
   (void)signum;
-  uvn_sig *s = (uvn_sig *)h;
-  uint64_t t0 = evl__adapter_cb_begin(&s->loop->b);
-  s->cb(s->arg);
-  evl__adapter_cb_end(&s->loop->b, t0);
+  evl__adapter_sig_run(&UVN_SIG(h)->a);
 }
 
-static void uvn_sig_drop(evl_loop *loop, int sig) {
-  /* uv_close stops at once; libuv then resets the signal to SIG_DFL if
-   * no loop watches it, and release puts the original back. */
-  uv_close((uv_handle_t *)&((uvn_sig *)loop->b.sigs[sig])->h, uvn_free_cb);
-  loop->b.sigs[sig] = NULL;
-  evl__adapter_sig_release(sig, 1);
+static void uvn_sig_close_cb(uv_handle_t *h) {
+  free(UVN_SIG(h));
 }
 
-static int uvn_add_signal_handler(evl_loop *loop, int sig, evl_cb cb,
-                                  void *arg) {
-  int rc = evl__adapter_sig_add_check(loop, sig, cb);
-  if (rc)
-    return rc;
-  uvn_sig *s = loop->b.sigs[sig];
-  if (s) { /* replaces, as add_reader does */
-    s->cb = cb;
-    s->arg = arg;
-    return 0;
-  }
-  if ((rc = evl__adapter_sig_acquire(sig, loop, EVL__ADAPTER_SIG_SHARED)) < 0)
-    return rc;
-  s = calloc(1, sizeof *s);
+static evl__adapter_sig *uvn_sig_new(evl__adapter_base *b, int sig, int *err) {
+  uvn_sig *s = calloc(1, sizeof *s);
   if (!s) {
-    evl__adapter_sig_release(sig, 1);
-    return -ENOMEM;
+    *err = -ENOMEM;
+    return NULL;
   }
-  s->loop = loop;
-  s->cb = cb;
-  s->arg = arg;
-  uv_signal_init(&loop->uv, &s->h);
-  loop->b.sigs[sig] = s;
-  if ((rc = uv_signal_start(&s->h, uvn_sig_cb, sig)) < 0)
-    uvn_sig_drop(loop, sig);
-  return rc;
+  uv_signal_init(&((evl_loop *)b)->uv, &s->h);
+  if ((*err = uv_signal_start(&s->h, uvn_sig_cb, sig)) < 0) {
+    uv_close((uv_handle_t *)&s->h, uvn_sig_close_cb);
+    return NULL;
+  }
+  return &s->a;
+}
+
+static void uvn_sig_free(evl__adapter_base *b, evl__adapter_sig *a) {
+  (void)b;
+  /* uv_close stops at once; libuv then resets the signal to SIG_DFL if
+   * no loop watches it, and the shared code puts the original back. */
+  uv_close((uv_handle_t *)&((uvn_sig *)a)->h, uvn_sig_close_cb);
 }
 
 /* ---- life cycle --------------------------------------------------------- */
@@ -401,9 +361,7 @@ static int uvn_teardown(evl_loop *loop) {
   }
   if (loop->uv_inited)
     evl__adapter_timers_free(&loop->b);
-  for (int fd = 0; fd < loop->b.fds_cap; fd++)
-    if (loop->b.fds[fd])
-      uv_close((uv_handle_t *)&((uvn_fd *)loop->b.fds[fd])->p, uvn_free_cb);
+  evl__adapter_fds_free(&loop->b);
   int rc = 0;
   if (loop->uv_inited) {
     if (wrap_fdid_same(&loop->epfd) < 0 && wrap_epoll_revive(&loop->epfd) < 0)
@@ -472,7 +430,17 @@ static const evl__adapter_hooks uvn_hooks = {
     .timer_stop = uvn_timer_stop_hook,
     .timer_free = uvn_timer_free,
     .wake = uvn_wake,
-    .sig_drop = uvn_sig_drop,
+    .check_fd = evl__adapter_check_fd,
+    .fd_new = uvn_fd_new,
+    .io_start = uvn_io_start,
+    .io_stop = uvn_io_stop,
+    .fd_free = uvn_fd_free,
+    .sig_new = uvn_sig_new,
+    .sig_free = uvn_sig_free,
+    /* Any number of libuv loops may watch one signal; the last one to
+     * stop leaves SIG_DFL. */
+    .sig_mode = EVL__ADAPTER_SIG_SHARED,
+    .sig_restore = 1,
     .teardown = uvn_close_teardown,
     .after_fork = uvn_after_fork,
 };
@@ -521,14 +489,9 @@ static const evl_impl_ops uvn_ops = {
     .call_later = uvn_call_later,
     .cancel = uvn_cancel,
     .rearm = uvn_rearm,
-    .add_reader = uvn_add_reader,
-    .remove_reader = uvn_remove_reader,
-    .add_writer = uvn_add_writer,
-    .remove_writer = uvn_remove_writer,
     .run_forever = uvn_run_forever,
     .run_once = uvn_run_once,
     .stop = uvn_stop,
-    .add_signal_handler = uvn_add_signal_handler,
     .loop_stats = evl__adapter_loop_stats,
 };
 
