@@ -174,6 +174,8 @@
     "without debug mode a slow callback is not reported")                      \
   X(s11_slow_reader_reported, "S11", IMPL, 0, EVL__SC_DB | EVL__SC_ER, 10,   \
     "debug: a 60 ms reader callback over 20 ms: one report")                   \
+  X(s11_slow_reader_set_debug, "S11", IMPL, 0, EVL__SC_DB | EVL__SC_ER, 10,   \
+    "a reader watched before set_debug(1): its 60 ms call is reported")        \
   X(s11_foreign_thread_refused, "S11", IMPL, 0, EVL__SC_DB | EVL__SC_ER, 10,   \
     "debug: non-threadsafe calls from a foreign thread get -EPERM")
 /* clang-format on */

@@ -177,6 +177,22 @@ void test_s11_slow_reader_reported(evl_tctx *t) {
   t_close(p[1]);
 }
 
+/* Also a reader that was watched before debug mode was switched on. */
+void test_s11_slow_reader_set_debug(evl_tctx *t) {
+  int p[2];
+  t_pipe(t, p);
+  t_write_byte(t, p[1]);
+  s11_setup(t, 0, 20);
+  T_OK(t, "add_reader", OPS->add_reader(s11.loop, p[0], s11_slow_reader, NULL));
+  T_OK(t, "set_debug(1)", OPS->set_debug(s11.loop, 1));
+  sc_run(t, s11.loop);
+  T_EQ(t, "slow reader calls", 1, s11.log.n);
+  s11_expect_slow(t, 1, 20 * SC_MS);
+  st_free(t, s11.loop);
+  t_close(p[0]);
+  t_close(p[1]);
+}
+
 static void *s11_foreign(void *arg) {
   (void)arg;
   const evl_impl_ops *ops = s11.t->impl;

@@ -239,8 +239,12 @@ int evl__adapter_set_debug(evl_loop *loop, int on) {
     return -EINVAL;
   if (b->closed)
     return EVL_ECLOSED;
-  b->debug = on != 0;
-  evl__adapter_refresh(b);
+  if (b->debug != (on != 0)) {
+    b->debug = on != 0;
+    evl__adapter_refresh(b);
+    if (b->hooks->debug_set)
+      b->hooks->debug_set(b);
+  }
   return 0;
 }
 
@@ -261,9 +265,13 @@ int evl__adapter_loop_stats(const evl_loop *loop, evl_loop_stats *out) {
     return rc;
   if (!out)
     return -EINVAL;
+  uint64_t io = b->io_calls;
+  for (int fd = 0; fd < b->fds_cap; fd++)
+    if (b->fds[fd])
+      io += ((const evl__adapter_fd *)b->fds[fd])->calls;
   *out = b->st;
-  out->events += b->io_calls;
-  out->callbacks += b->io_calls;
+  out->events += io;
+  out->callbacks += io;
   out->timers = b->ntimers;
   out->fds = b->nfds;
   return 0;

@@ -144,6 +144,11 @@ typedef struct evl__adapter_fd {
   int fd;
   evl_io_cb cb[2]; /* [0] reader, [1] writer; NULL: not watched */
   void *arg[2];
+  /* Events the library's callback handed straight to cb (the fast path):
+   * each an event and a callback in loop_stats. Counted here, not in the
+   * loop, so that the fast path needs nothing of the loop; added to the
+   * loop's io_calls when the record goes. */
+  uint64_t calls;
 } evl__adapter_fd;
 
 /* A signal handler's record, the library's watcher after it; add,
@@ -212,6 +217,10 @@ typedef struct evl__adapter_hooks {
    * ev_loop_fork, event_reinit) and whatever fd of the adapter is shared
    * with the parent. Optional: NULL means the adapter has no EVL_IF_FORK. */
   int (*after_fork)(evl_loop *loop);
+  /* Optional: debug mode was switched (b->debug). The I/O fast paths do
+   * not look at it: this moves every watcher to the callback for the mode
+   * (the debug one times callbacks), as fd_new and io_start pick it. */
+  void (*debug_set)(struct evl__adapter_base *b);
 } evl__adapter_hooks;
 
 /* Bumped in a child by pthread_atfork (each module its own counter): a
@@ -260,8 +269,7 @@ typedef struct evl__adapter_base {
   uint64_t slow_ns;
   pthread_t runner;
   evl_loop_stats st;
-  /* I/O events handed straight to their one callback: each is an event and
-   * a callback in loop_stats (one add on the hot path instead of two). */
+  /* evl__adapter_fd.calls of the records already freed. */
   uint64_t io_calls;
 
   /* Executor size from the config; the pool itself is core/executor.c,

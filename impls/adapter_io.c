@@ -117,12 +117,14 @@ void evl__adapter_fd_drop(evl__adapter_base *b, evl__adapter_fd *f) {
     return;
   b->fds[f->fd] = NULL;
   b->nfds--;
+  b->io_calls += f->calls;
   b->hooks->fd_free(b, f);
 }
 
 void evl__adapter_fds_free(evl__adapter_base *b) {
   for (int fd = 0; fd < b->fds_cap; fd++) {
     if (b->fds[fd]) {
+      b->io_calls += ((evl__adapter_fd *)b->fds[fd])->calls;
       b->hooks->fd_free(b, b->fds[fd]);
       b->fds[fd] = NULL;
     }

@@ -188,50 +188,75 @@ static void evn_timer_free(evl__adapter_base *b, evl__adapter_timer *at) {
 }
 
 /* ---- I/O ---------------------------------------------------------------- */
-/* An error or debug mode: everything out of line, so that the fast path
- * below saves no register and ends in a tail call. */
-__attribute__((noinline, cold)) static void evn_io_rare(evn_fd *f, int write,
-                                                        int revents) {
+/* An error: out of line, so that the fast path below saves no register
+ * and ends in a tail call. */
+__attribute__((noinline, cold)) static void evn_io_error(evn_fd *f, int write) {
+  /* libev found the fd invalid and stopped the watcher already. */
   evl__adapter_base *b = f->a.base;
-  if (revents & EV_ERROR) {
-    /* libev found the fd invalid and stopped the watcher already. */
-    evl_io_cb cb = f->a.cb[write];
-    void *arg = f->a.arg[write];
-    int fd = f->a.fd;
-    f->a.cb[write] = NULL;
-    evl__adapter_fd_drop(b, &f->a);
-    b->st.events++;
-    uint64_t t0 = evl__adapter_cb_begin(b);
-    cb(fd, (write ? EVL_WRITE : EVL_READ) | EVL_ERR, arg);
-    evl__adapter_cb_end(b, t0);
-    return;
-  }
-  evl__adapter_io_call(b, &f->a, write, 0);
+  evl_io_cb cb = f->a.cb[write];
+  void *arg = f->a.arg[write];
+  int fd = f->a.fd;
+  f->a.cb[write] = NULL;
+  evl__adapter_fd_drop(b, &f->a);
+  b->st.events++;
+  uint64_t t0 = evl__adapter_cb_begin(b);
+  cb(fd, (write ? EVL_WRITE : EVL_READ) | EVL_ERR, arg);
+  evl__adapter_cb_end(b, t0);
 }
 
+/* Nothing of the loop is read here: debug mode runs the _debug callbacks
+ * instead (evn_io_fn). */
 static inline __attribute__((always_inline)) void evn_io(evn_fd *f, int write,
                                                          int revents) {
-  evl__adapter_base *b = f->a.base;
-  if ((revents & EV_ERROR) || b->debug) {
-    evn_io_rare(f, write, revents);
+  if (revents & EV_ERROR) {
+    evn_io_error(f, write);
     return;
   }
-  b->io_calls++;
+  f->a.calls++;
   f->a.cb[write](f->a.fd, write ? EVL_WRITE : EVL_READ, f->a.arg[write]);
 }
 
+#define EVN_FD(w, dir) ((evn_fd *)((char *)(w)-offsetof(evn_fd, dir)))
+
 static void evn_read_cb(struct ev_loop *ev, ev_io *w, int revents) {
   (void)ev;
-  evn_io((evn_fd *)((char *)w - offsetof(evn_fd, r)), 0, revents);
+  evn_io(EVN_FD(w, r), 0, revents);
 }
 
 static void evn_write_cb(struct ev_loop *ev, ev_io *w, int revents) {
   (void)ev;
-  evn_io((evn_fd *)((char *)w - offsetof(evn_fd, w)), 1, revents);
+  evn_io(EVN_FD(w, w), 1, revents);
+}
+
+static void evn_read_debug(struct ev_loop *ev, ev_io *w, int revents) {
+  (void)ev;
+  if (revents & EV_ERROR)
+    evn_io_error(EVN_FD(w, r), 0);
+  else
+    evl__adapter_io_call(EVN_FD(w, r)->a.base, &EVN_FD(w, r)->a, 0, 0);
+}
+
+static void evn_write_debug(struct ev_loop *ev, ev_io *w, int revents) {
+  (void)ev;
+  if (revents & EV_ERROR)
+    evn_io_error(EVN_FD(w, w), 1);
+  else
+    evl__adapter_io_call(EVN_FD(w, w)->a.base, &EVN_FD(w, w)->a, 1, 0);
+}
+
+/* Sets both watchers' callbacks for the loop's mode. */
+static void evn_io_fn(const evl__adapter_base *b, evn_fd *f) {
+  ev_set_cb(&f->r, b->debug ? evn_read_debug : evn_read_cb);
+  ev_set_cb(&f->w, b->debug ? evn_write_debug : evn_write_cb);
+}
+
+static void evn_debug_set(evl__adapter_base *b) {
+  for (int fd = 0; fd < b->fds_cap; fd++)
+    if (b->fds[fd])
+      evn_io_fn(b, b->fds[fd]);
 }
 
 static evl__adapter_fd *evn_fd_new(evl__adapter_base *b, int fd, int *err) {
-  (void)b;
   evn_fd *f = calloc(1, sizeof *f);
   if (!f) {
     *err = -ENOMEM;
@@ -239,6 +264,7 @@ static evl__adapter_fd *evn_fd_new(evl__adapter_base *b, int fd, int *err) {
   }
   ev_io_init(&f->r, evn_read_cb, fd, EV_READ);
   ev_io_init(&f->w, evn_write_cb, fd, EV_WRITE);
+  evn_io_fn(b, f);
   return &f->a;
 }
 
@@ -440,6 +466,7 @@ static const evl__adapter_hooks evn_hooks = {
     .sig_restore = 1,
     .teardown = evn_teardown,
     .after_fork = evn_after_fork,
+    .debug_set = evn_debug_set,
 };
 
 static const evl_deviation evn_deviations[] = {

@@ -167,7 +167,7 @@ static inline void evb_io_cb(evb_fd *f, int write) {
     evl__adapter_io_call(b, &f->a, write, 0);
     return;
   }
-  b->io_calls++;
+  f->a.calls++;
   f->a.cb[write](f->a.fd, write ? EVL_WRITE : EVL_READ, f->a.arg[write]);
 }
 

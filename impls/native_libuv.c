@@ -161,25 +161,33 @@ static int uvn_mask(const uvn_fd *f) {
 
 static void uvn_poll_both(uv_poll_t *p, int status, int events);
 
-/* One direction ready, no error, not in debug mode: the callback is the
- * last thing done (a tail call, nothing saved). Everything else goes out
- * of line to uvn_poll_both. */
+/* One direction ready, no error: the callback is the last thing done (a
+ * tail call, nothing saved), and nothing of the loop is read. Everything
+ * else goes out of line to uvn_poll_both. A direction reported alone has
+ * a callback: the handle always runs with exactly the registered
+ * directions (uvn_mask), and libuv filters each event through the
+ * handle's current ones when it dispatches it, also after a callback of
+ * the same poll changed them. In debug mode every handle runs
+ * uvn_poll_both instead (uvn_poll_fn). */
 static void uvn_poll_cb(uv_poll_t *p, int status, int events) {
   uvn_fd *f = UVN_FD(p);
-  evl__adapter_base *b = f->a.base;
-  if ((status | b->debug) == 0) {
-    if (events == UV_READABLE && f->a.cb[0]) {
-      b->io_calls++;
+  if (status == 0) {
+    if (events == UV_READABLE) {
+      f->a.calls++;
       f->a.cb[0](f->a.fd, EVL_READ, f->a.arg[0]);
       return;
     }
-    if (events == UV_WRITABLE && f->a.cb[1]) {
-      b->io_calls++;
+    if (events == UV_WRITABLE) {
+      f->a.calls++;
       f->a.cb[1](f->a.fd, EVL_WRITE, f->a.arg[1]);
       return;
     }
   }
   uvn_poll_both(p, status, events);
+}
+
+static uv_poll_cb uvn_poll_fn(const evl__adapter_base *b) {
+  return b->debug ? uvn_poll_both : uvn_poll_cb;
 }
 
 __attribute__((noinline)) static void uvn_poll_both(uv_poll_t *p, int status,
@@ -210,7 +218,7 @@ __attribute__((noinline)) static void uvn_poll_both(uv_poll_t *p, int status,
   }
   if (status < 0 && !b->closed && b->fds[f->a.fd] == f &&
       !uv_is_active((uv_handle_t *)p))
-    uv_poll_start(p, uvn_mask(f), uvn_poll_cb);
+    uv_poll_start(p, uvn_mask(f), uvn_poll_fn(b));
 }
 
 static evl__adapter_fd *uvn_fd_new(evl__adapter_base *b, int fd, int *err) {
@@ -229,20 +237,26 @@ static evl__adapter_fd *uvn_fd_new(evl__adapter_base *b, int fd, int *err) {
 }
 
 static int uvn_io_start(evl__adapter_base *b, evl__adapter_fd *a, int write) {
-  (void)b;
   uvn_fd *f = (uvn_fd *)a;
   f->wgen += write;
   /* Restarting also drops an event already collected for this fd, so a
    * replaced watcher is not called for it. */
-  return uv_poll_start(&f->p, uvn_mask(f), uvn_poll_cb);
+  return uv_poll_start(&f->p, uvn_mask(f), uvn_poll_fn(b));
 }
 
 static void uvn_io_stop(evl__adapter_base *b, evl__adapter_fd *a, int write) {
-  (void)b;
   uvn_fd *f = (uvn_fd *)a;
   f->wgen += write;
   if (uvn_mask(f)) /* else fd_free follows */
-    uv_poll_start(&f->p, uvn_mask(f), uvn_poll_cb);
+    uv_poll_start(&f->p, uvn_mask(f), uvn_poll_fn(b));
+}
+
+static void uvn_debug_set(evl__adapter_base *b) {
+  for (int fd = 0; fd < b->fds_cap; fd++) {
+    uvn_fd *f = b->fds[fd];
+    if (f)
+      uv_poll_start(&f->p, uvn_mask(f), uvn_poll_fn(b));
+  }
 }
 
 static void uvn_fd_close_cb(uv_handle_t *h) {
@@ -443,6 +457,7 @@ static const evl__adapter_hooks uvn_hooks = {
     .sig_restore = 1,
     .teardown = uvn_close_teardown,
     .after_fork = uvn_after_fork,
+    .debug_set = uvn_debug_set,
 };
 
 static const evl_deviation uvn_deviations[] = {
