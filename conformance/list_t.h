@@ -39,6 +39,25 @@
     "wait_for's timeout cancels the task and waits for its end")               \
   X(t4_wait_for_cancelled, "T4", IMPL, 0, EVL_IF_FUTURES, 10,                  \
     "a cancelled wait_for cancels the inner task and waits for it")            \
+  X(t4_wait_for_future_in_time, "T4", IMPL, 0, EVL_IF_FUTURES, 10,             \
+    "wait_for returns a plain future's result or error when done in time")     \
+  X(t4_wait_for_future_done, "T4", IMPL, 0, EVL_IF_FUTURES, 10,                \
+    "wait_for on a done future returns its result without suspending")         \
+  X(t4_wait_for_executor_future, "T4", IMPL, 0,                                \
+    EVL_IF_FUTURES | EVL_IF_EXECUTOR, 20,                                      \
+    "wait_for on an executor future: the job's result, on the loop thread")    \
+  X(t4_wait_for_future_timeout, "T4", IMPL, 0, EVL_IF_FUTURES, 10,             \
+    "wait_for's timeout cancels a plain future; its callbacks run once")       \
+  X(t4_wait_for_future_cancelled, "T4", IMPL, 0, EVL_IF_FUTURES, 10,           \
+    "a cancelled wait_for cancels the plain future it waits for")              \
+  X(t4_wait_for_result_wins, "T4", IMPL, 0, EVL_IF_FUTURES, 10,                \
+    "a task that finishes despite the timeout's cancel: its result wins")      \
+  X(t4_wait_for_done_at_timeout, "T4", IMPL, 0, EVL_IF_FUTURES, 10,            \
+    "a future done in the iteration its timeout expires: its result wins")     \
+  X(t4_shield_outer_cancel, "T4", IMPL, 0, EVL_IF_FUTURES, 10,                 \
+    "cancelling a shield's outer leaves the inner to its other awaiters")      \
+  X(t4_shield_passes_outcome, "T4", IMPL, 0, EVL_IF_FUTURES, 10,               \
+    "a shield's outer ends as its inner: result, error, cancelled, task")      \
   X(t5_executor_loop_thread, "T5", IMPL, 0, EVL_IF_FUTURES | EVL_IF_EXECUTOR,  \
     20, "evl_to_thread: job on a worker, result awaited on the loop thread")   \
   X(t6_unretrieved_error_reported, "T6", IMPL, 0,                              \

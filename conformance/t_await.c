@@ -138,7 +138,7 @@ static int t2_foreign_body(void *arg, void **result) {
   (void)result;
   s->await_rc = evl_await_task(s->alien, NULL);
   s->gather_rc = evl_gather(&s->alien, 1, NULL);
-  s->wait_for_rc = evl_wait_for(s->alien, TT_MS, NULL);
+  s->wait_for_rc = evl_wait_for_task(s->alien, TT_MS, NULL);
   s->self_rc = evl_await_task(evl_current_task(), NULL);
   return 0;
 }
@@ -156,7 +156,8 @@ void test_t2_foreign_refused(evl_tctx *t) {
   T_OK(t, "task status", tt_run(&e, task, NULL));
   T_RC(t, "evl_await_task on another loop's task", EVL_EFOREIGN, s.await_rc);
   T_RC(t, "evl_gather with another loop's task", EVL_EFOREIGN, s.gather_rc);
-  T_RC(t, "evl_wait_for on another loop's task", EVL_EFOREIGN, s.wait_for_rc);
+  T_RC(t, "evl_wait_for_task on another loop's task", EVL_EFOREIGN,
+       s.wait_for_rc);
   T_RC(t, "evl_await_task on itself", -EDEADLK, s.self_rc);
   T_RC(t, "evl_sleep outside a task", -EPERM, evl_sleep(TT_MS));
   T_RC(t, "evl_yield outside a task", -EPERM, evl_yield());

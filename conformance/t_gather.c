@@ -106,7 +106,9 @@ void test_t4_gather_cancelled(evl_tctx *t) {
 static int t4_waiter(void *arg, void **result) {
   t4_state *s = arg;
   (void)result;
-  s->rc = evl_wait_for(s->kids[0], s->timeout_ms * TT_MS, &s->result);
+  /* The future form: a task's future stands for the task. */
+  s->rc = evl_wait_for(evl_task_future(s->kids[0]), s->timeout_ms * TT_MS,
+                       &s->result);
   s->ended_at_return = evl_task_state(s->kids[0]) != EVL_FUTURE_PENDING;
   return 0;
 }

@@ -35,6 +35,7 @@ static void task_free(evl_task *t) {
     ts->all = t->next;
   if (t->next)
     t->next->prev = t->prev;
+  evl__task_map_del(ts, t);
   if (t->fut)
     ts->ops->future_release(t->fut);
   free(t);
@@ -188,7 +189,12 @@ int evl_task_spawn(evl_tasks *ts, evl_task_fn fn, void *arg, evl_task **out) {
   t->fd = -1;
   int rc = ts->ops->future_new(ts->loop, &t->fut);
   if (rc == 0)
+    rc = evl__task_map_add(ts, t);
+  if (rc == 0) {
     rc = ts->ops->call_soon(ts->loop, task_step_cb, t, &t->handle);
+    if (rc < 0)
+      evl__task_map_del(ts, t);
+  }
   if (rc < 0) {
     if (t->fut)
       ts->ops->future_release(t->fut);

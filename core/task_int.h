@@ -28,6 +28,7 @@ enum task_wait {
 struct evl_task {
   evl_tasks *ts;
   evl_task *prev, *next; /* ts->all */
+  evl_task *hnext;       /* ts->map's chain (task_map.c) */
   evl__fiber fiber;
   evl_task_fn fn;
   void *arg;
@@ -59,6 +60,15 @@ typedef struct task_fdw {
   unsigned char drained; /* the last recv came back short */
 } task_fdw;
 
+/* An evl_shield link: completes `outer` like the inner future it waits on
+ * unless outer is done first. Owned by the evl_tasks until the inner's
+ * done-callback runs, so closing with inner still pending frees it. */
+typedef struct task_shield {
+  evl_tasks *ts;
+  struct task_shield *prev, *next;
+  evl_future *outer; /* the link's own reference */
+} task_shield;
+
 #define TASK_STACK_CACHE 32
 
 struct evl_tasks {
@@ -72,7 +82,10 @@ struct evl_tasks {
   task_fdw *fdw;
   int nfdw;
   uint64_t next_id;
-  unsigned pending; /* tasks not yet ended */
+  unsigned pending;     /* tasks not yet ended */
+  evl_task **map;       /* task by future (task_map.c) */
+  size_t nmap, nmapped; /* buckets (a power of 2), tasks in them */
+  task_shield *shields; /* links whose inner is not yet done */
 };
 
 /* The running task on this thread or NULL (inline: every await asks). */
@@ -102,5 +115,11 @@ void evl__task_fd_forget(evl_task *t);
 void evl__task_destroy(evl_task *t);
 /* Reports t to the loop's error handler if it should be. */
 void evl__task_report(evl_task *t, const char *what);
+/* The task map: every task from spawn until freed, by its future. */
+int evl__task_map_add(evl_tasks *ts, evl_task *t);
+void evl__task_map_del(evl_tasks *ts, evl_task *t);
+evl_task *evl__task_of_future(const evl_tasks *ts, const evl_future *f);
+/* Frees the shield links left at evl_tasks_close (loop already closed). */
+void evl__task_shields_free(evl_tasks *ts);
 
 #endif

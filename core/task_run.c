@@ -68,6 +68,8 @@ int evl_tasks_close(evl_tasks *ts) {
     return rc;
   while (ts->all)
     evl__task_destroy(ts->all);
+  evl__task_shields_free(ts);
+  free(ts->map);
   for (int i = 0; i < ts->ncache; i++)
     evl__fiber_stack_free(&ts->cache[i]);
   free(ts->fdw);

@@ -1,5 +1,5 @@
 /* task_wait.c — awaits built from the scheduler's primitives: fd readiness
- * and the socket helpers, gather, wait_for and the executor. */
+ * and the socket helpers, gather and the executor. */
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -205,7 +205,7 @@ int evl_sock_connect(int fd, const struct sockaddr *addr, socklen_t addrlen) {
   return -err;
 }
 
-/* ---- gather and wait_for ----------------------------------------------- */
+/* ---- gather ------------------------------------------------------------ */
 
 static int task_check_children(evl_task *self, evl_task *const *tasks, int n) {
   for (int i = 0; i < n; i++) {
@@ -271,58 +271,6 @@ int evl_gather(evl_task *const *tasks, int n, int *status) {
     evl__task_unref(tasks[i]);
   }
   return cancelled ? -ECANCELED : first;
-}
-
-typedef struct task_timeout {
-  evl_task *inner;
-  int fired;
-} task_timeout;
-
-static void task_timeout_cb(void *arg) {
-  task_timeout *to = arg;
-  to->fired = 1;
-  evl_task_cancel(to->inner);
-}
-
-int evl_wait_for(evl_task *o, uint64_t timeout_ns, void **result) {
-  if (result)
-    *result = NULL;
-  evl_task *self = evl__task_self();
-  if (!self)
-    return -EPERM;
-  int rc = task_check_children(self, &o, 1);
-  if (rc < 0)
-    return rc;
-  evl_tasks *ts = self->ts;
-  const evl_impl_ops *ops = ts->ops;
-  o->retrieved = 1;
-  o->refs++;
-  task_timeout to = {o, 0};
-  evl_handle h = 0;
-  if (ops->future_state(o->fut) == EVL_FUTURE_PENDING) {
-    int64_t d = timeout_ns > INT64_MAX ? INT64_MAX : (int64_t)timeout_ns;
-    rc = ops->call_later(ts->loop, d, task_timeout_cb, &to, &h);
-    if (rc < 0) {
-      evl__task_unref(o);
-      return rc;
-    }
-  }
-  int c = task_await_end(o, &o, 1);
-  /* The timer points at this stack frame: it must not outlive it. */
-  if (h && !to.fired)
-    ops->cancel(ts->loop, h);
-  rc = ops->future_result(o->fut, result);
-  evl__task_unref(o);
-  if (c > 0)
-    return -ECANCELED;
-  if (c < 0)
-    return -ENOMEM;
-  if (to.fired) {
-    if (result)
-      *result = NULL;
-    return -ETIMEDOUT;
-  }
-  return rc;
 }
 
 /* ---- executor ---------------------------------------------------------- */

@@ -104,10 +104,23 @@ int evl_yield(void);
  * 0, or the first failure by index. Cancelled while waiting: cancels the
  * tasks not done, waits for them, returns -ECANCELED. */
 int evl_gather(evl_task *const *tasks, int n, int *status);
-/* The task's outcome if it ends within timeout_ns; otherwise cancels it,
- * waits for it to end and returns -ETIMEDOUT. Cancelled while waiting:
- * cancels the task too, waits, returns -ECANCELED. */
-int evl_wait_for(evl_task *t, uint64_t timeout_ns, void **result);
+/* asyncio.wait_for: f (any future of the task's loop; for a task, its
+ * evl_task_future) and its outcome if it is done within timeout_ns, at once
+ * if it is done already. On timeout f is cancelled — a task's future by
+ * cancelling the task, which is then awaited to its end, cleanup included —
+ * and the call returns -ETIMEDOUT; if f ended otherwise than cancelled
+ * meanwhile (done in the same iteration as the timeout, or a task that
+ * finished its work despite the cancel), that outcome wins. Cancelled while
+ * waiting: cancels f the same way, waits, returns -ECANCELED. -EDEADLK for
+ * the running task's own future. */
+int evl_wait_for(evl_future *f, uint64_t timeout_ns, void **result);
+/* The same given a task: EVL_EFOREIGN for a task of another evl_tasks. */
+int evl_wait_for_task(evl_task *t, uint64_t timeout_ns, void **result);
+/* asyncio.shield: *outer (a new reference, release it) completes as inner
+ * does, but cancelling outer — by wait_for's timeout, say — leaves inner
+ * running, and inner's outcome still reaches its other awaiters. inner
+ * already done: *outer is inner itself (retained). Inside a task. */
+int evl_shield(evl_future *inner, evl_future **outer);
 /* run_in_executor + await (asyncio.to_thread); needs EVL_IF_EXECUTOR.
  * Cancelled while waiting: the job is cancelled if no worker started it. */
 int evl_to_thread(evl_work_fn fn, void *arg, void **result);
