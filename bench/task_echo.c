@@ -92,6 +92,23 @@ static int te_accept_task(void *arg, void **result) {
 }
 
 /* ---- one configuration: conc connections for a while, both servers ----- */
+/* The serving loop, once per server kind so that callgrind counts each
+ * alone (--toggle-collect=te_serve_tasks). */
+static int te_serve(te_server *s, bench_load *cl) {
+  int rc = 0;
+  while (rc >= 0 && s->rc == 0 && !(bench_load_done(cl) && s->open == 0))
+    rc = s->c->ops->run_once(s->loop);
+  return rc;
+}
+
+__attribute__((noinline)) int te_serve_callbacks(te_server *s, bench_load *cl) {
+  return te_serve(s, cl);
+}
+
+__attribute__((noinline)) int te_serve_tasks(te_server *s, bench_load *cl) {
+  return te_serve(s, cl);
+}
+
 static int te_run(bench_ctx *c, int tasks, int conc, double *rps) {
   te_server *s = calloc(1, sizeof *s);
   if (!s)
@@ -116,8 +133,7 @@ static int te_run(bench_ctx *c, int tasks, int conc, double *rps) {
   if (rc >= 0)
     rc = bench_load_start(&cl, &th);
   if (rc >= 0) {
-    while (rc >= 0 && s->rc == 0 && !(bench_load_done(&cl) && s->open == 0))
-      rc = c->ops->run_once(s->loop);
+    rc = tasks ? te_serve_tasks(s, &cl) : te_serve_callbacks(s, &cl);
     int lrc = bench_load_join(&cl, th);
     if (rc >= 0)
       rc = s->rc ? s->rc : lrc;

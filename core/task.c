@@ -10,7 +10,7 @@
 /* The task running on this thread. Only loop callbacks resume tasks, and
  * they run on the loop's own stack, so this is NULL whenever the loop is
  * between callbacks. */
-_Thread_local evl_task *evl__task_current;
+_Thread_local evl_task *evl__task_current EVL__TLS_IE;
 #define task_current evl__task_current
 
 evl_task *evl_current_task(void) {

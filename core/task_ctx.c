@@ -133,13 +133,11 @@ void evl__fiber_start(evl__fiber *f, void (*entry)(void *), void *arg) {
   f->asan_fake = NULL;
 }
 
-void evl__fiber_here(evl__fiber *f) {
 #if defined(EVL__TSAN)
+void evl__fiber_here(evl__fiber *f) {
   f->tsan = __tsan_get_current_fiber();
-#else
-  (void)f;
-#endif
 }
+#endif
 
 void evl__fiber_entered(evl__fiber *from) {
 #if defined(EVL__ASAN)

@@ -79,8 +79,15 @@ static inline void evl__fiber_switch(evl__fiber *from, evl__fiber *to,
  * switched to it. */
 void evl__fiber_entered(evl__fiber *from);
 /* The loop's fiber before switching away from it (ThreadSanitizer's handle
- * of the current thread). */
+ * of the current thread); nothing at all in other builds, where it sits on
+ * every resume. */
+#if defined(EVL__TSAN)
 void evl__fiber_here(evl__fiber *f);
+#else
+static inline void evl__fiber_here(evl__fiber *f) {
+  (void)f;
+}
+#endif
 /* Releases sanitizer state of a fiber that ended (not running). */
 void evl__fiber_done(evl__fiber *f);
 

@@ -89,7 +89,11 @@ struct evl_tasks {
 };
 
 /* The running task on this thread or NULL (inline: every await asks). */
-extern _Thread_local evl_task *evl__task_current;
+/* initial-exec: in libevl.so too a plain %fs-relative access, not a
+ * __tls_get_addr call on every await and resume (libevl is linked, not
+ * dlopen'ed late, so its TLS block is in the static area). */
+#define EVL__TLS_IE __attribute__((tls_model("initial-exec")))
+extern _Thread_local evl_task *evl__task_current EVL__TLS_IE;
 static inline evl_task *evl__task_self(void) {
   return evl__task_current;
 }
