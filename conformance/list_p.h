@@ -5,6 +5,8 @@
 #define EVL_TESTS_P(X)                                                         \
   X(p1_exactly_once, "P1", IMPL, 0, 0, 10,                                     \
     "each operation's callback runs once, never inside the submitting call")   \
+  X(p1_task_await, "P1", IMPL, 0, EVL_IF_FUTURES, 10,                          \
+    "completion I/O awaited from a task; a cancelled task's recv is gone")     \
   X(p2_cancel_pending, "P2", IMPL, 0, 0, 10,                                   \
     "cancelling a pending recv completes it with -ECANCELED once")             \
   X(p2_cancel_completed, "P2", IMPL, 0, 0, 10,                                 \

@@ -4,20 +4,26 @@
 
 #include "p_util.h"
 
-void pp_open(evl_tctx *t, pp_env *e, int watchdog_ms) {
-  memset(e, 0, sizeof *e);
-  e->t = t;
-  e->loop = st_loop(t);
+evl_proactor *pp_proactor(evl_tctx *t, evl_loop *loop) {
+  evl_proactor *p = NULL;
   /* EVL_PROACTOR=uring runs the P-tests on the io_uring engine instead of
    * the emulation over readiness. */
   const char *kind = getenv("EVL_PROACTOR");
   if (kind && strcmp(kind, "uring") == 0) {
-    int rc = evl_proactor_new_uring(OPS, e->loop, &e->p);
+    int rc = evl_proactor_new_uring(OPS, loop, &p);
     if (rc == -ENOTSUP || rc == -ENOSYS || rc == -EPERM)
       T_SKIP(t, "no io_uring proactor here: %s", evl_strerror(rc));
     T_OK(t, "evl_proactor_new_uring", rc);
   } else
-    T_OK(t, "evl_proactor_new", evl_proactor_new(OPS, e->loop, &e->p));
+    T_OK(t, "evl_proactor_new", evl_proactor_new(OPS, loop, &p));
+  return p;
+}
+
+void pp_open(evl_tctx *t, pp_env *e, int watchdog_ms) {
+  memset(e, 0, sizeof *e);
+  e->t = t;
+  e->loop = st_loop(t);
+  e->p = pp_proactor(t, e->loop);
   if (watchdog_ms > 0)
     st_watchdog(t, e->loop, watchdog_ms);
 }

@@ -25,6 +25,9 @@ typedef struct pp_env {
 } pp_env;
 
 void pp_open(evl_tctx *t, pp_env *e, int watchdog_ms);
+/* A proactor on loop: the emulation, or the io_uring engine with
+ * EVL_PROACTOR=uring (skipping the test where there is none). */
+evl_proactor *pp_proactor(evl_tctx *t, evl_loop *loop);
 /* Closes the proactor (if still open) and frees the loop. */
 void pp_close(pp_env *e);
 /* The evl_io_done that records into the pp_rec in arg. */

@@ -94,6 +94,22 @@ int evl_cancel_io(evl_proactor *p, evl_io_id id);
  * may be reused at once. */
 int evl_io_close(evl_proactor *p, int fd);
 
+/* Inside a task (task.h) of the proactor's loop: submit and await the
+ * completion; the result is what the callback would get. Cancelled while
+ * waiting, the task cancels the operation and waits for its completion
+ * before returning -ECANCELED, so buf (maybe on the task's stack) is free
+ * again. -EPERM outside a task, -EINVAL for a proactor of another loop. */
+ssize_t evl_task_recv(evl_proactor *p, int fd, void *buf, size_t len);
+int evl_task_send(evl_proactor *p, int fd, const void *buf, size_t len);
+int evl_task_accept(evl_proactor *p, int fd, struct sockaddr *addr,
+                    socklen_t *addrlen);
+int evl_task_connect(evl_proactor *p, int fd, const struct sockaddr *addr,
+                     socklen_t addrlen);
+ssize_t evl_task_read(evl_proactor *p, int fd, void *buf, size_t len,
+                      off_t offset);
+ssize_t evl_task_write(evl_proactor *p, int fd, const void *buf, size_t len,
+                       off_t offset);
+
 #ifdef __cplusplus
 }
 #endif
