@@ -36,19 +36,6 @@ static int diff_resolve(const diff_tgt *t, const evl_impl_ops **out, char *err,
                         : evl_impl_lookup(t->spec, out, err, len);
 }
 
-static void diff_put(int fd, const char *s) {
-  size_t n = strlen(s);
-  while (n > 0) {
-    ssize_t w = write(fd, s, n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return;
-    s += w;
-    n -= (size_t)w;
-  }
-}
-
 static uint64_t diff_seed_of(uint64_t seed, long i) {
   return seed * 1000003ull + (uint64_t)i;
 }
@@ -63,13 +50,12 @@ static void diff_child(void *arg, int wfd) {
   if (rc == 0)
     rc = evl_impl_probe(impl, err, sizeof err);
   if (rc != 0) {
-    snprintf(line, sizeof line, "no %s\n", err[0] ? err : evl_strerror(rc));
-    diff_put(wfd, line);
+    child_put_line(wfd, "no", err[0] ? err : evl_strerror(rc));
     return;
   }
   if (j->count == 0) {
-    snprintf(line, sizeof line, "ok %u %s\n", diff_flags_for(impl), impl->name);
-    diff_put(wfd, line);
+    snprintf(line, sizeof line, "%u %s", diff_flags_for(impl), impl->name);
+    child_put_line(wfd, "ok", line);
     return;
   }
   char *trace = malloc(DIFF_TRACE);
@@ -81,13 +67,12 @@ static void diff_child(void *arg, int wfd) {
       diff_generate(&sc, diff_seed_of(j->seed, i), j->flags);
     rc = diff_execute(impl, &sc, trace, DIFF_TRACE);
     if (rc < 0)
-      snprintf(line, sizeof line, "e %ld %d\n", i, rc);
+      snprintf(line, sizeof line, "e %ld %d", i, rc);
     else if (j->one)
-      snprintf(line, sizeof line, "t %s\n", trace);
+      snprintf(line, sizeof line, "t %s", trace);
     else
-      snprintf(line, sizeof line, "h %ld %016" PRIx64 "\n", i,
-               diff_hash(trace));
-    diff_put(wfd, line);
+      snprintf(line, sizeof line, "h %ld %016" PRIx64, i, diff_hash(trace));
+    child_put_line(wfd, line, NULL);
   }
   free(trace);
 }

@@ -30,10 +30,9 @@ static void runner_test_child(void *arg, int wfd) {
   int rc = runner_resolve(a->t, &be, &impl, err, sizeof err);
   if (rc != 0 || (!be && !impl)) {
     char line[400];
-    int n = snprintf(line, sizeof line, "FAIL could not load %s: %s\n",
-                     a->t->spec, err[0] ? err : evl_strerror(rc));
-    if (write(wfd, line, (size_t)n) < 0)
-      _exit(1);
+    snprintf(line, sizeof line, "could not load %s: %s", a->t->spec,
+             err[0] ? err : evl_strerror(rc));
+    child_put_line(wfd, "FAIL", line);
     _exit(1);
   }
   /* The reference core's backend, from what was asked for: --backend X

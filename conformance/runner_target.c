@@ -11,20 +11,6 @@
 
 #include "runner.h"
 
-static int runner_write_all(int fd, const char *buf, size_t len) {
-  while (len > 0) {
-    ssize_t n = write(fd, buf, len);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      return -errno;
-    }
-    buf += n;
-    len -= (size_t)n;
-  }
-  return 0;
-}
-
 int runner_resolve(const runner_target *t, const evl_backend_ops **be,
                    const evl_impl_ops **impl, char *err, size_t len) {
   *be = NULL;
@@ -41,21 +27,6 @@ int runner_resolve(const runner_target *t, const evl_backend_ops **be,
   return -EINVAL;
 }
 
-/* One line of text with no newline, for the probe protocol. */
-static void runner_put(int fd, const char *key, const char *val) {
-  char line[600];
-  int n = snprintf(line, sizeof line, "%s %s", key, val ? val : "");
-  if (n < 0)
-    return;
-  if ((size_t)n >= sizeof line - 1)
-    n = (int)sizeof line - 2;
-  for (int i = 0; i < n; i++)
-    if (line[i] == '\n')
-      line[i] = ' ';
-  line[n++] = '\n';
-  runner_write_all(fd, line, (size_t)n);
-}
-
 /* The probe child: resolve, validate, probe, describe; never returns. */
 static void runner_probe_child(const runner_target *t, int wfd) {
   const evl_backend_ops *be;
@@ -67,51 +38,51 @@ static void runner_probe_child(const runner_target *t, int wfd) {
     snprintf(err, sizeof err, "lookup returned no table");
   }
   snprintf(buf, sizeof buf, "%d", rc);
-  runner_put(wfd, "load", buf);
+  child_put_line(wfd, "load", buf);
   if (rc != 0) {
-    runner_put(wfd, "err", err[0] ? err : evl_strerror(rc));
+    child_put_line(wfd, "err", err[0] ? err : evl_strerror(rc));
     _exit(0);
   }
   char why[320] = "";
   int prc = be ? evl_backend_probe(be, why, sizeof why)
                : evl_impl_probe(impl, why, sizeof why);
   snprintf(buf, sizeof buf, "%d", prc);
-  runner_put(wfd, "probe", buf);
-  runner_put(wfd, "why", why[0] ? why : (prc ? evl_strerror(prc) : ""));
+  child_put_line(wfd, "probe", buf);
+  child_put_line(wfd, "why", why[0] ? why : (prc ? evl_strerror(prc) : ""));
   if (be) {
-    runner_put(wfd, "name", be->name);
-    runner_put(wfd, "desc", be->description);
+    child_put_line(wfd, "name", be->name);
+    child_put_line(wfd, "desc", be->description);
     snprintf(buf, sizeof buf, "%u", (unsigned)be->features);
-    runner_put(wfd, "features", buf);
+    child_put_line(wfd, "features", buf);
     snprintf(buf, sizeof buf, "%d", be->fd_limit);
-    runner_put(wfd, "fdlimit", buf);
+    child_put_line(wfd, "fdlimit", buf);
     snprintf(buf, sizeof buf, "%llu", (unsigned long long)be->resolution_ns);
-    runner_put(wfd, "res", buf);
+    child_put_line(wfd, "res", buf);
     snprintf(buf, sizeof buf, "%zu", be->state_size);
-    runner_put(wfd, "state", buf);
+    child_put_line(wfd, "state", buf);
   } else {
-    runner_put(wfd, "name", impl->name);
-    runner_put(wfd, "desc", impl->description);
+    child_put_line(wfd, "name", impl->name);
+    child_put_line(wfd, "desc", impl->description);
     snprintf(buf, sizeof buf, "%u", (unsigned)impl->features);
-    runner_put(wfd, "features", buf);
+    child_put_line(wfd, "features", buf);
     for (int i = 0; i < evl_ntests; i++) {
       if (evl_tests[i].kind != EVL_T_IMPL)
         continue;
       const char *r = evl_impl_deviation(impl, evl_tests[i].name);
       if (r) {
         snprintf(buf, sizeof buf, "%d %s", i, r);
-        runner_put(wfd, "dev", buf);
+        child_put_line(wfd, "dev", buf);
       }
       const evl_check_deviation *d = evl_impl_check_deviations(impl);
       for (; d && d->test; d++)
         if (d->check && fnmatch(d->test, evl_tests[i].name, 0) == 0) {
           snprintf(buf, sizeof buf, "%d check %s: %s", i, d->check,
                    d->reason ? d->reason : "declared deviation");
-          runner_put(wfd, "cdev", buf);
+          child_put_line(wfd, "cdev", buf);
         }
     }
   }
-  runner_put(wfd, "end", "");
+  child_put_line(wfd, "end", "");
   _exit(0);
 }
 

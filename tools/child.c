@@ -348,3 +348,35 @@ const char *child_describe(const child_proc *c, char *buf, size_t len) {
              WIFEXITED(c->status) ? WEXITSTATUS(c->status) : -1);
   return buf;
 }
+
+static int child_write_all(int fd, const char *buf, size_t len) {
+  while (len > 0) {
+    ssize_t n = write(fd, buf, len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return n < 0 ? -errno : -EIO;
+    buf += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+int child_put_line(int fd, const char *key, const char *text) {
+  /* Copied through a buffer: one write() for a line under 2 KiB. */
+  char buf[2048];
+  size_t n = 0;
+  int rc = 0;
+  const char *part[3] = {key ? key : "", text && *text ? " " : "",
+                         text ? text : ""};
+  for (int p = 0; p < 3 && rc == 0; p++)
+    for (const char *c = part[p]; *c && rc == 0; c++) {
+      if (n == sizeof buf - 1) {
+        rc = child_write_all(fd, buf, n);
+        n = 0;
+      }
+      buf[n++] = *c == '\n' || *c == '\r' ? ' ' : *c;
+    }
+  buf[n++] = '\n';
+  return rc < 0 ? rc : child_write_all(fd, buf, n);
+}

@@ -99,6 +99,12 @@ const char *child_describe(const child_proc *c, char *buf, size_t len);
 /* "SIGSEGV" for SIGSEGV, "signal 42" for what has no name here. */
 const char *child_signame(int sig, char *buf, size_t len);
 
+/* In the child: "key text\n" (or "key\n" when text is NULL or empty) to
+ * fd, with any newline or carriage return inside made a space, so that it
+ * stays one line of the protocol the tools' children speak on their pipe;
+ * all of it, resumed after EINTR. 0 or -errno. */
+int child_put_line(int fd, const char *key, const char *text);
+
 /* On SIGINT, SIGTERM and SIGHUP: kill the process group of every child
  * started and not yet closed, then die of that signal. Children run in
  * their own groups, so a ^C reaches only the parent, which must not leave
