@@ -119,19 +119,11 @@ static int reg_load(const char *key, const char *path,
 
 int evl_backend_lookup(const char *name, const evl_backend_ops **out, char *err,
                        size_t len) {
-  char scratch[8];
-  if (!err || !len) {
-    err = scratch;
-    len = sizeof scratch;
-  }
-  err[0] = 0;
-  if (!out)
-    return -EINVAL;
-  *out = NULL;
-  if (!name || !*name) {
-    snprintf(err, len, "empty backend name");
-    return EVL_ENOBACKEND;
-  }
+  if (out)
+    *out = NULL;
+  int rc = evl__lookup_begin(name, out != NULL, "backend", &err, &len);
+  if (rc < 0)
+    return rc;
   /* Before the path test: "fault:./mine.so" names a wrapper, not a file. */
   if (!strncmp(name, REG_FAULT_PREFIX, strlen(REG_FAULT_PREFIX)))
     return evl__backend_fault(name + strlen(REG_FAULT_PREFIX), out, err, len);
@@ -146,13 +138,9 @@ int evl_backend_lookup(const char *name, const evl_backend_ops **out, char *err,
     if (strcmp(reg_modules[i], name))
       continue;
     char path[4096];
-    if (evl__module_path(name, path, sizeof path) < 0) {
-      snprintf(err, len,
-               "backend %s is not built (its library was missing at build "
-               "time; run make deps && make)",
-               name);
-      return EVL_ENOBACKEND;
-    }
+    if ((rc = evl__module_find(name, "backend", name, path, sizeof path, err,
+                               len)) < 0)
+      return rc;
     return reg_load(name, path, out, err, len);
   }
   snprintf(err, len, "unknown backend '%s' (known: %s)", name, reg_known);
@@ -160,11 +148,7 @@ int evl_backend_lookup(const char *name, const evl_backend_ops **out, char *err,
 }
 
 int evl_backend_default(const evl_backend_ops **out, char *err, size_t len) {
-  char scratch[8];
-  if (!err || !len) {
-    err = scratch;
-    len = sizeof scratch;
-  }
+  evl__err_line(&err, &len);
   const char *env = getenv("EVL_BACKEND");
   if (env && *env) {
     int rc = evl_backend_lookup(env, out, err, len);

@@ -188,11 +188,7 @@ int evl_impl_probe(const evl_impl_ops *ops, char *why, size_t len) {
 
 int evl_impl_ref(const char *backend, const evl_impl_ops **out, char *err,
                  size_t len) {
-  char scratch[8];
-  if (!err || !len) {
-    err = scratch;
-    len = sizeof scratch;
-  }
+  evl__err_line(&err, &len);
   if (!out || !backend)
     return -EINVAL;
   *out = NULL;
@@ -250,16 +246,12 @@ static int impl_load(const char *key, const char *path,
 static int impl_load_named(const char *row, const char *name,
                            const evl_impl_ops **out, char *err, size_t len) {
   char path[4096];
-  if (evl__module_path(row, path, sizeof path) < 0) {
-    snprintf(err, len,
-             "%s is not built (its library was missing at build time; run "
-             "make deps && make)",
-             name);
-    return EVL_ENOBACKEND;
-  }
+  int rc = evl__module_find(row, "", name, path, sizeof path, err, len);
+  if (rc < 0)
+    return rc;
   pthread_mutex_lock(&impl_lock);
   const evl_impl_ops *hit = impl_cached(name);
-  int rc = 0;
+  rc = 0;
   if (!hit) {
     evl_impl_plugin_named_fn fn = (evl_impl_plugin_named_fn)evl__plugin_open(
         path, "evl_impl_plugin_named", err, len);
@@ -279,19 +271,11 @@ static int impl_load_named(const char *row, const char *name,
 
 int evl_impl_lookup(const char *name, const evl_impl_ops **out, char *err,
                     size_t len) {
-  char scratch[8];
-  if (!err || !len) {
-    err = scratch;
-    len = sizeof scratch;
-  }
-  err[0] = 0;
-  if (!out)
-    return -EINVAL;
-  *out = NULL;
-  if (!name || !*name) {
-    snprintf(err, len, "empty implementation name");
-    return EVL_ENOBACKEND;
-  }
+  if (out)
+    *out = NULL;
+  int rc = evl__lookup_begin(name, out != NULL, "implementation", &err, &len);
+  if (rc < 0)
+    return rc;
   /* "ref-fault:./mine.so" is the core over a wrapped plugin, not a file. */
   if (!strncmp(name, "ref-fault:", 10))
     return evl_impl_ref(name + 4, out, err, len);
@@ -303,13 +287,9 @@ int evl_impl_lookup(const char *name, const evl_impl_ops **out, char *err,
     if (strcmp(name, impl_modules[i]))
       continue;
     char path[4096];
-    if (evl__module_path(name, path, sizeof path) < 0) {
-      snprintf(err, len,
-               "%s is not built (its library was missing at build time; "
-               "run make deps && make)",
-               name);
-      return EVL_ENOBACKEND;
-    }
+    if ((rc = evl__module_find(name, "", name, path, sizeof path, err, len)) <
+        0)
+      return rc;
     return impl_load(name, path, out, err, len);
   }
   for (size_t i = 0; impl_modules[i]; i++) {

@@ -91,6 +91,39 @@ int evl__module_path(const char *module, char *out, size_t len) {
   return module_try(EVL_MODULE_DIR_DEFAULT, file, out, len);
 }
 
+void evl__err_line(char **err, size_t *len) {
+  /* The reason is discarded: only its writing needs somewhere to go. */
+  static _Thread_local char scratch[8];
+  if (!*err || !*len) {
+    *err = scratch;
+    *len = sizeof scratch;
+  }
+}
+
+int evl__lookup_begin(const char *name, int have_out, const char *kind,
+                      char **err, size_t *len) {
+  evl__err_line(err, len);
+  (*err)[0] = 0;
+  if (!have_out)
+    return -EINVAL;
+  if (!name || !*name) {
+    snprintf(*err, *len, "empty %s name", kind);
+    return EVL_ENOBACKEND;
+  }
+  return 0;
+}
+
+int evl__module_find(const char *module, const char *kind, const char *name,
+                     char *path, size_t plen, char *err, size_t len) {
+  if (evl__module_path(module, path, plen) == 0)
+    return 0;
+  snprintf(err, len,
+           "%s%s%s is not built (its library was missing at build time; run "
+           "make deps && make)",
+           kind, *kind ? " " : "", name);
+  return EVL_ENOBACKEND;
+}
+
 const char *evl__bits_str(uint32_t bits, const char *const *names, int n,
                           char *buf, size_t len) {
   size_t used = 0;

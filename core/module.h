@@ -26,6 +26,20 @@ typedef int (*evl__validate_fn)(const void *table, char *err, size_t len);
 int evl__plugin_load(const char *key, const char *path, const char *symbol,
                      evl__validate_fn validate, size_t full_size,
                      const void **out, char *err, size_t len);
+/* A caller of a lookup may pass no err (NULL or 0 bytes): *err then points
+ * at a per-thread scratch line, so the code below can always write one. */
+void evl__err_line(char **err, size_t *len);
+/* What evl_backend_lookup and evl_impl_lookup do first: err made usable
+ * and cleared, then -EINVAL without an out pointer (have_out 0), and
+ * EVL_ENOBACKEND with "empty <kind> name" for a NULL or empty name. 0 to
+ * go on. The caller clears *out itself (its type is the registry's). */
+int evl__lookup_begin(const char *name, int have_out, const char *kind,
+                      char **err, size_t *len);
+/* evl__module_path for a module the registry lists, or EVL_ENOBACKEND with
+ * "<kind> <name> is not built (...)" in err: its library was missing when
+ * evlab was built. kind may be "" ("native-libuv is not built"). */
+int evl__module_find(const char *module, const char *kind, const char *name,
+                     char *path, size_t plen, char *err, size_t len);
 /* impls/ref.c: the reference core as a loop implementation. data is the
  * backend table; NULL lets evl_loop_new choose ($EVL_BACKEND or the best).
  * The registry copies it once per backend; tasks use it as it is. */
