@@ -90,12 +90,7 @@ int evl_backend_probe(const evl_backend_ops *ops, char *why, size_t len) {
     why[0] = 0;
   if (!ops)
     return -EINVAL;
-  if (!ops->probe)
-    return 0;
-  int rc = ops->probe(why, len);
-  if (rc < 0 && len && !why[0])
-    snprintf(why, len, "%s", evl_strerror(rc));
-  return rc;
+  return ops->probe ? evl__probe_said(ops->probe(why, len), why, len) : 0;
 }
 
 /* A probe that failed for want of fds or memory says so (S8: -EMFILE);

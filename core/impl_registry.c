@@ -178,12 +178,8 @@ int evl_impl_probe(const evl_impl_ops *ops, char *why, size_t len) {
     why[0] = 0;
   if (!ops)
     return -EINVAL;
-  if (!ops->probe)
-    return 0;
-  int rc = ops->probe(ops->data, why, len);
-  if (rc < 0 && len && !why[0])
-    snprintf(why, len, "%s", evl_strerror(rc));
-  return rc;
+  return ops->probe ? evl__probe_said(ops->probe(ops->data, why, len), why, len)
+                    : 0;
 }
 
 int evl_impl_ref(const char *backend, const evl_impl_ops **out, char *err,

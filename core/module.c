@@ -124,6 +124,12 @@ int evl__module_find(const char *module, const char *kind, const char *name,
   return EVL_ENOBACKEND;
 }
 
+int evl__probe_said(int rc, char *why, size_t len) {
+  if (rc < 0 && len && !why[0])
+    snprintf(why, len, "%s", evl_strerror(rc));
+  return rc;
+}
+
 const char *evl__bits_str(uint32_t bits, const char *const *names, int n,
                           char *buf, size_t len) {
   size_t used = 0;

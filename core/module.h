@@ -40,6 +40,9 @@ int evl__lookup_begin(const char *name, int have_out, const char *kind,
  * evlab was built. kind may be "" ("native-libuv is not built"). */
 int evl__module_find(const char *module, const char *kind, const char *name,
                      char *path, size_t plen, char *err, size_t len);
+/* A probe's result: rc, with why[len] given evl_strerror(rc) when the
+ * probe failed without saying why. */
+int evl__probe_said(int rc, char *why, size_t len);
 /* impls/ref.c: the reference core as a loop implementation. data is the
  * backend table; NULL lets evl_loop_new choose ($EVL_BACKEND or the best).
  * The registry copies it once per backend; tasks use it as it is. */
