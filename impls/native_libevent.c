@@ -49,7 +49,15 @@ static void evb_soon_cb(evutil_socket_t fd, short what, void *arg) {
   (void)fd, (void)what;
   evl_loop *loop = arg;
   loop->in_batch = 1;
+  /* Timers that fired earlier in this pass are the flush's, which runs
+   * after the pass's last timer and sorts them all. Run here, they would go
+   * before a timer with an earlier deadline that libevent pops after
+   * soon_ev: a zero timeout ties soon_ev with every timer already due. */
+  size_t held =
+      event_pending(loop->flush_ev, EV_TIMEOUT, NULL) ? loop->b.ndue : 0;
+  loop->b.ndue -= held; /* no callback of the batch can add a due timer */
   size_t left = evl__adapter_run_batch(&loop->b);
+  loop->b.ndue += held;
   loop->in_batch = 0;
   if (left && !loop->b.closed) {
     /* Not event_active(): libevent would run it again in this same pass
@@ -87,12 +95,15 @@ static int evb_call_soon(evl_loop *loop, evl_cb cb, void *arg,
 static inline __attribute__((always_inline)) int
 evb_timer_arm(evl__adapter_base *b, evl__adapter_timer *at, int due_now) {
   (void)b, (void)due_now;
-  /* libevent adds the relative time to its own clock read, a few hundred
-   * ns after ours and truncated to µs: round up and add 1 µs so the timer
-   * is never early (S2). */
+  /* libevent adds the relative time to its own clock read, truncated to
+   * µs: round up and add 1 µs so the timer is never early (S2). A deadline
+   * already passed gets no such margin: inside callbacks that clock read is
+   * the time cached when the iteration's poll returned, so even 1 µs more
+   * can still lie ahead of the next iteration's cached time (a fast
+   * iteration stays within one µs), and the timer would fire an iteration
+   * late. A zero timeout is due at the next timeout_process, always. */
   uint64_t now = evl__adapter_now();
-  uint64_t us = at->deadline > now ? (at->deadline - now + 999) / 1000 : 0;
-  us += 1;
+  uint64_t us = at->deadline > now ? (at->deadline - now + 999) / 1000 + 1 : 0;
   struct timeval tv = {(time_t)(us / 1000000), (suseconds_t)(us % 1000000)};
   event_add(EVB_TIMER(at)->ev, &tv);
   return 0;
