@@ -301,6 +301,12 @@ fuzz: $(FUZZ_BIN) ## build the API fuzzer; FUZZ_TIME=s runs it that long on fuzz
 check-fault: all ## the S-suite on the core over fault-injecting backends
 	@set -o pipefail; $(O)/evl-conform --filter 'S*' \
 	  $(addprefix --fault ,$(FAULT_BACKENDS)) | sed -n '/^Not passed:/,$$p'
+	@# The P-tests on the io_uring proactor engine: sharing the ring of
+	@# fault:iouring (EINTR also on its own wait, the pump) and on a ring of
+	@# its own over fault:epoll.
+	@set -o pipefail; EVL_PROACTOR=uring $(O)/evl-conform --filter 'p[0-9]*' \
+	  --fault iouring --fault epoll | \
+	  awk '/^Not passed:/{f=1} f{print} {l=$$0} END{if(!f)print l}'
 
 # The threaded tests only (cross-thread posts, stop, executor, futures
 # completed from workers): what CI runs under SANITIZE=thread.

@@ -83,7 +83,8 @@ typedef struct fault_state {
   int ctl_failed;   /* the last ctl failed: the next one succeeds */
   unsigned char *m; /* fd -> registered interest (EVL_READ|EVL_WRITE) */
   int nm, maxfd;
-  int first; /* the first fd registered, or -1 */
+  int first;                   /* the first fd registered, or -1 */
+  int (*in_pump)(void *state); /* the wrapped backend's completion pump */
 } fault_state;
 
 /* The wrapped state starts at the next 16-byte boundary. */
@@ -246,6 +247,27 @@ static int fault_wake(void *state) {
   return s->slot->in->wake(s->in);
 }
 
+/* A completion engine's wait outside the loop's is interrupted as the
+ * loop's is: an -EINTR storm returns at once, without waiting. */
+static int fault_pump(void *state) {
+  fault_state *s = state;
+  if ((s->slot->faults & FAULT_EINTR) && fault_rand(s, 3) == 0)
+    return 0;
+  return s->in_pump(s->in);
+}
+
+/* The engine gets the wrapped backend's ring; its pump comes back here,
+ * with this state, so it reaches the wrapped state too. */
+static int fault_completion(void *state, evl_backend_completion *c) {
+  fault_state *s = state;
+  int rc = s->slot->in->completion(s->in, c);
+  if (rc == 0 && c && c->on_cqe) {
+    s->in_pump = c->pump;
+    c->pump = fault_pump;
+  }
+  return rc;
+}
+
 #define FAULT_TRAMP(i)                                                         \
   static int fault_probe_##i(char *why, size_t len) {                          \
     return fault_probe(&fault_slots[i], why, len);                             \
@@ -364,6 +386,7 @@ int evl__backend_fault(const char *spec, const evl_backend_ops **out, char *err,
       int full = in->size >= sizeof(evl_backend_ops);
       n->ops.after_fork = full && in->after_fork ? fault_after_fork : NULL;
       n->ops.wake = full && in->wake ? fault_wake : NULL;
+      n->ops.completion = full && in->completion ? fault_completion : NULL;
       sl = n;
       fault_nslots++;
     }
