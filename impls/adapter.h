@@ -334,6 +334,14 @@ static inline int evl__adapter_check(const evl__adapter_base *b) {
   return 0;
 }
 
+/* Open, not in debug mode and not inherited through fork(): the fast
+ * paths may skip evl__adapter_check. */
+static inline __attribute__((always_inline)) int
+evl__adapter_fast(const evl__adapter_base *b) {
+  return b &&
+         b->fast_gen == __atomic_load_n(&evl__adapter_forks, __ATOMIC_RELAXED);
+}
+
 static inline uint64_t evl__adapter_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -353,6 +361,44 @@ static inline uint64_t evl__adapter_deadline(int64_t delay_ns) {
  * not block while anything is queued. */
 int evl__adapter_soon(evl__adapter_base *b, evl_cb cb, void *arg,
                       evl_handle *out);
+/* call_soon, written once for the adapters: the checks, then the common
+ * case inline (a spare slot and room in the FIFO), then want(loop), the
+ * adapter's way of keeping the library's poll from blocking. */
+static inline __attribute__((always_inline)) int
+evl__adapter_call_soon_with(evl_loop *loop, evl_cb cb, void *arg,
+                            evl_handle *out, void (*want)(evl_loop *loop)) {
+  evl__adapter_base *b = EVL__ADAPTER_BASE(loop);
+  int rc;
+  if (__builtin_expect(!evl__adapter_fast(b) || !cb, 0)) {
+    if ((rc = evl__adapter_check(b)) != 0)
+      return rc;
+    if (!cb)
+      return -EINVAL;
+  }
+  evl__adapter_fifo *q = &b->ready;
+  if (__builtin_expect(q->tail - q->head == q->cap, 0)) {
+    rc = evl__adapter_soon(b, cb, arg, out); /* grows the FIFO */
+  } else {
+    evl_handle h;
+    rc = evl__adapter_slot_take(
+        &b->slots, b->soon_own ? EVL__ADAPTER_SLOT_OWN : EVL__ADAPTER_SLOT_SOON,
+        NULL, &h);
+    if (rc == 0) {
+      evl__adapter_entry *e = &q->v[q->tail++ & (q->cap - 1)];
+      e->cb = cb;
+      e->arg = arg;
+      e->h = h;
+      if (!b->running)
+        b->mark = q->tail;
+      if (out)
+        *out = h;
+    }
+  }
+  if (rc == 0)
+    want(loop);
+  return rc;
+}
+
 /* Runs the batch up to the mark, then the fired timers, and moves the
  * mark to the tail; returns how many callbacks still wait. Stops early if
  * the loop was closed. */
@@ -494,14 +540,6 @@ typedef int (*evl__adapter_arm_fn)(evl__adapter_base *b, evl__adapter_timer *t,
                                    int due_now);
 typedef void (*evl__adapter_stop_fn)(evl__adapter_base *b,
                                      evl__adapter_timer *t);
-
-/* Open, not in debug mode and not inherited through fork(): the fast
- * paths may skip evl__adapter_check. */
-static inline __attribute__((always_inline)) int
-evl__adapter_fast(const evl__adapter_base *b) {
-  return b &&
-         b->fast_gen == __atomic_load_n(&evl__adapter_forks, __ATOMIC_RELAXED);
-}
 
 /* 1 with *t the live timer h names, else 0. */
 static inline __attribute__((always_inline)) int

@@ -83,15 +83,7 @@ static void evn_async_cb(struct ev_loop *ev, ev_async *w, int revents) {
 
 static int evn_call_soon(evl_loop *loop, evl_cb cb, void *arg,
                          evl_handle *out) {
-  int rc = evl__adapter_check(EVL__ADAPTER_BASE(loop));
-  if (rc)
-    return rc;
-  if (!cb)
-    return -EINVAL;
-  rc = evl__adapter_soon(&loop->b, cb, arg, out);
-  if (rc == 0)
-    evn_want_batch(loop);
-  return rc;
+  return evl__adapter_call_soon_with(loop, cb, arg, out, evn_want_batch);
 }
 
 /* ---- timers ------------------------------------------------------------- */

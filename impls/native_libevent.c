@@ -77,15 +77,7 @@ static void evb_want_batch(evl_loop *loop) {
 
 static int evb_call_soon(evl_loop *loop, evl_cb cb, void *arg,
                          evl_handle *out) {
-  int rc = evl__adapter_check(EVL__ADAPTER_BASE(loop));
-  if (rc)
-    return rc;
-  if (!cb)
-    return -EINVAL;
-  rc = evl__adapter_soon(&loop->b, cb, arg, out);
-  if (rc == 0)
-    evb_want_batch(loop);
-  return rc;
+  return evl__adapter_call_soon_with(loop, cb, arg, out, evb_want_batch);
 }
 
 /* ---- timers ------------------------------------------------------------- */
