@@ -169,6 +169,7 @@ static const evl_deviation pyl_dev_uvloop[] = {
     {"s11_slow_reader_reported",
      "debug mode times only callbacks of the ready queue (Loop._on_idle); "
      "readers and writers run straight from the uv_poll callback, untimed"},
+    {"s11_slow_reader_set_debug", "as s11_slow_reader_reported"},
     {"s11_foreign_thread_refused",
      "debug mode's _check_thread guards only call_soon, call_later and "
      "call_at: cancel, add_reader, remove_reader and stop are accepted"},
