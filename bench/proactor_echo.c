@@ -151,6 +151,7 @@ typedef struct pe_cfg {
 
 typedef struct pe_out {
   double rps, p50, p99; /* p50, p99 in µs */
+  double waits;         /* the loop's backend waits per request, or -1 */
   long calls;           /* counted runs: the server thread's syscalls */
   long reqs;
 } pe_out;
@@ -178,6 +179,11 @@ static int pe_run(bench_ctx *c, int model, const pe_cfg *cfg, int count,
   bench_syscount sc = {0};
   if (rc >= 0 && count)
     rc = bench_syscount_start(&sc);
+  /* The loop's waits (one system call each: epoll_wait, io_uring_enter)
+   * per request, from a run nothing slows down. */
+  evl_loop_stats st0 = {0}, st1 = {0};
+  int stats = rc >= 0 && (c->ops->features & EVL_IF_STATS) &&
+              c->ops->loop_stats && c->ops->loop_stats(s->loop, &st0) == 0;
   pthread_t th;
   if (rc >= 0) {
     rc = bench_load_start(&l, &th);
@@ -188,6 +194,9 @@ static int pe_run(bench_ctx *c, int model, const pe_cfg *cfg, int count,
     while (rc >= 0 && s->rc == 0 && !(bench_load_done(&l) && s->open == 0))
       rc = c->ops->run_once(s->loop);
     o->calls = count ? bench_syscount_stop(&sc) : 0;
+    o->waits = stats && c->ops->loop_stats(s->loop, &st1) == 0 && l.reqs
+                   ? (double)(st1.waits - st0.waits) / (double)l.reqs
+                   : -1;
     int lrc = bench_load_join(&l, th);
     if (rc >= 0)
       rc = s->rc ? s->rc : lrc;
@@ -215,7 +224,8 @@ static int pe_run(bench_ctx *c, int model, const pe_cfg *cfg, int count,
 /* Every model of one configuration: repeats interleaved, so drift in the
  * machine's load hits all models alike; then one counted run each. */
 static void pe_config(bench_ctx *c, const pe_cfg *cfg) {
-  double v[PE_NMODELS][3][64], ratio[2][64];
+  double v[PE_NMODELS][4][64], ratio[2][64];
+  int nw[PE_NMODELS] = {0};
   int got[PE_NMODELS] = {0}, err[PE_NMODELS] = {0}, nratio = 0;
   char params[PE_NMODELS][200];
   for (int m = 0; m < PE_NMODELS; m++)
@@ -235,6 +245,8 @@ static void pe_config(bench_ctx *c, const pe_cfg *cfg) {
         v[m][0][got[m]] = o.rps;
         v[m][1][got[m]] = o.p50;
         v[m][2][got[m]] = o.p99;
+        if (o.waits >= 0)
+          v[m][3][nw[m]++] = o.waits;
         got[m]++;
       }
     }
@@ -271,6 +283,9 @@ static void pe_config(bench_ctx *c, const pe_cfg *cfg) {
                got[m]);
     bench_emit(c, "proactor_echo", params[m], "p99_us", "us", "lower", v[m][2],
                got[m]);
+    if (nw[m])
+      bench_emit(c, "proactor_echo", params[m], "waits_per_req", "waits",
+                 "lower", v[m][3], nw[m]);
     pe_out o = {0};
     int rc = pe_run(c, m, cfg, 1, &o);
     if (rc < 0 || o.reqs == 0) {

@@ -36,6 +36,8 @@ static const bench_table proactor_tables[] = {
      "mode=closed conc=100 bytes=1024", "engine", "p99_us"},
     {"echo, 100 connections, 1 KiB: server system calls per request",
      "mode=closed conc=100 bytes=1024", "engine", "syscalls_per_req"},
+    {"echo, 100 connections, 1 KiB: loop waits per request (untraced)",
+     "mode=closed conc=100 bytes=1024", "engine", "waits_per_req"},
     {"proactor over reactor, same implementation (request-rate ratio)",
      "mode=closed conc=100 bytes=1024", NULL,
      "uring_over_reactor emulated_over_reactor"},
@@ -57,7 +59,9 @@ const bench_section bench_section_proactor_echo = {
     "the models; the ratios are per round. System calls per request are the "
     "server thread's, counted by strace -c in a separate 0.3 s run (tracing "
     "slows every call, so it is never a timed run; connection setup is "
-    "included). The quick profile runs 100 connections of 1 KiB, closed "
+    "included); waits per request are the loop's backend waits (one "
+    "epoll_wait or io_uring_enter each) in the timed runs. The quick profile "
+    "runs 100 connections of 1 KiB, closed "
     "loop; PROFILE=full adds 1/10/100/1000 connections, 64 B to 100 KiB and "
     "constant rate.",
     proactor_plots,
