@@ -27,6 +27,14 @@
  * bytes likewise, when the change also passes the allocator's granularity. */
 #define COMPARE_WALL_FLOOR 1.5
 #define COMPARE_DET_FLOOR 1.01
+/* Cases whose timers get deadlines from the clock: how far apart the
+ * deadlines fall changes the heap's shape (and libevent's queues) a little
+ * from run to run; the same binary measured up to 1.8 % apart. */
+#define COMPARE_CLOCKED_FLOOR 1.03
+
+static int compare_clocked(const char *kase) {
+  return !strncmp(kase, "timers_", 7) || !strcmp(kase, "chain_timeouts");
+}
 
 static json *compare_load(const char *arg) {
   char path[4096], err[300];
@@ -110,12 +118,18 @@ static int compare_callgrind(const char *a_dir, const char *b_dir, double det,
       if (a <= 0 || b <= 0)
         continue;
       (*compared)++;
+      double floor = compare_clocked(kase) && det < COMPARE_CLOCKED_FLOOR
+                         ? COMPARE_CLOCKED_FLOOR
+                         : det;
       if (!header++)
         printf("\ncallgrind, instructions per operation (deterministic: "
-               "flagged beyond %.0f %% either way):\n",
-               (det - 1) * 100);
-      const char *flag = b / a > det ? "worse" : a / b > det ? "better" : "";
-      worse += b / a > det;
+               "flagged beyond %.0f %% either way, %.0f %% for the cases "
+               "whose deadlines come from the clock):\n",
+               (det - 1) * 100, (COMPARE_CLOCKED_FLOOR - 1) * 100);
+      const char *flag = b / a > floor   ? "worse"
+                         : a / b > floor ? "better"
+                                         : "";
+      worse += b / a > floor;
       *flagged += flag[0] != 0;
       char label[400];
       snprintf(label, sizeof label, "%s %s", name, kase);

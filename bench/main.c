@@ -278,7 +278,8 @@ static void main_impls_json(bench_buf *b, const bench_impl *impls, int n) {
     bench_buf_printf(b, ",\"kind\":\"%s\",\"usable\":%s,\"reason\":",
                      main_kind_name(im->kind), im->usable ? "true" : "false");
     bench_buf_json_str(b, im->why);
-    bench_buf_printf(b, ",\"features\":");
+    bench_buf_printf(
+        b, ",\"refcore\":%s,\"features\":", im->refcore ? "true" : "false");
     bench_buf_json_str(b, im->features_s);
     bench_buf_printf(b, ",\"description\":");
     bench_buf_json_str(b, im->description);
@@ -486,12 +487,14 @@ static void main_safe_name(const char *name, char *safe, size_t len) {
 static int main_workload(const main_opts *o, int callgrind, int timeouts) {
   const char *name = o->nimpl ? o->impls[0] : "ref-epoll";
   bench_impl im;
-  /* Loaded in this process on purpose: this is what is being measured. */
-  bench_impls_collect(&name, 1, 1, MAIN_PROBE_S * o->scale, &im, 1);
+  /* Loaded in this process on purpose, with no probe child first: this
+   * process is what is being measured (bench/run.sh passes only names
+   * evl-bench has probed already). */
+  bench_impl_unprobed(&im, name);
   bench_ctx c = {0};
   char why[256];
-  if (!im.usable || bench_impl_open(&im, &c, why, sizeof why) < 0) {
-    fprintf(stderr, "evl-bench: %s: %s\n", name, im.usable ? why : im.why);
+  if (bench_impl_open(&im, &c, why, sizeof why) < 0) {
+    fprintf(stderr, "evl-bench: %s: %s\n", name, why);
     return 2;
   }
   bench_raise_nofile();
@@ -526,7 +529,9 @@ static int main_workload(const main_opts *o, int callgrind, int timeouts) {
     if (rc < 0) {
       fprintf(stderr, "evl-bench: %s: callgrind case %zu: %s\n", name, i,
               bench_strerror(rc));
-      bad = 1;
+      /* An fd the backend cannot hold (select at n=1000) is this
+       * implementation's limit, not a failure: the other cases count. */
+      bad |= rc != -ERANGE;
     }
   }
   fclose(c.cg_events);

@@ -28,6 +28,31 @@ void report_environment(report *r) {
     report_md_esc(&r->md, v);
     bench_buf_printf(&r->md, " |\n");
   }
+  /* bench/run.sh's phases and the load around them: what this run cost,
+   * and how busy the machine was while it ran. */
+  static const char *const extra[] = {"durations.txt", "load.txt"};
+  for (int k = 0; k < 2; k++) {
+    char path[4096], line[256], v[1024] = "";
+    snprintf(path, sizeof path, "%s/%s", r->dir, extra[k]);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof line, f)) {
+      char name[64], val[128];
+      if (sscanf(line, "%63s %127s", name, val) == 2)
+        snprintf(v + strlen(v), sizeof v - strlen(v), "%s%s %s%s",
+                 v[0] ? ", " : "", name, val, k ? "" : " s");
+    }
+    if (f)
+      fclose(f);
+    if (!v[0])
+      continue;
+    const char *key = k ? "load average (1, 5, 15 min)" : "phases (make bench)";
+    bench_buf_printf(&r->html, "<tr><th>%s</th><td>", key);
+    report_html_esc(&r->html, v);
+    bench_buf_printf(&r->html, "</td></tr>\n");
+    bench_buf_printf(&r->md, "| %s | ", key);
+    report_md_esc(&r->md, v);
+    bench_buf_printf(&r->md, " |\n");
+  }
   bench_buf_printf(&r->html, "</table>\n");
   const json *impls = json_get(r->root, "implementations");
   bench_buf_printf(&r->html, "<table><caption>implementations</caption><tr>"

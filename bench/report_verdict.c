@@ -462,18 +462,68 @@ static const struct {
 };
 #define VERDICT_NKEYS BENCH_COUNT(verdict_keys)
 
+/* Is impl the reference core over some backend (results.json's
+ * "refcore")? */
+static int verdict_refcore(const report *r, const char *impl) {
+  const json *impls = json_get(r->root, "implementations");
+  for (int i = 0; impls && i < impls->n; i++) {
+    const json *im = impls->kids[i];
+    const json *rc = json_get(im, "refcore");
+    if (!strcmp(json_str(im, "name", ""), impl))
+      return rc && rc->type == JSON_TRUE;
+  }
+  return 0;
+}
+
+/* impl's key figure k; for a reference-core row that did not run that
+ * benchmark (the quick profile measures backend-neutral ones such as timers
+ * on one reference-core row only), that row's figure, its name in *from. */
+static const report_rec *verdict_key(const report *r, int k, const char *impl,
+                                     const char **from) {
+  *from = NULL;
+  const report_rec *x =
+      report_find(r, "measurement", verdict_keys[k].bench,
+                  verdict_keys[k].metric, verdict_keys[k].where, impl);
+  if (x || !verdict_refcore(r, impl))
+    return x;
+  /* Only for a benchmark the row did not run at all: one it ran and could
+   * not hold (select's fd limit) stays missing. */
+  for (int i = 0; i < r->nrecs; i++)
+    if (!strcmp(r->recs[i].impl, impl) &&
+        !strcmp(r->recs[i].bench, verdict_keys[k].bench))
+      return NULL;
+  for (int i = 0; i < r->nimpls; i++) {
+    if (!strcmp(r->impls[i], impl) || !verdict_refcore(r, r->impls[i]))
+      continue;
+    x = report_find(r, "measurement", verdict_keys[k].bench,
+                    verdict_keys[k].metric, verdict_keys[k].where, r->impls[i]);
+    if (x) {
+      *from = r->impls[i];
+      return x;
+    }
+  }
+  return NULL;
+}
+
+/* Has impl any measurement in this run (a row that never loaded has only
+ * its skip)? */
+static int verdict_measured(const report *r, const char *impl) {
+  for (int i = 0; i < r->nrecs; i++)
+    if (!strcmp(r->recs[i].impl, impl) &&
+        !strcmp(r->recs[i].type, "measurement"))
+      return 1;
+  return 0;
+}
+
 /* Pairs of impl against other on every key figure both have; -1 when impl
  * lacks one (it is then not ranked). */
 static int verdict_key_pairs(const report *r, const char *impl,
                              const char *other, verdict_pairs *p) {
   p->n = 0;
   for (int k = 0; k < VERDICT_NKEYS; k++) {
-    const report_rec *x =
-        report_find(r, "measurement", verdict_keys[k].bench,
-                    verdict_keys[k].metric, verdict_keys[k].where, impl);
-    const report_rec *y =
-        report_find(r, "measurement", verdict_keys[k].bench,
-                    verdict_keys[k].metric, verdict_keys[k].where, other);
+    const char *from;
+    const report_rec *x = verdict_key(r, k, impl, &from);
+    const report_rec *y = verdict_key(r, k, other, &from);
     if (!x)
       return -1;
     verdict_add(p, x, y);
@@ -488,24 +538,27 @@ void report_headline(report *r) {
   const char *unranked[REPORT_MAX_IMPL], *unranked_why[REPORT_MAX_IMPL];
   double score[REPORT_MAX_IMPL];
   int nc = 0, nun = 0;
+  const char *borrowed_from = NULL;
   for (int i = 0; i < r->nimpls; i++) {
     /* Loops only: not the baselines, nor calibration's backend:<name>
      * rows (a backend without a loop). */
-    if (report_is_baseline(r->impls[i]) || !strncmp(r->impls[i], "backend:", 8))
+    if (report_is_baseline(r->impls[i]) ||
+        !strncmp(r->impls[i], "backend:", 8) ||
+        !verdict_measured(r, r->impls[i]))
       continue;
     double logsum = 0;
     int n = 0, ok = 1, k = 0;
     for (k = 0; k < VERDICT_NKEYS && ok; k++) {
-      const report_rec *x = report_find(r, "measurement", verdict_keys[k].bench,
-                                        verdict_keys[k].metric,
-                                        verdict_keys[k].where, r->impls[i]);
+      const char *from;
+      const report_rec *x = verdict_key(r, k, r->impls[i], &from);
+      if (from && !borrowed_from)
+        borrowed_from = from;
       const report_rec *best = NULL;
       for (int j = 0; x && j < r->nimpls; j++) {
         if (report_is_baseline(r->impls[j]))
           continue;
-        const report_rec *y = report_find(
-            r, "measurement", verdict_keys[k].bench, verdict_keys[k].metric,
-            verdict_keys[k].where, r->impls[j]);
+        const char *from2;
+        const report_rec *y = verdict_key(r, k, r->impls[j], &from2);
         if (y && (!best || report_ratio(best, y) > 1))
           best = y;
       }
@@ -630,8 +683,18 @@ void report_headline(report *r) {
                          "run): ",
                      unranked[i], unranked_why[i]);
   }
-  bench_buf_printf(&r->html, "%s</small></div>\n", nun ? "." : "");
-  bench_buf_printf(&r->md, "%s\n\n", nun ? "." : "");
+  bench_buf_printf(&r->html, "%s", nun ? "." : "");
+  bench_buf_printf(&r->md, "%s", nun ? "." : "");
+  if (borrowed_from) {
+    static const char *const note =
+        " The other reference-core rows use %s's figure where this profile "
+        "measured a backend-neutral benchmark on it only (the same core "
+        "code).";
+    bench_buf_printf(&r->html, note, borrowed_from);
+    bench_buf_printf(&r->md, note, borrowed_from);
+  }
+  bench_buf_printf(&r->html, "</small></div>\n");
+  bench_buf_printf(&r->md, "\n\n");
   char path[4096];
   snprintf(path, sizeof path, "%s/plots/data/headline.dat", r->dir);
   FILE *f = fopen(path, "w");

@@ -31,6 +31,10 @@ typedef struct bench_impl {
  * limit_s seconds. Returns the count. */
 int bench_impls_collect(const char *const *names, int nnames, int no_baselines,
                         double limit_s, bench_impl *out, int cap);
+/* One implementation by name, not probed: for a process that loads it
+ * itself and is the measurement (hyperfine's workload, callgrind), where a
+ * probe child would add an interpreter start-up (seconds under valgrind). */
+void bench_impl_unprobed(bench_impl *im, const char *name);
 /* In the process that will run it: loads im and fills c's ops or direct
  * table and backend. 0, or -errno with why. */
 int bench_impl_open(const bench_impl *im, bench_ctx *c, char *why, size_t len);

@@ -126,7 +126,9 @@ if command -v valgrind >/dev/null; then
   # time limit is scaled for it.
   cg_one() { # cg_one IMPL
     local safe=${1//[^A-Za-z0-9-]/_}
-    if ! EVL_TEST_TIMEOUT_SCALE=30 valgrind --tool=callgrind --collect-atstart=no \
+    # PYTHONHASHSEED fixed: the embedded interpreter's hashing is then the
+    # same in every run, and so are its instruction counts.
+    if ! PYTHONHASHSEED=0 EVL_TEST_TIMEOUT_SCALE=30 valgrind --tool=callgrind --collect-atstart=no \
       --callgrind-out-file="$DIR/callgrind/$safe.out" \
       "$BIN" --callgrind --impl "$1" --out "$DIR/callgrind" \
       >"$DIR/callgrind/$safe.log" 2>&1; then

@@ -116,9 +116,11 @@ expect_refusal "compare of unreadable input" "$BIN" --compare "$T/junk.json" "$T
 
 # The compare gate: a run against itself flags nothing, and a loop made
 # slower on purpose (bench/fixtures/slow_loop.c: each call_soon busy-waits
-# EVL_SLOW_LOOP_NS, about ten times the sample loop's own cost) is flagged
-# worse, with exit 1, while ref-epoll beside it is not. The slowdown is far
-# beyond any load this machine sees, so this asserts no timing threshold.
+# EVL_SLOW_LOOP_NS, ten to a hundred times the sample loop's own cost) is
+# flagged worse on both callbacks figures, with exit 1. The slowdown is far
+# beyond any load this machine sees; whether other figures move between
+# two three-repeat runs on a busy machine is not asserted (that would be a
+# timing threshold).
 slow=$O/bench/slow_loop.so
 if [ -f "$slow" ]; then
   cmp_run() { # cmp_run DIR SLOW_NS
@@ -137,11 +139,10 @@ if [ -f "$slow" ]; then
     "$BIN" --compare "$T/cmp_a" "$T/cmp_b" >"$T/slow.txt" 2>&1
     rc=$?
     nslow=$(grep -cE "^callbacks .*$slow +rate .* worse$" "$T/slow.txt")
-    nref=$(grep -cE '^callbacks .* ref-epoll +rate .* (worse|better)$' "$T/slow.txt")
-    if [ $rc -ne 1 ] || [ "$nslow" -ne 2 ] || [ "$nref" -ne 0 ]; then
+    if [ $rc -ne 1 ] || [ "$nslow" -ne 2 ]; then
       bad "compare against a slowed loop" \
-        "exit 1; both callbacks figures of the slowed loop worse, ref-epoll's not flagged" \
-        "exit $rc, $nslow slowed flagged, $nref ref-epoll flagged: $(grep -E '^callbacks' "$T/slow.txt" | tr -s ' ' | tr '\n' '|')"
+        "exit 1; both callbacks figures of the slowed loop flagged worse" \
+        "exit $rc, $nslow flagged: $(grep -E '^callbacks' "$T/slow.txt" | tr -s ' ' | tr '\n' '|')"
     else
       ok
     fi
