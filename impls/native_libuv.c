@@ -91,9 +91,11 @@ uvn_timer_arm(evl__adapter_base *b, evl__adapter_timer *at, int due_now) {
    * means never early; a deadline already past is due at libuv's "now",
    * so it fires at the next timer phase. */
   evl_loop *loop = (evl_loop *)b;
-  uint64_t now = uv_now(&loop->uv), due = now;
+  uint64_t d = at->deadline, now = uv_now(&loop->uv), due = now;
   if (!due_now)
-    due = at->deadline / 1000000u + (at->deadline % 1000000u != 0);
+    due = __builtin_expect(d <= UINT64_MAX - 999999u, 1)
+              ? (d + 999999u) / 1000000u
+              : d / 1000000u + (d % 1000000u != 0);
   uv_timer_start(&UVN_TIMER(at)->h, uvn_timer_cb, due > now ? due - now : 0, 0);
   return 0;
 }
