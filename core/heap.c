@@ -8,16 +8,17 @@
 
 #include "loop.h"
 
-static inline int heap_less(const evl__hent *a, const evl__hent *b) {
-  return a->deadline < b->deadline ||
-         (a->deadline == b->deadline && a->seq < b->seq);
+static inline int heap_less(const evl__slot *slots, const evl__hent *a,
+                            const evl__hent *b) {
+  return a->deadline < b->deadline || (a->deadline == b->deadline &&
+                                       slots[a->slot].seq < slots[b->slot].seq);
 }
 
 static void heap_sift_up(evl__heap *h, evl__slot *slots, uint32_t i) {
   evl__hent e = h->a[i];
   while (i > 0) {
     uint32_t p = (i - 1) / 4;
-    if (!heap_less(&e, &h->a[p]))
+    if (!heap_less(slots, &e, &h->a[p]))
       break;
     h->a[i] = h->a[p];
     slots[h->a[i].slot].heap_idx = i;
@@ -29,19 +30,20 @@ static void heap_sift_up(evl__heap *h, evl__slot *slots, uint32_t i) {
 
 /* The least of the children from c on (c < n): three compares when all
  * four exist, the common case, without a loop. */
-static inline uint32_t heap_min_child(const evl__hent *a, uint32_t c,
+static inline uint32_t heap_min_child(const evl__slot *slots,
+                                      const evl__hent *a, uint32_t c,
                                       uint32_t n) {
   uint32_t best = c;
   if (c + 3 < n) {
-    uint32_t b2 = heap_less(&a[c + 3], &a[c + 2]) ? c + 3 : c + 2;
-    if (heap_less(&a[c + 1], &a[best]))
+    uint32_t b2 = heap_less(slots, &a[c + 3], &a[c + 2]) ? c + 3 : c + 2;
+    if (heap_less(slots, &a[c + 1], &a[best]))
       best = c + 1;
-    if (heap_less(&a[b2], &a[best]))
+    if (heap_less(slots, &a[b2], &a[best]))
       best = b2;
     return best;
   }
   for (uint32_t k = c + 1; k < n; k++)
-    if (heap_less(&a[k], &a[best]))
+    if (heap_less(slots, &a[k], &a[best]))
       best = k;
   return best;
 }
@@ -55,14 +57,14 @@ static void heap_sift_down(evl__heap *h, evl__slot *slots, uint32_t i) {
   uint32_t n = h->n, top = i;
   evl__hent e = a[i];
   for (uint32_t c; (c = 4 * i + 1) < n;) {
-    uint32_t best = heap_min_child(a, c, n);
+    uint32_t best = heap_min_child(slots, a, c, n);
     a[i] = a[best];
     slots[a[i].slot].heap_idx = i;
     i = best;
   }
   while (i > top) {
     uint32_t p = (i - 1) / 4;
-    if (!heap_less(&e, &a[p]))
+    if (!heap_less(slots, &e, &a[p]))
       break;
     a[i] = a[p];
     slots[a[i].slot].heap_idx = i;
@@ -96,7 +98,7 @@ void evl__heap_remove(evl__heap *h, evl__slot *slots, uint32_t idx) {
 }
 
 void evl__heap_update(evl__heap *h, evl__slot *slots, uint32_t idx) {
-  if (idx > 0 && heap_less(&h->a[idx], &h->a[(idx - 1) / 4]))
+  if (idx > 0 && heap_less(slots, &h->a[idx], &h->a[(idx - 1) / 4]))
     heap_sift_up(h, slots, idx);
   else
     heap_sift_down(h, slots, idx);
@@ -109,7 +111,7 @@ void evl__heap_settle(evl__heap *h, evl__slot *slots) {
       return;
     s->late = 0;
     h->a[0].deadline = s->when;
-    h->a[0].seq = s->when_seq;
+    s->seq = s->when_seq;
     heap_sift_down(h, slots, 0);
   }
 }

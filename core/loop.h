@@ -24,15 +24,18 @@ typedef struct evl__slot {
   evl_cb cb;
   void *arg;
   uint32_t gen; /* EVL__H_GEN_BITS wide, never 0 */
-  uint32_t state;
+  uint8_t state;
+  /* A timer re-armed to a later deadline keeps its earlier heap key (no
+   * sift) and its real key in when/when_seq, `late` set: the heap settles
+   * it when that key reaches the top (evl__heap_settle). The heap key is
+   * never later than the real one, so nothing fires early, and each re-arm
+   * costs at most one sift, however often the timer moves before then. */
+  uint8_t late;
   uint32_t heap_idx;  /* valid while EVL__SLOT_TIMER */
   uint32_t next_free; /* free: the next free slot */
-  /* A timer re-armed to a later deadline keeps its earlier heap key (no
-   * sift) and its real key here, `late` set: the heap settles it when that
-   * key reaches the top (evl__heap_settle). The heap key is never later
-   * than the real one, so nothing fires early, and each re-arm costs at
-   * most one sift, however often the timer moves before then. */
-  uint32_t late;
+  /* The heap key's second half, read only when deadlines tie: scheduling
+   * order (S2). Here rather than in the entry, which stays 16 bytes. */
+  uint64_t seq;
   uint64_t when, when_seq;
   /* The handle given out for this slot, complemented when the loop
    * scheduled it (EVL__SLOT_BY_LOOP), 0 when none or free: one compare
@@ -65,18 +68,21 @@ enum { EVL__SLOT_BY_USER = 0, EVL__SLOT_BY_LOOP = 1 };
 #define EVL__H_MAX_SLOTS (1u << (EVL__H_SLOT_BITS - 1))
 
 /* The deadline sits next to the slot index (libev's trick): sifting reads
- * only the heap array, never the slots. */
+ * the slots only where two deadlines tie (their seq). 16 bytes: one move
+ * and a shift per entry. */
 typedef struct evl__hent {
   uint64_t deadline;
-  uint64_t seq; /* ties: scheduling order (S2) */
   uint32_t slot;
+  uint32_t pad;
 } evl__hent;
+_Static_assert(sizeof(evl__hent) == 16, "evl__hent is indexed by shifting");
 
 typedef struct evl__heap {
   evl__hent *a;
   uint32_t n, cap;
 } evl__heap;
 
+/* slots[e.slot].seq is set first: it orders equal deadlines. */
 int evl__heap_push(evl__heap *h, evl__slot *slots, evl__hent e);
 void evl__heap_remove(evl__heap *h, evl__slot *slots, uint32_t idx);
 /* The entry at idx got a new key: sifts it up or down to its place. */

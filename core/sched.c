@@ -147,7 +147,8 @@ static inline __attribute__((always_inline)) int sched_at(evl_loop *loop,
   rc = slot_alloc(loop, cb, arg, EVL__SLOT_TIMER, &idx);
   if (rc < 0)
     return rc;
-  evl__hent e = {.deadline = when_ns, .seq = loop->seq++, .slot = idx};
+  loop->slots[idx].seq = loop->seq++;
+  evl__hent e = {.deadline = when_ns, .slot = idx};
   rc = evl__heap_push(&loop->heap, loop->slots, e);
   if (rc < 0) {
     evl__slot_free(loop, idx);
@@ -210,7 +211,7 @@ int evl__queue_own_cb(evl_loop *loop, evl_cb cb, void *arg, evl_handle *out) {
 }
 
 static int sched_cancel(evl_loop *loop, evl_handle h, uint32_t by) {
-  int rc = evl__loop_check(loop);
+  int rc = sched_check(loop); /* touches no kernel state: as call_at (S16) */
   if (rc < 0)
     return rc;
   evl__slot *s = sched_slot(loop, h, by);
@@ -255,7 +256,7 @@ __attribute__((noinline)) static int rearm_slow(evl_loop *loop, evl_handle h,
       return 0;
     }
     e->deadline = when;
-    e->seq = seq;
+    s->seq = seq;
     s->late = 0;
     evl__heap_update(&loop->heap, loop->slots, s->heap_idx);
     return 0;
@@ -265,7 +266,8 @@ __attribute__((noinline)) static int rearm_slow(evl_loop *loop, evl_handle h,
   /* Due in this batch but not started: back into the heap; its ring entry
    * is skipped when reached, since the slot is no longer DUE. */
   uint32_t idx = (uint32_t)(s - loop->slots);
-  evl__hent e = {.deadline = when, .seq = seq, .slot = idx};
+  s->seq = seq;
+  evl__hent e = {.deadline = when, .slot = idx};
   if ((rc = evl__heap_push(&loop->heap, loop->slots, e)) < 0)
     return rc;
   loop->seq++;
