@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <evl/task.h>
@@ -109,7 +110,16 @@ __attribute__((noinline)) int te_serve_tasks(te_server *s, bench_load *cl) {
   return te_serve(s, cl);
 }
 
-static int te_run(bench_ctx *c, int tasks, int conc, double *rps) {
+/* The server thread's CPU time: what a request costs the server, apart
+ * from whatever else the machine runs. */
+static uint64_t te_cpu_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int te_run(bench_ctx *c, int tasks, int conc, double *rps,
+                  double *cpu_per_req) {
   te_server *s = calloc(1, sizeof *s);
   if (!s)
     return -ENOMEM;
@@ -133,11 +143,16 @@ static int te_run(bench_ctx *c, int tasks, int conc, double *rps) {
   if (rc >= 0)
     rc = bench_load_start(&cl, &th);
   if (rc >= 0) {
+    uint64_t c0 = te_cpu_now();
     rc = tasks ? te_serve_tasks(s, &cl) : te_serve_callbacks(s, &cl);
+    uint64_t c1 = te_cpu_now();
     int lrc = bench_load_join(&cl, th);
     if (rc >= 0)
       rc = s->rc ? s->rc : lrc;
     *rps = bench_load_rps(&cl);
+    /* Serving covers connecting and closing too, alike for both servers;
+     * requests are counted in the window only. */
+    *cpu_per_req = cl.reqs > 0 ? (double)(c1 - c0) / (double)cl.reqs : 0;
   }
   if (s->ts) {
     /* The acceptor still waits in accept: end it, so that closing has no
@@ -161,7 +176,7 @@ static int te_run(bench_ctx *c, int tasks, int conc, double *rps) {
 int bench_task_echo(bench_ctx *c) {
   static const int concs[] = {1, 10, 100};
   for (int k = 0; k < 3; k++) {
-    double v[2][64], ratio[64];
+    double v[2][64], ratio[64], cpu[2][64], cpu_ratio[64];
     int got = 0, rc = 0;
     char params[64];
     snprintf(params, sizeof params, "{\"conc\":%d,\"bytes\":%d}", concs[k],
@@ -170,10 +185,11 @@ int bench_task_echo(bench_ctx *c) {
       /* Alternate which server goes first, so drift hits both alike. */
       for (int i = 0; i < 2 && rc == 0; i++) {
         int tasks = (i + rep) % 2;
-        rc = te_run(c, tasks, concs[k], &v[tasks][got]);
+        rc = te_run(c, tasks, concs[k], &v[tasks][got], &cpu[tasks][got]);
       }
       if (rc == 0) {
         ratio[got] = v[1][got] / v[0][got];
+        cpu_ratio[got] = cpu[0][got] > 0 ? cpu[1][got] / cpu[0][got] : 0;
         got++;
       }
       if (bench_over_budget(c))
@@ -189,6 +205,12 @@ int bench_task_echo(bench_ctx *c) {
                got);
     bench_emit(c, "task_echo", params, "tasks_over_callbacks", "ratio",
                "higher", ratio, got);
+    bench_emit(c, "task_echo", params, "cpu_callbacks", "ns/req", "lower",
+               cpu[0], got);
+    bench_emit(c, "task_echo", params, "cpu_tasks", "ns/req", "lower", cpu[1],
+               got);
+    bench_emit(c, "task_echo", params, "cpu_tasks_over_callbacks", "ratio",
+               "lower", cpu_ratio, got);
   }
   return 0;
 }
@@ -208,6 +230,8 @@ static const bench_table task_echo_tables[] = {
     {"echo with a task per connection: requests/s", "", "conc", "rps_tasks"},
     {"tasks over callbacks (request-rate ratio, 1 = no price)", "", "conc",
      "tasks_over_callbacks"},
+    {"server CPU time per request, tasks over callbacks (1 = no price)", "",
+     "conc", "cpu_tasks_over_callbacks"},
 };
 const bench_section bench_section_task_echo = {
     "task_echo: straight-line code against callbacks",
