@@ -129,12 +129,7 @@ int main(int argc, char **argv) {
     O_DIFF,
     O_SEED,
     O_FILTER,
-    O_LIST,
-    O_LIST_BACKENDS,
-    O_LIST_IMPLS,
-    O_TAP,
     O_JUNIT,
-    O_JSON,
   };
   static const struct option longopts[] = {
       {"backend", required_argument, NULL, O_BACKEND},
@@ -143,14 +138,15 @@ int main(int argc, char **argv) {
       {"differential", required_argument, NULL, O_DIFF},
       {"seed", required_argument, NULL, O_SEED},
       {"filter", required_argument, NULL, O_FILTER},
-      {"list", no_argument, NULL, O_LIST},
-      {"list-backends", no_argument, NULL, O_LIST_BACKENDS},
-      {"list-impls", no_argument, NULL, O_LIST_IMPLS},
-      {"tap", no_argument, NULL, O_TAP},
+      /* Switches: getopt_long sets the field to 1 itself (returns 0). */
+      {"list", no_argument, &state.opt.list, 1},
+      {"list-backends", no_argument, &state.opt.list_backends, 1},
+      {"list-impls", no_argument, &state.opt.list_impls, 1},
+      {"tap", no_argument, &state.opt.tap, 1},
+      {"json", no_argument, &state.opt.json, 1},
+      {"verbose", no_argument, &state.opt.verbose, 1},
       {"junit", required_argument, NULL, O_JUNIT},
-      {"json", no_argument, NULL, O_JSON},
       {"jobs", required_argument, NULL, 'j'},
-      {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
@@ -186,23 +182,10 @@ int main(int argc, char **argv) {
     case O_FILTER:
       runner_push(&R->opt.filters, &R->opt.nfilters, optarg);
       break;
-    case O_LIST:
-      R->opt.list = 1;
-      break;
-    case O_LIST_BACKENDS:
-      R->opt.list_backends = 1;
-      break;
-    case O_LIST_IMPLS:
-      R->opt.list_impls = 1;
-      break;
-    case O_TAP:
-      R->opt.tap = 1;
+    case 0: /* a switch, already set */
       break;
     case O_JUNIT:
       R->opt.junit = optarg;
-      break;
-    case O_JSON:
-      R->opt.json = 1;
       break;
     case 'j': {
       char *end;
@@ -228,7 +211,9 @@ int main(int argc, char **argv) {
               argv[optind - 1]);
       return 2;
     default:
-      if (optopt >= 256)
+      /* A known long option (getopt leaves its val in optopt) given a
+       * value; an unknown one leaves optopt 0. */
+      if (optopt && strncmp(argv[optind - 1], "--", 2) == 0)
         fprintf(stderr,
                 "evl-conform: option '%.*s' takes no value (see --help)\n",
                 (int)strcspn(argv[optind - 1], "="), argv[optind - 1]);

@@ -280,26 +280,15 @@ void runner_print_json(runner *R) {
 }
 
 static void runner_xml_str(FILE *f, const char *s) {
+  static const char *const entity[256] = {
+      ['<'] = "&lt;", ['>'] = "&gt;", ['&'] = "&amp;", ['"'] = "&quot;"};
   for (const unsigned char *c = (const unsigned char *)(s ? s : ""); *c; c++) {
-    switch (*c) {
-    case '<':
-      fputs("&lt;", f);
-      break;
-    case '>':
-      fputs("&gt;", f);
-      break;
-    case '&':
-      fputs("&amp;", f);
-      break;
-    case '"':
-      fputs("&quot;", f);
-      break;
-    default:
-      if (*c < 0x20 && *c != '\n' && *c != '\t')
-        fputc('?', f);
-      else
-        fputc(*c, f);
-    }
+    if (entity[*c])
+      fputs(entity[*c], f);
+    else if (*c < 0x20 && *c != '\n' && *c != '\t')
+      fputc('?', f); /* XML 1.0 has no other control characters */
+    else
+      fputc(*c, f);
   }
 }
 
