@@ -22,9 +22,10 @@
  * asyncio's: an evl_future must outlive loop_close and be released from
  * any thread, which an asyncio.Future (a Python object of the loop) is not.
  */
-/* Only alloc and fini of the adapter base are used: the Python loop has
- * its own queues, timers, wakeup and signal handlers, so no hook is. */
-static const evl__adapter_hooks pyl_hooks;
+/* Only alloc, fini and after-fork of the adapter base are used: the
+ * Python loop has its own queues, timers, wakeup and signal handlers. */
+static int pyl_after_fork(evl_loop *loop);
+static const evl__adapter_hooks pyl_hooks = {.after_fork = pyl_after_fork};
 
 static uint64_t pyl_mono(void) {
   struct timespec ts;
@@ -388,6 +389,26 @@ static void pyl_drop_refs(evl_loop *loop) {
   Py_CLEAR(loop->loop);
 }
 
+/* S16, on asyncio's SelectorEventLoop: the glue's after_fork gives the
+ * child a selector and self-pipe of its own. Other loops have no way to
+ * (uvloop keeps libuv's epoll fd and offers no uv_loop_fork). */
+static int pyl_after_fork(evl_loop *loop) {
+  if (loop->family != PYF_ASYNCIO)
+    return -ENOTSUP;
+  PyGILState_STATE g = PyGILState_Ensure();
+  PyObject *w = PyObject_CallOneArg(pyrt_glue("after_fork"), loop->loop);
+  int rc = w ? 0 : pyrt_error();
+  if (w) {
+    Py_CLEAR(loop->waits);
+    if (w != Py_None)
+      loop->waits = w;
+    else
+      Py_DECREF(w);
+  }
+  PyGILState_Release(g);
+  return rc;
+}
+
 static int pyl_loop_close(evl_loop *loop) {
   if (!loop)
     return 0;
@@ -395,11 +416,25 @@ static int pyl_loop_close(evl_loop *loop) {
     return -EBUSY;
   if (loop->b.closed)
     return 0;
+  /* An inherited loop is made the child's own first, so its close touches
+   * nothing of the parent's; where that is not possible the Python loop
+   * is left as it is, unclosed (its close would take the parent's
+   * watchers out of the shared kernel set). */
+  int orphan = 0;
+  if (pyl_forked(loop) && evl__adapter_loop_after_fork(loop) < 0) {
+    evl__executor_after_fork(loop); /* no worker exists in the child */
+    loop->b.fork_gen = __atomic_load_n(&evl__adapter_forks, __ATOMIC_RELAXED);
+    orphan = 1;
+  }
   /* Executor workers post through call_soon_threadsafe: join them first,
    * without the GIL, which the posts need. */
   evl__adapter_run_closers(&loop->b);
   evl__adapter_posts_close(&loop->b);
   loop->b.closed = 1;
+  if (orphan) {
+    evl__adapter_base_fini(&loop->b);
+    return 0;
+  }
   PyGILState_STATE g = PyGILState_Ensure();
   /* close drops what is queued (runs nothing, S8), its selector, self-pipe
    * and signal handlers. */
@@ -586,4 +621,5 @@ const evl_impl_ops pyl_template = {
     .warmup = pyl_warmup,
     .rearm = pyl_rearm,
     .rearm_at = pyl_rearm_at,
+    .loop_after_fork = evl__adapter_loop_after_fork,
 };

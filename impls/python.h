@@ -80,6 +80,12 @@ void pyl_family_found(const pyl_variant *v, int family);
 extern const evl_impl_ops pyl_template;
 
 /* ---- what python.c and python_ext.c share ---- */
+/* Inherited through fork() and not yet made this process's own (S16). */
+static inline int pyl_forked(const evl_loop *loop) {
+  return loop->b.fork_gen !=
+         __atomic_load_n(&evl__adapter_forks, __ATOMIC_RELAXED);
+}
+
 #define PYL_ENTER(loop)                                                        \
   int rc_ = pyl_check(loop);                                                   \
   if (rc_)                                                                     \
@@ -90,7 +96,9 @@ extern const evl_impl_ops pyl_template;
 static inline int pyl_check(const evl_loop *loop) {
   if (!loop)
     return -EINVAL;
-  return loop->b.closed ? EVL_ECLOSED : 0;
+  if (loop->b.closed)
+    return EVL_ECLOSED;
+  return pyl_forked(loop) ? EVL_EFORKED : 0; /* S16: loop_after_fork first */
 }
 
 /* A call's result: 0, or the Python error as -errno. Steals r. */

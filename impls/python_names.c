@@ -240,7 +240,7 @@ void pyl_family_found(const pyl_variant *v, int family) {
     return;
   v->ops->deviations = pyl_devs(family);
   if (family == PYF_ASYNCIO)
-    v->ops->features |= EVL_IF_STATS;
+    v->ops->features |= EVL_IF_STATS | EVL_IF_FORK;
 }
 
 static const struct {
@@ -285,7 +285,7 @@ static const evl_impl_ops *pyl_table(const char *name, const char *desc,
   ops->data = v;
   ops->deviations = devs;
   if (kind == PYV_SELECTOR)
-    ops->features |= EVL_IF_STATS;
+    ops->features |= EVL_IF_STATS | EVL_IF_FORK;
   v->kind = kind;
   v->ops = ops;
   snprintf(v->module, sizeof v->module, "%s", module);

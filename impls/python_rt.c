@@ -99,11 +99,31 @@ static const char pyrt_glue_src[] =
     "    return box\n"
     "def framed(m, *a):\n"
     "    return m(*a)\n"
+    "def after_fork(loop):\n"
+    "    # The child's copies of the parent's selector (an epoll fd shares\n"
+    "    # the parent's kernel set) and self-pipe (a write would wake the\n"
+    "    # parent): closed, never unregistered, and made anew.\n"
+    "    old, ssock = loop._selector, loop._ssock\n"
+    "    new = type(old)()\n"
+    "    for key in list(old.get_map().values()):\n"
+    "        if key.fd != ssock.fileno():\n"
+    "            new.register(key.fileobj, key.events, key.data)\n"
+    "    old.close()\n"
+    "    loop._selector = new\n"
+    "    ssock.close()\n"
+    "    loop._csock.close()\n"
+    "    loop._internal_fds -= 1\n"
+    "    loop._make_self_pipe()\n"
+    "    if loop._signal_handlers:\n"
+    "        import signal\n"
+    "        signal.set_wakeup_fd(loop._csock.fileno())\n"
+    "    return count_waits(loop)\n"
     "def configure(loop, debug, slow):\n"
     "    loop.set_debug(bool(debug))\n"
     "    loop.slow_callback_duration = slow\n";
 
 static PyObject *pyrt_ns; /* the glue's globals */
+static int pyrt_up;       /* set once the interpreter is started */
 static pthread_mutex_t pyrt_lock = PTHREAD_MUTEX_INITIALIZER;
 static int pyrt_state; /* 0 not yet, 1 up, -1 failed */
 static char pyrt_why[256];
@@ -339,6 +359,37 @@ static void pyrt_fail(const char *what) {
   PyErr_Clear();
 }
 
+/* fork() with an embedded interpreter: the forking thread holds the GIL
+ * across it, with CPython's own before/after steps (os.fork's), so the
+ * child's interpreter is consistent and its GIL is free: a child can make
+ * an inherited loop its own (S16), or make a new one. */
+static _Thread_local PyGILState_STATE pyrt_fork_g;
+static _Thread_local int pyrt_fork_held;
+
+static void pyrt_fork_prepare(void) {
+  if (!__atomic_load_n(&pyrt_up, __ATOMIC_ACQUIRE))
+    return;
+  pyrt_fork_g = PyGILState_Ensure();
+  PyOS_BeforeFork();
+  pyrt_fork_held = 1;
+}
+
+static void pyrt_fork_parent(void) {
+  if (!pyrt_fork_held)
+    return;
+  pyrt_fork_held = 0;
+  PyOS_AfterFork_Parent();
+  PyGILState_Release(pyrt_fork_g);
+}
+
+static void pyrt_fork_child(void) {
+  if (!pyrt_fork_held)
+    return;
+  pyrt_fork_held = 0;
+  PyOS_AfterFork_Child();
+  PyGILState_Release(pyrt_fork_g);
+}
+
 static int pyrt_start(void) {
   /* This module, and libpython with it, was loaded RTLD_LOCAL; Python's
    * own extension modules (_contextvars, uvloop's loop.so) expect the
@@ -391,6 +442,9 @@ static int pyrt_start(void) {
   /* From here on every entry point takes the GIL with PyGILState_Ensure,
    * from whichever thread it is called. */
   PyEval_SaveThread();
+  if (ok &&
+      pthread_atfork(pyrt_fork_prepare, pyrt_fork_parent, pyrt_fork_child) == 0)
+    __atomic_store_n(&pyrt_up, 1, __ATOMIC_RELEASE);
   return ok ? 0 : -1;
 }
 
