@@ -182,11 +182,15 @@ fi
 section "5/6 TAP output through prove"
 if command -v prove >/dev/null 2>&1; then
   # prove hands the "test file" (here: a filter) to the --exec command.
-  if prove --exec "$conform --tap --jobs $jobs --filter" S1 S2 2>&1 |
-    tee "$tmp/prove.out" | tail -n 4 && grep -q '^Result: PASS' "$tmp/prove.out"; then
+  # -v keeps every TAP line, so a failure below can be named, not only
+  # numbered.
+  prove -v --exec "$conform --tap --jobs $jobs --filter" S1 S2 \
+    >"$tmp/prove.out" 2>&1
+  tail -n 4 "$tmp/prove.out"
+  if grep -q '^Result: PASS' "$tmp/prove.out"; then
     ok "prove accepts the TAP output"
   else
-    cat "$tmp/prove.out"
+    grep -E '^not ok|^# |^Failed' "$tmp/prove.out" | grep -v '# TODO'
     bad "prove rejected the TAP output"
   fi
 else
