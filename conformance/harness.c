@@ -521,9 +521,11 @@ void evl_t_run_child(const evl_test *test, evl_tctx *t, int result_fd) {
     }
   }
   /* Worker threads may be a moment away from exiting after a join-less
-   * shutdown; give them 100 ms before calling it a leak. */
+   * shutdown (io_uring's iou-wrk threads leave after the ring's fd is
+   * closed, asynchronously); give them 100 ms, times the timeout scale
+   * on a loaded machine, before calling it a leak. */
   int threads = harness_threads(tids_after);
-  for (int i = 0; threads > threads_before && i < 20; i++) {
+  for (int i = 0; threads > threads_before && i < 20 * t->timeout_scale; i++) {
     t_sleep_ms(5);
     threads = harness_threads(tids_after);
   }

@@ -27,10 +27,12 @@ struct evl__mshot {
   uint16_t next[MS_NBUF];              /* the fd's next chunk, id + 1 */
   int off_for_good; /* the kernel refused a multishot recv (-EINVAL) */
   int accept_off;   /* ... a multishot accept */
+  unsigned nfree;   /* buffers the kernel may fill now */
 };
 
 static void ms_give_back(evl_proactor *p, unsigned bid) {
   struct evl__mshot *m = p->ms;
+  m->nfree++;
   io_uring_buf_ring_add(m->br, m->bufs + (size_t)bid * MS_BUFSZ, MS_BUFSZ,
                         (unsigned short)bid, io_uring_buf_ring_mask(MS_NBUF),
                         0);
@@ -115,22 +117,27 @@ static int ms_arm(evl_proactor *p, cfd *f, int fd, int kind) {
   return 0;
 }
 
-/* Up to op->len bytes of the fd's oldest chunk into op's buffer. */
+/* Up to op->len bytes of the fd's chunks, oldest first, into op's buffer
+ * (as one recv would take what the socket holds). */
 static ssize_t ms_take(evl_proactor *p, cfd *f, cop *op) {
   struct evl__mshot *m = p->ms;
-  unsigned bid = f->ch_head - 1u;
-  size_t n = m->len[bid] - m->off[bid];
-  if (n > op->len)
-    n = op->len;
-  memcpy(op->buf, m->bufs + (size_t)bid * MS_BUFSZ + m->off[bid], n);
-  m->off[bid] += (uint32_t)n;
-  if (m->off[bid] == m->len[bid]) {
-    f->ch_head = m->next[bid];
-    if (!f->ch_head)
-      f->ch_tail = 0;
-    ms_give_back(p, bid);
+  size_t got = 0;
+  while (f->ch_head && got < op->len) {
+    unsigned bid = f->ch_head - 1u;
+    size_t n = m->len[bid] - m->off[bid];
+    if (n > op->len - got)
+      n = op->len - got;
+    memcpy(op->buf + got, m->bufs + (size_t)bid * MS_BUFSZ + m->off[bid], n);
+    got += n;
+    m->off[bid] += (uint32_t)n;
+    if (m->off[bid] == m->len[bid]) {
+      f->ch_head = m->next[bid];
+      if (!f->ch_head)
+        f->ch_tail = 0;
+      ms_give_back(p, bid);
+    }
   }
-  return (ssize_t)n;
+  return (ssize_t)got;
 }
 
 int evl__ms_recv(evl_proactor *p, cop *op) {
@@ -149,7 +156,10 @@ int evl__ms_recv(evl_proactor *p, cop *op) {
   }
   if (f->ms)
     return 1; /* armed: the next chunk serves op */
-  if (f->nobufs || ms_arm(p, f, op->fd, K_MSRECV) < 0)
+  /* With most buffers held (many connections, bytes nobody took yet), a
+   * new request would end at once with -ENOBUFS: a plain recv instead. */
+  if (f->nobufs || p->ms->nfree < MS_NBUF / 4 ||
+      ms_arm(p, f, op->fd, K_MSRECV) < 0)
     return 0;
   return 1;
 }
@@ -226,6 +236,7 @@ void evl__ms_cqe(evl_proactor *p, cop *ms, int res, unsigned flags) {
   int live = f && f->ms == ms && !ms->cancelled;
   if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {
     unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
+    m->nfree--;
     if (!live || bid >= MS_NBUF) {
       if (bid < MS_NBUF)
         ms_give_back(p, bid);
