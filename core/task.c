@@ -118,7 +118,7 @@ static void task_entry(void *arg) {
 /* On the loop's stack after fn returned (or a cancel came first). The
  * future is completed here, so its done-callbacks (awaiting tasks) run in
  * the next iteration, as asyncio's. */
-static void task_finished(evl_task *t) {
+void evl__task_finished(evl_task *t) {
   evl_tasks *ts = t->ts;
   const evl_impl_ops *ops = ts->ops;
   if (t->has_stack)
@@ -133,27 +133,6 @@ static void task_finished(evl_task *t) {
   evl__task_unref(t); /* the reference that kept it while it ran */
 }
 
-void evl__task_resume(evl_task *t, int status) {
-  evl_tasks *ts = t->ts;
-  t->wait = WAIT_NONE;
-  t->wake_status = status;
-  t->state = TASK_RUNNING;
-  evl_task *prev = task_current;
-  task_current = t;
-  evl__fiber_here(&ts->main);
-  evl__fiber_switch(&ts->main, &t->fiber, 0);
-  task_current = prev;
-  if (t->state == TASK_DONE)
-    task_finished(t);
-}
-
-int evl__task_suspend(evl_task *t) {
-  t->state = TASK_WAITING;
-  evl__fiber_switch(&t->fiber, &t->ts->main, 0);
-  t->interrupted = t->wake_status == -ECANCELED;
-  return t->wake_status;
-}
-
 /* The first step, a yield or sleep ending, or a cancel being delivered. */
 static void task_step_cb(void *arg) {
   evl_task *t = arg;
@@ -165,7 +144,7 @@ static void task_step_cb(void *arg) {
       t->cancel_req = 0;
       t->status = rc;
       t->state = TASK_DONE;
-      task_finished(t);
+      evl__task_finished(t);
       return;
     }
     evl__fiber_start(&t->fiber, task_entry, t);
@@ -187,6 +166,7 @@ int evl_task_spawn(evl_tasks *ts, evl_task_fn fn, void *arg, evl_task **out) {
   t->fn = fn;
   t->arg = arg;
   t->fd = -1;
+  t->drained_fd = -1;
   int rc = ts->ops->future_new(ts->loop, &t->fut);
   if (rc == 0)
     rc = evl__task_map_add(ts, t);

@@ -44,10 +44,11 @@ struct evl_task {
   evl_handle handle;
   evl_future *await_fut;
   int fd, dir;
-  unsigned refs; /* handles out + 1 until the task ends */
-  unsigned cbs;  /* done-callbacks queued that point at this task */
-  int retrieved; /* someone looked at the outcome */
-  int reported;  /* an unretrieved error went to the error handler */
+  int drained_fd; /* its last recv on this fd came back short, or -1 */
+  unsigned refs;  /* handles out + 1 until the task ends */
+  unsigned cbs;   /* done-callbacks queued that point at this task */
+  int retrieved;  /* someone looked at the outcome */
+  int reported;   /* an unretrieved error went to the error handler */
   int has_stack;
 };
 
@@ -57,7 +58,6 @@ struct evl_task {
 typedef struct task_fdw {
   evl_task *waiter[2]; /* [0] read, [1] write */
   unsigned char registered[2];
-  unsigned char drained; /* the last recv came back short */
 } task_fdw;
 
 /* An evl_shield link: completes `outer` like the inner future it waits on
@@ -106,11 +106,32 @@ static inline int evl__task_cancel_pending(evl_task *t) {
   t->interrupted = 1;
   return -ECANCELED;
 }
+/* On the loop's stack after t's fn returned: completes its future. */
+void evl__task_finished(evl_task *t);
 /* Suspends the running task until something resumes it; returns the
- * status given to the resume. */
-int evl__task_suspend(evl_task *t);
+ * status given to the resume. Inline, as the resume below: a wait and a
+ * wake are then one frame each around the switch, not two (every frame
+ * saves and restores the callee-saved registers the switch saves again). */
+static inline int evl__task_suspend(evl_task *t) {
+  t->state = TASK_WAITING;
+  evl__fiber_switch(&t->fiber, &t->ts->main, 0);
+  t->interrupted = t->wake_status == -ECANCELED;
+  return t->wake_status;
+}
 /* From a loop callback: runs t until it suspends or ends. */
-void evl__task_resume(evl_task *t, int status);
+static inline void evl__task_resume(evl_task *t, int status) {
+  evl_tasks *ts = t->ts;
+  t->wait = WAIT_NONE;
+  t->wake_status = status;
+  t->state = TASK_RUNNING;
+  evl_task *prev = evl__task_current;
+  evl__task_current = t;
+  evl__fiber_here(&ts->main);
+  evl__fiber_switch(&ts->main, &t->fiber, 0);
+  evl__task_current = prev;
+  if (t->state == TASK_DONE)
+    evl__task_finished(t);
+}
 /* Drops a reference and frees what no one points at. */
 void evl__task_unref(evl_task *t);
 /* Stops what t waits on (cancel): the fd side. */

@@ -53,36 +53,37 @@ static int task_fd_grow(evl_tasks *ts, int fd) {
   if (!p)
     return -ENOMEM;
   for (int i = ts->nfdw; i < n; i++)
-    p[i] = (task_fdw){{NULL, NULL}, {0, 0}, 0};
+    p[i] = (task_fdw){{NULL, NULL}, {0, 0}};
   ts->fdw = p;
   ts->nfdw = n;
   return 0;
 }
 
-/* Suspends the running task until fd is readable (dir 0) or writable. */
-static int task_wait_fd(int fd, int dir) {
-  evl_task *t = evl__task_self();
-  if (!t)
-    return -EPERM;
-  if (fd < 0)
-    return -EBADF;
+/* The first wait on an fd in a direction: a reader or writer that then
+ * stays (task_fd_event). Out of line: it happens once per fd. */
+static int task_fd_watch(evl_tasks *ts, task_fdw *w, int fd, int dir) {
+  int rc = dir == 0 ? ts->ops->add_reader(ts->loop, fd, task_fd_read_cb, ts)
+                    : ts->ops->add_writer(ts->loop, fd, task_fd_write_cb, ts);
+  if (rc == 0)
+    w->registered[dir] = 1;
+  return rc;
+}
+
+/* Suspends t, the running task, until fd (>= 0) is readable (dir 0) or
+ * writable. Inline into the socket helpers: per request the wait is then
+ * a few stores and the switch. */
+static inline int task_wait_fd_as(evl_task *t, int fd, int dir) {
   int rc = evl__task_cancel_pending(t);
   if (rc < 0)
     return rc;
   evl_tasks *ts = t->ts;
-  rc = task_fd_grow(ts, fd);
-  if (rc < 0)
+  if (fd >= ts->nfdw && (rc = task_fd_grow(ts, fd)) < 0)
     return rc;
   task_fdw *w = &ts->fdw[fd];
   if (w->waiter[dir])
     return -EBUSY; /* asyncio: another coroutine is already waiting */
-  if (!w->registered[dir]) {
-    rc = dir == 0 ? ts->ops->add_reader(ts->loop, fd, task_fd_read_cb, ts)
-                  : ts->ops->add_writer(ts->loop, fd, task_fd_write_cb, ts);
-    if (rc < 0)
-      return rc;
-    w->registered[dir] = 1;
-  }
+  if (!w->registered[dir] && (rc = task_fd_watch(ts, w, fd, dir)) < 0)
+    return rc;
   w->waiter[dir] = t;
   t->fd = fd;
   t->dir = dir;
@@ -90,8 +91,19 @@ static int task_wait_fd(int fd, int dir) {
   return evl__task_suspend(t);
 }
 
+/* The same from outside a task: -EPERM. */
+static int task_wait_fd(evl_task *t, int fd, int dir) {
+  if (!t)
+    return -EPERM;
+  if (fd < 0)
+    return -EBADF;
+  return task_wait_fd_as(t, fd, dir);
+}
+
 int evl_sock_close(int fd) {
   evl_task *t = evl__task_self();
+  if (t && t->drained_fd == fd)
+    t->drained_fd = -1;
   if (t && fd >= 0 && fd < t->ts->nfdw) {
     evl_tasks *ts = t->ts;
     task_fdw *w = &ts->fdw[fd];
@@ -99,7 +111,7 @@ int evl_sock_close(int fd) {
       ts->ops->remove_reader(ts->loop, fd);
     if (w->registered[1])
       ts->ops->remove_writer(ts->loop, fd);
-    w->registered[0] = w->registered[1] = w->drained = 0;
+    w->registered[0] = w->registered[1] = 0;
   }
   return close(fd) == 0 ? 0 : -errno;
 }
@@ -108,41 +120,38 @@ int evl_sock_close(int fd) {
  * likely fail with EAGAIN, a wasted system call per request in a
  * request/response loop. So it waits for readiness first; readiness is
  * level-triggered, so data that is already there is not missed, it only
- * costs an iteration. */
-static task_fdw *task_fdw_of(int fd) {
-  evl_task *t = evl__task_self();
-  if (!t || fd < 0 || fd >= t->ts->nfdw)
-    return NULL;
-  return &t->ts->fdw[fd];
-}
-
+ * costs an iteration. The mark is the task's (one compare per recv, no
+ * table lookup): another task reading the fd meanwhile makes it stale,
+ * which costs that one iteration too, nothing else. */
 ssize_t evl_sock_recv(int fd, void *buf, size_t len) {
-  task_fdw *w = task_fdw_of(fd);
-  if (w && w->drained && len > 0) {
-    w->drained = 0;
-    int rc = task_wait_fd(fd, 0);
+  evl_task *t = evl__task_self();
+  if (t && t->drained_fd == fd && fd >= 0 && len > 0) {
+    t->drained_fd = -1;
+    int rc = task_wait_fd_as(t, fd, 0);
     if (rc < 0)
       return rc;
   }
   for (;;) {
     ssize_t n = recv(fd, buf, len, 0);
     if (n >= 0) {
-      w = task_fdw_of(fd); /* the table may have moved */
-      if (w)
-        w->drained = n > 0 && (size_t)n < len;
+      if (t)
+        t->drained_fd = n > 0 && (size_t)n < len ? fd : -1;
       return n;
     }
     if (errno == EINTR)
       continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK)
       return -errno;
-    int rc = task_wait_fd(fd, 0);
+    int rc = task_wait_fd(t, fd, 0);
     if (rc < 0)
       return rc;
   }
 }
 
-ssize_t evl_sock_send(int fd, const void *buf, size_t len) {
+/* send, and on EAGAIN a wait for writability: the syscall first, a
+ * request's reply into an emptied socket never waits. */
+static inline ssize_t task_send(evl_task *t, int fd, const void *buf,
+                                size_t len) {
   for (;;) {
     ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
     if (n >= 0)
@@ -151,16 +160,20 @@ ssize_t evl_sock_send(int fd, const void *buf, size_t len) {
       continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK)
       return -errno;
-    int rc = task_wait_fd(fd, 1);
+    int rc = task_wait_fd(t, fd, 1);
     if (rc < 0)
       return rc;
   }
 }
 
-int evl_sock_sendall(int fd, const void *buf, size_t len) {
-  const char *p = buf;
+ssize_t evl_sock_send(int fd, const void *buf, size_t len) {
+  return task_send(evl__task_self(), fd, buf, len);
+}
+
+/* The rest of a sendall whose first send did not take everything. */
+static int task_sendall_rest(evl_task *t, int fd, const char *p, size_t len) {
   while (len > 0) {
-    ssize_t n = evl_sock_send(fd, p, len);
+    ssize_t n = task_send(t, fd, p, len);
     if (n < 0)
       return (int)n;
     p += n;
@@ -169,22 +182,38 @@ int evl_sock_sendall(int fd, const void *buf, size_t len) {
   return 0;
 }
 
+int evl_sock_sendall(int fd, const void *buf, size_t len) {
+  if (len == 0)
+    return 0;
+  /* A reply into a socket with room goes whole in one send: nothing but
+   * that call on the way (the loop keeps its state in registers). */
+  ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+  if ((size_t)n == len)
+    return 0;
+  if (n < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
+    return -errno;
+  size_t done = n > 0 ? (size_t)n : 0;
+  return task_sendall_rest(evl__task_self(), fd, (const char *)buf + done,
+                           len - done);
+}
+
 int evl_sock_accept(int fd, struct sockaddr *addr, socklen_t *addrlen) {
   for (;;) {
     int c = accept4(fd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (c >= 0) {
       /* A new socket: whatever the table says of an fd that had this
        * number (closed without evl_sock_close) is stale. */
-      task_fdw *w = task_fdw_of(c);
+      evl_task *t = evl__task_self();
+      task_fdw *w = t && c < t->ts->nfdw ? &t->ts->fdw[c] : NULL;
       if (w)
-        *w = (task_fdw){{NULL, NULL}, {0, 0}, 0};
+        *w = (task_fdw){{NULL, NULL}, {0, 0}};
       return c;
     }
     if (errno == EINTR || errno == ECONNABORTED)
       continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK)
       return -errno;
-    int rc = task_wait_fd(fd, 0);
+    int rc = task_wait_fd(evl__task_self(), fd, 0);
     if (rc < 0)
       return rc;
   }
@@ -195,7 +224,7 @@ int evl_sock_connect(int fd, const struct sockaddr *addr, socklen_t addrlen) {
     return 0;
   if (errno != EINPROGRESS && errno != EINTR)
     return -errno;
-  int rc = task_wait_fd(fd, 1);
+  int rc = task_wait_fd(evl__task_self(), fd, 1);
   if (rc < 0)
     return rc;
   int err = 0;
