@@ -170,8 +170,10 @@ ssize_t evl_sock_send(int fd, const void *buf, size_t len) {
   return task_send(evl__task_self(), fd, buf, len);
 }
 
-/* The rest of a sendall whose first send did not take everything. */
-static int task_sendall_rest(evl_task *t, int fd, const char *p, size_t len) {
+/* The rest of a sendall whose first send did not take everything. Out of
+ * line, so that sendall's own frame stays empty. */
+__attribute__((noinline)) static int
+task_sendall_rest(evl_task *t, int fd, const char *p, size_t len) {
   while (len > 0) {
     ssize_t n = task_send(t, fd, p, len);
     if (n < 0)
