@@ -84,6 +84,8 @@ int pyl_set_slow_callback_ns(evl_loop *loop, uint64_t ns) {
  * so iterations and waits are both the selector's select calls, counted
  * by a wrapper the glue puts on the loop's selector. */
 int pyl_loop_stats(const evl_loop *loop, evl_loop_stats *out) {
+  if (!loop)
+    return -EINVAL; /* before &loop->b, which is undefined for NULL */
   /* Stats are this adapter's, not the Python loop's: the adapter applies
    * debug mode's foreign-thread refusal to them itself (S11). */
   int rc = evl__adapter_check(&loop->b);
