@@ -402,6 +402,20 @@ static int pyrt_start(void) {
              info.dli_fname, dlerror());
     return -1;
   }
+#if defined(__SANITIZE_ADDRESS__)
+  /* LeakSanitizer scans malloc'd blocks, not pymalloc's mmap'd arenas:
+   * under ASan the interpreter allocates with malloc (PYTHONMALLOC=malloc),
+   * so what it still holds is seen as held (impls/python_lsan.supp). */
+  PyPreConfig pre;
+  PyPreConfig_InitPythonConfig(&pre);
+  pre.allocator = PYMEM_ALLOCATOR_MALLOC;
+  PyStatus pst = Py_PreInitialize(&pre);
+  if (PyStatus_Exception(pst)) {
+    snprintf(pyrt_why, sizeof pyrt_why, "cannot start Python: %s",
+             pst.err_msg ? pst.err_msg : "Py_PreInitialize failed");
+    return -1;
+  }
+#endif
   PyConfig cfg;
   PyConfig_InitPythonConfig(&cfg);
   /* The host owns its signal dispositions (S12: a remove must find what
