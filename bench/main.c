@@ -617,7 +617,7 @@ int main(int argc, char **argv) {
   if (o.repeat < 3)
     o.repeat = 3; /* a median of fewer than three is one run in disguise */
   if (o.budget_s <= 0)
-    o.budget_s = o.profile == BENCH_FULL ? 60 : 12;
+    o.budget_s = o.profile == BENCH_FULL ? 60 : 20;
   if (cmp_a || cmp_b)
     return report_compare(cmp_a, cmp_b);
   if (report)

@@ -234,8 +234,8 @@ static double verdict_cg_vs(const report *r, const char *impl, const char *base,
 
 void report_targets(report *r) {
   const char *ref = VERDICT_REF;
-  report_h2(
-      r, "targets", "Where we stand (targets, not tests)",
+  report_h2(r, "targets", "Where we stand (targets, not tests)", NULL);
+  static const char *const how =
       "The project's goals, each a cost ratio (geometric mean where several "
       "figures count; 1.00 = the same, below 1 = better). Targets about "
       "user-space work against a library (its own instructions, the same "
@@ -246,7 +246,7 @@ void report_targets(report *r) {
       "95 % bootstrap interval over the repeats, widened by 5 % on each "
       "side for the drift between runs: met when it lies within the goal, "
       "not yet when wholly beyond, undecided when it crosses the goal "
-      "(this machine cannot tell). Nothing here is asserted.");
+      "(this machine cannot tell). Nothing here is asserted.";
   bench_buf_printf(&r->html,
                    "<table><tr><th>target</th><th>figures</th>"
                    "<th>wall ratio [95 %% interval]</th><th>instructions "
@@ -444,6 +444,8 @@ void report_targets(report *r) {
   }
   bench_buf_printf(&r->html, "</table>\n");
   bench_buf_printf(&r->md, "\n");
+  /* After the table, so the verdicts themselves reach the first screen. */
+  report_para(r, how);
 }
 
 /* ---- the headline
@@ -719,7 +721,8 @@ void report_headline(report *r) {
                    "dt 2 notitle\n",
                    REPORT_STYLE, cand[0]);
   int width = 420 + 60 * (nc + nd);
-  if (report_gnuplot(r, "headline", body.s, width > 1200 ? 1200 : width, 360) ==
+  /* Short, so the verdicts below it still reach the first screen. */
+  if (report_gnuplot(r, "headline", body.s, width > 1200 ? 1200 : width, 250) ==
       0)
     report_embed(r, "headline", "which loop: cost against the fastest");
   bench_buf_free(&body);
