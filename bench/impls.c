@@ -4,6 +4,8 @@
 #include "kernels.h"
 #include "run.h"
 
+#include <evl/backend.h>
+
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
@@ -114,6 +116,21 @@ int bench_impl_open(const bench_impl *im, bench_ctx *c, char *why, size_t len) {
 
 /* ---- probing in a child -----------------------------------------------------
  */
+/* Does the loop's backend lend its ring to the completion engine? Asked of
+ * the backend's feature bits, never of a name. */
+static int impls_lends_ring(bench_ctx *c) {
+  evl_loop *loop = NULL;
+  if (bench_loop_new(c, &loop) < 0)
+    return 0;
+  const char *name = evl_backend_name(loop);
+  const evl_backend_ops *be = NULL;
+  char err[256];
+  int lends = name && evl_backend_lookup(name, &be, err, sizeof err) == 0 &&
+              be && (be->features & EVL_BF_COMPLETION);
+  bench_loop_free(c, loop);
+  return lends;
+}
+
 /* The child writes one line:
  * "ok\t<features>\t<features text>\t<description>\t<benches>\t<refcore>"
  * or "no\t<why>". */
@@ -127,8 +144,12 @@ static int impls_probe_child(void *arg, int fd) {
   } else if (c.ops) {
     char feat[256] = "";
     evl_impl_features_str(c.ops->features, feat, sizeof feat);
-    /* The core's own entry points: a ref-* row whatever its backend. */
+    /* The core's own entry points: a ref-* row whatever its backend; 2 when
+     * that backend lends its io_uring to the completion engine
+     * (EVL_BF_COMPLETION): the proactor's native case. */
     int core = c.ops->call_later == evl_call_later;
+    if (core && impls_lends_ring(&c))
+      core = 2;
     bench_buf_printf(&b, "ok\t%u\t%s\t%s\t\t%d\n", (unsigned)c.ops->features,
                      feat, c.ops->description ? c.ops->description : "", core);
   } else if (c.direct) {
@@ -190,7 +211,11 @@ static void impls_probe_line(void *u, const char *line, size_t len) {
              fields[2]);
   if (fields[3])
     snprintf(im->benches, sizeof im->benches, "%.*s", (int)flen[3], fields[3]);
-  im->refcore = fields[4] && flen[4] && fields[4][0] == '1';
+  im->refcore = fields[4] && flen[4] ? fields[4][0] - '0' : 0;
+  if (im->refcore < 0 || im->refcore > 2)
+    im->refcore = 0;
+  im->lends_ring = im->refcore == 2;
+  im->refcore = im->refcore != 0;
 }
 
 static void impls_probe(bench_impl *im, double limit_s) {

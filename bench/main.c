@@ -42,15 +42,19 @@ static const main_bench main_benches[] = {
  *   callbacks, proactor against reactor), answered by the same core code
  *   over any loop's ops table: it runs on that one reference-core
  *   implementation and on the loops that are not C adapters (the Python
- *   loops, a plugin), not on each native adapter. */
-enum { MAIN_QUICK_ALL, MAIN_QUICK_CORE, MAIN_QUICK_MODEL };
+ *   loops, a plugin), not on each native adapter.
+ * - MAIN_QUICK_RING: MAIN_QUICK_MODEL, and also on each reference-core
+ *   implementation whose backend lends its io_uring to the completion
+ *   engine (ref-iouring): the proactor's "and on which backend" has a
+ *   different answer there than on any readiness backend. */
+enum { MAIN_QUICK_ALL, MAIN_QUICK_CORE, MAIN_QUICK_MODEL, MAIN_QUICK_RING };
 static const struct {
   const char *bench;
   int scope;
 } main_quick_scope[] = {
     {"timers", MAIN_QUICK_CORE},     {"wakeup", MAIN_QUICK_CORE},
     {"accuracy", MAIN_QUICK_CORE},   {"tasks", MAIN_QUICK_MODEL},
-    {"task_echo", MAIN_QUICK_MODEL}, {"proactor_echo", MAIN_QUICK_MODEL},
+    {"task_echo", MAIN_QUICK_MODEL}, {"proactor_echo", MAIN_QUICK_RING},
 };
 
 /* Benchmarks whose figures do not depend on timing (heap bytes): the same
@@ -305,9 +309,11 @@ static int main_runs(const main_opts *o, const main_bench *bm,
       im->kind != BENCH_KIND_EVL)
     return 1;
   int scope = main_scope(bm);
+  if (scope == MAIN_QUICK_RING && im->lends_ring)
+    return 1;
   if (scope != MAIN_QUICK_ALL && im->refcore)
     return -1;
-  if (scope == MAIN_QUICK_MODEL && !strncmp(im->name, "native-", 7))
+  if (scope >= MAIN_QUICK_MODEL && !strncmp(im->name, "native-", 7))
     return -1;
   return 1;
 }
@@ -362,7 +368,10 @@ static int main_run_all(const main_opts *o) {
                        "core (the same code over every backend)%s, not on "
                        "%s; PROFILE=full runs every one",
                        bm->name, first_core ? first_core->name : "none",
-                       main_scope(bm) == MAIN_QUICK_MODEL
+                       main_scope(bm) == MAIN_QUICK_RING
+                           ? ", on backends that lend their io_uring, and on "
+                             "the loops that are not C adapters"
+                       : main_scope(bm) == MAIN_QUICK_MODEL
                            ? " and on the loops that are not C adapters (the "
                              "model is the same core code over any ops table)"
                            : "",

@@ -24,6 +24,9 @@ typedef struct bench_impl {
   /* The reference core itself (its call_later is evl_call_later) over some
    * backend: ref-epoll, ref-poll, ... share every line above the backend. */
   int refcore;
+  /* Its backend lends an io_uring to the completion engine
+   * (EVL_BF_COMPLETION): where the proactor runs natively. */
+  int lends_ring;
 } bench_impl;
 
 /* Fills out[] from names (or every evl implementation, then the baselines
