@@ -169,7 +169,7 @@ $(FUZZ_BIN): $(FUZZ_SRC) core/include/evl/*.h core/*.h
 # ---------------------------------------------------------------- targets
 .PHONY: all lib modules conform bench-bin examples samples fixtures unit test \
         check check-threads check-valgrind check-fault deps clean install format \
-        format-check bench bench-compare help fuzz
+        format-check bench bench-compare help fuzz check-aarch64
 
 # `make help` lists every target from its `## ` note, one line each.
 help: ## this list
@@ -214,7 +214,7 @@ $(O)/examples/%: examples/%.c $(O)/libevl.a
 # The kqueue backend against a fake kernel, since kqueue cannot run here:
 # built with and without EV_RECEIPT, as real kernels differ.
 KQUEUE_UNIT := $(O)/unit/kqueue_unit $(O)/unit/kqueue_unit_noreceipt
-unit: $(KQUEUE_UNIT) $(O)/unit/config_unit ## build/unit/*: kqueue on a fake kernel; loop config and loader errors
+unit: $(KQUEUE_UNIT) $(O)/unit/config_unit $(O)/unit/task_switch_unit ## build/unit/*: kqueue on a fake kernel; loop config and loader errors; the task switch
 $(KQUEUE_UNIT): conformance/unit/kqueue_unit.c backends/kqueue.c \
                 backends/compat/kqueue_stub.h core/include/evl/*.h
 	@mkdir -p $(@D)
@@ -227,6 +227,12 @@ $(KQUEUE_UNIT): conformance/unit/kqueue_unit.c backends/kqueue.c \
 $(O)/unit/config_unit: conformance/unit/config_unit.c $(O)/libevl.a
 	@mkdir -p $(@D)
 	$(CC) -Icore/include $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< \
+	  $(O)/libevl.a $(ALL_LDLIBS)
+
+# The task context switch below the task API (core/task_ctx.h).
+$(O)/unit/task_switch_unit: conformance/unit/task_switch_unit.c $(O)/libevl.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< \
 	  $(O)/libevl.a $(ALL_LDLIBS)
 
 # Samples and fixtures see only the public headers, as a third party's
@@ -286,6 +292,7 @@ check: all ## contract check, examples, unit tests and the whole conformance sui
 	@bash examples/run-examples.sh $(O)
 	@for t in $(KQUEUE_UNIT); do $$t || exit 1; done
 	@$(O)/unit/config_unit $(O)
+	@$(O)/unit/task_switch_unit
 	@bash bench/test-tools.sh $(O)
 	@bash conformance/test-tools.sh $(O)
 	@bash conformance/run-checks.sh $(O)
@@ -341,6 +348,25 @@ check-valgrind: all ## the suite under valgrind memcheck
 	  grep -h -A12 '^==[0-9]*== ' $(O)/valgrind/*.log | head -n 60; \
 	  echo "valgrind: errors in the logs above"; exit 1; fi
 	@echo "valgrind: no errors, no definite leaks"
+
+# AArch64's task switch (core/task_switch_aarch64.S) on this x86-64
+# machine: the library, the runner and the switch's unit test cross-built
+# statically into build/aarch64/ and run under qemu-user (correctness only:
+# emulated timings say nothing about a real core). pkg-config looks only at
+# arm64 packages, so liburing and the library modules are left out.
+AARCH64_CC ?= aarch64-linux-gnu-gcc
+AARCH64_QEMU ?= qemu-aarch64
+check-aarch64: ## cross-build for AArch64 and run the T-tests and switch unit test under qemu-user
+	@if ! command -v $(AARCH64_CC) >/dev/null || ! command -v $(AARCH64_QEMU) >/dev/null; then \
+	  echo "check-aarch64: SKIPPED, needs $(AARCH64_CC) and $(AARCH64_QEMU) (apt-get install gcc-aarch64-linux-gnu qemu-user)"; exit 0; fi; \
+	set -o pipefail; mkdir -p build/aarch64; \
+	PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig $(MAKE) --no-print-directory \
+	  O=build/aarch64 CC=$(AARCH64_CC) SANITIZE= LDFLAGS=-static \
+	  build/aarch64/evl-conform build/aarch64/unit/task_switch_unit \
+	  >build/aarch64/build.log 2>&1 || { tail -n 30 build/aarch64/build.log; exit 1; }; \
+	$(AARCH64_QEMU) build/aarch64/unit/task_switch_unit && \
+	EVL_TEST_TIMEOUT_SCALE=$${EVL_TEST_TIMEOUT_SCALE:-4} $(AARCH64_QEMU) \
+	  build/aarch64/evl-conform --impl ref-epoll --impl ref-poll --filter 't*' | tail -n 1
 
 format: ## clang-format every tracked .c and .h in place
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -117,9 +117,10 @@ void evl__fiber_start(evl__fiber *f, void (*entry)(void *), void *arg) {
   void (*start)(void) = evl__ctx_entry;
   memcpy(&sp[7], &start, sizeof start);
 #elif defined(__aarch64__)
-  /* x19..x30 then d8..d15; x30 (the return address) is slot 11. */
-  uint64_t *sp = (uint64_t *)(top - 160);
-  memset(sp, 0, 160);
+  /* x19..x30, d8..d15, FPCR, padding (176 bytes); x30 (where the switch
+   * branches) is slot 11, FPCR slot 20 (0: the ABI's initial value). */
+  uint64_t *sp = (uint64_t *)(top - 176);
+  memset(sp, 0, 176);
   sp[0] = (uint64_t)(uintptr_t)arg;     /* x19 */
   memcpy(&sp[1], &entry, sizeof entry); /* x20 */
   void (*start)(void) = evl__ctx_entry;
