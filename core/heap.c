@@ -28,50 +28,52 @@ static void heap_sift_up(evl__heap *h, evl__slot *slots, uint32_t i) {
   slots[e.slot].heap_idx = i;
 }
 
-/* The least of the children from c on (c < n): three compares when all
- * four exist, the common case, without a loop. */
-static inline uint32_t heap_min_child(const evl__slot *slots,
-                                      const evl__hent *a, uint32_t c,
-                                      uint32_t n) {
-  uint32_t best = c;
-  if (c + 3 < n) {
-    uint32_t b2 = heap_less(slots, &a[c + 3], &a[c + 2]) ? c + 3 : c + 2;
-    if (heap_less(slots, &a[c + 1], &a[best]))
-      best = c + 1;
-    if (heap_less(slots, &a[b2], &a[best]))
-      best = b2;
-    return best;
-  }
-  for (uint32_t k = c + 1; k < n; k++)
-    if (heap_less(slots, &a[k], &a[best]))
-      best = k;
-  return best;
+/* The earlier of two entries. Deadlines rarely tie, so the common case is
+ * one compare and a conditional move; only a tie reads the slots' seq. */
+static inline const evl__hent *
+heap_min2(const evl__slot *slots, const evl__hent *x, const evl__hent *y) {
+  if (__builtin_expect(x->deadline != y->deadline, 1))
+    return x->deadline < y->deadline ? x : y;
+  return slots[x->slot].seq < slots[y->slot].seq ? x : y;
 }
 
 /* Bottom-up (Floyd): the hole goes down the path of least children to a
  * leaf, then the entry climbs back to its place. An entry sifted down is
  * usually a late one (the last leaf, a pushed-back deadline), so it climbs
- * little, and each level costs three compares instead of four. */
+ * little, and each level costs three compares instead of four. Pointers
+ * rather than indexes: a level is then a handful of loads, three
+ * compares and one move. */
 static void heap_sift_down(evl__heap *h, evl__slot *slots, uint32_t i) {
-  evl__hent *a = h->a;
-  uint32_t n = h->n, top = i;
-  evl__hent e = a[i];
-  for (uint32_t c; (c = 4 * i + 1) < n;) {
-    uint32_t best = heap_min_child(slots, a, c, n);
-    a[i] = a[best];
-    slots[a[i].slot].heap_idx = i;
-    i = best;
-  }
-  while (i > top) {
-    uint32_t p = (i - 1) / 4;
-    if (!heap_less(slots, &e, &a[p]))
+  evl__hent *a = h->a, *end = a + h->n, *hole = a + i;
+  evl__hent e = *hole;
+  for (;;) {
+    const evl__hent *c = a + 4 * (size_t)(hole - a) + 1, *best;
+    if (__builtin_expect(c + 3 < end, 1)) {
+      /* All four children: the common case, without a loop. */
+      best = heap_min2(slots, heap_min2(slots, c, c + 1),
+                       heap_min2(slots, c + 2, c + 3));
+    } else if (c < end) {
+      best = c;
+      for (const evl__hent *k = c + 1; k < end; k++)
+        best = heap_min2(slots, best, k);
+    } else {
       break;
-    a[i] = a[p];
-    slots[a[i].slot].heap_idx = i;
-    i = p;
+    }
+    *hole = *best;
+    slots[hole->slot].heap_idx = (uint32_t)(hole - a);
+    hole = (evl__hent *)best;
   }
-  a[i] = e;
-  slots[e.slot].heap_idx = i;
+  evl__hent *topp = a + i;
+  while (hole > topp) {
+    evl__hent *p = a + (size_t)(hole - a - 1) / 4;
+    if (!heap_less(slots, &e, p))
+      break;
+    *hole = *p;
+    slots[hole->slot].heap_idx = (uint32_t)(hole - a);
+    hole = p;
+  }
+  *hole = e;
+  slots[e.slot].heap_idx = (uint32_t)(hole - a);
 }
 
 int evl__heap_push(evl__heap *h, evl__slot *slots, evl__hent e) {
@@ -95,6 +97,10 @@ void evl__heap_remove(evl__heap *h, evl__slot *slots, uint32_t idx) {
   h->a[idx] = h->a[last];
   slots[h->a[idx].slot].heap_idx = idx;
   evl__heap_update(h, slots, idx);
+}
+
+void evl__heap_up(evl__heap *h, evl__slot *slots, uint32_t idx) {
+  heap_sift_up(h, slots, idx);
 }
 
 void evl__heap_update(evl__heap *h, evl__slot *slots, uint32_t idx) {

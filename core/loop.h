@@ -87,6 +87,8 @@ int evl__heap_push(evl__heap *h, evl__slot *slots, evl__hent e);
 void evl__heap_remove(evl__heap *h, evl__slot *slots, uint32_t idx);
 /* The entry at idx got a new key: sifts it up or down to its place. */
 void evl__heap_update(evl__heap *h, evl__slot *slots, uint32_t idx);
+/* The entry at idx got an earlier key: sifts it up to its place. */
+void evl__heap_up(evl__heap *h, evl__slot *slots, uint32_t idx);
 /* While the top is a late timer, gives it its real key and sifts it down:
  * then the top's key is its real deadline. */
 void evl__heap_settle(evl__heap *h, evl__slot *slots);

@@ -276,20 +276,30 @@ __attribute__((noinline)) static int rearm_slow(evl_loop *loop, evl_handle h,
   return 0;
 }
 
-/* The common re-arm, an inactivity timeout pushed back: a pending timer
- * moved later than its heap key. No sift now; the heap settles it if that
- * key reaches the top. Everything else is rearm_slow. */
+/* The common re-arms inline: a pending timer of a live loop. Moved later
+ * than its heap key (an inactivity timeout pushed back), no sift now: the
+ * heap settles it if that key reaches the top. Moved earlier, its key only
+ * decreases: one sift up. Everything else (a due timer, a refusal, debug
+ * mode) is rearm_slow. */
 static inline __attribute__((always_inline)) int
 sched_rearm(evl_loop *loop, evl_handle h, uint64_t when) {
   if (!loop || loop->closed || loop->debug)
     return rearm_slow(loop, h, when);
   evl__slot *s = sched_slot(loop, h, EVL__SLOT_BY_USER);
-  if (!s || s->state != EVL__SLOT_TIMER ||
-      when < loop->heap.a[s->heap_idx].deadline)
+  if (!s || s->state != EVL__SLOT_TIMER)
     return rearm_slow(loop, h, when);
-  s->when = when;
-  s->when_seq = loop->seq++; /* as if scheduled now (S15) */
-  s->late = 1;
+  evl__hent *e = &loop->heap.a[s->heap_idx];
+  uint64_t seq = loop->seq++; /* as if scheduled now (S15) */
+  if (when >= e->deadline) {
+    s->when = when;
+    s->when_seq = seq;
+    s->late = 1;
+    return 0;
+  }
+  e->deadline = when;
+  s->seq = seq;
+  s->late = 0;
+  evl__heap_up(&loop->heap, loop->slots, s->heap_idx);
   return 0;
 }
 
