@@ -90,17 +90,28 @@ int evl__heap_push(evl__heap *h, evl__slot *slots, evl__hent e) {
   return 0;
 }
 
+void evl__heap_pop(evl__heap *h, evl__slot *slots) {
+  uint32_t last = --h->n;
+  if (last == 0)
+    return;
+  h->a[0] = h->a[last];
+  heap_sift_down(h, slots, 0);
+}
+
+/* The last leaf fills the hole. Most holes are leaves themselves (three
+ * in four entries of a 4-ary heap are), and a leaf's new entry can only
+ * climb: then one compare with the parent settles it, without a sift. */
 void evl__heap_remove(evl__heap *h, evl__slot *slots, uint32_t idx) {
   uint32_t last = --h->n;
   if (idx == last)
     return;
-  h->a[idx] = h->a[last];
-  slots[h->a[idx].slot].heap_idx = idx;
-  evl__heap_update(h, slots, idx);
-}
-
-void evl__heap_up(evl__heap *h, evl__slot *slots, uint32_t idx) {
-  heap_sift_up(h, slots, idx);
+  evl__hent *a = h->a;
+  a[idx] = a[last];
+  slots[a[idx].slot].heap_idx = idx;
+  if (idx > 0 && heap_less(slots, &a[idx], &a[(idx - 1) / 4]))
+    heap_sift_up(h, slots, idx);
+  else if (4 * (uint64_t)idx + 1 < last)
+    heap_sift_down(h, slots, idx);
 }
 
 void evl__heap_update(evl__heap *h, evl__slot *slots, uint32_t idx) {

@@ -254,7 +254,7 @@ static int loop_iterate(evl_loop *loop) {
       evl__heap_settle(&loop->heap, loop->slots);
       continue;
     }
-    evl__heap_remove(&loop->heap, loop->slots, 0);
+    evl__heap_pop(&loop->heap, loop->slots);
     loop->slots[idx].state = EVL__SLOT_DUE;
     if (evl__ring_push(loop, evl__qent_slot(idx, loop->slots[idx].gen)) < 0) {
       evl__loop_error(loop, -ENOMEM, "timer dropped", NULL, -1);

@@ -85,10 +85,27 @@ typedef struct evl__heap {
 /* slots[e.slot].seq is set first: it orders equal deadlines. */
 int evl__heap_push(evl__heap *h, evl__slot *slots, evl__hent e);
 void evl__heap_remove(evl__heap *h, evl__slot *slots, uint32_t idx);
+/* evl__heap_remove of the top: the run cycle's, once per due timer. */
+void evl__heap_pop(evl__heap *h, evl__slot *slots);
 /* The entry at idx got a new key: sifts it up or down to its place. */
 void evl__heap_update(evl__heap *h, evl__slot *slots, uint32_t idx);
-/* The entry at idx got an earlier key: sifts it up to its place. */
-void evl__heap_up(evl__heap *h, evl__slot *slots, uint32_t idx);
+/* Puts a key with the newest seq (a timer scheduled or re-armed just now)
+ * at hole i and sifts it up. Every key in the heap has an older seq, so a
+ * tie never moves it: only deadlines are compared, and no slot is read. */
+static inline void evl__heap_up_new(evl__heap *h, evl__slot *slots, uint32_t i,
+                                    uint64_t when, uint32_t slot) {
+  evl__hent *a = h->a;
+  while (i > 0) {
+    uint32_t p = (i - 1) / 4;
+    if (when >= a[p].deadline)
+      break;
+    a[i] = a[p];
+    slots[a[i].slot].heap_idx = i;
+    i = p;
+  }
+  a[i] = (evl__hent){.deadline = when, .slot = slot};
+  slots[slot].heap_idx = i;
+}
 /* While the top is a late timer, gives it its real key and sifts it down:
  * then the top's key is its real deadline. */
 void evl__heap_settle(evl__heap *h, evl__slot *slots);

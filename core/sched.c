@@ -133,11 +133,11 @@ int evl_call_soon(evl_loop *loop, evl_cb cb, void *arg, evl_handle *out) {
   return 0;
 }
 
-/* evl_call_at's body, inlined in evl_call_later too: one call per timer. */
-static inline __attribute__((always_inline)) int sched_at(evl_loop *loop,
-                                                          uint64_t when_ns,
-                                                          evl_cb cb, void *arg,
-                                                          evl_handle *out) {
+/* A timer the fast path cannot take: a closed or debug loop, no callback,
+ * no free slot or a full heap. */
+__attribute__((noinline)) static int sched_at_slow(evl_loop *loop,
+                                                   uint64_t when_ns, evl_cb cb,
+                                                   void *arg, evl_handle *out) {
   int rc = sched_check(loop);
   if (rc < 0)
     return rc;
@@ -154,6 +154,30 @@ static inline __attribute__((always_inline)) int sched_at(evl_loop *loop,
     evl__slot_free(loop, idx);
     return rc;
   }
+  if (out)
+    *out = evl__slot_handle(loop, idx);
+  return 0;
+}
+
+/* evl_call_at's body, inlined in evl_call_later too: one call per timer.
+ * The common case (a live loop, a free slot, room in the heap) takes its
+ * slot and sifts the new entry up here, without a call. */
+static inline __attribute__((always_inline)) int sched_at(evl_loop *loop,
+                                                          uint64_t when_ns,
+                                                          evl_cb cb, void *arg,
+                                                          evl_handle *out) {
+  if (!loop || loop->closed || loop->debug || !cb ||
+      loop->free_head == UINT32_MAX || loop->heap.n == loop->heap.cap)
+    return sched_at_slow(loop, when_ns, cb, arg, out);
+  uint32_t idx = loop->free_head;
+  evl__slot *s = &loop->slots[idx];
+  loop->free_head = s->next_free;
+  s->cb = cb;
+  s->arg = arg;
+  s->state = EVL__SLOT_TIMER;
+  s->late = 0;
+  s->seq = loop->seq++;
+  evl__heap_up_new(&loop->heap, loop->slots, loop->heap.n++, when_ns, idx);
   if (out)
     *out = evl__slot_handle(loop, idx);
   return 0;
@@ -210,7 +234,8 @@ int evl__queue_own_cb(evl_loop *loop, evl_cb cb, void *arg, evl_handle *out) {
   return 0;
 }
 
-static int sched_cancel(evl_loop *loop, evl_handle h, uint32_t by) {
+static inline __attribute__((always_inline)) int
+sched_cancel(evl_loop *loop, evl_handle h, uint32_t by) {
   int rc = sched_check(loop); /* touches no kernel state: as call_at (S16) */
   if (rc < 0)
     return rc;
@@ -296,10 +321,10 @@ sched_rearm(evl_loop *loop, evl_handle h, uint64_t when) {
     s->late = 1;
     return 0;
   }
-  e->deadline = when;
   s->seq = seq;
   s->late = 0;
-  evl__heap_up(&loop->heap, loop->slots, s->heap_idx);
+  evl__heap_up_new(&loop->heap, loop->slots, s->heap_idx, when,
+                   (uint32_t)(s - loop->slots));
   return 0;
 }
 
