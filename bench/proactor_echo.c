@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -316,6 +317,15 @@ int bench_proactor_echo(bench_ctx *c) {
   };
   const pe_cfg *cfgs = c->profile == BENCH_FULL ? full : quick;
   int n = c->profile == BENCH_FULL ? BENCH_COUNT(full) : BENCH_COUNT(quick);
+  /* EVL_PE_CONFIG=conc,bytes[,rate]: that one configuration, to study one
+   * point of the sweep without running all of it. */
+  pe_cfg one = {0};
+  const char *env = getenv("EVL_PE_CONFIG");
+  if (env && sscanf(env, "%d,%zu,%lf", &one.conc, &one.bytes, &one.rate) >= 2 &&
+      one.conc > 0 && one.bytes > 0 && one.rate >= 0) {
+    cfgs = &one;
+    n = 1;
+  }
   for (int i = 0; i < n; i++) {
     if (bench_over_budget(c)) {
       bench_note(c, "proactor_echo",

@@ -48,10 +48,12 @@ typedef struct cfd {
   unsigned char watching[2];
   /* io_uring engine, multishot recv: the fd's armed request, the received
    * chunks nobody took yet (buffer ids + 1, 0 = none), and the end the
-   * request reported (EOF 0 or -errno) once ms_done. */
+   * request reported (EOF 0 or -errno) once ms_done; plain_left: recvs to
+   * do plainly into the caller's buffer before multishot again (the fd
+   * carries large messages, or the buffers ran out). */
   struct cop *ms;
   uint16_t ch_head, ch_tail;
-  unsigned char ms_done, nobufs;
+  unsigned char ms_done, plain_left;
   int ms_res;
   /* ... multishot accept: the armed request, fds accepted and not yet
    * taken by an evl_accept (oldest first), an error for the next one. */
@@ -98,6 +100,8 @@ void evl__ms_fini(evl_proactor *p);
 int evl__ms_recv(evl_proactor *p, cop *op);
 /* The same for the head accept of a listening fd (no address wanted). */
 int evl__ms_accept(evl_proactor *p, cop *op);
+/* A plain recv of fd's ended with res. */
+void evl__ms_plain_done(evl_proactor *p, cfd *f, ssize_t res);
 /* A CQE of fd's multishot request (recv or accept). */
 void evl__ms_cqe(evl_proactor *p, cop *ms, int res, unsigned flags);
 /* fd is being closed: cancel its requests, give its chunks back, close

@@ -139,8 +139,8 @@ void evl__uring_start(evl_proactor *p, cop *op) {
 static void on_cqe(evl_proactor *p, cop *op, int res) {
   op->inflight = 0;
   p->ring->nflight--;
-  if (op->plain && op->fd < p->nfds)
-    p->fds[op->fd].nobufs = 0; /* buffers may be back: multishot again */
+  if (op->plain && op->kind == K_RECV && !op->cancelled && op->fd < p->nfds)
+    evl__ms_plain_done(p, &p->fds[op->fd], res);
   if (op->cancelled) {
     if (op->kind == K_ACCEPT && res >= 0)
       close(res);
