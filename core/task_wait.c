@@ -170,10 +170,17 @@ ssize_t evl_sock_send(int fd, const void *buf, size_t len) {
   return task_send(evl__task_self(), fd, buf, len);
 }
 
-/* The rest of a sendall whose first send did not take everything. Out of
- * line, so that sendall's own frame stays empty. */
+/* The rest of a sendall whose first send did not take everything (full:
+ * it found the socket full, so the next send waits for room first rather
+ * than meet EAGAIN again). Out of line, so that sendall's own frame stays
+ * empty. */
 __attribute__((noinline)) static int
-task_sendall_rest(evl_task *t, int fd, const char *p, size_t len) {
+task_sendall_rest(evl_task *t, int fd, const char *p, size_t len, int full) {
+  if (full) {
+    int rc = task_wait_fd(t, fd, 1);
+    if (rc < 0)
+      return rc;
+  }
   while (len > 0) {
     ssize_t n = task_send(t, fd, p, len);
     if (n < 0)
@@ -194,9 +201,10 @@ int evl_sock_sendall(int fd, const void *buf, size_t len) {
     return 0;
   if (n < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
     return -errno;
+  int full = n < 0 && errno != EINTR;
   size_t done = n > 0 ? (size_t)n : 0;
   return task_sendall_rest(evl__task_self(), fd, (const char *)buf + done,
-                           len - done);
+                           len - done, full);
 }
 
 int evl_sock_accept(int fd, struct sockaddr *addr, socklen_t *addrlen) {
