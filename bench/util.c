@@ -47,7 +47,8 @@ static int util_cmp_double(const void *a, const void *b) {
 }
 
 void bench_sort(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, util_cmp_double);
+  if (n > 1) /* qsort(NULL, 0) is undefined: a run that kept no samples */
+    qsort(v, (size_t)n, sizeof *v, util_cmp_double);
 }
 
 double bench_pct_sorted(const double *s, int n, double p) {

@@ -311,7 +311,8 @@ void test_s2_huge_delay(evl_tctx *t) {
   uint64_t t0 = t_now();
   sc_run(t, s2.loop);
   T_EQ(t, "huge timers run", 0, s2.log.n);
-  T_GE(t, "20 ms timer fired after (ns)", 20 * SC_MS, s2.fired[0] - t0);
+  TC_GE(t, "never_early", "20 ms timer fired after (ns)", 20 * SC_MS,
+        s2.fired[0] - t0);
   if (sc_has(t, EVL_IF_STATS)) {
     after = sc_stats(t, s2.loop);
     T_LE(t, "backend waits before a 20 ms timer beside huge timers", 3,
