@@ -222,13 +222,13 @@ $(KQUEUE_UNIT): conformance/unit/kqueue_unit.c backends/kqueue.c \
 	  backends/kqueue.c $(ALL_LDLIBS)
 
 # evl_loop_new's config and error text, through libevl's public API.
-$(O)/unit/config_unit: conformance/unit/config_unit.c $(O)/libevl.a
+$(O)/unit/config_unit: conformance/unit/config_unit.c conformance/unit/unit_check.h $(O)/libevl.a
 	@mkdir -p $(@D)
 	$(CC) -Icore/include $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< \
 	  $(O)/libevl.a $(ALL_LDLIBS)
 
 # The task context switch below the task API (core/task_ctx.h).
-$(O)/unit/task_switch_unit: conformance/unit/task_switch_unit.c $(O)/libevl.a
+$(O)/unit/task_switch_unit: conformance/unit/task_switch_unit.c conformance/unit/unit_check.h $(O)/libevl.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< \
 	  $(O)/libevl.a $(ALL_LDLIBS)

@@ -262,7 +262,7 @@ static int echo_config(bench_ctx *c, bench_echo_srv *s, int port,
    * tail percentile. */
   uint64_t dur =
       c->profile == BENCH_FULL && cfg->rate_mode ? 2000000000u : 1000000000u;
-  double r[8][64];
+  double r[BENCH_LOAD_NFIG][64];
   bench_lat all = {0};
   int got = 0, rc = 0;
   char params[160];
@@ -297,15 +297,7 @@ static int echo_config(bench_ctx *c, bench_echo_srv *s, int port,
       break;
     }
     int n = (int)cl.lat.n;
-    bench_sort(cl.lat.v, n);
-    double secs = (double)cl.window / 1e9;
-    r[0][got] = (double)cl.reqs / secs;
-    r[1][got] = r[0][got] * (double)cl.size / (1024.0 * 1024.0);
-    r[2][got] = bench_pct_sorted(cl.lat.v, n, 50) / 1e3;
-    r[3][got] = bench_pct_sorted(cl.lat.v, n, 90) / 1e3;
-    r[4][got] = bench_pct_sorted(cl.lat.v, n, 99) / 1e3;
-    r[5][got] = bench_pct_sorted(cl.lat.v, n, 99.9) / 1e3;
-    r[6][got] = cl.lat.v[n - 1] / 1e3;
+    bench_load_figures(&cl, r, got);
     for (int i = 0; i < n; i++)
       bench_lat_add(&all, cl.lat.v[i]);
     bench_lat_free(&cl.lat);
@@ -316,11 +308,7 @@ static int echo_config(bench_ctx *c, bench_echo_srv *s, int port,
     bench_lat_free(&all);
     return rc;
   }
-  bench_emit(c, "echo", params, "rps", "req/s", "higher", r[0], got);
-  bench_emit(c, "echo", params, "throughput", "MiB/s", "higher", r[1], got);
-  static const char *const names[] = {"p50", "p90", "p99", "p999", "max"};
-  for (int k = 0; k < 5; k++)
-    bench_emit(c, "echo", params, names[k], "us", "lower", r[k + 2], got);
+  bench_load_emit(c, "echo", params, (const double(*)[64])r, got);
   bench_sort(all.v, (int)all.n);
   double x[ECHO_NPCT], y[ECHO_NPCT];
   for (int k = 0; k < ECHO_NPCT; k++) {

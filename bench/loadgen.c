@@ -220,3 +220,23 @@ int bench_load_join(bench_load *l, pthread_t th) {
 double bench_load_rps(const bench_load *l) {
   return l->window ? (double)l->reqs / ((double)l->window / 1e9) : 0;
 }
+
+void bench_load_figures(bench_load *l, double (*fig)[64], int rep) {
+  int n = (int)l->lat.n;
+  bench_sort(l->lat.v, n);
+  fig[0][rep] = bench_load_rps(l);
+  fig[1][rep] = fig[0][rep] * (double)l->size / (1024.0 * 1024.0);
+  static const double pct[] = {50, 90, 99, 99.9};
+  for (int k = 0; k < 4; k++)
+    fig[2 + k][rep] = bench_pct_sorted(l->lat.v, n, pct[k]) / 1e3;
+  fig[6][rep] = l->lat.v[n - 1] / 1e3;
+}
+
+void bench_load_emit(bench_ctx *c, const char *bench, const char *params,
+                     const double (*fig)[64], int got) {
+  bench_emit(c, bench, params, "rps", "req/s", "higher", fig[0], got);
+  bench_emit(c, bench, params, "throughput", "MiB/s", "higher", fig[1], got);
+  static const char *const names[] = {"p50", "p90", "p99", "p999", "max"};
+  for (int k = 0; k < 5; k++)
+    bench_emit(c, bench, params, names[k], "us", "lower", fig[k + 2], got);
+}

@@ -46,4 +46,13 @@ void *bench_load_main(void *arg);
 /* Requests per second over the window. */
 double bench_load_rps(const bench_load *l);
 
+/* The figures of one finished run, in this order: req/s, MiB/s, p50, p90,
+ * p99, p99.9 and max latency in us. bench_load_figures sorts l->lat (which
+ * must hold at least one sample) and writes figure k to fig[k][rep];
+ * bench_load_emit emits each figure's `got` repeats as one record. */
+#define BENCH_LOAD_NFIG 7
+void bench_load_figures(bench_load *l, double (*fig)[64], int rep);
+void bench_load_emit(bench_ctx *c, const char *bench, const char *params,
+                     const double (*fig)[64], int got);
+
 #endif

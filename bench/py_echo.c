@@ -55,7 +55,7 @@ typedef struct pye_cfg {
 static int pye_config(bench_ctx *c, pye_run *x, int port, const pye_cfg *cfg) {
   uint64_t dur =
       c->profile == BENCH_FULL && cfg->rate > 0 ? 2000000000u : 1000000000u;
-  double r[7][64];
+  double r[BENCH_LOAD_NFIG][64];
   int got = 0, rc = 0;
   char params[200];
   snprintf(params, sizeof params,
@@ -80,13 +80,7 @@ static int pye_config(bench_ctx *c, pye_run *x, int port, const pye_cfg *cfg) {
       rc = lrc;
     int n = (int)x->l.lat.n;
     if (rc == 0 && n > 0) {
-      bench_sort(x->l.lat.v, n);
-      r[0][got] = bench_load_rps(&x->l);
-      r[1][got] = r[0][got] * (double)x->l.size / (1024.0 * 1024.0);
-      static const double pct[] = {50, 90, 99, 99.9};
-      for (int k = 0; k < 4; k++)
-        r[2 + k][got] = bench_pct_sorted(x->l.lat.v, n, pct[k]) / 1e3;
-      r[6][got] = x->l.lat.v[n - 1] / 1e3;
+      bench_load_figures(&x->l, r, got);
       got++;
     } else if (rc == 0) {
       rc = -EIO;
@@ -97,11 +91,7 @@ static int pye_config(bench_ctx *c, pye_run *x, int port, const pye_cfg *cfg) {
     bench_skip(c, "py_echo", params, "%s", bench_strerror(rc));
     return rc;
   }
-  bench_emit(c, "py_echo", params, "rps", "req/s", "higher", r[0], got);
-  bench_emit(c, "py_echo", params, "throughput", "MiB/s", "higher", r[1], got);
-  static const char *const names[] = {"p50", "p90", "p99", "p999", "max"};
-  for (int k = 0; k < 5; k++)
-    bench_emit(c, "py_echo", params, names[k], "us", "lower", r[k + 2], got);
+  bench_load_emit(c, "py_echo", params, (const double(*)[64])r, got);
   return 0;
 }
 

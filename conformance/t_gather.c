@@ -65,15 +65,6 @@ void test_t4_gather_all(evl_tctx *t) {
   tt_close(&e);
 }
 
-static int t4_cancel_later(void *arg, void **result) {
-  evl_task *victim = arg;
-  (void)result;
-  int rc = evl_sleep(2 * TT_MS);
-  if (rc < 0)
-    return rc;
-  return evl_task_cancel(victim);
-}
-
 /* T4: cancelling a task blocked in gather cancels every child not yet
  * ended, waits for them (their cleanup included) and returns -ECANCELED. */
 void test_t4_gather_cancelled(evl_tctx *t) {
@@ -86,7 +77,7 @@ void test_t4_gather_cancelled(evl_tctx *t) {
   for (int i = 0; i < 3; i++)
     s.kids[i] = tt_spawn(&e, t4_child_body, &c[i]);
   evl_task *g = tt_spawn(&e, t4_gatherer, &s);
-  evl_task *k = tt_spawn(&e, t4_cancel_later, g);
+  evl_task *k = tt_spawn(&e, tt_cancel_later, g);
   T_OK(t, "gatherer status", tt_run(&e, g, NULL));
   T_RC(t, "evl_gather after its task was cancelled", -ECANCELED, s.rc);
   T_EQ(t, "children ended when gather returned", 3, s.ended_at_return);
@@ -159,7 +150,7 @@ void test_t4_wait_for_cancelled(evl_tctx *t) {
   t4_state s = {.e = &e, .timeout_ms = 3600000};
   s.kids[0] = tt_spawn(&e, t4_child_body, &c);
   evl_task *w = tt_spawn(&e, t4_waiter, &s);
-  evl_task *k = tt_spawn(&e, t4_cancel_later, w);
+  evl_task *k = tt_spawn(&e, tt_cancel_later, w);
   T_OK(t, "waiter status", tt_run(&e, w, NULL));
   T_RC(t, "evl_wait_for after its task was cancelled", -ECANCELED, s.rc);
   T_RC(t, "the inner task's sleep", -ECANCELED, c.sleep_rc);

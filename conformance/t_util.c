@@ -56,3 +56,12 @@ int tt_sleeper(void *arg, void **result) {
   (void)result;
   return evl_sleep(3600ULL * 1000 * TT_MS);
 }
+
+int tt_cancel_later(void *arg, void **result) {
+  evl_task *victim = arg;
+  (void)result;
+  int rc = evl_sleep(2 * TT_MS);
+  if (rc < 0)
+    return rc;
+  return evl_task_cancel(victim);
+}

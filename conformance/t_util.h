@@ -35,5 +35,7 @@ evl_task *tt_spawn(tt_env *e, evl_task_fn fn, void *arg);
 int tt_run(tt_env *e, evl_task *task, void **result);
 /* A task body that sleeps long and returns what its sleep returned. */
 int tt_sleeper(void *arg, void **result);
+/* A task body that sleeps 2 ms, then cancels the task passed as arg. */
+int tt_cancel_later(void *arg, void **result);
 
 #endif

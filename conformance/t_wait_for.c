@@ -172,15 +172,6 @@ void test_t4_wait_for_future_timeout(evl_tctx *t) {
   tt_close(&e);
 }
 
-static int t4f_cancel_later(void *arg, void **result) {
-  evl_task *victim = arg;
-  (void)result;
-  int rc = evl_sleep(2 * TT_MS);
-  if (rc < 0)
-    return rc;
-  return evl_task_cancel(victim);
-}
-
 /* T4: cancelling the task blocked in wait_for on a plain future cancels
  * the future too (its callbacks run once) and returns -ECANCELED. */
 void test_t4_wait_for_future_cancelled(evl_tctx *t) {
@@ -191,7 +182,7 @@ void test_t4_wait_for_future_cancelled(evl_tctx *t) {
   T_OK(t, "future_add_done_callback",
        OPS->future_add_done_callback(s.f, t4f_done_cb, &s));
   evl_task *w = tt_spawn(&e, t4f_timeout_body, &s);
-  evl_task *k = tt_spawn(&e, t4f_cancel_later, w);
+  evl_task *k = tt_spawn(&e, tt_cancel_later, w);
   T_OK(t, "waiter status", tt_run(&e, w, NULL));
   T_RC(t, "evl_wait_for after its task was cancelled", -ECANCELED, s.rc);
   T_EQ(t, "future state when wait_for returned", EVL_FUTURE_CANCELLED,

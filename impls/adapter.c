@@ -40,6 +40,21 @@ int evl__adapter_slot_grow(evl__adapter_slots *s) {
   return 0;
 }
 
+int evl__adapter_fds_reserve(evl__adapter_base *b, int fd) {
+  if (fd < b->fds_cap)
+    return 0;
+  int ncap = b->fds_cap ? b->fds_cap : 64;
+  while (ncap <= fd)
+    ncap *= 2;
+  void **nv = realloc(b->fds, (size_t)ncap * sizeof *nv);
+  if (!nv)
+    return -ENOMEM;
+  memset(nv + b->fds_cap, 0, (size_t)(ncap - b->fds_cap) * sizeof *nv);
+  b->fds = nv;
+  b->fds_cap = ncap;
+  return 0;
+}
+
 int evl__adapter_slot_alloc(evl__adapter_slots *s, uint32_t kind, void *ptr,
                             evl_handle *out) {
   return evl__adapter_slot_take(s, kind, ptr, out);

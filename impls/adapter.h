@@ -290,6 +290,10 @@ typedef struct evl__adapter_base {
   int ncloser;
 } evl__adapter_base;
 
+/* Makes b->fds hold index fd (new entries NULL): 0 or -ENOMEM, the table
+ * unchanged on failure. */
+int evl__adapter_fds_reserve(evl__adapter_base *b, int fd);
+
 /* The base of an adapter's loop, which starts with it; NULL stays NULL. */
 #define EVL__ADAPTER_BASE(loop) ((evl__adapter_base *)(void *)(loop))
 

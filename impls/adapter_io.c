@@ -25,18 +25,7 @@ static int io_add_prep(evl_loop *loop, int fd, evl_io_cb cb) {
     return -EINVAL;
   if ((rc = b->hooks->check_fd(fd)) < 0)
     return rc;
-  if (fd < b->fds_cap)
-    return 0;
-  int ncap = b->fds_cap ? b->fds_cap : 64;
-  while (ncap <= fd)
-    ncap *= 2;
-  void **nv = realloc(b->fds, (size_t)ncap * sizeof *nv);
-  if (!nv)
-    return -ENOMEM;
-  memset(nv + b->fds_cap, 0, (size_t)(ncap - b->fds_cap) * sizeof *nv);
-  b->fds = nv;
-  b->fds_cap = ncap;
-  return 0;
+  return evl__adapter_fds_reserve(b, fd);
 }
 
 /* remove_reader/remove_writer's checks: 0 with *rec the fd's record (NULL

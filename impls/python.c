@@ -199,15 +199,9 @@ static int pyl_mark(evl_loop *loop, int fd, int bit, int on) {
   if (fd >= b->fds_cap) {
     if (!on)
       return 0;
-    int ncap = b->fds_cap ? b->fds_cap : 64;
-    while (ncap <= fd)
-      ncap *= 2;
-    void **nv = realloc(b->fds, (size_t)ncap * sizeof *nv);
-    if (!nv)
-      return -ENOMEM;
-    memset(nv + b->fds_cap, 0, (size_t)(ncap - b->fds_cap) * sizeof *nv);
-    b->fds = nv;
-    b->fds_cap = ncap;
+    int rc = evl__adapter_fds_reserve(b, fd);
+    if (rc < 0)
+      return rc;
   }
   uintptr_t v = (uintptr_t)b->fds[fd];
   int had = (v & (uintptr_t)bit) != 0;

@@ -21,17 +21,7 @@
 #include <evl/evl.h>
 #include <evl/impl.h>
 
-static int failed_checks;
-
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      failed_checks++;                                                         \
-      printf("    FAIL %s:%d: ", __FILE__, __LINE__);                          \
-      printf(__VA_ARGS__);                                                     \
-      printf("\n");                                                            \
-    }                                                                          \
-  } while (0)
+#include "unit_check.h"
 #define CHECK_RC(what, expected, actual)                                       \
   do {                                                                         \
     int e_ = (expected), a_ = (actual);                                        \

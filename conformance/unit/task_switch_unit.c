@@ -11,17 +11,7 @@
 
 #include "task_ctx.h"
 
-static int failed_checks;
-
-#define CHECK(cond, ...)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      failed_checks++;                                                         \
-      printf("    FAIL %s:%d: ", __FILE__, __LINE__);                          \
-      printf(__VA_ARGS__);                                                     \
-      printf("\n");                                                            \
-    }                                                                          \
-  } while (0)
+#include "unit_check.h"
 
 #define ROUNDS 100000
 
