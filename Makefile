@@ -115,7 +115,7 @@ dep_cflags = $(if $(filter -l%,$(1)),,$(shell pkg-config --cflags $(1)))
 define backend_module
 ifeq ($(call dep_ok,$(3)),y)
 MODULES += $(1)
-SRC_$(1) := backends/$(1).c
+SRC_$(1) := backends/$(1).c $(wildcard backends/$(1)_*.c)
 LIBS_$(1) := $(call dep_libs,$(3))
 endif
 endef

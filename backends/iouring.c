@@ -1,5 +1,10 @@
 /* iouring.c — selector backend on io_uring poll requests (liburing). */
 /*
+ * This file is the readiness poller: the registration table, arming and
+ * removing polls, harvesting CQEs. The ring's setup, fork re-init, wakeups
+ * and its lending to the completion engine (EVL_BF_COMPLETION, whose CQEs
+ * harvest hands to the engine) are iouring_ring.c; iouring.h is shared.
+ *
  * How readiness is kept level-triggered (K3). A multishot poll only posts a
  * CQE when the file's wait queue is woken, so unread data that arrived
  * before the last report would never be reported again. Instead every
@@ -40,66 +45,16 @@
  * kernels with IORING_FEAT_NODROP keep overflowed CQEs; should the kernel
  * still drop some (koverflow grows), every registration is re-armed so no
  * readiness is lost.
- *
- * Completion engine (EVL_BF_COMPLETION): the proactor's io_uring engine may
- * put its SQEs on this ring, so its submissions ride in the wait's
- * io_uring_enter. Its CQEs (user_data low half EVL_COMPLETION_UD_LOW) go to
- * its on_cqe during harvest, and the ring's own fd number, which the engine
- * registers as a reader, is reported readable instead of being polled.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
-#include <liburing.h>
+#include "iouring.h"
 
-#include "evl/backend.h"
-#include "wrap_common.h"
-
-#define IOURING_WAKE_FD 0xffffffffu /* the low half of the wake request */
 #define IOURING_CTL_MASK                                                       \
   (EVL_READ | EVL_WRITE | EVL_RDHUP | EVL_ET | EVL_ONESHOT)
-
-typedef struct iouring_reg {
-  uint32_t mask;     /* registered interest; 0 = not registered */
-  uint32_t gen;      /* generation of the request in flight */
-  uint8_t inflight;  /* a request with gen is queued or armed */
-  uint8_t multishot; /* ... and it is a multishot one */
-  uint8_t idle;      /* not re-armed until the next ctl (oneshot, error) */
-  uint8_t dirty;     /* on the dirty list */
-  uint8_t carried;   /* on the carry list */
-  uint32_t pending;  /* multishot events that did not fit (carried) */
-  wrap_slot out;     /* the fd's entry in out[] during this wait */
-} iouring_reg;
-
-typedef struct iouring_state {
-  struct io_uring ring;
-  int ring_ok;
-  int multishot_ok;
-  unsigned skip_flags; /* IOSQE_CQE_SKIP_SUCCESS if the kernel has it */
-  uint32_t next_gen;
-  uint32_t stamp;
-  unsigned overflow_seen;
-  iouring_reg *regs;
-  int nregs;
-  int *dirty;
-  int ndirty, dirty_cap;
-  int *carry; /* fired beyond the core's cap, oldest first */
-  int ncarry, carry_cap;
-  int wake_fd;
-  uint32_t wake_gen; /* 0: wake request not armed */
-  int woken;
-  int woken_early; /* a pump consumed a wakeup: the next wait returns */
-  /* The attached completion engine, if any. */
-  void (*c_cqe)(void *ctx, uint32_t token, int32_t res, uint32_t flags);
-  void *c_ctx;
-  int c_ready; /* engine CQEs delivered, its fd not yet reported */
-} iouring_state;
 
 static uint32_t iouring_gen(iouring_state *s) {
   /* 0 and 0xffffffff are reserved (ignored CQEs, liburing's timeout). */
@@ -193,7 +148,7 @@ static int iouring_push(int **list, int *n, int *cap, int fd) {
   return rc;
 }
 
-static int iouring_mark_dirty(iouring_state *s, iouring_reg *r, int fd) {
+int evl__iouring_mark_dirty(iouring_state *s, iouring_reg *r, int fd) {
   if (r->dirty)
     return 0;
   int rc = iouring_push(&s->dirty, &s->ndirty, &s->dirty_cap, fd);
@@ -301,7 +256,7 @@ static void iouring_check_overflow(iouring_state *s) {
   for (int fd = 0; fd < s->nregs; fd++) {
     iouring_reg *r = &s->regs[fd];
     if (r->mask && !r->idle && iouring_cancel(s, r, fd) == 0)
-      (void)iouring_mark_dirty(s, r, fd);
+      (void)evl__iouring_mark_dirty(s, r, fd);
   }
   /* The wake request may have lost its CQE too: replace it. */
   struct io_uring_sqe *sqe;
@@ -311,18 +266,6 @@ static void iouring_check_overflow(iouring_state *s) {
     sqe->flags |= s->skip_flags;
     s->wake_gen = 0;
   }
-}
-
-static void iouring_wake_cqe(iouring_state *s, struct io_uring_cqe *cqe) {
-  uint64_t v;
-  /* Nonblocking: EAGAIN only means another CQE already drained it. */
-  while (read(s->wake_fd, &v, sizeof(v)) == (ssize_t)sizeof(v))
-    ;
-  s->woken = 1;
-  if (cqe->res == -EINVAL && s->multishot_ok)
-    s->multishot_ok = 0;
-  if (!(cqe->flags & IORING_CQE_F_MORE))
-    s->wake_gen = 0; /* re-armed by the next flush */
 }
 
 /* The engine's fd, once per wait that delivered its CQEs (or the next
@@ -342,7 +285,7 @@ static int iouring_report_completion(iouring_state *s, evl_event *out, int cap,
  * Move completions into out[0..cap), merging per fd. What does not fit
  * goes on the carry list, which the next wait serves first (K4).
  */
-static int iouring_harvest(iouring_state *s, evl_event *out, int cap, int n) {
+int evl__iouring_harvest(iouring_state *s, evl_event *out, int cap, int n) {
   struct io_uring_cqe *cqe;
   while (io_uring_peek_cqe(&s->ring, &cqe) == 0) {
     uint64_t ud = io_uring_cqe_get_data64(cqe);
@@ -363,7 +306,7 @@ static int iouring_harvest(iouring_state *s, evl_event *out, int cap, int n) {
     }
     if (fd == IOURING_WAKE_FD) {
       if (gen == s->wake_gen)
-        iouring_wake_cqe(s, cqe);
+        evl__iouring_wake_cqe(s, cqe);
       io_uring_cqe_seen(&s->ring, cqe);
       continue;
     }
@@ -401,7 +344,7 @@ static int iouring_harvest(iouring_state *s, evl_event *out, int cap, int n) {
     /* A failed request (closed fd) would fail again at once: report it
      * once and wait for the next ctl, as oneshot interest does. */
     int idle = ev && ((r->mask & EVL_ONESHOT) || res < 0);
-    if (!more && !idle && iouring_mark_dirty(s, r, (int)fd) < 0)
+    if (!more && !idle && evl__iouring_mark_dirty(s, r, (int)fd) < 0)
       break; /* the CQE stays for the next wait */
     if (!more) {
       r->inflight = 0;
@@ -417,136 +360,6 @@ static int iouring_harvest(iouring_state *s, evl_event *out, int cap, int n) {
   }
   iouring_check_overflow(s);
   return iouring_report_completion(s, out, cap, n);
-}
-
-static int iouring_probe(char *why, size_t len) {
-  FILE *f = fopen("/proc/sys/kernel/io_uring_disabled", "re");
-  int disabled = 0;
-  if (f) {
-    if (fscanf(f, "%d", &disabled) != 1)
-      disabled = 0;
-    fclose(f);
-  }
-  if (disabled == 2) {
-    snprintf(why, len, "io_uring is disabled (kernel.io_uring_disabled=2)");
-    return -EPERM;
-  }
-  struct io_uring ring;
-  int rc = io_uring_queue_init(2, &ring, 0);
-  if (rc == -ENOSYS) {
-    snprintf(why, len, "kernel has no io_uring (io_uring_setup: ENOSYS)");
-    return rc;
-  }
-  if (rc == -EPERM) {
-    snprintf(why, len,
-             "io_uring_setup: EPERM (kernel.io_uring_disabled=%d, or "
-             "seccomp)",
-             disabled);
-    return rc;
-  }
-  if (rc < 0) {
-    snprintf(why, len, "io_uring_setup: %s", strerror(-rc));
-    return rc;
-  }
-  struct io_uring_probe *p = io_uring_get_probe_ring(&ring);
-  int ok = p && io_uring_opcode_supported(p, IORING_OP_POLL_ADD) &&
-           io_uring_opcode_supported(p, IORING_OP_POLL_REMOVE);
-  if (p)
-    io_uring_free_probe(p);
-  io_uring_queue_exit(&ring);
-  if (!ok) {
-    snprintf(why, len, "io_uring lacks IORING_OP_POLL_ADD/POLL_REMOVE");
-    return -ENOTSUP;
-  }
-  return 0;
-}
-
-static int iouring_open(iouring_state *s, unsigned cq);
-
-static int iouring_init(void *state, const evl_backend_config *cfg) {
-  iouring_state *s = state;
-  unsigned cq = 4096;
-  int expected = cfg && cfg->size >= sizeof(*cfg) ? cfg->expected_fds : 0;
-  while (expected > 0 && cq < 2u * (unsigned)expected && cq < 65536)
-    cq *= 2;
-  return iouring_open(s, cq);
-}
-
-/* After fork the ring is shared with the parent: requests either process
- * submits complete in the one CQ, so each would reap (and lose) the
- * other's events, and the child's wake would wake the parent. The child
- * gets a ring of its own and arms every registration there afresh; its
- * copy of the old ring is only unmapped (closing its fd cancels nothing
- * while the parent holds the ring). */
-static int iouring_after_fork(void *state) {
-  iouring_state *s = state;
-  if (!s->ring_ok)
-    return -EINVAL;
-  struct io_uring old = s->ring;
-  int old_wake = s->wake_fd;
-  int rc = iouring_open(s, old.cq.ring_entries);
-  if (rc < 0) {
-    s->ring = old;
-    s->wake_fd = old_wake;
-    return rc;
-  }
-  io_uring_queue_exit(&old);
-  close(old_wake);
-  s->wake_gen = 0;
-  s->ndirty = 0;
-  s->ncarry = 0;
-  for (int fd = 0; fd < s->nregs; fd++) {
-    iouring_reg *r = &s->regs[fd];
-    r->inflight = r->multishot = r->dirty = r->carried = 0;
-    r->pending = 0;
-    if (r->mask && !r->idle && (rc = iouring_mark_dirty(s, r, fd)) < 0)
-      return rc;
-  }
-  return 0;
-}
-
-static int iouring_open(iouring_state *s, unsigned cq) {
-  /* Newest flags first; older kernels refuse unknown ones with EINVAL. */
-  static const unsigned flag_sets[] = {
-      IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN,
-      IORING_SETUP_CQSIZE, 0};
-  int rc = -EINVAL;
-  for (size_t i = 0; i < sizeof(flag_sets) / sizeof(flag_sets[0]); i++) {
-    struct io_uring_params p;
-    memset(&p, 0, sizeof(p));
-    p.flags = flag_sets[i];
-    p.cq_entries = cq;
-    rc = io_uring_queue_init_params(256, &s->ring, &p);
-    if (rc != -EINVAL)
-      break;
-  }
-  if (rc < 0)
-    return rc;
-  s->ring_ok = 1;
-  s->multishot_ok = 1;
-  s->skip_flags =
-      (s->ring.features & IORING_FEAT_CQE_SKIP) ? IOSQE_CQE_SKIP_SUCCESS : 0;
-  s->overflow_seen = IO_URING_READ_ONCE(*s->ring.cq.koverflow);
-  s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (s->wake_fd < 0) {
-    rc = -errno;
-    io_uring_queue_exit(&s->ring);
-    s->ring_ok = 0;
-    return rc;
-  }
-  return 0;
-}
-
-static void iouring_fini(void *state) {
-  iouring_state *s = state;
-  if (s->ring_ok) {
-    io_uring_queue_exit(&s->ring); /* cancels every request */
-    close(s->wake_fd);
-  }
-  free(s->regs);
-  free(s->dirty);
-  free(s->carry);
-  memset(s, 0, sizeof(*s));
 }
 
 static int iouring_ctl(void *state, int fd, unsigned old_mask,
@@ -579,7 +392,7 @@ static int iouring_ctl(void *state, int fd, unsigned old_mask,
     r = &s->regs[fd];
   }
   /* Dirty first: a failure below then leaves the old registration whole. */
-  rc = iouring_mark_dirty(s, r, fd);
+  rc = evl__iouring_mark_dirty(s, r, fd);
   if (rc < 0)
     return rc;
   /* Same mask too: the core asks again when the number may name another
@@ -598,11 +411,6 @@ static int iouring_ctl(void *state, int fd, unsigned old_mask,
 
 static int iouring_forget_fd(void *state, int fd) {
   return wrap_forgotten(iouring_ctl(state, fd, 0, 0));
-}
-
-static int iouring_wake(void *state) {
-  iouring_state *s = state;
-  return wrap_eventfd_wake(s->wake_fd);
 }
 
 static int iouring_wait(void *state, int64_t timeout_ns, evl_event *out,
@@ -643,47 +451,12 @@ static int iouring_wait(void *state, int64_t timeout_ns, evl_event *out,
      * EAGAIN: the kernel could not take more now, completions still come. */
     if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN)
       return rc;
-    n = iouring_harvest(s, out, cap, n);
+    n = evl__iouring_harvest(s, out, cap, n);
     if (n > 0 || s->woken || timeout_ns == 0 || rc == -EINTR || n == cap)
       return n;
     if (rc == -ETIME && wrap_now() >= deadline)
       return 0;
   }
-}
-
-/* Waits for a CQE outside the loop's wait: the engine's are delivered, the
- * backend's own are consumed onto the carry list (cap 0: nothing fits), as
- * K4 keeps them for the next wait, and a wakeup is remembered. */
-static int iouring_pump(void *state) {
-  iouring_state *s = state;
-  evl_event none;
-  int rc = io_uring_submit_and_wait(&s->ring, 1);
-  if (rc < 0 && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN && rc != -ETIME)
-    return rc;
-  iouring_harvest(s, &none, 0, 0);
-  s->woken_early |= s->woken;
-  return 0;
-}
-
-static int iouring_completion(void *state, evl_backend_completion *c) {
-  iouring_state *s = state;
-  if (!s->ring_ok || !c || c->size < sizeof(*c))
-    return -EINVAL;
-  if (!c->on_cqe) {
-    s->c_cqe = NULL;
-    s->c_ctx = NULL;
-    s->c_ready = 0;
-    return 0;
-  }
-  if (s->c_cqe)
-    return -EBUSY;
-  s->c_cqe = c->on_cqe;
-  s->c_ctx = c->ctx;
-  c->ring = &s->ring;
-  c->ring_size = sizeof(s->ring);
-  c->fd = s->ring.ring_fd;
-  c->pump = iouring_pump;
-  return 0;
 }
 
 static const evl_backend_ops iouring_ops = {
@@ -699,15 +472,15 @@ static const evl_backend_ops iouring_ops = {
     .resolution_ns = 1,
     .state_size = sizeof(iouring_state),
     .priority = 0,
-    .probe = iouring_probe,
-    .init = iouring_init,
-    .fini = iouring_fini,
+    .probe = evl__iouring_probe,
+    .init = evl__iouring_init,
+    .fini = evl__iouring_fini,
     .ctl = iouring_ctl,
     .wait = iouring_wait,
     .forget_fd = iouring_forget_fd,
-    .after_fork = iouring_after_fork,
-    .wake = iouring_wake,
-    .completion = iouring_completion,
+    .after_fork = evl__iouring_after_fork,
+    .wake = evl__iouring_wake,
+    .completion = evl__iouring_completion,
 };
 
 const evl_backend_ops *evl_backend_plugin(void) {
