@@ -3,7 +3,7 @@
 #define EVL_WRAP_COMMON_H
 
 /*
- * Each of these backends is built as its own module from one .c file, so
+ * Each of these backends is built as its own module from its own files, so
  * what they share lives here as static inline functions: every module
  * carries its own private copy and none can bind to another's.
  *
