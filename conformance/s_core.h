@@ -49,6 +49,7 @@ typedef struct sc_errs {
   char messages[SC_ERR_MAX][128];
   char contexts[SC_ERR_MAX][64];
   void *args[SC_ERR_MAX];
+  uint64_t at[SC_ERR_MAX]; /* t_now() when the handler was called */
 } sc_errs;
 void sc_err_handler(const evl_error_info *info, void *arg);
 /* Number of recorded errors with this code. */

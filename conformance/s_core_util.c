@@ -88,6 +88,7 @@ void sc_err_handler(const evl_error_info *info, void *arg) {
     snprintf(e->contexts[i], sizeof e->contexts[i], "%s",
              info->context ? info->context : "");
     e->args[i] = arg;
+    e->at[i] = t_now();
   }
   e->n++;
 }
