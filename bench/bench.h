@@ -71,7 +71,9 @@ typedef struct bench_ctx {
   X(tasks, EVL_IF_FUTURES, 0, 0, 1, "task switch (raw, via the loop), spawn")  \
   X(task_echo, EVL_IF_FUTURES, 0, 0, 1,                                        \
     "echo: a task per connection vs callbacks")                                \
-  X(proactor_echo, 0, 0, 0, 1, "echo: reactor vs proactor (emulated, io_uring)")
+  X(proactor_echo, 0, 0, 0, 1,                                                 \
+    "echo: reactor vs proactor (emulated, io_uring)")                          \
+  X(proactor_pingpong, 0, 0, 0, 1, "pingpong: reactor vs proactor round trips")
 
 /* Each runs its whole sweep for c's implementation; c->ops == NULL means the
  * raw baseline (only for has_raw). 0, or -errno when it could not run. */

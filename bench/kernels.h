@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 /* ---- chain: n socketpairs, a active, each read forwards a byte --------- */
 /* Per-fd timeouts sit far in the future: re-arming them is the cost. */
@@ -174,6 +175,27 @@ static inline void bench_pingpong_result(bench_pingpong_state *p, int rc) {
     p->rc = rc;
     p->done = 1;
   }
+}
+
+/* Both ends of one loopback connection (cfd, sfd): 0 or -errno. */
+static inline int bench_pingpong_connect(bench_pingpong_state *p) {
+  int port, lfd = bench_listen_tcp(&port);
+  if (lfd < 0)
+    return lfd;
+  p->cfd = bench_connect_tcp(port);
+  if (p->cfd < 0) {
+    close(lfd);
+    return p->cfd;
+  }
+  p->sfd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  int e = errno;
+  close(lfd);
+  if (p->sfd < 0) {
+    close(p->cfd);
+    return -e;
+  }
+  bench_nodelay(p->sfd);
+  return 0;
 }
 
 typedef struct bench_pingpong_kernel {

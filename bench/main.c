@@ -52,9 +52,13 @@ static const struct {
   const char *bench;
   int scope;
 } main_quick_scope[] = {
-    {"timers", MAIN_QUICK_CORE},     {"wakeup", MAIN_QUICK_CORE},
-    {"accuracy", MAIN_QUICK_CORE},   {"tasks", MAIN_QUICK_MODEL},
-    {"task_echo", MAIN_QUICK_MODEL}, {"proactor_echo", MAIN_QUICK_RING},
+    {"timers", MAIN_QUICK_CORE},
+    {"wakeup", MAIN_QUICK_CORE},
+    {"accuracy", MAIN_QUICK_CORE},
+    {"tasks", MAIN_QUICK_MODEL},
+    {"task_echo", MAIN_QUICK_MODEL},
+    {"proactor_echo", MAIN_QUICK_RING},
+    {"proactor_pingpong", MAIN_QUICK_RING},
 };
 
 /* Benchmarks whose figures do not depend on timing (heap bytes): the same

@@ -94,33 +94,13 @@ static const bench_pingpong_kernel *pingpong_kernel(const bench_ctx *c) {
 }
 
 /* ---- the run ------------------------------------------------------------- */
-static int pingpong_connect(bench_pingpong_state *p) {
-  int port, lfd = bench_listen_tcp(&port);
-  if (lfd < 0)
-    return lfd;
-  p->cfd = bench_connect_tcp(port);
-  if (p->cfd < 0) {
-    close(lfd);
-    return p->cfd;
-  }
-  p->sfd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  int e = errno;
-  close(lfd);
-  if (p->sfd < 0) {
-    close(p->cfd);
-    return -e;
-  }
-  bench_nodelay(p->sfd);
-  return 0;
-}
-
 /* One connection for dur_ns (or max_trips round trips); *rate trips/s. */
 static int pingpong_once(bench_ctx *c, const bench_pingpong_kernel *k,
                          uint64_t dur_ns, long max_trips, double *rate) {
   bench_pingpong_state p = {0};
   p.c = c;
   p.max_trips = max_trips;
-  int rc = pingpong_connect(&p);
+  int rc = bench_pingpong_connect(&p);
   if (rc < 0)
     return rc;
   rc = k->open(&p);

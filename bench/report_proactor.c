@@ -1,6 +1,7 @@
-/* report_proactor.c — the report's "reactor or proactor" section: the echo
+/* report_proactor.c — the report's "reactor or proactor" sections: the echo
  * server in both models side by side on every implementation, with system
- * calls per request, and the proactor-over-reactor ratios per backend. */
+ * calls per request, and the proactor-over-reactor ratios per backend;
+ * then pingpong (one message in flight) in both models. */
 #include "bench.h"
 
 static const bench_panel proactor_bars[] = {
@@ -68,3 +69,44 @@ const bench_section bench_section_proactor_echo = {
     BENCH_COUNT(proactor_plots),
     proactor_tables,
     BENCH_COUNT(proactor_tables)};
+
+/* pingpong in both models: one connection, one message in flight, so what
+ * is compared is the latency of a round trip through each model's path. */
+static const bench_panel pp_bars[] = {
+    {"reactor", "round_trips", "engine=readiness", NULL},
+    {"proactor, emulated", "round_trips", "engine=emulated", NULL},
+    {"proactor, io_uring", "round_trips", "engine=io_uring", NULL},
+};
+static const bench_plot pp_plots[] = {
+    {BENCH_PLOT_BARS, "proactor_pingpong",
+     "pingpong, one connection, 5 bytes: reactor or proactor", "",
+     "round trips/s",
+     "proactor_pingpong: round trips per second by model, per implementation",
+     0, 0, 1, pp_bars, BENCH_COUNT(pp_bars)},
+};
+static const bench_table pp_tables[] = {
+    {"pingpong: round trips per second by model", "", "engine", "round_trips"},
+    {"pingpong: loop-thread system calls per round trip (both ends)", "",
+     "engine", "syscalls_per_trip"},
+    {"pingpong: proactor over reactor, same implementation (per round)", "",
+     NULL, "uring_over_reactor emulated_over_reactor"},
+};
+const bench_section bench_section_proactor_pingpong = {
+    "proactor_pingpong: reactor or proactor, one message in flight",
+    "pingpong's shape in both models: one TCP loopback connection, both "
+    "ends on the loop under test, one 5-byte message in flight, so a round "
+    "trip is pure latency through each model's path. The reactor is "
+    "pingpong's kernel (a reader on each end doing recv and send, engine "
+    "\"readiness\"); the proactor's server receives, sends back and "
+    "receives again with evl_recv / evl_send (as proactor_echo's), its "
+    "client keeps a recv posted and sends the next ping on each whole "
+    "reply. Emulated over readiness on every implementation; on the "
+    "io_uring engine where the loop's backend lends it its ring "
+    "(ref-iouring: one io_uring_enter per iteration). Rounds interleave the "
+    "models; ratios are per round. System calls per round trip are the "
+    "loop thread's (both ends), counted by strace -c over a fixed number "
+    "of trips in a run of their own, setup excluded.",
+    pp_plots,
+    BENCH_COUNT(pp_plots),
+    pp_tables,
+    BENCH_COUNT(pp_tables)};
