@@ -448,8 +448,16 @@ int bench_loop_spin(bench_ctx *c, evl_loop *loop) {
 }
 
 void bench_pin(int which) {
-  cpu_set_t all, one;
-  if (sched_getaffinity(0, sizeof all, &all) < 0 || CPU_COUNT(&all) < 2)
+  /* The CPUs the process had before its first pin: a thread created after
+   * the loop's thread pinned itself inherits that one CPU, and asking its
+   * own mask would leave a load generator on the loop's CPU. The first call
+   * is the loop thread's, before any other thread exists. */
+  static cpu_set_t all;
+  static int have;
+  cpu_set_t one;
+  if (!have && sched_getaffinity(0, sizeof all, &all) == 0)
+    have = 1;
+  if (!have || CPU_COUNT(&all) < 2)
     return;
   /* The which-th CPU this process may use, so a cpuset is respected. */
   for (int cpu = 0, seen = 0; cpu < CPU_SETSIZE; cpu++) {
