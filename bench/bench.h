@@ -43,7 +43,10 @@ typedef struct bench_ctx {
   const char *backend; /* what the loop reported, "" until known */
   char backend_buf[64];
   bench_profile profile;
-  int repeat;           /* repeats per figure (>= 3) */
+  int repeat; /* repeats per figure (>= 3) */
+  /* This step's round (0-based) of how many: a sweep longer than a round's
+   * budget shares its configurations out between the rounds. */
+  int round, rounds;
   uint64_t deadline_ns; /* soft budget: sweeps stop when it passes */
   int out_fd;           /* records go here, one JSON object per line */
   int callgrind;        /* toggle collection around timed regions */

@@ -201,6 +201,7 @@ typedef struct main_step_arg {
   const bench_impl *im;
   const main_opts *o;
   double budget_s;
+  int round;
 } main_step_arg;
 
 /* In the step's child: load the implementation, pin, run, emit. */
@@ -210,6 +211,8 @@ static int main_step_child(void *arg, int fd) {
   char why[256];
   c.profile = a->o->profile;
   c.repeat = 1; /* one repeat per round: rounds give the rest */
+  c.round = a->round;
+  c.rounds = a->o->repeat;
   c.out_fd = fd;
   c.deadline_ns = bench_now() + (uint64_t)(a->budget_s * 1e9);
   bench_raise_nofile();
@@ -227,8 +230,9 @@ static int main_step_child(void *arg, int fd) {
 /* Runs one benchmark on one implementation in a child process, so a crash
  * or a hang costs that step only. */
 static void main_step(main_run *r, const main_bench *bm, const bench_impl *im,
-                      const main_opts *o, double budget_s, int *failed) {
-  main_step_arg a = {bm, im, o, budget_s};
+                      const main_opts *o, double budget_s, int round,
+                      int *failed) {
+  main_step_arg a = {bm, im, o, budget_s, round};
   /* Hard limit: the soft budget plus room for the last repeat to finish. */
   double limit = (budget_s * 2 + 20) * o->scale;
   bench_proc_result res;
@@ -418,7 +422,7 @@ static int main_run_all(const main_opts *o) {
           continue;
         }
         int broke = 0;
-        main_step(&r, bm, im, o, budget, &broke);
+        main_step(&r, bm, im, o, budget, round - 1, &broke);
         if (bad && broke)
           *bad = 1;
       }

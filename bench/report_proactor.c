@@ -39,6 +39,12 @@ static const bench_table proactor_tables[] = {
      "mode=closed conc=100 bytes=1024", "engine", "syscalls_per_req"},
     {"echo, 100 connections, 1 KiB: loop waits per request (untraced)",
      "mode=closed conc=100 bytes=1024", "engine", "waits_per_req"},
+    {"echo, 100 connections, 1 KiB: server thread's kernel CPU µs per request",
+     "mode=closed conc=100 bytes=1024", "engine", "sys_us_per_req"},
+    {"echo, 100 connections, 1 KiB: server thread's user CPU µs per request",
+     "mode=closed conc=100 bytes=1024", "engine", "user_us_per_req"},
+    {"echo, 100 connections, 1 KiB: load generator's CPU µs per request",
+     "mode=closed conc=100 bytes=1024", "engine", "loadgen_us_per_req"},
     {"proactor over reactor, same implementation (request-rate ratio)",
      "mode=closed conc=100 bytes=1024", NULL,
      "uring_over_reactor emulated_over_reactor"},
@@ -46,8 +52,20 @@ static const bench_table proactor_tables[] = {
      "mode=closed bytes=1024", "conc", "uring_over_reactor"},
     {"io_uring proactor over reactor by message size (100 connections)",
      "mode=closed conc=100", "bytes", "uring_over_reactor"},
+    {"emulated proactor over reactor by message size (100 connections)",
+     "mode=closed conc=100", "bytes", "emulated_over_reactor"},
+    {"server thread's kernel CPU µs per request by message size, io_uring "
+     "proactor (100 connections)",
+     "mode=closed conc=100 engine=io_uring", "bytes", "sys_us_per_req"},
+    {"server thread's kernel CPU µs per request by message size, reactor "
+     "(100 connections)",
+     "mode=closed conc=100 engine=readiness", "bytes", "sys_us_per_req"},
     {"constant rate, 100 connections, 1 KiB: p99 (µs) by model",
      "mode=rate conc=100 bytes=1024", "engine", "p99_us"},
+    {"constant rate, 1 KiB: io_uring proactor's p99 (µs) by connections",
+     "mode=rate bytes=1024 engine=io_uring", "conc", "p99_us"},
+    {"constant rate, 1 KiB: reactor's p99 (µs) by connections",
+     "mode=rate bytes=1024 engine=readiness", "conc", "p99_us"},
 };
 const bench_section bench_section_proactor_echo = {
     "proactor_echo: reactor or proactor, and on which backend",
@@ -58,13 +76,23 @@ const bench_section bench_section_proactor_echo = {
     "io_uring engine (which shares ref-iouring's ring, and has a ring of its "
     "own elsewhere). Records carry a top-level \"model\". Rounds interleave "
     "the models; the ratios are per round. System calls per request are the "
-    "server thread's, counted by strace -c in a separate 0.3 s run (tracing "
-    "slows every call, so it is never a timed run; connection setup is "
-    "included); waits per request are the loop's backend waits (one "
-    "epoll_wait or io_uring_enter each) in the timed runs. The quick profile "
-    "runs 100 connections of 1 KiB, closed "
-    "loop; PROFILE=full adds 1/10/100/1000 connections, 64 B to 100 KiB and "
-    "constant rate.",
+    "server thread's, counted by strace -c in a separate 0.2 s run, once per "
+    "configuration (tracing slows every call, so it is never a timed run; "
+    "connection setup is included); waits per request are the loop's "
+    "backend waits (one epoll_wait or io_uring_enter each) in the timed "
+    "runs. CPU µs per request (getrusage) split the time between the server "
+    "thread's user space and kernel and the load generator; unlike "
+    "requests/s they hardly move with the machine's load. The reactor reads "
+    "every connection into one shared 64 KiB buffer, which stays in cache; "
+    "a proactor cannot share one (its recvs are in flight together), so "
+    "each connection has its own, and at 100 KiB messages that costs the "
+    "proactors (both engines alike) their deficit: with EVL_PE_OWNBUF=1 the "
+    "reactor reads into per-connection buffers too and the ratio is about "
+    "1. The quick profile runs 100 connections of 1 KiB, closed loop; "
+    "PROFILE=full runs 10, 100 and 1000 connections by 1, 10 and 100 KiB "
+    "closed loop, and constant rate at 10, 100 and 1000 connections of "
+    "1 KiB and 100 connections of 10 and 100 KiB, each configuration in "
+    "about three of the rounds.",
     proactor_plots,
     BENCH_COUNT(proactor_plots),
     proactor_tables,
