@@ -80,6 +80,8 @@ struct evl_proactor {
   int deliver_pending, delivering, closing;
   int in_ring; /* delivering from the ring's reader: no call_soon needed */
   struct evl__mshot *ms; /* NULL: no multishot recv */
+  cop *spare;            /* finished operations kept for the next ones */
+  int nspare;
 };
 
 /* The io_uring engine (completion_uring.c): NULL ring means emulation. */
