@@ -22,6 +22,7 @@ typedef struct te_server {
   evl_loop *loop;
   evl_tasks *ts;
   int lfd, open, rc;
+  long served; /* replies sent whole (the callgrind cases' count) */
   char buf[64 * 1024];
 } te_server;
 
@@ -36,7 +37,9 @@ static void te_read_cb(int fd, unsigned events, void *arg) {
     s->c->ops->remove_reader(s->loop, fd);
     close(fd);
     s->open--;
+    return;
   }
+  s->served++;
 }
 
 static void te_accept_cb(int lfd, unsigned events, void *arg) {
@@ -68,6 +71,7 @@ static int te_conn_task(void *arg, void **result) {
     ssize_t r = evl_sock_recv(fd, buf, sizeof buf);
     if (r <= 0 || evl_sock_sendall(fd, buf, (size_t)r) < 0)
       break;
+    te_task_server->served++;
   }
   evl_sock_close(fd);
   te_task_server->open--;
@@ -94,20 +98,37 @@ static int te_accept_task(void *arg, void **result) {
 
 /* ---- one configuration: conc connections for a while, both servers ----- */
 /* The serving loop, once per server kind so that callgrind counts each
- * alone (--toggle-collect=te_serve_tasks). */
-static int te_serve(te_server *s, bench_load *cl) {
-  int rc = 0;
-  while (rc >= 0 && s->rc == 0 && !(bench_load_done(cl) && s->open == 0))
+ * alone (--toggle-collect=te_serve_tasks). In callgrind mode (kase set)
+ * collection is on only while every connection is open and the client
+ * still sends, so accepting, spawning and closing stay out of the count,
+ * and the count is the server's own: replies sent in that stretch. */
+static int te_serve(te_server *s, bench_load *cl, const char *kase) {
+  int rc = 0, on = 0;
+  long from = 0;
+  while (rc >= 0 && s->rc == 0 && !(bench_load_done(cl) && s->open == 0)) {
+    if (kase && !on && s->open == cl->conc && !bench_load_done(cl)) {
+      on = 1;
+      from = s->served;
+      bench_cg_start(s->c);
+    } else if (kase && on == 1 && bench_load_done(cl)) {
+      on = 2;
+      bench_cg_case(s->c, kase, (unsigned long long)(s->served - from));
+    }
     rc = s->c->ops->run_once(s->loop);
+  }
+  if (on == 1)
+    bench_cg_case(s->c, kase, (unsigned long long)(s->served - from));
   return rc;
 }
 
-__attribute__((noinline)) int te_serve_callbacks(te_server *s, bench_load *cl) {
-  return te_serve(s, cl);
+__attribute__((noinline)) int te_serve_callbacks(te_server *s, bench_load *cl,
+                                                 const char *kase) {
+  return te_serve(s, cl, kase);
 }
 
-__attribute__((noinline)) int te_serve_tasks(te_server *s, bench_load *cl) {
-  return te_serve(s, cl);
+__attribute__((noinline)) int te_serve_tasks(te_server *s, bench_load *cl,
+                                             const char *kase) {
+  return te_serve(s, cl, kase);
 }
 
 /* The server thread's CPU time: what a request costs the server, apart
@@ -118,8 +139,8 @@ static uint64_t te_cpu_now(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static int te_run(bench_ctx *c, int tasks, int conc, double *rps,
-                  double *cpu_per_req) {
+static int te_run(bench_ctx *c, int tasks, int conc, const char *kase,
+                  double *rps, double *cpu_per_req) {
   te_server *s = calloc(1, sizeof *s);
   if (!s)
     return -ENOMEM;
@@ -138,13 +159,14 @@ static int te_run(bench_ctx *c, int tasks, int conc, double *rps,
     rc = c->ops->add_reader(s->loop, s->lfd, te_accept_cb, s);
   }
   bench_load cl = {.port = port, .conc = conc, .size = TE_MSG};
-  cl.duration = c->profile == BENCH_FULL ? 1000000000u : 200000000u;
+  cl.duration = c->profile == BENCH_FULL || kase ? 1000000000u : 200000000u;
   pthread_t th;
   if (rc >= 0)
     rc = bench_load_start(&cl, &th);
   if (rc >= 0) {
     uint64_t c0 = te_cpu_now();
-    rc = tasks ? te_serve_tasks(s, &cl) : te_serve_callbacks(s, &cl);
+    rc =
+        tasks ? te_serve_tasks(s, &cl, kase) : te_serve_callbacks(s, &cl, kase);
     uint64_t c1 = te_cpu_now();
     int lrc = bench_load_join(&cl, th);
     if (rc >= 0)
@@ -182,10 +204,12 @@ int bench_task_echo(bench_ctx *c) {
     snprintf(params, sizeof params, "{\"conc\":%d,\"bytes\":%d}", concs[k],
              TE_MSG);
     for (int rep = 0; rep < c->repeat && rep < 64 && rc == 0; rep++) {
-      /* Alternate which server goes first, so drift hits both alike. */
+      /* Alternate which server goes first, so drift hits both alike:
+       * evl-bench gives each round one repeat, so by round too (with the
+       * repeat alone, callbacks always went first). */
       for (int i = 0; i < 2 && rc == 0; i++) {
-        int tasks = (i + rep) % 2;
-        rc = te_run(c, tasks, concs[k], &v[tasks][got], &cpu[tasks][got]);
+        int tasks = (i + rep + c->round) % 2;
+        rc = te_run(c, tasks, concs[k], NULL, &v[tasks][got], &cpu[tasks][got]);
       }
       if (rc == 0) {
         ratio[got] = v[1][got] / v[0][got];
@@ -213,6 +237,23 @@ int bench_task_echo(bench_ctx *c) {
                "lower", cpu_ratio, got);
   }
   return 0;
+}
+
+/* The callgrind cases: each server at 1 and 100 connections, instructions
+ * per reply (BENCH_CG_LIST's task_echo_* rows). */
+int bench_cg_task_echo(bench_ctx *c) {
+  if (!c->ops || !(c->ops->features & EVL_IF_FUTURES))
+    return 0;
+  static const char *const kases[2][2] = {
+      {"task_echo_callbacks_c1", "task_echo_tasks_c1"},
+      {"task_echo_callbacks_c100", "task_echo_tasks_c100"}};
+  int rc = 0;
+  for (int k = 0; k < 2 && rc == 0; k++)
+    for (int tasks = 0; tasks < 2 && rc == 0; tasks++) {
+      double rps, cpu;
+      rc = te_run(c, tasks, k ? 100 : 1, kases[k][tasks], &rps, &cpu);
+    }
+  return rc;
 }
 
 /* ---- the report section ----------------------------------------------------
