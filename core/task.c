@@ -151,7 +151,14 @@ static void task_step_cb(void *arg) {
     evl__task_resume(t, 0);
     return;
   }
-  evl__task_resume(t, t->wait == WAIT_CANCEL ? -ECANCELED : 0);
+  if (t->wait != WAIT_CANCEL) {
+    evl__task_resume(t, 0);
+    return;
+  }
+  /* The one place a suspending await returns -ECANCELED for a cancel (a
+   * cancelled future it awaited gives -ECANCELED too, but not this). */
+  t->interrupted = 1;
+  evl__task_resume(t, -ECANCELED);
 }
 
 int evl_task_spawn(evl_tasks *ts, evl_task_fn fn, void *arg, evl_task **out) {

@@ -33,7 +33,8 @@ struct evl_task {
   enum task_state state;
   enum task_wait wait;
   int cancel_req;  /* a cancel not yet delivered */
-  int interrupted; /* the last suspending await delivered a cancel */
+  int interrupted; /* an await delivered a cancel (set only: the callers
+                     that ask, gather and wait_for, clear it first) */
   int wake_status; /* what the suspending await returns */
   int fd, dir;
   int drained_fd; /* its last recv on this fd came back short, or -1 */
@@ -118,7 +119,6 @@ void evl__task_finished(evl_task *t);
 static inline int evl__task_suspend(evl_task *t) {
   t->state = TASK_WAITING;
   evl__fiber_switch(&t->fiber, &t->ts->main, 0);
-  t->interrupted = t->wake_status == -ECANCELED;
   return t->wake_status;
 }
 /* From a loop callback: runs t until it suspends or ends. */

@@ -123,6 +123,28 @@ int evl_sock_close(int fd) {
  * costs an iteration. The mark is the task's (one compare per recv, no
  * table lookup): another task reading the fd meanwhile makes it stale,
  * which costs that one iteration too, nothing else. */
+/* What follows a recv that did not return data: an error, EOF, or EAGAIN
+ * to wait for and retry. errno is still the failed recv's. Out of line, so
+ * that recv's request path keeps only what it needs across its calls. */
+__attribute__((noinline)) static ssize_t
+task_recv_rest(evl_task *t, int fd, void *buf, size_t len, ssize_t n) {
+  for (;;) {
+    if (n >= 0) {
+      if (t)
+        t->drained_fd = n > 0 && (size_t)n < len ? fd : -1;
+      return n;
+    }
+    if (errno != EINTR) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK)
+        return -errno;
+      int rc = task_wait_fd(t, fd, 0);
+      if (rc < 0)
+        return rc;
+    }
+    n = recv(fd, buf, len, 0);
+  }
+}
+
 ssize_t evl_sock_recv(int fd, void *buf, size_t len) {
   evl_task *t = evl__task_self();
   if (t && t->drained_fd == fd && fd >= 0 && len > 0) {
@@ -131,21 +153,12 @@ ssize_t evl_sock_recv(int fd, void *buf, size_t len) {
     if (rc < 0)
       return rc;
   }
-  for (;;) {
-    ssize_t n = recv(fd, buf, len, 0);
-    if (n >= 0) {
-      if (t)
-        t->drained_fd = n > 0 && (size_t)n < len ? fd : -1;
-      return n;
-    }
-    if (errno == EINTR)
-      continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK)
-      return -errno;
-    int rc = task_wait_fd(t, fd, 0);
-    if (rc < 0)
-      return rc;
+  ssize_t n = recv(fd, buf, len, 0);
+  if (n > 0 && t) {
+    t->drained_fd = (size_t)n < len ? fd : -1;
+    return n;
   }
+  return task_recv_rest(t, fd, buf, len, n);
 }
 
 /* send, and on EAGAIN a wait for writability: the syscall first, a
@@ -170,19 +183,27 @@ ssize_t evl_sock_send(int fd, const void *buf, size_t len) {
   return task_send(evl__task_self(), fd, buf, len);
 }
 
-/* The rest of a sendall whose first send did not take everything (full:
- * it found the socket full, so the next send waits for room first rather
- * than meet EAGAIN again). Out of line, so that sendall's own frame stays
- * empty. */
-__attribute__((noinline)) static int
-task_sendall_rest(evl_task *t, int fd, const char *p, size_t len, int full) {
-  if (full) {
-    int rc = task_wait_fd(t, fd, 1);
-    if (rc < 0)
-      return rc;
+/* The rest of a sendall whose first send did not take everything: n is
+ * what it returned, errno still its error. One that found the socket full
+ * waits for room before its next send rather than meet EAGAIN again. Out
+ * of line, so that sendall's own frame keeps only fd, buf and len. */
+__attribute__((noinline)) static int task_sendall_rest(int fd, const char *p,
+                                                       size_t len, ssize_t n) {
+  evl_task *t = evl__task_self();
+  if (n < 0) {
+    if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
+      return -errno;
+    if (errno != EINTR) {
+      int rc = task_wait_fd(t, fd, 1);
+      if (rc < 0)
+        return rc;
+    }
+    n = 0;
   }
+  p += n;
+  len -= (size_t)n;
   while (len > 0) {
-    ssize_t n = task_send(t, fd, p, len);
+    n = task_send(t, fd, p, len);
     if (n < 0)
       return (int)n;
     p += n;
@@ -199,12 +220,7 @@ int evl_sock_sendall(int fd, const void *buf, size_t len) {
   ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
   if ((size_t)n == len)
     return 0;
-  if (n < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
-    return -errno;
-  int full = n < 0 && errno != EINTR;
-  size_t done = n > 0 ? (size_t)n : 0;
-  return task_sendall_rest(evl__task_self(), fd, (const char *)buf + done,
-                           len - done, full);
+  return task_sendall_rest(fd, buf, len, n);
 }
 
 int evl_sock_accept(int fd, struct sockaddr *addr, socklen_t *addrlen) {
