@@ -1,6 +1,7 @@
 /* completion.c — completion-based I/O emulated over the loop ABI: try the
  * system call, on EAGAIN wait for readiness, deliver results by call_soon. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -312,7 +313,11 @@ static cop *mk(evl_proactor *p, int kind, int fd, evl_io_done cb, void *arg,
     *rc = -ENOMEM;
     return NULL;
   }
-  *op = (cop){.kind = kind, .fd = fd, .cb = cb, .arg = arg};
+  memset(op, 0, offsetof(cop, caddr));
+  op->kind = kind;
+  op->fd = fd;
+  op->cb = cb;
+  op->arg = arg;
   return op;
 }
 
