@@ -105,12 +105,15 @@ int bench_chain_fixed(bench_ctx *c, int timeouts);
   X(task_echo_callbacks_c1, "request")                                         \
   X(task_echo_tasks_c1, "request")                                             \
   X(task_echo_callbacks_c100, "request")                                       \
-  X(task_echo_tasks_c100, "request")
+  X(task_echo_tasks_c100, "request")                                           \
+  X(idle_100, "iteration")                                                     \
+  X(idle_10000, "iteration")
 int bench_cg_chain(bench_ctx *c);
 int bench_cg_timers(bench_ctx *c);
 int bench_cg_callbacks(bench_ctx *c);
 int bench_cg_pingpong(bench_ctx *c);
 int bench_cg_task_echo(bench_ctx *c);
+int bench_cg_idle(bench_ctx *c);
 /* Instructions per operation of case `kase` for the implementation whose
  * file name is `safe`, from dir/callgrind/ (its backend copied out); 0 when
  * absent. */

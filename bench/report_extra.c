@@ -327,6 +327,11 @@ static const report_rec *report_cg_wall(const report *r, const char *impl,
                        impl);
   if (!strncmp(kase, "timers_", 7))
     return report_find(r, "measurement", "timers", kase + 7, "", impl);
+  if (!strncmp(kase, "idle_", 5)) {
+    char w[32];
+    snprintf(w, sizeof w, "n=%s", kase + 5);
+    return report_find(r, "measurement", "idle", "per_iteration", w, impl);
+  }
   if (!strcmp(kase, "pingpong"))
     return report_find(r, "measurement", "pingpong", "round_trips", "", impl);
   if (!strncmp(kase, "callbacks_", 10)) {
@@ -343,7 +348,8 @@ void report_callgrind_section(report *r) {
             "only around each case's timed region (CALLGRIND_TOGGLE_COLLECT, "
             "one dump per case), divided by the operations done: chain "
             "n=1000 a=100 with 20 000 writes (with and without per-fd "
-            "timeouts), 20 000 callbacks, 20 000 timers, 5 000 round trips. "
+            "timeouts), 20 000 callbacks, 20 000 timers, 5 000 round trips, "
+            "1 000 idle iterations among 100 and among 10 000 idle fds. "
             "Deterministic, so it shows each loop's own overhead where wall "
             "time is dominated by system calls. tax × is a native adapter "
             "against its library used directly; raw × against raw-epoll; "

@@ -278,8 +278,12 @@ void report_targets(report *r) {
       "user-space work against a library (its own instructions, the same "
       "system calls) are decided by the callgrind counts: exact, the same "
       "on every run, so met or not yet; the wall-clock ratio stands beside "
-      "them for reference. Targets that include the kernel's work (against "
-      "raw epoll, latency, scaling) are decided by the wall-clock ratio's "
+      "them for reference. So is an O(1) backend's flatness in idle: "
+      "instructions per iteration among 10 000 idle fds against among 100, "
+      "where an O(n) backend's walk over its fds shows (the kernel's side "
+      "of epoll or io_uring is not counted; the wall ratio beside it "
+      "includes it). Targets that include the kernel's work (against raw "
+      "epoll, latency) are decided by the wall-clock ratio's "
       "95 % bootstrap interval over the repeats, widened by 5 % on each "
       "side for the drift between runs: met when it lies within the goal, "
       "not yet when wholly beyond, undecided when it crosses the goal "
@@ -453,14 +457,28 @@ void report_targets(report *r) {
     if (evl_backend_lookup(lo->backend, &be, err, sizeof err) < 0 ||
         !(be->features & EVL_BF_O1))
       continue;
-    char t[128], fg[128];
+    /* A complexity claim is judged on a count that does not move between
+     * runs: user-space instructions per iteration among 10 000 idle fds
+     * against among 100 (wall time on 40 ms of idle iterations moves by
+     * a third between runs). An O(n) backend walks its fds in user space
+     * (poll's array, select's sets) and shows here; the kernel's side of
+     * an O(1) interface (epoll, io_uring: O(ready)) is not counted, and
+     * the wall ratio beside it still includes it. */
+    char t[128], fg[200];
     snprintf(t, sizeof t, "O(1) backend flat in idle: %s", r->impls[k]);
-    snprintf(fg, sizeof fg, "ns per iteration, n=%g against n=%g",
+    snprintf(fg, sizeof fg,
+             "user-space instructions per iteration, n=10000 against n=100 "
+             "(kernel not counted); wall: ns per iteration, n=%g against "
+             "n=%g",
              json_num(hi->params, "n", 0), json_num(lo->params, "n", 0));
     verdict_pairs one = {0};
     verdict_add(&one, hi, lo);
     f = (verdict_fig){0};
     verdict_wall(&one, &f);
+    double big = verdict_cg(r, r->impls[k], "idle_10000"),
+           small = verdict_cg(r, r->impls[k], "idle_100");
+    f.by_cg = 1;
+    f.cg = big > 0 && small > 0 ? big / small : 0;
     verdict_row(r, t, fg, &f, 1.2);
   }
   /* Heap bytes do not depend on timing: exact. */
