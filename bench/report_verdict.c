@@ -467,9 +467,8 @@ void report_targets(report *r) {
     char t[128], fg[200];
     snprintf(t, sizeof t, "O(1) backend flat in idle: %s", r->impls[k]);
     snprintf(fg, sizeof fg,
-             "user-space instructions per iteration, n=10000 against n=100 "
-             "(kernel not counted); wall: ns per iteration, n=%g against "
-             "n=%g",
+             "instructions per iteration, n=10000 against 100 (user space "
+             "only); wall: n=%g against %g",
              json_num(hi->params, "n", 0), json_num(lo->params, "n", 0));
     verdict_pairs one = {0};
     verdict_add(&one, hi, lo);
