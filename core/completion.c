@@ -76,16 +76,32 @@ static void op_free(evl_proactor *p, cop *op) {
   p->nspare++;
 }
 
+/* One pass runs what had completed when it began; what completes during it
+ * (a callback's next operation that finished at once) waits for the next
+ * iteration. Otherwise a connection whose peer answers quickly goes round
+ * recv, send, recv inside one pass while the others wait for the next: at
+ * 1000 echo connections the emulation's p99 was 6x its p50. At close (or
+ * when no later pass can be scheduled), everything. */
 void evl__run_done(evl_proactor *p) {
+  cop *last = p->closing ? NULL : p->done.tail;
   p->delivering++;
   while (p->done.head) {
     cop *op = p->done.head;
     p->done.head = op->next;
     if (!p->done.head)
       p->done.tail = NULL;
+    int end = op == last;
     evl__slot_drop(p, op);
     op->cb(op->result, op->arg);
     op_free(p, op);
+    if (end && p->done.head) {
+      if (p->deliver_pending || p->closing)
+        break;
+      if (p->ops->call_soon(p->loop, deliver, p, &p->deliver_h) == 0) {
+        p->deliver_pending = 1;
+        break;
+      }
+    }
   }
   p->delivering--;
 }
