@@ -6,7 +6,11 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+#include <errno.h>
 
 /* One test per process: file-level state is this test's state. */
 static struct {
@@ -134,18 +138,45 @@ static void s3_once_cb(void *arg) {
   s3.t->impl->stop(s3.loop);
 }
 
-static void *s3_killer(void *arg) {
-  pthread_t main_thread = *(pthread_t *)arg;
-  uint64_t until = t_now() + s3.signals_cap_ns;
-  while (!atomic_load(&s3.done) && t_now() < until) {
-    pthread_kill(main_thread, SIGUSR1);
-    t_sleep_ms(3);
+/* The loop thread's own POSIX timer (SIGEV_THREAD_ID): SIGUSR1 to that
+ * thread every 3 ms from the kernel. A killer thread calling pthread_kill
+ * had to be scheduled first, and on a loaded machine it often was not
+ * before the 50 ms timer fired: the run proved nothing. */
+#ifndef sigev_notify_thread_id
+#define sigev_notify_thread_id _sigev_un._tid
+#endif
+static timer_t s3_thread_timer;
+
+static int s3_thread_ticks_start(void) {
+  struct sigevent sev;
+  memset(&sev, 0, sizeof sev);
+  sev.sigev_notify = SIGEV_THREAD_ID;
+  sev.sigev_signo = SIGUSR1;
+  sev.sigev_notify_thread_id = (pid_t)syscall(SYS_gettid);
+  if (timer_create(CLOCK_MONOTONIC, &sev, &s3_thread_timer) != 0)
+    return -errno;
+  struct itimerspec it = {{0, 3 * 1000 * 1000}, {0, 3 * 1000 * 1000}};
+  if (timer_settime(s3_thread_timer, 0, &it, NULL) != 0) {
+    int e = -errno;
+    timer_delete(s3_thread_timer);
+    return e;
   }
+  return 0;
+}
+
+/* Ends the thread timer's ticks after the cap, like s3_itimer_stopper. */
+static void *s3_thread_ticks_stopper(void *arg) {
+  (void)arg;
+  uint64_t until = t_now() + s3.signals_cap_ns;
+  while (!atomic_load(&s3.done) && t_now() < until)
+    t_sleep_ms(3);
+  struct itimerspec off = {{0, 0}, {0, 0}};
+  timer_settime(s3_thread_timer, 0, &off, NULL);
   atomic_store(&s3.signals_end, t_now());
   return NULL;
 }
 
-/* Ends the setitimer ticks after the cap, like s3_killer. */
+/* Ends the setitimer ticks after the cap. */
 static void *s3_itimer_stopper(void *arg) {
   (void)arg;
   uint64_t until = t_now() + s3.signals_cap_ns;
@@ -199,16 +230,25 @@ static void s3_signal_setup(evl_tctx *t) {
        OPS->call_later(s3.loop, 50 * SC_MS, s3_once_cb, NULL, NULL));
 }
 
+/* A signal sent to the loop's own thread while it waits. */
 void test_s3_signal_no_early(evl_tctx *t) {
   struct sigaction old;
-  pthread_t self = pthread_self(), th;
+  pthread_t th;
   s3_install(t, SIGUSR1, &old);
   s3_signal_setup(t);
-  if (pthread_create(&th, NULL, s3_killer, &self) != 0)
+  int rc = s3_thread_ticks_start();
+  if (rc < 0)
+    T_FAIL(t, "timer_create(SIGEV_THREAD_ID) failed: %s", strerror(-rc));
+  if (pthread_create(&th, NULL, s3_thread_ticks_stopper, NULL) != 0)
     T_FAIL(t, "pthread_create failed");
-  int rc = OPS->run_forever(s3.loop);
+  rc = OPS->run_forever(s3.loop);
   atomic_store(&s3.done, 1);
   pthread_join(th, NULL);
+  timer_delete(s3_thread_timer);
+  /* As for setitimer: a tick may still be pending after the delete. */
+  struct sigaction ign = {.sa_handler = SIG_IGN};
+  sigemptyset(&ign.sa_mask);
+  sigaction(SIGUSR1, &ign, NULL);
   sigaction(SIGUSR1, &old, NULL);
   s3_signal_check(t, rc);
   st_free(t, s3.loop);
