@@ -195,6 +195,11 @@ long long bench_heap_bytes(void);
 /* xorshift, so every implementation sees the same "random" sequence. */
 uint64_t bench_rand(uint64_t *state);
 
+/* Under valgrind, does c's loop wait in io_uring_enter? Such a wait never
+ * lets the process's other threads run there (ref-iouring's task_echo
+ * case hung at 0 CPU in io_cqring_wait; natively it serves), so a case
+ * with a peer thread is skipped. 0 outside valgrind. */
+int bench_cg_uring_wait(bench_ctx *c);
 /* Callgrind toggles (no-ops unless c->callgrind and running under it). */
 void bench_cg_start(bench_ctx *c);
 void bench_cg_stop(bench_ctx *c);

@@ -540,7 +540,7 @@ static int main_workload(const main_opts *o, int callgrind, int timeouts) {
   c.callgrind = 1;
   static int (*const cases[])(bench_ctx *) = {
       bench_cg_chain,    bench_cg_callbacks, bench_cg_timers,
-      bench_cg_pingpong, bench_cg_task_echo, bench_cg_idle};
+      bench_cg_pingpong, bench_cg_idle,      bench_cg_task_echo};
   int bad = 0;
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     int rc = cases[i](&c);

@@ -2,6 +2,8 @@
  */
 #include "bench.h"
 
+#include <evl/backend.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
@@ -484,6 +486,26 @@ uint64_t bench_rand(uint64_t *s) {
   x ^= x << 17;
   *s = x;
   return x;
+}
+
+int bench_cg_uring_wait(bench_ctx *c) {
+#ifdef UTIL_HAVE_CALLGRIND
+  if (!RUNNING_ON_VALGRIND || !c->ops)
+    return 0;
+  if (!c->backend || !c->backend[0]) {
+    evl_loop *loop;
+    if (bench_loop_new(c, &loop) == 0)
+      bench_loop_free(c, loop);
+  }
+  const evl_backend_ops *be = NULL;
+  char err[160];
+  return c->backend &&
+         evl_backend_lookup(c->backend, &be, err, sizeof err) == 0 &&
+         (be->features & EVL_BF_COMPLETION);
+#else
+  (void)c;
+  return 0;
+#endif
 }
 
 void bench_cg_start(bench_ctx *c) {
