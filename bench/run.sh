@@ -133,7 +133,12 @@ if command -v valgrind >/dev/null; then
     local safe=${1//[^A-Za-z0-9-]/_}
     # PYTHONHASHSEED fixed: the embedded interpreter's hashing is then the
     # same in every run, and so are its instruction counts.
-    if ! PYTHONHASHSEED=0 EVL_TEST_TIMEOUT_SCALE=30 valgrind --tool=callgrind --collect-atstart=no \
+    # A hard limit, so a case that hangs under valgrind costs its own
+    # counts, not the run (ref-iouring's task_echo did, at 0 CPU; a Python
+    # loop takes about a minute at a load of 14): the dumps of the cases
+    # before it are kept.
+    if ! PYTHONHASHSEED=0 EVL_TEST_TIMEOUT_SCALE=30 timeout -s KILL 600 \
+      valgrind --tool=callgrind --collect-atstart=no \
       --callgrind-out-file="$DIR/callgrind/$safe.out" \
       "$BIN" --callgrind --impl "$1" --out "$DIR/callgrind" \
       >"$DIR/callgrind/$safe.log" 2>&1; then
