@@ -147,6 +147,7 @@ static int libuv_probe(char *why, size_t len) {
              uv_strerror(rc));
     return rc;
   }
+  WRAP_UV_TSAN_CLOSING(&loop);
   uv_loop_close(&loop);
   return 0;
 }
@@ -196,6 +197,7 @@ static void libuv_fini(void *state) {
     /* Close callbacks run inside uv_run; the loop is then no longer alive
      * and uv_loop_close can release its fds. With its epoll fd gone uv_run
      * would abort: the handles are then dropped with the memory. */
+    WRAP_UV_TSAN_CLOSING(loop);
     for (int i = 0; i < 16 && uv_loop_close(loop) == UV_EBUSY; i++) {
       if (wrap_fdid_same(&s->epfd) < 0 && wrap_epoll_revive(&s->epfd) < 0)
         break;

@@ -207,6 +207,40 @@ static inline int wrap_epoll_revive(const wrap_fdid *id) {
   return rc;
 }
 
+/* ThreadSanitizer does not see libuv's own closes: libuv closes with
+ * syscall(SYS_close) (close() is a cancellation point), which TSan does not
+ * intercept, so a number libuv closed in one thread and reused in another
+ * reads as a race on the number (google/sanitizers#1376; libuv#3112 did the
+ * same inside libuv). Called just before libuv closes them, the syscall
+ * hook tells TSan. A macro: no event library header may be included here. */
+#if defined(__SANITIZE_THREAD__)
+#define WRAP_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define WRAP_TSAN 1
+#endif
+#endif
+#ifdef WRAP_TSAN
+void __sanitizer_syscall_pre_impl_close(long fd);
+static inline void wrap_tsan_closing(int fd) {
+  if (fd >= 0)
+    __sanitizer_syscall_pre_impl_close(fd);
+}
+#else
+static inline void wrap_tsan_closing(int fd) {
+  (void)fd;
+}
+#endif
+/* The fds uv_loop_close closes (libuv 1.x's private fields). */
+#define WRAP_UV_TSAN_CLOSING(uvloop)                                           \
+  do {                                                                         \
+    wrap_tsan_closing((uvloop)->backend_fd);                                   \
+    wrap_tsan_closing((uvloop)->async_io_watcher.fd);                          \
+    wrap_tsan_closing((uvloop)->async_wfd);                                    \
+    wrap_tsan_closing((uvloop)->signal_pipefd[0]);                             \
+    wrap_tsan_closing((uvloop)->signal_pipefd[1]);                             \
+  } while (0)
+
 /* Enough free numbers for what a library opens in its constructor (libev
  * and libuv abort, libevent exits, when one of those opens fails). */
 static inline int wrap_fd_headroom(int need) {

@@ -375,6 +375,7 @@ static int uvn_teardown(evl_loop *loop) {
     if (wrap_fdid_same(&loop->epfd) < 0 && wrap_epoll_revive(&loop->epfd) < 0)
       return -EBADF; /* uv_run would abort: the handles go with the memory */
     uv_run(&loop->uv, UV_RUN_DEFAULT);
+    WRAP_UV_TSAN_CLOSING(&loop->uv);
     rc = uv_loop_close(&loop->uv);
     loop->uv_inited = 0;
   }
@@ -510,8 +511,10 @@ static const evl_impl_ops uvn_ops = {
  * accounting: closing a loop then gives back exactly what it took (S8). */
 static void uvn_global_init(void) {
   uv_loop_t tmp;
-  if (uv_loop_init(&tmp) == 0)
+  if (uv_loop_init(&tmp) == 0) {
+    WRAP_UV_TSAN_CLOSING(&tmp);
     uv_loop_close(&tmp);
+  }
 }
 
 const evl_impl_ops *evl_impl_plugin(void) {
