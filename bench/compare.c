@@ -37,6 +37,22 @@ static int compare_clocked(const char *kase) {
   return !strncmp(kase, "timers_", 7) || !strcmp(kase, "chain_timeouts");
 }
 
+/* Cases served to many connections at once (a name ending in _c<N>, N > 1):
+ * the instructions per request depend on how many requests each wake-up
+ * finds, which depends on the two threads' timing even under valgrind
+ * (task_echo_tasks_c100 on ref-epoll: 392 and 371 in two runs of the same
+ * binary, 10-35 % between runs at different loads). They are judged like
+ * wall figures (the wall floor); their _c1 twins carry the per-request path
+ * at the deterministic floor. */
+static int compare_batched(const char *kase) {
+  const char *c = strrchr(kase, '_');
+  if (!c || c[1] != 'c' || !c[2])
+    return 0;
+  char *end;
+  long n = strtol(c + 2, &end, 10);
+  return !*end && n > 1;
+}
+
 static json *compare_load(const char *arg) {
   char path[4096], err[300];
   struct stat st;
@@ -94,7 +110,7 @@ static double compare_env(const char *name, double def) {
 /* Every callgrind case of every implementation in B, against A's count:
  * flagged beyond `det` either way; returns the count of worse ones. */
 static int compare_callgrind(const char *a_dir, const char *b_dir, double det,
-                             int *compared, int *flagged) {
+                             double wall, int *compared, int *flagged) {
   char path[4096];
   snprintf(path, sizeof path, "%s/callgrind", b_dir);
   DIR *d = opendir(path);
@@ -122,11 +138,15 @@ static int compare_callgrind(const char *a_dir, const char *b_dir, double det,
       double floor = compare_clocked(kase) && det < COMPARE_CLOCKED_FLOOR
                          ? COMPARE_CLOCKED_FLOOR
                          : det;
+      if (compare_batched(kase) && floor < wall)
+        floor = wall;
       if (!header++)
         printf("\ncallgrind, instructions per operation (deterministic: "
                "flagged beyond %.0f %% either way, %.0f %% for the cases "
-               "whose deadlines come from the clock):\n",
-               (det - 1) * 100, (COMPARE_CLOCKED_FLOOR - 1) * 100);
+               "whose deadlines come from the clock, %.0f %% for those "
+               "served to many connections at once):\n",
+               (det - 1) * 100, (COMPARE_CLOCKED_FLOOR - 1) * 100,
+               (wall - 1) * 100);
       const char *flag = b / a > floor   ? "worse"
                          : a / b > floor ? "better"
                                          : "";
@@ -274,7 +294,8 @@ int report_compare(const char *a_dir, const char *b_dir) {
            json_str(x, "impl", ""), metric, av, bv, ratio, flag);
   }
   int flagged = 0;
-  int cg_worse = compare_callgrind(a_dir, b_dir, det, &compared, &flagged);
+  int cg_worse =
+      compare_callgrind(a_dir, b_dir, det, wall, &compared, &flagged);
   printf("\n%d figures compared (%d only in B); run-wide drift ×%.3f; "
          "flagged: %d worse, %d better (wall and heap), %d callgrind (%d "
          "worse). Tails, wakeup, accuracy and calibration are shown, never "
