@@ -98,6 +98,11 @@ BAD_VARIANTS := WRONG_ABI SHORT NULLFN CRASH WAITCRASH IMPL
 FIXTURES := $(O)/fixtures/broken_epoll.so $(O)/fixtures/drop_poll.so \
             $(O)/fixtures/perprocess_cold.so $(O)/fixtures/perprocess_warm.so \
             $(patsubst %,$(O)/fixtures/bad_%.so,$(BAD_VARIANTS))
+# The sample loop with one bug each and with one allowed difference each,
+# one .so per row of conformance/mutants/list_{mutants,variants}.h.
+mutant_names = $(shell sed -n 's/^ *X.\([a-z0-9_]*\),.*/\1/p' conformance/mutants/list_$(1).h)
+MUTANTS := $(patsubst %,$(O)/mutants/mutant_%.so,$(call mutant_names,mutants)) \
+           $(patsubst %,$(O)/mutants/variant_%.so,$(call mutant_names,variants))
 
 # ---------------------------------------------------------------- modules
 # Library-wrapping backends and whole-loop adapters are separate shared
@@ -167,14 +172,15 @@ $(FUZZ_BIN): $(FUZZ_SRC) core/include/evl/*.h core/*.h
 # ---------------------------------------------------------------- targets
 .PHONY: all lib modules conform bench-bin examples samples fixtures unit test \
         check check-threads check-valgrind check-fault deps clean install format \
-        format-check bench bench-compare help fuzz check-aarch64
+        format-check bench bench-compare help fuzz check-aarch64 mutants \
+        check-mutants
 
 # `make help` lists every target from its `## ` note, one line each.
 help: ## this list
 	@sed -n 's/^\([a-z-]*\):.*## \(.*\)/\1\t\2/p' $(firstword $(MAKEFILE_LIST)) | \
 	  while IFS=$$'\t' read -r t d; do printf '  %-15s %s\n' "$$t" "$$d"; done
 
-all: lib modules conform bench-bin examples samples fixtures unit ## build the library, modules, runners, examples, samples, fixtures and unit tests
+all: lib modules conform bench-bin examples samples fixtures mutants unit ## build the library, modules, runners, examples, samples, fixtures, mutants and unit tests
 
 lib: $(O)/libevl.a $(O)/libevl.so ## build/libevl.a and build/libevl.so: the reference loop and built-in backends
 modules: $(MODULE_SO) ## build/modules/evl-*.so: library wrappers and native loops, one per library
@@ -183,6 +189,7 @@ bench-bin: $(if $(BENCH_SRC),$(O)/evl-bench $(DIRECT_SO)) ## build/evl-bench, th
 examples: $(EXAMPLES) ## build/examples/*
 samples: $(SAMPLES) ## build/samples/*.so: the plugin templates, one per ABI
 fixtures: $(FIXTURES) ## build/fixtures/*.so: plugins broken on purpose, for run-checks.sh
+mutants: $(MUTANTS) ## build/mutants/*.so: the sample loop with one bug or one allowed difference each
 
 $(O)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -253,6 +260,12 @@ $(O)/fixtures/perprocess_%.so: conformance/fixtures/perprocess_loop.c impls/samp
 $(O)/fixtures/bad_%.so: conformance/fixtures/bad_plugin.c core/include/evl/*.h
 	@mkdir -p $(@D)
 	$(CC) -shared -Icore/include -DBAD_$* $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
+$(O)/mutants/mutant_%.so: conformance/mutants/mutant_loop.c conformance/mutants/list_mutants.h impls/sample/sample_loop.c core/include/evl/*.h
+	@mkdir -p $(@D)
+	$(CC) -shared -Icore/include -DMUTANT=$* $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
+$(O)/mutants/variant_%.so: conformance/mutants/variant_loop.c conformance/mutants/list_variants.h impls/sample/sample_loop.c core/include/evl/*.h
+	@mkdir -p $(@D)
+	$(CC) -shared -Icore/include -DVARIANT=$* $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
 
 define module_rule
 $(O)/modules/evl-$(1).so: $(SRC_$(1)) core/include/evl/*.h core/*.h $(wildcard backends/*.h impls/*.h)
@@ -294,6 +307,12 @@ check: all ## contract check, examples, unit tests and the whole conformance sui
 	@bash bench/test-tools.sh $(O)
 	@bash conformance/test-tools.sh $(O)
 	@bash conformance/run-checks.sh $(O)
+
+# Each mutant (the sample loop with one bug real loops have had) fails the
+# rule its row names; each variant (a difference the contract allows)
+# passes the whole suite.
+check-mutants: conform mutants ## the suite catches every mutant and blames no variant
+	@bash conformance/mutants/check.sh $(O)
 
 # The whole S-suite (rules S*) on the reference core over each backend
 # wrapped in fault injection (backends/fault.c: EINTR storms, spurious readiness, one

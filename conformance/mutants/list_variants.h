@@ -1,0 +1,26 @@
+/* list_variants.h — loops that differ from the reference where the contract
+ * leaves the choice open (variant_loop.c), one row per variant: the sample
+ * loop with that difference must pass the whole suite. A failure means a
+ * test asserts what CONTRACT.md does not say.
+ *
+ * X(name, what differs, the contract's words that allow it)
+ *
+ * Keep `X(name,` on the row's first line: the Makefile reads it with sed.
+ */
+#ifndef EVL_VARIANTS_LIST_H
+#define EVL_VARIANTS_LIST_H
+#define EVL_VARIANT_LIST(X)                                                    \
+  X(coarse_timer,                                                              \
+    "waits rounded up to a 4 ms tick: timers run up to 4 ms late",             \
+    "S2: never before their deadline (no bound on lateness)")                  \
+  X(handle_scramble, "handles bit-rotated and xored: other numbers",           \
+    "S4: handles are generation-checked ids (no layout)")                      \
+  X(wait_slices,                                                               \
+    "each wait polls in slices of at most 2 ms, one wait counted",             \
+    "S3: a loop sleeps and does not spin (its wait may wake inside)")          \
+  X(huge_refused, "delays beyond 2^60 ns refused with -ERANGE / -EOVERFLOW",   \
+    "S2: a huge delay is accepted or refused with -EINVAL, -ERANGE or "        \
+    "-EOVERFLOW")                                                              \
+  X(io_reverse, "ready fds queued in descending fd order",                     \
+    "S1/S6: no order among ready watchers of one iteration")
+#endif

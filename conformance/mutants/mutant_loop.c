@@ -1,0 +1,279 @@
+/* mutant_loop.c — the sample loop with one deliberate bug, for `make
+ * check-mutants`. Built once per row of list_mutants.h with -DMUTANT=name,
+ * it must fail the rule that row names; if it passes, the suite misses a
+ * bug real loops have had. The sample stays as users copy it: a bug is
+ * injected around it, by wrapping an op of its table or by standing in for
+ * one <evl/kit.h> call (or poll) the sample makes. Every bug is compiled
+ * into every build and MUTANT switches one on, so none rots unbuilt. */
+#define _GNU_SOURCE
+#include <poll.h>
+
+#include <evl/impl.h>
+#include <evl/kit.h>
+
+#include "list_mutants.h"
+
+#ifndef MUTANT
+#error "build with -DMUTANT=name, a row of list_mutants.h"
+#endif
+
+#define M_ENUM(name, ...) M_##name,
+enum { EVL_MUTANT_LIST(M_ENUM) M_COUNT };
+#define M_CAT2(a, b) a##b
+#define M_CAT(a, b) M_CAT2(a, b)
+#define ON(name) (M_CAT(M_, MUTANT) == M_##name)
+
+/* The sample's calls that a bug stands in for. */
+struct evl_loop;
+static void mut_run_batch(evl_kit *k);
+static int mut_io_ready(evl_kit *k, int fd, unsigned events);
+static int mut_post(evl_kit *k, evl_cb cb, void *arg);
+static int mut_poll(struct evl_loop *loop, struct pollfd *fds, nfds_t n,
+                    int ms);
+#define evl_kit_run_batch mut_run_batch
+#define evl_kit_io_ready mut_io_ready
+#define evl_kit_post mut_post
+#define poll(fds, n, ms) mut_poll(loop, fds, n, ms)
+#define evl_impl_plugin mutant_base_plugin
+#include "../../impls/sample/sample_loop.c"
+#undef evl_impl_plugin
+#undef poll
+#undef evl_kit_post
+#undef evl_kit_io_ready
+#undef evl_kit_run_batch
+
+const evl_impl_ops *evl_impl_plugin(void);
+
+/* ---------------------------------------------------------------- kit */
+
+/* The kit's batch, with three bugs: a batch that also runs what it queues
+ * (soon_same_batch), one that stops at stop() (stop_mid_batch), and I/O
+ * entries that call the callback seen when the event was collected
+ * (removed_reader_called; mut_io_ready keeps it in the entry). */
+static void mut_run_batch(evl_kit *k) {
+  evl_loop *loop = (evl_loop *)(void *)k; /* k is its first member */
+  for (uint32_t n = k->count; ON(soon_same_batch) ? k->count > 0 : n > 0; n--) {
+    if (ON(stop_mid_batch) && loop->stopping)
+      return;
+    evl_kit_entry e = k->ring[k->head];
+    k->head = (k->head + 1) & (k->capring - 1);
+    k->count--;
+    if (e.kind == EVL_KIT_E_SLOT) {
+      evl_kit_slot *s = &k->slots[e.id];
+      if (s->state != EVL_KIT_QUEUED || s->stamp != e.stamp)
+        continue;
+      evl_cb cb = s->cb;
+      void *arg = s->arg;
+      evl_kit_slot_free(k, e.id);
+      k->callbacks++;
+      cb(arg);
+    } else if (e.kind == EVL_KIT_E_POST) {
+      k->callbacks++;
+      e.cb(e.arg);
+    } else if (ON(removed_reader_called) && e.cb) {
+      k->callbacks++;
+      ((evl_io_cb)(void (*)(void))e.cb)(e.fd, e.events, e.arg);
+    } else if (e.fd < k->nfds) {
+      evl_kit_watcher *w =
+          e.kind == EVL_KIT_E_READ ? &k->fds[e.fd].r : &k->fds[e.fd].w;
+      if (w->cb && w->gen == e.stamp) {
+        k->callbacks++;
+        w->cb(e.fd, e.events, w->arg);
+      }
+    }
+  }
+}
+
+static int mut_io_ready(evl_kit *k, int fd, unsigned events) {
+  uint32_t before = k->count;
+  int rc = evl_kit_io_ready(k, fd, events);
+  if (!ON(removed_reader_called))
+    return rc;
+  for (uint32_t i = before; i < k->count; i++) {
+    evl_kit_entry *e = &k->ring[(k->head + i) & (k->capring - 1)];
+    evl_kit_watcher *w =
+        e->kind == EVL_KIT_E_READ ? &k->fds[fd].r : &k->fds[fd].w;
+    e->cb = (evl_cb)(void (*)(void))w->cb;
+    e->arg = w->arg;
+  }
+  return rc;
+}
+
+/* threadsafe_no_wake: the post is queued and picked up after any wait
+ * (mut_poll), but nothing rings the doorbell of a blocked one. */
+static int mut_post(evl_kit *k, evl_cb cb, void *arg) {
+  if (!ON(threadsafe_no_wake))
+    return evl_kit_post(k, cb, arg);
+  if (!cb)
+    return -EINVAL;
+  int rc = 0;
+  pthread_mutex_lock(&k->lock);
+  if (k->closed) {
+    rc = EVL_ECLOSED;
+  } else if (k->nposts == k->capposts) {
+    size_t n = k->capposts ? k->capposts * 2 : 64;
+    evl_kit_post_ent *np = realloc(k->posts, n * sizeof *np);
+    if (np) {
+      k->posts = np;
+      k->capposts = n;
+    } else {
+      rc = -ENOMEM;
+    }
+  }
+  if (rc == 0)
+    k->posts[k->nposts++] = (evl_kit_post_ent){cb, arg};
+  pthread_mutex_unlock(&k->lock);
+  return rc;
+}
+
+static int mut_poll(evl_loop *loop, struct pollfd *fds, nfds_t n, int ms) {
+  int got = poll(fds, n, ms);
+  if (ON(threadsafe_no_wake) && got >= 0 && !fds[0].revents &&
+      evl_kit_posts_waiting(&loop->k)) {
+    fds[0].revents = POLLIN; /* fds[0] is the wake fd */
+    got++;
+  }
+  return got;
+}
+
+/* ---------------------------------------------------------------- ops */
+
+static const evl_impl_ops *base;
+
+static uint64_t mut_round(uint64_t when) {
+  return ON(timer_early_ms) ? when - when % 1000000u : when;
+}
+
+/* equal_lifo: a new timer sorts before every older one of its deadline. */
+static int mut_scheduled(evl_loop *loop, int rc, evl_handle h) {
+  if (rc == 0 && ON(equal_lifo)) {
+    evl_kit_slot *s = &loop->k.slots[evl_kit_lookup(&loop->k, h)];
+    s->seq = UINT64_MAX - s->seq;
+    evl_kit_heap_up(&loop->k, s->heap);
+  }
+  return rc;
+}
+
+static int mut_call_at(evl_loop *loop, uint64_t when, evl_cb cb, void *arg,
+                       evl_handle *out) {
+  evl_handle h = 0;
+  int rc = base->call_at(loop, mut_round(when), cb, arg, &h);
+  if (out && rc == 0)
+    *out = h;
+  return mut_scheduled(loop, rc, h);
+}
+
+static int mut_call_later(evl_loop *loop, int64_t delay, evl_cb cb, void *arg,
+                          evl_handle *out) {
+  if (loop && !loop->closed && (ON(delay_from_cached) || ON(timer_early_ms))) {
+    uint64_t when = ON(delay_from_cached) ? loop->now + (uint64_t)delay
+                                          : evl_kit_deadline(delay);
+    return mut_call_at(loop, delay <= 0 ? loop->now : when, cb, arg, out);
+  }
+  evl_handle h = 0;
+  int rc = base->call_later(loop, delay, cb, arg, &h);
+  if (out && rc == 0)
+    *out = h;
+  return mut_scheduled(loop, rc, h);
+}
+
+static int mut_cancel(evl_loop *loop, evl_handle h) {
+  if (!loop || loop->closed)
+    return base->cancel(loop, h);
+  evl_kit *k = &loop->k;
+  int64_t i = evl_kit_lookup(k, h);
+  if (ON(cancel_queued_timer) && i >= 0 &&
+      k->slots[i].state == EVL_KIT_QUEUED && k->slots[i].is_timer)
+    return 0; /* "it is not in the heap any more": nothing done */
+  uint64_t low = h & EVL_KIT_MAX_SLOTS;
+  if (ON(stale_handle_cancel) && i < 0 && low > 0 && low <= k->nslots &&
+      ((h >> 24) & 0xff) == k->tag)
+    h = (h & 0xffffffffu) | (uint64_t)k->slots[low - 1].gen << 32;
+  return base->cancel(loop, h);
+}
+
+/* rearm_new_handle: cancel and schedule anew; the ABI has no way to hand
+ * the new handle back, as a loop that does this has none to keep it. */
+static int mut_rearm_at(evl_loop *loop, evl_handle h, uint64_t when) {
+  if (!ON(rearm_new_handle) || !loop || loop->closed)
+    return base->rearm_at(loop, h, when);
+  int64_t i = evl_kit_lookup(&loop->k, h);
+  if (i < 0)
+    return EVL_EHANDLE;
+  if (!loop->k.slots[i].is_timer)
+    return -EINVAL;
+  evl_cb cb = loop->k.slots[i].cb;
+  void *arg = loop->k.slots[i].arg;
+  base->cancel(loop, h);
+  return base->call_at(loop, when, cb, arg, NULL);
+}
+
+static int mut_rearm(evl_loop *loop, evl_handle h, int64_t delay) {
+  if (!ON(rearm_new_handle))
+    return base->rearm(loop, h, delay);
+  return mut_rearm_at(loop, h, evl_kit_deadline(delay));
+}
+
+static int mut_remove_reader(evl_loop *loop, int fd) {
+  int rc = base->remove_reader(loop, fd);
+  return ON(remove_returns_1) && rc == 0 ? 1 : rc;
+}
+
+static int mut_remove_writer(evl_loop *loop, int fd) {
+  int rc = base->remove_writer(loop, fd);
+  return ON(remove_returns_1) && rc == 0 ? 1 : rc;
+}
+
+/* time_not_refreshed: the clock as read when the run began (one loop at a
+ * time is enough for the tests). */
+static const evl_loop *stale_loop;
+static uint64_t stale_now;
+
+static int mut_run(evl_loop *loop, int (*run)(evl_loop *)) {
+  if (loop && !loop->closed && !loop->running) {
+    stale_loop = loop;
+    stale_now = evl_kit_now();
+  }
+  return run(loop);
+}
+
+static int mut_run_once(evl_loop *loop) {
+  return mut_run(loop, base->run_once);
+}
+
+static int mut_run_forever(evl_loop *loop) {
+  return mut_run(loop, base->run_forever);
+}
+
+static uint64_t mut_time(const evl_loop *loop) {
+  if (ON(time_not_refreshed) && loop && loop == stale_loop && loop->running)
+    return stale_now;
+  return base->time(loop);
+}
+
+/* ---------------------------------------------------------------- table */
+
+#define M_NAME(name, ...) [M_##name] = "mutant-" #name,
+#define M_DESC(name, rule, filter, desc, ...) [M_##name] = desc,
+static const char *const names[] = {EVL_MUTANT_LIST(M_NAME)};
+static const char *const descs[] = {EVL_MUTANT_LIST(M_DESC)};
+
+static evl_impl_ops ops;
+
+const evl_impl_ops *evl_impl_plugin(void) {
+  base = mutant_base_plugin();
+  ops = *base;
+  ops.name = names[M_CAT(M_, MUTANT)];
+  ops.description = descs[M_CAT(M_, MUTANT)];
+  ops.call_at = mut_call_at;
+  ops.call_later = mut_call_later;
+  ops.cancel = mut_cancel;
+  ops.rearm = mut_rearm;
+  ops.rearm_at = mut_rearm_at;
+  ops.remove_reader = mut_remove_reader;
+  ops.remove_writer = mut_remove_writer;
+  ops.run_once = mut_run_once;
+  ops.run_forever = mut_run_forever;
+  ops.time = mut_time;
+  return &ops;
+}

@@ -1,0 +1,147 @@
+/* variant_loop.c — the sample loop with one difference the contract allows,
+ * for `make check-mutants`. Built once per row of list_variants.h with
+ * -DVARIANT=name, it must pass the whole suite: a test that fails it
+ * asserts something CONTRACT.md leaves open. As in mutant_loop.c the sample
+ * is untouched: a difference wraps an op of its table or stands in for its
+ * poll(2) call, and every one is compiled into every build. */
+#define _GNU_SOURCE
+#include <poll.h>
+
+#include <evl/impl.h>
+#include <evl/kit.h>
+
+#include "list_variants.h"
+
+#ifndef VARIANT
+#error "build with -DVARIANT=name, a row of list_variants.h"
+#endif
+
+#define V_ENUM(name, ...) V_##name,
+enum { EVL_VARIANT_LIST(V_ENUM) V_COUNT };
+#define V_CAT2(a, b) a##b
+#define V_CAT(a, b) V_CAT2(a, b)
+#define ON(name) (V_CAT(V_, VARIANT) == V_##name)
+
+static int var_poll(struct pollfd *fds, nfds_t n, int ms);
+#define poll(fds, n, ms) var_poll(fds, n, ms)
+#define evl_impl_plugin variant_base_plugin
+#include "../../impls/sample/sample_loop.c"
+#undef evl_impl_plugin
+#undef poll
+
+const evl_impl_ops *evl_impl_plugin(void);
+
+/* ---------------------------------------------------------------- wait */
+
+/* coarse_timer: a 4 ms tick. wait_slices: at most 2 ms per poll(2), the
+ * whole wait still one wait of the loop's. io_reverse: the watched fds
+ * (after fds[0], the wake fd) in reverse, so ready ones queue last fd
+ * first. */
+static int var_poll(struct pollfd *fds, nfds_t n, int ms) {
+  if (ON(coarse_timer) && ms > 0 && ms < INT_MAX - 4)
+    ms = (ms + 3) / 4 * 4;
+  if (ON(io_reverse))
+    for (nfds_t i = 1, j = n - 1; i < j; i++, j--) {
+      struct pollfd t = fds[i];
+      fds[i] = fds[j];
+      fds[j] = t;
+    }
+  if (!ON(wait_slices) || ms == 0)
+    return poll(fds, n, ms);
+  uint64_t end = ms < 0 ? UINT64_MAX : evl_kit_now() + (uint64_t)ms * 1000000u;
+  for (;;) {
+    uint64_t now = evl_kit_now();
+    int slice = now >= end              ? 0
+                : end - now >= 2000000u ? 2
+                                        : (int)((end - now + 999999) / 1000000);
+    int got = poll(fds, n, slice);
+    if (got != 0 || now >= end)
+      return got;
+  }
+}
+
+/* ---------------------------------------------------------------- ops */
+
+static const evl_impl_ops *base;
+
+/* handle_scramble: a handle is the kit's, rotated and xored; 0 and the
+ * kit's invalid ids stay invalid (dec(0) has slot index 0). */
+#define V_KEY 0xa5a5a5a500000000u
+static evl_handle rotl(evl_handle h, int r) {
+  return h << r | h >> (64 - r);
+}
+static evl_handle enc(evl_handle h) {
+  return ON(handle_scramble) ? rotl(h, 17) ^ rotl(V_KEY, 17) : h;
+}
+static evl_handle dec(evl_handle h) {
+  return ON(handle_scramble) ? rotl(h ^ rotl(V_KEY, 17), 47) : h;
+}
+static int give(int rc, const evl_handle *h, evl_handle *out) {
+  if (rc == 0 && out)
+    *out = enc(*h); /* read after the call: argument order is unspecified */
+  return rc;
+}
+
+/* huge_refused: nothing past 2^60 ns (36 years) from now. */
+#define V_HUGE ((uint64_t)1 << 60)
+
+static int var_call_soon(evl_loop *loop, evl_cb cb, void *arg,
+                         evl_handle *out) {
+  evl_handle h = 0;
+  return give(base->call_soon(loop, cb, arg, &h), &h, out);
+}
+
+static int var_call_at(evl_loop *loop, uint64_t when, evl_cb cb, void *arg,
+                       evl_handle *out) {
+  if (ON(huge_refused) && when > evl_kit_now() + V_HUGE)
+    return -EOVERFLOW;
+  evl_handle h = 0;
+  return give(base->call_at(loop, when, cb, arg, &h), &h, out);
+}
+
+static int var_call_later(evl_loop *loop, int64_t delay, evl_cb cb, void *arg,
+                          evl_handle *out) {
+  if (ON(huge_refused) && delay > 0 && (uint64_t)delay > V_HUGE)
+    return -ERANGE;
+  evl_handle h = 0;
+  return give(base->call_later(loop, delay, cb, arg, &h), &h, out);
+}
+
+static int var_cancel(evl_loop *loop, evl_handle h) {
+  return base->cancel(loop, dec(h));
+}
+
+static int var_rearm(evl_loop *loop, evl_handle h, int64_t delay) {
+  if (ON(huge_refused) && delay > 0 && (uint64_t)delay > V_HUGE)
+    return -ERANGE;
+  return base->rearm(loop, dec(h), delay);
+}
+
+static int var_rearm_at(evl_loop *loop, evl_handle h, uint64_t when) {
+  if (ON(huge_refused) && when > evl_kit_now() + V_HUGE)
+    return -EOVERFLOW;
+  return base->rearm_at(loop, dec(h), when);
+}
+
+/* ---------------------------------------------------------------- table */
+
+#define V_NAME(name, ...) [V_##name] = "variant-" #name,
+#define V_DESC(name, desc, ...) [V_##name] = desc,
+static const char *const names[] = {EVL_VARIANT_LIST(V_NAME)};
+static const char *const descs[] = {EVL_VARIANT_LIST(V_DESC)};
+
+static evl_impl_ops ops;
+
+const evl_impl_ops *evl_impl_plugin(void) {
+  base = variant_base_plugin();
+  ops = *base;
+  ops.name = names[V_CAT(V_, VARIANT)];
+  ops.description = descs[V_CAT(V_, VARIANT)];
+  ops.call_soon = var_call_soon;
+  ops.call_at = var_call_at;
+  ops.call_later = var_call_later;
+  ops.cancel = var_cancel;
+  ops.rearm = var_rearm;
+  ops.rearm_at = var_rearm_at;
+  return &ops;
+}
