@@ -60,7 +60,7 @@ names=()
 while read -r name rule filter; do
   names+=("mutant_$name")
   mutant "$name" "$rule" "$filter" >"$tmp/mutant_$name.line" &
-done < <(sed -n 's/^ *X(\([a-z0-9_]*\), *"\([^"]*\)", *"\([^"]*\)",.*/\1 \2 \3/p' \
+done < <(sed -n 's/^ *X(\([a-z0-9_]*\), *[A-Z]*, *"\([^"]*\)", *"\([^"]*\)",.*/\1 \2 \3/p' \
   "$dir/list_mutants.h")
 while read -r name; do
   names+=("variant_$name")

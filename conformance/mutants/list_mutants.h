@@ -3,43 +3,56 @@
  * `make check-mutants` builds build/mutants/mutant_NAME.so with
  * -DMUTANT=NAME and runs `evl-conform --impl it --filter FILTER`.
  *
- * X(name, rule, filter, what the bug is, where real loops had it)
+ * X(name, base, rule, filter, what the bug is, where real loops had it)
  *
- * Keep `X(name, "rule", "filter",` on the row's first line: the Makefile
+ * base: SAMPLE, the sample loop (mutant_loop.c), or REF, the reference core
+ * on epoll (mutant_ref.c) for the parts the sample lacks. Keep
+ * `X(name, BASE, "rule", "filter",` on the row's first line: the Makefile
  * and check.sh read the rows with sed.
  */
 #ifndef EVL_MUTANTS_LIST_H
 #define EVL_MUTANTS_LIST_H
 #define EVL_MUTANT_LIST(X)                                                     \
-  X(timer_early_ms, "S2", "s2_never_early*",                                   \
+  X(timer_early_ms, SAMPLE, "S2", "s2_never_early*",                           \
     "deadline rounded down to the millisecond: fires up to 1 ms early",        \
     "libuv#4773, libuv#1105, uvloop#739")                                      \
-  X(equal_lifo, "S2", "s2_equal_*",                                            \
+  X(equal_lifo, SAMPLE, "S2", "s2_equal_*",                                    \
     "equal deadlines run last scheduled first",                                \
     "symmetryinvestments/concurrency#35, LadybirdBrowser/ladybird#6260")       \
-  X(soon_same_batch, "S1", "s1_next_iteration",                                \
+  X(soon_same_batch, SAMPLE, "S1", "s1_next_iteration",                        \
     "a callback queued while a batch runs joins that batch",                   \
     "libuv#4245 (a 0 ms timer started in a timer callback)")                   \
-  X(cancel_queued_timer, "S4", "s4_cancel_in_batch_timer",                     \
+  X(cancel_queued_timer, SAMPLE, "S4", "s4_cancel_in_batch_timer",             \
     "cancel of a due timer already queued in the batch is ignored", "")        \
-  X(stale_handle_cancel, "S4", "s4_cancel_stale_handle",                       \
+  X(stale_handle_cancel, SAMPLE, "S4", "s4_cancel_stale_handle",               \
     "cancel ignores the handle's generation: hits the slot's new owner", "")   \
-  X(removed_reader_called, "S6", "s6_remove_other_in_batch",                   \
+  X(removed_reader_called, SAMPLE, "S6", "s6_remove_other_in_batch",           \
     "an I/O event keeps the callback seen at collection; removal misses it",   \
     "")                                                                        \
-  X(remove_returns_1, "S6", "s6_remove_returns",                               \
+  X(remove_returns_1, SAMPLE, "S6", "s6_remove_returns",                       \
     "remove_reader/remove_writer return 1 with nothing there",                 \
     "uvloop 0.17 returns None either way (impls/python_uvloop_bugs.md #1)")    \
-  X(threadsafe_no_wake, "S9", "s9_post_wakes_blocked_loop",                    \
+  X(threadsafe_no_wake, SAMPLE, "S9", "s9_post_wakes_blocked_loop",            \
     "call_soon_threadsafe queues without waking the wait",                     \
     "facebook/folly#2559, MagicStack/uvloop#421")                              \
-  X(time_not_refreshed, "S5", "s5_time_refreshed_after_wait",                  \
+  X(time_not_refreshed, SAMPLE, "S5", "s5_time_refreshed_after_wait",          \
     "time() is the value read when run began, not refreshed after waits", "")  \
-  X(delay_from_cached, "S5", "s5_delay_from_real_time",                        \
+  X(delay_from_cached, SAMPLE, "S5", "s5_delay_from_real_time",                \
     "call_later measures the delay from the cached loop time",                 \
     "joyent/libuv#1164, node-v0.x-archive#6147")                               \
-  X(stop_mid_batch, "S7", "s7_stop_in_batch",                                  \
+  X(stop_mid_batch, SAMPLE, "S7", "s7_stop_in_batch",                          \
     "stop() ends the batch at once; the rest waits for the next run", "")      \
-  X(rearm_new_handle, "S15", "s15_rearm_keeps_handle",                         \
-    "rearm is cancel plus a new timer: the old handle is dead", "")
+  X(rearm_new_handle, SAMPLE, "S15", "s15_rearm_keeps_handle",                 \
+    "rearm is cancel plus a new timer: the old handle is dead", "")            \
+  X(signal_once, REF, "S12", "s12_two_loops",                                  \
+    "a signal handler runs for the first delivery only",                       \
+    "libuv#1106 (SA_RESETHAND one-shot mode)")                                 \
+  X(future_sync_done, REF, "S13", "s13_callbacks_deferred",                    \
+    "done-callbacks run inside set_result / set_error / cancel",               \
+    "concurrent.futures does it (agronholm/pythonfutures#86)")                 \
+  X(ruc_stopped_silent, REF, "S13", "s13_ruc_stopped_early",                   \
+    "run_until_complete returns 0 when the loop stopped first",                \
+    "beeware/gbulb#10, python/cpython#74608")                                  \
+  X(executor_inline, REF, "S14", "s14_loop_thread",                            \
+    "run_in_executor runs the job inline on the loop thread", "")
 #endif

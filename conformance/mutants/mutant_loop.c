@@ -1,27 +1,18 @@
 /* mutant_loop.c — the sample loop with one deliberate bug, for `make
- * check-mutants`. Built once per row of list_mutants.h with -DMUTANT=name,
- * it must fail the rule that row names; if it passes, the suite misses a
- * bug real loops have had. The sample stays as users copy it: a bug is
- * injected around it, by wrapping an op of its table or by standing in for
- * one <evl/kit.h> call (or poll) the sample makes. Every bug is compiled
- * into every build and MUTANT switches one on, so none rots unbuilt. */
+ * check-mutants` (a row whose base is REF gets mutant_ref.c's instead). Built
+ * once per row of list_mutants.h with -DMUTANT=name, it must fail the rule that
+ * row names; if it passes, the suite misses a bug real loops have had. The
+ * sample stays as users copy it: a bug is injected around it, by wrapping an op
+ * of its table or by standing in for one <evl/kit.h> call (or poll) the sample
+ * makes. Every bug is compiled into every build and MUTANT switches one on, so
+ * none rots unbuilt. */
 #define _GNU_SOURCE
 #include <poll.h>
 
 #include <evl/impl.h>
 #include <evl/kit.h>
 
-#include "list_mutants.h"
-
-#ifndef MUTANT
-#error "build with -DMUTANT=name, a row of list_mutants.h"
-#endif
-
-#define M_ENUM(name, ...) M_##name,
-enum { EVL_MUTANT_LIST(M_ENUM) M_COUNT };
-#define M_CAT2(a, b) a##b
-#define M_CAT(a, b) M_CAT2(a, b)
-#define ON(name) (M_CAT(M_, MUTANT) == M_##name)
+#include "mutant.h"
 
 /* The sample's calls that a bug stands in for. */
 struct evl_loop;
@@ -254,17 +245,22 @@ static uint64_t mut_time(const evl_loop *loop) {
 /* ---------------------------------------------------------------- table */
 
 #define M_NAME(name, ...) [M_##name] = "mutant-" #name,
-#define M_DESC(name, rule, filter, desc, ...) [M_##name] = desc,
+#define M_DESC(name, base, rule, filter, desc, ...) [M_##name] = desc,
+#define M_REF(name, base, ...) [M_##name] = M_BASE_##base,
+enum { M_BASE_SAMPLE, M_BASE_REF };
 static const char *const names[] = {EVL_MUTANT_LIST(M_NAME)};
 static const char *const descs[] = {EVL_MUTANT_LIST(M_DESC)};
+static const int bases[] = {EVL_MUTANT_LIST(M_REF)};
 
 static evl_impl_ops ops;
 
 const evl_impl_ops *evl_impl_plugin(void) {
+  if (bases[M_THIS] == M_BASE_REF)
+    return mutant_ref_plugin(names[M_THIS], descs[M_THIS]);
   base = mutant_base_plugin();
   ops = *base;
-  ops.name = names[M_CAT(M_, MUTANT)];
-  ops.description = descs[M_CAT(M_, MUTANT)];
+  ops.name = names[M_THIS];
+  ops.description = descs[M_THIS];
   ops.call_at = mut_call_at;
   ops.call_later = mut_call_later;
   ops.cancel = mut_cancel;

@@ -1,0 +1,195 @@
+/* mutant_ref.c — the reference core on epoll with one deliberate bug in
+ * the parts the sample loop lacks (signals, futures, executor), for the
+ * rows of list_mutants.h whose base is REF. The core is linked into the
+ * mutant's .so and reached through evl_impl_ref(): the bug wraps its ops
+ * at the ABI boundary, the core itself has no hook for it. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stddef.h>
+
+#include "mutant.h"
+
+static const evl_impl_ops *base;
+
+/* ---------------------------------------------------------------- signals */
+
+/* signal_once: the first delivery runs the callback, later ones are
+ * dropped until the handler is added again (a handler installed with
+ * SA_RESETHAND / System V signal() semantics, re-armed by nobody). */
+typedef struct ref_sig {
+  evl_loop *loop;
+  int sig, fired;
+  evl_cb cb;
+  void *arg;
+} ref_sig;
+static ref_sig sigs[64];
+
+static void ref_sig_cb(void *arg) {
+  ref_sig *s = arg;
+  if (ON(signal_once) && s->fired++)
+    return;
+  s->cb(s->arg);
+}
+
+static ref_sig *ref_sig_slot(evl_loop *loop, int sig) {
+  ref_sig *free_slot = NULL;
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+    if (sigs[i].loop == loop && sigs[i].sig == sig)
+      return &sigs[i];
+    if (!sigs[i].loop && !free_slot)
+      free_slot = &sigs[i];
+  }
+  return free_slot;
+}
+
+static int ref_add_signal_handler(evl_loop *loop, int sig, evl_cb cb,
+                                  void *arg) {
+  ref_sig *s = cb ? ref_sig_slot(loop, sig) : NULL;
+  if (!s)
+    return base->add_signal_handler(loop, sig, cb, arg);
+  ref_sig old = *s;
+  *s = (ref_sig){.loop = loop, .sig = sig, .cb = cb, .arg = arg};
+  int rc = base->add_signal_handler(loop, sig, ref_sig_cb, s);
+  if (rc < 0)
+    *s = old;
+  return rc;
+}
+
+static void ref_forget(evl_loop *loop, int sig) {
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+    if (sigs[i].loop == loop && (sig == 0 || sigs[i].sig == sig))
+      sigs[i] = (ref_sig){0};
+}
+
+static int ref_remove_signal_handler(evl_loop *loop, int sig) {
+  int rc = base->remove_signal_handler(loop, sig);
+  if (rc > 0)
+    ref_forget(loop, sig);
+  return rc;
+}
+
+static int ref_loop_free(evl_loop *loop) {
+  int rc = base->loop_free(loop);
+  if (rc == 0)
+    ref_forget(loop, 0);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- futures */
+
+/* future_sync_done: callbacks added to a pending future the user made are
+ * kept here and run inside set_result / set_error / cancel (the futures
+ * the core completes itself, an executor job's, are left alone). */
+typedef struct ref_done {
+  evl_future *f;
+  evl_future_cb cb;
+  void *arg;
+} ref_done;
+static ref_done dones[256];
+static size_t ndones;
+
+static evl_future *made[256];
+static size_t nmade;
+
+static int ref_future_new(evl_loop *loop, evl_future **out) {
+  int rc = base->future_new(loop, out);
+  if (rc == 0 && nmade < sizeof made / sizeof made[0])
+    made[nmade++] = *out;
+  return rc;
+}
+
+static int ref_made(const evl_future *f) {
+  for (size_t i = 0; i < nmade; i++)
+    if (made[i] == f)
+      return 1;
+  return 0;
+}
+
+static int ref_add_done_callback(evl_future *f, evl_future_cb cb, void *arg) {
+  if (!ON(future_sync_done) || !f || !cb || !ref_made(f) ||
+      base->future_state(f) != EVL_FUTURE_PENDING ||
+      ndones == sizeof dones / sizeof dones[0])
+    return base->future_add_done_callback(f, cb, arg);
+  dones[ndones++] = (ref_done){f, cb, arg};
+  return 0;
+}
+
+static int ref_settled(evl_future *f, int rc) {
+  if (rc != 0)
+    return rc;
+  size_t kept = 0;
+  for (size_t i = 0; i < ndones; i++) {
+    ref_done d = dones[i];
+    if (d.f == f)
+      d.cb(d.f, d.arg);
+    else
+      dones[kept++] = d;
+  }
+  ndones = kept;
+  return rc;
+}
+
+static int ref_set_result(evl_future *f, void *result) {
+  return ref_settled(f, base->future_set_result(f, result));
+}
+static int ref_set_error(evl_future *f, int code) {
+  return ref_settled(f, base->future_set_error(f, code));
+}
+static int ref_future_cancel(evl_future *f) {
+  return ref_settled(f, base->future_cancel(f));
+}
+
+/* ruc_stopped_silent: a loop stopped before the future is done makes
+ * run_until_complete return 0, as if the future had completed. */
+static int ref_run_until_complete(evl_loop *loop, evl_future *f) {
+  int rc = base->run_until_complete(loop, f);
+  return ON(ruc_stopped_silent) && rc == -EAGAIN ? 0 : rc;
+}
+
+/* ---------------------------------------------------------------- executor */
+
+/* executor_inline: the job runs at once on the caller's thread (a pool of
+ * zero workers that falls back to running inline). */
+static int ref_run_in_executor(evl_loop *loop, evl_work_fn fn, void *arg,
+                               evl_future **out) {
+  if (!ON(executor_inline) || !fn || !out)
+    return base->run_in_executor(loop, fn, arg, out);
+  evl_future *f = NULL;
+  int rc = base->future_new(loop, &f);
+  if (rc < 0)
+    return rc;
+  void *result = NULL;
+  rc = fn(arg, &result);
+  rc = rc < 0 ? base->future_set_error(f, rc)
+              : base->future_set_result(f, result);
+  if (rc < 0) {
+    base->future_release(f);
+    return rc;
+  }
+  *out = f;
+  return 0;
+}
+
+/* ---------------------------------------------------------------- table */
+
+static evl_impl_ops ops;
+
+const evl_impl_ops *mutant_ref_plugin(const char *name, const char *desc) {
+  char err[256];
+  if (evl_impl_ref("epoll", &base, err, sizeof err) < 0)
+    return NULL;
+  ops = *base;
+  ops.name = name;
+  ops.description = desc;
+  ops.loop_free = ref_loop_free;
+  ops.add_signal_handler = ref_add_signal_handler;
+  ops.remove_signal_handler = ref_remove_signal_handler;
+  ops.future_new = ref_future_new;
+  ops.future_add_done_callback = ref_add_done_callback;
+  ops.future_set_result = ref_set_result;
+  ops.future_set_error = ref_set_error;
+  ops.future_cancel = ref_future_cancel;
+  ops.run_until_complete = ref_run_until_complete;
+  ops.run_in_executor = ref_run_in_executor;
+  return &ops;
+}
