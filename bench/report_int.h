@@ -87,7 +87,53 @@ int report_python_present(const report *r);
 void report_hyperfine(report *r);
 void report_callgrind_section(report *r);
 
-/* ---- report_verdict.c -----------------------------------------------------
+/* ---- report_verdict.c: how a target is judged ----------------------------
+ */
+/* The figures a target is computed from: pairs (x, base), each a cost ratio. */
+#define VERDICT_MAXPAIRS 64
+typedef struct verdict_pairs {
+  const report_rec *x[VERDICT_MAXPAIRS], *base[VERDICT_MAXPAIRS];
+  int n;
+} verdict_pairs;
+
+/* What a row shows: the wall-clock ratio with its interval (n figures) and,
+ * where the target has one, the callgrind ratio (exact). The verdict comes
+ * from callgrind when `by_cg`, else from the wall-clock interval. */
+typedef struct verdict_fig {
+  double wall, lo, hi;
+  int n;
+  double cg; /* 0: none */
+  int by_cg;
+  int exact_wall; /* a deterministic figure (heap bytes) */
+} verdict_fig;
+
+/* Adds the pair when both figures exist and give a ratio. */
+void verdict_add(verdict_pairs *p, const report_rec *x, const report_rec *base);
+/* Every figure of impl matching bench/metric/where against base_impl's (NULL:
+ * the fastest direct library's, else the fastest native's). */
+void verdict_collect(const report *r, verdict_pairs *p, const char *impl,
+                     const char *bench, const char *metric, const char *where,
+                     const char *base_impl);
+/* Geometric mean of the pairs' cost ratios with its 95 % bootstrap interval;
+ * the count of pairs. */
+int verdict_gm(const verdict_pairs *p, double *gm, double *lo, double *hi);
+/* f->wall, lo, hi and n from the pairs. */
+void verdict_wall(const verdict_pairs *p, verdict_fig *f);
+/* One row of the targets table (HTML and markdown), with its verdict. */
+void verdict_row(report *r, const char *target, const char *figure,
+                 const verdict_fig *f, double goal);
+/* Instructions per operation of impl's callgrind case kase; 0 when none. */
+double verdict_cg(const report *r, const char *impl, const char *kase);
+/* Geometric mean of impl's counts against the leanest direct library's, case
+ * by case (its name in *who); 0 when a case is missing. */
+double verdict_cg_vs_best(const report *r, const char *impl,
+                          const char *const *cases, int ncases,
+                          const char **who);
+/* impl's count of kase against base's; 0 when either is missing. */
+double verdict_cg_vs(const report *r, const char *impl, const char *base,
+                     const char *kase);
+
+/* ---- report_headline.c, report_targets.c ---------------------------------
  */
 void report_headline(report *r);
 void report_targets(report *r);

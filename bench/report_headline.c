@@ -1,0 +1,290 @@
+/* report_headline.c — "which loop should I use": the loops ranked by their
+ * key figures against the leader, each with a 95 % interval, and the plot.
+ * Separate from the targets (report_targets.c): it answers a user's
+ * question rather than the project's goals, from its own key figures; both
+ * share report_verdict.c's intervals. */
+#include "bench.h"
+#include "json.h"
+#include "report_int.h"
+
+#include <math.h>
+#include <string.h>
+
+/* The figures "which loop should I use" is answered from: one per kind of
+ * work, each weighed equally. */
+static const struct {
+  const char *bench, *metric, *where;
+} headline_keys[] = {
+    {"chain", "per_event", "n=1000 active=100 timeouts=0 run=warm"},
+    {"chain", "per_event", "n=1000 active=100 timeouts=1 run=warm"},
+    {"pingpong", "round_trips", ""},
+    {"echo", "rps", "mode=closed conc=100 kib=10"},
+    {"timers", "fire", ""},
+    {"callbacks", "rate", "shape=chain"},
+};
+#define HEADLINE_NKEYS BENCH_COUNT(headline_keys)
+
+/* Is impl the reference core over some backend (results.json's
+ * "refcore")? */
+static int headline_refcore(const report *r, const char *impl) {
+  const json *impls = json_get(r->root, "implementations");
+  for (int i = 0; impls && i < impls->n; i++) {
+    const json *im = impls->kids[i];
+    const json *rc = json_get(im, "refcore");
+    if (!strcmp(json_str(im, "name", ""), impl))
+      return rc && rc->type == JSON_TRUE;
+  }
+  return 0;
+}
+
+/* impl's key figure k; for a reference-core row that did not run that
+ * benchmark (the quick profile measures backend-neutral ones such as timers
+ * on one reference-core row only), that row's figure, its name in *from. */
+static const report_rec *headline_key(const report *r, int k, const char *impl,
+                                      const char **from) {
+  *from = NULL;
+  const report_rec *x =
+      report_find(r, "measurement", headline_keys[k].bench,
+                  headline_keys[k].metric, headline_keys[k].where, impl);
+  if (x || !headline_refcore(r, impl))
+    return x;
+  /* Only for a benchmark the row did not run at all: one it ran and could
+   * not hold (select's fd limit) stays missing. */
+  for (int i = 0; i < r->nrecs; i++)
+    if (!strcmp(r->recs[i].impl, impl) &&
+        !strcmp(r->recs[i].bench, headline_keys[k].bench))
+      return NULL;
+  for (int i = 0; i < r->nimpls; i++) {
+    if (!strcmp(r->impls[i], impl) || !headline_refcore(r, r->impls[i]))
+      continue;
+    x = report_find(r, "measurement", headline_keys[k].bench,
+                    headline_keys[k].metric, headline_keys[k].where,
+                    r->impls[i]);
+    if (x) {
+      *from = r->impls[i];
+      return x;
+    }
+  }
+  return NULL;
+}
+
+/* Has impl any measurement in this run (a row that never loaded has only
+ * its skip)? */
+static int headline_measured(const report *r, const char *impl) {
+  for (int i = 0; i < r->nrecs; i++)
+    if (!strcmp(r->recs[i].impl, impl) &&
+        !strcmp(r->recs[i].type, "measurement"))
+      return 1;
+  return 0;
+}
+
+/* Pairs of impl against other on every key figure both have; -1 when impl
+ * lacks one (it is then not ranked). */
+static int headline_key_pairs(const report *r, const char *impl,
+                              const char *other, verdict_pairs *p) {
+  p->n = 0;
+  for (int k = 0; k < HEADLINE_NKEYS; k++) {
+    const char *from;
+    const report_rec *x = headline_key(r, k, impl, &from);
+    const report_rec *y = headline_key(r, k, other, &from);
+    if (!x)
+      return -1;
+    verdict_add(p, x, y);
+  }
+  return p->n;
+}
+
+void report_headline(report *r) {
+  /* Rank the loops one can use (not the baselines) by the geometric mean
+   * of their key figures' cost against the best of them on each. */
+  const char *cand[REPORT_MAX_IMPL];
+  const char *unranked[REPORT_MAX_IMPL], *unranked_why[REPORT_MAX_IMPL];
+  double score[REPORT_MAX_IMPL];
+  int nc = 0, nun = 0;
+  const char *borrowed_from = NULL;
+  for (int i = 0; i < r->nimpls; i++) {
+    /* Loops only: not the baselines, nor calibration's backend:<name>
+     * rows (a backend without a loop). */
+    if (report_is_baseline(r->impls[i]) ||
+        !strncmp(r->impls[i], "backend:", 8) ||
+        !headline_measured(r, r->impls[i]))
+      continue;
+    double logsum = 0;
+    int n = 0, ok = 1, k = 0;
+    for (k = 0; k < HEADLINE_NKEYS && ok; k++) {
+      const char *from;
+      const report_rec *x = headline_key(r, k, r->impls[i], &from);
+      if (from && !borrowed_from)
+        borrowed_from = from;
+      const report_rec *best = NULL;
+      for (int j = 0; x && j < r->nimpls; j++) {
+        if (report_is_baseline(r->impls[j]))
+          continue;
+        const char *from2;
+        const report_rec *y = headline_key(r, k, r->impls[j], &from2);
+        if (y && (!best || report_ratio(best, y) > 1))
+          best = y;
+      }
+      ok = x && best;
+      if (ok) {
+        logsum += log(report_ratio(x, best));
+        n++;
+      }
+    }
+    if (!ok || !n) {
+      if (nun < REPORT_MAX_IMPL) {
+        unranked[nun] = r->impls[i];
+        unranked_why[nun++] = headline_keys[k - 1].bench;
+      }
+      continue;
+    }
+    cand[nc] = r->impls[i];
+    score[nc++] = exp(logsum / n);
+  }
+  for (int a = 0; a < nc; a++)
+    for (int b = a + 1; b < nc; b++)
+      if (score[b] < score[a]) {
+        double s = score[a];
+        score[a] = score[b];
+        score[b] = s;
+        const char *c = cand[a];
+        cand[a] = cand[b];
+        cand[b] = c;
+      }
+  report_h2(r, "headline", "Which loop should I use, and how sure is that?",
+            NULL);
+  if (!nc) {
+    report_para(r, "Not enough figures in this run to rank the loops (the "
+                   "headline needs chain, pingpong, echo, timers and "
+                   "callbacks).");
+    return;
+  }
+  /* Each candidate against the leader, with its interval: the leader is
+   * clearly ahead of one whose whole interval is above 1. */
+  double gm[REPORT_MAX_IMPL], lo[REPORT_MAX_IMPL], hi[REPORT_MAX_IMPL];
+  verdict_pairs p;
+  for (int i = 0; i < nc; i++) {
+    headline_key_pairs(r, cand[i], cand[0], &p);
+    verdict_gm(&p, &gm[i], &lo[i], &hi[i]);
+  }
+  bench_buf_printf(&r->html, "<div class=headline><b>");
+  report_html_esc(&r->html, cand[0]);
+  bench_buf_printf(&r->html, "</b> does the key work fastest here");
+  bench_buf_printf(&r->md, "**%s** does the key work fastest here", cand[0]);
+  if (nc > 1) {
+    const char *how = lo[1] > 1 ? "a clear lead" : "too close to call";
+    bench_buf_printf(&r->html,
+                     "; the runner-up, <b>%s</b>, costs ×%.2f [95 %% "
+                     "interval %.2f–%.2f] of it: %s.",
+                     cand[1], gm[1], lo[1], hi[1], how);
+    bench_buf_printf(&r->md,
+                     "; the runner-up, **%s**, costs ×%.2f [95 %% interval "
+                     "%.2f–%.2f] of it: %s.",
+                     cand[1], gm[1], lo[1], hi[1], how);
+  }
+  /* Every ranked loop, in order, each with its interval against the
+   * leader: the Python loops included wherever they ran. */
+  bench_buf_printf(&r->html, "<br>Ranking: ");
+  bench_buf_printf(&r->md, "\n\nRanking: ");
+  for (int i = 0; i < nc; i++) {
+    if (i)
+      bench_buf_printf(&r->html, " · %d. <b>%s</b> ×%.2f [%.2f–%.2f]", i + 1,
+                       cand[i], gm[i], lo[i], hi[i]);
+    else
+      bench_buf_printf(&r->html, "1. <b>%s</b> ×1.00", cand[i]);
+    if (i)
+      bench_buf_printf(&r->md, " · %d. **%s** ×%.2f [%.2f–%.2f]", i + 1,
+                       cand[i], gm[i], lo[i], hi[i]);
+    else
+      bench_buf_printf(&r->md, "1. **%s** ×1.00", cand[i]);
+  }
+  bench_buf_printf(&r->md, ".\n\n");
+  bench_buf_printf(&r->html,
+                   "<br><small>Geometric mean over %d key figures (chain "
+                   "n=1000 a=100 with and without timeouts, pingpong, echo "
+                   "100×10 KiB, timer firing, call_soon chain), each "
+                   "against the leader; every loop whose interval is above "
+                   "1 is slower with 95 %% confidence. The verdicts below "
+                   "say how each target stands.",
+                   HEADLINE_NKEYS);
+  /* For reference: the libraries used directly, on the same figures. */
+  const char *dname[REPORT_MAX_IMPL];
+  double dg[REPORT_MAX_IMPL], dlo[REPORT_MAX_IMPL], dhi[REPORT_MAX_IMPL];
+  int nd = 0;
+  for (int i = 0; i < r->nimpls && nd < REPORT_MAX_IMPL; i++) {
+    if (!report_is_direct(r->impls[i]) ||
+        headline_key_pairs(r, r->impls[i], cand[0], &p) != HEADLINE_NKEYS)
+      continue;
+    verdict_gm(&p, &dg[nd], &dlo[nd], &dhi[nd]);
+    dname[nd++] = r->impls[i];
+  }
+  for (int i = 0; i < nd; i++) {
+    bench_buf_printf(&r->html, "%s%s ×%.2f [%.2f–%.2f]",
+                     i ? ", "
+                       : " For reference, "
+                         "the same work written directly against a library: ",
+                     dname[i], dg[i], dlo[i], dhi[i]);
+    bench_buf_printf(&r->md, "%s%s ×%.2f [%.2f–%.2f]",
+                     i ? ", "
+                       : " For reference, the same work written "
+                         "directly against a library: ",
+                     dname[i], dg[i], dlo[i], dhi[i]);
+  }
+  bench_buf_printf(&r->html, "%s", nd ? "." : "");
+  bench_buf_printf(&r->md, "%s", nd ? "." : "");
+  /* A loop without every key figure is not ranked: say so, never drop it
+   * silently. */
+  for (int i = 0; i < nun; i++) {
+    bench_buf_printf(&r->html, "%s%s (no %s figure)",
+                     i ? ", "
+                       : " Not ranked (a key figure missing in this "
+                         "run): ",
+                     unranked[i], unranked_why[i]);
+    bench_buf_printf(&r->md, "%s%s (no %s figure)",
+                     i ? ", "
+                       : " Not ranked (a key figure missing in this "
+                         "run): ",
+                     unranked[i], unranked_why[i]);
+  }
+  bench_buf_printf(&r->html, "%s", nun ? "." : "");
+  bench_buf_printf(&r->md, "%s", nun ? "." : "");
+  if (borrowed_from) {
+    static const char *const note =
+        " The other reference-core rows use %s's figure where this profile "
+        "measured a backend-neutral benchmark on it only (the same core "
+        "code).";
+    bench_buf_printf(&r->html, note, borrowed_from);
+    bench_buf_printf(&r->md, note, borrowed_from);
+  }
+  bench_buf_printf(&r->html, "</small></div>\n");
+  bench_buf_printf(&r->md, "\n\n");
+  char path[4096];
+  snprintf(path, sizeof path, "%s/plots/data/headline.dat", r->dir);
+  FILE *f = fopen(path, "w");
+  if (!f)
+    return;
+  for (int i = 0; i < nc; i++)
+    fprintf(f, "\"%s\" %g %g %g\n", cand[i], gm[i], lo[i], hi[i]);
+  for (int i = 0; i < nd; i++)
+    fprintf(f, "\"%s\" %g %g %g\n", dname[i], dg[i], dlo[i], dhi[i]);
+  fclose(f);
+  bench_buf body = {0};
+  bench_buf_printf(&body,
+                   "%sset title 'cost against %s over the key figures "
+                   "(95%% interval; 1 = as fast, lower is better)' "
+                   "noenhanced\n"
+                   "set style data histograms\n"
+                   "set style histogram errorbars gap 1 lw 1\n"
+                   "set style fill solid 0.8 border -1\nset boxwidth 0.9\n"
+                   "set xtics rotate by -35 noenhanced\nunset key\n"
+                   "set yrange [0:*]\nset ylabel 'cost (×)'\n"
+                   "plot 'data/headline.dat' u 2:3:4:xtic(1) lt 2, 1 lt 9 "
+                   "dt 2 notitle\n",
+                   REPORT_STYLE, cand[0]);
+  int width = 420 + 60 * (nc + nd);
+  /* Short, so the verdicts below it still reach the first screen. */
+  if (report_gnuplot(r, "headline", body.s, width > 1200 ? 1200 : width, 250) ==
+      0)
+    report_embed(r, "headline", "which loop: cost against the fastest");
+  bench_buf_free(&body);
+}

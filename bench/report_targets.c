@@ -1,0 +1,286 @@
+/* report_targets.c — "where we stand": the project's targets against this
+ * run, one verdict row each. Only the list of targets and the figures each
+ * reads live here; how a row is judged and printed is report_verdict.c's,
+ * so a new target is a few lines and never new statistics. */
+#include "bench.h"
+#include "json.h"
+#include "report_int.h"
+
+#include <string.h>
+
+#include <evl/backend.h>
+
+/* Issue 12: the task echo server within 1.05x of the callback server's
+ * requests per second, at the worst connection count. Each repeat ran
+ * both servers back to back (tasks_over_callbacks), so the interval comes
+ * from those paired ratios, inverted into a cost: drift between repeats
+ * does not widen it. The instructions ratio beside is c=100's. */
+static void targets_task_echo(report *r, const char *ref) {
+  verdict_fig f = {0}, one;
+  for (int i = 0; i < r->nrecs; i++) {
+    const report_rec *x = &r->recs[i];
+    if (strcmp(x->type, "measurement") || strcmp(x->bench, "task_echo") ||
+        strcmp(x->metric, "tasks_over_callbacks") || strcmp(x->impl, ref))
+      continue;
+    double v[256];
+    int n = report_repeats(x, v, 256), k = 0;
+    for (int j = 0; j < n; j++)
+      if (v[j] > 0)
+        v[k++] = 1 / v[j];
+    one = (verdict_fig){0};
+    if (k == 0 || bench_boot_ratio(v, k, NULL, 0, &one.lo, &one.hi) < 0)
+      continue;
+    bench_sort(v, k);
+    one.wall = bench_pct_sorted(v, k, 50);
+    one.n = k;
+    if (one.wall > f.wall)
+      f = one;
+  }
+  f.cg = verdict_cg(r, ref, "task_echo_tasks_c100") > 0 &&
+                 verdict_cg(r, ref, "task_echo_callbacks_c100") > 0
+             ? verdict_cg(r, ref, "task_echo_tasks_c100") /
+                   verdict_cg(r, ref, "task_echo_callbacks_c100")
+             : 0;
+  verdict_row(r, "task echo server within 1.05× of the callback echo server",
+              "requests per second, callbacks over tasks, worst connection "
+              "count (paired repeats); instructions: user space, c=100",
+              &f, 1.05);
+}
+
+/* ---- where we stand
+ * ------------------------------------------------------------ */
+#define TARGETS_REF "ref-epoll"
+
+void report_targets(report *r) {
+  const char *ref = TARGETS_REF;
+  report_h2(r, "targets", "Where we stand (targets, not tests)", NULL);
+  static const char *const how =
+      "The project's goals, each a cost ratio (geometric mean where several "
+      "figures count; 1.00 = the same, below 1 = better). Targets about "
+      "user-space work against a library (its own instructions, the same "
+      "system calls) are decided by the callgrind counts: exact, the same "
+      "on every run, so met or not yet; the wall-clock ratio stands beside "
+      "them for reference. So is an O(1) backend's flatness in idle: "
+      "instructions per iteration among 10 000 idle fds against among 100, "
+      "where an O(n) backend's walk over its fds shows (the kernel's side "
+      "of epoll or io_uring is not counted; the wall ratio beside it "
+      "includes it). Targets that include the kernel's work (against raw "
+      "epoll, latency) are decided by the wall-clock ratio's "
+      "95 % bootstrap interval over the repeats, widened by 5 % on each "
+      "side for the drift between runs: met when it lies within the goal, "
+      "not yet when wholly beyond, undecided when it crosses the goal "
+      "(this machine cannot tell). Nothing here is asserted.";
+  bench_buf_printf(&r->html,
+                   "<table><tr><th>target</th><th>figures</th>"
+                   "<th>wall ratio [95 %% interval]</th><th>instructions "
+                   "ratio</th><th>goal</th><th>n</th><th>verdict</th>"
+                   "<th>decided by</th></tr>\n");
+  bench_buf_printf(&r->md, "| target | figures | wall ratio [95 %% interval] "
+                           "| instructions ratio | goal | n | verdict | "
+                           "decided by |\n|---|---|---:|---:|---:|---:|---|---|"
+                           "\n");
+  verdict_pairs p = {0};
+  verdict_fig f;
+  /* Against raw epoll: the kernel's share counts, so wall clock. */
+  static const struct {
+    const char *bench, *metric, *where, *what;
+  } raw_targets[] = {
+      {"chain", "per_event", "timeouts=0 run=warm",
+       "ns per event, warm, every no-timeout configuration"},
+      {"pingpong", "round_trips", "", "round trips per second"},
+      {"echo", "rps", "mode=closed", "requests per second, closed loop"},
+  };
+  for (int k = 0; k < BENCH_COUNT(raw_targets); k++) {
+    char t[128];
+    snprintf(t, sizeof t, "ref-epoll within 1.10× of raw-epoll: %s",
+             raw_targets[k].bench);
+    p.n = 0;
+    verdict_collect(r, &p, ref, raw_targets[k].bench, raw_targets[k].metric,
+                    raw_targets[k].where, BENCH_RAW_NAME);
+    f = (verdict_fig){0};
+    verdict_wall(&p, &f);
+    verdict_row(r, t, raw_targets[k].what, &f, 1.10);
+  }
+  /* Against the leanest library: the same work in user space, so the
+   * callgrind counts decide. */
+  const char *who = "direct";
+  static const char *const chain_to[] = {"chain_timeouts"};
+  p.n = 0;
+  verdict_collect(r, &p, ref, "chain", "per_event",
+                  "n=1000 active=100 timeouts=1 run=warm", NULL);
+  f = (verdict_fig){0};
+  verdict_wall(&p, &f);
+  f.by_cg = 1;
+  f.cg = verdict_cg_vs_best(r, ref, chain_to, 1, &who);
+  char fig[160];
+  snprintf(fig, sizeof fig, "per event, n=1000, a=100; instructions against %s",
+           who);
+  verdict_row(r,
+              "ref-epoll no slower than the fastest direct library: chain "
+              "with timeouts",
+              fig, &f, 1.0);
+  static const char *const tm[] = {"insert", "fire", "cancel", "rearm"};
+  for (int k = 0; k < 4; k++) {
+    char t[128], kase[32];
+    snprintf(t, sizeof t,
+             "ref-epoll no slower than the fastest direct library: timers "
+             "(%s)",
+             tm[k]);
+    snprintf(kase, sizeof kase, "timers_%s", tm[k]);
+    const char *cases[] = {kase};
+    p.n = 0;
+    verdict_collect(r, &p, ref, "timers", tm[k], "", NULL);
+    f = (verdict_fig){0};
+    verdict_wall(&p, &f);
+    f.by_cg = 1;
+    f.cg = verdict_cg_vs_best(r, ref, cases, 1, &who);
+    snprintf(fig, sizeof fig, "per operation; instructions against %s", who);
+    verdict_row(r, t, fig, &f, 1.0);
+  }
+  static const char *const cb_cases[] = {"callbacks_chain", "callbacks_fanout"};
+  p.n = 0;
+  verdict_collect(r, &p, ref, "callbacks", "rate", "", NULL);
+  f = (verdict_fig){0};
+  verdict_wall(&p, &f);
+  f.by_cg = 1;
+  f.cg = verdict_cg_vs_best(r, ref, cb_cases, 2, &who);
+  verdict_row(r,
+              "ref-epoll no slower than the fastest direct library: "
+              "callbacks",
+              "per callback, chain and fan-out (each against the leanest "
+              "library's count)",
+              &f, 1.0);
+  /* Each adapter's tax: native-X against direct-X, with and without
+   * timeouts (issue 10's callgrind targets), wall clock beside. */
+  for (int i = 0; i < r->nimpls; i++) {
+    const char *d = report_direct_of(r, r->impls[i]);
+    if (!d)
+      continue;
+    static const char *const cases[] = {"chain", "chain_timeouts"};
+    for (int k = 0; k < 2; k++) {
+      char t[160], where[96];
+      snprintf(t, sizeof t, "%s within 1.15× of %s: %s", r->impls[i], d,
+               k ? "chain with timeouts" : "chain");
+      snprintf(where, sizeof where, "n=1000 active=100 timeouts=%d run=warm",
+               k);
+      p.n = 0;
+      verdict_collect(r, &p, r->impls[i], "chain", "per_event", where, d);
+      f = (verdict_fig){0};
+      verdict_wall(&p, &f);
+      f.by_cg = 1;
+      f.cg = verdict_cg_vs(r, r->impls[i], d, cases[k]);
+      verdict_row(r, t, "per event, n=1000, a=100, warm", &f, 1.15);
+    }
+  }
+  /* ref-epoll against the leanest library in instructions (issue 10). */
+  static const char *const chain0[] = {"chain"};
+  f = (verdict_fig){0};
+  p.n = 0;
+  verdict_collect(r, &p, ref, "chain", "per_event",
+                  "n=1000 active=100 timeouts=0 run=warm", NULL);
+  verdict_wall(&p, &f);
+  f.by_cg = 1;
+  f.cg = verdict_cg_vs_best(r, ref, chain0, 1, &who);
+  snprintf(fig, sizeof fig,
+           "per event, n=1000, a=100, no timeouts; instructions against %s",
+           who);
+  verdict_row(r, "ref-epoll ≤ the leanest direct library: chain", fig, &f, 1.0);
+  f = (verdict_fig){0};
+  p.n = 0;
+  verdict_collect(r, &p, ref, "chain", "per_event",
+                  "n=1000 active=100 timeouts=1 run=warm", "direct-libev");
+  verdict_wall(&p, &f);
+  f.by_cg = 1;
+  f.cg = verdict_cg_vs(r, ref, "direct-libev", "chain_timeouts");
+  verdict_row(r, "ref-epoll ≤ direct-libev: chain with timeouts",
+              "per event, n=1000, a=100, with timeouts", &f, 1.0);
+  /* echo p99: the worst configuration against the best native library. */
+  double worst = 0, wlo = 0, whi = 0;
+  int nw = 0;
+  for (int i = 0; i < r->nrecs; i++) {
+    const report_rec *x = &r->recs[i];
+    if (strcmp(x->type, "measurement") || strcmp(x->bench, "echo") ||
+        strcmp(x->metric, "p99") || strcmp(x->impl, ref))
+      continue;
+    char w[512];
+    json_to_text(x->params, w, sizeof w);
+    verdict_pairs one = {0};
+    verdict_add(&one, x, report_best_native(r, "echo", "p99", w));
+    double g, lo, hi;
+    if (verdict_gm(&one, &g, &lo, &hi) && g > worst) {
+      worst = g;
+      wlo = lo;
+      whi = hi;
+    }
+    nw += one.n;
+  }
+  f = (verdict_fig){worst, wlo, whi, nw, 0, 0, 0};
+  verdict_row(r, "echo p99 latency no worse than any native library",
+              "p99, worst configuration, against the best native", &f, 1.0);
+  targets_task_echo(r, ref);
+  /* O(1) backends flat: judged by the backend's O1 bit, never its name. */
+  for (int k = 0; k < r->nimpls; k++) {
+    const report_rec *lo = NULL, *hi = NULL;
+    for (int i = 0; i < r->nrecs; i++) {
+      const report_rec *x = &r->recs[i];
+      if (strcmp(x->type, "measurement") || strcmp(x->bench, "idle") ||
+          strcmp(x->impl, r->impls[k]))
+        continue;
+      double nn = json_num(x->params, "n", 0);
+      if (nn >= 100 && (!lo || nn < json_num(lo->params, "n", 0)))
+        lo = x;
+      if (!hi || nn > json_num(hi->params, "n", 0))
+        hi = x;
+    }
+    if (!lo || !hi || lo == hi || report_is_baseline(r->impls[k]))
+      continue;
+    const evl_backend_ops *be = NULL;
+    char err[160];
+    if (evl_backend_lookup(lo->backend, &be, err, sizeof err) < 0 ||
+        !(be->features & EVL_BF_O1))
+      continue;
+    /* A complexity claim is judged on a count that does not move between
+     * runs: user-space instructions per iteration among 10 000 idle fds
+     * against among 100 (wall time on 40 ms of idle iterations moves by
+     * a third between runs). An O(n) backend walks its fds in user space
+     * (poll's array, select's sets) and shows here; the kernel's side of
+     * an O(1) interface (epoll, io_uring: O(ready)) is not counted, and
+     * the wall ratio beside it still includes it. */
+    char t[128], fg[200];
+    snprintf(t, sizeof t, "O(1) backend flat in idle: %s", r->impls[k]);
+    snprintf(fg, sizeof fg,
+             "instructions per iteration, n=10000 against 100 (user space "
+             "only); wall: n=%g against %g",
+             json_num(hi->params, "n", 0), json_num(lo->params, "n", 0));
+    verdict_pairs one = {0};
+    verdict_add(&one, hi, lo);
+    f = (verdict_fig){0};
+    verdict_wall(&one, &f);
+    double big = verdict_cg(r, r->impls[k], "idle_10000"),
+           small = verdict_cg(r, r->impls[k], "idle_100");
+    f.by_cg = 1;
+    f.cg = big > 0 && small > 0 ? big / small : 0;
+    verdict_row(r, t, fg, &f, 1.2);
+  }
+  /* Heap bytes do not depend on timing: exact. */
+  static const struct {
+    const char *where, *target, *what;
+  } mem[] = {
+      {"what=per_timer", "fewer bytes per timer than the libraries",
+       "heap bytes per pending timer"},
+      {"what=per_fd", "fewer bytes per fd than the libraries",
+       "heap bytes per registered fd"},
+  };
+  for (int k = 0; k < BENCH_COUNT(mem); k++) {
+    p.n = 0;
+    verdict_collect(r, &p, ref, "memory", "bytes", mem[k].where, NULL);
+    f = (verdict_fig){0};
+    verdict_wall(&p, &f);
+    f.exact_wall = 1;
+    verdict_row(r, mem[k].target, mem[k].what, &f, 1.0);
+  }
+  bench_buf_printf(&r->html, "</table>\n");
+  bench_buf_printf(&r->md, "\n");
+  /* After the table, so the verdicts themselves reach the first screen. */
+  report_para(r, how);
+}
