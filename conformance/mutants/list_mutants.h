@@ -44,6 +44,25 @@
     "stop() ends the batch at once; the rest waits for the next run", "")      \
   X(rearm_new_handle, SAMPLE, "S15", "s15_rearm_keeps_handle",                 \
     "rearm is cancel plus a new timer: the old handle is dead", "")            \
+  X(heap_down_only, SAMPLE, "S2", "s2_order_after_cancels",                    \
+    "cancel fills the heap hole with the last timer, sifted down only",        \
+    "joyent/libuv#1284, lf-lang/reactor-uc#395")                               \
+  X(timers_before_io, SAMPLE, "S1", "s1_ready_before_due_timer",               \
+    "due timers are queued before the ready watchers of the iteration", "")    \
+  X(oneshot_reader, SAMPLE, "S6", "s6_reader_level_triggered",                 \
+    "a reader is reported once, until added again", "")                        \
+  X(io_no_generation, SAMPLE, "S6", "s6_replace*",                             \
+    "an I/O event calls whichever callback the fd has when it runs", "")       \
+  X(posts_lifo, SAMPLE, "S9", "s9_posts_4096",                                 \
+    "posts waiting are taken newest first", "")                                \
+  X(nested_run_ok, SAMPLE, "S7", "s7_nested_run",                              \
+    "run inside a callback returns 0 at once instead of -EBUSY",               \
+    "re-entrant runs: erdewit/nest_asyncio#17")                                \
+  X(close_leaks_fd, SAMPLE, "S8", "s8_close_releases_fds",                     \
+    "close leaves a duplicate of the wake pipe open",                          \
+    "Qihoo360/evpp#23, nats-io/nats.c#376")                                    \
+  X(call_soon_after_close, SAMPLE, "S8", "s8_calls_after_close",               \
+    "call_soon on a closed loop returns 0 instead of EVL_ECLOSED", "")         \
   X(signal_once, REF, "S12", "s12_two_loops",                                  \
     "a signal handler runs for the first delivery only",                       \
     "libuv#1106 (SA_RESETHAND one-shot mode)")                                 \

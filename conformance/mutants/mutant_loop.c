@@ -19,9 +19,11 @@ struct evl_loop;
 static void mut_run_batch(evl_kit *k);
 static int mut_io_ready(evl_kit *k, int fd, unsigned events);
 static int mut_post(evl_kit *k, evl_cb cb, void *arg);
+static int mut_take_posts(evl_kit *k);
 static int mut_poll(struct evl_loop *loop, struct pollfd *fds, nfds_t n,
                     int ms);
 #define evl_kit_run_batch mut_run_batch
+#define evl_kit_take_posts mut_take_posts
 #define evl_kit_io_ready mut_io_ready
 #define evl_kit_post mut_post
 #define poll(fds, n, ms) mut_poll(loop, fds, n, ms)
@@ -29,6 +31,7 @@ static int mut_poll(struct evl_loop *loop, struct pollfd *fds, nfds_t n,
 #include "../../impls/sample/sample_loop.c"
 #undef evl_impl_plugin
 #undef poll
+#undef evl_kit_take_posts
 #undef evl_kit_post
 #undef evl_kit_io_ready
 #undef evl_kit_run_batch
@@ -37,10 +40,14 @@ const evl_impl_ops *evl_impl_plugin(void);
 
 /* ---------------------------------------------------------------- kit */
 
-/* The kit's batch, with three bugs: a batch that also runs what it queues
- * (soon_same_batch), one that stops at stop() (stop_mid_batch), and I/O
+/* The kit's batch, with its bugs: a batch that also runs what it queues
+ * (soon_same_batch), one that stops at stop() (stop_mid_batch), I/O
  * entries that call the callback seen when the event was collected
- * (removed_reader_called; mut_io_ready keeps it in the entry). */
+ * (removed_reader_called; mut_io_ready keeps it in the entry) or whatever
+ * callback is there now (io_no_generation), and a reader muted once it ran
+ * (oneshot_reader; mut_poll leaves it out). */
+static unsigned char muted[1 << 16];
+
 static void mut_run_batch(evl_kit *k) {
   evl_loop *loop = (evl_loop *)(void *)k; /* k is its first member */
   for (uint32_t n = k->count; ON(soon_same_batch) ? k->count > 0 : n > 0; n--) {
@@ -67,15 +74,26 @@ static void mut_run_batch(evl_kit *k) {
     } else if (e.fd < k->nfds) {
       evl_kit_watcher *w =
           e.kind == EVL_KIT_E_READ ? &k->fds[e.fd].r : &k->fds[e.fd].w;
-      if (w->cb && w->gen == e.stamp) {
+      if (w->cb && (ON(io_no_generation) || w->gen == e.stamp)) {
         k->callbacks++;
+        if (ON(oneshot_reader) && e.kind == EVL_KIT_E_READ &&
+            e.fd < (int)sizeof muted)
+          muted[e.fd] = 1;
         w->cb(e.fd, e.events, w->arg);
       }
     }
   }
 }
 
+static int due_first; /* timers_before_io: set by each wait */
+
 static int mut_io_ready(evl_kit *k, int fd, unsigned events) {
+  if (ON(timers_before_io) && due_first) {
+    due_first = 0;
+    int rc = evl_kit_queue_due(k, ((evl_loop *)(void *)k)->now);
+    if (rc < 0)
+      return rc;
+  }
   uint32_t before = k->count;
   int rc = evl_kit_io_ready(k, fd, events);
   if (!ON(removed_reader_called))
@@ -117,7 +135,38 @@ static int mut_post(evl_kit *k, evl_cb cb, void *arg) {
   return rc;
 }
 
+/* posts_lifo: the posts waiting are taken newest first (a lock-free stack
+ * used as the queue, never reversed). */
+static int mut_take_posts(evl_kit *k) {
+  if (!ON(posts_lifo))
+    return evl_kit_take_posts(k);
+  char buf[64];
+  while (read(k->wake_rd, buf, sizeof buf) > 0)
+    ;
+  pthread_mutex_lock(&k->lock);
+  int rc = evl_kit_reserve(k, (uint32_t)k->nposts);
+  evl_kit_post_ent *posts = rc == 0 ? k->posts : NULL;
+  size_t n = rc == 0 ? k->nposts : 0;
+  if (rc == 0) {
+    k->posts = NULL;
+    k->nposts = k->capposts = 0;
+    k->wake_pending = 0;
+  }
+  pthread_mutex_unlock(&k->lock);
+  for (size_t i = n; i-- > 0;)
+    evl_kit_push(k, (evl_kit_entry){.kind = EVL_KIT_E_POST,
+                                    .cb = posts[i].cb,
+                                    .arg = posts[i].arg});
+  free(posts);
+  return rc;
+}
+
 static int mut_poll(evl_loop *loop, struct pollfd *fds, nfds_t n, int ms) {
+  due_first = 1;
+  if (ON(oneshot_reader))
+    for (nfds_t i = 1; i < n; i++)
+      if (fds[i].fd < (int)sizeof muted && muted[fds[i].fd])
+        fds[i].events &= (short)~POLLIN;
   int got = poll(fds, n, ms);
   if (ON(threadsafe_no_wake) && got >= 0 && !fds[0].revents &&
       evl_kit_posts_waiting(&loop->k)) {
@@ -176,6 +225,16 @@ static int mut_cancel(evl_loop *loop, evl_handle h) {
   if (ON(cancel_queued_timer) && i >= 0 &&
       k->slots[i].state == EVL_KIT_QUEUED && k->slots[i].is_timer)
     return 0; /* "it is not in the heap any more": nothing done */
+  if (ON(heap_down_only) && i >= 0 && k->slots[i].state == EVL_KIT_TIMER) {
+    /* The last element fills the hole and is only sifted down. */
+    uint32_t pos = k->slots[i].heap, last = k->heap[--k->nheap];
+    if (pos != k->nheap) {
+      evl_kit_heap_set(k, pos, last);
+      evl_kit_heap_down(k, pos);
+    }
+    evl_kit_slot_free(k, (uint32_t)i);
+    return 0;
+  }
   uint64_t low = h & EVL_KIT_MAX_SLOTS;
   if (ON(stale_handle_cancel) && i < 0 && low > 0 && low <= k->nslots &&
       ((h >> 24) & 0xff) == k->tag)
@@ -205,6 +264,29 @@ static int mut_rearm(evl_loop *loop, evl_handle h, int64_t delay) {
   return mut_rearm_at(loop, h, evl_kit_deadline(delay));
 }
 
+static int mut_add_reader(evl_loop *loop, int fd, evl_io_cb cb, void *arg) {
+  int rc = base->add_reader(loop, fd, cb, arg);
+  if (rc == 0 && fd < (int)sizeof muted)
+    muted[fd] = 0;
+  return rc;
+}
+
+/* call_soon_after_close: a closed loop takes the callback (and never runs
+ * it) instead of answering EVL_ECLOSED. */
+static int mut_call_soon(evl_loop *loop, evl_cb cb, void *arg,
+                         evl_handle *out) {
+  if (ON(call_soon_after_close) && loop && loop->closed && cb)
+    return 0;
+  return base->call_soon(loop, cb, arg, out);
+}
+
+/* close_leaks_fd: close forgets a duplicate of the wake pipe it made. */
+static int mut_loop_close(evl_loop *loop) {
+  if (ON(close_leaks_fd) && loop && !loop->closed && !loop->running)
+    (void)fcntl(loop->k.wake_rd, F_DUPFD_CLOEXEC, 0);
+  return base->loop_close(loop);
+}
+
 static int mut_remove_reader(evl_loop *loop, int fd) {
   int rc = base->remove_reader(loop, fd);
   return ON(remove_returns_1) && rc == 0 ? 1 : rc;
@@ -221,6 +303,8 @@ static const evl_loop *stale_loop;
 static uint64_t stale_now;
 
 static int mut_run(evl_loop *loop, int (*run)(evl_loop *)) {
+  if (ON(nested_run_ok) && loop && !loop->closed && loop->running)
+    return 0; /* "already running": nothing to do */
   if (loop && !loop->closed && !loop->running) {
     stale_loop = loop;
     stale_now = evl_kit_now();
@@ -261,7 +345,10 @@ const evl_impl_ops *evl_impl_plugin(void) {
   ops = *base;
   ops.name = names[M_THIS];
   ops.description = descs[M_THIS];
+  ops.loop_close = mut_loop_close;
+  ops.call_soon = mut_call_soon;
   ops.call_at = mut_call_at;
+  ops.add_reader = mut_add_reader;
   ops.call_later = mut_call_later;
   ops.cancel = mut_cancel;
   ops.rearm = mut_rearm;
