@@ -116,7 +116,12 @@ void test_s3_idle_sleeps(evl_tctx *t) {
   if (s3.early)
     T_FAIL(t, "a 200 ms timer fired %llu ns early",
            (unsigned long long)s3.early_by);
-  T_LE(t, "backend waits in 200 ms of idling beside an idle reader", 3,
+  /* S3 bounds the waits only for a 10 ms timer (3); for longer ones it
+   * says the loop sleeps. A loop may wake early now and then (a spurious
+   * wakeup, a cap on its wait) and wait again for the rest; one that
+   * spins, or returns at once for the idle reader, waits thousands of
+   * times in 200 ms. */
+  T_LE(t, "backend waits in 200 ms of idling beside an idle reader", 10,
        s3.max_waits);
   st_free(t, s3.loop);
   t_close(p[0]);
