@@ -63,6 +63,8 @@
     "Qihoo360/evpp#23, nats-io/nats.c#376")                                    \
   X(call_soon_after_close, SAMPLE, "S8", "s8_calls_after_close",               \
     "call_soon on a closed loop returns 0 instead of EVL_ECLOSED", "")         \
+  X(idle_spin, SAMPLE, "S3", "s3_idle_sleeps",                                 \
+    "with any fd watched, the wait never blocks (polls with timeout 0)", "")   \
   X(signal_once, REF, "S12", "s12_two_loops",                                  \
     "a signal handler runs for the first delivery only",                       \
     "libuv#1106 (SA_RESETHAND one-shot mode)")                                 \

@@ -21,6 +21,13 @@
   X(huge_refused, "delays beyond 2^60 ns refused with -ERANGE / -EOVERFLOW",   \
     "S2: a huge delay is accepted or refused with -EINVAL, -ERANGE or "        \
     "-EOVERFLOW")                                                              \
+  X(early_wakeup,                                                              \
+    "a wait of 8 ms or more wakes empty halfway, then waits again",            \
+    "S3: at most 3 waits for a 10 ms timer; no spinning")                      \
+  X(reuse_refused,                                                             \
+    "an add on a reused number whose old watcher was never "                   \
+    "removed is refused with -EEXIST",                                         \
+    "S6: adding for the new file works or returns an error")                   \
   X(io_reverse, "ready fds queued in descending fd order",                     \
     "S1/S6: no order among ready watchers of one iteration")
 #endif

@@ -163,6 +163,8 @@ static int mut_take_posts(evl_kit *k) {
 
 static int mut_poll(evl_loop *loop, struct pollfd *fds, nfds_t n, int ms) {
   due_first = 1;
+  if (ON(idle_spin) && n > 1)
+    ms = 0; /* idle_spin: a watched fd counts as work to do */
   if (ON(oneshot_reader))
     for (nfds_t i = 1; i < n; i++)
       if (fds[i].fd < (int)sizeof muted && muted[fds[i].fd])

@@ -6,6 +6,7 @@
  * poll(2) call, and every one is compiled into every build. */
 #define _GNU_SOURCE
 #include <poll.h>
+#include <sys/stat.h>
 
 #include <evl/impl.h>
 #include <evl/kit.h>
@@ -33,13 +34,16 @@ const evl_impl_ops *evl_impl_plugin(void);
 
 /* ---------------------------------------------------------------- wait */
 
-/* coarse_timer: a 4 ms tick. wait_slices: at most 2 ms per poll(2), the
- * whole wait still one wait of the loop's. io_reverse: the watched fds
- * (after fds[0], the wake fd) in reverse, so ready ones queue last fd
- * first. */
+/* coarse_timer: a 4 ms tick. early_wakeup: a wait of 8 ms or more ends,
+ * empty, halfway (a spurious wakeup; the loop waits again for the rest).
+ * wait_slices: at most 2 ms per poll(2), the whole wait still one wait of the
+ * loop's. io_reverse: the watched fds (after fds[0], the wake fd) in reverse,
+ * so ready ones queue last fd first. */
 static int var_poll(struct pollfd *fds, nfds_t n, int ms) {
   if (ON(coarse_timer) && ms > 0 && ms < INT_MAX - 4)
     ms = (ms + 3) / 4 * 4;
+  if (ON(early_wakeup) && ms >= 8)
+    ms /= 2;
   if (ON(io_reverse))
     for (nfds_t i = 1, j = n - 1; i < j; i++, j--) {
       struct pollfd t = fds[i];
@@ -123,6 +127,38 @@ static int var_rearm_at(evl_loop *loop, evl_handle h, uint64_t when) {
   return base->rearm_at(loop, dec(h), when);
 }
 
+/* reuse_refused: an add on a number whose watcher was left by a closed
+ * file (the number now names another file) is refused with -EEXIST
+ * instead of replacing it. */
+static struct {
+  dev_t dev;
+  ino_t ino;
+} ident[1 << 16];
+
+static int var_add_io(evl_loop *loop, int fd, evl_io_cb cb, void *arg,
+                      int (*add)(evl_loop *, int, evl_io_cb, void *)) {
+  struct stat st;
+  int known = ON(reuse_refused) && loop && !loop->closed && fd >= 0 &&
+              fd < (int)(sizeof ident / sizeof ident[0]) && fstat(fd, &st) == 0;
+  if (known && evl_kit_interest(&loop->k, fd) &&
+      (ident[fd].dev != st.st_dev || ident[fd].ino != st.st_ino))
+    return -EEXIST;
+  int rc = add(loop, fd, cb, arg);
+  if (rc == 0 && known) {
+    ident[fd].dev = st.st_dev;
+    ident[fd].ino = st.st_ino;
+  }
+  return rc;
+}
+
+static int var_add_reader(evl_loop *loop, int fd, evl_io_cb cb, void *arg) {
+  return var_add_io(loop, fd, cb, arg, base->add_reader);
+}
+
+static int var_add_writer(evl_loop *loop, int fd, evl_io_cb cb, void *arg) {
+  return var_add_io(loop, fd, cb, arg, base->add_writer);
+}
+
 /* ---------------------------------------------------------------- table */
 
 #define V_NAME(name, ...) [V_##name] = "variant-" #name,
@@ -143,5 +179,7 @@ const evl_impl_ops *evl_impl_plugin(void) {
   ops.cancel = var_cancel;
   ops.rearm = var_rearm;
   ops.rearm_at = var_rearm_at;
+  ops.add_reader = var_add_reader;
+  ops.add_writer = var_add_writer;
   return &ops;
 }
