@@ -108,11 +108,25 @@ static const evl_deviation pyl_dev_uvloop[] = {
      "timers are whole ms of libuv's cached uv_now (CLOCK_MONOTONIC_COARSE, "
      "refreshed once per iteration), delays rounded to the nearest ms: a "
      "timer can run up to about 1 ms before its deadline"},
-    {"s2_equal_*",
-     "the timers can run up to about 1 ms before their common deadline "
-     "(see s2_never_early)"},
+    {"s2_equal_deadline_order",
+     "call_at(when) reads libuv's clock twice: time() for the delay (when "
+     "minus uv_now, rounded to whole ms), then UVTimer.start's "
+     "uv_update_time for the uv_now the delay is added to; each ms the "
+     "clock moves between the two reads puts the timer 1 ms after when, so "
+     "timers given one deadline get different ones and run out of "
+     "scheduling order (impls/python_uvloop_bugs.md, 6); and the rounded "
+     "delay can run a timer up to about 1 ms early (see s2_never_early)"},
+    {"s2_due_together_order",
+     "deadlines 1 ms apart: a call_at lands as many ms after its deadline "
+     "as the clock moved inside the call (see s2_equal_deadline_order), "
+     "behind a timer with a later deadline once that is 2 ms or more, as "
+     "when the thread is preempted there"},
+    {"s15_rearm_equal_deadline_order",
+     "rearm_at is cancel plus a new call_at, and call_at's timers given "
+     "one deadline can get different ones (see s2_equal_deadline_order)"},
     {"s4_cancel_keeps_equal_order",
-     "equal deadlines on uvloop (see s2_equal_*), and a call_at whose "
+     "equal deadlines on uvloop (see s2_equal_deadline_order), and a "
+     "call_at whose "
      "deadline has passed is a call_soon, which runs in another queue than "
      "the timers of the same deadline"},
     {"s2_deadline_order_shuffled",
@@ -231,6 +245,11 @@ static const evl_check_deviation pyl_checks_uvloop[] = {
     {"s2_huge_delay", "never_early",
      "the 20 ms timer beside the huge ones can run up to about 1 ms early "
      "(see s2_never_early); the huge timers themselves are still checked"},
+    {"s4_cancel_in_batch_timer", "scheduling_order",
+     "the four call_at timers of one deadline can get different ones "
+     "(call_at reads the clock twice, see s2_equal_deadline_order): the "
+     "canceller then runs after its victim or in a later batch, and the "
+     "in-batch cancel is not reached"},
     {NULL, NULL, NULL},
 };
 
