@@ -79,6 +79,8 @@ typedef struct runner_opts {
   int nbackends, nimpls;
   char **filters;
   int nfilters;
+  char **skip_impls; /* --skip-impl: globs left out of the default run */
+  int nskip_impls;
   int list, list_backends, list_impls, tap, json, verbose, jobs;
   const char *junit;
   double scale; /* EVL_TEST_TIMEOUT_SCALE, >= 1 */

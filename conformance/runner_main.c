@@ -85,6 +85,8 @@ static void runner_usage(FILE *f) {
       "  --seed S                the scenarios' seed (default 1)\n"
       "  --filter GLOB           only tests whose name or rule matches "
       "(repeatable)\n"
+      "  --skip-impl GLOB        leave the implementations whose name matches\n"
+      "                          out of the default run (repeatable)\n"
       "  --list                  list the tests and exit\n"
       "  --list-backends         list backends, features and probe status\n"
       "  --list-impls            list implementations and their deviations\n"
@@ -129,6 +131,7 @@ int main(int argc, char **argv) {
     O_DIFF,
     O_SEED,
     O_FILTER,
+    O_SKIP_IMPL,
     O_JUNIT,
   };
   static const struct option longopts[] = {
@@ -138,6 +141,7 @@ int main(int argc, char **argv) {
       {"differential", required_argument, NULL, O_DIFF},
       {"seed", required_argument, NULL, O_SEED},
       {"filter", required_argument, NULL, O_FILTER},
+      {"skip-impl", required_argument, NULL, O_SKIP_IMPL},
       /* Switches: getopt_long sets the field to 1 itself (returns 0). */
       {"list", no_argument, &state.opt.list, 1},
       {"list-backends", no_argument, &state.opt.list_backends, 1},
@@ -181,6 +185,9 @@ int main(int argc, char **argv) {
     }
     case O_FILTER:
       runner_push(&R->opt.filters, &R->opt.nfilters, optarg);
+      break;
+    case O_SKIP_IMPL:
+      runner_push(&R->opt.skip_impls, &R->opt.nskip_impls, optarg);
       break;
     case 0: /* a switch, already set */
       break;

@@ -227,8 +227,13 @@ void runner_build_targets(runner *R, int want_backends, int want_impls) {
     for (; b && *b; b++)
       runner_add_target(R, TGT_BACKEND, *b, 0);
     const char *const *im = want_impls ? evl_impl_names() : NULL;
-    for (; im && *im; im++)
-      runner_add_target(R, TGT_IMPL, *im, 0);
+    for (; im && *im; im++) {
+      int skip = 0;
+      for (int i = 0; i < R->opt.nskip_impls && !skip; i++)
+        skip = fnmatch(R->opt.skip_impls[i], *im, 0) == 0;
+      if (!skip)
+        runner_add_target(R, TGT_IMPL, *im, 0);
+    }
     return;
   }
   for (int i = 0; i < R->opt.nbackends && want_backends; i++)
