@@ -272,15 +272,15 @@ $(O)/fixtures/perprocess_%.so: conformance/fixtures/perprocess_loop.c impls/samp
 $(O)/fixtures/bad_%.so: conformance/fixtures/bad_plugin.c core/include/evl/*.h
 	@mkdir -p $(@D)
 	$(CC) -shared -Icore/include -DBAD_$* $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
-# A mutant carries its own copy of the reference core (rows based on REF
-# wrap it), bound to itself by -Bsymbolic as the modules are.
+# A mutant or variant carries its own copy of the reference core (rows
+# based on REF wrap it), bound to itself by -Bsymbolic as the modules are.
 MUTANT_SRC := conformance/mutants/mutant_loop.c conformance/mutants/mutant_ref.c
 $(O)/mutants/mutant_%.so: $(MUTANT_SRC) conformance/mutants/mutant.h conformance/mutants/list_mutants.h impls/sample/sample_loop.c core/include/evl/*.h $(O)/libevl.a
 	@mkdir -p $(@D)
 	$(CC) -shared -Wl,-Bsymbolic -Icore/include -DMUTANT=$* $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(MUTANT_SRC) $(O)/libevl.a $(ALL_LDLIBS)
-$(O)/mutants/variant_%.so: conformance/mutants/variant_loop.c conformance/mutants/list_variants.h impls/sample/sample_loop.c core/include/evl/*.h
+$(O)/mutants/variant_%.so: conformance/mutants/variant_loop.c conformance/mutants/list_variants.h impls/sample/sample_loop.c core/include/evl/*.h $(O)/libevl.a
 	@mkdir -p $(@D)
-	$(CC) -shared -Icore/include -DVARIANT=$* $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
+	$(CC) -shared -Wl,-Bsymbolic -Icore/include -DVARIANT=$* $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(O)/libevl.a $(ALL_LDLIBS)
 
 define module_rule
 $(O)/modules/evl-$(1).so: $(SRC_$(1)) core/include/evl/*.h core/*.h $(wildcard backends/*.h impls/*.h)

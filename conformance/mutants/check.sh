@@ -8,8 +8,9 @@
 #     the contract allows) must pass the whole suite.
 #
 # The mutants run in the background, one test at a time each, while the
-# variants run: s9_post_wakes_blocked_loop takes 10 s to catch a post that
-# does not wake the loop (its safety net), the rest about 10 s together.
+# variants run one after the other: s9_post_wakes_blocked_loop takes 10 s
+# to catch a post that does not wake the loop (its safety net), the
+# variants about 1.5 s each.
 # One line each; exit status 1 if a mutant survives or a variant is blamed.
 # usage: bash conformance/mutants/check.sh BUILDDIR
 set -u

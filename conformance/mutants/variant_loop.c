@@ -24,10 +24,13 @@ enum { EVL_VARIANT_LIST(V_ENUM) V_COUNT };
 #define ON(name) (V_CAT(V_, VARIANT) == V_##name)
 
 static int var_poll(struct pollfd *fds, nfds_t n, int ms);
+static int var_io_ready(evl_kit *k, int fd, unsigned events);
 #define poll(fds, n, ms) var_poll(fds, n, ms)
+#define evl_kit_io_ready var_io_ready
 #define evl_impl_plugin variant_base_plugin
 #include "../../impls/sample/sample_loop.c"
 #undef evl_impl_plugin
+#undef evl_kit_io_ready
 #undef poll
 
 const evl_impl_ops *evl_impl_plugin(void);
@@ -62,6 +65,27 @@ static int var_poll(struct pollfd *fds, nfds_t n, int ms) {
     if (got != 0 || now >= end)
       return got;
   }
+}
+
+/* bare_events: a callback gets only its direction, EVL_READ or EVL_WRITE,
+ * never HUP, ERR or RDHUP (asyncio passes no mask at all); EOF and EPIPE
+ * show in the read and write themselves. writer_first: an fd's writer is
+ * queued before its reader. */
+static int var_io_ready(evl_kit *k, int fd, unsigned events) {
+  uint32_t before = k->count;
+  int rc = evl_kit_io_ready(k, fd, events);
+  evl_kit_entry *e[2] = {NULL, NULL};
+  for (uint32_t i = before; i < k->count && i < before + 2; i++)
+    e[i - before] = &k->ring[(k->head + i) & (k->capring - 1)];
+  for (int i = 0; i < 2 && ON(bare_events); i++)
+    if (e[i])
+      e[i]->events &= EVL_READ | EVL_WRITE;
+  if (ON(writer_first) && e[1]) {
+    evl_kit_entry t = *e[0];
+    *e[0] = *e[1];
+    *e[1] = t;
+  }
+  return rc;
 }
 
 /* ---------------------------------------------------------------- ops */
@@ -161,14 +185,42 @@ static int var_add_writer(evl_loop *loop, int fd, evl_io_cb cb, void *arg) {
 
 /* ---------------------------------------------------------------- table */
 
+/* executor_one_worker (REF): every loop's executor gets one worker. The
+ * config is copied only up to its size; a short or refused one goes to the
+ * core as it is, which answers for it (S8). */
+static int var_loop_new(const void *data, const evl_impl_config *cfg,
+                        evl_loop **out) {
+  evl_impl_config c = {.size = sizeof c};
+  if (cfg && cfg->size < sizeof cfg->size)
+    return base->loop_new(data, cfg, out);
+  if (cfg)
+    memcpy(&c, cfg, cfg->size < sizeof c ? cfg->size : sizeof c);
+  c.size = sizeof c;
+  c.executor_threads = 1;
+  return base->loop_new(data, &c, out);
+}
+
 #define V_NAME(name, ...) [V_##name] = "variant-" #name,
-#define V_DESC(name, desc, ...) [V_##name] = desc,
+#define V_DESC(name, base, desc, ...) [V_##name] = desc,
+#define V_BASE(name, base, ...) [V_##name] = V_BASE_##base,
+enum { V_BASE_SAMPLE, V_BASE_REF };
 static const char *const names[] = {EVL_VARIANT_LIST(V_NAME)};
 static const char *const descs[] = {EVL_VARIANT_LIST(V_DESC)};
+static const int bases[] = {EVL_VARIANT_LIST(V_BASE)};
 
 static evl_impl_ops ops;
 
 const evl_impl_ops *evl_impl_plugin(void) {
+  if (bases[V_CAT(V_, VARIANT)] == V_BASE_REF) {
+    char err[256];
+    if (evl_impl_ref("epoll", &base, err, sizeof err) < 0)
+      return NULL;
+    ops = *base;
+    ops.name = names[V_CAT(V_, VARIANT)];
+    ops.description = descs[V_CAT(V_, VARIANT)];
+    ops.loop_new = var_loop_new;
+    return &ops;
+  }
   base = variant_base_plugin();
   ops = *base;
   ops.name = names[V_CAT(V_, VARIANT)];
