@@ -79,9 +79,17 @@ static void runner_drain(runner_job *j) {
 /* The first line of a sanitizer's report, which says what went wrong, for
  * a test process that died without a result. */
 static const char *runner_sanitizer_line(const char *out) {
+  /* LeakSanitizer's own failures ("Tracer caught signal 11", then "has
+   * encountered a fatal error") end the test with status 1 and no ERROR
+   * line: named here, they are not mistaken for the test's exit. */
   static const char *const marks[] = {
-      "runtime error:", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
-      "WARNING: ThreadSanitizer", "stack overflow in task"};
+      "runtime error:",
+      "ERROR: AddressSanitizer",
+      "ERROR: LeakSanitizer",
+      "WARNING: ThreadSanitizer",
+      "stack overflow in task",
+      "Tracer caught signal",
+      "LeakSanitizer has encountered a fatal error"};
   const char *best = NULL;
   for (size_t i = 0; out && i < sizeof marks / sizeof marks[0]; i++) {
     const char *m = strstr(out, marks[i]);
