@@ -65,6 +65,8 @@
     "call_soon on a closed loop returns 0 instead of EVL_ECLOSED", "")         \
   X(idle_spin, SAMPLE, "S3", "s3_idle_sleeps",                                 \
     "with any fd watched, the wait never blocks (polls with timeout 0)", "")   \
+  X(report_error_swallowed, SAMPLE, "S10", "s10_report_error_handler",         \
+    "report_error returns 0 and never reaches the handler", "")                \
   X(signal_once, REF, "S12", "s12_two_loops",                                  \
     "a signal handler runs for the first delivery only",                       \
     "libuv#1106 (SA_RESETHAND one-shot mode)")                                 \
@@ -75,5 +77,7 @@
     "run_until_complete returns 0 when the loop stopped first",                \
     "beeware/gbulb#10, python/cpython#74608")                                  \
   X(executor_inline, REF, "S14", "s14_loop_thread",                            \
-    "run_in_executor runs the job inline on the loop thread", "")
+    "run_in_executor runs the job inline on the loop thread", "")              \
+  X(after_fork_noop, REF, "S16", "s16_*",                                      \
+    "loop_after_fork returns 0 and rebuilds nothing", "")
 #endif

@@ -282,6 +282,13 @@ static int mut_call_soon(evl_loop *loop, evl_cb cb, void *arg,
   return base->call_soon(loop, cb, arg, out);
 }
 
+/* report_error_swallowed: the report is accepted and goes nowhere. */
+static int mut_report_error(evl_loop *loop, int code, const char *message) {
+  if (ON(report_error_swallowed) && loop && !loop->closed)
+    return 0;
+  return base->report_error(loop, code, message);
+}
+
 /* close_leaks_fd: close forgets a duplicate of the wake pipe it made. */
 static int mut_loop_close(evl_loop *loop) {
   if (ON(close_leaks_fd) && loop && !loop->closed && !loop->running)
@@ -349,6 +356,7 @@ const evl_impl_ops *evl_impl_plugin(void) {
   ops.description = descs[M_THIS];
   ops.loop_close = mut_loop_close;
   ops.call_soon = mut_call_soon;
+  ops.report_error = mut_report_error;
   ops.call_at = mut_call_at;
   ops.add_reader = mut_add_reader;
   ops.call_later = mut_call_later;

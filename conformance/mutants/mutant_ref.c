@@ -170,6 +170,13 @@ static int ref_run_in_executor(evl_loop *loop, evl_work_fn fn, void *arg,
   return 0;
 }
 
+/* ---------------------------------------------------------------- fork */
+
+/* after_fork_noop: loop_after_fork says 0 and rebuilds nothing. */
+static int ref_loop_after_fork(evl_loop *loop) {
+  return ON(after_fork_noop) ? 0 : base->loop_after_fork(loop);
+}
+
 /* ---------------------------------------------------------------- table */
 
 static evl_impl_ops ops;
@@ -191,5 +198,6 @@ const evl_impl_ops *mutant_ref_plugin(const char *name, const char *desc) {
   ops.future_cancel = ref_future_cancel;
   ops.run_until_complete = ref_run_until_complete;
   ops.run_in_executor = ref_run_in_executor;
+  ops.loop_after_fork = ref_loop_after_fork;
   return &ops;
 }
