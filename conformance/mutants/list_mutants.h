@@ -78,6 +78,8 @@
     "beeware/gbulb#10, python/cpython#74608")                                  \
   X(executor_inline, REF, "S14", "s14_loop_thread",                            \
     "run_in_executor runs the job inline on the loop thread", "")              \
+  X(slow_reported_once, REF, "S11", "s11_slow_each_call",                      \
+    "only the first slow callback of a loop is reported", "")                  \
   X(after_fork_noop, REF, "S16", "s16_*",                                      \
     "loop_after_fork returns 0 and rebuilds nothing", "")
 #endif

@@ -55,10 +55,14 @@ static int ref_add_signal_handler(evl_loop *loop, int sig, evl_cb cb,
   return rc;
 }
 
+static void ref_forget_eh(evl_loop *loop);
+
 static void ref_forget(evl_loop *loop, int sig) {
   for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
     if (sigs[i].loop == loop && (sig == 0 || sigs[i].sig == sig))
       sigs[i] = (ref_sig){0};
+  if (sig == 0)
+    ref_forget_eh(loop);
 }
 
 static int ref_remove_signal_handler(evl_loop *loop, int sig) {
@@ -170,6 +174,50 @@ static int ref_run_in_executor(evl_loop *loop, evl_work_fn fn, void *arg,
   return 0;
 }
 
+/* ---------------------------------------------------------------- debug */
+
+/* slow_reported_once: a loop's handler hears of the first slow callback
+ * only (a warning de-duplicated once too often). */
+typedef struct ref_eh {
+  evl_loop *loop;
+  evl_error_handler h;
+  void *arg;
+  int slow_seen;
+} ref_eh;
+static ref_eh ehs[16];
+
+static void ref_eh_cb(const evl_error_info *info, void *arg) {
+  ref_eh *e = arg;
+  if (ON(slow_reported_once) && info->code == EVL_ESLOW && e->slow_seen++)
+    return;
+  e->h(info, e->arg);
+}
+
+static int ref_set_error_handler(evl_loop *loop, evl_error_handler h,
+                                 void *arg) {
+  ref_eh *e = NULL;
+  for (size_t i = 0; i < sizeof ehs / sizeof ehs[0] && !e; i++)
+    if (ehs[i].loop == loop)
+      e = &ehs[i];
+  for (size_t i = 0; i < sizeof ehs / sizeof ehs[0] && !e; i++)
+    if (!ehs[i].loop)
+      e = &ehs[i];
+  if (!h || !e)
+    return base->set_error_handler(loop, h, arg);
+  ref_eh old = *e;
+  *e = (ref_eh){.loop = loop, .h = h, .arg = arg};
+  int rc = base->set_error_handler(loop, ref_eh_cb, e);
+  if (rc < 0)
+    *e = old;
+  return rc;
+}
+
+static void ref_forget_eh(evl_loop *loop) {
+  for (size_t i = 0; i < sizeof ehs / sizeof ehs[0]; i++)
+    if (ehs[i].loop == loop)
+      ehs[i] = (ref_eh){0};
+}
+
 /* ---------------------------------------------------------------- fork */
 
 /* after_fork_noop: loop_after_fork says 0 and rebuilds nothing. */
@@ -199,5 +247,6 @@ const evl_impl_ops *mutant_ref_plugin(const char *name, const char *desc) {
   ops.run_until_complete = ref_run_until_complete;
   ops.run_in_executor = ref_run_in_executor;
   ops.loop_after_fork = ref_loop_after_fork;
+  ops.set_error_handler = ref_set_error_handler;
   return &ops;
 }
