@@ -201,7 +201,7 @@ bench-bin: $(if $(BENCH_SRC),$(O)/evl-bench $(DIRECT_SO)) ## build/evl-bench, th
 examples: $(EXAMPLES) ## build/examples/*
 samples: $(SAMPLES) ## build/samples/*.so: the plugin templates, one per ABI
 fixtures: $(FIXTURES) ## build/fixtures/*.so: plugins broken on purpose, for run-checks.sh
-mutants: $(MUTANTS) ## build/mutants/*.so: the sample loop with one bug or one allowed difference each
+mutants: $(MUTANTS) ## build/mutants/*.so: the sample loop or the core with one bug or one allowed difference each
 
 $(O)/obj/%.o: %.c
 	@mkdir -p $(@D)
