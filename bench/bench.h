@@ -117,6 +117,7 @@ int bench_cg_idle(bench_ctx *c);
 /* Instructions per operation of case `kase` for the implementation whose
  * file name is `safe`, from dir/callgrind/ (its backend copied out); 0 when
  * absent. */
+double bench_cg_ops(const char *dir, const char *safe, const char *kase);
 double bench_cg_per_op(const char *dir, const char *safe, const char *kase,
                        char *backend, size_t blen);
 

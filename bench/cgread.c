@@ -34,6 +34,24 @@ static int cgread_dump(const char *path, char *kase, size_t len, double *ir) {
   return have && kase[0];
 }
 
+/* How many operations a case's count is divided by (0: none recorded). */
+double bench_cg_ops(const char *dir, const char *safe, const char *kase) {
+  char path[4096], line[512];
+  snprintf(path, sizeof path, "%s/callgrind/%s.events", dir, safe);
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return 0;
+  double count = 0;
+  while (fgets(line, sizeof line, f)) {
+    char c[64];
+    double n;
+    if (sscanf(line, "%63s %lf", c, &n) == 2 && !strcmp(c, kase))
+      count = n;
+  }
+  fclose(f);
+  return count;
+}
+
 double bench_cg_per_op(const char *dir, const char *safe, const char *kase,
                        char *backend, size_t blen) {
   char path[4096], line[512];
