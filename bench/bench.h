@@ -55,6 +55,11 @@ typedef struct bench_ctx {
   const struct bench_echo_kernel *echo_k; /* echo's kernel, while it runs */
 } bench_ctx;
 
+/* The implementation the report's "where we stand" targets are about: the
+ * benchmarks that decide a target against raw epoll by wall time also
+ * measure it paired with the raw kernel in its own process. */
+#define BENCH_TARGET_REF "ref-epoll"
+
 /* ---- the benchmark list (X-macro: names, functions and report order) --- */
 /* X(name, need_if, has_raw, has_direct, per_impl, summary): has_raw adds a
  * raw-epoll step, has_direct a step per direct-* baseline (its kernels are
