@@ -43,6 +43,7 @@
  * must never include libevent's.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,16 +146,22 @@ static int libev_init(void *state, const evl_backend_config *cfg) {
   if (rc < 0)
     return rc;
   /* libev does not say which fd is its epoll: its first open takes the
-   * lowest free number. Not confirmed (another thread won it): no check. */
+   * lowest free number. Not confirmed (another thread won it): no check.
+   * Two of these made at once in two threads would each confirm the
+   * other's: one at a time. */
+  static pthread_mutex_t new_lock = PTHREAD_MUTEX_INITIALIZER;
+  pthread_mutex_lock(&new_lock);
   int epfd = wrap_lowest_free_fd();
   errno = 0;
   s->loop = ev_loop_new(libev_flags());
-  if (!s->loop)
-    return errno == EMFILE || errno == ENFILE ? -errno : -ENOTSUP;
+  int e = errno;
   s->epfd.fd = -1;
-  if (epfd >= 0 && wrap_fd_is_epoll(epfd) &&
-      (rc = wrap_fdid_take(&s->epfd, epfd)) < 0)
+  if (s->loop && epfd >= 0 && wrap_fd_is_epoll(epfd) &&
+      wrap_fdid_take(&s->epfd, epfd) < 0)
     s->epfd.fd = -1;
+  pthread_mutex_unlock(&new_lock);
+  if (!s->loop)
+    return e == EMFILE || e == ENFILE ? -e : -ENOTSUP;
   s->changed = 1; /* the async watcher's eventfd, registered lazily */
   ev_set_userdata(s->loop, s);
   ev_init(&s->timer, libev_timer_cb);

@@ -1,6 +1,7 @@
 /* native_libev.c — evlab's loop API run by libev itself: ev_timer, ev_io and
  * ev_async do the work; ev_check + ev_idle carry the ready FIFO. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 
 #include <ev.h>
@@ -406,18 +407,24 @@ static int evn_loop_new(const void *data, const evl_impl_config *cfg,
   ev_set_syserr_cb(evn_syserr);
   rc = evl__adapter_fd_headroom(2);
   /* libev does not say which fd is its epoll: it opens it first, so it
-   * takes the lowest free number (confirmed below, else not checked). */
+   * takes the lowest free number (confirmed below, else not checked). Two
+   * of these loops made at once in two threads would each confirm the
+   * other's (TSan saw it in s7_loops_in_threads): one at a time. */
+  static pthread_mutex_t new_lock = PTHREAD_MUTEX_INITIALIZER;
+  pthread_mutex_lock(&new_lock);
   int epfd = rc < 0 ? -1 : wrap_lowest_free_fd();
   loop->ev = rc < 0 ? NULL : ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV);
+  loop->epfd.fd = -1;
+  if (loop->ev && epfd >= 0 && wrap_fd_is_epoll(epfd) &&
+      wrap_fdid_take(&loop->epfd, epfd) < 0)
+    loop->epfd.fd = -1;
+  int e = errno;
+  pthread_mutex_unlock(&new_lock);
   if (!loop->ev) {
-    rc = rc < 0 ? rc : errno ? -errno : -ENOMEM;
+    rc = rc < 0 ? rc : e ? -e : -ENOMEM;
     evl__adapter_loop_discard(loop);
     return rc;
   }
-  loop->epfd.fd = -1;
-  if (epfd >= 0 && wrap_fd_is_epoll(epfd) &&
-      wrap_fdid_take(&loop->epfd, epfd) < 0)
-    loop->epfd.fd = -1;
   ev_idle_init(&loop->idle, evn_idle_cb);
   ev_set_priority(&loop->idle, EV_MINPRI);
   ev_check_init(&loop->check, evn_check_cb);
