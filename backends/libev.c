@@ -121,20 +121,29 @@ static unsigned libev_flags(void) {
   return EVBACKEND_EPOLL | EVFLAG_NOENV | EVFLAG_NOSIGMASK;
 }
 
+/* libev does not say which fd is its epoll (libev_init guesses the lowest
+ * free number and confirms it is an epoll set): every ev_loop_new of this
+ * module, the probe's too, is made one at a time, so no thread confirms an
+ * epoll set another thread's libev just opened. */
+static pthread_mutex_t libev_new_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static int libev_probe(char *why, size_t len) {
   if (!(ev_supported_backends() & EVBACKEND_EPOLL)) {
     snprintf(why, len, "libev %d.%d was built without epoll",
              ev_version_major(), ev_version_minor());
     return -ENOTSUP;
   }
+  pthread_mutex_lock(&libev_new_lock);
   errno = 0;
   struct ev_loop *loop = ev_loop_new(libev_flags());
+  int e = errno;
+  if (loop)
+    ev_loop_destroy(loop);
+  pthread_mutex_unlock(&libev_new_lock);
   if (!loop) {
-    int e = errno;
     snprintf(why, len, "libev: ev_loop_new(EVBACKEND_EPOLL) failed");
     return e == EMFILE || e == ENFILE || e == ENOMEM ? -e : -ENOTSUP;
   }
-  ev_loop_destroy(loop);
   return 0;
 }
 
@@ -147,10 +156,8 @@ static int libev_init(void *state, const evl_backend_config *cfg) {
     return rc;
   /* libev does not say which fd is its epoll: its first open takes the
    * lowest free number. Not confirmed (another thread won it): no check.
-   * Two of these made at once in two threads would each confirm the
-   * other's: one at a time. */
-  static pthread_mutex_t new_lock = PTHREAD_MUTEX_INITIALIZER;
-  pthread_mutex_lock(&new_lock);
+   * One at a time (libev_new_lock). */
+  pthread_mutex_lock(&libev_new_lock);
   int epfd = wrap_lowest_free_fd();
   errno = 0;
   s->loop = ev_loop_new(libev_flags());
@@ -159,7 +166,7 @@ static int libev_init(void *state, const evl_backend_config *cfg) {
   if (s->loop && epfd >= 0 && wrap_fd_is_epoll(epfd) &&
       wrap_fdid_take(&s->epfd, epfd) < 0)
     s->epfd.fd = -1;
-  pthread_mutex_unlock(&new_lock);
+  pthread_mutex_unlock(&libev_new_lock);
   if (!s->loop)
     return e == EMFILE || e == ENFILE ? -e : -ENOTSUP;
   s->changed = 1; /* the async watcher's eventfd, registered lazily */
