@@ -205,6 +205,11 @@ uint64_t bench_rand(uint64_t *state);
  * lets the process's other threads run there (ref-iouring's task_echo
  * case hung at 0 CPU in io_cqring_wait; natively it serves), so a case
  * with a peer thread is skipped. 0 outside valgrind. */
+/* The feature bits (EVL_BF_*) of the backend under c's loop, 0 if none. */
+unsigned bench_backend_features(bench_ctx *c);
+/* The reference core over a backend that lends its io_uring to the
+ * completion engine (EVL_BF_COMPLETION): the proactor's native case. */
+int bench_lends_ring(bench_ctx *c);
 int bench_cg_uring_wait(bench_ctx *c);
 /* Callgrind toggles (no-ops unless c->callgrind and running under it). */
 void bench_cg_start(bench_ctx *c);

@@ -34,26 +34,10 @@ static int cgread_dump(const char *path, char *kase, size_t len, double *ir) {
   return have && kase[0];
 }
 
-/* How many operations a case's count is divided by (0: none recorded). */
-double bench_cg_ops(const char *dir, const char *safe, const char *kase) {
-  char path[4096], line[512];
-  snprintf(path, sizeof path, "%s/callgrind/%s.events", dir, safe);
-  FILE *f = fopen(path, "r");
-  if (!f)
-    return 0;
-  double count = 0;
-  while (fgets(line, sizeof line, f)) {
-    char c[64];
-    double n;
-    if (sscanf(line, "%63s %lf", c, &n) == 2 && !strcmp(c, kase))
-      count = n;
-  }
-  fclose(f);
-  return count;
-}
-
-double bench_cg_per_op(const char *dir, const char *safe, const char *kase,
-                       char *backend, size_t blen) {
+/* A case's line in <safe>.events: how many operations its count is
+ * divided by (0: none recorded), and the backend it ran on. */
+static double cgread_events(const char *dir, const char *safe, const char *kase,
+                            char *backend, size_t blen) {
   char path[4096], line[512];
   snprintf(path, sizeof path, "%s/callgrind/%s.events", dir, safe);
   FILE *f = fopen(path, "r");
@@ -70,8 +54,19 @@ double bench_cg_per_op(const char *dir, const char *safe, const char *kase,
     }
   }
   fclose(f);
+  return count;
+}
+
+double bench_cg_ops(const char *dir, const char *safe, const char *kase) {
+  return cgread_events(dir, safe, kase, NULL, 0);
+}
+
+double bench_cg_per_op(const char *dir, const char *safe, const char *kase,
+                       char *backend, size_t blen) {
+  double count = cgread_events(dir, safe, kase, backend, blen);
   if (count <= 0)
     return 0;
+  char path[4096];
   /* Dumps are numbered in the order the cases ran; a missing number ends
    * the scan (a case that failed leaves no dump). */
   for (int k = 1; k < 64; k++) {

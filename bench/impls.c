@@ -116,21 +116,6 @@ int bench_impl_open(const bench_impl *im, bench_ctx *c, char *why, size_t len) {
 
 /* ---- probing in a child -----------------------------------------------------
  */
-/* Does the loop's backend lend its ring to the completion engine? Asked of
- * the backend's feature bits, never of a name. */
-static int impls_lends_ring(bench_ctx *c) {
-  evl_loop *loop = NULL;
-  if (bench_loop_new(c, &loop) < 0)
-    return 0;
-  const char *name = evl_backend_name(loop);
-  const evl_backend_ops *be = NULL;
-  char err[256];
-  int lends = name && evl_backend_lookup(name, &be, err, sizeof err) == 0 &&
-              be && (be->features & EVL_BF_COMPLETION);
-  bench_loop_free(c, loop);
-  return lends;
-}
-
 /* The child writes one line:
  * "ok\t<features>\t<features text>\t<description>\t<benches>\t<refcore>"
  * or "no\t<why>". */
@@ -148,7 +133,7 @@ static int impls_probe_child(void *arg, int fd) {
      * that backend lends its io_uring to the completion engine
      * (EVL_BF_COMPLETION): the proactor's native case. */
     int core = c.ops->call_later == evl_call_later;
-    if (core && impls_lends_ring(&c))
+    if (core && bench_lends_ring(&c))
       core = 2;
     bench_buf_printf(&b, "ok\t%u\t%s\t%s\t\t%d\n", (unsigned)c.ops->features,
                      feat, c.ops->description ? c.ops->description : "", core);

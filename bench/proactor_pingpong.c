@@ -206,24 +206,10 @@ static int pp_once(bench_ctx *c, int model, uint64_t dur_ns, long trips,
   return rc;
 }
 
-/* Does the loop's backend lend its ring to the io_uring engine (the
- * reference core over a backend with EVL_BF_COMPLETION)? Elsewhere the
- * engine would bring a ring of its own: proactor_echo measures that. */
-static int pp_lends_ring(bench_ctx *c) {
-  evl_loop *loop = NULL;
-  if (c->ops->call_later != evl_call_later || bench_loop_new(c, &loop) < 0)
-    return 0;
-  const char *name = evl_backend_name(loop);
-  const evl_backend_ops *be = NULL;
-  char err[256];
-  int lends = name && evl_backend_lookup(name, &be, err, sizeof err) == 0 &&
-              be && (be->features & EVL_BF_COMPLETION);
-  bench_loop_free(c, loop);
-  return lends;
-}
-
 int bench_proactor_pingpong(bench_ctx *c) {
-  int nm = pp_lends_ring(c) ? PP_NMODELS : PP_URING;
+  /* io_uring only where the loop's backend lends its ring; elsewhere the
+   * engine would bring a ring of its own (proactor_echo measures that). */
+  int nm = bench_lends_ring(c) ? PP_NMODELS : PP_URING;
   char params[PP_NMODELS][128];
   for (int m = 0; m < nm; m++)
     snprintf(params[m], sizeof params[m],

@@ -488,9 +488,11 @@ uint64_t bench_rand(uint64_t *s) {
   return x;
 }
 
-int bench_cg_uring_wait(bench_ctx *c) {
-#ifdef UTIL_HAVE_CALLGRIND
-  if (!RUNNING_ON_VALGRIND || !c->ops)
+/* The feature bits of the selector backend the loop runs over (0 for a
+ * baseline or a loop without one), asked of the backend table, never of a
+ * name. The backend is learned from a loop when no step made one yet. */
+unsigned bench_backend_features(bench_ctx *c) {
+  if (!c->ops)
     return 0;
   if (!c->backend || !c->backend[0]) {
     evl_loop *loop;
@@ -499,9 +501,20 @@ int bench_cg_uring_wait(bench_ctx *c) {
   }
   const evl_backend_ops *be = NULL;
   char err[160];
-  return c->backend &&
-         evl_backend_lookup(c->backend, &be, err, sizeof err) == 0 &&
-         (be->features & EVL_BF_COMPLETION);
+  return c->backend && c->backend[0] &&
+                 evl_backend_lookup(c->backend, &be, err, sizeof err) == 0 && be
+             ? be->features
+             : 0;
+}
+
+int bench_lends_ring(bench_ctx *c) {
+  return c->ops && c->ops->call_later == evl_call_later &&
+         (bench_backend_features(c) & EVL_BF_COMPLETION);
+}
+
+int bench_cg_uring_wait(bench_ctx *c) {
+#ifdef UTIL_HAVE_CALLGRIND
+  return RUNNING_ON_VALGRIND && (bench_backend_features(c) & EVL_BF_COMPLETION);
 #else
   (void)c;
   return 0;

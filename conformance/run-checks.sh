@@ -30,6 +30,14 @@ bad() {
   echo "check: FAILED: $*"
   failed+=("$*")
 }
+# What a runner's output did not pass, else its summary line.
+not_passed() {
+  if grep -q '^Not passed:' "$1"; then
+    sed -n '/^Not passed:/,$p' "$1"
+  else
+    tail -n 1 "$1"
+  fi
+}
 
 if [[ ! -x $conform ]]; then
   echo "run-checks: $conform is missing; run make first" >&2
@@ -69,11 +77,7 @@ if [[ ${EVL_CHECK_PY:-} = S ]]; then
   "$conform" --jobs "$jobs" --impl py-asyncio --impl py-uvloop --filter 'S*' \
     >"$tmp/py.out" 2>&1
   rc=$?
-  if grep -q '^Not passed:' "$tmp/py.out"; then
-    sed -n '/^Not passed:/,$p' "$tmp/py.out"
-  else
-    tail -n 1 "$tmp/py.out"
-  fi
+  not_passed "$tmp/py.out"
   if [[ $rc -eq 0 ]]; then
     ok "py-asyncio, py-uvloop: S-suite ($(tail -n 1 "$tmp/py.out"))"
   elif grep -q 'is not built' "$tmp/py.out"; then
@@ -117,11 +121,7 @@ for s in "--backend $b/samples/sample_backend.so" \
   # shellcheck disable=SC2086 # $s is two words on purpose
   "$conform" --jobs "$jobs" $s >"$tmp/sample.out" 2>&1
   rc=$?
-  if grep -q '^Not passed:' "$tmp/sample.out"; then
-    sed -n '/^Not passed:/,$p' "$tmp/sample.out"
-  else
-    tail -n 1 "$tmp/sample.out"
-  fi
+  not_passed "$tmp/sample.out"
   if [[ $rc -eq 0 ]]; then
     ok "$s passes ($(tail -n 1 "$tmp/sample.out"))"
   else
