@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/sanitizer.h"
 #include "evl/backend.h"
 
 /* The longest single library wait; longer timeouts loop, so that no
@@ -213,14 +214,7 @@ static inline int wrap_epoll_revive(const wrap_fdid *id) {
  * reads as a race on the number (google/sanitizers#1376; libuv#3112 did the
  * same inside libuv). Called just before libuv closes them, the syscall
  * hook tells TSan. A macro: no event library header may be included here. */
-#if defined(__SANITIZE_THREAD__)
-#define WRAP_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define WRAP_TSAN 1
-#endif
-#endif
-#ifdef WRAP_TSAN
+#ifdef EVL__TSAN
 void __sanitizer_syscall_pre_impl_close(long fd);
 static inline void wrap_tsan_closing(int fd) {
   if (fd >= 0)

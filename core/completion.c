@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "completion_int.h"
+#include "sanitizer.h"
 
 static int dir_of(int kind) {
   return kind == K_SEND || kind == K_CONNECT;
@@ -55,14 +56,9 @@ static void complete(evl_proactor *p, cop *op, ssize_t result) {
  * thread cache, and a calloc and a free per operation were a third of the
  * proactor's user-space instructions on a pingpong round trip. Not under
  * ASan, whose use-after-free checks need every free. */
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(EVL__ASAN)
 #define SPARE_MAX 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SPARE_MAX 0
-#endif
-#endif
-#ifndef SPARE_MAX
+#else
 #define SPARE_MAX 64
 #endif
 

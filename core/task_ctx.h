@@ -18,20 +18,7 @@
 
 /* Sanitizer builds tell the runtime about every switch (their fiber
  * APIs); other builds switch with nothing around it. */
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define EVL__ASAN 1
-#endif
-#if __has_feature(thread_sanitizer)
-#define EVL__TSAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) && !defined(EVL__ASAN)
-#define EVL__ASAN 1
-#endif
-#if defined(__SANITIZE_THREAD__) && !defined(EVL__TSAN)
-#define EVL__TSAN 1
-#endif
+#include "sanitizer.h"
 #if defined(EVL__ASAN) || defined(EVL__TSAN) || defined(EVL_TASK_UCONTEXT)
 #define EVL__FIBER_OUT_OF_LINE 1
 #endif

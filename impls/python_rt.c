@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/sanitizer.h"
 #include "python.h"
 
 /*
@@ -391,15 +392,9 @@ static void pyrt_fork_child(void) {
   PyGILState_Release(pyrt_fork_g);
 }
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
+#if defined(EVL__ASAN)
 #define PYRT_LSAN 1
-#endif
-#endif
-#if !defined(PYRT_LSAN) && defined(__SANITIZE_ADDRESS__)
-#define PYRT_LSAN 1
-#endif
-#ifndef PYRT_LSAN
+#else
 #define PYRT_LSAN 0
 #endif
 
