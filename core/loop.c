@@ -33,10 +33,6 @@ void evl_loop_config_init(evl_loop_config *cfg) {
   cfg->size = sizeof *cfg;
 }
 
-static int loop_is_running(const evl_loop *loop) {
-  return __atomic_load_n(&loop->running, __ATOMIC_ACQUIRE);
-}
-
 int evl__loop_check(const evl_loop *loop) {
   if (!loop)
     return -EINVAL;
@@ -45,13 +41,13 @@ int evl__loop_check(const evl_loop *loop) {
   if (evl__forked(loop))
     return EVL_EFORKED; /* S16: evl_loop_after_fork first */
   /* asyncio's check: only a running loop has an owner thread. */
-  if (loop->debug && loop_is_running(loop) &&
+  if (loop->debug && evl__loop_is_running(loop) &&
       !pthread_equal(pthread_self(), loop->thread))
     return -EPERM;
   return 0;
 }
 
-static void loop_deliver(evl_loop *loop, const evl_error_info *info) {
+void evl__loop_deliver(evl_loop *loop, const evl_error_info *info) {
   if (loop->eh)
     loop->eh(info, loop->eh_arg);
   else
@@ -62,7 +58,7 @@ void evl__loop_error(evl_loop *loop, int code, const char *context,
                      const char *message, int fd) {
   evl_error_info info = {
       .code = code, .context = context, .message = message, .fd = fd};
-  loop_deliver(loop, &info);
+  evl__loop_deliver(loop, &info);
 }
 
 /* Debug mode (S11): one report per callback that ran past slow_ns. */
@@ -76,7 +72,7 @@ static void loop_check_slow(evl_loop *loop, uint64_t t0, int fd,
                          .message = what,
                          .fd = fd,
                          .duration_ns = dt};
-  loop_deliver(loop, &info);
+  evl__loop_deliver(loop, &info);
 }
 
 /* ------------------------------------------------------------ run cycle */
@@ -289,7 +285,7 @@ static int loop_enter(evl_loop *loop) {
   int rc = evl__loop_check(loop);
   if (rc < 0)
     return rc;
-  if (loop_is_running(loop) || loop_running)
+  if (evl__loop_is_running(loop) || loop_running)
     return -EBUSY;
   loop->thread = pthread_self();
   __atomic_store_n(&loop->running, 1, __ATOMIC_RELEASE);
@@ -335,7 +331,7 @@ int evl_stop(evl_loop *loop) {
 }
 
 int evl_is_running(const evl_loop *loop) {
-  return loop ? loop_is_running(loop) : 0;
+  return loop ? evl__loop_is_running(loop) : 0;
 }
 
 evl_loop *evl_get_running_loop(void) {
@@ -551,7 +547,7 @@ int evl_loop_close(evl_loop *loop) {
     return -EINVAL;
   if (loop->closed)
     return 0;
-  if (loop_is_running(loop))
+  if (evl__loop_is_running(loop))
     return -EBUSY;
   /* Freed in a child without evl_loop_after_fork: made the child's own
    * first, so that nothing below touches the parent's kernel state. If

@@ -274,6 +274,12 @@ static inline evl__qent evl__ring_pop(evl_loop *loop) {
   return e;
 }
 
+/* loop.c */
+static inline int evl__loop_is_running(const evl_loop *loop) {
+  return __atomic_load_n(&loop->running, __ATOMIC_ACQUIRE);
+}
+/* To the loop's error handler, or the default one when none is set. */
+void evl__loop_deliver(evl_loop *loop, const evl_error_info *info);
 /* sched.c */
 int evl__queue_cb(evl_loop *loop, evl_cb cb, void *arg, evl_handle *out);
 /* A new loop's handle tag. */
