@@ -116,7 +116,7 @@ void evl__heap_free(evl__heap *h);
  * Otherwise (cb NULL) the entry names a slot and the generation it had
  * when queued, so that a slot freed (cancelled) or reused since is
  * skipped. I/O events never enter the ring: the run cycle dispatches them
- * straight from the backend's array (loop.c). */
+ * straight from the backend's array (loop_run.c). */
 typedef struct evl__qent {
   evl_cb cb;
   union {
@@ -274,7 +274,7 @@ static inline evl__qent evl__ring_pop(evl_loop *loop) {
   return e;
 }
 
-/* loop.c */
+/* loop.c, for the run cycle in loop_run.c too */
 static inline int evl__loop_is_running(const evl_loop *loop) {
   return __atomic_load_n(&loop->running, __ATOMIC_ACQUIRE);
 }

@@ -212,7 +212,7 @@ static uint32_t ut_bits(const ut_be *b, int n, int fd) {
   return r;
 }
 
-/* What the core turns into a reader / writer callback (core/loop.c). */
+/* What the core turns into a reader / writer callback (core/loop_run.c). */
 #define UT_WAKES_READER (EVL_READ | EVL_ERR | EVL_HUP | EVL_RDHUP)
 #define UT_WAKES_WRITER (EVL_WRITE | EVL_ERR | EVL_HUP)
 
