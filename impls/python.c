@@ -27,12 +27,6 @@
 static int pyl_after_fork(evl_loop *loop);
 static const evl__adapter_hooks pyl_hooks = {.after_fork = pyl_after_fork};
 
-static uint64_t pyl_mono(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- scheduling --------------------------------------------------------- */
 /* Schedules c with method(first?, c) and keeps the asyncio handle it
  * returns in c, so cancel and rearm can find it. 0 or -errno. */

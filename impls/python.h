@@ -5,6 +5,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <time.h>
 
 #include "adapter.h"
 
@@ -80,6 +81,14 @@ void pyl_family_found(const pyl_variant *v, int family);
 extern const evl_impl_ops pyl_template;
 
 /* ---- what python.c and python_ext.c share ---- */
+/* CLOCK_MONOTONIC in ns: a closed loop's time, and what a loop's own
+ * clock is measured against. */
+static inline uint64_t pyl_mono(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 /* Inherited through fork() and not yet made this process's own (S16). */
 static inline int pyl_forked(const evl_loop *loop) {
   return loop->b.fork_gen !=
