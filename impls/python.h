@@ -1,5 +1,6 @@
-/* python.h — what impls/python.c (the ops) and impls/python_rt.c (the
- * embedded interpreter) share: the loop, the callback object, the GIL. */
+/* python.h — what impls/python.c (the ops), python_life.c (the loop's
+ * life) and python_rt.c (the embedded interpreter) share: the loop, the
+ * callback object, the GIL. */
 #ifndef EVL_IMPLS_PYTHON_H
 #define EVL_IMPLS_PYTHON_H
 
@@ -80,7 +81,7 @@ void pyl_report(evl_loop *loop, int code, const char *ctx, const char *msg,
 void pyl_family_found(const pyl_variant *v, int family);
 extern const evl_impl_ops pyl_template;
 
-/* ---- what python.c and python_ext.c share ---- */
+/* ---- what python.c, python_life.c and python_ext.c share ---- */
 /* CLOCK_MONOTONIC in ns: a closed loop's time, and what a loop's own
  * clock is measured against. */
 static inline uint64_t pyl_mono(void) {
@@ -128,6 +129,13 @@ static inline PyObject *pyl_call(const evl_loop *loop, PyObject *m, PyObject *a,
     return PyObject_CallFunctionObjArgs(pyrt_glue("framed"), m, a, b, NULL);
   return PyObject_CallFunctionObjArgs(m, a, b, NULL);
 }
+
+/* python_life.c: the ops table's life-cycle entries. */
+int pyl_probe(const void *data, char *why, size_t len);
+int pyl_loop_new(const void *data, const evl_impl_config *cfg, evl_loop **out);
+int pyl_loop_close(evl_loop *loop);
+int pyl_loop_free(evl_loop *loop);
+int pyl_warmup(const void *data);
 
 /* python_ext.c: signals, errors, debug and stats. */
 int pyl_add_signal_handler(evl_loop *loop, int sig, evl_cb cb, void *arg);
