@@ -102,7 +102,8 @@ typedef struct runner {
 } runner;
 
 /* runner_main.c: small utilities; out of memory ends the run (exit 2). */
-void *runner_xalloc(size_t n);
+void *runner_xalloc(size_t n); /* zeroed */
+void *runner_xrealloc(void *p, size_t n);
 char *runner_strdup(const char *s);
 char *runner_fmt(const char *fmt, ...) EVL_T_PRINTF(1, 2);
 int runner_is_path(const char *s);

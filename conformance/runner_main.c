@@ -15,13 +15,20 @@
 #include "diff.h"
 #include "runner.h"
 
-void *runner_xalloc(size_t n) {
-  void *p = calloc(1, n ? n : 1);
+static void *runner_oom(void *p) {
   if (!p) {
     fprintf(stderr, "evl-conform: out of memory\n");
     exit(2);
   }
   return p;
+}
+
+void *runner_xalloc(size_t n) {
+  return runner_oom(calloc(1, n ? n : 1));
+}
+
+void *runner_xrealloc(void *p, size_t n) {
+  return runner_oom(realloc(p, n ? n : 1));
 }
 
 char *runner_strdup(const char *s) {
@@ -108,12 +115,7 @@ static void runner_usage(FILE *f) {
 }
 
 static void runner_push(char ***v, int *n, const char *s) {
-  char **nv = realloc(*v, sizeof(char *) * (size_t)(*n + 1));
-  if (!nv) {
-    fprintf(stderr, "evl-conform: out of memory\n");
-    exit(2);
-  }
-  *v = nv;
+  *v = runner_xrealloc(*v, sizeof(char *) * (size_t)(*n + 1));
   (*v)[(*n)++] = (char *)s;
 }
 

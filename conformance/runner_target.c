@@ -207,12 +207,7 @@ static void runner_add_target(runner *R, runner_how how, const char *spec,
   for (int i = 0; i < R->ntg; i++)
     if (R->tg[i].how == how && strcmp(R->tg[i].spec, spec) == 0)
       return;
-  runner_target *nt = realloc(R->tg, sizeof *R->tg * (size_t)(R->ntg + 1));
-  if (!nt) {
-    fprintf(stderr, "evl-conform: out of memory\n");
-    exit(2);
-  }
-  R->tg = nt;
+  R->tg = runner_xrealloc(R->tg, sizeof *R->tg * (size_t)(R->ntg + 1));
   runner_target *t = &R->tg[R->ntg++];
   memset(t, 0, sizeof *t);
   t->how = how;
