@@ -103,6 +103,26 @@ static const char *runner_sanitizer_line(const char *out) {
   return best;
 }
 
+/* The words a result line starts with (harness.c's harness_finish): each
+ * is its status's name. XFAIL means a declared check failed and every
+ * other one passed. PASS carries no reason; the others say why after one
+ * space, or get "(no reason)". Returns 0 if the line starts with none. */
+static int runner_parse_result(const char *line, runner_result *r) {
+  static const runner_status said[] = {RS_PASS, RS_FAIL, RS_SKIP, RS_XFAIL,
+                                       RS_XPASS};
+  for (size_t i = 0; i < sizeof said / sizeof said[0]; i++) {
+    const char *word = runner_stname[said[i]];
+    size_t n = strlen(word);
+    if (strncmp(line, word, n) != 0)
+      continue;
+    r->st = said[i];
+    if (r->st != RS_PASS)
+      r->reason = runner_strdup(line[n] ? line + n + 1 : "(no reason)");
+    return 1;
+  }
+  return 0;
+}
+
 /* Turns the child's line (or its death) into the cell's status. */
 static void runner_classify(runner *R, runner_job *j, runner_result *r) {
   const evl_test *te = &evl_tests[R->sel[j->test]];
@@ -116,20 +136,8 @@ static void runner_classify(runner *R, runner_job *j, runner_result *r) {
     r->st = RS_TIMEOUT;
     r->reason = runner_fmt("[%s] timed out after %d ms (killed)", te->rule,
                            runner_timeout_ms(R, te));
-  } else if (nl && strncmp(j->buf, "PASS", 4) == 0) {
-    r->st = RS_PASS;
-  } else if (nl && strncmp(j->buf, "FAIL", 4) == 0) {
-    r->st = RS_FAIL;
-    r->reason = runner_strdup(j->buf[4] ? j->buf + 5 : "(no reason)");
-  } else if (nl && strncmp(j->buf, "SKIP", 4) == 0) {
-    r->st = RS_SKIP;
-    r->reason = runner_strdup(j->buf[4] ? j->buf + 5 : "(no reason)");
-  } else if (nl && strncmp(j->buf, "XFAIL", 5) == 0) {
-    r->st = RS_XFAIL; /* a declared check failed, every other one passed */
-    r->reason = runner_strdup(j->buf[5] ? j->buf + 6 : "(no reason)");
-  } else if (nl && strncmp(j->buf, "XPASS", 5) == 0) {
-    r->st = RS_XPASS;
-    r->reason = runner_strdup(j->buf[5] ? j->buf + 6 : "(no reason)");
+  } else if (nl && runner_parse_result(j->buf, r)) {
+    /* the test's own verdict */
   } else if (WIFSIGNALED(c->status)) {
     char how[160];
     r->st = RS_CRASH;
