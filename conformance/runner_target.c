@@ -27,8 +27,11 @@ int runner_resolve(const runner_target *t, const evl_backend_ops **be,
   return -EINVAL;
 }
 
-/* The probe child: resolve, validate, probe, describe; never returns. */
-static void runner_probe_child(const runner_target *t, int wfd) {
+/* The probe child: resolve, validate, probe, describe; never returns. A
+ * child, so that a plugin whose constructor, lookup or probe crashes or
+ * hangs cannot take the runner down. */
+static void runner_probe_child(void *arg, int wfd) {
+  const runner_target *t = arg;
   const evl_backend_ops *be;
   const evl_impl_ops *impl;
   char err[320], buf[400];
@@ -86,30 +89,13 @@ static void runner_probe_child(const runner_target *t, int wfd) {
   _exit(0);
 }
 
-/* Resolves a target in a child so that a plugin whose constructor, lookup
- * or probe crashes or hangs cannot take the runner down. */
-static void runner_probe_fn(void *arg, int wfd) {
-  runner_probe_child(arg, wfd);
-}
-
-static void runner_probe(runner *R, runner_target *t) {
-  t->loaded = 0;
-  t->load_rc = 1;
-  t->probe_rc = 0;
-  int limit_ms = (int)(10000 * R->opt.scale);
-  child_proc c;
-  int rc = child_start(&c, CHILD_CAPTURE | CHILD_CLOSE_FDS, limit_ms,
-                       runner_probe_fn, t);
-  if (rc < 0) {
-    snprintf(t->load_err, sizeof t->load_err, "fork: %s", strerror(-rc));
-    return;
-  }
+/* Everything the probe child wrote, NUL-terminated (the caller frees it):
+ * read until the pipe ends or, since a grandchild may hold it open, the
+ * child itself is gone and the pipe is empty. */
+static char *runner_probe_read(child_proc *c) {
   size_t cap = 4096, len = 0;
   char *text = runner_xalloc(cap);
-  child_proc *one = &c;
-  /* Until the pipe ends or, since a grandchild may hold it open, the child
-   * itself is gone and the pipe is empty. */
-  while (!c.eof) {
+  while (!c->eof) {
     if (len + 1024 > cap) {
       char *nt = realloc(text, cap * 2);
       if (!nt)
@@ -117,26 +103,25 @@ static void runner_probe(runner *R, runner_target *t) {
       text = nt;
       cap *= 2;
     }
-    long r = child_read(&c, text + len, cap - len - 1);
+    long r = child_read(c, text + len, cap - len - 1);
     if (r < 0)
       break;
     if (r > 0) {
       len += (size_t)r;
       continue;
     }
-    if (c.eof || child_done(&c))
+    if (c->eof || child_done(c))
       break;
-    child_wait(&one, 1, 200);
+    child_wait(&c, 1, 200);
   }
   text[len] = '\0';
-  child_close(&c); /* kills whatever the plugin forked, reaps the child */
-  int timed_out = c.timed_out;
-  int signaled = !timed_out && WIFSIGNALED(c.status) ? WTERMSIG(c.status) : 0;
-  int st = c.status;
+  return text;
+}
 
+/* Fills t from the child's "key value" lines (runner_probe_child); returns
+ * whether the child got as far as "end". */
+static int runner_probe_parse(runner_target *t, char *text) {
   int ended = 0;
-  t->dev = runner_xalloc(sizeof(char *) * (size_t)(evl_ntests + 1));
-  t->cdev = runner_xalloc(sizeof(char *) * (size_t)(evl_ntests + 1));
   for (char *line = text, *nl; *line; line = nl + 1) {
     nl = strchr(line, '\n');
     if (!nl)
@@ -178,6 +163,30 @@ static void runner_probe(runner *R, runner_target *t) {
     } else if (strncmp(line, "end", 3) == 0)
       ended = 1;
   }
+  return ended;
+}
+
+static void runner_probe(runner *R, runner_target *t) {
+  t->loaded = 0;
+  t->load_rc = 1;
+  t->probe_rc = 0;
+  int limit_ms = (int)(10000 * R->opt.scale);
+  child_proc c;
+  int rc = child_start(&c, CHILD_CAPTURE | CHILD_CLOSE_FDS, limit_ms,
+                       runner_probe_child, t);
+  if (rc < 0) {
+    snprintf(t->load_err, sizeof t->load_err, "fork: %s", strerror(-rc));
+    return;
+  }
+  char *text = runner_probe_read(&c);
+  child_close(&c); /* kills whatever the plugin forked, reaps the child */
+  int timed_out = c.timed_out;
+  int signaled = !timed_out && WIFSIGNALED(c.status) ? WTERMSIG(c.status) : 0;
+  int st = c.status;
+
+  t->dev = runner_xalloc(sizeof(char *) * (size_t)(evl_ntests + 1));
+  t->cdev = runner_xalloc(sizeof(char *) * (size_t)(evl_ntests + 1));
+  int ended = runner_probe_parse(t, text);
   free(text);
   if (t->loaded && !ended) {
     /* Lookup worked but the probe or the table walk died. */
