@@ -84,6 +84,8 @@ typedef struct runner_opts {
   int list, list_backends, list_impls, tap, json, verbose, jobs;
   const char *junit;
   double scale; /* EVL_TEST_TIMEOUT_SCALE, >= 1 */
+  long diff_n;  /* --differential: scenarios, or 0 for the suite */
+  unsigned long long diff_seed; /* --seed, 1 by default */
 } runner_opts;
 
 /* Everything one run of evl-conform knows. */

@@ -119,13 +119,10 @@ static void runner_push(char ***v, int *n, const char *s) {
   (*v)[(*n)++] = (char *)s;
 }
 
-int main(int argc, char **argv) {
-  /* Static storage only so that LeakSanitizer sees what the state points
-   * to as reachable until the process ends; every function gets R. */
-  static runner state;
-  runner *R = &state;
-  long diff_n = 0;
-  unsigned long long diff_seed = 1;
+/* The command line into R->opt: -1 to go on, or the exit status (0 after
+ * --help, 2 on bad usage, which is said in one line). */
+static int runner_parse_args(runner *R, int argc, char **argv) {
+  R->opt.diff_seed = 1;
   enum {
     O_BACKEND = 256,
     O_IMPL,
@@ -136,7 +133,8 @@ int main(int argc, char **argv) {
     O_SKIP_IMPL,
     O_JUNIT,
   };
-  static const struct option longopts[] = {
+  /* Not static: the switches point into R. */
+  const struct option longopts[] = {
       {"backend", required_argument, NULL, O_BACKEND},
       {"impl", required_argument, NULL, O_IMPL},
       {"fault", required_argument, NULL, O_FAULT},
@@ -145,12 +143,12 @@ int main(int argc, char **argv) {
       {"filter", required_argument, NULL, O_FILTER},
       {"skip-impl", required_argument, NULL, O_SKIP_IMPL},
       /* Switches: getopt_long sets the field to 1 itself (returns 0). */
-      {"list", no_argument, &state.opt.list, 1},
-      {"list-backends", no_argument, &state.opt.list_backends, 1},
-      {"list-impls", no_argument, &state.opt.list_impls, 1},
-      {"tap", no_argument, &state.opt.tap, 1},
-      {"json", no_argument, &state.opt.json, 1},
-      {"verbose", no_argument, &state.opt.verbose, 1},
+      {"list", no_argument, &R->opt.list, 1},
+      {"list-backends", no_argument, &R->opt.list_backends, 1},
+      {"list-impls", no_argument, &R->opt.list_impls, 1},
+      {"tap", no_argument, &R->opt.tap, 1},
+      {"json", no_argument, &R->opt.json, 1},
+      {"verbose", no_argument, &R->opt.verbose, 1},
       {"junit", required_argument, NULL, O_JUNIT},
       {"jobs", required_argument, NULL, 'j'},
       {"help", no_argument, NULL, 'h'},
@@ -180,9 +178,9 @@ int main(int argc, char **argv) {
         return 2;
       }
       if (c == O_DIFF)
-        diff_n = (long)v;
+        R->opt.diff_n = (long)v;
       else
-        diff_seed = v;
+        R->opt.diff_seed = v;
       break;
     }
     case O_FILTER:
@@ -240,6 +238,12 @@ int main(int argc, char **argv) {
             argv[optind]);
     return 2;
   }
+  return -1;
+}
+
+/* What the command line and the environment ask for that could not work,
+ * refused before anything runs: 0, or 2 after one line on stderr. */
+static int runner_check_opts(runner *R) {
   if (R->opt.junit) {
     /* Refused now, not after the whole run. */
     FILE *f = fopen(R->opt.junit, "w");
@@ -274,43 +278,12 @@ int main(int argc, char **argv) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     R->opt.jobs = n > 0 ? (int)n : 1;
   }
-  /* Tests see EPIPE rather than dying of SIGPIPE, as libuv's runner does. */
-  signal(SIGPIPE, SIG_IGN);
+  return 0;
+}
 
-  if (diff_n > 0)
-    return diff_main(R->opt.impls, R->opt.nimpls, R->opt.backends,
-                     R->opt.nbackends, diff_n, diff_seed, R->opt.scale);
-  runner_select_tests(R);
-  if (R->opt.list) {
-    runner_list_tests(R);
-    return 0;
-  }
-  if (R->opt.list_backends || R->opt.list_impls) {
-    runner_build_targets(R, R->opt.list_backends, R->opt.list_impls);
-    int rc = runner_probe_all(R);
-    if (R->opt.list_backends)
-      runner_list_targets(R, EVL_T_BACKEND);
-    if (R->opt.list_impls)
-      runner_list_targets(R, EVL_T_IMPL);
-    return rc;
-  }
-  if (R->nsel == 0) {
-    fprintf(stderr, "evl-conform: no test matches the filter\n");
-    return 2;
-  }
-
-  runner_build_targets(R, 1, 1);
-  int rc = runner_probe_all(R);
-  if (rc)
-    return rc;
-  R->tty_progress = !R->opt.tap && !R->opt.verbose && isatty(2);
-  R->res = runner_xalloc(sizeof *R->res * (size_t)(R->nsel * R->ntg + 1));
-  runner_run_all(R);
-
-  int pass, fail, skip;
-  runner_count(R, &pass, &fail, &skip);
-  if (R->opt.junit && runner_write_junit(R, R->opt.junit) != 0)
-    rc = 2;
+/* The run's outcome on stdout: the matrix (or JSON, or the TAP tail) and
+ * the counts line. */
+static void runner_report(runner *R, int pass, int fail, int skip) {
   if (R->opt.json) {
     runner_print_json(R);
     fprintf(stderr, "%d passed, %d failed, %d skipped\n", pass, fail, skip);
@@ -334,6 +307,58 @@ int main(int argc, char **argv) {
     }
     printf("%d passed, %d failed, %d skipped\n", pass, fail, skip);
   }
+}
+
+int main(int argc, char **argv) {
+  /* Static storage only so that LeakSanitizer sees what the state points
+   * to as reachable until the process ends; every function gets R. */
+  static runner state;
+  runner *R = &state;
+  int rc = runner_parse_args(R, argc, argv);
+  if (rc >= 0)
+    return rc;
+  rc = runner_check_opts(R);
+  if (rc)
+    return rc;
+  /* Tests see EPIPE rather than dying of SIGPIPE, as libuv's runner does. */
+  signal(SIGPIPE, SIG_IGN);
+
+  if (R->opt.diff_n > 0)
+    return diff_main(R->opt.impls, R->opt.nimpls, R->opt.backends,
+                     R->opt.nbackends, R->opt.diff_n, R->opt.diff_seed,
+                     R->opt.scale);
+  runner_select_tests(R);
+  if (R->opt.list) {
+    runner_list_tests(R);
+    return 0;
+  }
+  if (R->opt.list_backends || R->opt.list_impls) {
+    runner_build_targets(R, R->opt.list_backends, R->opt.list_impls);
+    rc = runner_probe_all(R);
+    if (R->opt.list_backends)
+      runner_list_targets(R, EVL_T_BACKEND);
+    if (R->opt.list_impls)
+      runner_list_targets(R, EVL_T_IMPL);
+    return rc;
+  }
+  if (R->nsel == 0) {
+    fprintf(stderr, "evl-conform: no test matches the filter\n");
+    return 2;
+  }
+
+  runner_build_targets(R, 1, 1);
+  rc = runner_probe_all(R);
+  if (rc)
+    return rc;
+  R->tty_progress = !R->opt.tap && !R->opt.verbose && isatty(2);
+  R->res = runner_xalloc(sizeof *R->res * (size_t)(R->nsel * R->ntg + 1));
+  runner_run_all(R);
+
+  int pass, fail, skip;
+  runner_count(R, &pass, &fail, &skip);
+  if (R->opt.junit && runner_write_junit(R, R->opt.junit) != 0)
+    rc = 2;
+  runner_report(R, pass, fail, skip);
   fflush(stdout);
   if (fail)
     return 1;
