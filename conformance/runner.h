@@ -68,7 +68,7 @@ typedef struct runner_result {
 } runner_result;
 
 typedef struct runner_job {
-  int test, tgt; /* selection index, target index */
+  int si, ti; /* selection index (R->sel), target index (R->tg) */
   child_proc proc;
   char buf[2048]; /* the result line */
   size_t blen;

@@ -57,7 +57,7 @@ static void runner_test_child(void *arg, int wfd) {
 
 static int runner_launch(runner *R, runner_job *j) {
   runner_launch_arg a = {
-      .R = R, .te = &evl_tests[R->sel[j->test]], .t = &R->tg[j->tgt]};
+      .R = R, .te = &evl_tests[R->sel[j->si]], .t = &R->tg[j->ti]};
   j->blen = 0;
   j->buf[0] = '\0';
   return child_start(&j->proc, CHILD_CAPTURE | CHILD_CLOSE_FDS,
@@ -125,7 +125,7 @@ static int runner_parse_result(const char *line, runner_result *r) {
 
 /* Turns the child's line (or its death) into the cell's status. */
 static void runner_classify(runner *R, runner_job *j, runner_result *r) {
-  const evl_test *te = &evl_tests[R->sel[j->test]];
+  const evl_test *te = &evl_tests[R->sel[j->si]];
   child_proc *c = &j->proc;
   runner_drain(j);
   r->output = child_output(c, 64 * 1024); /* the tail explains a failure */
@@ -191,7 +191,7 @@ static void runner_finish(runner *R, runner_job *j, runner_result *r,
     runner_classify(R, j, r);
   }
   child_close(&j->proc); /* grandchildren forked by the test die too */
-  runner_apply_deviation(&R->tg[j->tgt], R->sel[j->test], r);
+  runner_apply_deviation(&R->tg[j->ti], R->sel[j->si], r);
 }
 
 /* Prints finished cells in job order, as far as they are contiguous. */
@@ -247,8 +247,8 @@ void runner_run_all(runner *R) {
       }
       runner_job *j = &run[nrun++];
       memset(j, 0, sizeof *j);
-      j->test = si;
-      j->tgt = ti;
+      j->si = si;
+      j->ti = ti;
       int rc = runner_launch(R, j);
       if (rc < 0) {
         runner_finish(R, j, r, rc);
@@ -273,7 +273,7 @@ void runner_run_all(runner *R) {
       runner_drain(j);
       if (!child_done(&j->proc))
         continue;
-      runner_finish(R, j, &R->res[j->test * R->ntg + j->tgt], 0);
+      runner_finish(R, j, &R->res[j->si * R->ntg + j->ti], 0);
       done++;
       run[i] = run[--nrun];
       i--;
