@@ -108,14 +108,19 @@ static EVL_T_NORETURN void harness_finish(const char *kind,
   _exit(strcmp(kind, "PASS") == 0 ? 0 : 1);
 }
 
+/* __FILE__ without its folder: failure lines say tests/FILE. */
+static const char *harness_basename(const char *file) {
+  const char *base = file ? strrchr(file, '/') : NULL;
+  return base ? base + 1 : (file ? file : "?");
+}
+
 void evl_t_fail(evl_tctx *t, const char *file, int line, const char *fmt, ...) {
   char msg[1400];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  const char *base = file ? strrchr(file, '/') : NULL;
-  base = base ? base + 1 : (file ? file : "?");
+  const char *base = harness_basename(file);
   char reason[1800];
   char wd[64] = "";
   if (harness_wd_fired_ms >= 0)
@@ -144,8 +149,7 @@ void evl_t_check_failed(evl_tctx *t, const char *id, const char *file, int line,
       t && id ? evl_impl_check_deviation(t->impl, t->name, id) : NULL;
   if (!dev)
     evl_t_fail(t, file, line, "check %s: %s", id ? id : "?", msg);
-  const char *base = file ? strrchr(file, '/') : NULL;
-  base = base ? base + 1 : (file ? file : "?");
+  const char *base = harness_basename(file);
   fprintf(stderr, "XFAIL check %s (declared: %s): %s:%d: %s\n", id, dev, base,
           line, msg);
   if (!harness_xfail[0])
@@ -501,41 +505,31 @@ static void harness_warm_up(evl_tctx *t) {
   }
 }
 
-void evl_t_run_child(const evl_test *test, evl_tctx *t, int result_fd) {
-  static unsigned char before[HARNESS_MAX_FD], after[HARNESS_MAX_FD];
-  harness_result_fd = result_fd;
-  if (!t->name)
-    t->name = test->name;
-  if (!t->rule)
-    t->rule = test->rule;
-  if (t->timeout_scale < 1)
-    t->timeout_scale = 1;
-  harness_warm_up(t);
-  harness_catch_overflow();
-  int have_fds = harness_fd_snapshot(before) >= 0;
-  /* Not 1: sanitizer runtimes (TSan) keep a thread of their own. */
-  static int tids_before[HARNESS_MAX_TIDS], tids_after[HARNESS_MAX_TIDS];
-  int threads_before = harness_threads(tids_before);
-
-  test->fn(t);
-
-  fflush(NULL);
-  if (have_fds && harness_fd_snapshot(after) >= 0) {
-    for (int fd = 0; fd < HARNESS_MAX_FD; fd++) {
-      if (!after[fd] || before[fd])
-        continue;
-      char path[64], target[256];
-      snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-      ssize_t n = readlink(path, target, sizeof target - 1);
-      if (n < 0)
-        n = snprintf(target, sizeof target, "?");
-      target[n] = '\0';
-      char reason[400];
-      snprintf(reason, sizeof reason, "[%s] leaked fd %d (-> %s)", t->rule, fd,
-               target);
-      harness_finish("FAIL", reason);
-    }
+/* Fails the test on the first fd open now that was not in before[]. */
+static void harness_check_fds(evl_tctx *t, const unsigned char *before) {
+  static unsigned char after[HARNESS_MAX_FD];
+  if (harness_fd_snapshot(after) < 0)
+    return;
+  for (int fd = 0; fd < HARNESS_MAX_FD; fd++) {
+    if (!after[fd] || before[fd])
+      continue;
+    char path[64], target[256];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(path, target, sizeof target - 1);
+    if (n < 0)
+      n = snprintf(target, sizeof target, "?");
+    target[n] = '\0';
+    char reason[400];
+    snprintf(reason, sizeof reason, "[%s] leaked fd %d (-> %s)", t->rule, fd,
+             target);
+    harness_finish("FAIL", reason);
   }
+}
+
+/* Fails the test if it left more threads running than tids_before had. */
+static void harness_check_threads(evl_tctx *t, const int *tids_before,
+                                  int threads_before) {
+  static int tids_after[HARNESS_MAX_TIDS];
   /* Worker threads may be a moment away from exiting after a join-less
    * shutdown (io_uring's iou-wrk threads leave after the ring's fd is
    * closed, asynchronously); give them 100 ms, times the timeout scale
@@ -554,6 +548,30 @@ void evl_t_run_child(const evl_test *test, evl_tctx *t, int result_fd) {
              t->rule, n, n == 1 ? "" : "s", names);
     harness_finish("FAIL", reason);
   }
+}
+
+void evl_t_run_child(const evl_test *test, evl_tctx *t, int result_fd) {
+  static unsigned char before[HARNESS_MAX_FD];
+  harness_result_fd = result_fd;
+  if (!t->name)
+    t->name = test->name;
+  if (!t->rule)
+    t->rule = test->rule;
+  if (t->timeout_scale < 1)
+    t->timeout_scale = 1;
+  harness_warm_up(t);
+  harness_catch_overflow();
+  int have_fds = harness_fd_snapshot(before) >= 0;
+  /* Not 1: sanitizer runtimes (TSan) keep a thread of their own. */
+  static int tids_before[HARNESS_MAX_TIDS];
+  int threads_before = harness_threads(tids_before);
+
+  test->fn(t);
+
+  fflush(NULL);
+  if (have_fds)
+    harness_check_fds(t, before);
+  harness_check_threads(t, tids_before, threads_before);
   /* The test ends in _exit(), which skips LeakSanitizer's exit-time check:
    * run it here, so that a sanitizer build still finds leaked memory. */
   if (__lsan_do_recoverable_leak_check &&
