@@ -100,6 +100,8 @@
     "rearm moves a timer before another one")                                \
   X(s15_rearm_equal_deadline_order, "S15", IMPL, 0, EVL_IF_REARM, 15,          \
     "re-armed timers run after equal deadlines scheduled before the re-arm") \
+  X(s15_rearm_later_equal_order, "S15", IMPL, 0, EVL_IF_REARM, 10,             \
+    "a timer moved later onto others' deadline keeps its re-arm order")     \
   X(s15_rearm_dead_handle, "S15", IMPL, 0, EVL_IF_REARM, 10,                   \
     "rearm of a fired, running, cancelled, call_soon or garbage handle")     \
   X(s15_rearm_due_in_batch, "S15", IMPL, 0, EVL_IF_REARM, 10,                  \

@@ -105,6 +105,35 @@ void test_s15_rearm_equal_deadline_order(evl_tctx *t) {
   st_free(t, s15.loop);
 }
 
+/* A timer moved to a later deadline that others already have: 0 is due
+ * first, then moved onto 1..4's deadline, then 5 is scheduled there. A loop
+ * that moves later timers lazily (libev's manual, method 3: the library's
+ * timer fires at the old deadline and is started again for the rest) must
+ * neither run 0 at its old deadline nor forget its re-arm's place in the
+ * scheduling order when it starts it again. */
+void test_s15_rearm_later_equal_order(evl_tctx *t) {
+  s15_setup(t);
+  uint64_t now = OPS->time(s15.loop);
+  uint64_t when = now + 40 * SC_MS;
+  T_OK(t, "call_at(0, +5 ms)",
+       OPS->call_at(s15.loop, now + 5 * SC_MS, s15_cb, (void *)0, &s15.h[0]));
+  for (int i = 1; i < 5; i++)
+    T_OK(t, "call_at(1..4, +40 ms)",
+         OPS->call_at(s15.loop, when, s15_cb, (void *)(intptr_t)i, &s15.h[i]));
+  s15.armed_at[0] = t_now(); /* not after the loop's time read below */
+  s15.delay[0] = (int64_t)(when - OPS->time(s15.loop));
+  T_OK(t, "rearm_at(0, +40 ms)", OPS->rearm_at(s15.loop, s15.h[0], when));
+  T_OK(t, "call_at(5, +40 ms)",
+       OPS->call_at(s15.loop, when, s15_cb, (void *)5, &s15.h[5]));
+  s15.expect = 6;
+  sc_run(t, s15.loop);
+  int want[] = {1, 2, 3, 4, 0, 5};
+  sc_log_expect(t, "a timer moved later onto others' deadline: in re-arm order",
+                &s15.log, want, 6);
+  s15_not_early(t, 0);
+  st_free(t, s15.loop);
+}
+
 static void s15_rearm_self_cb(void *arg) {
   (void)arg;
   s15.rc = s15.t->impl->rearm(s15.loop, s15.h[0], 10 * SC_MS);

@@ -17,6 +17,9 @@ static const evl__adapter_hooks evn_hooks;
 typedef struct evn_timer {
   evl__adapter_timer t;
   ev_timer w;
+  /* The deadline (our clock) libev's watcher was last started for: while
+   * the watcher is active, t.deadline >= armed. */
+  uint64_t armed;
 } evn_timer;
 
 /* One ev_io per direction, as libev users write it: stopping a watcher also
@@ -105,10 +108,13 @@ __attribute__((noinline)) static void evn_ep_refresh(evl_loop *loop) {
   loop->ep_valid = 1;
 }
 
+/* Starts libev's watcher for at->deadline, or moves it there in place. */
 static inline __attribute__((always_inline)) int
-evn_timer_arm(evl__adapter_base *b, evl__adapter_timer *at, int due_now) {
+evn_timer_start(evl__adapter_base *b, evl__adapter_timer *at, int due_now) {
   evl_loop *loop = (evl_loop *)b;
-  ev_timer *w = &EVN_TIMER(at)->w;
+  evn_timer *tm = EVN_TIMER(at);
+  ev_timer *w = &tm->w;
+  tm->armed = at->deadline;
   /* libev puts a timer at its cached time + `after`. A timer due now gets
    * the smallest timeout, due at libev's next timer phase. */
   double after = 1e-9;
@@ -122,11 +128,33 @@ evn_timer_arm(evl__adapter_base *b, evl__adapter_timer *at, int due_now) {
       after = (double)d / 1e9; /* 2^63 ns and more: a huge delay */
   }
   /* ev_timer_again moves a running timer in place in libev's heap, or
-   * starts a stopped one, with `repeat` as the timeout: libev's own re-arm.
+   * starts a stopped one, with `repeat` as the timeout: libev's own re-arm
+   * (the manual's method 2, which direct-libev uses on every event).
    * `repeat` stays set (evn_timer_cb stops the timer when it fires). */
   w->repeat = after;
   ev_timer_again(loop->ev, w);
   return 0;
+}
+
+/* evn_timer_start, but lazy when the deadline moved later: libev's manual ("Be
+ * smart about timeouts", method 3) lets such a timer time out where it is and
+ * starts it again then for the time left. A re-arm to a later deadline (the
+ * common case: a timeout pushed back on every event) then costs a handle check,
+ * a clock read and a comparison, and libev's heap is not touched. The deadline
+ * and seq the caller set are all the contract reads: when libev fires the
+ * watcher at the old deadline, evl__adapter_timer_fired sees (a fresh clock
+ * read, as for every fired timer) that the deadline is still ahead and comes
+ * back here with the watcher stopped (S2); due, the timer queues with its new
+ * seq (S15). A watcher libev has already made pending goes the eager way:
+ * ev_timer_again drops the pending event, so that a re-armed timer never
+ * runs in the iteration that re-armed it. */
+static inline __attribute__((always_inline)) int
+evn_timer_arm(evl__adapter_base *b, evl__adapter_timer *at, int due_now) {
+  evn_timer *tm = EVN_TIMER(at);
+  ev_timer *w = &tm->w;
+  if (ev_is_active(w) && !ev_is_pending(w) && at->deadline >= tm->armed)
+    return 0;
+  return evn_timer_start(b, at, due_now);
 }
 
 static int evn_timer_arm_hook(evl__adapter_base *b, evl__adapter_timer *at,
@@ -145,8 +173,9 @@ static void evn_timer_stop_hook(evl__adapter_base *b, evl__adapter_timer *at) {
 
 static int evn_call_later(evl_loop *loop, int64_t delay_ns, evl_cb cb,
                           void *arg, evl_handle *out) {
+  /* A new timer's watcher is stopped: started at once. */
   return evl__adapter_call_later_with(loop, delay_ns, cb, arg, out,
-                                      evn_timer_arm);
+                                      evn_timer_start);
 }
 
 static int evn_cancel(evl_loop *loop, evl_handle h) {
@@ -161,7 +190,9 @@ static void evn_timer_cb(struct ev_loop *ev, ev_timer *w, int revents) {
   (void)revents;
   ev_timer_stop(ev, w); /* one-shot: libev would repeat it */
   /* The lowest-priority check runs after every timer of this pass: it
-   * runs the batch's call_soon callbacks, then these in order. */
+   * runs the batch's call_soon callbacks, then these in order. A timer
+   * whose deadline was moved later lazily (evn_timer_arm) is not due yet:
+   * evl__adapter_timer_fired starts it again for the time left. */
   evl__adapter_timer_fired(
       &((evn_timer *)((char *)w - offsetof(evn_timer, w)))->t);
 }
@@ -172,6 +203,7 @@ static evl__adapter_timer *evn_timer_new(evl__adapter_base *b) {
   if (!tm)
     return NULL;
   ev_init(&tm->w, evn_timer_cb);
+  tm->armed = 0;
   return &tm->t;
 }
 

@@ -35,6 +35,9 @@
       {"s15_rearm_equal_deadline_order",                                       \
        "re-arm is cancel plus a new call_later/call_at, and equal deadlines "  \
        "run in heap order, not scheduling order (see S2)"},                    \
+      {"s15_rearm_later_equal_order",                                          \
+       "re-arm is cancel plus a new call_at, and equal deadlines run in heap " \
+       "order, not scheduling order (see S2)"},                                \
       {"s11_foreign_thread_refused",                                           \
        "debug mode's _check_thread guards only call_soon, call_later and "     \
        "call_at: cancel, add_reader, remove_reader and stop from a foreign "   \
@@ -122,6 +125,9 @@ static const evl_deviation pyl_dev_uvloop[] = {
      "behind a timer with a later deadline once that is 2 ms or more, as "
      "when the thread is preempted there"},
     {"s15_rearm_equal_deadline_order",
+     "rearm_at is cancel plus a new call_at, and call_at's timers given "
+     "one deadline can get different ones (see s2_equal_deadline_order)"},
+    {"s15_rearm_later_equal_order",
      "rearm_at is cancel plus a new call_at, and call_at's timers given "
      "one deadline can get different ones (see s2_equal_deadline_order)"},
     {"s4_cancel_keeps_equal_order",
