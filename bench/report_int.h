@@ -105,6 +105,7 @@ typedef struct verdict_fig {
   double cg; /* 0: none */
   int by_cg;
   int exact_wall; /* a deterministic figure (heap bytes) */
+  int cpu;        /* wall holds a ratio of thread CPU times, not wall times */
 } verdict_fig;
 
 /* Adds the pair when both figures exist and give a ratio. */

@@ -143,6 +143,7 @@ void verdict_row(report *r, const char *target, const char *figure,
     snprintf(c, sizeof c, f->by_cg ? "no data" : "—");
   const char *by = f->by_cg        ? "callgrind"
                    : f->exact_wall ? "heap bytes"
+                   : f->cpu        ? "CPU time, 95 % CI"
                                    : "wall, 95 % CI";
   bench_buf_printf(&r->html, "<tr><td class=l>");
   report_html_esc(&r->html, target);
