@@ -150,6 +150,8 @@
     "100 000 posts without pause: none lost, none twice, in order")            \
   X(s9_posts_two_threads, "S9", IMPL, 0, EVL__SC_TS, 40,                       \
     "2 x 50 000 posts from two threads keep per-thread order")                 \
+  X(s9_posts_paced, "S9", IMPL, 0, EVL__SC_TS, 20,                             \
+    "2000 posts 0-100 us apart, many while the loop wakes: none waits")           \
   X(s9_stop_wakes_blocked_loop, "S9", IMPL, 0, EVL__SC_TS, 30,                 \
     "stop_threadsafe wakes a loop blocked with no timers")                     \
   X(s9_post_wakes_blocked_loop, "S9", IMPL, 0, EVL__SC_TS, 30,                 \
