@@ -81,5 +81,32 @@
   X(slow_reported_once, REF, "S11", "s11_slow_each_call",                      \
     "only the first slow callback of a loop is reported", "")                  \
   X(after_fork_noop, REF, "S16", "s16_*",                                      \
-    "loop_after_fork returns 0 and rebuilds nothing", "")
+    "loop_after_fork returns 0 and rebuilds nothing", "")                      \
+  X(timeout_round_down, SAMPLE, "S3", "s3_sub_resolution_no_spin",             \
+    "the time to the next timer truncated to ms: polls of 0 until it is due",  \
+    "python/asyncio#106, tokio-rs/mio#1614, smol-rs/smol#109")                 \
+  X(eintr_full_timeout, SAMPLE, "S3", "s3_s*_no_early",                        \
+    "a poll interrupted by a signal restarts with its first timeout",          \
+    "capnproto/capnproto#580, oven-sh/bun#34780")                              \
+  X(hup_writer_deaf, SAMPLE, "S6", "s6_hangup_wakes_both",                     \
+    "a hang-up or error without POLLOUT wakes the reader only",                \
+    "tokio-rs/tokio-core#274, LadybirdBrowser/ladybird#7417")                  \
+  X(stop_cleared, SAMPLE, "S7", "s7_stop_before_run",                          \
+    "run_forever clears a stop requested before it: it runs on",               \
+    "libuv/libuv#4430 (stop_flag reset before uv_run), neovim/neovim#37984")   \
+  X(rearm_keeps_seq, SAMPLE, "S15", "s15_rearm_equal_deadline_order",          \
+    "a re-armed timer keeps its first scheduling order among equal deadlines", \
+    "joyent/libuv#701 (equal timeouts run in start order; a restart starts)")  \
+  X(doorbell_after_take, SAMPLE, "S9", "s9_posts_paced",                       \
+    "posts taken before the wake pipe is drained: a post in between is lost",  \
+    "dbmail/dbmail#559 (lost wakeup in cb_queue_drain)")                       \
+  X(call_soon_inline, SAMPLE, "P1", "p1_exactly_once",                         \
+    "call_soon outside a running loop runs the callback inside the caller",    \
+    "microsoft/FASTER#155, joyent/libuv#34 (synchronous completions)")         \
+  X(lifo_slot, REF, "T1", "t1_f*",                                             \
+    "a callback queued by a running one runs right after it, same batch",      \
+    "tokio-rs/tokio#2349, tokio-rs/tokio#5712 (the LIFO slot)")                \
+  X(remove_resets_default, REF, "S12", "s12_remove_restores",                  \
+    "remove_signal_handler puts back SIG_DFL, not what was there before",      \
+    "libuv/libuv#2435, KjellKod/g3log#253")
 #endif

@@ -40,5 +40,9 @@
     "S1/S6: no order among ready watchers of one iteration")                   \
   X(executor_one_worker, REF,                                                  \
     "the executor has one worker whatever the config asks",                    \
-    "S14: runs fn on a worker thread (no number of workers)")
+    "S14: runs fn on a worker thread (no number of workers)")                  \
+  X(done_reversed, REF,                                                        \
+    "a future's done-callbacks run newest first (nim-lang/Nim#7197)",          \
+    "S13: scheduled with call_soon, never inside set_result (no order; "       \
+    "python/cpython#75218 asks asyncio to document its own)")
 #endif

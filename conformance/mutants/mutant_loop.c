@@ -87,7 +87,17 @@ static void mut_run_batch(evl_kit *k) {
 
 static int due_first; /* timers_before_io: set by each wait */
 
+/* hup_writer_deaf: a hang-up or error without POLLOUT is told to the
+ * reader only; a writer blocked on a full buffer never hears of it. */
 static int mut_io_ready(evl_kit *k, int fd, unsigned events) {
+  if (ON(hup_writer_deaf) && !(events & EVL_WRITE) &&
+      (events & (EVL_HUP | EVL_ERR)) && fd >= 0 && fd < k->nfds) {
+    evl_io_cb w = k->fds[fd].w.cb;
+    k->fds[fd].w.cb = NULL;
+    int rc = evl_kit_io_ready(k, fd, events);
+    k->fds[fd].w.cb = w;
+    return rc;
+  }
   if (ON(timers_before_io) && due_first) {
     due_first = 0;
     int rc = evl_kit_queue_due(k, ((evl_loop *)(void *)k)->now);
@@ -136,13 +146,17 @@ static int mut_post(evl_kit *k, evl_cb cb, void *arg) {
 }
 
 /* posts_lifo: the posts waiting are taken newest first (a lock-free stack
- * used as the queue, never reversed). */
+ * used as the queue, never reversed). doorbell_after_take: the queue is
+ * taken first and the doorbell emptied after, so a post landing in between
+ * rings a bell nobody hears and waits with wake_pending set: every later
+ * post is stranded too (the window is widened to make the race certain). */
 static int mut_take_posts(evl_kit *k) {
-  if (!ON(posts_lifo))
+  if (!ON(posts_lifo) && !ON(doorbell_after_take))
     return evl_kit_take_posts(k);
   char buf[64];
-  while (read(k->wake_rd, buf, sizeof buf) > 0)
-    ;
+  if (!ON(doorbell_after_take))
+    while (read(k->wake_rd, buf, sizeof buf) > 0)
+      ;
   pthread_mutex_lock(&k->lock);
   int rc = evl_kit_reserve(k, (uint32_t)k->nposts);
   evl_kit_post_ent *posts = rc == 0 ? k->posts : NULL;
@@ -153,23 +167,41 @@ static int mut_take_posts(evl_kit *k) {
     k->wake_pending = 0;
   }
   pthread_mutex_unlock(&k->lock);
-  for (size_t i = n; i-- > 0;)
+  if (ON(doorbell_after_take)) {
+    usleep(200);
+    while (read(k->wake_rd, buf, sizeof buf) > 0)
+      ;
+  }
+  for (size_t i = 0; i < n; i++) {
+    size_t j = ON(posts_lifo) ? n - 1 - i : i;
     evl_kit_push(k, (evl_kit_entry){.kind = EVL_KIT_E_POST,
-                                    .cb = posts[i].cb,
-                                    .arg = posts[i].arg});
+                                    .cb = posts[j].cb,
+                                    .arg = posts[j].arg});
+  }
   free(posts);
   return rc;
 }
 
+/* timeout_round_down: the time left until the earliest timer is truncated
+ * to poll()'s millisecond, so the last fraction of every timer is waited
+ * out with timeouts of 0. eintr_full_timeout: an interrupted poll() is
+ * restarted with the timeout computed before it, however long it waited. */
 static int mut_poll(evl_loop *loop, struct pollfd *fds, nfds_t n, int ms) {
   due_first = 1;
   if (ON(idle_spin) && n > 1)
     ms = 0; /* idle_spin: a watched fd counts as work to do */
+  if (ON(timeout_round_down) && ms > 0) {
+    int64_t t = evl_kit_timeout_ns(&loop->k, evl_kit_now(), loop->stopping);
+    ms = t < 0 ? ms : t / 1000000 >= INT_MAX ? INT_MAX : (int)(t / 1000000);
+  }
   if (ON(oneshot_reader))
     for (nfds_t i = 1; i < n; i++)
       if (fds[i].fd < (int)sizeof muted && muted[fds[i].fd])
         fds[i].events &= (short)~POLLIN;
-  int got = poll(fds, n, ms);
+  int got;
+  do
+    got = poll(fds, n, ms);
+  while (ON(eintr_full_timeout) && got < 0 && errno == EINTR);
   if (ON(threadsafe_no_wake) && got >= 0 && !fds[0].revents &&
       evl_kit_posts_waiting(&loop->k)) {
     fds[0].revents = POLLIN; /* fds[0] is the wake fd */
@@ -247,6 +279,18 @@ static int mut_cancel(evl_loop *loop, evl_handle h) {
 /* rearm_new_handle: cancel and schedule anew; the ABI has no way to hand
  * the new handle back, as a loop that does this has none to keep it. */
 static int mut_rearm_at(evl_loop *loop, evl_handle h, uint64_t when) {
+  if (ON(rearm_keeps_seq) && loop && !loop->closed) {
+    /* The deadline moves in place; the timer keeps its first scheduling
+     * order, so among equal deadlines it runs as if never re-armed. */
+    int64_t i = evl_kit_lookup(&loop->k, h);
+    uint64_t seq = i >= 0 ? loop->k.slots[i].seq : 0;
+    int rc = base->rearm_at(loop, h, when);
+    if (rc == 0 && i >= 0) {
+      loop->k.slots[i].seq = seq;
+      evl_kit_heap_up(&loop->k, loop->k.slots[i].heap);
+    }
+    return rc;
+  }
   if (!ON(rearm_new_handle) || !loop || loop->closed)
     return base->rearm_at(loop, h, when);
   int64_t i = evl_kit_lookup(&loop->k, h);
@@ -261,7 +305,7 @@ static int mut_rearm_at(evl_loop *loop, evl_handle h, uint64_t when) {
 }
 
 static int mut_rearm(evl_loop *loop, evl_handle h, int64_t delay) {
-  if (!ON(rearm_new_handle))
+  if (!ON(rearm_new_handle) && !ON(rearm_keeps_seq))
     return base->rearm(loop, h, delay);
   return mut_rearm_at(loop, h, evl_kit_deadline(delay));
 }
@@ -279,6 +323,14 @@ static int mut_call_soon(evl_loop *loop, evl_cb cb, void *arg,
                          evl_handle *out) {
   if (ON(call_soon_after_close) && loop && loop->closed && cb)
     return 0;
+  /* call_soon_inline: outside a running loop there is "nothing to wait
+   * for", so the callback runs at once, inside the caller. */
+  if (ON(call_soon_inline) && loop && !loop->closed && !loop->running && cb) {
+    if (out)
+      *out = 0;
+    cb(arg);
+    return 0;
+  }
   return base->call_soon(loop, cb, arg, out);
 }
 
@@ -314,6 +366,8 @@ static uint64_t stale_now;
 static int mut_run(evl_loop *loop, int (*run)(evl_loop *)) {
   if (ON(nested_run_ok) && loop && !loop->closed && loop->running)
     return 0; /* "already running": nothing to do */
+  if (ON(stop_cleared) && loop && !loop->closed && !loop->running)
+    loop->stopping = 0; /* "a fresh run": a stop made before it is lost */
   if (loop && !loop->closed && !loop->running) {
     stale_loop = loop;
     stale_now = evl_kit_now();

@@ -1,11 +1,14 @@
 /* mutant_ref.c — the reference core on epoll with one deliberate bug in
- * the parts the sample loop lacks (signals, futures, executor), for the
- * rows of list_mutants.h whose base is REF. The core is linked into the
- * mutant's .so and reached through evl_impl_ref(): the bug wraps its ops
- * at the ABI boundary, the core itself has no hook for it. */
+ * the parts the sample loop lacks (signals, futures, executor) or in loop
+ * calls only the task tests reach (tasks need futures), for the rows of
+ * list_mutants.h whose base is REF. The core is linked into the mutant's .so
+ * and reached through evl_impl_ref(): the bug wraps its ops at the ABI
+ * boundary, the core itself has no hook for it. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "mutant.h"
 
@@ -65,10 +68,19 @@ static void ref_forget(evl_loop *loop, int sig) {
     ref_forget_eh(loop);
 }
 
+/* remove_resets_default: remove puts back SIG_DFL, not the disposition
+ * found before the first handler (what the test's own handler was). */
 static int ref_remove_signal_handler(evl_loop *loop, int sig) {
   int rc = base->remove_signal_handler(loop, sig);
   if (rc > 0)
     ref_forget(loop, sig);
+  if (rc > 0 && ON(remove_resets_default)) {
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(sig, &dfl, NULL);
+  }
   return rc;
 }
 
@@ -218,6 +230,80 @@ static void ref_forget_eh(evl_loop *loop) {
       ehs[i] = (ref_eh){0};
 }
 
+/* ---------------------------------------------------------------- soon */
+
+/* lifo_slot: a callback queued by a running callback goes to a one-entry
+ * slot and runs as soon as that callback returns, in the same batch (a
+ * newer one takes the slot and the older stays in the queue); at most
+ * three slot runs in a row, as tokio caps its own. Every call_soon callback
+ * runs through lifo_run so that the slot is drained after it; the slot's
+ * entry is taken out of the core's queue by cancelling its handle. */
+typedef struct lifo_rec {
+  evl_loop *loop;
+  evl_cb cb;
+  void *arg;
+  evl_handle h;
+  int used;
+} lifo_rec;
+static lifo_rec lifo_pool[4096];
+static lifo_rec *lifo_slot_rec;
+static int lifo_depth;
+
+static void lifo_run(void *arg) {
+  lifo_rec *r = arg;
+  evl_cb cb = r->cb;
+  void *cb_arg = r->arg;
+  r->used = 0;
+  lifo_depth++;
+  cb(cb_arg);
+  lifo_depth--;
+  if (lifo_depth > 0)
+    return;
+  for (int runs = 0; lifo_slot_rec && runs < 3; runs++) {
+    lifo_rec *s = lifo_slot_rec;
+    lifo_slot_rec = NULL;
+    if (base->cancel(s->loop, s->h) == 0)
+      lifo_run(s);
+  }
+  lifo_slot_rec = NULL;
+}
+
+static int ref_call_soon(evl_loop *loop, evl_cb cb, void *arg,
+                         evl_handle *out) {
+  lifo_rec *r = NULL;
+  for (size_t i = 0; cb && i < sizeof lifo_pool / sizeof lifo_pool[0]; i++)
+    if (!lifo_pool[i].used) {
+      r = &lifo_pool[i];
+      break;
+    }
+  if (!ON(lifo_slot) || !r)
+    return base->call_soon(loop, cb, arg, out);
+  *r = (lifo_rec){.loop = loop, .cb = cb, .arg = arg, .used = 1};
+  int rc = base->call_soon(loop, lifo_run, r, &r->h);
+  if (rc < 0) {
+    r->used = 0;
+    return rc;
+  }
+  if (out)
+    *out = r->h;
+  if (lifo_depth > 0)
+    lifo_slot_rec = r;
+  return 0;
+}
+
+static int ref_cancel(evl_loop *loop, evl_handle h) {
+  int rc = base->cancel(loop, h);
+  if (ON(lifo_slot) && rc == 0)
+    for (size_t i = 0; i < sizeof lifo_pool / sizeof lifo_pool[0]; i++)
+      if (lifo_pool[i].used && lifo_pool[i].loop == loop &&
+          lifo_pool[i].h == h) {
+        lifo_pool[i].used = 0;
+        if (lifo_slot_rec == &lifo_pool[i])
+          lifo_slot_rec = NULL;
+      }
+  return rc;
+}
+
 /* ---------------------------------------------------------------- fork */
 
 /* after_fork_noop: loop_after_fork says 0 and rebuilds nothing. */
@@ -247,6 +333,8 @@ const evl_impl_ops *mutant_ref_plugin(const char *name, const char *desc) {
   ops.run_until_complete = ref_run_until_complete;
   ops.run_in_executor = ref_run_in_executor;
   ops.loop_after_fork = ref_loop_after_fork;
+  ops.call_soon = ref_call_soon;
+  ops.cancel = ref_cancel;
   ops.set_error_handler = ref_set_error_handler;
   return &ops;
 }

@@ -200,6 +200,87 @@ static int var_loop_new(const void *data, const evl_impl_config *cfg,
   return base->loop_new(data, &c, out);
 }
 
+/* done_reversed (REF): a pending future's done-callbacks run newest first.
+ * Each one added is registered with the core; the first to fire runs the
+ * whole group in reverse and the others find it done. A group is keyed by
+ * its future, forgotten when a new future takes that address. */
+typedef struct rev_node {
+  struct rev_node *head, *next; /* head: the group's first node */
+  evl_future *f;
+  evl_future_cb cb;
+  void *arg;
+  int fired, used;
+} rev_node;
+static rev_node rev_pool[4096];
+
+static rev_node *rev_group(const evl_future *f) {
+  for (size_t i = 0; i < sizeof rev_pool / sizeof rev_pool[0]; i++)
+    if (rev_pool[i].used && rev_pool[i].f == f && rev_pool[i].head == NULL &&
+        !rev_pool[i].fired)
+      return &rev_pool[i];
+  return NULL;
+}
+
+static void rev_forget(const evl_future *f) {
+  for (size_t i = 0; i < sizeof rev_pool / sizeof rev_pool[0]; i++)
+    if (rev_pool[i].used && rev_pool[i].f == f)
+      rev_pool[i].used = 0;
+}
+
+static void rev_fire(evl_future *f, void *arg) {
+  rev_node *n = arg, *g = n->head ? n->head : n;
+  if (!g->fired) {
+    g->fired = 1;
+    rev_node *order[sizeof rev_pool / sizeof rev_pool[0]];
+    size_t k = 0;
+    for (rev_node *m = g; m; m = m->next)
+      order[k++] = m;
+    while (k-- > 0) {
+      order[k]->fired = 1;
+      order[k]->cb(f, order[k]->arg);
+    }
+  }
+  n->used = 0;
+}
+
+static int rev_add_done_callback(evl_future *f, evl_future_cb cb, void *arg) {
+  rev_node *n = NULL;
+  for (size_t i = 0; i < sizeof rev_pool / sizeof rev_pool[0] && !n; i++)
+    if (!rev_pool[i].used)
+      n = &rev_pool[i];
+  if (!f || !cb || !n || base->future_state(f) != EVL_FUTURE_PENDING)
+    return base->future_add_done_callback(f, cb, arg);
+  rev_node *g = rev_group(f);
+  *n = (rev_node){.head = g, .f = f, .cb = cb, .arg = arg, .used = 1};
+  int rc = base->future_add_done_callback(f, rev_fire, n);
+  if (rc < 0) {
+    n->used = 0;
+    return rc;
+  }
+  if (g) {
+    rev_node **tail = &g->next;
+    while (*tail)
+      tail = &(*tail)->next;
+    *tail = n;
+  }
+  return 0;
+}
+
+static int rev_future_new(evl_loop *loop, evl_future **out) {
+  int rc = base->future_new(loop, out);
+  if (rc == 0)
+    rev_forget(*out);
+  return rc;
+}
+
+static int rev_run_in_executor(evl_loop *loop, evl_work_fn fn, void *arg,
+                               evl_future **out) {
+  int rc = base->run_in_executor(loop, fn, arg, out);
+  if (rc == 0 && out)
+    rev_forget(*out);
+  return rc;
+}
+
 #define V_NAME(name, ...) [V_##name] = "variant-" #name,
 #define V_DESC(name, base, desc, ...) [V_##name] = desc,
 #define V_BASE(name, base, ...) [V_##name] = V_BASE_##base,
@@ -218,7 +299,13 @@ const evl_impl_ops *evl_impl_plugin(void) {
     ops = *base;
     ops.name = names[V_CAT(V_, VARIANT)];
     ops.description = descs[V_CAT(V_, VARIANT)];
-    ops.loop_new = var_loop_new;
+    if (ON(executor_one_worker))
+      ops.loop_new = var_loop_new;
+    if (ON(done_reversed)) {
+      ops.future_new = rev_future_new;
+      ops.run_in_executor = rev_run_in_executor;
+      ops.future_add_done_callback = rev_add_done_callback;
+    }
     return &ops;
   }
   base = variant_base_plugin();
