@@ -108,5 +108,11 @@
     "tokio-rs/tokio#2349, tokio-rs/tokio#5712 (the LIFO slot)")                \
   X(remove_resets_default, REF, "S12", "s12_remove_restores",                  \
     "remove_signal_handler puts back SIG_DFL, not what was there before",      \
-    "libuv/libuv#2435, KjellKod/g3log#253")
+    "libuv/libuv#2435, KjellKod/g3log#253")                                    \
+  X(self_cancel_drops_batch, SAMPLE, "S4", "s4_cancel_self",                   \
+    "a callback cancelling its own handle ends the batch; the rest is lost",   \
+    "nodejs/node#9086 (clearImmediate in its own callback)")                   \
+  X(one_per_iteration, REF, "T1", "t1_yield_one_iteration",                    \
+    "call_soon callbacks run one per iteration, the rest wait",                \
+    "nodejs/node-v0.x-archive#5835 (setImmediate: one callback per turn)")
 #endif

@@ -48,6 +48,12 @@ const evl_impl_ops *evl_impl_plugin(void);
  * (oneshot_reader; mut_poll leaves it out). */
 static unsigned char muted[1 << 16];
 
+/* self_cancel_drops_batch: the handle of the callback running now; a
+ * cancel of it (EVL_EHANDLE, rightly) also ends the batch and loses what
+ * was queued behind it (nodejs/node#9086's clearImmediate regression). */
+static evl_handle running_h;
+static int drop_rest;
+
 static void mut_run_batch(evl_kit *k) {
   evl_loop *loop = (evl_loop *)(void *)k; /* k is its first member */
   for (uint32_t n = k->count; ON(soon_same_batch) ? k->count > 0 : n > 0; n--) {
@@ -62,9 +68,19 @@ static void mut_run_batch(evl_kit *k) {
         continue;
       evl_cb cb = s->cb;
       void *arg = s->arg;
+      running_h = evl_kit_handle(k, e.id);
       evl_kit_slot_free(k, e.id);
       k->callbacks++;
       cb(arg);
+      running_h = 0;
+      if (drop_rest) {
+        drop_rest = 0;
+        for (; n > 1; n--) {
+          k->head = (k->head + 1) & (k->capring - 1);
+          k->count--;
+        }
+        return;
+      }
     } else if (e.kind == EVL_KIT_E_POST) {
       k->callbacks++;
       e.cb(e.arg);
@@ -254,6 +270,8 @@ static int mut_call_later(evl_loop *loop, int64_t delay, evl_cb cb, void *arg,
 static int mut_cancel(evl_loop *loop, evl_handle h) {
   if (!loop || loop->closed)
     return base->cancel(loop, h);
+  if (ON(self_cancel_drops_batch) && h && h == running_h)
+    drop_rest = 1;
   evl_kit *k = &loop->k;
   int64_t i = evl_kit_lookup(k, h);
   if (ON(cancel_queued_timer) && i >= 0 &&

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mutant.h"
@@ -268,8 +269,104 @@ static void lifo_run(void *arg) {
   lifo_slot_rec = NULL;
 }
 
+/* one_per_iteration: call_soon callbacks wait in a FIFO of the mutant's
+ * and one pump, queued on the core, runs one of them per iteration (and
+ * queues itself again while any wait), as setImmediate once did
+ * (nodejs/node-v0.x-archive#5835). Their handles are the mutant's own. */
+#define ONE_TAG ((evl_handle)1 << 63)
+typedef struct one_rec {
+  evl_loop *loop;
+  evl_cb cb;
+  void *arg;
+  evl_handle h;
+  struct one_rec *next;
+} one_rec;
+typedef struct one_q {
+  evl_loop *loop;
+  one_rec *head, *tail;
+  int pumping;
+} one_q;
+static one_q one_qs[16];
+static evl_handle one_next = 1;
+
+static one_q *one_queue(evl_loop *loop) {
+  one_q *free_q = NULL;
+  for (size_t i = 0; i < sizeof one_qs / sizeof one_qs[0]; i++) {
+    if (one_qs[i].loop == loop)
+      return &one_qs[i];
+    if (!one_qs[i].loop && !free_q)
+      free_q = &one_qs[i];
+  }
+  if (free_q)
+    *free_q = (one_q){.loop = loop};
+  return free_q;
+}
+
+static void one_pump(void *arg) {
+  one_q *q = arg;
+  q->pumping = 0;
+  one_rec *r = q->head;
+  if (!r)
+    return;
+  q->head = r->next;
+  if (!q->head)
+    q->tail = NULL;
+  if (q->head && base->call_soon(q->loop, one_pump, q, NULL) == 0)
+    q->pumping = 1;
+  evl_cb cb = r->cb;
+  void *cb_arg = r->arg;
+  free(r);
+  cb(cb_arg);
+}
+
+static int one_call_soon(evl_loop *loop, evl_cb cb, void *arg,
+                         evl_handle *out) {
+  one_q *q = cb ? one_queue(loop) : NULL;
+  one_rec *r = q ? calloc(1, sizeof *r) : NULL;
+  if (!r)
+    return base->call_soon(loop, cb, arg, out);
+  if (!q->pumping) {
+    int rc = base->call_soon(loop, one_pump, q, NULL);
+    if (rc < 0) {
+      free(r);
+      return rc;
+    }
+    q->pumping = 1;
+  }
+  *r = (one_rec){.loop = loop, .cb = cb, .arg = arg, .h = ONE_TAG | one_next++};
+  if (q->tail)
+    q->tail->next = r;
+  else
+    q->head = r;
+  q->tail = r;
+  if (out)
+    *out = r->h;
+  return 0;
+}
+
+static int one_cancel(evl_loop *loop, evl_handle h) {
+  if (!(h & ONE_TAG))
+    return base->cancel(loop, h);
+  one_q *q = one_queue(loop);
+  for (one_rec **p = q ? &q->head : NULL; p && *p; p = &(*p)->next)
+    if ((*p)->h == h) {
+      one_rec *r = *p;
+      *p = r->next;
+      if (q->tail == r) {
+        q->tail = NULL;
+        for (one_rec *m = q->head; m; m = m->next)
+          q->tail = m;
+      }
+      free(r);
+      return 0;
+    }
+  return EVL_EHANDLE;
+}
+
 static int ref_call_soon(evl_loop *loop, evl_cb cb, void *arg,
                          evl_handle *out) {
+  if (ON(one_per_iteration))
+    return one_call_soon(loop, cb, arg, out);
   lifo_rec *r = NULL;
   for (size_t i = 0; cb && i < sizeof lifo_pool / sizeof lifo_pool[0]; i++)
     if (!lifo_pool[i].used) {
@@ -292,6 +389,8 @@ static int ref_call_soon(evl_loop *loop, evl_cb cb, void *arg,
 }
 
 static int ref_cancel(evl_loop *loop, evl_handle h) {
+  if (ON(one_per_iteration))
+    return one_cancel(loop, h);
   int rc = base->cancel(loop, h);
   if (ON(lifo_slot) && rc == 0)
     for (size_t i = 0; i < sizeof lifo_pool / sizeof lifo_pool[0]; i++)
