@@ -114,5 +114,14 @@
     "nodejs/node#9086 (clearImmediate in its own callback)")                   \
   X(one_per_iteration, REF, "T1", "t1_yield_one_iteration",                    \
     "call_soon callbacks run one per iteration, the rest wait",                \
-    "nodejs/node-v0.x-archive#5835 (setImmediate: one callback per turn)")
+    "nodejs/node-v0.x-archive#5835 (setImmediate: one callback per turn)")     \
+  X(signal_last_loop, REF, "S12", "s12_two_loops",                             \
+    "a loop adding a signal handler takes the signal from every other loop",   \
+    "python/cpython#11145 (one set_wakeup_fd), vibe-d/eventcore#113")          \
+  X(executor_cancel_ignored, REF, "S14", "s14_cancel_before_start",            \
+    "a job cancelled before a worker took it is run anyway",                   \
+    "noxdafox/pebble#33 (tasks are still run after being cancelled)")          \
+  X(close_runs_queue, REF, "T6", "t6_nothing_after_close",                     \
+    "loop close first runs one last iteration of what is queued",              \
+    "libuv/libuv#299 (process closing handles in uv_loop_close, refused)")
 #endif

@@ -46,8 +46,20 @@ static ref_sig *ref_sig_slot(evl_loop *loop, int sig) {
   return free_slot;
 }
 
+static void ref_forget(evl_loop *loop, int sig);
+
+/* signal_last_loop: one owner per signal in the process, as asyncio's
+ * set_wakeup_fd: a loop adding a handler takes the signal from any other
+ * loop watching it, which then never hears of it again. */
 static int ref_add_signal_handler(evl_loop *loop, int sig, evl_cb cb,
                                   void *arg) {
+  if (ON(signal_last_loop) && cb)
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+      if (sigs[i].loop && sigs[i].loop != loop && sigs[i].sig == sig) {
+        evl_loop *other = sigs[i].loop;
+        if (base->remove_signal_handler(other, sig) > 0)
+          ref_forget(other, sig);
+      }
   ref_sig *s = cb ? ref_sig_slot(loop, sig) : NULL;
   if (!s)
     return base->add_signal_handler(loop, sig, cb, arg);
@@ -85,7 +97,20 @@ static int ref_remove_signal_handler(evl_loop *loop, int sig) {
   return rc;
 }
 
+static void ref_release_reruns(evl_loop *loop);
+
+/* close_runs_queue: close first runs what is queued, one last iteration
+ * with a zero timeout, "so that nothing is dropped" (what libuv/libuv#299
+ * proposed for uv_loop_close and was refused). */
+static int ref_loop_close(evl_loop *loop) {
+  if (ON(close_runs_queue) && loop && !base->is_running(loop) &&
+      base->stop(loop) == 0)
+    base->run_once(loop);
+  return base->loop_close(loop);
+}
+
 static int ref_loop_free(evl_loop *loop) {
+  ref_release_reruns(loop);
   int rc = base->loop_free(loop);
   if (rc == 0)
     ref_forget(loop, 0);
@@ -165,10 +190,59 @@ static int ref_run_until_complete(evl_loop *loop, evl_future *f) {
 
 /* ---------------------------------------------------------------- executor */
 
+/* executor_cancel_ignored: a job whose future is cancelled before a worker
+ * took it is run anyway (submitted again, its result dropped), as
+ * noxdafox/pebble#33's pool did. */
+typedef struct ref_job {
+  evl_loop *loop;
+  evl_future *f;
+  evl_work_fn fn;
+  void *arg;
+} ref_job;
+static ref_job jobs[2048], reruns[2048];
+
+static void ref_job_note(ref_job *tab, size_t n, ref_job j) {
+  for (size_t i = 0; i < n; i++)
+    if (!tab[i].f || tab[i].f == j.f) {
+      tab[i] = j;
+      return;
+    }
+}
+
+static int ref_future_cancel_rerun(evl_future *f) {
+  int rc = ref_future_cancel(f);
+  for (size_t i = 0; rc == 0 && i < sizeof jobs / sizeof jobs[0]; i++)
+    if (jobs[i].f == f) {
+      ref_job j = jobs[i];
+      jobs[i].f = NULL;
+      if (base->run_in_executor(j.loop, j.fn, j.arg, &j.f) == 0)
+        ref_job_note(reruns, sizeof reruns / sizeof reruns[0], j);
+    }
+  return rc;
+}
+
+static void ref_release_reruns(evl_loop *loop) {
+  for (size_t i = 0; i < sizeof reruns / sizeof reruns[0]; i++)
+    if (reruns[i].f && reruns[i].loop == loop) {
+      base->future_release(reruns[i].f);
+      reruns[i].f = NULL;
+    }
+  for (size_t i = 0; i < sizeof jobs / sizeof jobs[0]; i++)
+    if (jobs[i].loop == loop)
+      jobs[i].f = NULL;
+}
+
 /* executor_inline: the job runs at once on the caller's thread (a pool of
  * zero workers that falls back to running inline). */
 static int ref_run_in_executor(evl_loop *loop, evl_work_fn fn, void *arg,
                                evl_future **out) {
+  if (ON(executor_cancel_ignored)) {
+    int rc = base->run_in_executor(loop, fn, arg, out);
+    if (rc == 0)
+      ref_job_note(jobs, sizeof jobs / sizeof jobs[0],
+                   (ref_job){.loop = loop, .f = *out, .fn = fn, .arg = arg});
+    return rc;
+  }
   if (!ON(executor_inline) || !fn || !out)
     return base->run_in_executor(loop, fn, arg, out);
   evl_future *f = NULL;
@@ -428,7 +502,9 @@ const evl_impl_ops *mutant_ref_plugin(const char *name, const char *desc) {
   ops.future_add_done_callback = ref_add_done_callback;
   ops.future_set_result = ref_set_result;
   ops.future_set_error = ref_set_error;
-  ops.future_cancel = ref_future_cancel;
+  ops.future_cancel =
+      ON(executor_cancel_ignored) ? ref_future_cancel_rerun : ref_future_cancel;
+  ops.loop_close = ref_loop_close;
   ops.run_until_complete = ref_run_until_complete;
   ops.run_in_executor = ref_run_in_executor;
   ops.loop_after_fork = ref_loop_after_fork;
