@@ -106,6 +106,7 @@ typedef struct verdict_fig {
   int by_cg;
   int exact_wall; /* a deterministic figure (heap bytes) */
   int cpu;        /* wall holds a ratio of thread CPU times, not wall times */
+  int paired;     /* ratios paired inside one process: VERDICT_DRIFT_PAIRED */
 } verdict_fig;
 
 /* Adds the pair when both figures exist and give a ratio. */

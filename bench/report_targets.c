@@ -10,15 +10,17 @@
 
 #include <evl/backend.h>
 
-/* Issue 12: the task echo server within 1.05x of the callback server's
- * requests per second, at the worst connection count. Each repeat ran
- * both servers back to back (tasks_over_callbacks), so the interval comes
- * from those paired ratios, inverted into a cost: drift between repeats
- * does not widen it. The instructions ratio beside is c=100's. */
-/* A target measured as paired ratios inside each step's process (one
- * repeat: a cost ratio of two things that alternated there): the median
- * and bootstrap interval of those ratios, the worst over the matching
- * records (1/ratio when `invert`). 0 when there are none. */
+/* A target measured as paired ratios inside each step's process (the cost
+ * ratio of two things that alternated there; 1/ratio when `invert`): per
+ * matching record (a configuration), the median and 95 % bootstrap
+ * interval of its ratios; over the configurations, the worst of each:
+ * the highest median and the highest of each bound. That composite is
+ * "met" only when every configuration's interval lies within the goal
+ * (each interval covers its own figure: no multiple-comparison loss on
+ * that side, and no upward bias from taking the largest of noisy
+ * medians), "not yet" when some configuration's lies wholly beyond it.
+ * Marked paired: the verdict's drift allowance is VERDICT_DRIFT_PAIRED.
+ * 0 when there are none. */
 static int targets_paired(const report *r, const char *impl, const char *bench,
                           const char *metric, int invert, verdict_fig *f) {
   verdict_fig one;
@@ -38,25 +40,51 @@ static int targets_paired(const report *r, const char *impl, const char *bench,
       continue;
     bench_sort(v, k);
     one.wall = bench_pct_sorted(v, k, 50);
-    one.n = k;
-    if (one.wall > f->wall)
-      *f = one;
+    f->wall = f->n && f->wall > one.wall ? f->wall : one.wall;
+    f->lo = f->n && f->lo > one.lo ? f->lo : one.lo;
+    f->hi = f->n && f->hi > one.hi ? f->hi : one.hi;
+    f->n += k;
   }
+  f->paired = 1;
   return f->n > 0;
 }
 
+/* Issue 12: the task echo server within 1.05x of the callback server's
+ * requests per second. bench/task_echo.c runs both servers in one process
+ * in alternating 10 ms slices (ABBA quads). Decided by the server thread's
+ * CPU time per reply (kernel time included), tasks over callbacks: what a
+ * server's requests per second are at capacity is the inverse of that,
+ * and below capacity (one connection) the tasks' extra time per request
+ * adds to a round trip that is longer than the server's own share, so
+ * the request-rate cost is at most the CPU cost. The request-rate ratio
+ * itself is what the machine's other load moves most (a starved slice
+ * halves it): on 2 CPUs shared with other work its interval stayed
+ * +-5-10 % where the CPU ratio's was +-0.5-1.5 %. It stands beside it in
+ * the figures; the instructions ratio is c=100's. */
 static void targets_task_echo(report *r, const char *ref) {
-  verdict_fig f;
-  targets_paired(r, ref, "task_echo", "tasks_over_callbacks", 1, &f);
+  verdict_fig f, w;
+  char fig[400];
+  targets_paired(r, ref, "task_echo", "cpu_tasks_over_callbacks", 0, &f);
+  targets_paired(r, ref, "task_echo", "tasks_over_callbacks", 1, &w);
+  f.cpu = 1;
   f.cg = verdict_cg(r, ref, "task_echo_tasks_c100") > 0 &&
                  verdict_cg(r, ref, "task_echo_callbacks_c100") > 0
              ? verdict_cg(r, ref, "task_echo_tasks_c100") /
                    verdict_cg(r, ref, "task_echo_callbacks_c100")
              : 0;
+  if (w.n)
+    snprintf(fig, sizeof fig,
+             "server CPU time per request, tasks over callbacks, worst "
+             "connection count (each bound the worst of 1, 10, 100), "
+             "paired in 10 ms slices; requests/s, callbacks over tasks, the "
+             "same way: ×%.2f [%.2f–%.2f]; instructions: user space, c=100",
+             w.wall, w.lo, w.hi);
+  else
+    snprintf(fig, sizeof fig,
+             "server CPU time per request, tasks over "
+             "callbacks, worst connection count");
   verdict_row(r, "task echo server within 1.05× of the callback echo server",
-              "requests per second, callbacks over tasks, worst connection "
-              "count (paired repeats); instructions: user space, c=100",
-              &f, 1.05);
+              fig, &f, 1.05);
 }
 
 /* ---- where we stand
@@ -83,10 +111,16 @@ void report_targets(report *r) {
       "not yet when wholly beyond, undecided when it crosses the goal "
       "(this machine cannot tell). Pingpong and chain against raw epoll, "
       "and task echo against callback echo, are decided on ratios paired "
-      "inside one process (the two alternate), which take the drift between "
-      "processes out; chain's are of the loop thread's CPU time (user + "
-      "system: all of its work, as it never blocks), which other load on a "
-      "shared machine does not stretch. Nothing here is asserted.";
+      "inside one process (the two alternate in short runs or slices), "
+      "which take the drift between processes out pair by pair: they are "
+      "widened by 1 % instead, what their medians moved between runs "
+      "beyond their intervals, and over several configurations each bound "
+      "is the worst one's. Chain's are of the loop thread's CPU time (user "
+      "+ system: all of its work, as it never blocks), which other load on "
+      "a shared machine does not stretch; so are task echo's, of the server "
+      "thread's CPU time per request (the inverse of its request rate at "
+      "capacity, and a bound on the request-rate cost below it), its "
+      "request rate beside. Nothing here is asserted.";
   bench_buf_printf(&r->html,
                    "<table><tr><th>target</th><th>figures</th>"
                    "<th>wall ratio [95 %% interval]</th><th>instructions "
