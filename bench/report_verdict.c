@@ -115,10 +115,12 @@ typedef enum {
  * cannot remove is a process's own luck (its memory layout, which CPU
  * hides a noisy neighbour); each round is a separate process and the
  * bootstrap pools their pairs, so that is partly in the interval already.
- * Measured: 8 runs of task_echo's quads at load 4-6 on 2 CPUs gave
- * medians whose spread exceeded what their intervals allowed by under
- * 1 % (bench/README.md, task_echo). Such a verdict is widened by this much
- * instead of VERDICT_DRIFT, every paired target alike. */
+ * Measured: 8 runs of task_echo at load 4-6 on 2 CPUs. Every run's
+ * interval for the CPU ratio at each connection count (+-1-2 %) held the
+ * median of the 8 runs' medians once widened by 0.2 % at most; the
+ * request-rate ratio's (+-13-25 % at that load) needed 1.9 %. Such a
+ * verdict is widened by this much instead of VERDICT_DRIFT, every paired
+ * target alike (pingpong's 100 ms pairs have not been measured so). */
 #define VERDICT_DRIFT_PAIRED 0.01
 
 static verdict verdict_of(double value, double lo, double hi, double goal,
