@@ -108,19 +108,21 @@ typedef enum {
  * the goal: otherwise two back-to-back runs could read "met" and
  * "undecided" for the same code. */
 #define VERDICT_DRIFT 0.05
-/* A ratio paired inside one process (pingpong and chain against raw epoll,
- * task echo against callbacks: the two sides alternate in runs or slices
- * of 10-100 ms, which goes first alternating) has the load's drift divided out
- * pair by pair: what moves a whole run moves both sides of each pair. What
- * pairing cannot remove is a process's own luck (its memory layout, which CPU
- * hides a noisy neighbour); each round is a separate process and the
+/* A ratio paired inside one process (pingpong, chain and echo against raw
+ * epoll, task echo against callbacks: the two sides alternate in runs or
+ * slices of 1-100 ms, which goes first alternating) has the load's drift
+ * divided out pair by pair: what moves a whole run moves both sides of each
+ * pair. What pairing cannot remove is a process's own luck (its memory layout,
+ * which CPU hides a noisy neighbour); each round is a separate process and the
  * bootstrap pools their pairs, so that is partly in the interval already.
  * Measured: 8 runs of task_echo at load 4-6 on 2 CPUs. Every run's
  * interval for the CPU ratio at each connection count (+-1-2 %) held the
  * median of the 8 runs' medians once widened by 0.2 % at most; the
  * request-rate ratio's (+-13-25 % at that load) needed 1.9 %. Such a
  * verdict is widened by this much instead of VERDICT_DRIFT, every paired
- * target alike (pingpong's and chain's pairs have not been measured so). */
+ * target alike. Chain's and echo's against raw epoll, measured the same
+ * way (11 and 10 runs of their ref-epoll step at load 4-6), needed 0.14 %
+ * and nothing; pingpong's have not been measured so. */
 #define VERDICT_DRIFT_PAIRED 0.01
 
 static verdict verdict_of(double value, double lo, double hi, double goal,
