@@ -14,6 +14,8 @@
     "1000 call_soon callbacks run in call order in one run_once")              \
   X(s1_next_iteration, "S1", IMPL, 0, 0, 10,                                   \
     "callbacks queued while a batch runs wait for the next iteration")         \
+  X(s1_due_now_timer_next_iteration, "S1", IMPL, 0, 0, 10,                     \
+    "a call_later(0) made while a batch runs waits for the next iteration")   \
   X(s1_no_starve_timer, "S1", IMPL, 0, 0, 10,                                  \
     "a self-rescheduling callback does not starve a 10 ms timer")              \
   X(s1_no_starve_reader, "S1", IMPL, 0, 0, 10,                                 \
@@ -106,6 +108,8 @@
     "rearm of a fired, running, cancelled, call_soon or garbage handle")     \
   X(s15_rearm_due_in_batch, "S15", IMPL, 0, EVL_IF_REARM, 10,                  \
     "a due timer re-armed by an earlier callback of its batch waits")        \
+  X(s15_rearm_due_by_post, "S15", IMPL, 0, EVL_IF_REARM | EVL_IF_THREADSAFE,  \
+    10, "a due timer re-armed by a post in its iteration waits for the next") \
   X(s15_rearm_keeps_handle, "S15", IMPL, 0, EVL_IF_REARM, 10,                  \
     "a re-armed timer is counted once and cancelled by its handle")          \
   X(s5_time_monotonic, "S5", IMPL, 0, 0, 10,                                   \

@@ -201,6 +201,35 @@ void test_s15_rearm_due_in_batch(evl_tctx *t) {
   st_free(t, s15.loop);
 }
 
+static void s15_post_rearm_cb(void *arg) {
+  (void)arg;
+  s15.rc = s15.t->impl->rearm(s15.loop, s15.h[0], 0);
+  s15_cb((void *)1);
+}
+
+/* A due timer re-armed to now by a cross-thread post that runs in the
+ * same iteration: as in s15_rearm_due_in_batch, it leaves this iteration
+ * and runs in the next. (A library may hand the post to the adapter while
+ * the timer's own event waits in the library's queue: moving the timer
+ * must drop that event, not keep it.) */
+void test_s15_rearm_due_by_post(evl_tctx *t) {
+  s15_setup(t);
+  s15_later(t, 0, 1 * SC_MS);
+  t_sleep_ms(5); /* due before the iteration starts */
+  T_OK(t, "call_soon_threadsafe",
+       OPS->call_soon_threadsafe(s15.loop, s15_post_rearm_cb, NULL));
+  sc_run_once(t, s15.loop);
+  T_RC(t, "rearm(0) of a due timer from a post", 0, s15.rc);
+  int first[] = {1};
+  sc_log_expect(t, "the iteration that ran the post: the re-armed timer waits",
+                &s15.log, first, 1);
+  s15.expect = 2;
+  sc_run(t, s15.loop);
+  int want[] = {1, 0};
+  sc_log_expect(t, "then the timer runs once", &s15.log, want, 2);
+  st_free(t, s15.loop);
+}
+
 /* A re-armed timer is still the one its handle names: stats count it once
  * and cancel stops it. */
 void test_s15_rearm_keeps_handle(evl_tctx *t) {

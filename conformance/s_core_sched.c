@@ -61,6 +61,31 @@ void test_s1_next_iteration(evl_tctx *t) {
   st_free(t, s1.loop);
 }
 
+static void s1_timer_from_batch(void *arg) {
+  (void)arg;
+  sc_log_add(&s1.log, 0);
+  T_OK(s1.t, "call_later(0) inside a callback",
+       s1.t->impl->call_later(s1.loop, 0, s1_log_cb, (void *)1, NULL));
+}
+
+/* A timer due at once, scheduled by a running callback, is queued by the
+ * next iteration (step 3), not run by this one: a library whose run-once
+ * ends with a second timer phase must not let it through. */
+void test_s1_due_now_timer_next_iteration(evl_tctx *t) {
+  s1.t = t;
+  s1.loop = st_loop(t);
+  T_OK(t, "call_soon",
+       OPS->call_soon(s1.loop, s1_timer_from_batch, NULL, NULL));
+  sc_run_once(t, s1.loop);
+  int first[] = {0};
+  sc_log_expect(t, "after the first run_once (the call_later(0) waits)",
+                &s1.log, first, 1);
+  sc_run_once(t, s1.loop);
+  int second[] = {0, 1};
+  sc_log_expect(t, "after the second run_once", &s1.log, second, 2);
+  st_free(t, s1.loop);
+}
+
 /* Re-schedules itself forever; gives up (and fails the test) after 3 s. */
 static void s1_spin_cb(void *arg) {
   (void)arg;

@@ -340,6 +340,10 @@ static int due_cmp(const void *a, const void *b) {
 }
 
 void evl__adapter_run_due(evl__adapter_base *b) {
+  evl__adapter_run_due_upto(b, UINT64_MAX);
+}
+
+void evl__adapter_run_due_upto(evl__adapter_base *b, uint64_t last_seq) {
   size_t n = b->ndue, descents = 0;
   for (size_t i = 1; i < n; i++)
     descents += due_before(&b->due[i], &b->due[i - 1]);
@@ -356,10 +360,14 @@ void evl__adapter_run_due(evl__adapter_base *b) {
       b->due[j] = x;
     }
   }
-  size_t i = 0;
+  size_t i = 0, kept = 0;
   while (i < n && !b->closed) {
     evl__adapter_due e =
         b->due[i++]; /* a copy: a callback may grow the array */
+    if (e.seq > last_seq) {
+      b->due[kept++] = e; /* scheduled too late for this iteration */
+      continue;
+    }
     evl__adapter_slot *sl = evl__adapter_slot_get(&b->slots, e.h);
     if (!sl || ((evl__adapter_timer *)sl->u.ptr)->seq != e.seq)
       continue; /* cancelled or re-armed after the library fired it */
@@ -370,8 +378,8 @@ void evl__adapter_run_due(evl__adapter_base *b) {
   }
   if (b->closed)
     return;
-  memmove(b->due, b->due + n, (b->ndue - n) * sizeof *b->due);
-  b->ndue -= n;
+  memmove(b->due + kept, b->due + n, (b->ndue - n) * sizeof *b->due);
+  b->ndue -= n - kept;
 }
 
 size_t evl__adapter_run_batch(evl__adapter_base *b) {

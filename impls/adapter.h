@@ -416,6 +416,9 @@ int evl__adapter_timer_fired(evl__adapter_timer *t);
 /* Runs the fired timers queued so far, sorted; skips those cancelled or
  * re-armed since they fired. */
 void evl__adapter_run_due(evl__adapter_base *b);
+/* The same for the timers scheduled (or re-armed) up to seq last_seq; the
+ * others stay queued, sorted, for the next run_due. */
+void evl__adapter_run_due_upto(evl__adapter_base *b, uint64_t last_seq);
 static inline size_t evl__adapter_due_len(const evl__adapter_base *b) {
   return b->ndue;
 }

@@ -277,11 +277,17 @@ static int uvn_run(evl_loop *loop, uv_run_mode mode) {
     evl__adapter_run_leave(&loop->b);
     return -EBADF;
   }
+  uint64_t seq = loop->b.tseq;
   uv_run(&loop->uv, mode);
   /* UV_RUN_ONCE ends with a timer phase after the check: what it fired
-   * belongs to this iteration. */
-  if (evl__adapter_due_len(&loop->b) && mode == UV_RUN_ONCE)
-    evl__adapter_run_due(&loop->b);
+   * belongs to this iteration, but for the timers this iteration's own
+   * callbacks scheduled or re-armed (a call_later(0) or a re-arm to now):
+   * those wait for the next one (S1, S15), where the check runs them. */
+  if (evl__adapter_due_len(&loop->b) && mode == UV_RUN_ONCE) {
+    evl__adapter_run_due_upto(&loop->b, seq);
+    if (evl__adapter_due_len(&loop->b) && !loop->b.closed)
+      uvn_want_batch(loop);
+  }
   evl__adapter_run_leave(&loop->b);
   return 0;
 }
