@@ -5,6 +5,8 @@
 #define EVL_TESTS_S_IO(X)                                                      \
   X(s6_reader_level_triggered, "S6", IMPL, 0, 0, 5,                            \
     "a reader runs once per iteration while data is unread, then stops")       \
+  X(s6_many_ready_all_called, "S6", IMPL, 0, 0, 5,                             \
+    "64 fds ready at once: each reader is called, not only the lowest")        \
   X(s6_writer_level_triggered, "S6", IMPL, 0, 0, 5,                            \
     "a writer runs once per iteration while writable, and stops on remove")    \
   X(s6_add_replaces, "S6", IMPL, 0, 0, 5,                                      \

@@ -123,5 +123,8 @@
     "noxdafox/pebble#33 (tasks are still run after being cancelled)")          \
   X(close_runs_queue, REF, "T6", "t6_nothing_after_close",                     \
     "loop close first runs one last iteration of what is queued",              \
-    "libuv/libuv#299 (process closing handles in uv_loop_close, refused)")
+    "libuv/libuv#299 (process closing handles in uv_loop_close, refused)")     \
+  X(ready_cap_lowest, SAMPLE, "S6", "s6_many_ready_all_called",                \
+    "at most 4 ready fds taken per wait, always the lowest numbers",           \
+    "3cky/mbusd#52 (a ready socket never read), valkey-io/valkey#3927")
 #endif

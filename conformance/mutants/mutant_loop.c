@@ -218,6 +218,12 @@ static int mut_poll(evl_loop *loop, struct pollfd *fds, nfds_t n, int ms) {
   do
     got = poll(fds, n, ms);
   while (ON(eintr_full_timeout) && got < 0 && errno == EINTR);
+  /* ready_cap_lowest: at most 4 ready fds are taken per wait, always the
+   * lowest numbers: while those stay ready, the others are never called. */
+  int taken = 0;
+  for (nfds_t i = 1; ON(ready_cap_lowest) && got > 0 && i < n; i++)
+    if (fds[i].revents && ++taken > 4)
+      fds[i].revents = 0;
   if (ON(threadsafe_no_wake) && got >= 0 && !fds[0].revents &&
       evl_kit_posts_waiting(&loop->k)) {
     fds[0].revents = POLLIN; /* fds[0] is the wake fd */
