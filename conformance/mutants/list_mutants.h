@@ -126,5 +126,8 @@
     "libuv/libuv#299 (process closing handles in uv_loop_close, refused)")     \
   X(ready_cap_lowest, SAMPLE, "S6", "s6_many_ready_all_called",                \
     "at most 4 ready fds taken per wait, always the lowest numbers",           \
-    "3cky/mbusd#52 (a ready socket never read), valkey-io/valkey#3927")
+    "3cky/mbusd#52 (a ready socket never read), valkey-io/valkey#3927")        \
+  X(read_off_drops_writer, SAMPLE, "S6", "s6_reader_writer_same_fd",           \
+    "remove_reader deletes the fd's whole registration, its writer too",       \
+    "hivesolutions/netius#82 (disable_read drops write interest)")
 #endif

@@ -372,7 +372,15 @@ static int mut_loop_close(evl_loop *loop) {
   return base->loop_close(loop);
 }
 
+/* read_off_drops_writer: removing the reader deletes the fd's whole
+ * registration, its writer with it (hivesolutions/netius#82). */
 static int mut_remove_reader(evl_loop *loop, int fd) {
+  if (ON(read_off_drops_writer) && loop && !loop->closed) {
+    int rc = base->remove_reader(loop, fd);
+    if (rc >= 0)
+      base->remove_writer(loop, fd);
+    return rc;
+  }
   int rc = base->remove_reader(loop, fd);
   return ON(remove_returns_1) && rc == 0 ? 1 : rc;
 }
