@@ -76,14 +76,22 @@ static void heap_sift_down(evl__heap *h, evl__slot *slots, uint32_t i) {
   slots[e.slot].heap_idx = (uint32_t)(hole - a);
 }
 
+int evl__heap_reserve(evl__heap *h, uint32_t cap) {
+  if (cap <= h->cap)
+    return 0;
+  evl__hent *na = realloc(h->a, (size_t)cap * sizeof *na);
+  if (!na)
+    return -ENOMEM;
+  h->a = na;
+  h->cap = cap;
+  return 0;
+}
+
 int evl__heap_push(evl__heap *h, evl__slot *slots, evl__hent e) {
   if (h->n == h->cap) {
-    uint32_t ncap = h->cap ? h->cap * 2 : 64;
-    evl__hent *na = realloc(h->a, (size_t)ncap * sizeof *na);
-    if (!na)
-      return -ENOMEM;
-    h->a = na;
-    h->cap = ncap;
+    int rc = evl__heap_reserve(h, h->cap ? h->cap * 2 : 64);
+    if (rc < 0)
+      return rc;
   }
   h->a[h->n] = e;
   heap_sift_up(h, slots, h->n++);
@@ -96,22 +104,6 @@ void evl__heap_pop(evl__heap *h, evl__slot *slots) {
     return;
   h->a[0] = h->a[last];
   heap_sift_down(h, slots, 0);
-}
-
-/* The last leaf fills the hole. Most holes are leaves themselves (three
- * in four entries of a 4-ary heap are), and a leaf's new entry can only
- * climb: then one compare with the parent settles it, without a sift. */
-void evl__heap_remove(evl__heap *h, evl__slot *slots, uint32_t idx) {
-  uint32_t last = --h->n;
-  if (idx == last)
-    return;
-  evl__hent *a = h->a;
-  a[idx] = a[last];
-  slots[a[idx].slot].heap_idx = idx;
-  if (idx > 0 && heap_less(slots, &a[idx], &a[(idx - 1) / 4]))
-    heap_sift_up(h, slots, idx);
-  else if (4 * (uint64_t)idx + 1 < last)
-    heap_sift_down(h, slots, idx);
 }
 
 void evl__heap_update(evl__heap *h, evl__slot *slots, uint32_t idx) {

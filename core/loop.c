@@ -83,6 +83,7 @@ int evl_set_debug(evl_loop *loop, int on) {
   if (rc < 0)
     return rc;
   loop->debug = on != 0;
+  loop->slow = loop->debug;
   return 0;
 }
 
@@ -209,6 +210,7 @@ int evl_loop_new(evl_loop **out, const evl_loop_config *cfg) {
   loop->free_head = UINT32_MAX;
   loop->wake_rfd = loop->wake_wfd = -1;
   loop->debug = (flags & EVL_LOOP_DEBUG) != 0;
+  loop->slow = loop->debug;
   loop->slow_ns = EVL_FIELD_OR(evl_loop_config, cfg, slow_callback_ns, 0);
   if (!loop->slow_ns)
     loop->slow_ns = LOOP_DEFAULT_SLOW_NS;
@@ -275,6 +277,7 @@ int evl_loop_close(evl_loop *loop) {
 
   pthread_mutex_lock(&loop->ts_lock);
   loop->closed = 1;
+  loop->slow = 1;
   pthread_mutex_unlock(&loop->ts_lock);
   /* A poster that passed the closed check may still be writing the wakeup
    * fd; no new one can start, so this wait is short and bounded. */

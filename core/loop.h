@@ -84,27 +84,53 @@ typedef struct evl__heap {
 
 /* slots[e.slot].seq is set first: it orders equal deadlines. */
 int evl__heap_push(evl__heap *h, evl__slot *slots, evl__hent e);
-void evl__heap_remove(evl__heap *h, evl__slot *slots, uint32_t idx);
-/* evl__heap_remove of the top: the run cycle's, once per due timer. */
+/* Room for cap entries (sched.c keeps one per slot). */
+int evl__heap_reserve(evl__heap *h, uint32_t cap);
+/* Removes the top: the run cycle's, once per due timer. */
 void evl__heap_pop(evl__heap *h, evl__slot *slots);
 /* The entry at idx got a new key: sifts it up or down to its place. */
 void evl__heap_update(evl__heap *h, evl__slot *slots, uint32_t idx);
 /* Puts a key with the newest seq (a timer scheduled or re-armed just now)
  * at hole i and sifts it up. Every key in the heap has an older seq, so a
- * tie never moves it: only deadlines are compared, and no slot is read. */
+ * tie never moves it: only deadlines are compared, and no slot is read.
+ * The walk is in byte offsets: with 16-byte entries the parent of offset o
+ * is ((o - 16) >> 2) & ~15, three instructions where an index needs its
+ * division and two scalings per level. The pad is not written. */
 static inline void evl__heap_up_new(evl__heap *h, evl__slot *slots, uint32_t i,
                                     uint64_t when, uint32_t slot) {
-  evl__hent *a = h->a;
-  while (i > 0) {
-    uint32_t p = (i - 1) / 4;
-    if (when >= a[p].deadline)
+  char *base = (char *)h->a;
+  size_t o = (size_t)i * sizeof(evl__hent);
+  while (o) {
+    size_t po = ((o - sizeof(evl__hent)) >> 2) & ~(sizeof(evl__hent) - 1);
+    const evl__hent *p = (const evl__hent *)(base + po);
+    if (when >= p->deadline)
       break;
-    a[i] = a[p];
-    slots[a[i].slot].heap_idx = i;
-    i = p;
+    evl__hent *hole = (evl__hent *)(base + o);
+    *hole = *p;
+    slots[hole->slot].heap_idx = (uint32_t)(o / sizeof(evl__hent));
+    o = po;
   }
-  a[i] = (evl__hent){.deadline = when, .slot = slot};
-  slots[slot].heap_idx = i;
+  evl__hent *hole = (evl__hent *)(base + o);
+  hole->deadline = when;
+  hole->slot = slot;
+  slots[slot].heap_idx = (uint32_t)(o / sizeof(evl__hent));
+}
+/* Removes the entry at hole i (cancel), inline: the last entry fills hole i.
+ * Three holes in four of a 4-ary heap are leaves, and a leaf's new entry can
+ * only climb: when its deadline is later than its parent's (the common
+ * case, as the last entry is a late one), one compare settles it and no
+ * call is made. A hole with children, or a tie (seq decides), goes to
+ * evl__heap_update. */
+static inline void evl__heap_cut(evl__heap *h, evl__slot *slots, uint32_t i) {
+  uint32_t last = --h->n;
+  if (i == last)
+    return;
+  evl__hent *a = h->a;
+  a[i] = a[last];
+  slots[a[i].slot].heap_idx = i;
+  if (4 * (uint64_t)i + 1 < last ||
+      (i > 0 && a[i].deadline <= a[(i - 1) / 4].deadline))
+    evl__heap_update(h, slots, i);
 }
 /* While the top is a late timer, gives it its real key and sifts it down:
  * then the top's key is its real deadline. */
@@ -177,6 +203,10 @@ struct evl_loop {
   int running;
   int stopping;
   int debug;
+  /* closed || debug, kept by loop.c where either changes: the scheduling
+   * calls' fast paths (call_soon, call_later, cancel, re-arm) test this
+   * one word and leave every refusal and debug check to their slow path. */
+  int slow;
   uint64_t slow_ns;
   unsigned executor_threads;
   pthread_t thread; /* valid while running */

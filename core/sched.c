@@ -6,11 +6,17 @@
 
 #include "loop.h"
 
-/* Out of line: the slot array grows rarely, and then doubles. */
+/* Out of line: the slot array grows rarely, and then doubles. The heap
+ * grows with it: every entry of the heap holds a slot, so with as many
+ * entries as slots it is never full, and call_later's fast path needs no
+ * test of its room (a free slot is enough). 16 bytes more per slot. */
 __attribute__((noinline)) static int slot_grow(evl_loop *loop) {
   if (loop->slots_cap >= EVL__H_MAX_SLOTS)
     return -ENOMEM;
   uint32_t ncap = loop->slots_cap ? loop->slots_cap * 2 : 64;
+  int rc = evl__heap_reserve(&loop->heap, ncap);
+  if (rc < 0)
+    return rc;
   evl__slot *ns = realloc(loop->slots, (size_t)ncap * sizeof *ns);
   if (!ns)
     return -ENOMEM;
@@ -92,7 +98,7 @@ int evl__queue_cb(evl_loop *loop, evl_cb cb, void *arg, evl_handle *out) {
 
 /* The common case inline: a live loop outside debug mode. */
 static inline int sched_check(const evl_loop *loop) {
-  if (loop && !loop->closed && !loop->debug)
+  if (loop && !loop->slow)
     return 0;
   return evl__loop_check(loop);
 }
@@ -110,8 +116,7 @@ call_soon_slow(evl_loop *loop, evl_cb cb, void *arg, evl_handle *out) {
 /* The hot path of every callback benchmark: a free slot, room in the ring,
  * no debug mode. Anything else goes out of line, so this saves nothing. */
 int evl_call_soon(evl_loop *loop, evl_cb cb, void *arg, evl_handle *out) {
-  if (!loop || loop->closed || loop->debug || !cb ||
-      loop->rcount == loop->rmask + 1)
+  if (!loop || loop->slow || !cb || loop->rcount == loop->rmask + 1)
     return call_soon_slow(loop, cb, arg, out);
   evl__qent *q = &loop->ring[(loop->rhead + loop->rcount) & loop->rmask];
   if (!out) { /* no handle: nothing can cancel it, so no slot */
@@ -133,8 +138,8 @@ int evl_call_soon(evl_loop *loop, evl_cb cb, void *arg, evl_handle *out) {
   return 0;
 }
 
-/* A timer the fast path cannot take: a closed or debug loop, no callback,
- * no free slot or a full heap. */
+/* A timer the fast path cannot take: a closed or debug loop, no callback
+ * or no free slot. */
 __attribute__((noinline)) static int sched_at_slow(evl_loop *loop,
                                                    uint64_t when_ns, evl_cb cb,
                                                    void *arg, evl_handle *out) {
@@ -159,23 +164,28 @@ __attribute__((noinline)) static int sched_at_slow(evl_loop *loop,
   return 0;
 }
 
-/* evl_call_at's body, inlined in evl_call_later too: one call per timer.
- * The common case (a live loop, a free slot, room in the heap) takes its
- * slot and sifts the new entry up here, without a call. */
-static inline __attribute__((always_inline)) int sched_at(evl_loop *loop,
-                                                          uint64_t when_ns,
-                                                          evl_cb cb, void *arg,
-                                                          evl_handle *out) {
-  if (!loop || loop->closed || loop->debug || !cb ||
-      loop->free_head == UINT32_MAX || loop->heap.n == loop->heap.cap)
-    return sched_at_slow(loop, when_ns, cb, arg, out);
-  uint32_t idx = loop->free_head;
-  evl__slot *s = &loop->slots[idx];
+/* The first half of call_at and call_later's common case (a live loop, a
+ * callback, a free slot): takes the slot and stores the callback, or
+ * returns NULL for sched_at_slow. The heap needs no room test: it has an
+ * entry per slot (slot_grow). call_later reads the clock after this, so
+ * that the callback and its argument need not survive the call. */
+static inline __attribute__((always_inline)) evl__slot *
+sched_take(evl_loop *loop, evl_cb cb, void *arg) {
+  if (!loop || loop->slow || !cb || loop->free_head == UINT32_MAX)
+    return NULL;
+  evl__slot *s = &loop->slots[loop->free_head];
   loop->free_head = s->next_free;
   s->cb = cb;
   s->arg = arg;
   s->state = EVL__SLOT_TIMER;
   s->late = 0;
+  return s;
+}
+
+/* The second half: the key and the sift up, without a call. */
+static inline __attribute__((always_inline)) int
+sched_arm(evl_loop *loop, evl__slot *s, uint64_t when_ns, evl_handle *out) {
+  uint32_t idx = (uint32_t)(s - loop->slots);
   s->seq = loop->seq++;
   evl__heap_up_new(&loop->heap, loop->slots, loop->heap.n++, when_ns, idx);
   if (out)
@@ -197,12 +207,27 @@ static inline uint64_t sched_deadline(int64_t delay_ns) {
 
 int evl_call_at(evl_loop *loop, uint64_t when_ns, evl_cb cb, void *arg,
                 evl_handle *out) {
-  return sched_at(loop, when_ns, cb, arg, out);
+  evl__slot *s = sched_take(loop, cb, arg);
+  if (!s)
+    return sched_at_slow(loop, when_ns, cb, arg, out);
+  return sched_arm(loop, s, when_ns, out);
+}
+
+/* The slow path reads its own clock: the fast path's clock read then has
+ * only the loop, the slot, the delay and `out` to keep across the call. */
+__attribute__((noinline)) static int call_later_slow(evl_loop *loop,
+                                                     int64_t delay_ns,
+                                                     evl_cb cb, void *arg,
+                                                     evl_handle *out) {
+  return sched_at_slow(loop, sched_deadline(delay_ns), cb, arg, out);
 }
 
 int evl_call_later(evl_loop *loop, int64_t delay_ns, evl_cb cb, void *arg,
                    evl_handle *out) {
-  return sched_at(loop, sched_deadline(delay_ns), cb, arg, out);
+  evl__slot *s = sched_take(loop, cb, arg);
+  if (!s)
+    return call_later_slow(loop, delay_ns, cb, arg, out);
+  return sched_arm(loop, s, sched_deadline(delay_ns), out);
 }
 
 /* The live slot a handle names, if it is of this loop and was scheduled by
@@ -234,29 +259,44 @@ int evl__queue_own_cb(evl_loop *loop, evl_cb cb, void *arg, evl_handle *out) {
   return 0;
 }
 
+/* Cancel once the loop is known to be usable: one handle look-up, the slot
+ * freed first and the heap fixed last, so that nothing is live after the
+ * fix and the common cancel (a leaf hole, evl__heap_cut) makes no call. */
 static inline __attribute__((always_inline)) int
 sched_cancel(evl_loop *loop, evl_handle h, uint32_t by) {
-  int rc = sched_check(loop); /* touches no kernel state: as call_at (S16) */
-  if (rc < 0)
-    return rc;
   evl__slot *s = sched_slot(loop, h, by);
   if (!s)
     return EVL_EHANDLE;
-  uint32_t idx = (uint32_t)(s - loop->slots);
   /* A queued entry stays in the ring and is skipped when reached (its
    * generation no longer matches), so the garbage is bounded by one
    * batch. */
-  if (s->state == EVL__SLOT_TIMER)
-    evl__heap_remove(&loop->heap, loop->slots, s->heap_idx);
-  evl__slot_free(loop, idx);
+  int timer = s->state == EVL__SLOT_TIMER;
+  uint32_t hole = s->heap_idx;
+  evl__slot_free(loop, (uint32_t)(s - loop->slots));
+  if (timer)
+    evl__heap_cut(&loop->heap, loop->slots, hole);
   return 0;
 }
 
+/* A closed or debug loop: the full check (S16: touches no kernel state, as
+ * call_at), then the same cancel. */
+__attribute__((noinline)) static int cancel_slow(evl_loop *loop, evl_handle h,
+                                                 uint32_t by) {
+  int rc = evl__loop_check(loop);
+  if (rc < 0)
+    return rc;
+  return sched_cancel(loop, h, by);
+}
+
 int evl_cancel(evl_loop *loop, evl_handle h) {
+  if (!loop || loop->slow)
+    return cancel_slow(loop, h, EVL__SLOT_BY_USER);
   return sched_cancel(loop, h, EVL__SLOT_BY_USER);
 }
 
 int evl__cancel_own(evl_loop *loop, evl_handle h) {
+  if (!loop || loop->slow)
+    return cancel_slow(loop, h, EVL__SLOT_BY_LOOP);
   return sched_cancel(loop, h, EVL__SLOT_BY_LOOP);
 }
 
@@ -301,18 +341,25 @@ __attribute__((noinline)) static int rearm_slow(evl_loop *loop, evl_handle h,
   return 0;
 }
 
-/* The common re-arms inline: a pending timer of a live loop. Moved later
- * than its heap key (an inactivity timeout pushed back), no sift now: the
- * heap settles it if that key reaches the top. Moved earlier, its key only
- * decreases: one sift up. Everything else (a due timer, a refusal, debug
- * mode) is rearm_slow. */
-static inline __attribute__((always_inline)) int
-sched_rearm(evl_loop *loop, evl_handle h, uint64_t when) {
-  if (!loop || loop->closed || loop->debug)
-    return rearm_slow(loop, h, when);
+/* The common re-arm's first half: the pending timer a handle names in a
+ * live loop, or NULL for rearm_slow (a due timer, a refusal, debug mode).
+ * evl_timer_rearm reads the clock after it, so that the handle need not
+ * survive the call. */
+static inline __attribute__((always_inline)) evl__slot *
+rearm_find(evl_loop *loop, evl_handle h) {
+  if (!loop || loop->slow)
+    return NULL;
   evl__slot *s = sched_slot(loop, h, EVL__SLOT_BY_USER);
   if (!s || s->state != EVL__SLOT_TIMER)
-    return rearm_slow(loop, h, when);
+    return NULL;
+  return s;
+}
+
+/* The second half. Moved later than its heap key (an inactivity timeout
+ * pushed back), no sift now: the heap settles it if that key reaches the
+ * top. Moved earlier, its key only decreases: one sift up. */
+static inline __attribute__((always_inline)) int
+rearm_pending(evl_loop *loop, evl__slot *s, uint64_t when) {
   evl__hent *e = &loop->heap.a[s->heap_idx];
   uint64_t seq = loop->seq++; /* as if scheduled now (S15) */
   if (when >= e->deadline) {
@@ -328,10 +375,23 @@ sched_rearm(evl_loop *loop, evl_handle h, uint64_t when) {
   return 0;
 }
 
+/* As call_later_slow: the clock read of the fast path keeps only the loop,
+ * the slot and the delay across the call. */
+__attribute__((noinline)) static int
+rearm_later_slow(evl_loop *loop, evl_handle h, int64_t delay_ns) {
+  return rearm_slow(loop, h, sched_deadline(delay_ns));
+}
+
 int evl_timer_rearm(evl_loop *loop, evl_handle h, int64_t delay_ns) {
-  return sched_rearm(loop, h, sched_deadline(delay_ns));
+  evl__slot *s = rearm_find(loop, h);
+  if (!s)
+    return rearm_later_slow(loop, h, delay_ns);
+  return rearm_pending(loop, s, sched_deadline(delay_ns));
 }
 
 int evl_timer_rearm_at(evl_loop *loop, evl_handle h, uint64_t when) {
-  return sched_rearm(loop, h, when);
+  evl__slot *s = rearm_find(loop, h);
+  if (!s)
+    return rearm_slow(loop, h, when);
+  return rearm_pending(loop, s, when);
 }
