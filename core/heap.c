@@ -14,18 +14,26 @@ static inline int heap_less(const evl__slot *slots, const evl__hent *a,
                                        slots[a->slot].seq < slots[b->slot].seq);
 }
 
+/* The walks below are in byte offsets of 16-byte entries (see
+ * evl__heap_parent): a level is then one lea down, three instructions up,
+ * and an index (o / 16) only where a slot's heap_idx is written. */
+#define HENT(base, o) ((evl__hent *)((base) + (o)))
+#define HSZ sizeof(evl__hent)
+
 static void heap_sift_up(evl__heap *h, evl__slot *slots, uint32_t i) {
-  evl__hent e = h->a[i];
-  while (i > 0) {
-    uint32_t p = (i - 1) / 4;
-    if (!heap_less(slots, &e, &h->a[p]))
+  char *base = (char *)h->a;
+  size_t o = (size_t)i * HSZ;
+  evl__hent e = *HENT(base, o);
+  while (o) {
+    size_t po = evl__heap_parent(o);
+    if (!heap_less(slots, &e, HENT(base, po)))
       break;
-    h->a[i] = h->a[p];
-    slots[h->a[i].slot].heap_idx = i;
-    i = p;
+    *HENT(base, o) = *HENT(base, po);
+    slots[HENT(base, o)->slot].heap_idx = (uint32_t)(o / HSZ);
+    o = po;
   }
-  h->a[i] = e;
-  slots[e.slot].heap_idx = i;
+  *HENT(base, o) = e;
+  slots[e.slot].heap_idx = (uint32_t)(o / HSZ);
 }
 
 /* The earlier of two entries. Deadlines rarely tie, so the common case is
@@ -40,40 +48,44 @@ heap_min2(const evl__slot *slots, const evl__hent *x, const evl__hent *y) {
 /* Bottom-up (Floyd): the hole goes down the path of least children to a
  * leaf, then the entry climbs back to its place. An entry sifted down is
  * usually a late one (the last leaf, a pushed-back deadline), so it climbs
- * little, and each level costs three compares instead of four. Pointers
- * rather than indexes: a level is then a handful of loads, three
- * compares and one move. */
+ * little, and each level costs three compares instead of four. The first
+ * child of offset o is at 4 * o + 16. */
 static void heap_sift_down(evl__heap *h, evl__slot *slots, uint32_t i) {
-  evl__hent *a = h->a, *end = a + h->n, *hole = a + i;
-  evl__hent e = *hole;
+  char *base = (char *)h->a;
+  size_t end = (size_t)h->n * HSZ, top = (size_t)i * HSZ, o = top;
+  evl__hent e = *HENT(base, o);
   for (;;) {
-    const evl__hent *c = a + 4 * (size_t)(hole - a) + 1, *best;
-    if (__builtin_expect(c + 3 < end, 1)) {
+    size_t co = 4 * o + HSZ;
+    const evl__hent *c = HENT(base, co), *best;
+    if (__builtin_expect(co + 3 * HSZ < end, 1)) {
       /* All four children: the common case, without a loop. */
       best = heap_min2(slots, heap_min2(slots, c, c + 1),
                        heap_min2(slots, c + 2, c + 3));
-    } else if (c < end) {
+    } else if (co < end) {
       best = c;
-      for (const evl__hent *k = c + 1; k < end; k++)
+      for (const evl__hent *k = c + 1; (char *)k < base + end; k++)
         best = heap_min2(slots, best, k);
     } else {
       break;
     }
-    *hole = *best;
-    slots[hole->slot].heap_idx = (uint32_t)(hole - a);
-    hole = (evl__hent *)best;
+    *HENT(base, o) = *best;
+    slots[best->slot].heap_idx = (uint32_t)(o / HSZ);
+    o = (size_t)((const char *)best - base);
   }
-  evl__hent *topp = a + i;
-  while (hole > topp) {
-    evl__hent *p = a + (size_t)(hole - a - 1) / 4;
-    if (!heap_less(slots, &e, p))
+  while (o > top) {
+    size_t po = evl__heap_parent(o);
+    if (!heap_less(slots, &e, HENT(base, po)))
       break;
-    *hole = *p;
-    slots[hole->slot].heap_idx = (uint32_t)(hole - a);
-    hole = p;
+    *HENT(base, o) = *HENT(base, po);
+    slots[HENT(base, o)->slot].heap_idx = (uint32_t)(o / HSZ);
+    o = po;
   }
-  *hole = e;
-  slots[e.slot].heap_idx = (uint32_t)(hole - a);
+  *HENT(base, o) = e;
+  slots[e.slot].heap_idx = (uint32_t)(o / HSZ);
+}
+
+void evl__heap_down(evl__heap *h, evl__slot *slots, uint32_t idx) {
+  heap_sift_down(h, slots, idx);
 }
 
 int evl__heap_reserve(evl__heap *h, uint32_t cap) {

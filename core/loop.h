@@ -90,18 +90,27 @@ int evl__heap_reserve(evl__heap *h, uint32_t cap);
 void evl__heap_pop(evl__heap *h, evl__slot *slots);
 /* The entry at idx got a new key: sifts it up or down to its place. */
 void evl__heap_update(evl__heap *h, evl__slot *slots, uint32_t idx);
+/* The entry at idx is not earlier than its parent: sifts it down. */
+void evl__heap_down(evl__heap *h, evl__slot *slots, uint32_t idx);
+/* The byte offset of the parent of the entry at byte offset o > 0: the
+ * heap's walks go by offsets, as entries are 16 bytes. */
+static inline size_t evl__heap_parent(size_t o) {
+  return ((o - sizeof(evl__hent)) >> 2) & ~(sizeof(evl__hent) - 1);
+}
 /* Puts a key with the newest seq (a timer scheduled or re-armed just now)
  * at hole i and sifts it up. Every key in the heap has an older seq, so a
  * tie never moves it: only deadlines are compared, and no slot is read.
- * The walk is in byte offsets: with 16-byte entries the parent of offset o
- * is ((o - 16) >> 2) & ~15, three instructions where an index needs its
- * division and two scalings per level. The pad is not written. */
-static inline void evl__heap_up_new(evl__heap *h, evl__slot *slots, uint32_t i,
-                                    uint64_t when, uint32_t slot) {
+ * The walk is in byte offsets (evl__heap_parent: three instructions a
+ * level, where an index needs its division and two scalings). The pad is
+ * not written. Returns the entry's index, for the caller, who holds the
+ * slot, to store in its heap_idx. */
+static inline uint32_t evl__heap_up_new(evl__heap *h, evl__slot *slots,
+                                        uint32_t i, uint64_t when,
+                                        uint32_t slot) {
   char *base = (char *)h->a;
   size_t o = (size_t)i * sizeof(evl__hent);
   while (o) {
-    size_t po = ((o - sizeof(evl__hent)) >> 2) & ~(sizeof(evl__hent) - 1);
+    size_t po = evl__heap_parent(o);
     const evl__hent *p = (const evl__hent *)(base + po);
     if (when >= p->deadline)
       break;
@@ -113,14 +122,14 @@ static inline void evl__heap_up_new(evl__heap *h, evl__slot *slots, uint32_t i,
   evl__hent *hole = (evl__hent *)(base + o);
   hole->deadline = when;
   hole->slot = slot;
-  slots[slot].heap_idx = (uint32_t)(o / sizeof(evl__hent));
+  return (uint32_t)(o / sizeof(evl__hent));
 }
 /* Removes the entry at hole i (cancel), inline: the last entry fills hole i.
  * Three holes in four of a 4-ary heap are leaves, and a leaf's new entry can
  * only climb: when its deadline is later than its parent's (the common
  * case, as the last entry is a late one), one compare settles it and no
- * call is made. A hole with children, or a tie (seq decides), goes to
- * evl__heap_update. */
+ * call is made. An entry not later than its parent (a tie: seq decides)
+ * goes to evl__heap_update, one later with children straight down. */
 static inline void evl__heap_cut(evl__heap *h, evl__slot *slots, uint32_t i) {
   uint32_t last = --h->n;
   if (i == last)
@@ -128,9 +137,10 @@ static inline void evl__heap_cut(evl__heap *h, evl__slot *slots, uint32_t i) {
   evl__hent *a = h->a;
   a[i] = a[last];
   slots[a[i].slot].heap_idx = i;
-  if (4 * (uint64_t)i + 1 < last ||
-      (i > 0 && a[i].deadline <= a[(i - 1) / 4].deadline))
+  if (i > 0 && a[i].deadline <= a[(i - 1) / 4].deadline)
     evl__heap_update(h, slots, i);
+  else if (4 * (uint64_t)i + 1 < last)
+    evl__heap_down(h, slots, i);
 }
 /* While the top is a late timer, gives it its real key and sifts it down:
  * then the top's key is its real deadline. */
@@ -276,6 +286,7 @@ static inline evl_handle evl__slot_handle(evl_loop *loop, uint32_t idx) {
 static inline void evl__slot_free(evl_loop *loop, uint32_t idx) {
   evl__slot *s = &loop->slots[idx];
   s->state = EVL__SLOT_FREE; /* cb and arg are read in no other state */
+  s->late = 0; /* 0 in every free slot: call_later's fast path relies on it */
   s->handle = 0;
   s->gen = (s->gen + 1) & EVL__H_GEN_MASK;
   if (s->gen == 0) /* 0 would make handle 0 reachable again */

@@ -177,8 +177,7 @@ sched_take(evl_loop *loop, evl_cb cb, void *arg) {
   loop->free_head = s->next_free;
   s->cb = cb;
   s->arg = arg;
-  s->state = EVL__SLOT_TIMER;
-  s->late = 0;
+  s->state = EVL__SLOT_TIMER; /* `late` is 0 in a free slot */
   return s;
 }
 
@@ -187,7 +186,8 @@ static inline __attribute__((always_inline)) int
 sched_arm(evl_loop *loop, evl__slot *s, uint64_t when_ns, evl_handle *out) {
   uint32_t idx = (uint32_t)(s - loop->slots);
   s->seq = loop->seq++;
-  evl__heap_up_new(&loop->heap, loop->slots, loop->heap.n++, when_ns, idx);
+  s->heap_idx =
+      evl__heap_up_new(&loop->heap, loop->slots, loop->heap.n++, when_ns, idx);
   if (out)
     *out = evl__slot_handle(loop, idx);
   return 0;
@@ -370,8 +370,8 @@ rearm_pending(evl_loop *loop, evl__slot *s, uint64_t when) {
   }
   s->seq = seq;
   s->late = 0;
-  evl__heap_up_new(&loop->heap, loop->slots, s->heap_idx, when,
-                   (uint32_t)(s - loop->slots));
+  s->heap_idx = evl__heap_up_new(&loop->heap, loop->slots, s->heap_idx, when,
+                                 (uint32_t)(s - loop->slots));
   return 0;
 }
 
