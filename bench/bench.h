@@ -140,6 +140,8 @@ void bench_stats_of(const double *v, int n, bench_stats *out);
 /* Percentile p (0..100) of sorted values, linear interpolation. */
 double bench_pct_sorted(const double *sorted, int n, double p);
 void bench_sort(double *v, int n);
+/* Sorts v in place; its median (0 when n is 0). */
+double bench_median(double *v, int n);
 /* 95 % bootstrap interval of median(a) / median(b) (b NULL: of median(a)),
  * over the repeats. 0, or -errno. */
 int bench_boot_ratio(const double *a, int na, const double *b, int nb,
@@ -217,6 +219,21 @@ void bench_cg_stop(bench_ctx *c);
 /* Stops collection, dumps the counts since the last dump under `name` and
  * records "<name> <count> <backend>" in c->cg_events. */
 void bench_cg_case(bench_ctx *c, const char *name, unsigned long long count);
+
+/* ---- paired runs: two kernels timed in turn in one process (paired.c) -- */
+/* The record of a loop's cost over raw epoll's, timed in turn in one
+ * process: the targets' figure where separate processes differ by more
+ * than the goal's margin (bench/report_targets.c reads it). */
+#define BENCH_PAIRED_METRIC "cost_vs_raw_paired"
+/* This thread's CPU time, ns (user and system). */
+uint64_t bench_thread_cpu_ns(void);
+/* Which side (0 or 1) runs at position pos (0 or 1) of pair `pair` in
+ * round `round`: the ABBA order every paired benchmark uses. */
+int bench_paired_who(int pair, int pos, int round);
+/* A BENCH_PAIRED_METRIC record of n ratios (lower is better); none when n
+ * is 0. */
+void bench_emit_paired(bench_ctx *c, const char *bench, const char *params,
+                       const double *ratio, int n);
 
 /* Latency samples: growable array of ns values. */
 typedef struct bench_lat {

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <time.h>
 #include <unistd.h>
 
 /* ---- the evl kernel: through the ops table ------------------------------ */
@@ -222,14 +221,6 @@ static int chain_has_timers(const bench_ctx *c) {
 }
 
 /* ---- the sweep ----------------------------------------------------------- */
-/* This thread's CPU time (user and system), ns: what the time slices other
- * processes take on a shared machine do not move. */
-static uint64_t chain_cpu_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* One run: setup (timed), then a bytes sent (not timed, as in bench.c),
  * then the loop until every byte sent has been read (timed). */
 static int chain_run(bench_chain_state *ch, const bench_chain_kernel *k,
@@ -249,9 +240,9 @@ static int chain_run(bench_chain_state *ch, const bench_chain_kernel *k,
   ch->writes = writes;
   if (cg_case)
     bench_cg_start(ch->c);
-  uint64_t c2 = cpu_ev ? chain_cpu_now() : 0, t2 = bench_now();
+  uint64_t c2 = cpu_ev ? bench_thread_cpu_ns() : 0, t2 = bench_now();
   rc = k->loop(ch);
-  uint64_t t3 = bench_now(), c3 = cpu_ev ? chain_cpu_now() : 0;
+  uint64_t t3 = bench_now(), c3 = cpu_ev ? bench_thread_cpu_ns() : 0;
   if (cg_case)
     bench_cg_case(ch->c, cg_case, (unsigned long long)ch->fired);
   if (rc < 0)
@@ -368,11 +359,6 @@ static int chain_paired_wanted(const bench_ctx *c, int n, int a, int to) {
          a == CHAIN_PAIRED_ACTIVE && n <= CHAIN_PAIRED_MAXN;
 }
 
-static int chain_paired_cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 /* CHAIN_PAIRED_REPEATS cost ratios into ratio[]: their count, or -errno.
  * k is the loop's kernel; ch holds the socketpairs, n and a. */
 static int chain_paired(bench_chain_state *ch, const bench_chain_kernel *k,
@@ -402,9 +388,8 @@ static int chain_paired(bench_chain_state *ch, const bench_chain_kernel *k,
   for (int i = 0; i < CHAIN_PAIRED_REPEATS && rc == 0; i++) {
     int np = 0;
     for (int x = 0; x < CHAIN_PAIRED_SWAPS && rc == 0; x++) {
-      int first = (x + ch->c->round) % 2;
       for (int j = 0; j < 2 && rc == 0; j++) {
-        int s = j ^ first;
+        int s = bench_paired_who(x, j, ch->c->round);
         rc = chain_run(&side[s], kern[s], CHAIN_PAIRED_WRITES, NULL, &setup_us,
                        &loop_us, &ns, &cpu[s]);
         unregister[s](&side[s]);
@@ -412,10 +397,8 @@ static int chain_paired(bench_chain_state *ch, const bench_chain_kernel *k,
       if (rc == 0 && cpu[0] > 0 && cpu[1] > 0)
         pair[np++] = cpu[0] / cpu[1];
     }
-    if (rc == 0 && np > 0) {
-      qsort(pair, (size_t)np, sizeof pair[0], chain_paired_cmp);
-      ratio[got++] = bench_pct_sorted(pair, np, 50);
-    }
+    if (rc == 0 && np > 0)
+      ratio[got++] = bench_median(pair, np);
   }
   for (int s = 0; s < 2; s++) {
     if (side[s].k)
@@ -449,9 +432,7 @@ static void chain_paired_emit(bench_ctx *c, double r[][CHAIN_PAIRED_REPEATS],
            "{\"sizes\":\"%s\",\"active\":%d,\"writes\":%d,\"swaps\":%d,"
            "\"timeouts\":0}",
            list, CHAIN_PAIRED_ACTIVE, CHAIN_PAIRED_WRITES, CHAIN_PAIRED_SWAPS);
-  if (m > 0)
-    bench_emit(c, "chain", params, "cost_vs_raw_paired", "ratio", "lower", gm,
-               m);
+  bench_emit_paired(c, "chain", params, gm, m);
 }
 
 /* The sweep: sizes, each with the active counts run at it. The quick

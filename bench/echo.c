@@ -10,7 +10,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #define ECHO_BUF (64 * 1024)
@@ -350,12 +349,6 @@ static int echo_config(bench_ctx *c, bench_echo_srv *s, int port,
 #define ECHO_PAIRED_PAIRS 6
 #define ECHO_PAIRED_SLICES (ECHO_PAIRED_WARM + 2 * ECHO_PAIRED_PAIRS)
 
-static uint64_t echo_cpu_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Moves every open connection from the serving kernel's set to `to`'s. */
 static int echo_switch(bench_echo_srv *s, void *to_k,
                        const bench_echo_kernel *to) {
@@ -379,9 +372,9 @@ static int echo_switch(bench_echo_srv *s, void *to_k,
  * pairs AB BA AB ..., the first pair's order alternating by round. */
 static int echo_paired_who(int j, int round) {
   if (j < ECHO_PAIRED_WARM)
-    return (j + round) % 2;
-  int p = (j - ECHO_PAIRED_WARM) / 2, pos = (j - ECHO_PAIRED_WARM) % 2;
-  return (p + round + pos) % 2;
+    return bench_paired_who(0, j, round);
+  j -= ECHO_PAIRED_WARM;
+  return bench_paired_who(j / 2, j % 2, round);
 }
 
 static void echo_paired(bench_ctx *c, bench_echo_srv *s, int port,
@@ -423,7 +416,7 @@ static void echo_paired(bench_ctx *c, bench_echo_srv *s, int port,
     } else if (bench_now() - t0 < ECHO_PAIRED_SLICE_NS) {
       continue;
     } else {
-      uint64_t bytes = echo_bytes_in - b0, cpu = echo_cpu_now() - c0;
+      uint64_t bytes = echo_bytes_in - b0, cpu = bench_thread_cpu_ns() - c0;
       cpb[nsl++] = bytes ? (double)cpu / (double)bytes : 0;
       int next = echo_paired_who(nsl, c->round);
       if (nsl < ECHO_PAIRED_SLICES && next != cur) {
@@ -433,7 +426,7 @@ static void echo_paired(bench_ctx *c, bench_echo_srv *s, int port,
     }
     t0 = bench_now();
     b0 = echo_bytes_in;
-    c0 = echo_cpu_now();
+    c0 = bench_thread_cpu_ns();
   }
   if (started) {
     int lrc = bench_load_join(&cl, th);
@@ -462,9 +455,7 @@ static void echo_paired(bench_ctx *c, bench_echo_srv *s, int port,
            "{\"mode\":\"closed\",\"conc\":%d,\"kib\":%d,\"slice_ms\":%u,"
            "\"model\":\"reactor\"}",
            cfg->conc, cfg->kib, ECHO_PAIRED_SLICE_NS / 1000000u);
-  if (got)
-    bench_emit(c, "echo", params, "cost_vs_raw_paired", "ratio", "lower", ratio,
-               got);
+  bench_emit_paired(c, "echo", params, ratio, got);
 }
 
 int bench_echo(bench_ctx *c) {

@@ -141,9 +141,9 @@ static void pingpong_paired(bench_ctx *c, const bench_pingpong_kernel *k,
   int got = 0;
   for (int i = 0; i < PINGPONG_PAIRS; i++) {
     double rate[2];
-    int first = (i + c->round) % 2, rc = 0;
+    int rc = 0;
     for (int j = 0; j < 2 && rc == 0; j++) {
-      int raw = j != first;
+      int raw = bench_paired_who(i, j, c->round);
       rc = pingpong_once(c, raw ? &pingpong_raw_kernel : k, 100000000u, 0,
                          &rate[raw]);
     }
@@ -151,9 +151,7 @@ static void pingpong_paired(bench_ctx *c, const bench_pingpong_kernel *k,
       break;
     ratio[got++] = rate[1] / rate[0];
   }
-  if (got)
-    bench_emit(c, "pingpong", params, "cost_vs_raw_paired", "ratio", "lower",
-               ratio, got);
+  bench_emit_paired(c, "pingpong", params, ratio, got);
 }
 
 int bench_pingpong(bench_ctx *c) {

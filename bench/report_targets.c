@@ -38,8 +38,7 @@ static int targets_paired(const report *r, const char *impl, const char *bench,
     one = (verdict_fig){0};
     if (k == 0 || bench_boot_ratio(v, k, NULL, 0, &one.lo, &one.hi) < 0)
       continue;
-    bench_sort(v, k);
-    one.wall = bench_pct_sorted(v, k, 50);
+    one.wall = bench_median(v, k);
     f->wall = f->n && f->wall > one.wall ? f->wall : one.wall;
     f->lo = f->n && f->lo > one.lo ? f->lo : one.lo;
     f->hi = f->n && f->hi > one.hi ? f->hi : one.hi;
@@ -143,19 +142,19 @@ void report_targets(report *r) {
   } raw_targets[] = {
       {"chain", "per_event", "timeouts=0 run=warm",
        "ns per event, warm, every no-timeout configuration",
-       "cost_vs_raw_paired",
+       BENCH_PAIRED_METRIC,
        "CPU time per event (the loop thread's, user + system), paired with "
        "raw epoll in one process: a repeat is the median of 10 adjacent "
        "pairs of 1 000-write runs; geometric mean over n = 100 and 1 000, "
        "a = 100, no timeouts",
        1},
       {"pingpong", "round_trips", "", "round trips per second",
-       "cost_vs_raw_paired",
+       BENCH_PAIRED_METRIC,
        "time per round trip, paired with raw epoll in one process (100 ms "
        "each, alternating)",
        0},
       {"echo", "rps", "mode=closed", "requests per second, closed loop",
-       "cost_vs_raw_paired",
+       BENCH_PAIRED_METRIC,
        "the serving thread's CPU time (user + system) per byte echoed, "
        "paired with raw epoll in one process: one closed-loop run, 100 "
        "connections × 10 KiB, moved between the two every 50 ms",

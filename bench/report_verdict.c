@@ -48,8 +48,7 @@ static double verdict_med(const double *v, int n, uint64_t *rng, double *tmp,
                           int resample) {
   for (int i = 0; i < n; i++)
     tmp[i] = resample ? v[bench_rand(rng) % (uint64_t)n] : v[i];
-  bench_sort(tmp, n);
-  return bench_pct_sorted(tmp, n, 50);
+  return bench_median(tmp, n);
 }
 
 /* The geometric mean of the pairs' cost ratios and its 95 % bootstrap

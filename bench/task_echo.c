@@ -15,7 +15,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <evl/task.h>
@@ -136,14 +135,6 @@ __attribute__((noinline)) int te_serve_callbacks(te_server *s, bench_load *cl,
 __attribute__((noinline)) int te_serve_tasks(te_server *s, bench_load *cl,
                                              const char *kase) {
   return te_serve(s, cl, kase);
-}
-
-/* The server thread's CPU time: what a request costs the server, apart
- * from whatever else the machine runs. */
-static uint64_t te_cpu_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* One server: its listening socket, loop and (tasks) acceptor task. */
@@ -307,7 +298,7 @@ static int te_slice(te_sl *t, int ep, const int *fd, long *reqs) {
 /* Whose turn is `turn`: pair p's first slice is (p + first)'s, so the
  * order runs A B, B A, A B, ... */
 static int te_who(const te_sl *t, int turn) {
-  return (turn / 2 + t->first + turn % 2) % 2;
+  return bench_paired_who(turn / 2, turn % 2, t->first);
 }
 
 static void *te_client(void *arg) {
@@ -404,14 +395,14 @@ static int te_sliced(bench_ctx *c, int conc, int npairs, uint64_t slice,
   uint64_t cpu_ns[2][TE_PAIRS + 1] = {{0}};
   long served[2][TE_PAIRS + 1] = {{0}};
   int ph = TE_PHASE(0, t.first), cur = t.first;
-  uint64_t c0 = te_cpu_now();
+  uint64_t c0 = bench_thread_cpu_ns();
   long s0 = s[cur] ? s[cur]->served : 0;
   while (rc == 0) {
     int now = atomic_load(&t.phase);
     if (TE_WHO(now) == TE_SETUP)
       break; /* the client failed before the first turn */
     if (now != ph) {
-      uint64_t c1 = te_cpu_now();
+      uint64_t c1 = bench_thread_cpu_ns();
       int p = TE_TURN(ph) / 2;
       if (p <= npairs) {
         cpu_ns[cur][p] += c1 - c0;

@@ -5,19 +5,10 @@
 #include "bench.h"
 
 #include <errno.h>
-#include <time.h>
 
 #include <evl/task.h>
 
 #include "task_ctx.h"
-
-/* The thread's CPU time: on a machine shared with other work, wall time
- * counts the time other processes ran too; this counts only ours. */
-static uint64_t tasks_cpu_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- raw switch: the loop's fiber and one other, back and forth -------- */
 typedef struct tasks_raw {
@@ -48,9 +39,9 @@ static int tasks_raw_switch(bench_ctx *c, long n) {
   evl__fiber_start(&r.fib, tasks_raw_entry, &r);
   tasks_raw_loop(&r, 1000); /* warm: the first entry, caches */
   for (int rep = 0; rep < c->repeat && rep < 64; rep++) {
-    uint64_t c0 = tasks_cpu_now(), t0 = bench_now();
+    uint64_t c0 = bench_thread_cpu_ns(), t0 = bench_now();
     tasks_raw_loop(&r, n);
-    uint64_t t1 = bench_now(), c1 = tasks_cpu_now();
+    uint64_t t1 = bench_now(), c1 = bench_thread_cpu_ns();
     cpu[got] = (double)(c1 - c0) / (2.0 * (double)n);
     v[got++] = (double)(t1 - t0) / (2.0 * (double)n); /* two per round */
     if (bench_over_budget(c))
@@ -126,10 +117,10 @@ static int tasks_on_loop(bench_ctx *c, int shape, long n) {
     }
     long warm = 100;
     rc = shape ? tasks_spawn_loop(ts, 100) : tasks_yield_loop(ts, &warm);
-    uint64_t c0 = tasks_cpu_now(), t0 = bench_now();
+    uint64_t c0 = bench_thread_cpu_ns(), t0 = bench_now();
     if (rc == 0)
       rc = shape ? tasks_spawn_loop(ts, n) : tasks_yield_loop(ts, &n);
-    uint64_t t1 = bench_now(), c1 = tasks_cpu_now();
+    uint64_t t1 = bench_now(), c1 = bench_thread_cpu_ns();
     evl_tasks_close(ts);
     bench_loop_free(c, loop);
     if (rc < 0)

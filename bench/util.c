@@ -66,6 +66,11 @@ double bench_pct_sorted(const double *s, int n, double p) {
   return s[i] + (s[i + 1] - s[i]) * f;
 }
 
+double bench_median(double *v, int n) {
+  bench_sort(v, n);
+  return bench_pct_sorted(v, n, 50);
+}
+
 void bench_stats_of(const double *v, int n, bench_stats *out) {
   memset(out, 0, sizeof *out);
   out->n = n;
@@ -98,8 +103,7 @@ static double util_resampled_median(const double *v, int n, uint64_t *rng,
                                     double *tmp) {
   for (int i = 0; i < n; i++)
     tmp[i] = v[bench_rand(rng) % (uint64_t)n];
-  bench_sort(tmp, n);
-  return bench_pct_sorted(tmp, n, 50);
+  return bench_median(tmp, n);
 }
 
 static uint64_t util_seed(const double *v, int n) {
