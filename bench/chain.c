@@ -1,218 +1,22 @@
 /* chain.c — libev's and libevent's bench.c: n socketpairs, a active, w writes,
- * each read forwarding one byte to the next pair; its evl and raw-epoll
- * kernels (direct libraries bring their own: bench/direct/). */
+ * each read forwarding one byte to the next pair: the sweep, the paired runs
+ * against raw epoll and the report section (kernels: bench/chain_kernels.c,
+ * bench/direct/). */
 #include "kernels.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <unistd.h>
-
-/* ---- the evl kernel: through the ops table ------------------------------ */
-typedef struct chain_slot {
-  bench_chain_state *ch;
-  int idx;
-  evl_handle timer;
-} chain_slot;
-
-typedef struct chain_evl {
-  evl_loop *loop;
-  chain_slot *slots;
-  bench_rearm_fn rearm; /* the ABI's re-arm, or NULL: cancel + call_later */
-} chain_evl;
-
-static void chain_timeout(void *arg) {
-  (void)arg;
-}
-
-static int chain_arm(bench_chain_state *ch, chain_evl *e, chain_slot *s) {
-  return ch->c->ops->call_later(e->loop, bench_chain_timeout(ch), chain_timeout,
-                                s, &s->timer);
-}
-
-static void chain_read_cb(int fd, unsigned events, void *arg) {
-  (void)fd;
-  (void)events;
-  chain_slot *s = arg;
-  bench_chain_state *ch = s->ch;
-  if (ch->timeouts) {
-    /* Push the timeout back: in place where the implementation can. */
-    chain_evl *e = ch->k;
-    if (e->rearm) {
-      e->rearm(e->loop, s->timer, bench_chain_timeout(ch));
-    } else {
-      ch->c->ops->cancel(e->loop, s->timer);
-      chain_arm(ch, e, s);
-    }
-  }
-  bench_chain_event(ch, s->idx);
-}
-
-static int chain_evl_open(bench_chain_state *ch) {
-  chain_evl *e = calloc(1, sizeof *e);
-  if (e)
-    e->slots = calloc((size_t)ch->n, sizeof *e->slots);
-  if (!e || !e->slots) {
-    free(e);
-    return -ENOMEM;
-  }
-  for (int i = 0; i < ch->n; i++) {
-    e->slots[i].ch = ch;
-    e->slots[i].idx = i;
-  }
-  e->rearm = bench_rearm_of(ch->c->ops);
-  ch->k = e;
-  int rc = bench_loop_new(ch->c, &e->loop);
-  if (rc < 0) {
-    free(e->slots);
-    free(e);
-    ch->k = NULL;
-  }
-  return rc;
-}
-
-/* Registration, as libevent's bench does it: delete, then add again. */
-static int chain_evl_setup(bench_chain_state *ch) {
-  const evl_impl_ops *ops = ch->c->ops;
-  chain_evl *e = ch->k;
-  for (int i = 0; i < ch->n; i++) {
-    chain_slot *s = &e->slots[i];
-    if (ch->registered) {
-      ops->remove_reader(e->loop, ch->pairs[i][0]);
-      if (ch->timeouts)
-        ops->cancel(e->loop, s->timer);
-    }
-    int rc = ops->add_reader(e->loop, ch->pairs[i][0], chain_read_cb, s);
-    if (rc == 0 && ch->timeouts)
-      rc = chain_arm(ch, e, s);
-    if (rc < 0)
-      return rc;
-  }
-  ch->registered = 1;
-  return bench_loop_spin(ch->c, e->loop);
-}
-
-static int chain_evl_loop(bench_chain_state *ch) {
-  chain_evl *e = ch->k;
-  while (ch->count != ch->fired) {
-    int rc = ch->c->ops->run_once(e->loop);
-    if (rc < 0)
-      return rc;
-  }
-  return 0;
-}
-
-static void chain_evl_close(bench_chain_state *ch) {
-  chain_evl *e = ch->k;
-  if (!e)
-    return;
-  bench_loop_free(ch->c, e->loop);
-  free(e->slots);
-  free(e);
-  ch->k = NULL;
-}
-
-static const bench_chain_kernel chain_evl_kernel = {
-    chain_evl_open, chain_evl_setup, chain_evl_loop, chain_evl_close};
-
-/* ---- the raw floor: epoll, nothing else --------------------------------- */
-typedef struct chain_raw {
-  int ep;
-} chain_raw;
-
-static int chain_raw_open(bench_chain_state *ch) {
-  chain_raw *r = calloc(1, sizeof *r);
-  if (!r)
-    return -ENOMEM;
-  r->ep = epoll_create1(EPOLL_CLOEXEC);
-  if (r->ep < 0) {
-    int e = errno;
-    free(r);
-    return -e;
-  }
-  ch->k = r;
-  return 0;
-}
-
-static int chain_raw_setup(bench_chain_state *ch) {
-  chain_raw *r = ch->k;
-  for (int i = 0; i < ch->n; i++) {
-    int fd = ch->pairs[i][0];
-    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
-    if (ch->registered)
-      epoll_ctl(r->ep, EPOLL_CTL_DEL, fd, NULL);
-    if (epoll_ctl(r->ep, EPOLL_CTL_ADD, fd, &ev) < 0)
-      return -errno;
-  }
-  ch->registered = 1;
-  struct epoll_event evs[1];
-  epoll_wait(r->ep, evs, 1, 0);
-  return 0;
-}
-
-static int chain_raw_loop(bench_chain_state *ch) {
-  chain_raw *r = ch->k;
-  struct epoll_event evs[1024];
-  while (ch->count != ch->fired) {
-    int k = epoll_wait(r->ep, evs, 1024, -1);
-    if (k < 0 && errno != EINTR)
-      return -errno;
-    for (int i = 0; i < k; i++)
-      bench_chain_event(ch, (int)evs[i].data.u32);
-  }
-  return 0;
-}
-
-static void chain_raw_close(bench_chain_state *ch) {
-  chain_raw *r = ch->k;
-  if (!r)
-    return;
-  close(r->ep);
-  free(r);
-  ch->k = NULL;
-}
-
-static const bench_chain_kernel chain_raw_kernel = {
-    chain_raw_open, chain_raw_setup, chain_raw_loop, chain_raw_close};
-
-/* Takes every fd out of the kernel's set (its timers too), so that another
- * kernel can run on the same socketpairs without this one's epoll being
- * woken by every send: the paired runs below alternate the two. */
-static void chain_evl_unregister(bench_chain_state *ch) {
-  chain_evl *e = ch->k;
-  for (int i = 0; ch->registered && i < ch->n; i++) {
-    ch->c->ops->remove_reader(e->loop, ch->pairs[i][0]);
-    if (ch->timeouts)
-      ch->c->ops->cancel(e->loop, e->slots[i].timer);
-  }
-  ch->registered = 0;
-}
-
-static void chain_raw_unregister(bench_chain_state *ch) {
-  /* A fresh epoll set: closing the old one drops every registration in one
-   * call, where n EPOLL_CTL_DELs would cost n. */
-  chain_raw *r = ch->k;
-  int ep = epoll_create1(EPOLL_CLOEXEC);
-  if (ep >= 0) {
-    close(r->ep);
-    r->ep = ep;
-    ch->registered = 0;
-  } else {
-    for (int i = 0; ch->registered && i < ch->n; i++)
-      epoll_ctl(r->ep, EPOLL_CTL_DEL, ch->pairs[i][0], NULL);
-    ch->registered = 0;
-  }
-}
 
 /* NULL: this baseline has no chain (the caller records why). */
 static const bench_chain_kernel *chain_kernel(const bench_ctx *c) {
   if (c->ops)
-    return &chain_evl_kernel;
+    return &bench_chain_evl_kernel;
   if (c->direct)
     return c->direct->chain;
-  return &chain_raw_kernel;
+  return &bench_chain_raw_kernel;
 }
 
 /* Implementations with timers: the raw floor has none. */
@@ -294,10 +98,9 @@ static long chain_writes(const bench_ctx *c, int active) {
 
 /* One fresh loop, a cold and a warm run. A short cold run (a tenth of the
  * writes) when only its setup is wanted, or under callgrind. */
-static int chain_pair_of_runs(bench_chain_state *ch,
-                              const bench_chain_kernel *k, long w,
-                              const char *cg_case, int short_cold,
-                              double out[2][3]) {
+static int chain_cold_warm(bench_chain_state *ch, const bench_chain_kernel *k,
+                           long w, const char *cg_case, int short_cold,
+                           double out[2][3]) {
   ch->registered = 0;
   ch->rng = 12345;
   int rc = k->open(ch);
@@ -364,8 +167,8 @@ static int chain_paired_wanted(const bench_ctx *c, int n, int a, int to) {
 static int chain_paired(bench_chain_state *ch, const bench_chain_kernel *k,
                         double *ratio) {
   static void (*const unregister[2])(bench_chain_state *) = {
-      chain_evl_unregister, chain_raw_unregister};
-  const bench_chain_kernel *kern[2] = {k, &chain_raw_kernel};
+      bench_chain_evl_unregister, bench_chain_raw_unregister};
+  const bench_chain_kernel *kern[2] = {k, &bench_chain_raw_kernel};
   bench_chain_state side[2];
   double setup_us, loop_us, ns, cpu[2], pair[CHAIN_PAIRED_SWAPS];
   int rc = 0, got = 0;
@@ -408,23 +211,46 @@ static int chain_paired(bench_chain_state *ch, const bench_chain_kernel *k,
   return rc < 0 ? rc : got;
 }
 
+/* The paired ratios of each size the sweep reached, for one record. */
+typedef struct chain_paired_sizes {
+  double r[CHAIN_PAIRED_SIZES][CHAIN_PAIRED_REPEATS];
+  int got[CHAIN_PAIRED_SIZES], n[CHAIN_PAIRED_SIZES], count;
+} chain_paired_sizes;
+
+/* After the configuration params ran unpaired: its paired ratios, when it
+ * is one of the target's and a size is left to fill. */
+static void chain_paired_add(bench_chain_state *ch, const bench_chain_kernel *k,
+                             const char *params, chain_paired_sizes *ps) {
+  bench_ctx *c = ch->c;
+  if (!chain_paired_wanted(c, ch->n, ch->active, ch->timeouts) ||
+      ps->count >= CHAIN_PAIRED_SIZES || bench_over_budget(c))
+    return;
+  int pr = chain_paired(ch, k, ps->r[ps->count]);
+  if (pr < 0)
+    bench_note(c, "chain", "paired with raw epoll at %s: %s", params,
+               bench_strerror(pr));
+  else if (pr > 0) {
+    ps->got[ps->count] = pr;
+    ps->n[ps->count++] = ch->n;
+  }
+}
+
 /* One record: per repeat, the geometric mean over the sizes of their i-th
  * ratio (as many repeats as every size has). */
-static void chain_paired_emit(bench_ctx *c, double r[][CHAIN_PAIRED_REPEATS],
-                              const int *got, const int *sizes, int nsizes) {
-  int m = CHAIN_PAIRED_REPEATS;
+static void chain_paired_emit(bench_ctx *c, const chain_paired_sizes *ps) {
+  int m = CHAIN_PAIRED_REPEATS, nsizes = ps->count;
   char list[64] = "";
   for (int s = 0; s < nsizes; s++) {
-    if (got[s] < m)
-      m = got[s];
+    if (ps->got[s] < m)
+      m = ps->got[s];
     size_t len = strlen(list);
-    snprintf(list + len, sizeof list - len, "%s%d", s ? "," : "", sizes[s]);
+    snprintf(list + len, sizeof list - len, "%s%d", s ? "," : "", ps->n[s]);
   }
   double gm[CHAIN_PAIRED_REPEATS];
   for (int i = 0; i < m; i++) {
     double logsum = 0;
     for (int s = 0; s < nsizes; s++)
-      logsum += log(r[s][i]);
+      logsum += log(ps->r[s][i]);
     gm[i] = exp(logsum / nsizes);
   }
   char params[160];
@@ -433,6 +259,45 @@ static void chain_paired_emit(bench_ctx *c, double r[][CHAIN_PAIRED_REPEATS],
            "\"timeouts\":0}",
            list, CHAIN_PAIRED_ACTIVE, CHAIN_PAIRED_WRITES, CHAIN_PAIRED_SWAPS);
   bench_emit_paired(c, "chain", params, gm, m);
+}
+
+/* One configuration (ch's n, active and timeouts; params names it): repeats
+ * of a fresh loop's cold and warm runs, and their records. 0, or the -errno
+ * that stopped it (nothing recorded then). */
+static int chain_config(bench_chain_state *ch, const bench_chain_kernel *k,
+                        long w, const char *params) {
+  bench_ctx *c = ch->c;
+  double r[2][3][64];
+  int got = 0;
+  /* The quick profile reads only the setup of a cold run with timeouts
+   * (its table and plot); its loop is cut to a tenth, which still brings
+   * the loop to the warm run's steady state, and its per-event figures are
+   * not recorded. The full profile keeps them. */
+  int short_cold = c->profile == BENCH_QUICK && ch->timeouts;
+  for (int rep = 0; rep < c->repeat && rep < 64; rep++) {
+    double o[2][3];
+    int rc = chain_cold_warm(ch, k, w, NULL, short_cold, o);
+    if (rc < 0)
+      return rc;
+    for (int run = 0; run < 2; run++)
+      for (int m = 0; m < 3; m++)
+        r[run][m][got] = o[run][m];
+    got++;
+  }
+  if (ch->failures)
+    bench_note(c, "chain", "%ld short sends or reads at %s", ch->failures,
+               params);
+  for (int run = 0; run < 2; run++) {
+    char p2[200];
+    snprintf(p2, sizeof p2, "%.*s,\"run\":\"%s\"}", (int)strlen(params) - 1,
+             params, run ? "warm" : "cold");
+    bench_emit(c, "chain", p2, "setup", "us", "lower", r[run][0], got);
+    if (!run && short_cold)
+      continue;
+    bench_emit(c, "chain", p2, "loop", "us", "lower", r[run][1], got);
+    bench_emit(c, "chain", p2, "per_event", "ns", "lower", r[run][2], got);
+  }
+  return 0;
 }
 
 /* The sweep: sizes, each with the active counts run at it. The quick
@@ -463,8 +328,7 @@ int bench_chain(bench_ctx *c) {
       c->profile == BENCH_FULL ? BENCH_COUNT(full) : BENCH_COUNT(quick);
   int maxn = bench_max_pairs();
   int stop = 0, raw_noted = 0, capped = 0, too_big = 0;
-  double paired[CHAIN_PAIRED_SIZES][CHAIN_PAIRED_REPEATS];
-  int paired_got[CHAIN_PAIRED_SIZES], paired_n[CHAIN_PAIRED_SIZES], npaired = 0;
+  chain_paired_sizes paired = {0};
   for (int si = 0; si < nsizes && !stop; si++) {
     int n = sizes[si].n;
     if (too_big && n >= too_big)
@@ -511,25 +375,9 @@ int bench_chain(bench_ctx *c) {
           stop = 1;
           break;
         }
-        double r[2][3][64];
-        int got = 0;
         ch.active = a;
         ch.timeouts = to;
-        /* The quick profile reads only the setup of a cold run with
-         * timeouts (its table and plot); its loop is cut to a tenth, which
-         * still brings the loop to the warm run's steady state, and its
-         * per-event figures are not recorded. The full profile keeps them. */
-        int short_cold = c->profile == BENCH_QUICK && to;
-        for (int rep = 0; rep < c->repeat && rep < 64; rep++) {
-          double o[2][3];
-          rc = chain_pair_of_runs(&ch, k, w, NULL, short_cold, o);
-          if (rc < 0)
-            break;
-          for (int run = 0; run < 2; run++)
-            for (int m = 0; m < 3; m++)
-              r[run][m][got] = o[run][m];
-          got++;
-        }
+        rc = chain_config(&ch, k, w, params);
         if (rc < 0) {
           /* An fd the backend cannot take (select: >= FD_SETSIZE) ends this
            * size; larger sizes cannot fit either, smaller ones still run. */
@@ -537,37 +385,13 @@ int bench_chain(bench_ctx *c) {
           too_big = n;
           break;
         }
-        if (ch.failures)
-          bench_note(c, "chain", "%ld short sends or reads at %s", ch.failures,
-                     params);
-        for (int run = 0; run < 2; run++) {
-          char p2[200];
-          snprintf(p2, sizeof p2, "%.*s,\"run\":\"%s\"}",
-                   (int)strlen(params) - 1, params, run ? "warm" : "cold");
-          bench_emit(c, "chain", p2, "setup", "us", "lower", r[run][0], got);
-          if (!run && short_cold)
-            continue;
-          bench_emit(c, "chain", p2, "loop", "us", "lower", r[run][1], got);
-          bench_emit(c, "chain", p2, "per_event", "ns", "lower", r[run][2],
-                     got);
-        }
-        if (chain_paired_wanted(c, n, a, to) && npaired < CHAIN_PAIRED_SIZES &&
-            !bench_over_budget(c)) {
-          int pr = chain_paired(&ch, k, paired[npaired]);
-          if (pr < 0)
-            bench_note(c, "chain", "paired with raw epoll at %s: %s", params,
-                       bench_strerror(pr));
-          else if (pr > 0) {
-            paired_got[npaired] = pr;
-            paired_n[npaired++] = n;
-          }
-        }
+        chain_paired_add(&ch, k, params, &paired);
       }
     }
     chain_unpairs(&ch);
   }
-  if (npaired)
-    chain_paired_emit(c, paired, paired_got, paired_n, npaired);
+  if (paired.count)
+    chain_paired_emit(c, &paired);
   return 0;
 }
 
@@ -585,7 +409,7 @@ static int chain_fixed(bench_ctx *c, int timeouts, const char *cg_case) {
   ch.active = 100;
   ch.timeouts = timeouts;
   double o[2][3];
-  rc = chain_pair_of_runs(&ch, k, 20000, cg_case, 0, o);
+  rc = chain_cold_warm(&ch, k, 20000, cg_case, 0, o);
   chain_unpairs(&ch);
   return rc;
 }

@@ -66,6 +66,14 @@ typedef struct bench_chain_kernel {
   void (*close)(bench_chain_state *ch);
 } bench_chain_kernel;
 
+/* chain's kernels through the evl ops table and on raw epoll
+ * (bench/chain_kernels.c). Each unregister empties its kernel's set (and
+ * cancels its timers), so the other can run on the same socketpairs without
+ * this one being woken by every send: the paired runs alternate the two. */
+extern const bench_chain_kernel bench_chain_evl_kernel, bench_chain_raw_kernel;
+void bench_chain_evl_unregister(bench_chain_state *ch);
+void bench_chain_raw_unregister(bench_chain_state *ch);
+
 /* ---- timers: insert, fire, cancel and re-arm n timers ----------------- */
 #define BENCH_TIMERS_WINDOW_NS 50000000ll
 #define BENCH_TIMERS_FAR_NS 10000000000ll
