@@ -430,8 +430,7 @@ int bench_cg_chain(bench_ctx *c) {
   return rc == -ENOTSUP ? 0 : rc;
 }
 
-/* ---- the report section ----------------------------------------------------
- */
+/* ---- the report section -------------------------------------------------- */
 static const bench_panel chain_lines[] = {
     {"100 active, no timeouts", "per_event", "active=100 timeouts=0 run=warm",
      "n"},

@@ -1,6 +1,7 @@
 /* echo.c — uvloop's vmbench shape: a TCP echo server on the loop under test
  * (127.0.0.1 only) and a load client on its own thread with its own epoll;
- * closed-loop and constant-rate; plus the server's raw-epoll floor. */
+ * closed-loop and constant-rate; the ref loop paired with raw epoll. The
+ * server's connection logic is here, its kernels in bench/echo_kernels.c. */
 #include "kernels.h"
 #include "loadgen.h"
 
@@ -8,14 +9,12 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #define ECHO_BUF (64 * 1024)
 
-/* ---- the server: the connection logic every kernel shares -----------------
- */
+/* ---- the server: the connection logic every kernel shares ---------------- */
 typedef struct bench_echo_conn {
   int fd;
   char *pend; /* bytes accepted but not yet written back */
@@ -133,120 +132,10 @@ void bench_echo_accept(bench_echo_srv *s) {
   }
 }
 
-/* ---- the evl kernel --------------------------------------------------------
- */
-static void echo_evl_cb(int fd, unsigned events, void *arg) {
-  (void)events;
-  bench_echo_ready(arg, fd);
-}
-
-static void echo_evl_accept_cb(int fd, unsigned events, void *arg) {
-  (void)fd;
-  (void)events;
-  bench_echo_accept(arg);
-}
-
-static int echo_evl_open(bench_echo_srv *s) {
-  evl_loop *loop;
-  int rc = bench_loop_new(s->c, &loop);
-  if (rc < 0)
-    return rc;
-  s->k = loop;
-  return s->c->ops->add_reader(loop, s->lfd, echo_evl_accept_cb, s);
-}
-
-static int echo_evl_add(bench_echo_srv *s, int fd) {
-  return s->c->ops->add_reader(s->k, fd, echo_evl_cb, s);
-}
-
-static int echo_evl_want(bench_echo_srv *s, int fd, int write) {
-  const evl_impl_ops *ops = s->c->ops;
-  if (write) {
-    ops->remove_reader(s->k, fd);
-    return ops->add_writer(s->k, fd, echo_evl_cb, s);
-  }
-  ops->remove_writer(s->k, fd);
-  return ops->add_reader(s->k, fd, echo_evl_cb, s);
-}
-
-static void echo_evl_del(bench_echo_srv *s, int fd) {
-  s->c->ops->remove_reader(s->k, fd);
-  s->c->ops->remove_writer(s->k, fd);
-}
-
-static int echo_evl_iterate(bench_echo_srv *s) {
-  return s->c->ops->run_once(s->k);
-}
-
-static void echo_evl_close(bench_echo_srv *s) {
-  s->c->ops->remove_reader(s->k, s->lfd);
-  bench_loop_free(s->c, s->k);
-  s->k = NULL;
-}
-
-static const bench_echo_kernel echo_evl_kernel = {
-    echo_evl_open, echo_evl_add,     echo_evl_want,
-    echo_evl_del,  echo_evl_iterate, echo_evl_close};
-
-/* ---- the raw floor
- * ----------------------------------------------------------- */
-static int echo_raw_ep(const bench_echo_srv *s) {
-  return (int)(intptr_t)s->k - 1;
-}
-
-static int echo_raw_ctl(bench_echo_srv *s, int op, int fd, uint32_t events) {
-  struct epoll_event ev = {.events = events, .data.fd = fd};
-  return epoll_ctl(echo_raw_ep(s), op, fd, &ev) < 0 ? -errno : 0;
-}
-
-static int echo_raw_open(bench_echo_srv *s) {
-  int ep = epoll_create1(EPOLL_CLOEXEC);
-  if (ep < 0)
-    return -errno;
-  s->k = (void *)(intptr_t)(ep + 1);
-  return echo_raw_ctl(s, EPOLL_CTL_ADD, s->lfd, EPOLLIN);
-}
-
-static int echo_raw_add(bench_echo_srv *s, int fd) {
-  return echo_raw_ctl(s, EPOLL_CTL_ADD, fd, EPOLLIN);
-}
-
-static int echo_raw_want(bench_echo_srv *s, int fd, int write) {
-  return echo_raw_ctl(s, EPOLL_CTL_MOD, fd, write ? EPOLLOUT : EPOLLIN);
-}
-
-static void echo_raw_del(bench_echo_srv *s, int fd) {
-  epoll_ctl(echo_raw_ep(s), EPOLL_CTL_DEL, fd, NULL);
-}
-
-/* One raw-epoll iteration: the floor's whole dispatch. */
-static int echo_raw_iterate(bench_echo_srv *s) {
-  struct epoll_event evs[256];
-  int k = epoll_wait(echo_raw_ep(s), evs, 256, -1);
-  if (k < 0)
-    return errno == EINTR ? 0 : -errno;
-  for (int i = 0; i < k; i++) {
-    if (evs[i].data.fd == s->lfd)
-      bench_echo_accept(s);
-    else
-      bench_echo_ready(s, evs[i].data.fd);
-  }
-  return 0;
-}
-
-static void echo_raw_close(bench_echo_srv *s) {
-  close(echo_raw_ep(s));
-  s->k = NULL;
-}
-
-static const bench_echo_kernel echo_raw_kernel = {
-    echo_raw_open, echo_raw_add,     echo_raw_want,
-    echo_raw_del,  echo_raw_iterate, echo_raw_close};
-
 static const bench_echo_kernel *echo_kernel(const bench_ctx *c) {
   if (c->ops)
-    return &echo_evl_kernel;
-  return c->direct ? c->direct->echo : &echo_raw_kernel;
+    return &bench_echo_evl_kernel;
+  return c->direct ? c->direct->echo : &bench_echo_raw_kernel;
 }
 
 /* ---- one configuration -------------------------------------------------- */
@@ -377,22 +266,60 @@ static int echo_paired_who(int j, int round) {
   return bench_paired_who(j / 2, j % 2, round);
 }
 
-static void echo_paired(bench_ctx *c, bench_echo_srv *s, int port,
-                        const echo_cfg *cfg) {
-  const bench_echo_kernel *kern[2] = {c->echo_k, &echo_raw_kernel};
-  void *ks[2] = {s->k, NULL};
+/* The two kernels a paired run moves the connections between: the step's
+ * own (0) and raw epoll (1), each with its set; cur serves now. */
+typedef struct echo_sides {
+  const bench_echo_kernel *kern[2];
+  void *ks[2];
+  int cur;
+} echo_sides;
+
+/* Closes the raw side's set k, whichever set the server holds now. */
+static void echo_raw_set_close(bench_echo_srv *s, void *k) {
+  void *own = s->k;
+  s->k = k;
+  bench_echo_raw_kernel.close(s);
+  s->k = own;
+}
+
+/* Opens raw epoll's set beside the step's (it watches the listener too) and
+ * hands the server to the side that serves first. 0 or -errno. */
+static int echo_sides_open(bench_ctx *c, bench_echo_srv *s, echo_sides *sd) {
+  sd->kern[0] = c->echo_k;
+  sd->kern[1] = &bench_echo_raw_kernel;
+  sd->ks[0] = s->k;
   s->k = NULL;
-  int rc = echo_raw_open(s); /* a second set, watching the listener too */
-  ks[1] = s->k;
-  s->k = ks[0];
+  int rc = bench_echo_raw_kernel.open(s);
+  sd->ks[1] = s->k;
+  s->k = sd->ks[0];
   if (rc < 0) {
-    if (ks[1])
-      close((int)(intptr_t)ks[1] - 1);
-    return;
+    if (sd->ks[1])
+      echo_raw_set_close(s, sd->ks[1]);
+    return rc;
   }
-  int cur = echo_paired_who(0, c->round);
-  s->k = ks[cur];
-  c->echo_k = kern[cur];
+  sd->cur = echo_paired_who(0, c->round);
+  s->k = sd->ks[sd->cur];
+  c->echo_k = sd->kern[sd->cur];
+  return 0;
+}
+
+/* Back to the step's own kernel, the raw set closed; rc, or -EIO when the
+ * connections could not move back. */
+static int echo_sides_close(bench_ctx *c, bench_echo_srv *s, echo_sides *sd,
+                            int rc) {
+  if (sd->cur != 0 && echo_switch(s, sd->ks[0], sd->kern[0]) < 0 && rc == 0)
+    rc = -EIO;
+  s->k = sd->ks[0];
+  c->echo_k = sd->kern[0];
+  echo_raw_set_close(s, sd->ks[1]);
+  return rc;
+}
+
+/* One closed-loop run served in slices, the sides taking turns: each
+ * slice's CPU ns per byte echoed into cpb[], *nsl of them. 0 or -errno. */
+static int echo_paired_serve(bench_ctx *c, bench_echo_srv *s, int port,
+                             const echo_cfg *cfg, echo_sides *sd, double *cpb,
+                             int *nsl) {
   bench_load cl = {.port = port,
                    .conc = cfg->conc,
                    .size = (size_t)cfg->kib * 1024,
@@ -400,14 +327,13 @@ static void echo_paired(bench_ctx *c, bench_echo_srv *s, int port,
                    .duration = (uint64_t)ECHO_PAIRED_SLICE_NS *
                                (ECHO_PAIRED_SLICES + 4)};
   pthread_t th;
-  rc = bench_load_start(&cl, &th);
-  int started = rc == 0;
-  double cpb[ECHO_PAIRED_SLICES]; /* CPU ns per byte, per slice */
-  int nsl = 0, slicing = 0;
+  int rc = bench_load_start(&cl, &th);
+  int started = rc == 0, slicing = 0;
   uint64_t t0 = 0, b0 = 0, c0 = 0;
+  *nsl = 0;
   while (rc == 0 && s->rc == 0 && !(bench_load_done(&cl) && s->open == 0)) {
     rc = c->echo_k->iterate(s);
-    if (rc < 0 || nsl == ECHO_PAIRED_SLICES || bench_load_done(&cl))
+    if (rc < 0 || *nsl == ECHO_PAIRED_SLICES || bench_load_done(&cl))
       continue;
     if (!slicing) {
       if (s->open < cfg->conc)
@@ -417,11 +343,11 @@ static void echo_paired(bench_ctx *c, bench_echo_srv *s, int port,
       continue;
     } else {
       uint64_t bytes = echo_bytes_in - b0, cpu = bench_thread_cpu_ns() - c0;
-      cpb[nsl++] = bytes ? (double)cpu / (double)bytes : 0;
-      int next = echo_paired_who(nsl, c->round);
-      if (nsl < ECHO_PAIRED_SLICES && next != cur) {
-        cur = next;
-        rc = echo_switch(s, ks[cur], kern[cur]);
+      cpb[(*nsl)++] = bytes ? (double)cpu / (double)bytes : 0;
+      int next = echo_paired_who(*nsl, c->round);
+      if (*nsl < ECHO_PAIRED_SLICES && next != sd->cur) {
+        sd->cur = next;
+        rc = echo_switch(s, sd->ks[next], sd->kern[next]);
       }
     }
     t0 = bench_now();
@@ -433,23 +359,37 @@ static void echo_paired(bench_ctx *c, bench_echo_srv *s, int port,
     if (rc == 0)
       rc = s->rc ? s->rc : lrc;
   }
-  /* Back to the step's own kernel; the raw set closed. */
-  if (cur != 0 && echo_switch(s, ks[0], kern[0]) < 0 && rc == 0)
-    rc = -EIO;
-  s->k = ks[0];
-  c->echo_k = kern[0];
-  close((int)(intptr_t)ks[1] - 1);
+  return rc;
+}
+
+/* Per pair of slices after the warm-up, the loop's CPU per byte over raw's:
+ * their count in ratio[]. */
+static int echo_paired_ratios(const double *cpb, int nsl, int round,
+                              double *ratio) {
+  int got = 0;
+  for (int j = ECHO_PAIRED_WARM; j + 1 < nsl; j += 2) {
+    int e = echo_paired_who(j, round) == 0 ? j : j + 1, r = 2 * j + 1 - e;
+    if (cpb[e] > 0 && cpb[r] > 0)
+      ratio[got++] = cpb[e] / cpb[r];
+  }
+  return got;
+}
+
+static void echo_paired(bench_ctx *c, bench_echo_srv *s, int port,
+                        const echo_cfg *cfg) {
+  echo_sides sd;
+  if (echo_sides_open(c, s, &sd) < 0)
+    return;
+  double cpb[ECHO_PAIRED_SLICES]; /* CPU ns per byte, per slice */
+  int nsl = 0;
+  int rc = echo_paired_serve(c, s, port, cfg, &sd, cpb, &nsl);
+  rc = echo_sides_close(c, s, &sd, rc);
   if (rc < 0) {
     bench_note(c, "echo", "paired with raw epoll: %s", bench_strerror(rc));
     return;
   }
   double ratio[ECHO_PAIRED_PAIRS];
-  int got = 0;
-  for (int j = ECHO_PAIRED_WARM; j + 1 < nsl; j += 2) {
-    int e = echo_paired_who(j, c->round) == 0 ? j : j + 1, r = 2 * j + 1 - e;
-    if (cpb[e] > 0 && cpb[r] > 0)
-      ratio[got++] = cpb[e] / cpb[r];
-  }
+  int got = echo_paired_ratios(cpb, nsl, c->round, ratio);
   char params[160];
   snprintf(params, sizeof params,
            "{\"mode\":\"closed\",\"conc\":%d,\"kib\":%d,\"slice_ms\":%u,"
@@ -519,8 +459,7 @@ int bench_echo(bench_ctx *c) {
   return rc < 0 ? rc : 0;
 }
 
-/* ---- the report section ----------------------------------------------------
- */
+/* ---- the report section -------------------------------------------------- */
 static const bench_panel echo_thr[] = {
     {"closed loop, 10 connections", "throughput", "mode=closed conc=10", "kib"},
     {"closed loop, 100 connections", "throughput", "mode=closed conc=100",

@@ -264,6 +264,9 @@ typedef struct bench_echo_kernel {
   int (*iterate)(bench_echo_srv *s);      /* one iteration, may block */
   void (*close)(bench_echo_srv *s);
 } bench_echo_kernel;
+/* echo's kernels through the evl ops table and on raw epoll
+ * (bench/echo_kernels.c). */
+extern const bench_echo_kernel bench_echo_evl_kernel, bench_echo_raw_kernel;
 
 /* ---- a direct-library module ------------------------------------------- */
 /* Bump on any change to the kernels or this table. */
