@@ -36,7 +36,7 @@
   X(k2_tiny_timeouts_return, "K2", BACKEND, 0, 0, 10,                          \
     "300 waits of 1 ns to 3 us on an idle fd all return, none early")          \
   X(k2_eintr_zero_events, "K2", BACKEND, 0, 0, 10,                             \
-    "a signal interrupting wait gives 0 events, not an error")                 \
+    "a signal interrupting wait gives 0 events or -EINTR, no other error")     \
   X(k2_no_spin_in_wait, "K2", BACKEND, 0, 0, 10,                               \
     "sub-ms remainders, a closed registered fd: waits sleep (CPU vs wall)")    \
   X(k3_read_reported_again, "K3", BACKEND, 0, 0, 5,                            \
@@ -69,6 +69,8 @@
     "local shutdown(SHUT_WR) does not report READ on that socket")             \
   X(k5_rdhup, "K5", BACKEND, EVL_BF_RDHUP, 0, 5,                               \
     "the peer's shutdown(SHUT_WR) is reported as RDHUP with READ")             \
+  X(k5_entries_registered, "K5", BACKEND, 0, 0, 5,                             \
+    "every entry a registered fd, once: also after wake(), out[] poisoned")    \
   X(k6_no_event_after_delete, "K6", BACKEND, 0, 0, 5,                          \
     "no event for a deleted fd that still has unread data")                    \
   X(k6_delete_inflight, "K6", BACKEND, 0, 0, 5,                                \
