@@ -101,6 +101,7 @@ FIXTURES := $(O)/fixtures/broken_epoll.so $(O)/fixtures/drop_poll.so \
 # The sample loop with one bug each and with one allowed difference each,
 # one .so per row of conformance/mutants/list_{mutants,variants}.h.
 mutant_names = $(shell sed -n 's/^ *X.\([a-z0-9_]*\),.*/\1/p' conformance/mutants/list_$(1).h)
+backend_mutant_names = $(shell sed -n 's/^ *X.\([a-z0-9_]*\), *BACKEND,.*/\1/p' conformance/mutants/list_$(1).h)
 MUTANTS := $(patsubst %,$(O)/mutants/mutant_%.so,$(call mutant_names,mutants)) \
            $(patsubst %,$(O)/mutants/variant_%.so,$(call mutant_names,variants))
 
@@ -278,6 +279,15 @@ MUTANT_SRC := conformance/mutants/mutant_loop.c conformance/mutants/mutant_ref.c
 $(O)/mutants/mutant_%.so: $(MUTANT_SRC) conformance/mutants/mutant.h conformance/mutants/list_mutants.h impls/sample/sample_loop.c core/include/evl/*.h $(O)/libevl.a
 	@mkdir -p $(@D)
 	$(CC) -shared -Wl,-Bsymbolic -Icore/include -DMUTANT=$* $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(MUTANT_SRC) $(O)/libevl.a $(ALL_LDLIBS)
+# BACKEND rows: epoll wrapped by mutant_backend.c (static pattern rules, so
+# they win over the loop rules below).
+KMUTANT_SRC := conformance/mutants/mutant_backend.c conformance/mutants/list_mutants.h conformance/mutants/list_variants.h core/include/evl/*.h $(O)/libevl.a
+$(patsubst %,$(O)/mutants/mutant_%.so,$(call backend_mutant_names,mutants)): $(O)/mutants/mutant_%.so: $(KMUTANT_SRC)
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,-Bsymbolic -Icore/include -DMUTANT=$* $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(O)/libevl.a $(ALL_LDLIBS)
+$(patsubst %,$(O)/mutants/variant_%.so,$(call backend_mutant_names,variants)): $(O)/mutants/variant_%.so: $(KMUTANT_SRC)
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,-Bsymbolic -Icore/include -DVARIANT=$* $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(O)/libevl.a $(ALL_LDLIBS)
 $(O)/mutants/variant_%.so: conformance/mutants/variant_loop.c conformance/mutants/list_variants.h impls/sample/sample_loop.c core/include/evl/*.h $(O)/libevl.a
 	@mkdir -p $(@D)
 	$(CC) -shared -Wl,-Bsymbolic -Icore/include -DVARIANT=$* $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(O)/libevl.a $(ALL_LDLIBS)

@@ -6,7 +6,9 @@
  * X(name, base, rule, filter, what the bug is, where real loops had it)
  *
  * base: SAMPLE, the sample loop (mutant_loop.c), or REF, the reference core
- * on epoll (mutant_ref.c) for the parts the sample lacks. Keep
+ * on epoll (mutant_ref.c) for the parts the sample lacks, or BACKEND, a
+ * backend plugin (epoll wrapped by mutant_backend.c) run with
+ * `evl-conform --backend it --filter FILTER`. Keep
  * `X(name, BASE, "rule", "filter",` on the row's first line: the Makefile
  * and check.sh read the rows with sed.
  */
@@ -129,5 +131,41 @@
     "3cky/mbusd#52 (a ready socket never read), valkey-io/valkey#3927")        \
   X(read_off_drops_writer, SAMPLE, "S6", "s6_reader_writer_same_fd",           \
     "remove_reader deletes the fd's whole registration, its writer too",       \
-    "hivesolutions/netius#82 (disable_read drops write interest)")
+    "hivesolutions/netius#82 (disable_read drops write interest)")             \
+  X(held_back_kept, BACKEND, "K6", "k6_*",                                     \
+    "entries taken beyond cap wait for the next wait; delete leaves them",     \
+    "creytiv/re#266, redis/redis#4877 (events of a closed, reused fd)")        \
+  X(hup_reader_only, BACKEND, "K5", "k5_*",                                    \
+    "a hang-up or error is a read event: a writer gets nothing",               \
+    "apple/swift-nio#277, wingo/fibers#19 (EPOLLHUP mishandled)")              \
+  X(delete_enoent_ok, BACKEND, "K1", "k1_delete_unregistered",                 \
+    "deleting an fd that is not registered returns 0, not -ENOENT",            \
+    "oven-sh/bun#31821, ehsanmok/flare#10 (ENOENT taken as success)")          \
+  X(timeout_floor_ms, BACKEND, "K2", "k2_*",                                   \
+    "wait timeouts rounded down to whole ms: early, sub-ms ones poll 0",       \
+    "rakshasa/libtorrent#757, oven-sh/bun#34780 (epoll_pwait fallback)")       \
+  X(submillis_spin, BACKEND, "K2", "k2_no_spin_in_wait",                       \
+    "whole-ms waits to the deadline: a sub-ms remainder retried at 0",         \
+    "python/asyncio#106, smol-rs/smol#109 (sub-ms timeouts busy-loop)")        \
+  X(deadline_overflow, BACKEND, "K2", "k2_extreme_timeouts",                   \
+    "now + timeout wraps for a huge timeout: the wait returns at once",        \
+    "tokio-rs/tokio#3551 (Instant + Duration::MAX), PX4/PX4-Autopilot#12031")  \
+  X(et_always, BACKEND, "K3", "k3_*",                                          \
+    "every registration edge-triggered: unread data reported once",            \
+    "mtcp-stack/mtcp#297 (level-triggered events forgotten)")                  \
+  X(cap_drop_rest, BACKEND, "K4", "k4_*",                                      \
+    "a batch larger than cap is cut: the same fds come first every wait",      \
+    "ofiwg/libfabric#3221, gramineproject/gramine#340 (maxevents starves)")    \
+  X(split_directions, BACKEND, "K4", "k4_one_entry_per_fd",                    \
+    "an fd ready both ways comes back as two entries, one per direction",      \
+    "python/cpython#110039 (KqueueSelector: one entry per filter)")            \
+  X(wake_entry_counted, BACKEND, "K5", "k*",                                   \
+    "the wake eventfd's entry dropped but counted: a stale entry reported",    \
+    "redis/redis#15446 (select backend counted fds that were not ready)")      \
+  X(fork_shared, BACKEND, "K8", "k8_*",                                        \
+    "after_fork keeps the parent's epoll: the child's ctl changes it",         \
+    "OpenSmalltalk/opensmalltalk-vm#552, eventlet/eventlet#68")                \
+  X(fd_limit_off_by_one, BACKEND, "K7", "k7_*",                                \
+    "fd_limit 1024 checked with > instead of >=: fd 1024 is accepted",         \
+    "cesanta/mongoose#90, brazilofmux/tinymux#946 (FD_SET past FD_SETSIZE)")
 #endif

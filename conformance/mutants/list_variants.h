@@ -6,7 +6,9 @@
  * X(name, base, what differs, the contract's words that allow it)
  *
  * base: SAMPLE, the sample loop, or REF, the reference core on epoll (for
- * the parts the sample lacks). Keep `X(name,` on the row's first line: the
+ * the parts the sample lacks), or BACKEND, a backend plugin
+ * (mutant_backend.c) that must pass the K-suite and the reference core's
+ * S-suite over it. Keep `X(name, BASE,` on the row's first line: the
  * Makefile and check.sh read it with sed.
  */
 #ifndef EVL_VARIANTS_LIST_H
@@ -44,5 +46,10 @@
   X(done_reversed, REF,                                                        \
     "a future's done-callbacks run newest first (nim-lang/Nim#7197)",          \
     "S13: scheduled with call_soon, never inside set_result (no order; "       \
-    "python/cpython#75218 asks asyncio to document its own)")
+    "python/cpython#75218 asks asyncio to document its own)")                  \
+  X(batch_purged, BACKEND,                                                     \
+    "entries taken beyond cap held for the next waits, dropped on delete",     \
+    "K4: every ready fd within a bounded number of waits; K6")                 \
+  X(eintr_returned, BACKEND, "an interrupted wait returns -EINTR",             \
+    "backend.h: EINTR is 0 events (or -EINTR: the core resumes the wait)")
 #endif

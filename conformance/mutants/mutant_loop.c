@@ -426,7 +426,7 @@ static uint64_t mut_time(const evl_loop *loop) {
 #define M_NAME(name, ...) [M_##name] = "mutant-" #name,
 #define M_DESC(name, base, rule, filter, desc, ...) [M_##name] = desc,
 #define M_REF(name, base, ...) [M_##name] = M_BASE_##base,
-enum { M_BASE_SAMPLE, M_BASE_REF };
+enum { M_BASE_SAMPLE, M_BASE_REF, M_BASE_BACKEND }; /* BACKEND: not here */
 static const char *const names[] = {EVL_MUTANT_LIST(M_NAME)};
 static const char *const descs[] = {EVL_MUTANT_LIST(M_DESC)};
 static const int bases[] = {EVL_MUTANT_LIST(M_REF)};

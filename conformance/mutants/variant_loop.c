@@ -284,7 +284,7 @@ static int rev_run_in_executor(evl_loop *loop, evl_work_fn fn, void *arg,
 #define V_NAME(name, ...) [V_##name] = "variant-" #name,
 #define V_DESC(name, base, desc, ...) [V_##name] = desc,
 #define V_BASE(name, base, ...) [V_##name] = V_BASE_##base,
-enum { V_BASE_SAMPLE, V_BASE_REF };
+enum { V_BASE_SAMPLE, V_BASE_REF, V_BASE_BACKEND }; /* BACKEND: not here */
 static const char *const names[] = {EVL_VARIANT_LIST(V_NAME)};
 static const char *const descs[] = {EVL_VARIANT_LIST(V_DESC)};
 static const int bases[] = {EVL_VARIANT_LIST(V_BASE)};

@@ -1,0 +1,273 @@
+/* mutant_backend.c — a backend plugin with one deliberate bug (-DMUTANT=name,
+ * a BACKEND row of list_mutants.h) or one difference the contract allows
+ * (-DVARIANT=name, a BACKEND row of list_variants.h), for the K-rules.
+ *
+ * It wraps the built-in epoll backend (its own copy, from libevl.a) and adds
+ * a wake() of its own (an eventfd registered with epoll and never
+ * reported), so that each bug sits in a few lines of this wrapper, marked
+ * ON(name), as a backend written on top of epoll would have it. Without a
+ * bug it passes the whole K-suite and the S-suite of the reference core
+ * over it. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <evl/backend.h>
+
+#include "list_mutants.h"
+#include "list_variants.h"
+
+#define KM_ENUM(name, ...) KM_##name,
+enum { EVL_MUTANT_LIST(KM_ENUM) EVL_VARIANT_LIST(KM_ENUM) KM_NONE };
+#define KM_CAT2(a, b) a##b
+#define KM_CAT(a, b) KM_CAT2(a, b)
+#if defined(MUTANT)
+#define KM_THIS KM_CAT(KM_, MUTANT)
+#elif defined(VARIANT)
+#define KM_THIS KM_CAT(KM_, VARIANT)
+#else
+#error "build with -DMUTANT=name or -DVARIANT=name, a BACKEND row"
+#endif
+#define ON(name) (KM_THIS == KM_##name)
+
+/* Events taken from epoll per wait by the rows that batch. */
+enum { KM_BATCH = 256 };
+
+typedef struct km_state {
+  const evl_backend_ops *in;
+  void *in_state;
+  int wakefd;
+  /* held_back_kept, batch_purged: entries taken from epoll beyond cap,
+   * reported by the next waits before epoll is asked again. */
+  evl_event held[KM_BATCH];
+  int nheld;
+} km_state;
+
+static int km_init(void *state, const evl_backend_config *cfg) {
+  km_state *s = state;
+  char err[160];
+  int rc = evl_backend_lookup("epoll", &s->in, err, sizeof err);
+  if (rc < 0)
+    return rc;
+  s->in_state = calloc(1, s->in->state_size);
+  if (!s->in_state)
+    return -ENOMEM;
+  if ((rc = s->in->init(s->in_state, cfg)) < 0)
+    goto fail_free;
+  s->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (s->wakefd < 0) {
+    rc = -errno;
+    goto fail_fini;
+  }
+  if ((rc = s->in->ctl(s->in_state, s->wakefd, 0, EVL_READ)) < 0) {
+    close(s->wakefd);
+    goto fail_fini;
+  }
+  return 0;
+fail_fini:
+  s->in->fini(s->in_state);
+fail_free:
+  free(s->in_state);
+  return rc;
+}
+
+static void km_fini(void *state) {
+  km_state *s = state;
+  s->in->fini(s->in_state);
+  free(s->in_state);
+  close(s->wakefd);
+}
+
+static int km_ctl(void *state, int fd, unsigned old_mask, unsigned new_mask) {
+  km_state *s = state;
+  if (fd == s->wakefd)
+    return -EEXIST; /* ours; K12 asks for an error, not a takeover */
+  if (ON(fd_limit_off_by_one) && fd > 1024) /* BUG: fd 1024 itself passes */
+    return -ERANGE;
+  if (ON(et_always) && (new_mask & (EVL_READ | EVL_WRITE)))
+    new_mask |= EVL_ET; /* BUG: edge-triggered whatever was asked */
+  int rc = s->in->ctl(s->in_state, fd, old_mask, new_mask);
+  if (ON(delete_enoent_ok) && rc == -ENOENT)
+    rc = 0; /* BUG: "not registered" taken as "already gone" */
+  if (rc == 0 && ON(batch_purged) && !(new_mask & (EVL_READ | EVL_WRITE))) {
+    /* The variant: a deleted fd's held entries are dropped (K6). */
+    int k = 0;
+    for (int i = 0; i < s->nheld; i++)
+      if (s->held[i].fd != fd)
+        s->held[k++] = s->held[i];
+    s->nheld = k;
+  }
+  return rc;
+}
+
+static int64_t km_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int km_wait_in_once(km_state *s, int64_t timeout_ns, evl_event *out,
+                           int cap);
+
+/* The wait as the wrapper's author would write it: the wake eventfd is
+ * drained and never reported. */
+static int km_wait_in(km_state *s, int64_t timeout_ns, evl_event *out,
+                      int cap) {
+  if (timeout_ns > 0 && ON(timeout_floor_ms))
+    timeout_ns -= timeout_ns % 1000000; /* BUG: whole ms, rounded down */
+  if (timeout_ns > 0 && ON(deadline_overflow)) {
+    /* BUG: the deadline wraps for huge timeouts and is then in the past. */
+    int64_t now = km_now();
+    int64_t deadline = (int64_t)((uint64_t)now + (uint64_t)timeout_ns);
+    timeout_ns = deadline > now ? deadline - now : 0;
+  }
+  if (timeout_ns > 0 && ON(submillis_spin)) {
+    /* BUG: waits of whole ms until the deadline; a sub-ms remainder is
+     * retried at 0 until it is due. */
+    int64_t deadline = km_now() + timeout_ns;
+    for (;;) {
+      int64_t left = deadline - km_now();
+      if (left <= 0)
+        return 0;
+      int n = km_wait_in_once(s, left - left % 1000000, out, cap);
+      if (n != 0)
+        return n;
+    }
+  }
+  return km_wait_in_once(s, timeout_ns, out, cap);
+}
+
+static int km_wait_in_once(km_state *s, int64_t timeout_ns, evl_event *out,
+                           int cap) {
+  errno = 0;
+  int n = s->in->wait(s->in_state, timeout_ns, out, cap);
+  if (ON(eintr_returned) && n == 0 && errno == EINTR)
+    return -EINTR; /* the variant: backend.h allows -EINTR */
+  if (n < 0)
+    return n;
+  int k = 0;
+  for (int i = 0; i < n; i++) {
+    if (out[i].fd == s->wakefd) {
+      uint64_t v;
+      while (read(s->wakefd, &v, sizeof v) > 0)
+        ;
+      continue;
+    }
+    out[k++] = out[i];
+  }
+  if (ON(wake_entry_counted))
+    return n; /* BUG: epoll's count, not the count kept */
+  return k;
+}
+
+static int km_wait(void *state, int64_t timeout_ns, evl_event *out, int cap) {
+  km_state *s = state;
+  if (cap <= 0 || !out)
+    return -EINVAL;
+  evl_event buf[KM_BATCH];
+  int n;
+  if (ON(held_back_kept) || ON(batch_purged)) {
+    /* Batched: what epoll gave beyond cap is kept for the next waits.
+     * BUG (held_back_kept): ctl delete does not drop a deleted fd's held
+     * entries. */
+    if (s->nheld == 0) {
+      int got = km_wait_in(s, timeout_ns, s->held, KM_BATCH);
+      if (got < 0)
+        return got;
+      s->nheld = got;
+    }
+    n = s->nheld < cap ? s->nheld : cap;
+    memcpy(out, s->held, (size_t)n * sizeof *out);
+    memmove(s->held, s->held + n, (size_t)(s->nheld - n) * sizeof *out);
+    s->nheld -= n;
+    return n;
+  }
+  if (ON(cap_drop_rest)) {
+    /* BUG: a full batch taken, the first cap reported, the rest dropped;
+     * epoll hands them back in the same order, so the tail never comes. */
+    n = km_wait_in(s, timeout_ns, buf, KM_BATCH);
+    if (n < 0)
+      return n;
+    if (n > cap)
+      n = cap;
+    memcpy(out, buf, (size_t)n * sizeof *out);
+    return n;
+  }
+  n = km_wait_in(s, timeout_ns, out, cap);
+  if (n <= 0)
+    return n;
+  if (ON(hup_reader_only)) {
+    /* BUG: a hang-up or error is a read event: a writer-only fd with
+     * HUP/ERR gets nothing, and the WRITE bit is dropped. */
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+      if (out[i].events & (EVL_HUP | EVL_ERR)) {
+        out[i].events &= ~(uint32_t)EVL_WRITE;
+        if (!(out[i].events & EVL_READ))
+          continue;
+      }
+      out[k++] = out[i];
+    }
+    n = k;
+  }
+  if (ON(split_directions)) {
+    /* BUG: one entry per direction, as two kqueue filters come back. */
+    int k = n;
+    for (int i = 0; i < n && k < cap; i++)
+      if ((out[i].events & (EVL_READ | EVL_WRITE)) == (EVL_READ | EVL_WRITE)) {
+        out[k] = out[i];
+        out[k++].events &= ~(uint32_t)EVL_READ;
+        out[i].events &= ~(uint32_t)EVL_WRITE;
+      }
+    n = k;
+  }
+  return n;
+}
+
+static int km_forget_fd(void *state, int fd) {
+  km_state *s = state;
+  return s->in->forget_fd ? s->in->forget_fd(s->in_state, fd) : 0;
+}
+
+static int km_after_fork(void *state) {
+  km_state *s = state;
+  if (ON(fork_shared))
+    return 0; /* BUG: the child keeps the parent's epoll instance */
+  return s->in->after_fork(s->in_state);
+}
+
+static int km_wake(void *state) {
+  km_state *s = state;
+  uint64_t one = 1;
+  if (write(s->wakefd, &one, sizeof one) < 0 && errno != EAGAIN)
+    return -errno;
+  return 0;
+}
+
+static const evl_backend_ops km_ops = {
+    .abi = EVL_BACKEND_ABI,
+    .size = sizeof(evl_backend_ops),
+    .name = "mutant-epoll",
+    .description = "epoll wrapped with one injected bug (check-mutants)",
+    .features = EVL_BF_ET | EVL_BF_O1 | EVL_BF_FDS | EVL_BF_RDHUP |
+                EVL_BF_ONESHOT | EVL_BF_FORK_REINIT,
+    .fd_limit = ON(fd_limit_off_by_one) ? 1024 : 0,
+    .resolution_ns = ON(timeout_floor_ms) ? 1000000 : 1000,
+    .state_size = sizeof(km_state),
+    .priority = 0,
+    .init = km_init,
+    .fini = km_fini,
+    .ctl = km_ctl,
+    .wait = km_wait,
+    .forget_fd = km_forget_fd,
+    .after_fork = km_after_fork,
+    .wake = km_wake,
+};
+
+const evl_backend_ops *evl_backend_plugin(void) {
+  return &km_ops;
+}
