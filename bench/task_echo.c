@@ -3,7 +3,6 @@
  * sendall), against the same closed-loop client on its own thread; the
  * ratio of their request rates, and of the server thread's CPU time per
  * request, is the price of writing straight-line code. */
-#include "bench.h"
 #include "loadgen.h"
 
 #include <errno.h>
@@ -13,13 +12,12 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <evl/task.h>
 
-#define TE_MSG 1024
+#include "task_echo.h"
 
 /* ---- the callback server ------------------------------------------------ */
 typedef struct te_server {
@@ -214,27 +212,11 @@ static int te_run(bench_ctx *c, int tasks, int conc, const char *kase) {
  * connection count is a warm-up and not kept. The server thread runs
  * whichever loop the client names (te_sl.phase; a byte on that loop's
  * control pipe wakes it from its wait when the turn ends) and charges the
- * CPU time and replies of each turn to its server. */
+ * CPU time and replies of each turn to its server. The client thread is
+ * bench/task_echo_client.c. */
 #define TE_SLICE_NS 10000000u /* 10 ms a slice */
-#define TE_PAIRS 64           /* at most, kept pairs per count and round */
-#define TE_MAXC 100
 
-/* te_sl.phase: the turn's number times 4 plus whose turn it is. */
-enum { TE_CB, TE_TASKS, TE_END = 2, TE_SETUP = 3 };
-#define TE_PHASE(turn, who) ((turn)*4 + (who))
-#define TE_WHO(phase) ((phase) % 4)
-#define TE_TURN(phase) ((phase) / 4)
-
-typedef struct te_sl {
-  bench_ctx *c;
-  int conc, npairs, first, rc;
-  uint64_t slice;
-  int port[2], ctl[2][2]; /* per server: listening port, control pipe */
-  atomic_int phase;       /* TE_PHASE(turn, TE_CB, TE_TASKS or TE_END) */
-  atomic_int ready;       /* the server accepted every connection */
-  long reqs[2][TE_PAIRS + 1];
-} te_sl;
-
+/* The wake-up bytes, drained: the turn itself is read from te_sl.phase. */
 static void te_ctl_cb(int fd, unsigned events, void *arg) {
   (void)events;
   (void)arg;
@@ -243,112 +225,100 @@ static void te_ctl_cb(int fd, unsigned events, void *arg) {
   }
 }
 
-/* The next turn: wakes the server from who's loop. */
-static void te_kick(te_sl *t, int who, int next) {
-  atomic_store(&t->phase, next);
-  char b = 1;
-  if (write(t->ctl[who][1], &b, 1) < 0) {
-  } /* a byte already waiting wakes it as well */
-}
-
-/* One turn: every connection sends, each whole reply counted while the
- * slice lasts and answered by the next request; then the requests in
- * flight come back uncounted. */
-static int te_slice(te_sl *t, int ep, const int *fd, long *reqs) {
-  static char msg[TE_MSG], rbuf[64 * 1024];
-  size_t got[TE_MAXC] = {0};
-  int busy = 0, rc = 0;
-  uint64_t end = bench_now() + t->slice, hard = end + 3000000000u;
-  *reqs = 0;
-  /* 1 KiB into an emptied socket: a send never blocks. */
-  for (int i = 0; i < t->conc; i++, busy++)
-    if (send(fd[i], msg, TE_MSG, MSG_NOSIGNAL) != TE_MSG)
-      return -EIO;
-  while (busy > 0 && rc == 0) {
-    struct epoll_event evs[TE_MAXC];
-    int k = epoll_wait(ep, evs, TE_MAXC, 100);
-    uint64_t now = bench_now();
-    if (k < 0 && errno != EINTR)
-      return -errno;
-    if (now > hard)
-      return -ETIMEDOUT;
-    for (int j = 0; j < k && rc == 0; j++) {
-      int i = (int)evs[j].data.u32;
-      ssize_t r = recv(fd[i], rbuf, sizeof rbuf, 0);
-      if (r < 0 && errno == EAGAIN)
-        continue;
-      if (r <= 0)
-        return r < 0 ? -errno : -ECONNRESET;
-      got[i] += (size_t)r;
-      if (got[i] < TE_MSG)
-        continue;
-      got[i] = 0;
-      if (now >= end) {
-        busy--;
-        continue;
-      }
-      (*reqs)++;
-      if (send(fd[i], msg, TE_MSG, MSG_NOSIGNAL) != TE_MSG)
-        rc = -EIO;
-    }
+/* Both servers up, each loop watching its control pipe; reg[k]: server k's
+ * pipe is registered. 0 or -errno. */
+static int te_sl_open(te_sl *t, te_server *s[2], int reg[2]) {
+  bench_ctx *c = t->c;
+  int rc = t->conc <= TE_MAXC ? 0 : -EINVAL;
+  for (int k = 0; k < 2 && rc == 0; k++) {
+    rc = te_open(c, k, &s[k], &t->port[k]);
+    if (rc == 0 && pipe2(t->ctl[k], O_NONBLOCK | O_CLOEXEC) < 0)
+      rc = -errno;
+    if (rc == 0)
+      rc = c->ops->add_reader(s[k]->loop, t->ctl[k][0], te_ctl_cb, NULL);
+    reg[k] = rc == 0;
   }
   return rc;
 }
 
-/* Whose turn is `turn`: pair p's first slice is (p + first)'s, so the
- * order runs A B, B A, A B, ... */
-static int te_who(const te_sl *t, int turn) {
-  return bench_paired_who(turn / 2, turn % 2, t->first);
+/* Every connection accepted (and, tasks, its task spawned) before the
+ * first turn, so that none of it is charged to a slice; then the client
+ * may start. 0 or -errno. */
+static int te_sl_accept(te_sl *t, te_server *s[2]) {
+  int rc = 0;
+  for (int k = 0; k < 2 && rc == 0; k++)
+    while (rc == 0 && s[k]->open < t->conc &&
+           TE_WHO(atomic_load(&t->phase)) != TE_END) {
+      rc = t->c->ops->run_once(s[k]->loop);
+      if (rc == 0)
+        rc = s[k]->rc;
+    }
+  int expect = TE_SETUP;
+  if (rc == 0 &&
+      atomic_compare_exchange_strong(&t->phase, &expect, TE_PHASE(0, t->first)))
+    atomic_store(&t->ready, 1);
+  return rc;
 }
 
-static void *te_client(void *arg) {
-  te_sl *t = arg;
-  bench_pin(1); /* off the servers' CPU */
-  int fd[2][TE_MAXC], ep[2] = {-1, -1}, rc = 0;
-  for (int s = 0; s < 2; s++)
-    for (int i = 0; i < t->conc; i++)
-      fd[s][i] = -1;
-  for (int s = 0; s < 2 && rc == 0; s++) {
-    ep[s] = epoll_create1(EPOLL_CLOEXEC);
-    if (ep[s] < 0)
-      rc = -errno;
-    for (int i = 0; i < t->conc && rc == 0; i++) {
-      fd[s][i] = rc = bench_connect_tcp(t->port[s]);
-      struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
-      if (rc >= 0)
-        rc = epoll_ctl(ep[s], EPOLL_CTL_ADD, fd[s][i], &ev) < 0 ? -errno : 0;
+/* What each server's turns cost, by pair: the server thread's CPU time and
+ * the replies sent. */
+typedef struct te_turns {
+  uint64_t cpu_ns[2][TE_PAIRS + 1];
+  long served[2][TE_PAIRS + 1];
+} te_turns;
+
+/* Serves whichever server's turn it is until the client ends; a turn's CPU
+ * time and replies go to the server whose turn just ended (the client
+ * kicks at every turn). *cur: the server serving last. 0 or -errno. */
+static int te_sl_serve(te_sl *t, te_server *s[2], te_turns *tt, int *cur) {
+  int ph = TE_PHASE(0, t->first), rc = 0;
+  *cur = t->first;
+  uint64_t c0 = bench_thread_cpu_ns();
+  long s0 = s[*cur]->served;
+  for (;;) {
+    int now = atomic_load(&t->phase);
+    if (TE_WHO(now) == TE_SETUP)
+      break; /* the client failed before the first turn */
+    if (now != ph) {
+      uint64_t c1 = bench_thread_cpu_ns();
+      int p = TE_TURN(ph) / 2;
+      if (p <= t->npairs) {
+        tt->cpu_ns[*cur][p] += c1 - c0;
+        tt->served[*cur][p] += s[*cur]->served - s0;
+      }
+      ph = now;
+      if (TE_WHO(now) == TE_END)
+        break;
+      *cur = TE_WHO(now);
+      c0 = c1;
+      s0 = s[*cur]->served;
     }
-  }
-  /* Until the server accepted everything (5 s at most). */
-  for (int w = 0; rc == 0 && !atomic_load(&t->ready); w++) {
-    if (TE_WHO(atomic_load(&t->phase)) == TE_END)
-      rc = -EIO;
-    else if (w > 25000)
-      rc = -ETIMEDOUT;
-    else
-      usleep(200);
-  }
-  int turns = 2 * (t->npairs + 1), turn = 0;
-  for (; turn < turns && rc == 0; turn++) {
-    int p = turn / 2, who = te_who(t, turn), nwho = te_who(t, turn + 1);
-    if (TE_WHO(atomic_load(&t->phase)) == TE_END) {
-      rc = -EIO; /* the server gave up */
+    rc = t->c->ops->run_once(s[*cur]->loop);
+    if (rc == 0)
+      rc = s[*cur]->rc;
+    if (rc != 0)
       break;
+  }
+  return rc;
+}
+
+/* The client closed its connections (when it ran): both servers see every
+ * EOF, then close with their pipes. */
+static void te_sl_close(te_sl *t, te_server *s[2], const int reg[2],
+                        int started) {
+  bench_ctx *c = t->c;
+  for (int k = 0; k < 2 && started; k++)
+    while (s[k] && s[k]->open > 0 && c->ops->run_once(s[k]->loop) == 0 &&
+           s[k]->rc == 0) {
     }
-    rc = te_slice(t, ep[who], fd[who], &t->reqs[who][p]);
-    te_kick(t, who, TE_PHASE(turn + 1, turn + 1 < turns ? nwho : TE_END));
+  for (int k = 0; k < 2; k++) {
+    if (reg[k])
+      c->ops->remove_reader(s[k]->loop, t->ctl[k][0]);
+    for (int e = 0; e < 2; e++)
+      if (t->ctl[k][e] >= 0)
+        close(t->ctl[k][e]);
+    te_close(s[k]);
   }
-  t->rc = rc;
-  te_kick(t, TE_CB, TE_PHASE(turn + 1, TE_END));
-  te_kick(t, TE_TASKS, TE_PHASE(turn + 1, TE_END));
-  for (int s = 0; s < 2; s++) {
-    for (int i = 0; i < t->conc; i++)
-      if (fd[s][i] >= 0)
-        close(fd[s][i]);
-    if (ep[s] >= 0)
-      close(ep[s]);
-  }
-  return NULL;
 }
 
 /* Both servers, npairs kept pairs of slices at conc connections: per kept
@@ -364,88 +334,33 @@ static int te_sliced(bench_ctx *c, int conc, int npairs, uint64_t slice,
   t.ctl[0][0] = t.ctl[0][1] = t.ctl[1][0] = t.ctl[1][1] = -1;
   atomic_init(&t.phase, TE_SETUP);
   atomic_init(&t.ready, 0);
-  int rc = conc <= TE_MAXC ? 0 : -EINVAL, reg[2] = {0, 0};
-  for (int k = 0; k < 2 && rc == 0; k++) {
-    rc = te_open(c, k, &s[k], &t.port[k]);
-    if (rc == 0 && pipe2(t.ctl[k], O_NONBLOCK | O_CLOEXEC) < 0)
-      rc = -errno;
-    if (rc == 0)
-      rc = c->ops->add_reader(s[k]->loop, t.ctl[k][0], te_ctl_cb, NULL);
-    reg[k] = rc == 0;
-  }
+  int reg[2] = {0, 0};
+  int rc = te_sl_open(&t, s, reg);
   pthread_t th;
-  int started = 0;
   if (rc == 0)
     rc = -pthread_create(&th, NULL, te_client, &t);
-  started = rc == 0;
-  /* Every connection accepted (and, tasks, its task spawned) first. */
-  for (int k = 0; k < 2 && rc == 0; k++)
-    while (rc == 0 && s[k]->open < conc &&
-           TE_WHO(atomic_load(&t.phase)) != TE_END) {
-      rc = c->ops->run_once(s[k]->loop);
-      if (rc == 0)
-        rc = s[k]->rc;
-    }
-  int expect = TE_SETUP;
-  if (rc == 0 &&
-      atomic_compare_exchange_strong(&t.phase, &expect, TE_PHASE(0, t.first)))
-    atomic_store(&t.ready, 1);
-  /* Serve whichever server's turn it is; a turn's CPU time and replies go
-   * to the server whose turn just ended (the client kicks at every turn). */
-  uint64_t cpu_ns[2][TE_PAIRS + 1] = {{0}};
-  long served[2][TE_PAIRS + 1] = {{0}};
-  int ph = TE_PHASE(0, t.first), cur = t.first;
-  uint64_t c0 = bench_thread_cpu_ns();
-  long s0 = s[cur] ? s[cur]->served : 0;
-  while (rc == 0) {
-    int now = atomic_load(&t.phase);
-    if (TE_WHO(now) == TE_SETUP)
-      break; /* the client failed before the first turn */
-    if (now != ph) {
-      uint64_t c1 = bench_thread_cpu_ns();
-      int p = TE_TURN(ph) / 2;
-      if (p <= npairs) {
-        cpu_ns[cur][p] += c1 - c0;
-        served[cur][p] += s[cur]->served - s0;
-      }
-      ph = now;
-      if (TE_WHO(now) == TE_END)
-        break;
-      cur = TE_WHO(now);
-      c0 = c1;
-      s0 = s[cur]->served;
-    }
-    rc = c->ops->run_once(s[cur]->loop);
-    if (rc == 0)
-      rc = s[cur]->rc;
-  }
+  int started = rc == 0, cur = t.first;
+  if (rc == 0)
+    rc = te_sl_accept(&t, s);
+  te_turns tt = {{{0}}, {{0}}};
+  if (rc == 0)
+    rc = te_sl_serve(&t, s, &tt, &cur);
   if (rc < 0) /* the client's slice gives up when nobody answers */
     te_kick(&t, cur, TE_PHASE(0, TE_END));
   if (started)
     pthread_join(th, NULL);
   if (rc == 0)
     rc = t.rc;
-  /* The client closed its connections: let both servers see every EOF. */
-  for (int k = 0; k < 2 && started; k++)
-    while (s[k] && s[k]->open > 0 && c->ops->run_once(s[k]->loop) == 0 &&
-           s[k]->rc == 0) {
-    }
-  for (int k = 0; k < 2; k++) {
-    if (reg[k])
-      c->ops->remove_reader(s[k]->loop, t.ctl[k][0]);
-    for (int e = 0; e < 2; e++)
-      if (t.ctl[k][e] >= 0)
-        close(t.ctl[k][e]);
-    te_close(s[k]);
-  }
+  te_sl_close(&t, s, reg, started);
   if (rc < 0)
     return rc;
   /* Pair 0 was the warm-up. */
   for (int p = 1; p <= npairs; p++)
     for (int k = 0; k < 2; k++) {
       rps[k][p - 1] = (double)t.reqs[k][p] / ((double)slice / 1e9);
-      cpu[k][p - 1] =
-          served[k][p] > 0 ? (double)cpu_ns[k][p] / (double)served[k][p] : 0;
+      cpu[k][p - 1] = tt.served[k][p] > 0
+                          ? (double)tt.cpu_ns[k][p] / (double)tt.served[k][p]
+                          : 0;
     }
   return 0;
 }
@@ -462,6 +377,25 @@ static int te_pairs(const bench_ctx *c, int conc) {
   return n < TE_PAIRS ? n : TE_PAIRS;
 }
 
+/* The ratios by ABBA quad, server 1's figure over server 0's: pairs 2q and
+ * 2q+1 ran in opposite orders, and the server that goes second in a pair
+ * starts with the caches the other left (at 100 connections that costs the
+ * tasks' 100 stacks up to 7 % more CPU in a 10 ms slice than going first).
+ * Each quad's geometric mean has one slice of each kind per server, so
+ * that order effect (and a drift linear over the quad) is out of every
+ * figure, not averaged over a two-humped spread. A quad where a server got
+ * no reply at all (starved by the machine's other load) is left out.
+ * Returns the count written to ratio[]. */
+static int te_quad_ratios(double (*v)[64], int npairs, double *ratio) {
+  int n = 0;
+  for (int q = 0; q + 1 < npairs; q += 2) {
+    double a = v[0][q] * v[0][q + 1], b = v[1][q] * v[1][q + 1];
+    if (a > 0 && b > 0)
+      ratio[n++] = sqrt(b / a);
+  }
+  return n;
+}
+
 int bench_task_echo(bench_ctx *c) {
   static const int concs[] = {1, 10, 100};
   for (int k = 0; k < 3; k++) {
@@ -470,38 +404,24 @@ int bench_task_echo(bench_ctx *c) {
     snprintf(params, sizeof params, "{\"conc\":%d,\"bytes\":%d}", concs[k],
              TE_MSG);
     /* evl-bench gives each round one repeat: a round is one sliced run. */
-    int got = te_pairs(c, concs[k]);
-    int rc = te_sliced(c, concs[k], got, TE_SLICE_NS, v, cpu);
+    int npairs = te_pairs(c, concs[k]);
+    int rc = te_sliced(c, concs[k], npairs, TE_SLICE_NS, v, cpu);
     if (rc < 0) {
       bench_skip(c, "task_echo", params, "%s", bench_strerror(rc));
       continue;
     }
-    /* The ratios by ABBA quad: pairs 2q and 2q+1 ran in opposite orders,
-     * and the server that goes second in a pair starts with the caches the
-     * other left (at 100 connections that costs the tasks' 100 stacks up
-     * to 7 % more CPU in a 10 ms slice than going first). Each quad's
-     * geometric mean has one slice of each kind per server, so that order
-     * effect (and a drift linear over the quad) is out of every figure,
-     * not averaged over a two-humped spread. A quad where a server got no
-     * reply at all (starved by the machine's other load) is left out. */
-    int nr = 0, nc = 0;
-    for (int q = 0; q + 1 < got; q += 2) {
-      double r = v[0][q] * v[0][q + 1], x = cpu[0][q] * cpu[0][q + 1];
-      if (r > 0 && v[1][q] * v[1][q + 1] > 0)
-        ratio[nr++] = sqrt(v[1][q] * v[1][q + 1] / r);
-      if (x > 0 && cpu[1][q] * cpu[1][q + 1] > 0)
-        cpu_ratio[nc++] = sqrt(cpu[1][q] * cpu[1][q + 1] / x);
-    }
+    int nr = te_quad_ratios(v, npairs, ratio);
+    int nc = te_quad_ratios(cpu, npairs, cpu_ratio);
     bench_emit(c, "task_echo", params, "rps_callbacks", "req/s", "higher", v[0],
-               got);
+               npairs);
     bench_emit(c, "task_echo", params, "rps_tasks", "req/s", "higher", v[1],
-               got);
+               npairs);
     bench_emit(c, "task_echo", params, "tasks_over_callbacks", "ratio",
                "higher", ratio, nr);
     bench_emit(c, "task_echo", params, "cpu_callbacks", "ns/req", "lower",
-               cpu[0], got);
+               cpu[0], npairs);
     bench_emit(c, "task_echo", params, "cpu_tasks", "ns/req", "lower", cpu[1],
-               got);
+               npairs);
     bench_emit(c, "task_echo", params, "cpu_tasks_over_callbacks", "ratio",
                "lower", cpu_ratio, nc);
     if (bench_over_budget(c))
