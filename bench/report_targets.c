@@ -86,56 +86,22 @@ static void targets_task_echo(report *r, const char *ref) {
               fig, &f, 1.05);
 }
 
-/* ---- where we stand
- * ------------------------------------------------------------ */
-#define TARGETS_REF BENCH_TARGET_REF
-
-void report_targets(report *r) {
-  const char *ref = TARGETS_REF;
-  report_h2(r, "targets", "Where we stand (targets, not tests)", NULL);
-  static const char *const how =
-      "The project's goals, each a cost ratio (geometric mean where several "
-      "figures count; 1.00 = the same, below 1 = better). Targets about "
-      "user-space work against a library (its own instructions, the same "
-      "system calls) are decided by the callgrind counts: exact, the same "
-      "on every run, so met or not yet; the wall-clock ratio stands beside "
-      "them for reference. So is an O(1) backend's flatness in idle: "
-      "instructions per iteration among 10 000 idle fds against among 100, "
-      "where an O(n) backend's walk over its fds shows (the kernel's side "
-      "of epoll or io_uring is not counted; the wall ratio beside it "
-      "includes it). Targets that include the kernel's work (against raw "
-      "epoll, latency) are decided by the wall-clock ratio's "
-      "95 % bootstrap interval over the repeats, widened by 5 % on each "
-      "side for the drift between runs: met when it lies within the goal, "
-      "not yet when wholly beyond, undecided when it crosses the goal "
-      "(this machine cannot tell). Pingpong, chain and echo against raw "
-      "epoll, and task echo against callback echo, are decided on ratios "
-      "paired inside one process (the two alternate in short runs or "
-      "slices), which take the drift between processes out pair by pair: "
-      "they are widened by 1 % instead, what their medians moved between "
-      "runs beyond their intervals, and over several configurations each "
-      "bound is the worst one's. Chain's are of the loop thread's CPU time "
-      "(user + system: all of its work, as it never blocks), which other "
-      "load on a shared machine does not stretch; echo's of the serving "
-      "thread's CPU time per byte echoed (all the work the loop adds is "
-      "there); task echo's of the server thread's CPU time per request "
-      "(the inverse of its request rate at capacity, and a bound on the "
-      "request-rate cost below it), its request rate beside. Nothing here "
-      "is asserted.";
-  bench_buf_printf(&r->html,
-                   "<table><tr><th>target</th><th>figures</th>"
-                   "<th>wall ratio [95 %% interval]</th><th>instructions "
-                   "ratio</th><th>goal</th><th>n</th><th>verdict</th>"
-                   "<th>decided by</th></tr>\n");
-  bench_buf_printf(&r->md, "| target | figures | wall ratio [95 %% interval] "
-                           "| instructions ratio | goal | n | verdict | "
-                           "decided by |\n|---|---|---:|---:|---:|---:|---|---|"
-                           "\n");
+/* The wall-clock figure of impl's records of bench/metric matching where,
+ * against base's (NULL: the fastest direct library's). */
+static verdict_fig targets_wall(const report *r, const char *impl,
+                                const char *bench, const char *metric,
+                                const char *where, const char *base) {
   verdict_pairs p = {0};
-  verdict_fig f;
-  /* Against raw epoll: the kernel's share counts, so wall clock, or the
-   * thread's CPU time (user + system) where that is all the work (chain:
-   * the loop never blocks, the wake-ups run in the sending thread). */
+  verdict_fig f = {0};
+  verdict_collect(r, &p, impl, bench, metric, where, base);
+  verdict_wall(&p, &f);
+  return f;
+}
+
+/* Against raw epoll: the kernel's share counts, so wall clock, or the
+ * thread's CPU time (user + system) where that is all the work (chain: the
+ * loop never blocks, the wake-ups run in the sending thread). */
+static void targets_raw(report *r, const char *ref) {
   static const struct {
     const char *bench, *metric, *where, *what, *paired, *paired_what;
     int paired_cpu; /* the paired ratios are of the thread's CPU time */
@@ -162,37 +128,34 @@ void report_targets(report *r) {
   };
   for (int k = 0; k < BENCH_COUNT(raw_targets); k++) {
     char t[128];
+    verdict_fig f;
     snprintf(t, sizeof t, "ref-epoll within 1.10× of raw-epoll: %s",
              raw_targets[k].bench);
     /* Paired with the raw kernel in one process where the benchmark
      * measured that (pingpong, chain, echo): the drift between processes
-     * is out;
-     * older results without them fall back to the figures below. */
+     * is out; older results without them fall back to the figures below. */
     if (raw_targets[k].paired && targets_paired(r, ref, raw_targets[k].bench,
                                                 raw_targets[k].paired, 0, &f)) {
       f.cpu = raw_targets[k].paired_cpu;
       verdict_row(r, t, raw_targets[k].paired_what, &f, 1.10);
       continue;
     }
-    p.n = 0;
-    verdict_collect(r, &p, ref, raw_targets[k].bench, raw_targets[k].metric,
-                    raw_targets[k].where, BENCH_RAW_NAME);
-    f = (verdict_fig){0};
-    verdict_wall(&p, &f);
+    f = targets_wall(r, ref, raw_targets[k].bench, raw_targets[k].metric,
+                     raw_targets[k].where, BENCH_RAW_NAME);
     verdict_row(r, t, raw_targets[k].what, &f, 1.10);
   }
-  /* Against the leanest library: the same work in user space, so the
-   * callgrind counts decide. */
+}
+
+/* Against the fastest library: the same work in user space, so the
+ * callgrind counts decide. */
+static void targets_fastest(report *r, const char *ref) {
   const char *who = "direct";
+  char fig[160];
   static const char *const chain_to[] = {"chain_timeouts"};
-  p.n = 0;
-  verdict_collect(r, &p, ref, "chain", "per_event",
-                  "n=1000 active=100 timeouts=1 run=warm", NULL);
-  f = (verdict_fig){0};
-  verdict_wall(&p, &f);
+  verdict_fig f = targets_wall(r, ref, "chain", "per_event",
+                               "n=1000 active=100 timeouts=1 run=warm", NULL);
   f.by_cg = 1;
   f.cg = verdict_cg_vs_best(r, ref, chain_to, 1, &who);
-  char fig[160];
   snprintf(fig, sizeof fig, "per event, n=1000, a=100; instructions against %s",
            who);
   verdict_row(r,
@@ -208,20 +171,14 @@ void report_targets(report *r) {
              tm[k]);
     snprintf(kase, sizeof kase, "timers_%s", tm[k]);
     const char *cases[] = {kase};
-    p.n = 0;
-    verdict_collect(r, &p, ref, "timers", tm[k], "", NULL);
-    f = (verdict_fig){0};
-    verdict_wall(&p, &f);
+    f = targets_wall(r, ref, "timers", tm[k], "", NULL);
     f.by_cg = 1;
     f.cg = verdict_cg_vs_best(r, ref, cases, 1, &who);
     snprintf(fig, sizeof fig, "per operation; instructions against %s", who);
     verdict_row(r, t, fig, &f, 1.0);
   }
   static const char *const cb_cases[] = {"callbacks_chain", "callbacks_fanout"};
-  p.n = 0;
-  verdict_collect(r, &p, ref, "callbacks", "rate", "", NULL);
-  f = (verdict_fig){0};
-  verdict_wall(&p, &f);
+  f = targets_wall(r, ref, "callbacks", "rate", "", NULL);
   f.by_cg = 1;
   f.cg = verdict_cg_vs_best(r, ref, cb_cases, 2, &who);
   verdict_row(r,
@@ -230,51 +187,54 @@ void report_targets(report *r) {
               "per callback, chain and fan-out (each against the leanest "
               "library's count)",
               &f, 1.0);
-  /* Each adapter's tax: native-X against direct-X, with and without
-   * timeouts (issue 10's callgrind targets), wall clock beside. */
+}
+
+/* Each adapter's tax: native-X against direct-X, with and without timeouts
+ * (issue 10's callgrind targets), wall clock beside. */
+static void targets_adapters(report *r) {
+  static const char *const cases[] = {"chain", "chain_timeouts"};
   for (int i = 0; i < r->nimpls; i++) {
     const char *d = report_direct_of(r, r->impls[i]);
     if (!d)
       continue;
-    static const char *const cases[] = {"chain", "chain_timeouts"};
     for (int k = 0; k < 2; k++) {
       char t[160], where[96];
       snprintf(t, sizeof t, "%s within 1.15× of %s: %s", r->impls[i], d,
                k ? "chain with timeouts" : "chain");
       snprintf(where, sizeof where, "n=1000 active=100 timeouts=%d run=warm",
                k);
-      p.n = 0;
-      verdict_collect(r, &p, r->impls[i], "chain", "per_event", where, d);
-      f = (verdict_fig){0};
-      verdict_wall(&p, &f);
+      verdict_fig f =
+          targets_wall(r, r->impls[i], "chain", "per_event", where, d);
       f.by_cg = 1;
       f.cg = verdict_cg_vs(r, r->impls[i], d, cases[k]);
       verdict_row(r, t, "per event, n=1000, a=100, warm", &f, 1.15);
     }
   }
-  /* ref-epoll against the leanest library in instructions (issue 10). */
+}
+
+/* ref-epoll against the leanest library in instructions (issue 10). */
+static void targets_leanest(report *r, const char *ref) {
+  const char *who = "direct";
+  char fig[160];
   static const char *const chain0[] = {"chain"};
-  f = (verdict_fig){0};
-  p.n = 0;
-  verdict_collect(r, &p, ref, "chain", "per_event",
-                  "n=1000 active=100 timeouts=0 run=warm", NULL);
-  verdict_wall(&p, &f);
+  verdict_fig f = targets_wall(r, ref, "chain", "per_event",
+                               "n=1000 active=100 timeouts=0 run=warm", NULL);
   f.by_cg = 1;
   f.cg = verdict_cg_vs_best(r, ref, chain0, 1, &who);
   snprintf(fig, sizeof fig,
            "per event, n=1000, a=100, no timeouts; instructions against %s",
            who);
   verdict_row(r, "ref-epoll ≤ the leanest direct library: chain", fig, &f, 1.0);
-  f = (verdict_fig){0};
-  p.n = 0;
-  verdict_collect(r, &p, ref, "chain", "per_event",
-                  "n=1000 active=100 timeouts=1 run=warm", "direct-libev");
-  verdict_wall(&p, &f);
+  f = targets_wall(r, ref, "chain", "per_event",
+                   "n=1000 active=100 timeouts=1 run=warm", "direct-libev");
   f.by_cg = 1;
   f.cg = verdict_cg_vs(r, ref, "direct-libev", "chain_timeouts");
   verdict_row(r, "ref-epoll ≤ direct-libev: chain with timeouts",
               "per event, n=1000, a=100, with timeouts", &f, 1.0);
-  /* echo p99: the worst configuration against the best native library. */
+}
+
+/* echo p99: the worst configuration against the best native library. */
+static void targets_echo_p99(report *r, const char *ref) {
   double worst = 0, wlo = 0, whi = 0;
   int nw = 0;
   for (int i = 0; i < r->nrecs; i++) {
@@ -294,11 +254,13 @@ void report_targets(report *r) {
     }
     nw += one.n;
   }
-  f = (verdict_fig){.wall = worst, .lo = wlo, .hi = whi, .n = nw};
+  verdict_fig f = {.wall = worst, .lo = wlo, .hi = whi, .n = nw};
   verdict_row(r, "echo p99 latency no worse than any native library",
               "p99, worst configuration, against the best native", &f, 1.0);
-  targets_task_echo(r, ref);
-  /* O(1) backends flat: judged by the backend's O1 bit, never its name. */
+}
+
+/* O(1) backends flat: judged by the backend's O1 bit, never its name. */
+static void targets_flat(report *r) {
   for (int k = 0; k < r->nimpls; k++) {
     const report_rec *lo = NULL, *hi = NULL;
     for (int i = 0; i < r->nrecs; i++) {
@@ -333,8 +295,8 @@ void report_targets(report *r) {
              "only); wall: n=%g against %g",
              json_num(hi->params, "n", 0), json_num(lo->params, "n", 0));
     verdict_pairs one = {0};
+    verdict_fig f = {0};
     verdict_add(&one, hi, lo);
-    f = (verdict_fig){0};
     verdict_wall(&one, &f);
     double big = verdict_cg(r, r->impls[k], "idle_10000"),
            small = verdict_cg(r, r->impls[k], "idle_100");
@@ -342,7 +304,10 @@ void report_targets(report *r) {
     f.cg = big > 0 && small > 0 ? big / small : 0;
     verdict_row(r, t, fg, &f, 1.2);
   }
-  /* Heap bytes do not depend on timing: exact. */
+}
+
+/* Heap bytes do not depend on timing: exact. */
+static void targets_memory(report *r, const char *ref) {
   static const struct {
     const char *where, *target, *what;
   } mem[] = {
@@ -352,15 +317,66 @@ void report_targets(report *r) {
        "heap bytes per registered fd"},
   };
   for (int k = 0; k < BENCH_COUNT(mem); k++) {
-    p.n = 0;
-    verdict_collect(r, &p, ref, "memory", "bytes", mem[k].where, NULL);
-    f = (verdict_fig){0};
-    verdict_wall(&p, &f);
+    verdict_fig f = targets_wall(r, ref, "memory", "bytes", mem[k].where, NULL);
     f.exact_wall = 1;
     verdict_row(r, mem[k].target, mem[k].what, &f, 1.0);
   }
+}
+
+/* ---- where we stand ------------------------------------------------------ */
+static const char targets_how[] =
+    "The project's goals, each a cost ratio (geometric mean where several "
+    "figures count; 1.00 = the same, below 1 = better). Targets about "
+    "user-space work against a library (its own instructions, the same "
+    "system calls) are decided by the callgrind counts: exact, the same "
+    "on every run, so met or not yet; the wall-clock ratio stands beside "
+    "them for reference. So is an O(1) backend's flatness in idle: "
+    "instructions per iteration among 10 000 idle fds against among 100, "
+    "where an O(n) backend's walk over its fds shows (the kernel's side "
+    "of epoll or io_uring is not counted; the wall ratio beside it "
+    "includes it). Targets that include the kernel's work (against raw "
+    "epoll, latency) are decided by the wall-clock ratio's "
+    "95 % bootstrap interval over the repeats, widened by 5 % on each "
+    "side for the drift between runs: met when it lies within the goal, "
+    "not yet when wholly beyond, undecided when it crosses the goal "
+    "(this machine cannot tell). Pingpong, chain and echo against raw "
+    "epoll, and task echo against callback echo, are decided on ratios "
+    "paired inside one process (the two alternate in short runs or "
+    "slices), which take the drift between processes out pair by pair: "
+    "they are widened by 1 % instead, what their medians moved between "
+    "runs beyond their intervals, and over several configurations each "
+    "bound is the worst one's. Chain's are of the loop thread's CPU time "
+    "(user + system: all of its work, as it never blocks), which other "
+    "load on a shared machine does not stretch; echo's of the serving "
+    "thread's CPU time per byte echoed (all the work the loop adds is "
+    "there); task echo's of the server thread's CPU time per request "
+    "(the inverse of its request rate at capacity, and a bound on the "
+    "request-rate cost below it), its request rate beside. Nothing here "
+    "is asserted.";
+
+void report_targets(report *r) {
+  const char *ref = BENCH_TARGET_REF;
+  report_h2(r, "targets", "Where we stand (targets, not tests)", NULL);
+  bench_buf_printf(&r->html,
+                   "<table><tr><th>target</th><th>figures</th>"
+                   "<th>wall ratio [95 %% interval]</th><th>instructions "
+                   "ratio</th><th>goal</th><th>n</th><th>verdict</th>"
+                   "<th>decided by</th></tr>\n");
+  bench_buf_printf(&r->md, "| target | figures | wall ratio [95 %% interval] "
+                           "| instructions ratio | goal | n | verdict | "
+                           "decided by |\n|---|---|---:|---:|---:|---:|---|---|"
+                           "\n");
+  /* The rows, in the order the table shows them. */
+  targets_raw(r, ref);
+  targets_fastest(r, ref);
+  targets_adapters(r);
+  targets_leanest(r, ref);
+  targets_echo_p99(r, ref);
+  targets_task_echo(r, ref);
+  targets_flat(r);
+  targets_memory(r, ref);
   bench_buf_printf(&r->html, "</table>\n");
   bench_buf_printf(&r->md, "\n");
   /* After the table, so the verdicts themselves reach the first screen. */
-  report_para(r, how);
+  report_para(r, targets_how);
 }
