@@ -94,14 +94,50 @@ static int headline_key_pairs(const report *r, const char *impl,
   return p->n;
 }
 
-void report_headline(report *r) {
-  /* Rank the loops one can use (not the baselines) by the geometric mean
-   * of their key figures' cost against the best of them on each. */
+/* The loops one can use (not the baselines) ranked by score, lowest cost
+ * first; the ones without every key figure, each with the first missing;
+ * the reference-core row whose figures others borrowed, if any. */
+typedef struct headline_rank {
   const char *cand[REPORT_MAX_IMPL];
-  const char *unranked[REPORT_MAX_IMPL], *unranked_why[REPORT_MAX_IMPL];
   double score[REPORT_MAX_IMPL];
-  int nc = 0, nun = 0;
-  const char *borrowed_from = NULL;
+  int nc;
+  const char *unranked[REPORT_MAX_IMPL], *unranked_why[REPORT_MAX_IMPL];
+  int nun;
+  const char *borrowed_from;
+} headline_rank;
+
+/* impl's score: the geometric mean of its key figures' cost against the
+ * best loop's on each. 0 when a figure is missing (*why: its benchmark). */
+static int headline_score(const report *r, const char *impl, double *score,
+                          const char **why, const char **borrowed_from) {
+  double logsum = 0;
+  int n = 0, ok = 1, k = 0;
+  for (k = 0; k < HEADLINE_NKEYS && ok; k++) {
+    const char *from;
+    const report_rec *x = headline_key(r, k, impl, &from);
+    if (from && !*borrowed_from)
+      *borrowed_from = from;
+    const report_rec *best = NULL;
+    for (int j = 0; x && j < r->nimpls; j++) {
+      if (report_is_baseline(r->impls[j]))
+        continue;
+      const char *from2;
+      const report_rec *y = headline_key(r, k, r->impls[j], &from2);
+      if (y && (!best || report_ratio(best, y) > 1))
+        best = y;
+    }
+    ok = x && best;
+    if (ok) {
+      logsum += log(report_ratio(x, best));
+      n++;
+    }
+  }
+  *why = headline_keys[k - 1].bench;
+  *score = ok && n ? exp(logsum / n) : 0;
+  return ok && n;
+}
+
+static void headline_rank_loops(const report *r, headline_rank *h) {
   for (int i = 0; i < r->nimpls; i++) {
     /* Loops only: not the baselines, nor calibration's backend:<name>
      * rows (a backend without a loop). */
@@ -109,69 +145,72 @@ void report_headline(report *r) {
         !strncmp(r->impls[i], "backend:", 8) ||
         !headline_measured(r, r->impls[i]))
       continue;
-    double logsum = 0;
-    int n = 0, ok = 1, k = 0;
-    for (k = 0; k < HEADLINE_NKEYS && ok; k++) {
-      const char *from;
-      const report_rec *x = headline_key(r, k, r->impls[i], &from);
-      if (from && !borrowed_from)
-        borrowed_from = from;
-      const report_rec *best = NULL;
-      for (int j = 0; x && j < r->nimpls; j++) {
-        if (report_is_baseline(r->impls[j]))
-          continue;
-        const char *from2;
-        const report_rec *y = headline_key(r, k, r->impls[j], &from2);
-        if (y && (!best || report_ratio(best, y) > 1))
-          best = y;
-      }
-      ok = x && best;
-      if (ok) {
-        logsum += log(report_ratio(x, best));
-        n++;
-      }
-    }
-    if (!ok || !n) {
-      if (nun < REPORT_MAX_IMPL) {
-        unranked[nun] = r->impls[i];
-        unranked_why[nun++] = headline_keys[k - 1].bench;
+    const char *why;
+    double score;
+    if (!headline_score(r, r->impls[i], &score, &why, &h->borrowed_from)) {
+      if (h->nun < REPORT_MAX_IMPL) {
+        h->unranked[h->nun] = r->impls[i];
+        h->unranked_why[h->nun++] = why;
       }
       continue;
     }
-    cand[nc] = r->impls[i];
-    score[nc++] = exp(logsum / n);
+    h->cand[h->nc] = r->impls[i];
+    h->score[h->nc++] = score;
   }
-  for (int a = 0; a < nc; a++)
-    for (int b = a + 1; b < nc; b++)
-      if (score[b] < score[a]) {
-        double s = score[a];
-        score[a] = score[b];
-        score[b] = s;
-        const char *c = cand[a];
-        cand[a] = cand[b];
-        cand[b] = c;
+  for (int a = 0; a < h->nc; a++)
+    for (int b = a + 1; b < h->nc; b++)
+      if (h->score[b] < h->score[a]) {
+        double s = h->score[a];
+        h->score[a] = h->score[b];
+        h->score[b] = s;
+        const char *c = h->cand[a];
+        h->cand[a] = h->cand[b];
+        h->cand[b] = c;
       }
-  report_h2(r, "headline", "Which loop should I use, and how sure is that?",
-            NULL);
-  if (!nc) {
-    report_para(r, "Not enough figures in this run to rank the loops (the "
-                   "headline needs chain, pingpong, echo, timers and "
-                   "callbacks).");
-    return;
-  }
-  /* Each candidate against the leader, with its interval: the leader is
-   * clearly ahead of one whose whole interval is above 1. */
+}
+
+/* Rows against the leader: each cost's geometric mean and its interval. */
+typedef struct headline_rows {
+  const char *name[REPORT_MAX_IMPL];
   double gm[REPORT_MAX_IMPL], lo[REPORT_MAX_IMPL], hi[REPORT_MAX_IMPL];
+  int n;
+} headline_rows;
+
+/* Each candidate against the leader, with its interval: the leader is
+ * clearly ahead of one whose whole interval is above 1. */
+static void headline_against_leader(const report *r, const headline_rank *h,
+                                    headline_rows *c) {
   verdict_pairs p;
-  for (int i = 0; i < nc; i++) {
-    headline_key_pairs(r, cand[i], cand[0], &p);
-    verdict_gm(&p, &gm[i], &lo[i], &hi[i]);
+  for (int i = 0; i < h->nc; i++) {
+    headline_key_pairs(r, h->cand[i], h->cand[0], &p);
+    verdict_gm(&p, &c->gm[i], &c->lo[i], &c->hi[i]);
+    c->name[i] = h->cand[i];
   }
+  c->n = h->nc;
+}
+
+/* For reference: the libraries used directly, on the same figures. */
+static void headline_directs(const report *r, const char *leader,
+                             headline_rows *d) {
+  verdict_pairs p;
+  for (int i = 0; i < r->nimpls && d->n < REPORT_MAX_IMPL; i++) {
+    if (!report_is_direct(r->impls[i]) ||
+        headline_key_pairs(r, r->impls[i], leader, &p) != HEADLINE_NKEYS)
+      continue;
+    verdict_gm(&p, &d->gm[d->n], &d->lo[d->n], &d->hi[d->n]);
+    d->name[d->n++] = r->impls[i];
+  }
+}
+
+/* The leader, the runner-up's margin and every ranked loop in order. */
+static void headline_ranking(report *r, const headline_rows *c) {
+  const char *const *cand = c->name;
+  const double *gm = c->gm, *lo = c->lo, *hi = c->hi;
   bench_buf_printf(&r->html, "<div class=headline><b>");
   report_html_esc(&r->html, cand[0]);
   bench_buf_printf(&r->html, "</b> does the key work fastest here");
   bench_buf_printf(&r->md, "**%s** does the key work fastest here", cand[0]);
-  if (nc > 1) {
+  if (c->n > 1) {
     const char *how = lo[1] > 1 ? "a clear lead" : "too close to call";
     bench_buf_printf(&r->html,
                      "; the runner-up, <b>%s</b>, costs ×%.2f [95 %% "
@@ -186,7 +225,7 @@ void report_headline(report *r) {
    * leader: the Python loops included wherever they ran. */
   bench_buf_printf(&r->html, "<br>Ranking: ");
   bench_buf_printf(&r->md, "\n\nRanking: ");
-  for (int i = 0; i < nc; i++) {
+  for (int i = 0; i < c->n; i++) {
     if (i)
       bench_buf_printf(&r->html, " · %d. <b>%s</b> ×%.2f [%.2f–%.2f]", i + 1,
                        cand[i], gm[i], lo[i], hi[i]);
@@ -199,6 +238,12 @@ void report_headline(report *r) {
       bench_buf_printf(&r->md, "1. **%s** ×1.00", cand[i]);
   }
   bench_buf_printf(&r->md, ".\n\n");
+}
+
+/* How to read it, the direct libraries for reference, the loops not
+ * ranked (never dropped silently) and where figures were borrowed. */
+static void headline_small_print(report *r, const headline_rank *h,
+                                 const headline_rows *d) {
   bench_buf_printf(&r->html,
                    "<br><small>Geometric mean over %d key figures (chain "
                    "n=1000 a=100 with and without timeouts, pingpong, echo "
@@ -207,66 +252,40 @@ void report_headline(report *r) {
                    "1 is slower with 95 %% confidence. The verdicts below "
                    "say how each target stands.",
                    HEADLINE_NKEYS);
-  /* For reference: the libraries used directly, on the same figures. */
-  const char *dname[REPORT_MAX_IMPL];
-  double dg[REPORT_MAX_IMPL], dlo[REPORT_MAX_IMPL], dhi[REPORT_MAX_IMPL];
-  int nd = 0;
-  for (int i = 0; i < r->nimpls && nd < REPORT_MAX_IMPL; i++) {
-    if (!report_is_direct(r->impls[i]) ||
-        headline_key_pairs(r, r->impls[i], cand[0], &p) != HEADLINE_NKEYS)
-      continue;
-    verdict_gm(&p, &dg[nd], &dlo[nd], &dhi[nd]);
-    dname[nd++] = r->impls[i];
-  }
-  for (int i = 0; i < nd; i++) {
-    bench_buf_printf(&r->html, "%s%s ×%.2f [%.2f–%.2f]",
-                     i ? ", "
-                       : " For reference, "
-                         "the same work written directly against a library: ",
-                     dname[i], dg[i], dlo[i], dhi[i]);
-    bench_buf_printf(&r->md, "%s%s ×%.2f [%.2f–%.2f]",
-                     i ? ", "
-                       : " For reference, the same work written "
-                         "directly against a library: ",
-                     dname[i], dg[i], dlo[i], dhi[i]);
-  }
-  bench_buf_printf(&r->html, "%s", nd ? "." : "");
-  bench_buf_printf(&r->md, "%s", nd ? "." : "");
-  /* A loop without every key figure is not ranked: say so, never drop it
-   * silently. */
-  for (int i = 0; i < nun; i++) {
-    bench_buf_printf(&r->html, "%s%s (no %s figure)",
-                     i ? ", "
-                       : " Not ranked (a key figure missing in this "
-                         "run): ",
-                     unranked[i], unranked_why[i]);
-    bench_buf_printf(&r->md, "%s%s (no %s figure)",
-                     i ? ", "
-                       : " Not ranked (a key figure missing in this "
-                         "run): ",
-                     unranked[i], unranked_why[i]);
-  }
-  bench_buf_printf(&r->html, "%s", nun ? "." : "");
-  bench_buf_printf(&r->md, "%s", nun ? "." : "");
-  if (borrowed_from) {
-    static const char *const note =
-        " The other reference-core rows use %s's figure where this profile "
-        "measured a backend-neutral benchmark on it only (the same core "
-        "code).";
-    bench_buf_printf(&r->html, note, borrowed_from);
-    bench_buf_printf(&r->md, note, borrowed_from);
-  }
+  for (int i = 0; i < d->n; i++)
+    report_both(r, "%s%s ×%.2f [%.2f–%.2f]",
+                i ? ", "
+                  : " For reference, the same work written directly against "
+                    "a library: ",
+                d->name[i], d->gm[i], d->lo[i], d->hi[i]);
+  report_both(r, "%s", d->n ? "." : "");
+  for (int i = 0; i < h->nun; i++)
+    report_both(r, "%s%s (no %s figure)",
+                i ? ", " : " Not ranked (a key figure missing in this run): ",
+                h->unranked[i], h->unranked_why[i]);
+  report_both(r, "%s", h->nun ? "." : "");
+  if (h->borrowed_from)
+    report_both(r,
+                " The other reference-core rows use %s's figure where this "
+                "profile measured a backend-neutral benchmark on it only "
+                "(the same core code).",
+                h->borrowed_from);
   bench_buf_printf(&r->html, "</small></div>\n");
   bench_buf_printf(&r->md, "\n\n");
+}
+
+/* The ranked loops, then the direct libraries, as bars with intervals. */
+static void headline_plot(report *r, const headline_rows *c,
+                          const headline_rows *d) {
   char path[4096];
   snprintf(path, sizeof path, "%s/plots/data/headline.dat", r->dir);
   FILE *f = fopen(path, "w");
   if (!f)
     return;
-  for (int i = 0; i < nc; i++)
-    fprintf(f, "\"%s\" %g %g %g\n", cand[i], gm[i], lo[i], hi[i]);
-  for (int i = 0; i < nd; i++)
-    fprintf(f, "\"%s\" %g %g %g\n", dname[i], dg[i], dlo[i], dhi[i]);
+  for (const headline_rows *rows = c; rows; rows = rows == c ? d : NULL)
+    for (int i = 0; i < rows->n; i++)
+      fprintf(f, "\"%s\" %g %g %g\n", rows->name[i], rows->gm[i], rows->lo[i],
+              rows->hi[i]);
   fclose(f);
   bench_buf body = {0};
   bench_buf_printf(&body,
@@ -280,11 +299,32 @@ void report_headline(report *r) {
                    "set yrange [0:*]\nset ylabel 'cost (×)'\n"
                    "plot 'data/headline.dat' u 2:3:4:xtic(1) lt 2, 1 lt 9 "
                    "dt 2 notitle\n",
-                   REPORT_STYLE, cand[0]);
-  int width = 420 + 60 * (nc + nd);
+                   REPORT_STYLE, c->name[0]);
+  int width = 420 + 60 * (c->n + d->n);
   /* Short, so the verdicts below it still reach the first screen. */
   if (report_gnuplot(r, "headline", body.s, width > 1200 ? 1200 : width, 250) ==
       0)
     report_embed(r, "headline", "which loop: cost against the fastest");
   bench_buf_free(&body);
+}
+
+void report_headline(report *r) {
+  /* Rank the loops one can use (not the baselines) by the geometric mean
+   * of their key figures' cost against the best of them on each. */
+  headline_rank h = {0};
+  headline_rows c = {0}, d = {0};
+  headline_rank_loops(r, &h);
+  report_h2(r, "headline", "Which loop should I use, and how sure is that?",
+            NULL);
+  if (!h.nc) {
+    report_para(r, "Not enough figures in this run to rank the loops (the "
+                   "headline needs chain, pingpong, echo, timers and "
+                   "callbacks).");
+    return;
+  }
+  headline_against_leader(r, &h, &c);
+  headline_ranking(r, &c);
+  headline_directs(r, h.cand[0], &d);
+  headline_small_print(r, &h, &d);
+  headline_plot(r, &c, &d);
 }

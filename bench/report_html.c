@@ -7,6 +7,8 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +31,22 @@ void report_para(report *r, const char *text) {
   report_html_esc(&r->html, text);
   bench_buf_printf(&r->html, "</p>\n");
   bench_buf_printf(&r->md, "%s\n\n", text);
+}
+
+void report_both(report *r, const char *fmt, ...) {
+  va_list ap, ap2;
+  va_start(ap, fmt);
+  va_copy(ap2, ap);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  char *text = n >= 0 ? malloc((size_t)n + 1) : NULL;
+  if (text) {
+    vsnprintf(text, (size_t)n + 1, fmt, ap2);
+    bench_buf_printf(&r->html, "%s", text);
+    bench_buf_printf(&r->md, "%s", text);
+    free(text);
+  }
+  va_end(ap2);
 }
 
 static const char report_b64[] =

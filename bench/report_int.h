@@ -71,6 +71,10 @@ int report_plot(report *r, const char *bench, const bench_plot *p);
  */
 void report_h2(report *r, const char *id, const char *title, const char *text);
 void report_para(report *r, const char *text);
+/* The same text into the page and summary.md alike (no escaping: for text
+ * both read the same). */
+void report_both(report *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 void report_embed(report *r, const char *name, const char *alt);
 void report_wide_table(report *r, const char *bench, const bench_table *t);
 void report_all_figures(report *r, const char *bench);
