@@ -88,6 +88,9 @@ void report_conformance(report *r);
 void report_python(report *r);
 /* Does the run hold both py-asyncio and py-uvloop (the section exists)? */
 int report_python_present(const report *r);
+/* Implementations the fixed workload could not run (run.sh's pre-check),
+ * as notes: the hyperfine and callgrind sections both lack them. */
+void report_workload_skips(report *r);
 void report_hyperfine(report *r);
 void report_callgrind_section(report *r);
 
