@@ -162,6 +162,9 @@
   X(wake_entry_counted, BACKEND, "K5", "k*",                                   \
     "the wake eventfd's entry dropped but counted: a stale entry reported",    \
     "redis/redis#15446 (select backend counted fds that were not ready)")      \
+  X(wake_drained_first, BACKEND, "K2", "k2_wake_before_wait",                  \
+    "wait empties the wake eventfd before it polls: an early wake() is lost",  \
+    "netty/netty#8644, netty/netty#578 (wakenUp set too early: wake lost)")    \
   X(fork_shared, BACKEND, "K8", "k8_*",                                        \
     "after_fork keeps the parent's epoll: the child's ctl changes it",         \
     "OpenSmalltalk/opensmalltalk-vm#552, eventlet/eventlet#68")                \

@@ -143,6 +143,13 @@ static int km_wait_in(km_state *s, int64_t timeout_ns, evl_event *out,
 
 static int km_wait_in_once(km_state *s, int64_t timeout_ns, evl_event *out,
                            int cap) {
+  if (ON(wake_drained_first)) {
+    /* BUG: the wake eventfd emptied before the wait "to start clean": a
+     * wake() that came just before it is lost. */
+    uint64_t v;
+    while (read(s->wakefd, &v, sizeof v) > 0)
+      ;
+  }
   errno = 0;
   int n = s->in->wait(s->in_state, timeout_ns, out, cap);
   if (ON(eintr_returned) && n == 0 && errno == EINTR)
