@@ -11,8 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* ---- records and steps ----------------------------------------------------
- */
+/* ---- records and steps -------------------------------------------------- */
 typedef struct rounds_run {
   bench_buf records; /* JSON objects, one per line, from every round */
   int nrecords;
@@ -26,6 +25,23 @@ static void rounds_add_record(void *u, const char *line, size_t len) {
   r->nrecords++;
 }
 
+/* A record the parent writes itself (a step that could not run, a note on
+ * the whole run), shaped as the children's: its text under `key`. */
+static void rounds_parent_record(rounds_run *r, const char *type,
+                                 const char *bench, const char *impl,
+                                 const char *key, const char *text) {
+  bench_buf b = {0};
+  bench_buf_printf(&b, "{\"type\":\"%s\",\"bench\":", type);
+  bench_buf_json_str(&b, bench);
+  bench_buf_printf(&b, ",\"params\":{},\"impl\":");
+  bench_buf_json_str(&b, impl);
+  bench_buf_printf(&b, ",\"backend\":\"\",\"%s\":", key);
+  bench_buf_json_str(&b, text);
+  bench_buf_printf(&b, "}");
+  rounds_add_record(r, b.s, b.len);
+  bench_buf_free(&b);
+}
+
 static void rounds_parent_skip(rounds_run *r, const char *bench,
                                const char *impl, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -36,16 +52,7 @@ static void rounds_parent_skip(rounds_run *r, const char *bench,
   va_start(ap, fmt);
   vsnprintf(text, sizeof text, fmt, ap);
   va_end(ap);
-  bench_buf b = {0};
-  bench_buf_printf(&b, "{\"type\":\"skip\",\"bench\":");
-  bench_buf_json_str(&b, bench);
-  bench_buf_printf(&b, ",\"params\":{},\"impl\":");
-  bench_buf_json_str(&b, impl);
-  bench_buf_printf(&b, ",\"backend\":\"\",\"reason\":");
-  bench_buf_json_str(&b, text);
-  bench_buf_printf(&b, "}");
-  rounds_add_record(r, b.s, b.len);
-  bench_buf_free(&b);
+  rounds_parent_record(r, "skip", bench, impl, "reason", text);
 }
 
 static void rounds_parent_note(rounds_run *r, const char *bench,
@@ -58,15 +65,7 @@ static void rounds_parent_note(rounds_run *r, const char *bench,
   va_start(ap, fmt);
   vsnprintf(text, sizeof text, fmt, ap);
   va_end(ap);
-  bench_buf b = {0};
-  bench_buf_printf(&b, "{\"type\":\"note\",\"bench\":");
-  bench_buf_json_str(&b, bench);
-  bench_buf_printf(&b, ",\"params\":{},\"impl\":\"*\",\"backend\":\"\","
-                       "\"text\":");
-  bench_buf_json_str(&b, text);
-  bench_buf_printf(&b, "}");
-  rounds_add_record(r, b.s, b.len);
-  bench_buf_free(&b);
+  rounds_parent_record(r, "note", bench, "*", "text", text);
 }
 
 typedef struct rounds_step_arg {
@@ -165,21 +164,18 @@ static void rounds_impls_json(bench_buf *b, const bench_impl *impls, int n) {
   bench_buf_printf(b, "]");
 }
 
-/* ---- the run --------------------------------------------------------------
- */
-int main_run_all(const main_opts *o) {
-  long nofile = bench_raise_nofile();
-  static bench_impl impls[MAIN_MAXIMPL];
-  int nimpl = bench_impls_collect(o->impls, o->nimpl, o->no_raw,
-                                  MAIN_PROBE_S * o->scale, impls, MAIN_MAXIMPL);
-  rounds_run r = {0};
+/* ---- the run ------------------------------------------------------------ */
+/* Says which implementations cannot be loaded (a skip record each). 0, or 1
+ * when nothing asked for can be measured. */
+static int rounds_check_usable(rounds_run *r, const main_opts *o,
+                               const bench_impl *impls, int nimpl) {
   int usable = 0, asked_usable = 0;
   for (int i = 0; i < nimpl; i++) {
     usable += impls[i].usable;
     if (!impls[i].usable) {
       fprintf(stderr, "evl-bench: skipping %s: %s\n", impls[i].name,
               impls[i].why);
-      rounds_parent_skip(&r, "*", impls[i].name, "%s", impls[i].why);
+      rounds_parent_skip(r, "*", impls[i].name, "%s", impls[i].why);
     }
   }
   /* Every implementation asked for by name failed: nothing to measure. */
@@ -188,31 +184,31 @@ int main_run_all(const main_opts *o) {
   if (!usable || (o->nimpl && !asked_usable)) {
     fprintf(stderr, "evl-bench: no implementation asked for could be "
                     "loaded\n");
-    bench_buf_free(&r.records);
     return 1;
   }
-  bench_buf impl_json = {0};
-  rounds_impls_json(&impl_json, impls, nimpl);
+  return 0;
+}
 
-  const bench_impl *first_core = NULL;
-  for (int i = 0; i < nimpl && !first_core; i++)
-    if (impls[i].usable && impls[i].refcore)
-      first_core = &impls[i];
-  /* Count steps first so progress can say "n of N". */
-  int per_round = 0, once = 0;
+/* The steps a round runs and those run once, so progress can say "n of N";
+ * a note per benchmark the quick profile runs on the reference core only. */
+static void rounds_count(rounds_run *r, const main_opts *o,
+                         const bench_impl *impls, int nimpl,
+                         const bench_impl *first_core, int *per_round,
+                         int *once) {
+  *per_round = *once = 0;
   for (int b = 0; b < MAIN_NBENCH; b++) {
     const main_bench *bm = &main_benches[b];
     char left[512] = "";
     for (int i = 0; main_selected(o, bm->name) && i < nimpl; i++) {
       int runs = main_runs(o, bm, &impls[i], first_core);
-      per_round += runs > 0 && !main_once(bm);
-      once += runs > 0 && main_once(bm);
+      *per_round += runs > 0 && !main_once(bm);
+      *once += runs > 0 && main_once(bm);
       if (runs < 0 && strlen(left) + strlen(impls[i].name) + 3 < sizeof left)
         snprintf(left + strlen(left), sizeof left - strlen(left), "%s%s",
                  left[0] ? ", " : "", impls[i].name);
     }
     if (left[0])
-      rounds_parent_note(&r, bm->name,
+      rounds_parent_note(r, bm->name,
                          "quick profile: %s runs on %s for the reference "
                          "core (the same code over every backend)%s, not on "
                          "%s; PROFILE=full runs every one",
@@ -226,13 +222,19 @@ int main_run_all(const main_opts *o) {
                              : "",
                          left);
   }
-  /* Every step runs once per round, one repeat each time; the budget is
-   * shared out between the rounds. */
-  int rounds = o->repeat, total = per_round * rounds + once;
+}
+
+/* Every step once per round, one repeat each time, the budget shared out
+ * between the rounds; a step that crashed or hung is not tried again.
+ * Returns the count of steps started. */
+static int rounds_run_steps(rounds_run *r, const main_opts *o,
+                            const bench_impl *impls, int nimpl,
+                            const bench_impl *first_core, int total,
+                            uint64_t start) {
+  int rounds = o->repeat;
   double budget = o->budget_s / rounds;
   static unsigned char failed[32][MAIN_MAXIMPL];
   memset(failed, 0, sizeof failed);
-  uint64_t start = bench_now();
   int step = 0;
   for (int round = 1; round <= rounds; round++) {
     for (int b = 0; b < MAIN_NBENCH; b++) {
@@ -253,34 +255,36 @@ int main_run_all(const main_opts *o) {
           char feat[128];
           evl_impl_features_str(bm->need_if & ~im->features, feat, sizeof feat);
           if (round == 1)
-            rounds_parent_skip(&r, bm->name, im->name, "needs feature %s",
-                               feat);
+            rounds_parent_skip(r, bm->name, im->name, "needs feature %s", feat);
           continue;
         }
-        /* A step that crashed or hung is not tried again. */
         unsigned char *bad = b < 32 ? &failed[b][i] : NULL;
         if (bad && *bad) {
           fprintf(stderr, "         skipped: it crashed or hung before\n");
           continue;
         }
         int broke = 0;
-        rounds_step(&r, bm, im, o, budget, round - 1, &broke);
+        rounds_step(r, bm, im, o, budget, round - 1, &broke);
         if (bad && broke)
           *bad = 1;
       }
     }
   }
-  fprintf(stderr, "[%4d/%d %6.1fs] done\n", step, total,
-          (double)(bench_now() - start) / 1e9);
-  bench_buf merged = {0};
-  int nmerged = bench_merge(r.records.s, &merged);
+  return step;
+}
 
+/* results.json (to o->out, else stdout): schema, environment, the
+ * implementations and every round's records merged. 0, or 1 on failure. */
+static int rounds_write_results(rounds_run *r, const main_opts *o,
+                                const bench_buf *impl_json, long nofile) {
+  bench_buf merged = {0};
+  int nmerged = bench_merge(r->records.s, &merged);
   bench_buf out = {0};
   bench_buf_printf(&out, "{\"schema\":\"%s\",\n\"environment\":", BENCH_SCHEMA);
   bench_environment(&out, o->profile == BENCH_FULL ? "full" : "quick",
                     o->repeat, nofile);
   bench_buf_printf(&out, ",\n\"implementations\":%s,\n\"records\":[\n%s\n]}\n",
-                   impl_json.s, merged.s ? merged.s : "");
+                   impl_json->s, merged.s ? merged.s : "");
   bench_buf_free(&merged);
   int rc = 0;
   if (o->out) {
@@ -296,7 +300,34 @@ int main_run_all(const main_opts *o) {
     fwrite(out.s, 1, out.len, stdout);
   }
   bench_buf_free(&out);
+  return rc < 0 ? 1 : 0;
+}
+
+int main_run_all(const main_opts *o) {
+  long nofile = bench_raise_nofile();
+  static bench_impl impls[MAIN_MAXIMPL];
+  int nimpl = bench_impls_collect(o->impls, o->nimpl, o->no_raw,
+                                  MAIN_PROBE_S * o->scale, impls, MAIN_MAXIMPL);
+  rounds_run r = {0};
+  if (rounds_check_usable(&r, o, impls, nimpl)) {
+    bench_buf_free(&r.records);
+    return 1;
+  }
+  bench_buf impl_json = {0};
+  rounds_impls_json(&impl_json, impls, nimpl);
+  const bench_impl *first_core = NULL;
+  for (int i = 0; i < nimpl && !first_core; i++)
+    if (impls[i].usable && impls[i].refcore)
+      first_core = &impls[i];
+  int per_round, once;
+  rounds_count(&r, o, impls, nimpl, first_core, &per_round, &once);
+  int total = per_round * o->repeat + once;
+  uint64_t start = bench_now();
+  int step = rounds_run_steps(&r, o, impls, nimpl, first_core, total, start);
+  fprintf(stderr, "[%4d/%d %6.1fs] done\n", step, total,
+          (double)(bench_now() - start) / 1e9);
+  int rc = rounds_write_results(&r, o, &impl_json, nofile);
   bench_buf_free(&impl_json);
   bench_buf_free(&r.records);
-  return rc < 0 ? 1 : 0;
+  return rc;
 }
