@@ -201,14 +201,110 @@ static int compare_cost_ci(const json *x, int lower, int repeat, double *lo,
   return 1;
 }
 
-static int compare_dcmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
+/* Pairs every measurement of B with A's (pair[i] for B's record i; NULL
+ * when A lacks it or either median is not positive) and returns the
+ * run-wide drift: the median cost ratio B/A over the judged wall figures
+ * (*ncost of them), 1 when there are none. */
+static double compare_pair(const json *ra, const json *rb, const json **pair,
+                           int *ncost) {
+  double *costs = calloc((size_t)rb->n + 1, sizeof *costs);
+  int n = 0;
+  for (int i = 0; pair && costs && i < rb->n; i++) {
+    const json *x = rb->kids[i];
+    if (strcmp(json_str(x, "type", ""), "measurement"))
+      continue;
+    const json *y = compare_find(ra, x);
+    double am = y ? json_num(y, "median", 0) : 0, bm = json_num(x, "median", 0);
+    if (!(am > 0) || !(bm > 0))
+      continue;
+    pair[i] = y;
+    int lower = strcmp(json_str(x, "better", "lower"), "higher") != 0;
+    if (compare_gated(json_str(x, "bench", ""), json_str(x, "metric", "")) &&
+        !compare_deterministic(x))
+      costs[n++] = log(lower ? bm / am : am / bm);
+  }
+  double drift = 1;
+  if (n) {
+    bench_sort(costs, n);
+    drift = exp(n % 2 ? costs[n / 2] : (costs[n / 2 - 1] + costs[n / 2]) / 2);
+  }
+  free(costs);
+  *ncost = n;
+  return drift;
+}
+
+/* The thresholds a figure is judged by, and the run-wide drift. */
+typedef struct compare_gate {
+  double wall, det, drift;
+  int rep_a, rep_b;
+} compare_gate;
+
+/* "worse", "better" or "": B's figure x against A's y (see the top). */
+static const char *compare_judge(const json *x, const json *y,
+                                 const compare_gate *g) {
+  double am = json_num(y, "median", 0), bm = json_num(x, "median", 0);
+  int lower = strcmp(json_str(x, "better", "lower"), "higher") != 0;
+  double ratio = bm / am;
+  double cost = lower ? ratio : 1 / ratio;
+  if (compare_deterministic(x)) {
+    /* Above the allocator's granularity (chunk headers, rounding). */
+    int empty =
+        strstr(json_str(json_get(x, "params"), "what", ""), "empty") != NULL;
+    if (fabs(bm - am) > (empty ? 16384 : 64))
+      return cost > g->det ? "worse" : 1 / cost > g->det ? "better" : "";
+  } else if (compare_gated(json_str(x, "bench", ""),
+                           json_str(x, "metric", ""))) {
+    double alo, ahi, blo, bhi;
+    /* Beyond the floor and disjoint both as measured and with the drift
+     * divided out: a figure the load does not move (a fixed-rate client's
+     * requests per second) must not look better just because the rest of
+     * its run got slower. */
+    if (compare_cost_ci(y, lower, g->rep_a, &alo, &ahi) &&
+        compare_cost_ci(x, lower, g->rep_b, &blo, &bhi)) {
+      double c = cost / g->drift, dlo = blo / g->drift, dhi = bhi / g->drift;
+      if (cost > g->wall && c > g->wall && blo > ahi && dlo > ahi)
+        return "worse";
+      if (cost < 1 / g->wall && c < 1 / g->wall && bhi < alo && dhi < alo)
+        return "better";
+    }
+  }
+  return "";
+}
+
+/* A line per figure both runs have; the counts of figures compared, only
+ * in B, flagged worse and better. */
+static void compare_rows(const json *ra, const json *rb, const json **pair,
+                         const compare_gate *g, int *compared, int *missing,
+                         int *worse, int *better) {
+  for (int i = 0; pair && i < rb->n; i++) {
+    const json *x = rb->kids[i];
+    if (strcmp(json_str(x, "type", ""), "measurement"))
+      continue;
+    const json *y = pair[i];
+    if (!y) {
+      *missing += compare_find(ra, x) == NULL;
+      continue;
+    }
+    double am = json_num(y, "median", 0), bm = json_num(x, "median", 0);
+    (*compared)++;
+    const char *flag = compare_judge(x, y, g);
+    *worse += !strcmp(flag, "worse");
+    *better += !strcmp(flag, "better");
+    char p[512];
+    json_to_text(json_get(x, "params"), p, sizeof p);
+    char av[32], bv[32];
+    snprintf(av, sizeof av, "%.4g", am);
+    snprintf(bv, sizeof bv, "%.4g", bm);
+    printf("%-11s %-44.44s %-16s %-14s %12s %12s %7.3f  %s\n",
+           json_str(x, "bench", ""), p, json_str(x, "impl", ""),
+           json_str(x, "metric", ""), av, bv, bm / am, flag);
+  }
 }
 
 int report_compare(const char *a_dir, const char *b_dir) {
-  double wall = compare_env("EVL_BENCH_THRESHOLD", COMPARE_WALL_FLOOR);
-  double det = compare_env("EVL_BENCH_DET_THRESHOLD", COMPARE_DET_FLOOR);
+  compare_gate g = {
+      .wall = compare_env("EVL_BENCH_THRESHOLD", COMPARE_WALL_FLOOR),
+      .det = compare_env("EVL_BENCH_DET_THRESHOLD", COMPARE_DET_FLOOR)};
   json *a = compare_load(a_dir), *b = a ? compare_load(b_dir) : NULL;
   if (!a || !b) {
     json_free(a);
@@ -227,103 +323,34 @@ int report_compare(const char *a_dir, const char *b_dir) {
          a_dir, json_str(ea, "date", "?"), json_str(ea, "profile", "?"),
          json_str(ea, "commit", "?"), b_dir, json_str(eb, "date", "?"),
          json_str(eb, "profile", "?"), json_str(eb, "commit", "?"));
-  int rep_a = (int)json_num(ea, "repeat", 0),
-      rep_b = (int)json_num(eb, "repeat", 0);
-  /* Pass 1: pair the records and find the run-wide drift. */
+  g.rep_a = (int)json_num(ea, "repeat", 0);
+  g.rep_b = (int)json_num(eb, "repeat", 0);
   const json **pair = calloc((size_t)rb->n + 1, sizeof *pair);
-  double *costs = calloc((size_t)rb->n + 1, sizeof *costs);
   int ncost = 0;
-  for (int i = 0; pair && costs && i < rb->n; i++) {
-    const json *x = rb->kids[i];
-    if (strcmp(json_str(x, "type", ""), "measurement"))
-      continue;
-    const json *y = compare_find(ra, x);
-    double am = y ? json_num(y, "median", 0) : 0, bm = json_num(x, "median", 0);
-    if (!(am > 0) || !(bm > 0))
-      continue;
-    pair[i] = y;
-    int lower = strcmp(json_str(x, "better", "lower"), "higher") != 0;
-    if (compare_gated(json_str(x, "bench", ""), json_str(x, "metric", "")) &&
-        !compare_deterministic(x))
-      costs[ncost++] = log(lower ? bm / am : am / bm);
-  }
-  double drift = 1;
-  if (ncost) {
-    qsort(costs, (size_t)ncost, sizeof *costs, compare_dcmp);
-    drift = exp(ncost % 2 ? costs[ncost / 2]
-                          : (costs[ncost / 2 - 1] + costs[ncost / 2]) / 2);
-  }
+  g.drift = compare_pair(ra, rb, pair, &ncost);
   printf("ratio = B/A of the medians. A wall-clock figure is flagged "
          "'worse' or 'better' when, both as\nmeasured and with the "
          "run-wide drift (×%.3f, the median cost ratio over %d figures)\n"
          "divided out, the two runs' 95 %% intervals are disjoint and the "
          "cost ratio passes ×%.2f;\nheap bytes beyond %.0f %%.\n\n",
-         drift, ncost, wall, (det - 1) * 100);
+         g.drift, ncost, g.wall, (g.det - 1) * 100);
   printf("%-11s %-44s %-16s %-14s %12s %12s %7s  %s\n", "bench", "parameters",
          "implementation", "metric", "A", "B", "B/A", "");
   int compared = 0, better = 0, worse = 0, missing = 0;
-  for (int i = 0; pair && i < rb->n; i++) {
-    const json *x = rb->kids[i];
-    if (strcmp(json_str(x, "type", ""), "measurement"))
-      continue;
-    const json *y = pair[i];
-    if (!y) {
-      missing += compare_find(ra, x) == NULL;
-      continue;
-    }
-    double am = json_num(y, "median", 0), bm = json_num(x, "median", 0);
-    compared++;
-    const char *bench = json_str(x, "bench", "");
-    const char *metric = json_str(x, "metric", "");
-    int lower = strcmp(json_str(x, "better", "lower"), "higher") != 0;
-    double ratio = bm / am;
-    double cost = lower ? ratio : 1 / ratio;
-    const char *flag = "";
-    if (compare_deterministic(x)) {
-      /* Above the allocator's granularity (chunk headers, rounding). */
-      int empty =
-          strstr(json_str(json_get(x, "params"), "what", ""), "empty") != NULL;
-      if (fabs(bm - am) > (empty ? 16384 : 64))
-        flag = cost > det ? "worse" : 1 / cost > det ? "better" : "";
-    } else if (compare_gated(bench, metric)) {
-      double alo, ahi, blo, bhi;
-      /* Beyond the floor and disjoint both as measured and with the drift
-       * divided out: a figure the load does not move (a fixed-rate
-       * client's requests per second) must not look better just because
-       * the rest of its run got slower. */
-      if (compare_cost_ci(y, lower, rep_a, &alo, &ahi) &&
-          compare_cost_ci(x, lower, rep_b, &blo, &bhi)) {
-        double c = cost / drift, dlo = blo / drift, dhi = bhi / drift;
-        if (cost > wall && c > wall && blo > ahi && dlo > ahi)
-          flag = "worse";
-        else if (cost < 1 / wall && c < 1 / wall && bhi < alo && dhi < alo)
-          flag = "better";
-      }
-    }
-    worse += !strcmp(flag, "worse");
-    better += !strcmp(flag, "better");
-    char p[512];
-    json_to_text(json_get(x, "params"), p, sizeof p);
-    char av[32], bv[32];
-    snprintf(av, sizeof av, "%.4g", am);
-    snprintf(bv, sizeof bv, "%.4g", bm);
-    printf("%-11s %-44.44s %-16s %-14s %12s %12s %7.3f  %s\n", bench, p,
-           json_str(x, "impl", ""), metric, av, bv, ratio, flag);
-  }
+  compare_rows(ra, rb, pair, &g, &compared, &missing, &worse, &better);
   int flagged = 0;
-  int cg_worse = compare_callgrind(a_dir, b_dir, det, &compared, &flagged);
+  int cg_worse = compare_callgrind(a_dir, b_dir, g.det, &compared, &flagged);
   printf("\n%d figures compared (%d only in B); run-wide drift ×%.3f; "
          "flagged: %d worse, %d better (wall and heap), %d callgrind (%d "
          "worse). Tails, wakeup, accuracy and calibration are shown, never "
          "flagged.\n",
-         compared, missing, drift, worse, better, flagged, cg_worse);
-  if (drift > wall || drift < 1 / wall)
+         compared, missing, g.drift, worse, better, flagged, cg_worse);
+  if (g.drift > g.wall || g.drift < 1 / g.wall)
     printf("note: the whole of B moved ×%.2f against A (a busier or "
            "quieter machine, or a change that touches everything): the "
            "callgrind counts say which.\n",
-           drift);
+           g.drift);
   free(pair);
-  free(costs);
   json_free(a);
   json_free(b);
   /* Nothing in common is no evidence of anything: an empty or failed run
