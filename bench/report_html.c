@@ -129,65 +129,55 @@ static void report_cell(report *r, const report_rec *x, const report_rec *raw,
   bench_buf_printf(&r->md, " |");
 }
 
-void report_wide_table(report *r, const char *bench, const bench_table *t) {
-  /* Columns: distinct values in first-seen order. */
-  typedef struct {
-    char name[64];
-    char where[320];
-    const char *metric;
-  } col;
-  col cols[24];
-  int nc = 0;
-  char mlist[256];
-  snprintf(mlist, sizeof mlist, "%s", t->metrics);
-  char *ms[12];
-  int nm = 0;
-  for (char *save = NULL, *tok = strtok_r(mlist, " ", &save); tok && nm < 12;
-       tok = strtok_r(NULL, " ", &save))
-    ms[nm++] = tok;
-  if (!nm)
-    return;
+/* A wide table's column: its heading, and which records fill it. */
+typedef struct report_col {
+  char name[64];
+  char where[320];
+  const char *metric;
+} report_col;
+#define REPORT_MAXCOLS 24
+
+/* By colkey: one column per value of that parameter among the first
+ * metric's records, in first-seen order, numeric ones sorted. */
+static int report_cols_by_key(const report *r, const char *bench,
+                              const bench_table *t, const char *metric,
+                              report_col *cols) {
   const char *tw = t->where ? t->where : "";
-  if (t->colkey) {
-    for (int i = 0; i < r->nrecs && nc < 24; i++) {
-      const report_rec *x = &r->recs[i];
-      if (strcmp(x->type, "measurement") || strcmp(x->bench, bench) ||
-          strcmp(x->metric, ms[0]) || !report_where(x, t->where))
-        continue;
-      char v[64];
-      json_to_text(json_get(x->params, t->colkey), v, sizeof v);
-      int dup = 0;
-      for (int c = 0; c < nc; c++)
-        dup |= !strcmp(cols[c].name, v);
-      if (dup || !v[0])
-        continue;
-      snprintf(cols[nc].name, sizeof cols[nc].name, "%s", v);
-      snprintf(cols[nc].where, sizeof cols[nc].where, "%.200s%s%.40s=%.60s", tw,
-               *tw ? " " : "", t->colkey, v);
-      cols[nc].metric = ms[0];
-      nc++;
-    }
-    /* Numeric columns sort numerically (n = 100, 1000, 10000). */
-    for (int a = 0; a < nc; a++)
-      for (int b = a + 1; b < nc; b++) {
-        char *ea, *eb;
-        double va = strtod(cols[a].name, &ea), vb = strtod(cols[b].name, &eb);
-        if (!*ea && !*eb && vb < va) {
-          col tmp = cols[a];
-          cols[a] = cols[b];
-          cols[b] = tmp;
-        }
-      }
-  } else {
-    for (int m = 0; m < nm && nc < 24; m++) {
-      snprintf(cols[nc].name, sizeof cols[nc].name, "%s", ms[m]);
-      snprintf(cols[nc].where, sizeof cols[nc].where, "%.300s", tw);
-      cols[nc].metric = ms[m];
-      nc++;
-    }
+  int nc = 0;
+  for (int i = 0; i < r->nrecs && nc < REPORT_MAXCOLS; i++) {
+    const report_rec *x = &r->recs[i];
+    if (strcmp(x->type, "measurement") || strcmp(x->bench, bench) ||
+        strcmp(x->metric, metric) || !report_where(x, t->where))
+      continue;
+    char v[64];
+    json_to_text(json_get(x->params, t->colkey), v, sizeof v);
+    int dup = 0;
+    for (int c = 0; c < nc; c++)
+      dup |= !strcmp(cols[c].name, v);
+    if (dup || !v[0])
+      continue;
+    snprintf(cols[nc].name, sizeof cols[nc].name, "%s", v);
+    snprintf(cols[nc].where, sizeof cols[nc].where, "%.200s%s%.40s=%.60s", tw,
+             *tw ? " " : "", t->colkey, v);
+    cols[nc].metric = metric;
+    nc++;
   }
-  if (!nc)
-    return;
+  /* Numeric columns sort numerically (n = 100, 1000, 10000). */
+  for (int a = 0; a < nc; a++)
+    for (int b = a + 1; b < nc; b++) {
+      char *ea, *eb;
+      double va = strtod(cols[a].name, &ea), vb = strtod(cols[b].name, &eb);
+      if (!*ea && !*eb && vb < va) {
+        report_col tmp = cols[a];
+        cols[a] = cols[b];
+        cols[b] = tmp;
+      }
+    }
+  return nc;
+}
+
+static void report_wide_head(report *r, const bench_table *t,
+                             const report_col *cols, int nc) {
   bench_buf_printf(&r->html, "<table><caption>");
   report_html_esc(&r->html, t->title);
   bench_buf_printf(&r->html, "</caption>\n<tr><th>implementation</th>");
@@ -205,48 +195,84 @@ void report_wide_table(report *r, const char *bench, const bench_table *t) {
   for (int c = 0; c < nc; c++)
     bench_buf_printf(&r->md, "---:|");
   bench_buf_printf(&r->md, "\n");
-  for (int i = 0; i < r->nimpls; i++) {
-    int any = 0;
-    for (int c = 0; c < nc; c++)
-      any |= report_find(r, "measurement", bench, cols[c].metric, cols[c].where,
-                         r->impls[i]) != NULL;
-    if (!any)
+}
+
+/* impl's row, when it has a figure in some column: each cell with its
+ * ratios to raw epoll, to the fastest library and to its own library. */
+static void report_wide_row(report *r, const char *bench, const char *impl,
+                            const report_col *cols, int nc) {
+  int any = 0;
+  for (int c = 0; c < nc; c++)
+    any |= report_find(r, "measurement", bench, cols[c].metric, cols[c].where,
+                       impl) != NULL;
+  if (!any)
+    return;
+  bench_buf_printf(&r->html, "<tr><th>");
+  report_html_esc(&r->html, impl);
+  bench_buf_printf(&r->html, "</th>");
+  bench_buf_printf(&r->md, "| %s |", impl);
+  for (int c = 0; c < nc; c++) {
+    const report_rec *x = report_find(r, "measurement", bench, cols[c].metric,
+                                      cols[c].where, impl);
+    if (!x) {
+      bench_buf_printf(&r->html, "<td class=na>—</td>");
+      bench_buf_printf(&r->md, " — |");
       continue;
-    bench_buf_printf(&r->html, "<tr><th>");
-    report_html_esc(&r->html, r->impls[i]);
-    bench_buf_printf(&r->html, "</th>");
-    bench_buf_printf(&r->md, "| %s |", r->impls[i]);
-    for (int c = 0; c < nc; c++) {
-      const report_rec *x = report_find(r, "measurement", bench, cols[c].metric,
-                                        cols[c].where, r->impls[i]);
-      if (!x) {
-        bench_buf_printf(&r->html, "<td class=na>—</td>");
-        bench_buf_printf(&r->md, " — |");
-        continue;
-      }
-      const report_rec *raw =
-          strcmp(r->impls[i], BENCH_RAW_NAME)
-              ? report_find(r, "measurement", bench, cols[c].metric,
-                            cols[c].where, BENCH_RAW_NAME)
-              : NULL;
-      /* lib ×: the fastest library used directly, or the fastest native
-       * adapter where no direct baseline has this figure. */
-      const report_rec *lib =
-          report_best_direct(r, bench, cols[c].metric, cols[c].where);
-      if (!lib)
-        lib = report_best_native(r, bench, cols[c].metric, cols[c].where);
-      if (lib == x || report_is_baseline(r->impls[i]))
-        lib = NULL;
-      const char *dname = report_direct_of(r, r->impls[i]);
-      const report_rec *dir =
-          dname ? report_find(r, "measurement", bench, cols[c].metric,
-                              cols[c].where, dname)
-                : NULL;
-      report_cell(r, x, raw, lib, dir);
     }
-    bench_buf_printf(&r->html, "</tr>\n");
-    bench_buf_printf(&r->md, "\n");
+    const report_rec *raw =
+        strcmp(impl, BENCH_RAW_NAME)
+            ? report_find(r, "measurement", bench, cols[c].metric,
+                          cols[c].where, BENCH_RAW_NAME)
+            : NULL;
+    /* lib ×: the fastest library used directly, or the fastest native
+     * adapter where no direct baseline has this figure. */
+    const report_rec *lib =
+        report_best_direct(r, bench, cols[c].metric, cols[c].where);
+    if (!lib)
+      lib = report_best_native(r, bench, cols[c].metric, cols[c].where);
+    if (lib == x || report_is_baseline(impl))
+      lib = NULL;
+    const char *dname = report_direct_of(r, impl);
+    const report_rec *dir =
+        dname ? report_find(r, "measurement", bench, cols[c].metric,
+                            cols[c].where, dname)
+              : NULL;
+    report_cell(r, x, raw, lib, dir);
   }
+  bench_buf_printf(&r->html, "</tr>\n");
+  bench_buf_printf(&r->md, "\n");
+}
+
+void report_wide_table(report *r, const char *bench, const bench_table *t) {
+  /* t->metrics: one column per metric, or (colkey) the first metric's
+   * values across colkey. */
+  char mlist[256];
+  snprintf(mlist, sizeof mlist, "%s", t->metrics);
+  char *ms[12];
+  int nm = 0;
+  for (char *save = NULL, *tok = strtok_r(mlist, " ", &save); tok && nm < 12;
+       tok = strtok_r(NULL, " ", &save))
+    ms[nm++] = tok;
+  if (!nm)
+    return;
+  report_col cols[REPORT_MAXCOLS];
+  int nc = 0;
+  if (t->colkey) {
+    nc = report_cols_by_key(r, bench, t, ms[0], cols);
+  } else {
+    const char *tw = t->where ? t->where : "";
+    for (int m = 0; m < nm && nc < REPORT_MAXCOLS; m++) {
+      snprintf(cols[nc].name, sizeof cols[nc].name, "%s", ms[m]);
+      snprintf(cols[nc].where, sizeof cols[nc].where, "%.300s", tw);
+      cols[nc].metric = ms[m];
+      nc++;
+    }
+  }
+  if (!nc)
+    return;
+  report_wide_head(r, t, cols, nc);
+  for (int i = 0; i < r->nimpls; i++)
+    report_wide_row(r, bench, r->impls[i], cols, nc);
   bench_buf_printf(&r->html, "</table>\n");
   bench_buf_printf(&r->md, "\n");
 }
