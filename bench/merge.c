@@ -77,12 +77,102 @@ static void merge_rec_key(const json *j, char *buf, size_t len) {
  * repeat of one. Here each figure's repeats are joined again: measurements
  * get all their repeats and fresh statistics, curves the mean of their
  * points, and repeated skips and notes are said once. */
+/* Joins a later round's record j into the first one of its figure, which
+ * already holds `count` rounds: a measurement takes j's repeats, a curve
+ * the running mean of its points. What j still owns stays in j. */
+static void merge_join(json *first, json *j, int count) {
+  const char *type = json_str(j, "type", "");
+  if (!strcmp(type, "measurement")) {
+    json *to = merge_json_kid(first, "repeats"),
+         *from = merge_json_kid(j, "repeats");
+    for (int i = 0; to && from && i < from->n; i++)
+      if (json_append(to, NULL, from->kids[i]) == 0)
+        from->kids[i] = NULL;
+  } else if (!strcmp(type, "curve")) {
+    json *to = merge_json_kid(first, "points"),
+         *from = merge_json_kid(j, "points");
+    for (int i = 0; to && from && i < to->n && i < from->n; i++) {
+      json *a = to->kids[i], *b = from->kids[i];
+      if (a->type == JSON_ARR && b->type == JSON_ARR && a->n > 1 && b->n > 1 &&
+          a->kids[1]->type == JSON_NUM && b->kids[1]->type == JSON_NUM)
+        a->kids[1]->num =
+            (a->kids[1]->num * count + b->kids[1]->num) / (count + 1);
+    }
+  }
+  /* Stolen kids were set to NULL: free only what is left. */
+  json *rep = merge_json_kid(j, "repeats");
+  if (rep) {
+    int keep = 0;
+    for (int i = 0; i < rep->n; i++)
+      if (rep->kids[i])
+        rep->kids[keep++] = rep->kids[i];
+    rep->n = keep;
+  }
+}
+
+/* A measurement's statistics, fresh over all its repeats. */
+static void merge_restat(json *j) {
+  json *rep = merge_json_kid(j, "repeats");
+  double v[1024];
+  int m = 0;
+  for (int i = 0; rep && i < rep->n && m < 1024; i++)
+    if (rep->kids[i]->type == JSON_NUM)
+      v[m++] = rep->kids[i]->num;
+  bench_stats st;
+  bench_stats_of(v, m, &st);
+  merge_json_set(j, "n", m);
+  merge_json_set(j, "median", st.median);
+  merge_json_set(j, "min", st.min);
+  merge_json_set(j, "max", st.max);
+  merge_json_set(j, "p10", st.p10);
+  merge_json_set(j, "p90", st.p90);
+  double lo, hi;
+  if (bench_boot_ratio(v, m, NULL, 0, &lo, &hi) == 0) {
+    merge_json_set(j, "ci_lo", lo);
+    merge_json_set(j, "ci_hi", hi);
+  }
+}
+
+/* The figures so far, in first-seen order: each one's first record, key
+ * and the count of rounds joined into it. */
+typedef struct merge_figs {
+  json **recs;
+  char **keys;
+  int *count;
+  int n, cap;
+} merge_figs;
+
+/* A new figure; 0, or -1 when it cannot grow (j is freed then). */
+static int merge_add(merge_figs *f, json *j, const char *key) {
+  if (f->n == f->cap) {
+    f->cap *= 2;
+    json **r2 = realloc(f->recs, (size_t)f->cap * sizeof *f->recs);
+    char **k2 = r2 ? realloc(f->keys, (size_t)f->cap * sizeof *f->keys) : NULL;
+    int *c2 = k2 ? realloc(f->count, (size_t)f->cap * sizeof *f->count) : NULL;
+    if (r2)
+      f->recs = r2;
+    if (k2)
+      f->keys = k2;
+    if (c2)
+      f->count = c2;
+    if (!c2) {
+      json_free(j);
+      return -1;
+    }
+  }
+  f->recs[f->n] = j;
+  f->keys[f->n] = strdup(key);
+  f->count[f->n] = 1;
+  f->n++;
+  return 0;
+}
+
 int bench_merge(const char *lines, bench_buf *out) {
-  int cap = 256, n = 0;
-  json **recs = calloc((size_t)cap, sizeof *recs);
-  char **keys = calloc((size_t)cap, sizeof *keys);
-  int *count = calloc((size_t)cap, sizeof *count);
-  if (!recs || !keys || !count)
+  merge_figs f = {.cap = 256};
+  f.recs = calloc((size_t)f.cap, sizeof *f.recs);
+  f.keys = calloc((size_t)f.cap, sizeof *f.keys);
+  f.count = calloc((size_t)f.cap, sizeof *f.count);
+  if (!f.recs || !f.keys || !f.count)
     goto done;
   for (const char *p = lines; p && *p;) {
     const char *nl = strchr(p, '\n');
@@ -97,97 +187,32 @@ int bench_merge(const char *lines, bench_buf *out) {
     char key[1024];
     merge_rec_key(j, key, sizeof key);
     int k = 0;
-    while (k < n && strcmp(keys[k], key))
+    while (k < f.n && strcmp(f.keys[k], key))
       k++;
-    if (k < n) {
-      json *first = recs[k];
-      const char *type = json_str(j, "type", "");
-      if (!strcmp(type, "measurement")) {
-        json *to = merge_json_kid(first, "repeats"),
-             *from = merge_json_kid(j, "repeats");
-        for (int i = 0; to && from && i < from->n; i++)
-          if (json_append(to, NULL, from->kids[i]) == 0)
-            from->kids[i] = NULL;
-      } else if (!strcmp(type, "curve")) {
-        json *to = merge_json_kid(first, "points"),
-             *from = merge_json_kid(j, "points");
-        for (int i = 0; to && from && i < to->n && i < from->n; i++) {
-          json *a = to->kids[i], *b = from->kids[i];
-          if (a->type == JSON_ARR && b->type == JSON_ARR && a->n > 1 &&
-              b->n > 1 && a->kids[1]->type == JSON_NUM &&
-              b->kids[1]->type == JSON_NUM)
-            a->kids[1]->num =
-                (a->kids[1]->num * count[k] + b->kids[1]->num) / (count[k] + 1);
-        }
-      }
-      count[k]++;
-      /* Stolen kids were set to NULL: free only what is left. */
-      json *rep = merge_json_kid(j, "repeats");
-      if (rep) {
-        int keep = 0;
-        for (int i = 0; i < rep->n; i++)
-          if (rep->kids[i])
-            rep->kids[keep++] = rep->kids[i];
-        rep->n = keep;
-      }
-      json_free(j);
+    if (k == f.n) {
+      if (merge_add(&f, j, key) < 0)
+        break;
       continue;
     }
-    if (n == cap) {
-      cap *= 2;
-      json **r2 = realloc(recs, (size_t)cap * sizeof *recs);
-      char **k2 = r2 ? realloc(keys, (size_t)cap * sizeof *keys) : NULL;
-      int *c2 = k2 ? realloc(count, (size_t)cap * sizeof *count) : NULL;
-      if (r2)
-        recs = r2;
-      if (k2)
-        keys = k2;
-      if (c2)
-        count = c2;
-      if (!c2) {
-        json_free(j);
-        break;
-      }
-    }
-    recs[n] = j;
-    keys[n] = strdup(key);
-    count[n] = 1;
-    n++;
+    merge_join(f.recs[k], j, f.count[k]);
+    f.count[k]++;
+    json_free(j);
   }
-  for (int k = 0; k < n; k++) {
-    json *j = recs[k];
-    if (!strcmp(json_str(j, "type", ""), "measurement")) {
-      json *rep = merge_json_kid(j, "repeats");
-      double v[1024];
-      int m = 0;
-      for (int i = 0; rep && i < rep->n && m < 1024; i++)
-        if (rep->kids[i]->type == JSON_NUM)
-          v[m++] = rep->kids[i]->num;
-      bench_stats st;
-      bench_stats_of(v, m, &st);
-      merge_json_set(j, "n", m);
-      merge_json_set(j, "median", st.median);
-      merge_json_set(j, "min", st.min);
-      merge_json_set(j, "max", st.max);
-      merge_json_set(j, "p10", st.p10);
-      merge_json_set(j, "p90", st.p90);
-      double lo, hi;
-      if (bench_boot_ratio(v, m, NULL, 0, &lo, &hi) == 0) {
-        merge_json_set(j, "ci_lo", lo);
-        merge_json_set(j, "ci_hi", hi);
-      }
-    }
+  for (int k = 0; k < f.n; k++) {
+    json *j = f.recs[k];
+    if (!strcmp(json_str(j, "type", ""), "measurement"))
+      merge_restat(j);
     if (k)
       bench_buf_printf(out, ",\n");
     merge_json_write(out, j);
   }
 done:
-  for (int k = 0; k < n; k++) {
-    json_free(recs[k]);
-    free(keys[k]);
+  for (int k = 0; k < f.n; k++) {
+    json_free(f.recs[k]);
+    free(f.keys[k]);
   }
-  free(recs);
-  free(keys);
-  free(count);
-  return n;
+  free(f.recs);
+  free(f.keys);
+  free(f.count);
+  return f.n;
 }
