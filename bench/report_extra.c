@@ -96,27 +96,9 @@ static const char *report_status_class(const char *st) {
   return "bad";
 }
 
-void report_conformance(report *r) {
-  char path[4096], err[300];
-  snprintf(path, sizeof path, "%s/conform.json", r->dir);
-  report_h2(r, "conformance", "Conformance matrix (evl-conform --json)", NULL);
-  json *c = json_load(path, err, sizeof err);
-  const json *targets = c ? json_get(c, "targets") : NULL;
-  const json *results = c ? json_get(c, "results") : NULL;
-  if (!targets || !results || targets->type != JSON_ARR ||
-      results->type != JSON_ARR) {
-    report_para(r, "No conformance results in this run (conform.json is "
-                   "missing or unreadable).");
-    json_free(c);
-    return;
-  }
-  const json *sum = json_get(c, "summary");
-  char line[256];
-  snprintf(line, sizeof line, "%g passed, %g failed, %g skipped.",
-           json_num(sum, "passed", 0), json_num(sum, "failed", 0),
-           json_num(sum, "skipped", 0));
-  report_para(r, line);
-  /* Matrix: rows are tests in their order, columns are targets. */
+/* The head row (a column per target) and, in summary.md, each target's
+ * counts. */
+static void conform_head(report *r, const json *targets, const json *results) {
   bench_buf_printf(&r->html, "<div class=scroll><table class=matrix><tr>"
                              "<th>test</th><th>rule</th>");
   bench_buf_printf(&r->md, "| target | kind | passed | failed | skipped |\n"
@@ -140,6 +122,10 @@ void report_conformance(report *r) {
                      json_str(targets->kids[t], "kind", ""), p, f, s);
   }
   bench_buf_printf(&r->html, "</tr>\n");
+}
+
+/* The page's matrix: rows are tests in their order, a cell per target. */
+static void conform_rows(report *r, const json *targets, const json *results) {
   const char *prev = "";
   for (int i = 0; i < results->n; i++) {
     const char *test = json_str(results->kids[i], "test", "?");
@@ -171,7 +157,10 @@ void report_conformance(report *r) {
   }
   bench_buf_printf(&r->html, "</table></div>\n");
   bench_buf_printf(&r->md, "\n");
-  /* Failures by name, so they are visible without hovering. */
+}
+
+/* Failures by name, so they are visible without hovering. */
+static void conform_failures(report *r, const json *results) {
   int nbad = 0;
   for (int i = 0; i < results->n; i++) {
     const json *x = results->kids[i];
@@ -197,6 +186,31 @@ void report_conformance(report *r) {
     bench_buf_printf(&r->html, "</ul>\n");
     bench_buf_printf(&r->md, "\n");
   }
+}
+
+void report_conformance(report *r) {
+  char path[4096], err[300];
+  snprintf(path, sizeof path, "%s/conform.json", r->dir);
+  report_h2(r, "conformance", "Conformance matrix (evl-conform --json)", NULL);
+  json *c = json_load(path, err, sizeof err);
+  const json *targets = c ? json_get(c, "targets") : NULL;
+  const json *results = c ? json_get(c, "results") : NULL;
+  if (!targets || !results || targets->type != JSON_ARR ||
+      results->type != JSON_ARR) {
+    report_para(r, "No conformance results in this run (conform.json is "
+                   "missing or unreadable).");
+    json_free(c);
+    return;
+  }
+  const json *sum = json_get(c, "summary");
+  char line[256];
+  snprintf(line, sizeof line, "%g passed, %g failed, %g skipped.",
+           json_num(sum, "passed", 0), json_num(sum, "failed", 0),
+           json_num(sum, "skipped", 0));
+  report_para(r, line);
+  conform_head(r, targets, results);
+  conform_rows(r, targets, results);
+  conform_failures(r, results);
   json_free(c);
 }
 
