@@ -105,6 +105,50 @@ static const bench_timers_kernel *timers_kernel(const bench_ctx *c) {
  */
 enum { T_INSERT, T_FIRE, T_CANCEL, T_REARM, T_BYTES, T_N };
 
+/* Around each timed phase: callgrind collects only between the two (one
+ * dump per case, counted per timer), and the clock is read inside. */
+static uint64_t timers_begin(bench_ctx *c) {
+  if (c->callgrind)
+    bench_cg_start(c);
+  return bench_now();
+}
+
+static uint64_t timers_end(bench_ctx *c, const char *kase, long n) {
+  uint64_t t = bench_now();
+  if (c->callgrind)
+    bench_cg_case(c, kase, (unsigned long long)n);
+  return t;
+}
+
+/* Warm-up, not timed: n timers scheduled and cancelled, so that every
+ * implementation's tables (the core's slot array and heap, a library's
+ * heap array) have grown to n once, as in a long-running program, and its
+ * pages are faulted in. Without it the timed insert charges the reference
+ * core its table growth (realloc copies, thousands of page faults) while a
+ * direct baseline's watchers were allocated and touched in open(). */
+static int timers_warm(bench_timers_state *t, const bench_timers_kernel *k) {
+  for (long i = 0; i < t->n; i++)
+    t->order[i] = i;
+  long refused = 0;
+  int rc = k->insert_far(t);
+  if (rc == 0)
+    rc = k->cancel(t, &refused);
+  return rc;
+}
+
+/* Re-arm and cancel go in a random order, so no implementation gets its
+ * best case. */
+static void timers_shuffle(bench_timers_state *t) {
+  for (long i = 0; i < t->n; i++)
+    t->order[i] = i;
+  for (long i = t->n - 1; i > 0; i--) {
+    long j = (long)(bench_rand(&t->rng) % (uint64_t)(i + 1));
+    long x = t->order[i];
+    t->order[i] = t->order[j];
+    t->order[j] = x;
+  }
+}
+
 static int timers_once(bench_ctx *c, const bench_timers_kernel *k, long n,
                        long *order, double out[T_N]) {
   bench_timers_state t = {0};
@@ -112,36 +156,20 @@ static int timers_once(bench_ctx *c, const bench_timers_kernel *k, long n,
   t.n = n;
   t.rng = 42;
   t.order = order;
-  int cg = c->callgrind;
   long long heap0 = 0;
   int rc = k->open(&t);
   if (rc < 0)
     goto out;
+  /* The heap figure spans empty to n pending, the warm-up included. */
   heap0 = bench_heap_bytes();
-  /* Warm-up, not timed: n timers scheduled and cancelled, so that every
-   * implementation's tables (the core's slot array and heap, a library's
-   * heap array) have grown to n once, as in a long-running program, and
-   * its pages are faulted in. Without it the timed insert charges the
-   * reference core its table growth (realloc copies, thousands of page
-   * faults) while a direct baseline's watchers were allocated and touched
-   * in open(). The heap figure below still spans empty to n pending. */
-  for (long i = 0; i < n; i++)
-    order[i] = i;
-  long refused = 0;
-  rc = k->insert_far(&t);
-  if (rc == 0)
-    rc = k->cancel(&t, &refused);
+  rc = timers_warm(&t, k);
   if (rc < 0)
     goto out;
-  refused = 0;
+  long refused = 0;
   t.rng = 42;
-  if (cg)
-    bench_cg_start(c);
-  uint64_t t0 = bench_now();
+  uint64_t t0 = timers_begin(c);
   rc = k->insert(&t);
-  uint64_t t1 = bench_now();
-  if (cg)
-    bench_cg_case(c, "timers_insert", (unsigned long long)n);
+  uint64_t t1 = timers_end(c, "timers_insert", n);
   long long heap1 = bench_heap_bytes();
   if (rc < 0)
     goto out;
@@ -155,44 +183,24 @@ static int timers_once(bench_ctx *c, const bench_timers_kernel *k, long n,
   uint64_t now = bench_now();
   if (now < due)
     bench_sleep_ns(due - now);
-  if (cg)
-    bench_cg_start(c);
-  uint64_t t2 = bench_now();
+  uint64_t t2 = timers_begin(c);
   rc = k->fire(&t);
-  uint64_t t3 = bench_now();
-  if (cg)
-    bench_cg_case(c, "timers_fire", (unsigned long long)n);
+  uint64_t t3 = timers_end(c, "timers_fire", n);
   if (rc < 0)
     goto out;
-  /* Re-arm and cancel in a random order, so no implementation gets its
-   * best case; re-arm first, then cancel the re-armed timers. */
-  for (long i = 0; i < n; i++)
-    order[i] = i;
-  for (long i = n - 1; i > 0; i--) {
-    long j = (long)(bench_rand(&t.rng) % (uint64_t)(i + 1));
-    long x = order[i];
-    order[i] = order[j];
-    order[j] = x;
-  }
+  /* Re-arm first, then cancel the re-armed timers. */
+  timers_shuffle(&t);
   rc = k->insert_far(&t);
   if (rc < 0)
     goto out;
-  if (cg)
-    bench_cg_start(c);
-  uint64_t t4 = bench_now();
+  uint64_t t4 = timers_begin(c);
   rc = k->rearm(&t);
-  uint64_t t5 = bench_now();
-  if (cg)
-    bench_cg_case(c, "timers_rearm", (unsigned long long)n);
+  uint64_t t5 = timers_end(c, "timers_rearm", n);
   if (rc < 0)
     goto out;
-  if (cg)
-    bench_cg_start(c);
-  uint64_t t6 = bench_now();
+  uint64_t t6 = timers_begin(c);
   rc = k->cancel(&t, &refused);
-  uint64_t t7 = bench_now();
-  if (cg)
-    bench_cg_case(c, "timers_cancel", (unsigned long long)n);
+  uint64_t t7 = timers_end(c, "timers_cancel", n);
   out[T_INSERT] = (double)(t1 - t0) / (double)n;
   out[T_FIRE] = (double)(t3 - t2) / (double)n;
   out[T_REARM] = (double)(t5 - t4) / (double)n;
