@@ -203,15 +203,15 @@ long long bench_heap_bytes(void);
 /* xorshift, so every implementation sees the same "random" sequence. */
 uint64_t bench_rand(uint64_t *state);
 
-/* Under valgrind, does c's loop wait in io_uring_enter? Such a wait never
- * lets the process's other threads run there (ref-iouring's task_echo
- * case hung at 0 CPU in io_cqring_wait; natively it serves), so a case
- * with a peer thread is skipped. 0 outside valgrind. */
 /* The feature bits (EVL_BF_*) of the backend under c's loop, 0 if none. */
 unsigned bench_backend_features(bench_ctx *c);
 /* The reference core over a backend that lends its io_uring to the
  * completion engine (EVL_BF_COMPLETION): the proactor's native case. */
 int bench_lends_ring(bench_ctx *c);
+/* Under valgrind, does c's loop wait in io_uring_enter? Such a wait never
+ * lets the process's other threads run there (ref-iouring's task_echo
+ * case hung at 0 CPU in io_cqring_wait; natively it serves), so a case
+ * with a peer thread is skipped. 0 outside valgrind. */
 int bench_cg_uring_wait(bench_ctx *c);
 /* Callgrind toggles (no-ops unless c->callgrind and running under it). */
 void bench_cg_start(bench_ctx *c);
