@@ -87,7 +87,7 @@
   X(s4_cancel_self, "S4", IMPL, 0, 0, 10,                                      \
     "a callback cancelling its own handle gets EVL_EHANDLE, harms nothing")    \
   X(s4_cancel_keeps_equal_order, "S4", IMPL, 0, 0, 10,                         \
-    "cancels keep equal-deadline order (100 on one, 2000 on two deadlines)")   \
+    "cancels keep equal-deadline order: 100 on one, 2000 on two deadlines")    \
   X(s4_cancel_many, "S4", IMPL, 0, 0, 20,                                      \
     "10 000 cancelled timers never run and leave none pending")                \
   X(s4_cancel_many_half, "S4", IMPL, 0, 0, 20,                                 \

@@ -84,8 +84,10 @@ static void heap_sift_down(evl__heap *h, evl__slot *slots, uint32_t i) {
   slots[e.slot].heap_idx = (uint32_t)(o / HSZ);
 }
 
-void evl__heap_down(evl__heap *h, evl__slot *slots, uint32_t idx) {
-  heap_sift_down(h, slots, idx);
+void evl__heap_heapify(evl__heap *h, evl__slot *slots) {
+  /* The last entry with children is the parent of the last entry. */
+  for (uint32_t i = h->n > 1 ? (h->n - 2) / 4 + 1 : 0; i-- > 0;)
+    heap_sift_down(h, slots, i);
 }
 
 int evl__heap_reserve(evl__heap *h, uint32_t cap) {
@@ -128,7 +130,7 @@ void evl__heap_update(evl__heap *h, evl__slot *slots, uint32_t idx) {
 void evl__heap_settle(evl__heap *h, evl__slot *slots) {
   while (h->n) {
     evl__slot *s = &slots[h->a[0].slot];
-    if (!s->late)
+    if (!s->late || s->state == EVL__SLOT_DEAD) /* dead: the run cycle's */
       return;
     s->late = 0;
     h->a[0].deadline = s->when;
@@ -140,5 +142,5 @@ void evl__heap_settle(evl__heap *h, evl__slot *slots) {
 void evl__heap_free(evl__heap *h) {
   free(h->a);
   h->a = NULL;
-  h->n = h->cap = 0;
+  h->n = h->cap = h->dead = 0;
 }

