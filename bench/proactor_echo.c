@@ -159,6 +159,33 @@ typedef struct pe_cfg {
   double rate; /* 0: closed loop */
 } pe_cfg;
 
+/* The figures of a run, each a record per model: X(field of pe_out,
+ * metric, unit, better). waits_per_req only where the loop counts its
+ * waits (EVL_IF_STATS). */
+#define PE_FIGS(X)                                                             \
+  X(rps, "rps", "req/s", "higher")                                             \
+  X(p50, "p50_us", "us", "lower")                                              \
+  X(p99, "p99_us", "us", "lower")                                              \
+  X(waits, "waits_per_req", "waits", "lower")                                  \
+  X(usr, "user_us_per_req", "us", "lower")                                     \
+  X(sys, "sys_us_per_req", "us", "lower")                                      \
+  X(gen, "loadgen_us_per_req", "us", "lower")
+
+enum {
+#define PE_FIG_ENUM(field, metric, unit, better) PE_FIG_##field,
+  PE_FIGS(PE_FIG_ENUM)
+#undef PE_FIG_ENUM
+      PE_NFIGS
+};
+
+static const struct {
+  const char *metric, *unit, *better;
+} pe_figs[] = {
+#define PE_FIG_ROW(field, metric, unit, better) {metric, unit, better},
+    PE_FIGS(PE_FIG_ROW)
+#undef PE_FIG_ROW
+};
+
 typedef struct pe_out {
   double rps, p50, p99; /* p50, p99 in µs */
   double waits;         /* the loop's backend waits per request, or -1 */
@@ -254,92 +281,103 @@ static int pe_run(bench_ctx *c, int model, const pe_cfg *cfg, int count,
   return rc < 0 ? rc : 0;
 }
 
-/* Every model of one configuration: repeats interleaved, so drift in the
- * machine's load hits all models alike; then, with count, one counted run
- * each. */
-static void pe_config(bench_ctx *c, const pe_cfg *cfg, int count) {
-  double v[PE_NMODELS][7][64], ratio[2][64];
-  int nw[PE_NMODELS] = {0};
-  int got[PE_NMODELS] = {0}, err[PE_NMODELS] = {0}, nratio = 0;
-  char params[PE_NMODELS][200];
-  for (int m = 0; m < PE_NMODELS; m++)
-    snprintf(params[m], sizeof params[m],
-             "{\"mode\":\"%s\",\"conc\":%d,\"bytes\":%zu,\"rate\":%g,"
-             "\"model\":\"%s\",\"engine\":\"%s\"}",
-             cfg->rate > 0 ? "rate" : "closed", cfg->conc, cfg->bytes,
-             cfg->rate, pe_model[m], pe_engine[m]);
+/* One configuration's figures: per model, each figure's repeats (waits
+ * has its own count), or the error that stopped the model. */
+typedef struct pe_figs_of {
+  double v[PE_NMODELS][PE_NFIGS][64];
+  int got[PE_NMODELS], nw[PE_NMODELS], err[PE_NMODELS];
+  double ratio[2][64]; /* uring, emulated over the reactor, per round */
+  int nratio;
+} pe_figs_of;
+
+/* Repeats of every model, interleaved, so drift in the machine's load hits
+ * all models alike; and per repeat each proactor over the reactor of the
+ * same round. */
+static void pe_repeats(bench_ctx *c, const pe_cfg *cfg, pe_figs_of *f) {
   for (int rep = 0; rep < c->repeat && rep < 64; rep++) {
     for (int i = 0; i < PE_NMODELS; i++) {
       int m = (i + rep) % PE_NMODELS;
       pe_out o = {0};
-      if (err[m])
+      if (f->err[m])
         continue;
-      err[m] = pe_run(c, m, cfg, 0, &o);
-      if (err[m] == 0) {
-        v[m][0][got[m]] = o.rps;
-        v[m][1][got[m]] = o.p50;
-        v[m][2][got[m]] = o.p99;
-        v[m][4][got[m]] = o.usr;
-        v[m][5][got[m]] = o.sys;
-        v[m][6][got[m]] = o.gen;
-        if (o.waits >= 0)
-          v[m][3][nw[m]++] = o.waits;
-        got[m]++;
-      }
+      f->err[m] = pe_run(c, m, cfg, 0, &o);
+      if (f->err[m])
+        continue;
+      const double fig[PE_NFIGS] = {
+#define PE_FIG_VAL(field, metric, unit, better) o.field,
+          PE_FIGS(PE_FIG_VAL)
+#undef PE_FIG_VAL
+      };
+      for (int k = 0; k < PE_NFIGS; k++)
+        if (k != PE_FIG_waits)
+          f->v[m][k][f->got[m]] = fig[k];
+      if (o.waits >= 0)
+        f->v[m][PE_FIG_waits][f->nw[m]++] = o.waits;
+      f->got[m]++;
     }
-    /* Each proactor over the reactor of the same round. */
-    if (got[PE_REACTOR] == rep + 1 && got[PE_EMULATED] == rep + 1 &&
-        got[PE_URING] == rep + 1) {
-      ratio[0][nratio] = v[PE_URING][0][rep] / v[PE_REACTOR][0][rep];
-      ratio[1][nratio] = v[PE_EMULATED][0][rep] / v[PE_REACTOR][0][rep];
-      nratio++;
+    if (f->got[PE_REACTOR] == rep + 1 && f->got[PE_EMULATED] == rep + 1 &&
+        f->got[PE_URING] == rep + 1) {
+      double reactor = f->v[PE_REACTOR][PE_FIG_rps][rep];
+      f->ratio[0][f->nratio] = f->v[PE_URING][PE_FIG_rps][rep] / reactor;
+      f->ratio[1][f->nratio] = f->v[PE_EMULATED][PE_FIG_rps][rep] / reactor;
+      f->nratio++;
     }
     if (bench_over_budget(c))
       break;
   }
-  if (nratio) {
+}
+
+/* Model m's system calls per request, from a counted run of its own. */
+static void pe_count(bench_ctx *c, const pe_cfg *cfg, int m,
+                     const char *params) {
+  pe_out o = {0};
+  int rc = pe_run(c, m, cfg, 1, &o);
+  if (rc < 0 || o.reqs == 0) {
+    bench_note(c, "proactor_echo", "%s: syscalls not counted: %s", params,
+               bench_strerror(rc < 0 ? rc : -EIO));
+    return;
+  }
+  double per = (double)o.calls / (double)o.reqs;
+  bench_emit(c, "proactor_echo", params, "syscalls_per_req", "calls", "lower",
+             &per, 1);
+}
+
+/* Every model of one configuration; then, with count, one counted run
+ * each. */
+static void pe_config(bench_ctx *c, const pe_cfg *cfg, int count) {
+  pe_figs_of f = {0};
+  pe_repeats(c, cfg, &f);
+  if (f.nratio) {
     char where[160];
     snprintf(where, sizeof where,
              "{\"mode\":\"%s\",\"conc\":%d,\"bytes\":%zu,\"rate\":%g}",
              cfg->rate > 0 ? "rate" : "closed", cfg->conc, cfg->bytes,
              cfg->rate);
     bench_emit(c, "proactor_echo", where, "uring_over_reactor", "ratio",
-               "higher", ratio[0], nratio);
+               "higher", f.ratio[0], f.nratio);
     bench_emit(c, "proactor_echo", where, "emulated_over_reactor", "ratio",
-               "higher", ratio[1], nratio);
+               "higher", f.ratio[1], f.nratio);
   }
   for (int m = 0; m < PE_NMODELS; m++) {
-    if (err[m] < 0 || got[m] == 0) {
-      bench_skip(c, "proactor_echo", params[m], "%s",
-                 bench_strerror(err[m] ? err[m] : -EIO));
+    char params[200];
+    snprintf(params, sizeof params,
+             "{\"mode\":\"%s\",\"conc\":%d,\"bytes\":%zu,\"rate\":%g,"
+             "\"model\":\"%s\",\"engine\":\"%s\"}",
+             cfg->rate > 0 ? "rate" : "closed", cfg->conc, cfg->bytes,
+             cfg->rate, pe_model[m], pe_engine[m]);
+    if (f.err[m] < 0 || f.got[m] == 0) {
+      bench_skip(c, "proactor_echo", params, "%s",
+                 bench_strerror(f.err[m] ? f.err[m] : -EIO));
       continue;
     }
-    bench_emit(c, "proactor_echo", params[m], "rps", "req/s", "higher", v[m][0],
-               got[m]);
-    bench_emit(c, "proactor_echo", params[m], "p50_us", "us", "lower", v[m][1],
-               got[m]);
-    bench_emit(c, "proactor_echo", params[m], "p99_us", "us", "lower", v[m][2],
-               got[m]);
-    if (nw[m])
-      bench_emit(c, "proactor_echo", params[m], "waits_per_req", "waits",
-                 "lower", v[m][3], nw[m]);
-    static const char *const cpu[] = {"user_us_per_req", "sys_us_per_req",
-                                      "loadgen_us_per_req"};
-    for (int k = 0; k < 3; k++)
-      bench_emit(c, "proactor_echo", params[m], cpu[k], "us", "lower",
-                 v[m][4 + k], got[m]);
-    if (!count)
-      continue;
-    pe_out o = {0};
-    int rc = pe_run(c, m, cfg, 1, &o);
-    if (rc < 0 || o.reqs == 0) {
-      bench_note(c, "proactor_echo", "%s: syscalls not counted: %s", params[m],
-                 bench_strerror(rc < 0 ? rc : -EIO));
-      continue;
+    for (int k = 0; k < PE_NFIGS; k++) {
+      int n = k == PE_FIG_waits ? f.nw[m] : f.got[m];
+      if (n)
+        bench_emit(c, "proactor_echo", params, pe_figs[k].metric,
+                   pe_figs[k].unit, pe_figs[k].better, f.v[m][k], n);
     }
-    double per = (double)o.calls / (double)o.reqs;
-    bench_emit(c, "proactor_echo", params[m], "syscalls_per_req", "calls",
-               "lower", &per, 1);
+    if (count)
+      pe_count(c, cfg, m, params);
   }
 }
 
