@@ -142,6 +142,20 @@ static int report_panel_lines(report *r, const char *bench, const char *name,
   return lines;
 }
 
+/* Ends a plot of npanels panels laid out cols by rows (a multiplot when
+ * more than one) and renders it: 0, or -1 when no panel had a line (no
+ * plot then). Frees body. */
+static int report_panels_done(report *r, const char *name, bench_buf *body,
+                              int npanels, int lines, int cols, int rows) {
+  if (npanels > 1)
+    bench_buf_printf(body, "unset multiplot\n");
+  int rc = lines ? report_gnuplot(r, name, body->s, 560 * cols + 200,
+                                  380 * rows + 40)
+                 : -1;
+  bench_buf_free(body);
+  return rc;
+}
+
 static int report_lines_plot(report *r, const char *bench,
                              const bench_plot *pl) {
   const char *name = pl->name, *title = pl->title, *xlabel = pl->xlabel,
@@ -161,13 +175,7 @@ static int report_lines_plot(report *r, const char *bench,
   int lines = 0;
   for (int i = 0; i < npanels; i++)
     lines += report_panel_lines(r, bench, name, i, &panels[i], &body);
-  if (npanels > 1)
-    bench_buf_printf(&body, "unset multiplot\n");
-  int rc =
-      lines ? report_gnuplot(r, name, body.s, 560 * cols + 200, 380 * rows + 40)
-            : -1;
-  bench_buf_free(&body);
-  return rc;
+  return report_panels_done(r, name, &body, npanels, lines, cols, rows);
 }
 
 /* Clustered bars: one group per implementation, one bar per panel. */
@@ -290,13 +298,7 @@ static int report_curve_plot(report *r, const char *bench,
     lines += here;
     bench_buf_free(&cmd);
   }
-  if (npanels > 1)
-    bench_buf_printf(&body, "unset multiplot\n");
-  int rc =
-      lines ? report_gnuplot(r, name, body.s, 560 * cols + 200, 380 * rows + 40)
-            : -1;
-  bench_buf_free(&body);
-  return rc;
+  return report_panels_done(r, name, &body, npanels, lines, cols, rows);
 }
 
 int report_plot(report *r, const char *bench, const bench_plot *p) {
