@@ -202,15 +202,11 @@ static double pe_us(const struct timeval *b, const struct timeval *a,
   return reqs > 0 ? us / (double)reqs : 0;
 }
 
-static int pe_run(bench_ctx *c, int model, const pe_cfg *cfg, int count,
-                  pe_out *o) {
-  pe_server *s = calloc(1, sizeof *s);
-  bench_load l = {.conc = cfg->conc, .size = cfg->bytes, .rate = cfg->rate};
-  if (!s)
-    return -ENOMEM;
-  l.keep_lat = !count;
+/* A server of the model: listening on *port, its loop and (a proactor
+ * model) its proactor. >= 0, or -errno (pe_server_close it either way). */
+static int pe_server_open(bench_ctx *c, int model, pe_server *s, int *port) {
   s->c = c;
-  int rc = s->lfd = bench_listen_tcp(&l.port);
+  int rc = s->lfd = bench_listen_tcp(port);
   if (rc >= 0)
     rc = bench_loop_new(c, &s->loop);
   if (rc >= 0 && model == PE_EMULATED)
@@ -219,6 +215,29 @@ static int pe_run(bench_ctx *c, int model, const pe_cfg *cfg, int count,
     rc = evl_proactor_new_uring(c->ops, s->loop, &s->p);
   if (rc >= 0)
     rc = c->ops->add_reader(s->loop, s->lfd, pe_accept_cb, s);
+  return rc;
+}
+
+static void pe_server_close(bench_ctx *c, pe_server *s) {
+  if (s->p)
+    evl_proactor_close(s->p);
+  if (s->loop) {
+    c->ops->remove_reader(s->loop, s->lfd);
+    bench_loop_free(c, s->loop);
+  }
+  if (s->lfd >= 0)
+    close(s->lfd);
+  free(s);
+}
+
+static int pe_run(bench_ctx *c, int model, const pe_cfg *cfg, int count,
+                  pe_out *o) {
+  pe_server *s = calloc(1, sizeof *s);
+  bench_load l = {.conc = cfg->conc, .size = cfg->bytes, .rate = cfg->rate};
+  if (!s)
+    return -ENOMEM;
+  l.keep_lat = !count;
+  int rc = pe_server_open(c, model, s, &l.port);
   /* Short runs, many interleaved rounds: the full sweep's 14
    * configurations, each in about three rounds, fit the steps' budgets. */
   l.duration = count                      ? 200000000u
@@ -268,15 +287,7 @@ static int pe_run(bench_ctx *c, int model, const pe_cfg *cfg, int count,
     o->p50 = bench_pct_sorted(l.lat.v, (int)l.lat.n, 50) / 1e3;
     o->p99 = bench_pct_sorted(l.lat.v, (int)l.lat.n, 99) / 1e3;
   }
-  if (s->p)
-    evl_proactor_close(s->p);
-  if (s->loop) {
-    c->ops->remove_reader(s->loop, s->lfd);
-    bench_loop_free(c, s->loop);
-  }
-  if (s->lfd >= 0)
-    close(s->lfd);
-  free(s);
+  pe_server_close(c, s);
   bench_lat_free(&l.lat);
   return rc < 0 ? rc : 0;
 }
