@@ -9,25 +9,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-void report_environment(report *r) {
+/* One key and its value, a row of the environment table. */
+static void report_env_row(report *r, const char *key, const char *v) {
+  bench_buf_printf(&r->html, "<tr><th>");
+  report_html_esc(&r->html, key);
+  bench_buf_printf(&r->html, "</th><td>");
+  report_html_esc(&r->html, v);
+  bench_buf_printf(&r->html, "</td></tr>\n");
+  bench_buf_printf(&r->md, "| %s | ", key);
+  report_md_esc(&r->md, v);
+  bench_buf_printf(&r->md, " |\n");
+}
+
+/* results.json's environment, then bench/run.sh's phases and the load
+ * around them: what this run cost, and how busy the machine was while it
+ * ran. */
+static void report_env_table(report *r) {
   const json *env = json_get(r->root, "environment");
-  report_h2(r, "environment", "Environment", NULL);
   bench_buf_printf(&r->html, "<table class=env>\n");
   bench_buf_printf(&r->md, "| key | value |\n|---|---|\n");
   for (int i = 0; env && i < env->n; i++) {
     char v[1024];
     json_to_text(env->kids[i], v, sizeof v);
-    bench_buf_printf(&r->html, "<tr><th>");
-    report_html_esc(&r->html, env->keys[i]);
-    bench_buf_printf(&r->html, "</th><td>");
-    report_html_esc(&r->html, v);
-    bench_buf_printf(&r->html, "</td></tr>\n");
-    bench_buf_printf(&r->md, "| %s | ", env->keys[i]);
-    report_md_esc(&r->md, v);
-    bench_buf_printf(&r->md, " |\n");
+    report_env_row(r, env->keys[i], v);
   }
-  /* bench/run.sh's phases and the load around them: what this run cost,
-   * and how busy the machine was while it ran. */
   static const char *const extra[] = {"durations.txt", "load.txt"};
   for (int k = 0; k < 2; k++) {
     char path[4096], line[256], v[1024] = "";
@@ -41,17 +46,15 @@ void report_environment(report *r) {
     }
     if (f)
       fclose(f);
-    if (!v[0])
-      continue;
-    const char *key = k ? "load average (1, 5, 15 min)" : "phases (make bench)";
-    bench_buf_printf(&r->html, "<tr><th>%s</th><td>", key);
-    report_html_esc(&r->html, v);
-    bench_buf_printf(&r->html, "</td></tr>\n");
-    bench_buf_printf(&r->md, "| %s | ", key);
-    report_md_esc(&r->md, v);
-    bench_buf_printf(&r->md, " |\n");
+    if (v[0])
+      report_env_row(
+          r, k ? "load average (1, 5, 15 min)" : "phases (make bench)", v);
   }
   bench_buf_printf(&r->html, "</table>\n");
+}
+
+/* Every implementation of the run: its features, or why it was not used. */
+static void report_impls_table(report *r) {
   const json *impls = json_get(r->root, "implementations");
   bench_buf_printf(&r->html, "<table><caption>implementations</caption><tr>"
                              "<th>name</th><th>usable</th><th>features / why "
@@ -85,6 +88,12 @@ void report_environment(report *r) {
   }
   bench_buf_printf(&r->html, "</table>\n");
   bench_buf_printf(&r->md, "\n");
+}
+
+void report_environment(report *r) {
+  report_h2(r, "environment", "Environment", NULL);
+  report_env_table(r);
+  report_impls_table(r);
   report_notes(r, "*");
 }
 
