@@ -48,14 +48,12 @@ int main_refuse(const char *fmt, ...) {
   return 2;
 }
 
-static int main_number(const char *opt, const char *s, double lo, double hi,
-                       double *out) {
+static int main_number(const char *s, double lo, double hi, double *out) {
   char *end;
   errno = 0;
   double v = strtod(s, &end);
   if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi)
     return -EINVAL;
-  (void)opt;
   *out = v;
   return 0;
 }
@@ -88,15 +86,15 @@ static int main_list(const main_opts *o, int names_only) {
   return 0;
 }
 
-int main(int argc, char **argv) {
-  main_opts o = {0};
-  const char *report = NULL, *cmp_a = NULL, *cmp_b = NULL;
-  int list = 0, list_names = 0, workload = 0, callgrind = 0, timeouts = 0;
-  const char *bad_scale;
-  if (bench_timeout_scale(&o.scale, &bad_scale) < 0)
-    return main_refuse("EVL_TEST_TIMEOUT_SCALE='%s' is not a finite number "
-                       "from 1 to 1000",
-                       bad_scale);
+/* The modes other than a run, and what they take. */
+typedef struct main_mode {
+  const char *report, *cmp_a, *cmp_b;
+  int list, list_names, workload, callgrind, timeouts;
+} main_mode;
+
+/* Reads the command line into o and m: -1 to go on, else the exit code
+ * (0 after --help, 2 after a refusal). */
+static int main_parse(int argc, char **argv, main_opts *o, main_mode *m) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     int more = i + 1 < argc;
@@ -105,47 +103,47 @@ int main(int argc, char **argv) {
       char *list_s = argv[++i]; /* argv is the program's to modify */
       for (char *save = NULL, *t = strtok_r(list_s, ",", &save); t;
            t = strtok_r(NULL, ",", &save)) {
-        if (o.nimpl == MAIN_MAXIMPL)
+        if (o->nimpl == MAIN_MAXIMPL)
           return main_refuse("more than %d implementations", MAIN_MAXIMPL);
-        o.impls[o.nimpl++] = t;
+        o->impls[o->nimpl++] = t;
       }
     } else if (!strcmp(a, "--profile") && more) {
       const char *p = argv[++i];
       if (!strcmp(p, "full"))
-        o.profile = BENCH_FULL;
+        o->profile = BENCH_FULL;
       else if (!strcmp(p, "quick") || !*p)
-        o.profile = BENCH_QUICK;
+        o->profile = BENCH_QUICK;
       else
         return main_refuse("unknown profile '%s' (quick or full)", p);
     } else if (!strcmp(a, "--repeat") && more) {
       double v;
-      if (main_number(a, argv[++i], 1, 64, &v) < 0 || v != (int)v)
+      if (main_number(argv[++i], 1, 64, &v) < 0 || v != (int)v)
         return main_refuse("--repeat '%s': a whole number from 1 to 64",
                            argv[i]);
-      o.repeat = (int)v;
+      o->repeat = (int)v;
     } else if (!strcmp(a, "--budget") && more) {
-      if (main_number(a, argv[++i], 0.1, 86400, &o.budget_s) < 0)
+      if (main_number(argv[++i], 0.1, 86400, &o->budget_s) < 0)
         return main_refuse("--budget '%s': seconds, from 0.1 to 86400",
                            argv[i]);
     } else if (!strcmp(a, "--out") && more) {
-      o.out = argv[++i];
+      o->out = argv[++i];
     } else if (!strcmp(a, "--no-raw")) {
-      o.no_raw = 1;
+      o->no_raw = 1;
     } else if (!strcmp(a, "--list")) {
-      list = 1;
+      m->list = 1;
     } else if (!strcmp(a, "--list-names")) {
-      list_names = 1;
+      m->list_names = 1;
     } else if (!strcmp(a, "--workload")) {
-      workload = 1;
+      m->workload = 1;
     } else if (!strcmp(a, "--callgrind")) {
-      callgrind = 1;
+      m->callgrind = 1;
     } else if (!strcmp(a, "--timeouts")) {
-      timeouts = 1;
+      m->timeouts = 1;
     } else if (!strcmp(a, "--report") && more) {
-      report = argv[++i];
+      m->report = argv[++i];
     } else if (!strcmp(a, "--compare") && i + 2 < argc) {
-      cmp_a = argv[++i];
-      cmp_b = argv[++i];
+      m->cmp_a = argv[++i];
+      m->cmp_b = argv[++i];
     } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       main_usage(stdout);
       return 0;
@@ -155,26 +153,40 @@ int main(int argc, char **argv) {
         ok |= !strcmp(main_benches[b].name, a);
       if (!ok)
         return main_refuse("unknown benchmark '%s'", a);
-      if (o.nbench >= 32)
+      if (o->nbench >= 32)
         return main_refuse("too many benchmarks");
-      o.benches[o.nbench++] = a;
+      o->benches[o->nbench++] = a;
     } else {
       return main_refuse("unknown option or missing value: '%s'", a);
     }
   }
+  return -1;
+}
+
+int main(int argc, char **argv) {
+  main_opts o = {0};
+  main_mode m = {0};
+  const char *bad_scale;
+  if (bench_timeout_scale(&o.scale, &bad_scale) < 0)
+    return main_refuse("EVL_TEST_TIMEOUT_SCALE='%s' is not a finite number "
+                       "from 1 to 1000",
+                       bad_scale);
+  int rc = main_parse(argc, argv, &o, &m);
+  if (rc >= 0)
+    return rc;
   if (o.repeat <= 0)
     o.repeat = o.profile == BENCH_FULL ? 7 : 5;
   if (o.repeat < 3)
     o.repeat = 3; /* a median of fewer than three is one run in disguise */
   if (o.budget_s <= 0)
     o.budget_s = o.profile == BENCH_FULL ? 60 : 20;
-  if (cmp_a || cmp_b)
-    return report_compare(cmp_a, cmp_b);
-  if (report)
-    return report_generate(report);
-  if (list || list_names)
-    return main_list(&o, list_names);
-  if (workload || callgrind)
-    return main_workload(&o, callgrind, timeouts);
+  if (m.cmp_a || m.cmp_b)
+    return report_compare(m.cmp_a, m.cmp_b);
+  if (m.report)
+    return report_generate(m.report);
+  if (m.list || m.list_names)
+    return main_list(&o, m.list_names);
+  if (m.workload || m.callgrind)
+    return main_workload(&o, m.callgrind, m.timeouts);
   return main_run_all(&o);
 }
