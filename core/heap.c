@@ -142,5 +142,5 @@ void evl__heap_settle(evl__heap *h, evl__slot *slots) {
 void evl__heap_free(evl__heap *h) {
   free(h->a);
   h->a = NULL;
-  h->n = h->cap = h->dead = 0;
+  h->n = h->cap = 0;
 }

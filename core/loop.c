@@ -102,7 +102,7 @@ int evl_loop_get_stats(const evl_loop *loop, evl_loop_stats *out) {
   if (!out)
     return -EINVAL;
   *out = loop->stats;
-  out->timers = loop->heap.n - loop->heap.dead;
+  out->timers = loop->heap.n - loop->heap_dead;
   out->fds = loop->nregistered;
   return 0;
 }

@@ -82,10 +82,11 @@ _Static_assert(sizeof(evl__hent) == 16, "evl__hent is indexed by shifting");
 /* Cancel of an entry with children is lazy (sched.c): the entry stays,
  * its slot DEAD, until it reaches the top (evl__timers_settle) or dead
  * entries outnumber live ones three to one (evl__heap_heapify after
- * sched.c filters them out). n counts both; n - dead timers are pending. */
+ * sched.c filters them out). n counts both; the loop's heap_dead counts
+ * the dead ones. */
 typedef struct evl__heap {
   evl__hent *a;
-  uint32_t n, cap, dead;
+  uint32_t n, cap;
 } evl__heap;
 
 /* slots[e.slot].seq is set first: it orders equal deadlines. */
@@ -220,12 +221,13 @@ struct evl_loop {
   int running;
   int stopping;
   int debug;
-  /* closed || debug, kept by loop.c where either changes: the scheduling
-   * calls' fast paths (call_soon, call_later, cancel, re-arm) test this
-   * one word and leave every refusal and debug check to their slow path. */
-  int slow;
   uint64_t slow_ns;
   unsigned executor_threads;
+  /* closed || debug, kept by loop.c where either changes: the scheduling
+   * calls' fast paths (call_soon, call_later, cancel, re-arm) test this
+   * one word and leave every refusal and debug check to their slow path.
+   * Here, in what was padding: the loop keeps its size. */
+  int slow;
   pthread_t thread; /* valid while running */
   uint64_t now;
 
@@ -238,6 +240,9 @@ struct evl_loop {
 
   evl__qent *ring; /* power-of-two ring */
   uint32_t rhead, rcount, rmask;
+  /* Dead (lazily cancelled) entries among heap.n (sched.c), here in what
+   * was padding, not in evl__heap, which would grow by 8 bytes. */
+  uint32_t heap_dead;
 
   evl__heap heap;
   uint64_t seq;

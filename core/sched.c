@@ -278,7 +278,7 @@ __attribute__((noinline)) static void sched_purge(evl_loop *loop) {
     h->a[k++] = e;
   }
   h->n = k;
-  h->dead = 0;
+  loop->heap_dead = 0;
   evl__heap_heapify(h, slots);
 }
 
@@ -291,7 +291,7 @@ void evl__timers_settle(evl_loop *loop) {
       continue;
     }
     evl__heap_pop(h, loop->slots);
-    h->dead--;
+    loop->heap_dead--;
     evl__slot_free(loop, idx);
   }
 }
@@ -332,7 +332,7 @@ sched_cancel(evl_loop *loop, evl_handle h, uint32_t by) {
   s->state = EVL__SLOT_DEAD;
   s->late = 1; /* the run cycle's test of a due top: firing pays nothing */
   s->handle = 0;
-  if (++loop->heap.dead * 4 > loop->heap.n * 3)
+  if (++loop->heap_dead * 4 > loop->heap.n * 3)
     sched_purge(loop);
   return 0;
 }
