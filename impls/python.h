@@ -15,8 +15,18 @@
 /* What a name asks for: asyncio over a selectors class, uvloop, or any
  * importable factory. */
 enum { PYV_SELECTOR = 0, PYV_UVLOOP = 1, PYV_FACTORY = 2 };
-/* Whose code the loop runs, which picks the declared deviations. */
-enum { PYF_OTHER = 0, PYF_ASYNCIO = 1, PYF_UVLOOP = 2 };
+/* Whose code the loop runs, which picks the declared deviations: asyncio's
+ * SelectorEventLoop on epoll (or another selector), on selectors'
+ * PollSelector or on its SelectSelector, or uvloop. */
+enum {
+  PYF_OTHER = 0,
+  PYF_ASYNCIO = 1,
+  PYF_UVLOOP = 2,
+  PYF_ASYNCIO_POLL = 3,
+  PYF_ASYNCIO_SELECT = 4
+};
+#define PYF_IS_ASYNCIO(f)                                                      \
+  ((f) == PYF_ASYNCIO || (f) == PYF_ASYNCIO_POLL || (f) == PYF_ASYNCIO_SELECT)
 
 typedef struct pyl_variant {
   int kind;

@@ -37,7 +37,7 @@ static void pyl_drop_refs(evl_loop *loop) {
  * child a selector and self-pipe of its own. Other loops have no way to
  * (uvloop keeps libuv's epoll fd and offers no uv_loop_fork). */
 static int pyl_after_fork(evl_loop *loop) {
-  if (loop->family != PYF_ASYNCIO)
+  if (!PYF_IS_ASYNCIO(loop->family))
     return -ENOTSUP;
   PyGILState_STATE g = PyGILState_Ensure();
   PyObject *w = PyObject_CallOneArg(pyrt_glue("after_fork"), loop->loop);

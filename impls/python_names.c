@@ -268,20 +268,22 @@ static const evl_check_deviation *pyl_checks(int family) {
 }
 
 static const evl_deviation *pyl_devs(int family) {
-  return family == PYF_UVLOOP    ? pyl_dev_uvloop
-         : family == PYF_ASYNCIO ? pyl_dev_asyncio
-                                 : NULL;
+  return family == PYF_UVLOOP           ? pyl_dev_uvloop
+         : family == PYF_ASYNCIO        ? pyl_dev_asyncio
+         : family == PYF_ASYNCIO_POLL   ? pyl_dev_asyncio_poll
+         : family == PYF_ASYNCIO_SELECT ? pyl_dev_asyncio_select
+                                        : NULL;
 }
 
 void pyl_family_found(const pyl_variant *v, int family) {
   /* A factory's loop declares the deviations of the code it runs: an
-   * asyncio subclass inherits asyncio's, and any rule it breaks besides
-   * shows as FAIL. */
+   * asyncio subclass inherits asyncio's on its selector (a PollSelector's
+   * are py-asyncio-poll's), and any rule it breaks besides shows as FAIL. */
   if (v->kind != PYV_FACTORY)
     return;
   v->ops->deviations = pyl_devs(family);
   v->ops->check_deviations = pyl_checks(family);
-  if (family == PYF_ASYNCIO)
+  if (PYF_IS_ASYNCIO(family))
     v->ops->features |= EVL_IF_STATS | EVL_IF_FORK;
 }
 
