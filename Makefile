@@ -336,7 +336,7 @@ check: all ## contract check, examples, unit tests and the whole conformance sui
 # Each mutant (the sample loop with one bug real loops have had) fails the
 # rule its row names; each variant (a difference the contract allows)
 # passes the whole suite.
-check-mutants: conform mutants ## the suite catches every mutant and blames no variant
+check-mutants: conform mutants modules ## the suite catches every mutant and blames no variant
 	@bash conformance/mutants/check.sh $(O)
 
 # The whole S-suite (rules S*) on the reference core over each backend
