@@ -120,8 +120,12 @@ void test_s15_rearm_later_equal_order(evl_tctx *t) {
   for (int i = 1; i < 5; i++)
     T_OK(t, "call_at(1..4, +40 ms)",
          OPS->call_at(s15.loop, when, s15_cb, (void *)(intptr_t)i, &s15.h[i]));
-  s15.armed_at[0] = t_now(); /* not after the loop's time read below */
-  s15.delay[0] = (int64_t)(when - OPS->time(s15.loop));
+  /* Not early means not before `when` itself (as s2_equal_deadline_order
+   * reads a call_at deadline): from the loop's time, not from t_now(),
+   * which is later than the cached loop time by however long the set-up
+   * took, and would ask for more than the deadline under load. */
+  s15.armed_at[0] = OPS->time(s15.loop);
+  s15.delay[0] = (int64_t)(when - s15.armed_at[0]);
   T_OK(t, "rearm_at(0, +40 ms)", OPS->rearm_at(s15.loop, s15.h[0], when));
   T_OK(t, "call_at(5, +40 ms)",
        OPS->call_at(s15.loop, when, s15_cb, (void *)5, &s15.h[5]));
