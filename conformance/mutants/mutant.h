@@ -1,20 +1,26 @@
-/* mutant.h — which row of list_mutants.h this build is (-DMUTANT=name),
- * for mutant_loop.c and mutant_ref.c. */
+/* mutant.h — which row this build is, for mutant_loop.c, mutant_ref.c and
+ * mutant_backend.c: -DMUTANT=name (a row of list_mutants.h) or, for
+ * mutant_backend.c's BACKEND variants, -DVARIANT=name (list_variants.h).
+ * ON(name) is true for that row only; the rows share one enum, so a name
+ * used in both lists fails to build. */
 #ifndef EVL_MUTANT_H
 #define EVL_MUTANT_H
 #include <evl/impl.h>
 
 #include "list_mutants.h"
-
-#ifndef MUTANT
-#error "build with -DMUTANT=name, a row of list_mutants.h"
-#endif
+#include "list_variants.h"
 
 #define M_ENUM(name, ...) M_##name,
-enum { EVL_MUTANT_LIST(M_ENUM) M_COUNT };
+enum { EVL_MUTANT_LIST(M_ENUM) EVL_VARIANT_LIST(M_ENUM) M_COUNT };
 #define M_CAT2(a, b) a##b
 #define M_CAT(a, b) M_CAT2(a, b)
+#if defined(MUTANT)
 #define M_THIS M_CAT(M_, MUTANT)
+#elif defined(VARIANT)
+#define M_THIS M_CAT(M_, VARIANT)
+#else
+#error "build with -DMUTANT=name (list_mutants.h) or -DVARIANT=name"
+#endif
 #define ON(name) (M_THIS == M_##name)
 
 /* mutant_ref.c: the reference core on epoll with this build's bug in its

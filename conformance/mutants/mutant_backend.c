@@ -18,21 +18,7 @@
 
 #include <evl/backend.h>
 
-#include "list_mutants.h"
-#include "list_variants.h"
-
-#define KM_ENUM(name, ...) KM_##name,
-enum { EVL_MUTANT_LIST(KM_ENUM) EVL_VARIANT_LIST(KM_ENUM) KM_NONE };
-#define KM_CAT2(a, b) a##b
-#define KM_CAT(a, b) KM_CAT2(a, b)
-#if defined(MUTANT)
-#define KM_THIS KM_CAT(KM_, MUTANT)
-#elif defined(VARIANT)
-#define KM_THIS KM_CAT(KM_, VARIANT)
-#else
-#error "build with -DMUTANT=name or -DVARIANT=name, a BACKEND row"
-#endif
-#define ON(name) (KM_THIS == KM_##name)
+#include "mutant.h"
 
 /* Events taken from epoll per wait by the rows that batch. */
 enum { KM_BATCH = 256 };

@@ -135,30 +135,15 @@ static int mut_io_ready(evl_kit *k, int fd, unsigned events) {
 }
 
 /* threadsafe_no_wake: the post is queued and picked up after any wait
- * (mut_poll), but nothing rings the doorbell of a blocked one. */
+ * (mut_poll), but nothing rings the doorbell of a blocked one: the kit is
+ * told it is rung already, so evl_kit_post does not write it. */
 static int mut_post(evl_kit *k, evl_cb cb, void *arg) {
-  if (!ON(threadsafe_no_wake))
-    return evl_kit_post(k, cb, arg);
-  if (!cb)
-    return -EINVAL;
-  int rc = 0;
-  pthread_mutex_lock(&k->lock);
-  if (k->closed) {
-    rc = EVL_ECLOSED;
-  } else if (k->nposts == k->capposts) {
-    size_t n = k->capposts ? k->capposts * 2 : 64;
-    evl_kit_post_ent *np = realloc(k->posts, n * sizeof *np);
-    if (np) {
-      k->posts = np;
-      k->capposts = n;
-    } else {
-      rc = -ENOMEM;
-    }
+  if (ON(threadsafe_no_wake)) {
+    pthread_mutex_lock(&k->lock);
+    k->wake_pending = 1;
+    pthread_mutex_unlock(&k->lock);
   }
-  if (rc == 0)
-    k->posts[k->nposts++] = (evl_kit_post_ent){cb, arg};
-  pthread_mutex_unlock(&k->lock);
-  return rc;
+  return evl_kit_post(k, cb, arg);
 }
 
 /* posts_lifo: the posts waiting are taken newest first (a lock-free stack
