@@ -127,16 +127,12 @@ void evl__heap_update(evl__heap *h, evl__slot *slots, uint32_t idx) {
     heap_sift_down(h, slots, idx);
 }
 
-void evl__heap_settle(evl__heap *h, evl__slot *slots) {
-  while (h->n) {
-    evl__slot *s = &slots[h->a[0].slot];
-    if (!s->late || s->state == EVL__SLOT_DEAD) /* dead: the run cycle's */
-      return;
-    s->late = 0;
-    h->a[0].deadline = s->when;
-    s->seq = s->when_seq;
-    heap_sift_down(h, slots, 0);
-  }
+void evl__heap_settle_top(evl__heap *h, evl__slot *slots) {
+  evl__slot *s = &slots[h->a[0].slot];
+  s->late = 0;
+  h->a[0].deadline = s->when;
+  s->seq = s->when_seq;
+  heap_sift_down(h, slots, 0);
 }
 
 void evl__heap_free(evl__heap *h) {

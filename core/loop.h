@@ -28,7 +28,7 @@ typedef struct evl__slot {
   uint8_t state;
   /* A timer re-armed to a later deadline keeps its earlier heap key (no
    * sift) and its real key in when/when_seq, `late` set: the heap settles
-   * it when that key reaches the top (evl__heap_settle). The heap key is
+   * it when that key reaches the top (evl__timers_settle). The heap key is
    * never later than the real one, so nothing fires early, and each re-arm
    * costs at most one sift, however often the timer moves before then. A
    * DEAD slot is `late` too: its key is no timer's. */
@@ -150,9 +150,9 @@ static inline void evl__heap_cut_leaf(evl__heap *h, evl__slot *slots,
   if (i > 0 && a[i].deadline <= a[(i - 1) / 4].deadline)
     evl__heap_update(h, slots, i);
 }
-/* While the top is a late timer, gives it its real key and sifts it down:
- * then the top's key is its real deadline. */
-void evl__heap_settle(evl__heap *h, evl__slot *slots);
+/* The top is a live late timer: gives it its real key and sifts it down
+ * (evl__timers_settle does it until the top's key is its deadline). */
+void evl__heap_settle_top(evl__heap *h, evl__slot *slots);
 void evl__heap_free(evl__heap *h);
 
 /* Ready-ring entries. A callback queued without asking for a handle can
@@ -336,7 +336,7 @@ void evl__loop_deliver(evl_loop *loop, const evl_error_info *info);
 /* sched.c */
 int evl__queue_cb(evl_loop *loop, evl_cb cb, void *arg, evl_handle *out);
 /* While the top's key is not its timer's (a `late` top): gives a re-armed
- * timer its real key (evl__heap_settle), pops a cancelled one and frees
+ * timer its real key (evl__heap_settle_top), pops a cancelled one and frees
  * its slot. Then the top, if any, is a live timer at its real deadline. */
 void evl__timers_settle(evl_loop *loop);
 /* A new loop's handle tag. */

@@ -287,10 +287,10 @@ void evl__timers_settle(evl_loop *loop) {
   while (h->n && loop->slots[h->a[0].slot].late) {
     uint32_t idx = h->a[0].slot;
     if (loop->slots[idx].state != EVL__SLOT_DEAD) {
-      evl__heap_settle(h, loop->slots);
+      evl__heap_settle_top(h, loop->slots); /* re-armed later */
       continue;
     }
-    evl__heap_pop(h, loop->slots);
+    evl__heap_pop(h, loop->slots); /* cancelled */
     loop->heap_dead--;
     evl__slot_free(loop, idx);
   }
