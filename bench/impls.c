@@ -105,7 +105,11 @@ int bench_impl_open(const bench_impl *im, bench_ctx *c, char *why, size_t len) {
     snprintf(why, len, "lookup failed: %s", err[0] ? err : bench_strerror(rc));
     return rc;
   }
-  rc = evl_impl_probe(ops, err, sizeof err);
+  /* A usable im passed its probe already, in the child that collected it
+   * (or run.sh's names, which evl-bench probed): probing again in every
+   * step would start another Python interpreter per step (~0.1 s each, 140
+   * steps a quick run) and, under valgrind, seconds. */
+  rc = im->usable ? 0 : evl_impl_probe(ops, err, sizeof err);
   if (rc < 0) {
     snprintf(why, len, "probe failed: %s", err[0] ? err : bench_strerror(rc));
     return rc;

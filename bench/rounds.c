@@ -215,10 +215,10 @@ static void rounds_count(rounds_run *r, const main_opts *o,
                          bm->name, first_core ? first_core->name : "none",
                          main_scope(bm) == MAIN_QUICK_RING
                              ? ", on backends that lend their io_uring, and on "
-                               "the loops that are not C adapters"
+                               "a plugin loop"
                          : main_scope(bm) == MAIN_QUICK_MODEL
-                             ? " and on the loops that are not C adapters (the "
-                               "model is the same core code over any ops table)"
+                             ? " and on a plugin loop (the model is the same "
+                               "core code over any ops table)"
                              : "",
                          left);
   }

@@ -26,8 +26,12 @@ _Static_assert(sizeof main_benches / sizeof main_benches[0] == MAIN_NBENCH,
  * - MAIN_QUICK_MODEL: the question is the programming model (tasks against
  *   callbacks, proactor against reactor), answered by the same core code
  *   over any loop's ops table: it runs on that one reference-core
- *   implementation and on the loops that are not C adapters (the Python
- *   loops, a plugin), not on each native adapter.
+ *   implementation and on a third party's loop (a plugin: its author wants
+ *   to see the model over it), not on each native adapter nor on the
+ *   Python loops. There the C tasks and the C proactor run through the
+ *   adapter's Python calls, which no Python program does (it writes
+ *   coroutines), and they cost 30 s of a quick run; the full profile
+ *   keeps them.
  * - MAIN_QUICK_RING: MAIN_QUICK_MODEL, and also on each reference-core
  *   implementation whose backend lends its io_uring to the completion
  *   engine (ref-iouring): the proactor's "and on which backend" has a
@@ -48,6 +52,11 @@ static const struct {
 /* Benchmarks whose figures do not depend on timing (heap bytes): the same
  * in every round, so they run in the first round only. */
 static const char *const steps_first_round_only[] = {"memory"};
+
+/* A Python loop: py-asyncio, py-uvloop or py:MODULE:FACTORY. */
+static int main_python(const bench_impl *im) {
+  return !strncmp(im->name, "py-", 3) || !strncmp(im->name, "py:", 3);
+}
 
 int main_once(const main_bench *bm) {
   for (size_t i = 0; i < BENCH_COUNT(steps_first_round_only); i++)
@@ -86,7 +95,8 @@ int main_runs(const main_opts *o, const main_bench *bm, const bench_impl *im,
     return 1;
   if (scope != MAIN_QUICK_ALL && im->refcore)
     return -1;
-  if (scope >= MAIN_QUICK_MODEL && !strncmp(im->name, "native-", 7))
+  if (scope >= MAIN_QUICK_MODEL &&
+      (!strncmp(im->name, "native-", 7) || main_python(im)))
     return -1;
   return 1;
 }
