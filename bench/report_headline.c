@@ -24,6 +24,18 @@ static const struct {
 };
 #define HEADLINE_NKEYS BENCH_COUNT(headline_keys)
 
+/* The same six kinds of work counted by callgrind (bench.h's cases), for a
+ * ranking that is the same in every run: wall time separates loops a few
+ * per cent apart only now and then, instructions always. Echo's is one
+ * connection served by callbacks (task_echo's callback server: one
+ * request's user-space work; the 100-connection case batches with load). */
+static const char *const headline_cg_cases[] = {
+    "chain",       "chain_timeouts",  "pingpong", "task_echo_callbacks_c1",
+    "timers_fire", "callbacks_chain",
+};
+_Static_assert(BENCH_COUNT(headline_cg_cases) == HEADLINE_NKEYS,
+               "one callgrind case per key figure");
+
 /* Is impl the reference core over some backend (results.json's
  * "refcore")? */
 static int headline_refcore(const report *r, const char *impl) {
@@ -169,6 +181,61 @@ static void headline_rank_loops(const report *r, headline_rank *h) {
       }
 }
 
+/* The loops ranked by user-space instructions: each one's geometric mean
+ * over headline_cg_cases of its count against the lowest loop's, lowest
+ * first. A loop without every count is left out. */
+typedef struct headline_cg {
+  const char *name[REPORT_MAX_IMPL];
+  double ratio[REPORT_MAX_IMPL];
+  int n;
+  /* Loops without every count, each with the first case missing. */
+  const char *unranked[REPORT_MAX_IMPL], *missing[REPORT_MAX_IMPL];
+  int nun;
+} headline_cg;
+
+static void headline_cg_rank(const report *r, const headline_rank *h,
+                             headline_cg *g) {
+  double best[HEADLINE_NKEYS] = {0};
+  for (int k = 0; k < HEADLINE_NKEYS; k++)
+    for (int i = 0; i < h->nc; i++) {
+      double v = verdict_cg(r, h->cand[i], headline_cg_cases[k]);
+      if (v > 0 && (!best[k] || v < best[k]))
+        best[k] = v;
+    }
+  g->n = 0;
+  for (int i = 0; i < h->nc; i++) {
+    double logsum = 0;
+    int k = 0;
+    for (; k < HEADLINE_NKEYS; k++) {
+      double v = verdict_cg(r, h->cand[i], headline_cg_cases[k]);
+      if (v <= 0 || best[k] <= 0)
+        break;
+      logsum += log(v / best[k]);
+    }
+    if (k < HEADLINE_NKEYS) {
+      g->unranked[g->nun] = h->cand[i];
+      g->missing[g->nun++] = headline_cg_cases[k];
+      continue;
+    }
+    int j = g->n++;
+    double q = exp(logsum / HEADLINE_NKEYS);
+    for (; j > 0 && g->ratio[j - 1] > q; j--) {
+      g->ratio[j] = g->ratio[j - 1];
+      g->name[j] = g->name[j - 1];
+    }
+    g->ratio[j] = q;
+    g->name[j] = h->cand[i];
+  }
+}
+
+/* impl's instructions ratio in g, 0 when it has none. */
+static double headline_cg_of(const headline_cg *g, const char *impl) {
+  for (int i = 0; i < g->n; i++)
+    if (!strcmp(g->name[i], impl))
+      return g->ratio[i];
+  return 0;
+}
+
 /* Rows against the leader: each cost's geometric mean and its interval. */
 typedef struct headline_rows {
   const char *name[REPORT_MAX_IMPL];
@@ -202,8 +269,12 @@ static void headline_directs(const report *r, const char *leader,
   }
 }
 
-/* The leader, the runner-up's margin and every ranked loop in order. */
-static void headline_ranking(report *r, const headline_rows *c) {
+/* The leader, the runner-up's margin and every ranked loop in order; then
+ * the same loops by instructions, the view that does not move between
+ * runs (with the runner-up's count against the leader's where time cannot
+ * tell them apart). */
+static void headline_ranking(report *r, const headline_rows *c,
+                             const headline_cg *g) {
   const char *const *cand = c->name;
   const double *gm = c->gm, *lo = c->lo, *hi = c->hi;
   bench_buf_printf(&r->html, "<div class=headline><b>");
@@ -211,15 +282,23 @@ static void headline_ranking(report *r, const headline_rows *c) {
   bench_buf_printf(&r->html, "</b> does the key work fastest here");
   bench_buf_printf(&r->md, "**%s** does the key work fastest here", cand[0]);
   if (c->n > 1) {
-    const char *how = lo[1] > 1 ? "a clear lead" : "too close to call";
+    const char *how = lo[1] > 1 ? "a clear lead" : "too close to call on time";
     bench_buf_printf(&r->html,
                      "; the runner-up, <b>%s</b>, costs ×%.2f [95 %% "
-                     "interval %.2f–%.2f] of it: %s.",
+                     "interval %.2f–%.2f] of it: %s",
                      cand[1], gm[1], lo[1], hi[1], how);
     bench_buf_printf(&r->md,
                      "; the runner-up, **%s**, costs ×%.2f [95 %% interval "
-                     "%.2f–%.2f] of it: %s.",
+                     "%.2f–%.2f] of it: %s",
                      cand[1], gm[1], lo[1], hi[1], how);
+    double q0 = headline_cg_of(g, cand[0]), q1 = headline_cg_of(g, cand[1]);
+    if (lo[1] <= 1 && q0 > 0 && q1 > 0)
+      report_both(r,
+                  "; by user-space instructions (callgrind: the C loops' "
+                  "counts repeat within 1 %% between runs) it does ×%.2f of "
+                  "%s's work",
+                  q1 / q0, cand[0]);
+    report_both(r, ".");
   }
   /* Every ranked loop, in order, each with its interval against the
    * leader: the Python loops included wherever they ran. */
@@ -237,7 +316,23 @@ static void headline_ranking(report *r, const headline_rows *c) {
     else
       bench_buf_printf(&r->md, "1. **%s** ×1.00", cand[i]);
   }
-  bench_buf_printf(&r->md, ".\n\n");
+  bench_buf_printf(&r->md, ".");
+  /* The same loops by instructions, against the leanest of them. */
+  if (g->n) {
+    bench_buf_printf(&r->html, "<br>");
+    bench_buf_printf(&r->md, "\n\n");
+    report_both(r, "By user-space instructions (callgrind; the kernel's share "
+                   "of the work is not in it): ");
+  }
+  for (int i = 0; i < g->n; i++)
+    report_both(r, "%s%d. %s ×%.2f", i ? " · " : "", i + 1, g->name[i],
+                g->ratio[i]);
+  report_both(r, "%s", g->n ? "." : "");
+  for (int i = 0; g->n && i < g->nun; i++)
+    report_both(r, "%s%s (no %s count)%s",
+                i ? ", " : " Not counted: ", g->unranked[i], g->missing[i],
+                i + 1 == g->nun ? "." : "");
+  bench_buf_printf(&r->md, "\n\n");
 }
 
 /* How to read it, the direct libraries for reference, the loops not
@@ -323,7 +418,9 @@ void report_headline(report *r) {
     return;
   }
   headline_against_leader(r, &h, &c);
-  headline_ranking(r, &c);
+  headline_cg g = {0};
+  headline_cg_rank(r, &h, &g);
+  headline_ranking(r, &c, &g);
   headline_directs(r, h.cand[0], &d);
   headline_small_print(r, &h, &d);
   headline_plot(r, &c, &d);
