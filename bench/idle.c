@@ -139,7 +139,7 @@ int bench_idle(bench_ctx *c) {
   static const int sizes_full[] = {10, 100, 1000, 10000, 100000};
   const int *sizes = c->profile == BENCH_FULL ? sizes_full : sizes_quick;
   int nsizes = c->profile == BENCH_FULL ? 5 : 4;
-  long iters = c->profile == BENCH_FULL ? 20000 : 2000;
+  long iters = c->profile == BENCH_FULL ? 20000 : 1000;
   /* Two registered fds per idle pair, plus the active pair. */
   int maxn = (bench_max_pairs() - 2) * 2;
   int(*sv)[2] = calloc((size_t)maxn / 2 + 2, sizeof *sv);
