@@ -269,6 +269,13 @@ static void headline_directs(const report *r, const char *leader,
   }
 }
 
+static void headline_bold(report *r, const char *name) {
+  bench_buf_printf(&r->html, "<b>");
+  report_html_esc(&r->html, name);
+  bench_buf_printf(&r->html, "</b>");
+  bench_buf_printf(&r->md, "**%s**", name);
+}
+
 /* The leader, the runner-up's margin and every ranked loop in order; then
  * the same loops by instructions, the view that does not move between
  * runs (with the runner-up's count against the leader's where time cannot
@@ -277,27 +284,58 @@ static void headline_ranking(report *r, const headline_rows *c,
                              const headline_cg *g) {
   const char *const *cand = c->name;
   const double *gm = c->gm, *lo = c->lo, *hi = c->hi;
-  bench_buf_printf(&r->html, "<div class=headline><b>");
-  report_html_esc(&r->html, cand[0]);
-  bench_buf_printf(&r->html, "</b> does the key work fastest here");
-  bench_buf_printf(&r->md, "**%s** does the key work fastest here", cand[0]);
-  if (c->n > 1) {
-    const char *how = lo[1] > 1 ? "a clear lead" : "too close to call on time";
-    bench_buf_printf(&r->html,
-                     "; the runner-up, <b>%s</b>, costs ×%.2f [95 %% "
-                     "interval %.2f–%.2f] of it: %s",
-                     cand[1], gm[1], lo[1], hi[1], how);
-    bench_buf_printf(&r->md,
-                     "; the runner-up, **%s**, costs ×%.2f [95 %% interval "
-                     "%.2f–%.2f] of it: %s",
-                     cand[1], gm[1], lo[1], hi[1], how);
-    double q0 = headline_cg_of(g, cand[0]), q1 = headline_cg_of(g, cand[1]);
-    if (lo[1] <= 1 && q0 > 0 && q1 > 0)
+  bench_buf_printf(&r->html, "<div class=headline>");
+  /* The loops time cannot tell from the fastest: its own and every one
+   * whose interval against it reaches 1. */
+  int tied = 1;
+  for (int i = 1; i < c->n; i++)
+    tied += lo[i] <= 1;
+  if (tied == 1) {
+    headline_bold(r, cand[0]);
+    report_both(r, " does the key work fastest here");
+    if (c->n > 1) {
+      report_both(r, "; the runner-up, ");
+      headline_bold(r, cand[1]);
       report_both(r,
-                  "; by user-space instructions (callgrind: the C loops' "
-                  "counts repeat within 1 %% between runs) it does ×%.2f of "
-                  "%s's work",
-                  q1 / q0, cand[0]);
+                  ", costs ×%.2f [95 %% interval %.2f–%.2f] of it: a clear "
+                  "lead",
+                  gm[1], lo[1], hi[1]);
+    }
+    report_both(r, ".");
+  } else {
+    /* Too close to call on time: name them all, then let the count
+     * that does not move with the machine's load pick among them. */
+    for (int i = 0, k = 0; i < c->n; i++) {
+      if (i && lo[i] > 1)
+        continue;
+      report_both(r, "%s", !k ? "" : ++k == tied ? " and " : ", ");
+      k += !k;
+      headline_bold(r, cand[i]);
+      if (i)
+        report_both(r, " ×%.2f [%.2f–%.2f]", gm[i], lo[i], hi[i]);
+    }
+    report_both(r,
+                " are too close to call on time (each one's 95 %% "
+                "interval against the fastest, %s, reaches 1)",
+                cand[0]);
+    const char *least = NULL;
+    double qmin = 0, qmax = 0;
+    for (int i = 0; i < c->n; i++) {
+      double q = i && lo[i] > 1 ? 0 : headline_cg_of(g, cand[i]);
+      if (q > 0 && (!least || q < qmin)) {
+        least = cand[i];
+        qmin = q;
+      }
+      qmax = q > qmax ? q : qmax;
+    }
+    if (least) {
+      report_both(r, "; of them, ");
+      headline_bold(r, least);
+      report_both(r,
+                  " does the least user-space work by callgrind's count, "
+                  "which load does not move (the others up to ×%.2f of it)",
+                  qmax / qmin);
+    }
     report_both(r, ".");
   }
   /* Every ranked loop, in order, each with its interval against the
