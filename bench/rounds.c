@@ -208,19 +208,20 @@ static void rounds_count(rounds_run *r, const main_opts *o,
                  left[0] ? ", " : "", impls[i].name);
     }
     if (left[0])
-      rounds_parent_note(r, bm->name,
-                         "quick profile: %s runs on %s for the reference "
-                         "core (the same code over every backend)%s, not on "
-                         "%s; PROFILE=full runs every one",
-                         bm->name, first_core ? first_core->name : "none",
-                         main_scope(bm) == MAIN_QUICK_RING
-                             ? ", on backends that lend their io_uring, and on "
-                               "a plugin loop"
-                         : main_scope(bm) == MAIN_QUICK_MODEL
-                             ? " and on a plugin loop (the model is the same "
-                               "core code over any ops table)"
-                             : "",
-                         left);
+      rounds_parent_note(
+          r, bm->name,
+          "quick profile: %s runs on %s for the reference "
+          "core (the same code over every backend)%s, not on "
+          "%s; PROFILE=full runs every one",
+          bm->name, first_core ? first_core->name : "none",
+          main_scope(bm) == MAIN_QUICK_RING
+              ? ", on backends that lend their io_uring, and on "
+                "any plugin loop asked for"
+          : main_scope(bm) == MAIN_QUICK_MODEL
+              ? " and on any plugin loop asked for (the model is the same "
+                "core code over any ops table)"
+              : "",
+          left);
   }
 }
 
