@@ -276,100 +276,113 @@ static void headline_bold(report *r, const char *name) {
   bench_buf_printf(&r->md, "**%s**", name);
 }
 
-/* The leader, the runner-up's margin and every ranked loop in order; then
- * the same loops by instructions, the view that does not move between
- * runs (with the runner-up's count against the leader's where time cannot
- * tell them apart). */
-static void headline_ranking(report *r, const headline_rows *c,
-                             const headline_cg *g) {
-  const char *const *cand = c->name;
-  const double *gm = c->gm, *lo = c->lo, *hi = c->hi;
-  bench_buf_printf(&r->html, "<div class=headline>");
-  /* The loops time cannot tell from the fastest: its own and every one
-   * whose interval against it reaches 1. */
-  int tied = 1;
-  for (int i = 1; i < c->n; i++)
-    tied += lo[i] <= 1;
-  if (tied == 1) {
-    headline_bold(r, cand[0]);
-    report_both(r, " does the key work fastest here");
-    if (c->n > 1) {
-      report_both(r, "; the runner-up, ");
-      headline_bold(r, cand[1]);
-      report_both(r,
-                  ", costs ×%.2f [95 %% interval %.2f–%.2f] of it: a clear "
-                  "lead",
-                  gm[1], lo[1], hi[1]);
-    }
-    report_both(r, ".");
-  } else {
-    /* Too close to call on time: name them all, then let the count
-     * that does not move with the machine's load pick among them. */
-    for (int i = 0, k = 0; i < c->n; i++) {
-      if (i && lo[i] > 1)
-        continue;
-      report_both(r, "%s", !k ? "" : ++k == tied ? " and " : ", ");
-      k += !k;
-      headline_bold(r, cand[i]);
-      if (i)
-        report_both(r, " ×%.2f [%.2f–%.2f]", gm[i], lo[i], hi[i]);
-    }
+/* Does time tell loop i of c from the fastest: is its whole interval
+ * against it above 1? */
+static int headline_behind(const headline_rows *c, int i) {
+  return i > 0 && c->lo[i] > 1;
+}
+
+/* "X does the key work fastest here; the runner-up, Y, costs ×q [lo–hi] of
+ * it: a clear lead." */
+static void headline_clear_lead(report *r, const headline_rows *c) {
+  headline_bold(r, c->name[0]);
+  report_both(r, " does the key work fastest here");
+  if (c->n > 1) {
+    report_both(r, "; the runner-up, ");
+    headline_bold(r, c->name[1]);
     report_both(r,
-                " are too close to call on time (each one's 95 %% "
-                "interval against the fastest, %s, reaches 1)",
-                cand[0]);
-    const char *least = NULL;
-    double qmin = 0, qmax = 0;
-    for (int i = 0; i < c->n; i++) {
-      double q = i && lo[i] > 1 ? 0 : headline_cg_of(g, cand[i]);
-      if (q > 0 && (!least || q < qmin)) {
-        least = cand[i];
-        qmin = q;
-      }
-      qmax = q > qmax ? q : qmax;
-    }
-    if (least) {
-      report_both(r, "; of them, ");
-      headline_bold(r, least);
-      report_both(r,
-                  " does the least user-space work by callgrind's count, "
-                  "which load does not move (the others up to ×%.2f of it)",
-                  qmax / qmin);
-    }
-    report_both(r, ".");
+                ", costs ×%.2f [95 %% interval %.2f–%.2f] of it: a clear lead",
+                c->gm[1], c->lo[1], c->hi[1]);
   }
-  /* Every ranked loop, in order, each with its interval against the
-   * leader: the Python loops included wherever they ran. */
-  bench_buf_printf(&r->html, "<br>Ranking: ");
-  bench_buf_printf(&r->md, "\n\nRanking: ");
+  report_both(r, ".");
+}
+
+/* Every loop time cannot tell from the fastest, then the one of them with
+ * the fewest instructions: the count does not move with the machine's
+ * load, so the pick is the same in every run. */
+static void headline_too_close(report *r, const headline_rows *c,
+                               const headline_cg *g) {
+  int ntied = 0, last = 0;
+  for (int i = 0; i < c->n; i++)
+    if (!headline_behind(c, i)) {
+      ntied++;
+      last = i;
+    }
   for (int i = 0; i < c->n; i++) {
+    if (headline_behind(c, i))
+      continue;
+    report_both(r, "%s", i == 0 ? "" : i == last ? " and " : ", ");
+    headline_bold(r, c->name[i]);
     if (i)
-      bench_buf_printf(&r->html, " · %d. <b>%s</b> ×%.2f [%.2f–%.2f]", i + 1,
-                       cand[i], gm[i], lo[i], hi[i]);
-    else
-      bench_buf_printf(&r->html, "1. <b>%s</b> ×1.00", cand[i]);
+      report_both(r, " ×%.2f [%.2f–%.2f]", c->gm[i], c->lo[i], c->hi[i]);
+  }
+  report_both(r,
+              " are too close to call on time (each one's 95 %% interval "
+              "against the fastest, %s, reaches 1)",
+              c->name[0]);
+  const char *least = NULL;
+  double qmin = 0, qmax = 0;
+  for (int i = 0; i < c->n; i++) {
+    double q = headline_behind(c, i) ? 0 : headline_cg_of(g, c->name[i]);
+    if (q > 0 && (!least || q < qmin)) {
+      least = c->name[i];
+      qmin = q;
+    }
+    qmax = q > qmax ? q : qmax;
+  }
+  if (least && ntied > 1) {
+    report_both(r, "; of them, ");
+    headline_bold(r, least);
+    report_both(r,
+                " does the least user-space work by callgrind's count, which "
+                "load does not move (the others up to ×%.2f of it)",
+                qmax / qmin);
+  }
+  report_both(r, ".");
+}
+
+/* Every ranked loop in order with its interval against the fastest (the
+ * Python loops included wherever they ran), then the same loops by
+ * instructions against the leanest of them. */
+static void headline_lines(report *r, const headline_rows *c,
+                           const headline_cg *g) {
+  bench_buf_printf(&r->html, "<br>");
+  bench_buf_printf(&r->md, "\n\n");
+  report_both(r, "Ranking: ");
+  for (int i = 0; i < c->n; i++) {
+    report_both(r, "%s%d. ", i ? " · " : "", i + 1);
+    headline_bold(r, c->name[i]);
     if (i)
-      bench_buf_printf(&r->md, " · %d. **%s** ×%.2f [%.2f–%.2f]", i + 1,
-                       cand[i], gm[i], lo[i], hi[i]);
+      report_both(r, " ×%.2f [%.2f–%.2f]", c->gm[i], c->lo[i], c->hi[i]);
     else
-      bench_buf_printf(&r->md, "1. **%s** ×1.00", cand[i]);
+      report_both(r, " ×1.00");
   }
-  bench_buf_printf(&r->md, ".");
-  /* The same loops by instructions, against the leanest of them. */
-  if (g->n) {
-    bench_buf_printf(&r->html, "<br>");
-    bench_buf_printf(&r->md, "\n\n");
-    report_both(r, "By user-space instructions (callgrind; the kernel's share "
-                   "of the work is not in it): ");
-  }
+  report_both(r, ".");
+  if (!g->n)
+    return;
+  bench_buf_printf(&r->html, "<br>");
+  bench_buf_printf(&r->md, "\n\n");
+  report_both(r, "By user-space instructions (callgrind; the kernel's share "
+                 "of the work is not in it): ");
   for (int i = 0; i < g->n; i++)
     report_both(r, "%s%d. %s ×%.2f", i ? " · " : "", i + 1, g->name[i],
                 g->ratio[i]);
-  report_both(r, "%s", g->n ? "." : "");
-  for (int i = 0; g->n && i < g->nun; i++)
+  report_both(r, ".");
+  for (int i = 0; i < g->nun; i++)
     report_both(r, "%s%s (no %s count)%s",
                 i ? ", " : " Not counted: ", g->unranked[i], g->missing[i],
                 i + 1 == g->nun ? "." : "");
+}
+
+/* The verdict sentence, then the rankings. */
+static void headline_ranking(report *r, const headline_rows *c,
+                             const headline_cg *g) {
+  bench_buf_printf(&r->html, "<div class=headline>");
+  if (c->n < 2 || headline_behind(c, 1))
+    headline_clear_lead(r, c);
+  else
+    headline_too_close(r, c, g);
+  headline_lines(r, c, g);
   bench_buf_printf(&r->md, "\n\n");
 }
 
