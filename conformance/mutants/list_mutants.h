@@ -170,5 +170,20 @@
     "OpenSmalltalk/opensmalltalk-vm#552, eventlet/eventlet#68")                \
   X(fd_limit_off_by_one, BACKEND, "K7", "k7_*",                                \
     "fd_limit 1024 checked with > instead of >=: fd 1024 is accepted",         \
-    "cesanta/mongoose#90, brazilofmux/tinymux#946 (FD_SET past FD_SETSIZE)")
+    "cesanta/mongoose#90, brazilofmux/tinymux#946 (FD_SET past FD_SETSIZE)")   \
+  X(executor_blocks_loop, REF, "T5", "t5_*",                                   \
+    "run_in_executor waits for the job's end: the loop stands still",          \
+    "equinor/ert#4385 (a new executor per call: shutdown waits, loop blocks)") \
+  X(foreign_soon_queued, REF, "S11", "s11_foreign_thread_refused",             \
+    "call_soon from a foreign thread queued thread-safely, not refused",       \
+    "Kludex/zuvloop#160, python/asyncio#154 (no thread check in call_soon)")   \
+  X(ctl_warns, BACKEND, "K12", "k12_*",                                        \
+    "a failed ctl is also told on stderr, as libevent's event_warn does",      \
+    "reactphp/stream#31 ([warn] Epoll ADD(1) on fd 6 failed, regular file)")   \
+  X(after_fork_deletes, BACKEND, "S16", "s16_*",                               \
+    "after_fork deletes every registration from the shared epoll first",       \
+    "OpenSmalltalk/opensmalltalk-vm#550 (aioDisable after fork: parent hit)")  \
+  X(fixed_fd_table, BACKEND, "K9", "k9_*",                                     \
+    "an 8192-entry fd table behind fd_limit 0: fd 8192 and up refused",        \
+    "yinqiwen/ardb#68, redis/redis#8225 (fds past the event loop's setsize)")
 #endif

@@ -10,6 +10,7 @@
  * over it. */
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -31,6 +32,8 @@ typedef struct km_state {
    * reported by the next waits before epoll is asked again. */
   evl_event held[KM_BATCH];
   int nheld;
+  /* after_fork_deletes: the fds registered, to delete them all. */
+  unsigned char reg[4096];
 } km_state;
 
 static int km_init(void *state, const evl_backend_config *cfg) {
@@ -74,11 +77,19 @@ static int km_ctl(void *state, int fd, unsigned old_mask, unsigned new_mask) {
     return -EEXIST; /* ours; K12 asks for an error, not a takeover */
   if (ON(fd_limit_off_by_one) && fd > 1024) /* BUG: fd 1024 itself passes */
     return -ERANGE;
+  if (ON(fixed_fd_table) && fd >= 8192 && (new_mask & (EVL_READ | EVL_WRITE)))
+    return -ERANGE; /* BUG: a table of 8192 fds, fd_limit says none */
   if (ON(et_always) && (new_mask & (EVL_READ | EVL_WRITE)))
     new_mask |= EVL_ET; /* BUG: edge-triggered whatever was asked */
   int rc = s->in->ctl(s->in_state, fd, old_mask, new_mask);
   if (ON(delete_enoent_ok) && rc == -ENOENT)
     rc = 0; /* BUG: "not registered" taken as "already gone" */
+  if (ON(ctl_warns) && rc < 0)
+    /* BUG: the failure told on stderr, as libevent's event_warn does */
+    fprintf(stderr, "[warn] Epoll ADD(%u) on fd %d failed: %s\n", new_mask, fd,
+            strerror(-rc));
+  if (rc == 0 && fd >= 0 && fd < (int)sizeof s->reg)
+    s->reg[fd] = (new_mask & (EVL_READ | EVL_WRITE)) != 0;
   if (rc == 0 && ON(batch_purged) && !(new_mask & (EVL_READ | EVL_WRITE))) {
     /* The variant: a deleted fd's held entries are dropped (K6). */
     int k = 0;
@@ -230,6 +241,12 @@ static int km_after_fork(void *state) {
   km_state *s = state;
   if (ON(fork_shared))
     return 0; /* BUG: the child keeps the parent's epoll instance */
+  if (ON(after_fork_deletes))
+    /* BUG: "start clean": every registration deleted before the rebuild,
+     * in the epoll instance the child shares with its parent. */
+    for (int fd = 0; fd < (int)sizeof s->reg; fd++)
+      if (s->reg[fd] && fd != s->wakefd)
+        s->in->ctl(s->in_state, fd, EVL_READ | EVL_WRITE, 0);
   return s->in->after_fork(s->in_state);
 }
 

@@ -6,6 +6,7 @@
  * boundary, the core itself has no hook for it. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -232,10 +233,52 @@ static void ref_release_reruns(evl_loop *loop) {
       jobs[i].f = NULL;
 }
 
+/* executor_blocks_loop: the job runs on a worker, but run_in_executor
+ * waits for it to end before it returns (a pool shut down with wait=True
+ * right after the submit, equinor/ert#4385): the loop stands still. */
+typedef struct ref_blocking {
+  evl_work_fn fn;
+  void *arg;
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  int done;
+} ref_blocking;
+
+static int ref_blocking_job(void *arg, void **result) {
+  ref_blocking *b = arg;
+  int rc = b->fn(b->arg, result);
+  pthread_mutex_lock(&b->lock);
+  b->done = 1;
+  pthread_cond_signal(&b->cond);
+  pthread_mutex_unlock(&b->lock);
+  return rc;
+}
+
+static int ref_run_blocking(evl_loop *loop, evl_work_fn fn, void *arg,
+                            evl_future **out) {
+  ref_blocking *b = malloc(sizeof *b);
+  if (!b)
+    return -ENOMEM;
+  *b = (ref_blocking){.fn = fn, .arg = arg};
+  pthread_mutex_init(&b->lock, NULL);
+  pthread_cond_init(&b->cond, NULL);
+  int rc = base->run_in_executor(loop, ref_blocking_job, b, out);
+  pthread_mutex_lock(&b->lock);
+  while (rc == 0 && !b->done)
+    pthread_cond_wait(&b->cond, &b->lock);
+  pthread_mutex_unlock(&b->lock);
+  pthread_cond_destroy(&b->cond);
+  pthread_mutex_destroy(&b->lock);
+  free(b);
+  return rc;
+}
+
 /* executor_inline: the job runs at once on the caller's thread (a pool of
  * zero workers that falls back to running inline). */
 static int ref_run_in_executor(evl_loop *loop, evl_work_fn fn, void *arg,
                                evl_future **out) {
+  if (ON(executor_blocks_loop) && fn && out)
+    return ref_run_blocking(loop, fn, arg, out);
   if (ON(executor_cancel_ignored)) {
     int rc = base->run_in_executor(loop, fn, arg, out);
     if (rc == 0)
@@ -439,6 +482,15 @@ static int one_cancel(evl_loop *loop, evl_handle h) {
 
 static int ref_call_soon(evl_loop *loop, evl_cb cb, void *arg,
                          evl_handle *out) {
+  if (ON(foreign_soon_queued)) {
+    /* A call from a foreign thread "helpfully" made thread-safe instead of
+     * refused (Kludex/zuvloop#160; python/asyncio#154 added the check). */
+    int rc = base->call_soon(loop, cb, arg, out);
+    if (rc == -EPERM && cb &&
+        (rc = base->call_soon_threadsafe(loop, cb, arg)) == 0 && out)
+      *out = 0; /* no handle: a post cannot be cancelled */
+    return rc;
+  }
   if (ON(one_per_iteration))
     return one_call_soon(loop, cb, arg, out);
   lifo_rec *r = NULL;
