@@ -101,7 +101,7 @@ FIXTURES := $(O)/fixtures/broken_epoll.so $(O)/fixtures/drop_poll.so \
 # The sample loop with one bug each and with one allowed difference each,
 # one .so per row of conformance/mutants/list_{mutants,variants}.h.
 mutant_names = $(shell sed -n 's/^ *X.\([a-z0-9_]*\),.*/\1/p' conformance/mutants/list_$(1).h)
-backend_mutant_names = $(shell sed -n 's/^ *X.\([a-z0-9_]*\), *BACKEND,.*/\1/p' conformance/mutants/list_$(1).h)
+backend_mutant_names = $(shell sed -n 's/^ *X.\([a-z0-9_]*\), *\(BACKEND\|URING\),.*/\1/p' conformance/mutants/list_$(1).h)
 MUTANTS := $(patsubst %,$(O)/mutants/mutant_%.so,$(call mutant_names,mutants)) \
            $(patsubst %,$(O)/mutants/variant_%.so,$(call mutant_names,variants))
 

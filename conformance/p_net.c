@@ -48,7 +48,8 @@ void test_p7_errors_delivered(evl_tctx *t) {
 }
 
 /* P8: accept and connect over TCP loopback, submitted before either can
- * complete; then one echo through send/recv. */
+ * complete (the accepted fd non-blocking and close-on-exec); then one echo
+ * through send/recv. */
 void test_p8_accept_connect(evl_tctx *t) {
   pp_env e;
   pp_open(t, &e, 10000);
@@ -72,6 +73,10 @@ void test_p8_accept_connect(evl_tctx *t) {
   T_OK(t, "connect result", (int)con.result);
   T_TRUE(t, "accept gave an fd", acc.result >= 0);
   int s = (int)acc.result;
+  T_EQ(t, "O_NONBLOCK of the accepted fd", O_NONBLOCK,
+       fcntl(s, F_GETFL) & O_NONBLOCK);
+  T_EQ(t, "FD_CLOEXEC of the accepted fd", FD_CLOEXEC,
+       fcntl(s, F_GETFD) & FD_CLOEXEC);
   char buf[8] = {0};
   T_OK(t, "evl_send", evl_send(e.p, c, "ping", 4, pp_done, &snd, NULL));
   T_OK(t, "evl_recv", evl_recv(e.p, s, buf, sizeof buf, pp_done, &rcv, NULL));

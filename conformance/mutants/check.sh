@@ -30,8 +30,10 @@ trap 'rm -rf "$tmp"' EXIT
 ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # FAIL lines read: "  FAIL    TEST [IMPL]: [RULE] tests/FILE:LINE: ..."
-# A BACKEND row is a backend plugin: --backend; a PY row (list_py.h) a
-# factory of py_mutants.py; the others are loop plugins: --impl.
+# A BACKEND row is a backend plugin: --backend; a URING row too, run with
+# the proactor's io_uring engine on its ring (EVL_PROACTOR=uring); a PY
+# row (list_py.h) a factory of py_mutants.py; the others are loop plugins:
+# --impl.
 export PYTHONPATH=$(cd "$dir" && pwd)${PYTHONPATH:+:$PYTHONPATH}
 label() { # NAME BASE: sets $key, the row's name in the output (py.NAME)
   if [[ $2 == PY ]]; then key=py.$1; else key=$1; fi
@@ -39,6 +41,7 @@ label() { # NAME BASE: sets $key, the row's name in the output (py.NAME)
 target() { # KIND NAME BASE: sets $tgt to evl-conform's arguments
   case $3 in
   BACKEND) tgt=(--backend "$b/mutants/$1_$2.so") ;;
+  URING) tgt=(--backend "$b/mutants/$1_$2.so") ;;
   PY) tgt=(--impl "py:py_mutants:$2") ;;
   *) tgt=(--impl "$b/mutants/$1_$2.so") ;;
   esac
@@ -49,8 +52,16 @@ mutant() {
   label "$name" "$base"
   local out=$tmp/mutant_$key.out
   target mutant "$name" "$base"
+  if [[ $base == URING && $uring == 0 ]]; then
+    echo "mutant $key not run: no usable io_uring backend here"
+    return
+  fi
   t0=$(ms)
-  "$conform" --jobs 1 "${tgt[@]}" --filter "$filter" >"$out" 2>&1
+  if [[ $base == URING ]]; then
+    EVL_PROACTOR=uring "$conform" --jobs 1 "${tgt[@]}" --filter "$filter"
+  else
+    "$conform" --jobs 1 "${tgt[@]}" --filter "$filter"
+  fi >"$out" 2>&1
   rc=$?
   caught=$(sed -n "s/^  FAIL  *\([^ ]*\) \[[^]]*\]: \[$rule\] .*/\1/p" "$out" |
     paste -sd, -)
@@ -87,6 +98,9 @@ mutant_rows() {
   sed -n 's/^ *X(\([a-z0-9_]*\), *\([A-Z]*\), *"\([^"]*\)", *"\([^"]*\)",.*/\1 \2 \3 \4/p' "$1"
 }
 variant_rows() { sed -n "s/^ *$2(\([a-z0-9_]*\), *\([A-Z]*\),.*/\1 \2/p" "$1"; }
+# The URING rows need the io_uring backend (kernel, seccomp).
+uring=0
+"$conform" --list-backends 2>/dev/null | grep -qE '^iouring .*usable$' && uring=1
 names=()
 while read -r name base rule filter; do
   names+=("mutant_$name")

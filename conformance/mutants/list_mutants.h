@@ -8,7 +8,9 @@
  * base: SAMPLE, the sample loop (mutant_loop.c), or REF, the reference core
  * on epoll (mutant_ref.c) for the parts the sample lacks, or BACKEND, a
  * backend plugin (epoll wrapped by mutant_backend.c) run with
- * `evl-conform --backend it --filter FILTER`. Keep
+ * `evl-conform --backend it --filter FILTER`, or URING, the same wrapping
+ * the io_uring backend, whose ring the proactor's engine shares through the
+ * wrapper: run with EVL_PROACTOR=uring for the P-rules. Keep
  * `X(name, BASE, "rule", "filter",` on the row's first line: the Makefile
  * and check.sh read the rows with sed.
  */
@@ -185,5 +187,18 @@
     "OpenSmalltalk/opensmalltalk-vm#550 (aioDisable after fork: parent hit)")  \
   X(fixed_fd_table, BACKEND, "K9", "k9_*",                                     \
     "an 8192-entry fd table behind fd_limit 0: fd 8192 and up refused",        \
-    "yinqiwen/ardb#68, redis/redis#8225 (fds past the event loop's setsize)")
+    "yinqiwen/ardb#68, redis/redis#8225 (fds past the event loop's setsize)")  \
+  X(eof_as_reset, URING, "P6", "p6_*",                                         \
+    "a recv CQE of 0 (end of stream) handed on as -ECONNRESET",                \
+    "xtaci/smux#6 (a clean close read as errConnReset), wg/wrk#105")           \
+  X(reset_as_eof, URING, "P7", "p7_*",                                         \
+    "a recv CQE of -ECONNRESET handed on as 0, an orderly end of stream",      \
+    "oven-sh/bun#39600 (ECONNRESET folded into eof), wahern/cqueues#97")       \
+  X(short_send_whole, URING, "P4", "p4_*",                                     \
+    "a send CQE shorter than the request handed on as the whole length",       \
+    "axboe/liburing#78 (a short send is the caller's to resubmit)")            \
+  X(accept_blocking, URING, "P8", "p8_accept_connect",                         \
+    "accept SQEs entered without SOCK_NONBLOCK | SOCK_CLOEXEC",                \
+    "libressl/portable#1323 (accept4 drops SOCK_NONBLOCK), "                   \
+    "compio-rs/compio#400")
 #endif

@@ -1,6 +1,9 @@
 /* mutant_backend.c — a backend plugin with one deliberate bug (-DMUTANT=name,
  * a BACKEND row of list_mutants.h) or one difference the contract allows
  * (-DVARIANT=name, a BACKEND row of list_variants.h), for the K-rules.
+ * A URING row wraps the io_uring backend instead and lends its ring to the
+ * proactor's engine (EVL_BF_COMPLETION) through the wrapper, whose bug sits
+ * between the ring and the engine, for the P-rules.
  *
  * It wraps the built-in epoll backend (its own copy, from libevl.a) and adds
  * a wake() of its own (an eventfd registered with epoll and never
@@ -8,18 +11,40 @@
  * ON(name), as a backend written on top of epoll would have it. Without a
  * bug it passes the whole K-suite and the S-suite of the reference core
  * over it. */
+#define _GNU_SOURCE /* liburing.h */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <evl/backend.h>
 
 #include "mutant.h"
+
+/* The URING rows: the engine's SQEs are read (never changed but by a bug)
+ * before they are entered, to know each token's operation; only the
+ * layout of liburing's struct io_uring is used, no function of it. */
+#define KM_URING_ROW(name, base, ...) || (M_THIS == M_##name && M_B_##base)
+enum { M_B_SAMPLE = 0, M_B_REF = 0, M_B_BACKEND = 0, M_B_URING = 1 };
+#define KM_URING (0 EVL_MUTANT_LIST(KM_URING_ROW))
+#if __has_include(<liburing.h>)
+#include <liburing.h>
+#define KM_HAVE_URING 1
+#else
+#define KM_HAVE_URING 0
+#endif
+
+/* What the engine asked of one token (its last SQE). */
+typedef struct km_op {
+  uint32_t token;
+  uint8_t opcode;
+  uint32_t len;
+} km_op;
 
 /* Events taken from epoll per wait by the rows that batch. */
 enum { KM_BATCH = 256 };
@@ -34,12 +59,19 @@ typedef struct km_state {
   int nheld;
   /* after_fork_deletes: the fds registered, to delete them all. */
   unsigned char reg[4096];
+  /* URING rows: the engine attached through the wrapper. */
+  void (*eng_cqe)(void *ctx, uint32_t token, int32_t res, uint32_t flags);
+  void *eng_ctx;
+  void *ring;
+  int (*in_pump)(void *state);
+  km_op ops[1024];
 } km_state;
 
 static int km_init(void *state, const evl_backend_config *cfg) {
   km_state *s = state;
   char err[160];
-  int rc = evl_backend_lookup("epoll", &s->in, err, sizeof err);
+  int rc = evl_backend_lookup(KM_URING ? "iouring" : "epoll", &s->in, err,
+                              sizeof err);
   if (rc < 0)
     return rc;
   s->in_state = calloc(1, s->in->state_size);
@@ -138,8 +170,11 @@ static int km_wait_in(km_state *s, int64_t timeout_ns, evl_event *out,
   return km_wait_in_once(s, timeout_ns, out, cap);
 }
 
+static void km_note_sqes(km_state *s);
+
 static int km_wait_in_once(km_state *s, int64_t timeout_ns, evl_event *out,
                            int cap) {
+  km_note_sqes(s);
   if (ON(wake_drained_first)) {
     /* BUG: the wake eventfd emptied before the wait "to start clean": a
      * wake() that came just before it is lost. */
@@ -258,17 +293,109 @@ static int km_wake(void *state) {
   return 0;
 }
 
+/* ---------------------------------------------------------------- uring */
+
+/* The engine's SQEs not yet entered: note each token's operation, where a
+ * bug changes the request (accept_blocking). */
+static void km_note_sqes(km_state *s) {
+#if KM_HAVE_URING
+  struct io_uring *r = s->ring;
+  if (!r || !s->eng_cqe)
+    return;
+  for (unsigned i = r->sq.sqe_head; i != r->sq.sqe_tail; i++) {
+    struct io_uring_sqe *sqe = &r->sq.sqes[i & r->sq.ring_mask];
+    uint64_t ud = sqe->user_data;
+    if ((uint32_t)ud != EVL_COMPLETION_UD_LOW)
+      continue;
+    uint32_t token = (uint32_t)(ud >> 32);
+    s->ops[token % 1024] =
+        (km_op){.token = token, .opcode = sqe->opcode, .len = sqe->len};
+    if (ON(accept_blocking) && sqe->opcode == IORING_OP_ACCEPT)
+      /* BUG: the new fd's flags dropped, as accept4 without them */
+      sqe->accept_flags &= ~(uint32_t)(SOCK_NONBLOCK | SOCK_CLOEXEC);
+  }
+#else
+  (void)s;
+#endif
+}
+
+/* Each of the engine's CQEs, on its way from the ring to the engine. */
+static void km_on_cqe(void *ctx, uint32_t token, int32_t res, uint32_t flags) {
+  km_state *s = ctx;
+#if KM_HAVE_URING
+  km_op *op = &s->ops[token % 1024];
+  int known = op->token == token;
+  if (known && op->opcode == IORING_OP_RECV) {
+    if (ON(eof_as_reset) && res == 0)
+      res = -ECONNRESET; /* BUG: end of stream reported as a reset */
+    if (ON(reset_as_eof) && res == -ECONNRESET)
+      res = 0; /* BUG: a reset taken for an orderly end of stream */
+  }
+  if (ON(short_send_whole) && known && op->opcode == IORING_OP_SEND &&
+      res > 0 && (uint32_t)res < op->len)
+    res = (int32_t)op->len; /* BUG: a short send reported whole */
+#endif
+  s->eng_cqe(s->eng_ctx, token, res, flags);
+}
+
+static int km_pump(void *state) {
+  km_state *s = state;
+  km_note_sqes(s);
+  return s->in_pump(s->in_state);
+}
+
+/* The inner backend's ring lent through the wrapper: its CQEs to
+ * km_on_cqe, its pump through km_pump. */
+static int km_completion(void *state, evl_backend_completion *c) {
+  km_state *s = state;
+  if (!s->in->completion)
+    return -ENOTSUP;
+  evl_backend_completion in = *c;
+  if (c->on_cqe) {
+    in.on_cqe = km_on_cqe;
+    in.ctx = s;
+  }
+  int rc = s->in->completion(s->in_state, &in);
+  if (rc < 0 || !c->on_cqe) {
+    s->eng_cqe = NULL;
+    s->ring = NULL;
+    return rc;
+  }
+  s->eng_cqe = c->on_cqe;
+  s->eng_ctx = c->ctx;
+  s->ring = in.ring;
+  s->in_pump = in.pump;
+  memset(s->ops, 0, sizeof s->ops);
+  c->ring = in.ring;
+  c->ring_size = in.ring_size;
+  c->fd = in.fd;
+  c->pump = in.pump ? km_pump : NULL;
+  return 0;
+}
+
+/* A URING row is usable where the io_uring backend is. */
+static int km_probe(char *why, size_t len) {
+  const evl_backend_ops *in;
+  int rc = evl_backend_lookup("iouring", &in, why, len);
+  return rc < 0 ? rc : evl_backend_probe(in, why, len);
+}
+
 static const evl_backend_ops km_ops = {
     .abi = EVL_BACKEND_ABI,
     .size = sizeof(evl_backend_ops),
-    .name = "mutant-epoll",
-    .description = "epoll wrapped with one injected bug (check-mutants)",
-    .features = EVL_BF_ET | EVL_BF_O1 | EVL_BF_FDS | EVL_BF_RDHUP |
-                EVL_BF_ONESHOT | EVL_BF_FORK_REINIT,
+    .name = KM_URING ? "mutant-iouring" : "mutant-epoll",
+    .description =
+        KM_URING ? "io_uring wrapped with one injected bug (check-mutants)"
+                 : "epoll wrapped with one injected bug (check-mutants)",
+    .features =
+        EVL_BF_ET | EVL_BF_O1 | EVL_BF_FDS | EVL_BF_RDHUP | EVL_BF_ONESHOT |
+        EVL_BF_FORK_REINIT |
+        (KM_URING ? EVL_BF_FILES | EVL_BF_BATCHED | EVL_BF_COMPLETION : 0),
     .fd_limit = ON(fd_limit_off_by_one) ? 1024 : 0,
     .resolution_ns = ON(timeout_floor_ms) ? 1000000 : 1000,
     .state_size = sizeof(km_state),
     .priority = 0,
+    .probe = KM_URING ? km_probe : NULL,
     .init = km_init,
     .fini = km_fini,
     .ctl = km_ctl,
@@ -276,6 +403,7 @@ static const evl_backend_ops km_ops = {
     .forget_fd = km_forget_fd,
     .after_fork = km_after_fork,
     .wake = km_wake,
+    .completion = KM_URING ? km_completion : NULL,
 };
 
 const evl_backend_ops *evl_backend_plugin(void) {

@@ -411,7 +411,8 @@ static uint64_t mut_time(const evl_loop *loop) {
 #define M_NAME(name, ...) [M_##name] = "mutant-" #name,
 #define M_DESC(name, base, rule, filter, desc, ...) [M_##name] = desc,
 #define M_REF(name, base, ...) [M_##name] = M_BASE_##base,
-enum { M_BASE_SAMPLE, M_BASE_REF, M_BASE_BACKEND }; /* BACKEND: not here */
+/* BACKEND and URING rows are mutant_backend.c's, not built here. */
+enum { M_BASE_SAMPLE, M_BASE_REF, M_BASE_BACKEND, M_BASE_URING };
 static const char *const names[] = {EVL_MUTANT_LIST(M_NAME)};
 static const char *const descs[] = {EVL_MUTANT_LIST(M_DESC)};
 static const int bases[] = {EVL_MUTANT_LIST(M_REF)};
