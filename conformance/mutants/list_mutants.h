@@ -188,6 +188,9 @@
   X(fixed_fd_table, BACKEND, "K9", "k9_*",                                     \
     "an 8192-entry fd table behind fd_limit 0: fd 8192 and up refused",        \
     "yinqiwen/ardb#68, redis/redis#8225 (fds past the event loop's setsize)")  \
+  X(cancel_no_callbacks, REF, "T4", "t4_wait_for_future_timeout",              \
+    "cancelling a future drops its done-callbacks: its awaiters never hear",   \
+    "qcoro/qcoro#288, dask/distributed#1438 (waiters of a cancel hang)")       \
   X(eof_as_reset, URING, "P6", "p6_*",                                         \
     "a recv CQE of 0 (end of stream) handed on as -ECONNRESET",                \
     "xtaci/smux#6 (a clean close read as errConnReset), wg/wrk#105")           \

@@ -149,37 +149,43 @@ static int ref_made(const evl_future *f) {
 }
 
 static int ref_add_done_callback(evl_future *f, evl_future_cb cb, void *arg) {
-  if (!ON(future_sync_done) || !f || !cb || !ref_made(f) ||
-      base->future_state(f) != EVL_FUTURE_PENDING ||
+  if (!(ON(future_sync_done) || ON(cancel_no_callbacks)) || !f || !cb ||
+      !ref_made(f) || base->future_state(f) != EVL_FUTURE_PENDING ||
       ndones == sizeof dones / sizeof dones[0])
     return base->future_add_done_callback(f, cb, arg);
   dones[ndones++] = (ref_done){f, cb, arg};
   return 0;
 }
 
-static int ref_settled(evl_future *f, int rc) {
+/* cancel_no_callbacks: the callbacks kept here are handed to the (now
+ * done) future, which schedules them, when it gets a result or an error;
+ * a cancel drops them: whoever waits on the future is never told
+ * (qcoro/qcoro#288, dask/distributed#1438). */
+static int ref_settled(evl_future *f, int rc, int cancelled) {
   if (rc != 0)
     return rc;
   size_t kept = 0;
   for (size_t i = 0; i < ndones; i++) {
     ref_done d = dones[i];
-    if (d.f == f)
-      d.cb(d.f, d.arg);
-    else
+    if (d.f != f)
       dones[kept++] = d;
+    else if (ON(future_sync_done))
+      d.cb(d.f, d.arg);
+    else if (!cancelled)
+      base->future_add_done_callback(d.f, d.cb, d.arg);
   }
   ndones = kept;
   return rc;
 }
 
 static int ref_set_result(evl_future *f, void *result) {
-  return ref_settled(f, base->future_set_result(f, result));
+  return ref_settled(f, base->future_set_result(f, result), 0);
 }
 static int ref_set_error(evl_future *f, int code) {
-  return ref_settled(f, base->future_set_error(f, code));
+  return ref_settled(f, base->future_set_error(f, code), 0);
 }
 static int ref_future_cancel(evl_future *f) {
-  return ref_settled(f, base->future_cancel(f));
+  return ref_settled(f, base->future_cancel(f), 1);
 }
 
 /* ruc_stopped_silent: a loop stopped before the future is done makes
