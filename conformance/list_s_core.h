@@ -26,6 +26,8 @@
     "due timers queue behind callbacks already queued")                        \
   X(s1_ready_before_due_timer, "S1", IMPL, 0, 0, 10,                          \
     "a ready reader's callback is queued before a due timer's (one iteration)")\
+  X(s1_post_before_due_timer, "S1", IMPL, 0, EVL__SC_TS, 10,                   \
+    "a post and a due timer of one iteration: the post is queued first")       \
   X(s1_ready_behind_soon, "S1", IMPL, 0, 0, 10,                                \
     "a ready reader's callback is queued behind callbacks already queued")     \
   X(s1_null_callback, "S1", IMPL, 0, 0, 10,                                    \

@@ -1,7 +1,7 @@
 /* s_core_order.c — what one iteration runs and in which order: timers due
- * together (S2), ready watchers before due timers (S1), deadline order after
- * many cancels (S2), cancel everything then wait (S4), and a watcher
- * replaced in the batch where its fd was ready (S6). */
+ * together (S2), ready watchers and posts before due timers (S1), deadline
+ * order after many cancels (S2), cancel everything then wait (S4), and a
+ * watcher replaced in the batch where its fd was ready (S6). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -15,6 +15,7 @@ static struct {
   evl_tctx *t;
   evl_loop *loop;
   sc_log log;
+  int post_rc;
 } so;
 
 static void so_log_cb(void *arg) {
@@ -79,6 +80,36 @@ void test_s1_ready_before_due_timer(evl_tctx *t) {
   st_free(t, so.loop);
   t_close(p[0]);
   t_close(p[1]);
+}
+
+static void *so_poster(void *arg) {
+  (void)arg;
+  so.post_rc = so.t->impl->call_soon_threadsafe(so.loop, so_log_cb, NULL);
+  return NULL;
+}
+
+/* S1 (step 3): a callback posted from another thread counts as a ready
+ * watcher: a post and a due timer found by one iteration run post first.
+ * The post is made, from a thread, before the loop runs, so the first wait
+ * finds it whatever the loop's doorbell. */
+void test_s1_post_before_due_timer(evl_tctx *t) {
+  st_need(t, EVL_IF_THREADSAFE);
+  so_setup(t);
+  T_OK(t, "call_at(a deadline in the past)",
+       OPS->call_at(so.loop, t_now() - SC_MS, so_log_cb, (void *)1, NULL));
+  pthread_t th;
+  if (pthread_create(&th, NULL, so_poster, NULL) != 0)
+    T_FAIL(t, "pthread_create failed");
+  pthread_join(th, NULL);
+  T_RC(t, "call_soon_threadsafe from a thread", 0, so.post_rc);
+  for (int i = 0; i < 5 && so.log.n < 2; i++)
+    sc_run_once(t, so.loop);
+  int want[] = {0, 1};
+  sc_log_expect(t,
+                "post (0) and due timer (1) of one iteration: the post is "
+                "queued first",
+                &so.log, want, 2);
+  st_free(t, so.loop);
 }
 
 /* A small deterministic generator: the same scenario on every run. */

@@ -130,6 +130,9 @@ static const evl_deviation pyl_dev_uvloop[] = {
     {"s15_rearm_later_equal_order",
      "rearm_at is cancel plus a new call_at, and call_at's timers given "
      "one deadline can get different ones (see s2_equal_deadline_order)"},
+    {"s1_post_before_due_timer",
+     "a due timer runs in libuv's timer phase, before the poll phase that "
+     "runs the post (see s1_due_timer_behind_soon)"},
     {"s15_rearm_due_by_post",
      "a due timer runs in libuv's timer phase, before the poll phase that "
      "runs the post (see s1_due_timer_behind_soon): it has run when the "
