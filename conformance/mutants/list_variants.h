@@ -23,7 +23,7 @@
     "each wait polls in slices of at most 2 ms, one wait counted",             \
     "S3: a loop sleeps and does not spin (its wait may wake inside)")          \
   X(huge_refused, SAMPLE,                                                      \
-    "delays beyond 2^60 ns refused with -ERANGE / -EOVERFLOW",                 \
+    "delays beyond 2^60 ns refused with -EINVAL, -ERANGE or -EOVERFLOW",       \
     "S2: a huge delay is accepted or refused with -EINVAL, -ERANGE or "        \
     "-EOVERFLOW")                                                              \
   X(early_wakeup, SAMPLE,                                                      \
@@ -51,5 +51,45 @@
     "entries taken beyond cap held for the next waits, dropped on delete",     \
     "K4: every ready fd within a bounded number of waits; K6")                 \
   X(eintr_returned, BACKEND, "an interrupted wait returns -EINTR",             \
-    "backend.h: EINTR is 0 events (or -EINTR: the core resumes the wait)")
+    "backend.h: EINTR is 0 events (or -EINTR: the core resumes the wait)")     \
+  X(time_fresh, SAMPLE,                                                        \
+    "time() reads the clock at every call (asyncio: loop.time() is "           \
+    "time.monotonic())",                                                       \
+    "S5: time(loop) is monotonic and refreshed after every wait (not only)")   \
+  X(time_ms, SAMPLE,                                                           \
+    "time() counts whole milliseconds, floored (libuv: uv_now())",             \
+    "S5: monotonic, refreshed after every wait (no resolution); delays use "   \
+    "a fresh clock read, not time()")                                          \
+  X(posts_after_io, SAMPLE,                                                    \
+    "posts are queued behind the ready watchers, before the due timers "       \
+    "(libuv: the async handle's fd is one more ready fd)",                     \
+    "S1: posts count as ready watchers, in any order among them")              \
+  X(posts_chunked, SAMPLE,                                                     \
+    "at most 64 posts are taken per iteration, the rest in later ones "        \
+    "(libevent: max_dispatch_callbacks)",                                      \
+    "S9: each post runs exactly once, per-thread FIFO (no batch size)")        \
+  X(file_refused, SAMPLE,                                                      \
+    "a regular file is refused with -EPERM (libuv: uv_poll_init over epoll)",  \
+    "S6: an fd the backend cannot watch gets a defined error; regular files "  \
+    "are expected only of backends with FILES")                                \
+  X(events_whole_mask, SAMPLE,                                                 \
+    "each callback of an fd gets every bit the fd reported (libuv: one "       \
+    "uv_poll per fd, one mask for both directions)",                           \
+    "S6: reader and writer callbacks (no exact mask beyond their direction)")  \
+  X(executor_wide, REF,                                                        \
+    "the executor has 32 workers whatever the config asks (asyncio: "          \
+    "min(32, cpus + 4))",                                                      \
+    "S14: runs fn on a worker thread (no number of workers)")                  \
+  X(signal_posted, REF,                                                        \
+    "a signal's callback is posted with call_soon_threadsafe and runs from "   \
+    "the next batch (asyncio: _add_callback_signalsafe)",                      \
+    "S12: runs cb on the loop thread after the signal arrives (no iteration)") \
+  X(due_fresh_now, SAMPLE,                                                     \
+    "due timers are those due by a clock read after the ready watchers were "  \
+    "queued (asyncio: end_time = time() after select)",                        \
+    "S2/S1: due timers run in the iteration that finds them due (no clock "    \
+    "read named)")                                                             \
+  X(features_minimal, SAMPLE,                                                  \
+    "the required ops only: no THREADSAFE, RUNNING, ERRORS, STATS or REARM",   \
+    "an implementation that lacks an optional part gets SKIP")
 #endif

@@ -25,11 +25,17 @@ enum { EVL_VARIANT_LIST(V_ENUM) V_COUNT };
 
 static int var_poll(struct pollfd *fds, nfds_t n, int ms);
 static int var_io_ready(evl_kit *k, int fd, unsigned events);
+static int var_take_posts(evl_kit *k);
+static int var_queue_due(evl_kit *k, uint64_t now);
 #define poll(fds, n, ms) var_poll(fds, n, ms)
 #define evl_kit_io_ready var_io_ready
+#define evl_kit_take_posts var_take_posts
+#define evl_kit_queue_due var_queue_due
 #define evl_impl_plugin variant_base_plugin
 #include "../../impls/sample/sample_loop.c"
 #undef evl_impl_plugin
+#undef evl_kit_queue_due
+#undef evl_kit_take_posts
 #undef evl_kit_io_ready
 #undef poll
 
@@ -69,8 +75,9 @@ static int var_poll(struct pollfd *fds, nfds_t n, int ms) {
 
 /* bare_events: a callback gets only its direction, EVL_READ or EVL_WRITE,
  * never HUP, ERR or RDHUP (asyncio passes no mask at all); EOF and EPIPE
- * show in the read and write themselves. writer_first: an fd's writer is
- * queued before its reader. */
+ * show in the read and write themselves. events_whole_mask: both callbacks
+ * of an fd get every bit poll reported for it. writer_first: an fd's writer
+ * is queued before its reader. */
 static int var_io_ready(evl_kit *k, int fd, unsigned events) {
   uint32_t before = k->count;
   int rc = evl_kit_io_ready(k, fd, events);
@@ -80,12 +87,73 @@ static int var_io_ready(evl_kit *k, int fd, unsigned events) {
   for (int i = 0; i < 2 && ON(bare_events); i++)
     if (e[i])
       e[i]->events &= EVL_READ | EVL_WRITE;
+  for (int i = 0; i < 2 && ON(events_whole_mask); i++)
+    if (e[i])
+      e[i]->events |= events;
   if (ON(writer_first) && e[1]) {
     evl_kit_entry t = *e[0];
     *e[0] = *e[1];
     *e[1] = t;
   }
   return rc;
+}
+
+/* ---------------------------------------------------------------- posts */
+
+/* posts_after_io: the doorbell's posts are queued after the iteration's
+ * ready watchers, before its due timers (the sample takes them first). One
+ * loop runs on one thread and the take and the queueing of timers come in
+ * one iteration, so a thread-local flag carries the take across.
+ * posts_chunked: at most V_CHUNK posts a take; the doorbell is rung again
+ * for the rest, which wait for the next iterations. due_fresh_now: the
+ * due timers are those due at a clock read made after the ready watchers
+ * were queued, not at the wait's end. */
+#define V_CHUNK 64
+static _Thread_local int v_posts_due;
+
+static int var_take_chunk(evl_kit *k) {
+  char buf[64];
+  while (read(k->wake_rd, buf, sizeof buf) > 0)
+    ;
+  pthread_mutex_lock(&k->lock);
+  size_t n = k->nposts < V_CHUNK ? k->nposts : V_CHUNK;
+  int rc = evl_kit_reserve(k, (uint32_t)n);
+  if (rc == 0) {
+    for (size_t i = 0; i < n; i++) /* room reserved: cannot fail */
+      evl_kit_push(k, (evl_kit_entry){.kind = EVL_KIT_E_POST,
+                                      .cb = k->posts[i].cb,
+                                      .arg = k->posts[i].arg});
+    memmove(k->posts, k->posts + n, (k->nposts - n) * sizeof *k->posts);
+    k->nposts -= n;
+  }
+  if (k->nposts == 0) {
+    k->wake_pending = 0;
+  } else {
+    char c = 1; /* the rest: the next poll finds the doorbell rung */
+    if (write(k->wake_wr, &c, 1) < 0 && errno != EAGAIN && rc == 0)
+      rc = -errno;
+  }
+  pthread_mutex_unlock(&k->lock);
+  return rc;
+}
+
+static int var_take_posts(evl_kit *k) {
+  if (ON(posts_after_io)) {
+    v_posts_due = 1;
+    return 0;
+  }
+  return ON(posts_chunked) ? var_take_chunk(k) : evl_kit_take_posts(k);
+}
+
+static int var_queue_due(evl_kit *k, uint64_t now) {
+  int rc = 0;
+  if (v_posts_due) {
+    v_posts_due = 0;
+    rc = evl_kit_take_posts(k);
+  }
+  if (ON(due_fresh_now))
+    now = evl_kit_now();
+  return rc < 0 ? rc : evl_kit_queue_due(k, now);
 }
 
 /* ---------------------------------------------------------------- ops */
@@ -110,7 +178,9 @@ static int give(int rc, const evl_handle *h, evl_handle *out) {
   return rc;
 }
 
-/* huge_refused: nothing past 2^60 ns (36 years) from now. */
+/* huge_refused: nothing past 2^60 ns (36 years) from now, refused with
+ * each of the codes S2 allows: call_later -EINVAL, call_at and rearm_at
+ * -EOVERFLOW, rearm -ERANGE. */
 #define V_HUGE ((uint64_t)1 << 60)
 
 static int var_call_soon(evl_loop *loop, evl_cb cb, void *arg,
@@ -130,7 +200,7 @@ static int var_call_at(evl_loop *loop, uint64_t when, evl_cb cb, void *arg,
 static int var_call_later(evl_loop *loop, int64_t delay, evl_cb cb, void *arg,
                           evl_handle *out) {
   if (ON(huge_refused) && delay > 0 && (uint64_t)delay > V_HUGE)
-    return -ERANGE;
+    return -EINVAL;
   evl_handle h = 0;
   return give(base->call_later(loop, delay, cb, arg, &h), &h, out);
 }
@@ -151,7 +221,8 @@ static int var_rearm_at(evl_loop *loop, evl_handle h, uint64_t when) {
   return base->rearm_at(loop, dec(h), when);
 }
 
-/* reuse_refused: an add on a number whose watcher was left by a closed
+/* file_refused: a regular file is refused as epoll refuses it.
+ * reuse_refused: an add on a number whose watcher was left by a closed
  * file (the number now names another file) is refused with -EEXIST
  * instead of replacing it. */
 static struct {
@@ -162,6 +233,9 @@ static struct {
 static int var_add_io(evl_loop *loop, int fd, evl_io_cb cb, void *arg,
                       int (*add)(evl_loop *, int, evl_io_cb, void *)) {
   struct stat st;
+  if (ON(file_refused) && cb && loop && !loop->closed && fd >= 0 &&
+      fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+    return -EPERM;
   int known = ON(reuse_refused) && loop && !loop->closed && fd >= 0 &&
               fd < (int)(sizeof ident / sizeof ident[0]) && fstat(fd, &st) == 0;
   if (known && evl_kit_interest(&loop->k, fd) &&
@@ -183,9 +257,19 @@ static int var_add_writer(evl_loop *loop, int fd, evl_io_cb cb, void *arg) {
   return var_add_io(loop, fd, cb, arg, base->add_writer);
 }
 
+/* time_fresh: the clock, read at the call. time_ms: the loop's time in
+ * whole milliseconds. */
+static uint64_t var_time(const evl_loop *loop) {
+  if (ON(time_fresh))
+    return loop ? evl_kit_now() : 0;
+  uint64_t t = base->time(loop);
+  return ON(time_ms) ? t / 1000000u * 1000000u : t;
+}
+
 /* ---------------------------------------------------------------- table */
 
-/* executor_one_worker (REF): every loop's executor gets one worker. The
+/* executor_one_worker (REF): every loop's executor gets one worker,
+ * executor_wide 32. The
  * config is copied only up to its size; a short or refused one goes to the
  * core as it is, which answers for it (S8). */
 static int var_loop_new(const void *data, const evl_impl_config *cfg,
@@ -196,7 +280,7 @@ static int var_loop_new(const void *data, const evl_impl_config *cfg,
   if (cfg)
     memcpy(&c, cfg, cfg->size < sizeof c ? cfg->size : sizeof c);
   c.size = sizeof c;
-  c.executor_threads = 1;
+  c.executor_threads = ON(executor_one_worker) ? 1 : 32;
   return base->loop_new(data, &c, out);
 }
 
@@ -281,6 +365,118 @@ static int rev_run_in_executor(evl_loop *loop, evl_work_fn fn, void *arg,
   return rc;
 }
 
+/* signal_posted (REF): the core's signal callback only posts the user's
+ * with call_soon_threadsafe (a handle nobody holds, S4), so it runs from a
+ * later batch. A token carries the registration's generation: a delivery
+ * posted before a remove, a replacement or close calls nothing. */
+typedef struct sig_slot {
+  evl_loop *loop;
+  int sig;
+  uint32_t gen;
+  evl_cb cb;
+  void *arg;
+} sig_slot;
+typedef struct sig_tok {
+  sig_slot *s;
+  uint32_t gen;
+  int used;
+} sig_tok;
+static sig_slot sig_tab[128];
+static sig_tok sig_toks[4096];
+static pthread_mutex_t sig_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void sig_deliver(void *arg) {
+  sig_tok *t = arg;
+  pthread_mutex_lock(&sig_lock);
+  int live = t->s->loop && t->s->gen == t->gen;
+  evl_cb cb = t->s->cb;
+  void *cbarg = t->s->arg;
+  t->used = 0;
+  pthread_mutex_unlock(&sig_lock);
+  if (live)
+    cb(cbarg);
+}
+
+static void sig_fire(void *arg) {
+  sig_slot *s = arg;
+  sig_tok *t = NULL;
+  pthread_mutex_lock(&sig_lock);
+  for (size_t i = 0; i < sizeof sig_toks / sizeof sig_toks[0] && !t; i++)
+    if (!sig_toks[i].used)
+      t = &sig_toks[i];
+  if (t)
+    *t = (sig_tok){.s = s, .gen = s->gen, .used = 1};
+  evl_loop *loop = s->loop;
+  evl_cb cb = s->cb;
+  void *cbarg = s->arg;
+  pthread_mutex_unlock(&sig_lock);
+  if (t && base->call_soon_threadsafe(loop, sig_deliver, t) == 0)
+    return;
+  if (t) {
+    pthread_mutex_lock(&sig_lock);
+    t->used = 0;
+    pthread_mutex_unlock(&sig_lock);
+  }
+  cb(cbarg); /* no token or no post: at once, as the core would */
+}
+
+static void sig_forget(evl_loop *loop, int sig, int all) {
+  pthread_mutex_lock(&sig_lock);
+  for (size_t i = 0; i < sizeof sig_tab / sizeof sig_tab[0]; i++)
+    if (sig_tab[i].loop == loop && (all || sig_tab[i].sig == sig)) {
+      sig_tab[i].loop = NULL;
+      sig_tab[i].gen++;
+    }
+  pthread_mutex_unlock(&sig_lock);
+}
+
+static int sig_add(evl_loop *loop, int sig, evl_cb cb, void *arg) {
+  sig_slot *s = NULL;
+  pthread_mutex_lock(&sig_lock);
+  for (size_t i = 0; i < sizeof sig_tab / sizeof sig_tab[0]; i++) {
+    if (sig_tab[i].loop == loop && sig_tab[i].sig == sig) {
+      s = &sig_tab[i];
+      break;
+    }
+    if (!sig_tab[i].loop && !s)
+      s = &sig_tab[i];
+  }
+  pthread_mutex_unlock(&sig_lock);
+  if (!s || !loop || !cb)
+    return base->add_signal_handler(loop, sig, cb, arg);
+  int rc = base->add_signal_handler(loop, sig, sig_fire, s);
+  if (rc == 0) {
+    pthread_mutex_lock(&sig_lock);
+    s->gen++; /* a replaced callback's pending deliveries are dropped */
+    s->loop = loop;
+    s->sig = sig;
+    s->cb = cb;
+    s->arg = arg;
+    pthread_mutex_unlock(&sig_lock);
+  }
+  return rc;
+}
+
+static int sig_remove(evl_loop *loop, int sig) {
+  int rc = base->remove_signal_handler(loop, sig);
+  if (rc > 0)
+    sig_forget(loop, sig, 0);
+  return rc;
+}
+
+static int sig_loop_close(evl_loop *loop) {
+  int rc = base->loop_close(loop);
+  if (rc == 0)
+    sig_forget(loop, 0, 1);
+  return rc;
+}
+
+static int sig_loop_free(evl_loop *loop) {
+  if (loop)
+    sig_forget(loop, 0, 1);
+  return base->loop_free(loop);
+}
+
 #define V_NAME(name, ...) [V_##name] = "variant-" #name,
 #define V_DESC(name, base, desc, ...) [V_##name] = desc,
 #define V_BASE(name, base, ...) [V_##name] = V_BASE_##base,
@@ -299,8 +495,14 @@ const evl_impl_ops *evl_impl_plugin(void) {
     ops = *base;
     ops.name = names[V_CAT(V_, VARIANT)];
     ops.description = descs[V_CAT(V_, VARIANT)];
-    if (ON(executor_one_worker))
+    if (ON(executor_one_worker) || ON(executor_wide))
       ops.loop_new = var_loop_new;
+    if (ON(signal_posted)) {
+      ops.add_signal_handler = sig_add;
+      ops.remove_signal_handler = sig_remove;
+      ops.loop_close = sig_loop_close;
+      ops.loop_free = sig_loop_free;
+    }
     if (ON(done_reversed)) {
       ops.future_new = rev_future_new;
       ops.run_in_executor = rev_run_in_executor;
@@ -320,5 +522,17 @@ const evl_impl_ops *evl_impl_plugin(void) {
   ops.rearm_at = var_rearm_at;
   ops.add_reader = var_add_reader;
   ops.add_writer = var_add_writer;
+  ops.time = var_time;
+  if (ON(features_minimal)) { /* the sample's optional parts, undeclared */
+    ops.features = 0;
+    ops.call_soon_threadsafe = NULL;
+    ops.stop_threadsafe = NULL;
+    ops.get_running_loop = NULL;
+    ops.set_error_handler = NULL;
+    ops.report_error = NULL;
+    ops.loop_stats = NULL;
+    ops.rearm = NULL;
+    ops.rearm_at = NULL;
+  }
   return &ops;
 }
