@@ -27,6 +27,8 @@
     "cancelling an ended task returns -EINVAL and changes nothing")            \
   X(t3_cancel_running_next_await, "T3", IMPL, 0, EVL_IF_FUTURES, 10,           \
     "a self-cancel arrives at the next suspending await, once")                \
+  X(t3_cancel_yield_step_gone, "T3", IMPL, 0, EVL_IF_FUTURES, 10,              \
+    "a task cancelled in evl_yield: -ECANCELED once, its next await waits")    \
   X(t3_cancelled_task_state, "T3", IMPL, 0, EVL_IF_FUTURES, 10,                \
     "a body returning -ECANCELED ends the task cancelled")                     \
   X(t4_gather_all, "T4", IMPL, 0, EVL_IF_FUTURES, 10,                          \

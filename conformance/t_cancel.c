@@ -4,11 +4,13 @@
 typedef struct t3_state {
   tt_env *e;
   evl_task *victim;
-  int steps;          /* the victim's body ran */
-  int rcs[4];         /* what its awaits returned */
-  int cancel_rc[2];   /* evl_task_cancel's returns */
-  int done_await_rc;  /* await of a done future after a self-cancel */
-  evl_future *done_f; /* a done future */
+  int steps;           /* the victim's body ran */
+  int rcs[4];          /* what its awaits returned */
+  int cancel_rc[2];    /* evl_task_cancel's returns */
+  int done_await_rc;   /* await of a done future after a self-cancel */
+  evl_future *done_f;  /* a done future */
+  evl_future *later_f; /* completed by the canceller after a while */
+  void *later_result;  /* what the victim's await of it returned */
 } t3_state;
 
 static int t3_victim(void *arg, void **result) {
@@ -156,5 +158,49 @@ void test_t3_cancelled_task_state(evl_tctx *t) {
        OPS->future_state(evl_task_future(s.victim)));
   evl_task_release(a);
   evl_task_release(s.victim);
+  tt_close(&e);
+}
+
+static int t3_yield_then_await(void *arg, void **result) {
+  t3_state *s = arg;
+  (void)result;
+  s->steps++;
+  s->rcs[0] = evl_yield(); /* cancelled while its step is queued */
+  s->rcs[1] = evl_await(s->later_f, &s->later_result);
+  return 0;
+}
+
+static int t3_cancel_then_complete(void *arg, void **result) {
+  t3_state *s = arg;
+  (void)result;
+  /* Spawned after the victim: its first step runs after the victim's,
+   * which left the victim's yield step queued. */
+  s->cancel_rc[0] = evl_task_cancel(s->victim);
+  int rc = evl_sleep(30 * TT_MS);
+  if (rc < 0)
+    return rc;
+  return s->e->t->impl->future_set_result(s->later_f, s);
+}
+
+/* T3: a task cancelled in evl_yield gets -ECANCELED there, once; its next
+ * await waits for its future: the yield's own step, queued before the
+ * cancel, is gone (a loop whose cancel of a queued call_soon callback says
+ * 0 and runs it anyway resumes the await before the future is done). */
+void test_t3_cancel_yield_step_gone(evl_tctx *t) {
+  tt_env e;
+  tt_open(t, &e, 5000);
+  t3_state s = {.e = &e};
+  T_OK(t, "future_new", OPS->future_new(e.loop, &s.later_f));
+  s.victim = tt_spawn(&e, t3_yield_then_await, &s);
+  evl_task *c = tt_spawn(&e, t3_cancel_then_complete, &s);
+  T_OK(t, "canceller status", tt_run(&e, c, NULL));
+  T_OK(t, "evl_task_cancel of the yielding task", s.cancel_rc[0]);
+  T_OK(t, "victim status", tt_run(&e, s.victim, NULL));
+  T_RC(t, "the cancelled yield", -ECANCELED, s.rcs[0]);
+  T_OK(t, "the await after it (of a future completed 30 ms later)", s.rcs[1]);
+  T_TRUE(t, "that await's result is the future's", s.later_result == &s);
+  evl_task_release(c);
+  evl_task_release(s.victim);
+  OPS->future_release(s.later_f);
   tt_close(&e);
 }

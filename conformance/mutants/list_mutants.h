@@ -191,6 +191,13 @@
   X(cancel_no_callbacks, REF, "T4", "t4_wait_for_future_timeout",              \
     "cancelling a future drops its done-callbacks: its awaiters never hear",   \
     "qcoro/qcoro#288, dask/distributed#1438 (waiters of a cancel hang)")       \
+  X(cancel_soon_ignored, REF, "T3", "t3_cancel_yield_step_gone",               \
+    "cancel of a call_soon callback already queued returns 0, it runs anyway", \
+    "")                                                                        \
+  X(oneshot_writer, REF, "T7", "t7_sock_send_recv",                            \
+    "a writer is reported once, then disarmed until it is added again",        \
+    "mtcp-stack/mtcp#297 (one event per writable socket), "                    \
+    "pjsip/pjproject#3018")                                                    \
   X(eof_as_reset, URING, "P6", "p6_*",                                         \
     "a recv CQE of 0 (end of stream) handed on as -ECONNRESET",                \
     "xtaci/smux#6 (a clean close read as errConnReset), wg/wrk#105")           \

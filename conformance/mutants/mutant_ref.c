@@ -486,8 +486,29 @@ static int one_cancel(evl_loop *loop, evl_handle h) {
   return EVL_EHANDLE;
 }
 
+/* cancel_soon_ignored: the handles call_soon gave out; a cancel of one
+ * says 0 and leaves the callback queued. */
+static evl_handle soon_hs[4096];
+static size_t nsoon_hs;
+
+static int ref_soon_handle(evl_handle h) {
+  for (size_t i = 0; h && i < nsoon_hs; i++)
+    if (soon_hs[i] == h)
+      return 1;
+  return 0;
+}
+
 static int ref_call_soon(evl_loop *loop, evl_cb cb, void *arg,
                          evl_handle *out) {
+  if (ON(cancel_soon_ignored)) {
+    evl_handle h = 0;
+    int rc = base->call_soon(loop, cb, arg, &h);
+    if (rc == 0 && nsoon_hs < sizeof soon_hs / sizeof soon_hs[0])
+      soon_hs[nsoon_hs++] = h;
+    if (rc == 0 && out)
+      *out = h;
+    return rc;
+  }
   if (ON(foreign_soon_queued)) {
     /* A call from a foreign thread "helpfully" made thread-safe instead of
      * refused (Kludex/zuvloop#160; python/asyncio#154 added the check). */
@@ -521,6 +542,8 @@ static int ref_call_soon(evl_loop *loop, evl_cb cb, void *arg,
 }
 
 static int ref_cancel(evl_loop *loop, evl_handle h) {
+  if (ON(cancel_soon_ignored) && ref_soon_handle(h))
+    return 0; /* "already in the ready queue": said done, nothing done */
   if (ON(one_per_iteration))
     return one_cancel(loop, h);
   int rc = base->cancel(loop, h);
@@ -532,6 +555,43 @@ static int ref_cancel(evl_loop *loop, evl_handle h) {
         if (lifo_slot_rec == &lifo_pool[i])
           lifo_slot_rec = NULL;
       }
+  return rc;
+}
+
+/* ---------------------------------------------------------------- io */
+
+/* oneshot_writer: a writer is called once, then disarmed until it is
+ * added again (a one-shot registration nobody re-arms); `fired` here
+ * means "added again during the call". */
+typedef struct ref_w {
+  evl_loop *loop;
+  int fd, fired;
+  evl_io_cb cb;
+  void *arg;
+} ref_w;
+static ref_w ws[256];
+
+static void ref_w_cb(int fd, unsigned events, void *arg) {
+  ref_w *w = arg;
+  evl_loop *loop = w->loop;
+  w->fired = 0;
+  w->cb(fd, events, w->arg);
+  if (!w->fired && w->loop == loop && w->fd == fd) /* not added again */
+    base->remove_writer(loop, fd); /* disarmed, as EPOLLONESHOT */
+}
+
+static int ref_add_writer(evl_loop *loop, int fd, evl_io_cb cb, void *arg) {
+  ref_w *w = NULL;
+  for (size_t i = 0; ON(oneshot_writer) && cb && i < 256 && !w; i++)
+    if ((ws[i].loop == loop && ws[i].fd == fd) || !ws[i].loop)
+      w = &ws[i];
+  if (!w)
+    return base->add_writer(loop, fd, cb, arg);
+  ref_w old = *w;
+  *w = (ref_w){.loop = loop, .fd = fd, .cb = cb, .arg = arg, .fired = 1};
+  int rc = base->add_writer(loop, fd, ref_w_cb, w);
+  if (rc < 0)
+    *w = old;
   return rc;
 }
 
@@ -567,6 +627,7 @@ const evl_impl_ops *mutant_ref_plugin(const char *name, const char *desc) {
   ops.run_in_executor = ref_run_in_executor;
   ops.loop_after_fork = ref_loop_after_fork;
   ops.call_soon = ref_call_soon;
+  ops.add_writer = ref_add_writer;
   ops.cancel = ref_cancel;
   ops.set_error_handler = ref_set_error_handler;
   return &ops;
