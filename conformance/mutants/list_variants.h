@@ -91,5 +91,9 @@
     "read named)")                                                             \
   X(features_minimal, SAMPLE,                                                  \
     "the required ops only: no THREADSAFE, RUNNING, ERRORS, STATS or REARM",   \
-    "an implementation that lacks an optional part gets SKIP")
+    "an implementation that lacks an optional part gets SKIP")                 \
+  X(signal_usr2_reserved, REF,                                                 \
+    "SIGUSR2 is refused with -ENOTSUP (the JVM's suspend signal, Boehm GC's "  \
+    "on the BSDs)",                                                            \
+    "S12: a valid number the loop cannot watch gets -ENOTSUP")
 #endif

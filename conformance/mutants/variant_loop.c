@@ -6,6 +6,7 @@
  * poll(2) call, and every one is compiled into every build. */
 #define _GNU_SOURCE
 #include <poll.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <evl/impl.h>
@@ -365,7 +366,8 @@ static int rev_run_in_executor(evl_loop *loop, evl_work_fn fn, void *arg,
   return rc;
 }
 
-/* signal_posted (REF): the core's signal callback only posts the user's
+/* signal_usr2_reserved (REF): SIGUSR2 cannot be watched: -ENOTSUP.
+ * signal_posted (REF): the core's signal callback only posts the user's
  * with call_soon_threadsafe (a handle nobody holds, S4), so it runs from a
  * later batch. A token carries the registration's generation: a delivery
  * posted before a remove, a replacement or close calls nothing. */
@@ -431,6 +433,14 @@ static void sig_forget(evl_loop *loop, int sig, int all) {
 }
 
 static int sig_add(evl_loop *loop, int sig, evl_cb cb, void *arg) {
+  if (ON(signal_usr2_reserved) && sig == SIGUSR2 && cb) {
+    /* A closed loop still answers EVL_ECLOSED (S8); remove of a signal
+     * never added changes nothing. */
+    int rc = base->remove_signal_handler(loop, sig);
+    return rc < 0 ? rc : -ENOTSUP;
+  }
+  if (!ON(signal_posted))
+    return base->add_signal_handler(loop, sig, cb, arg);
   sig_slot *s = NULL;
   pthread_mutex_lock(&sig_lock);
   for (size_t i = 0; i < sizeof sig_tab / sizeof sig_tab[0]; i++) {
@@ -497,6 +507,8 @@ const evl_impl_ops *evl_impl_plugin(void) {
     ops.description = descs[V_CAT(V_, VARIANT)];
     if (ON(executor_one_worker) || ON(executor_wide))
       ops.loop_new = var_loop_new;
+    if (ON(signal_usr2_reserved))
+      ops.add_signal_handler = sig_add;
     if (ON(signal_posted)) {
       ops.add_signal_handler = sig_add;
       ops.remove_signal_handler = sig_remove;
