@@ -95,5 +95,9 @@
   X(signal_usr2_reserved, REF,                                                 \
     "SIGUSR2 is refused with -ENOTSUP (the JVM's suspend signal, Boehm GC's "  \
     "on the BSDs)",                                                            \
-    "S12: a valid number the loop cannot watch gets -ENOTSUP")
+    "S12: a valid number the loop cannot watch gets -ENOTSUP")                 \
+  X(posts_by_thread, SAMPLE,                                                   \
+    "a take queues posts thread by thread, the last thread to post first "     \
+    "(one queue per producer)",                                                \
+    "S9: every posted callback runs exactly once, in per-thread FIFO order")
 #endif

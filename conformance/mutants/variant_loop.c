@@ -138,7 +138,126 @@ static int var_take_chunk(evl_kit *k) {
   return rc;
 }
 
+/* posts_by_thread: a take queues the posts thread by thread — the thread
+ * that first posted in the batch last — each thread's in its own order:
+ * per-thread FIFO and no more (S9), as a loop with one queue per producer
+ * thread drains them. The poster's id is kept beside each post, in an
+ * array that mirrors the kit's (same lock, same length). */
+typedef struct v_lane {
+  const evl_kit *k;
+  pthread_t *tids;
+  size_t cap;
+} v_lane;
+static v_lane v_lanes[64];
+static pthread_mutex_t v_lanes_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static v_lane *v_lane_of(const evl_kit *k, int make) {
+  v_lane *l = NULL;
+  pthread_mutex_lock(&v_lanes_lock);
+  for (size_t i = 0; i < sizeof v_lanes / sizeof v_lanes[0] && !l; i++)
+    if (v_lanes[i].k == k)
+      l = &v_lanes[i];
+  for (size_t i = 0; i < sizeof v_lanes / sizeof v_lanes[0] && !l && make; i++)
+    if (!v_lanes[i].k) {
+      l = &v_lanes[i];
+      l->k = k;
+    }
+  pthread_mutex_unlock(&v_lanes_lock);
+  return l;
+}
+
+static void v_lane_forget(const evl_kit *k) {
+  v_lane *l = v_lane_of(k, 0);
+  if (l) {
+    free(l->tids);
+    pthread_mutex_lock(&v_lanes_lock);
+    *l = (v_lane){0};
+    pthread_mutex_unlock(&v_lanes_lock);
+  }
+}
+
+/* evl_kit_post, with the poster's id noted in the same critical section. */
+static int var_post(evl_kit *k, evl_cb cb, void *arg) {
+  v_lane *l = v_lane_of(k, 1);
+  if (!l)
+    return -ENOMEM;
+  int rc = 0;
+  pthread_mutex_lock(&k->lock);
+  if (k->closed) {
+    rc = EVL_ECLOSED;
+  } else if (k->nposts == k->capposts) {
+    size_t n = k->capposts ? k->capposts * 2 : 64;
+    evl_kit_post_ent *np = realloc(k->posts, n * sizeof *np);
+    if (np) {
+      k->posts = np;
+      k->capposts = n;
+    } else {
+      rc = -ENOMEM;
+    }
+  }
+  if (rc == 0 && l->cap < k->capposts) {
+    pthread_t *t = realloc(l->tids, k->capposts * sizeof *t);
+    if (t) {
+      l->tids = t;
+      l->cap = k->capposts;
+    } else {
+      rc = -ENOMEM;
+    }
+  }
+  if (rc == 0) {
+    l->tids[k->nposts] = pthread_self();
+    k->posts[k->nposts++] = (evl_kit_post_ent){cb, arg};
+    if (!k->wake_pending) {
+      char c = 1;
+      k->wake_pending = 1;
+      if (write(k->wake_wr, &c, 1) < 0 && errno != EAGAIN)
+        rc = -errno;
+    }
+  }
+  pthread_mutex_unlock(&k->lock);
+  return rc;
+}
+
+static int var_take_by_thread(evl_kit *k) {
+  char buf[64];
+  while (read(k->wake_rd, buf, sizeof buf) > 0)
+    ;
+  v_lane *l = v_lane_of(k, 0);
+  pthread_mutex_lock(&k->lock);
+  size_t n = k->nposts;
+  int rc = n > UINT32_MAX ? -ENOMEM : evl_kit_reserve(k, (uint32_t)n);
+  if (rc == 0) {
+    pthread_t order[8];
+    size_t norder = 0;
+    for (size_t i = 0; i < n; i++) {
+      pthread_t id = l && i < l->cap ? l->tids[i] : (pthread_t)0;
+      size_t j = 0;
+      while (j < norder && !pthread_equal(order[j], id))
+        j++;
+      if (j == norder && norder < sizeof order / sizeof order[0])
+        order[norder++] = id;
+    }
+    for (size_t g = norder; g-- > 0;) /* later threads first */
+      for (size_t i = 0; i < n; i++) {
+        pthread_t id = l && i < l->cap ? l->tids[i] : (pthread_t)0;
+        size_t j = 0;
+        while (j < norder && !pthread_equal(order[j], id))
+          j++;
+        if (j == g || (g == 0 && j == norder)) /* beyond 8: with the first */
+          evl_kit_push(k, (evl_kit_entry){.kind = EVL_KIT_E_POST,
+                                          .cb = k->posts[i].cb,
+                                          .arg = k->posts[i].arg});
+      }
+    k->nposts = 0;
+    k->wake_pending = 0;
+  }
+  pthread_mutex_unlock(&k->lock);
+  return rc;
+}
+
 static int var_take_posts(evl_kit *k) {
+  if (ON(posts_by_thread))
+    return var_take_by_thread(k);
   if (ON(posts_after_io)) {
     v_posts_due = 1;
     return 0;
@@ -256,6 +375,31 @@ static int var_add_reader(evl_loop *loop, int fd, evl_io_cb cb, void *arg) {
 
 static int var_add_writer(evl_loop *loop, int fd, evl_io_cb cb, void *arg) {
   return var_add_io(loop, fd, cb, arg, base->add_writer);
+}
+
+/* posts_by_thread: posts and stop_threadsafe go through var_post; close
+ * drops the tids with the posts. */
+static int var_call_soon_threadsafe(evl_loop *loop, evl_cb cb, void *arg) {
+  if (!loop || !cb)
+    return -EINVAL;
+  return var_post(&loop->k, cb, arg);
+}
+
+static int var_stop_threadsafe(evl_loop *loop) {
+  return var_call_soon_threadsafe(loop, sl_stop_cb, loop);
+}
+
+static int var_loop_close(evl_loop *loop) {
+  int rc = base->loop_close(loop);
+  if (rc == 0)
+    v_lane_forget(&loop->k);
+  return rc;
+}
+
+static int var_loop_free(evl_loop *loop) {
+  if (loop)
+    v_lane_forget(&loop->k);
+  return base->loop_free(loop);
 }
 
 /* time_fresh: the clock, read at the call. time_ms: the loop's time in
@@ -535,6 +679,12 @@ const evl_impl_ops *evl_impl_plugin(void) {
   ops.add_reader = var_add_reader;
   ops.add_writer = var_add_writer;
   ops.time = var_time;
+  if (ON(posts_by_thread)) {
+    ops.call_soon_threadsafe = var_call_soon_threadsafe;
+    ops.stop_threadsafe = var_stop_threadsafe;
+    ops.loop_close = var_loop_close;
+    ops.loop_free = var_loop_free;
+  }
   if (ON(features_minimal)) { /* the sample's optional parts, undeclared */
     ops.features = 0;
     ops.call_soon_threadsafe = NULL;
