@@ -275,7 +275,8 @@ $(O)/fixtures/bad_%.so: conformance/fixtures/bad_plugin.c core/include/evl/*.h
 	$(CC) -shared -Icore/include -DBAD_$* $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
 # A mutant or variant carries its own copy of the reference core (rows
 # based on REF wrap it), bound to itself by -Bsymbolic as the modules are.
-MUTANT_SRC := conformance/mutants/mutant_loop.c conformance/mutants/mutant_ref.c
+MUTANT_SRC := conformance/mutants/mutant_loop.c conformance/mutants/mutant_ref.c \
+              conformance/mutants/mutant_ref_soon.c
 $(O)/mutants/mutant_%.so: $(MUTANT_SRC) conformance/mutants/mutant.h conformance/mutants/list_mutants.h impls/sample/sample_loop.c core/include/evl/*.h $(O)/libevl.a
 	@mkdir -p $(@D)
 	$(CC) -shared -Wl,-Bsymbolic -Icore/include -DMUTANT=$* $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(MUTANT_SRC) $(O)/libevl.a $(ALL_LDLIBS)

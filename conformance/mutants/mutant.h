@@ -26,4 +26,9 @@ enum { EVL_MUTANT_LIST(M_ENUM) EVL_VARIANT_LIST(M_ENUM) M_COUNT };
 /* mutant_ref.c: the reference core on epoll with this build's bug in its
  * signal, future or executor ops (the parts the sample loop lacks). */
 const evl_impl_ops *mutant_ref_plugin(const char *name, const char *desc);
+/* Its base ops (the reference core's), and mutant_ref_soon.c's wrappers of
+ * call_soon and cancel. */
+extern const evl_impl_ops *mutant_ref_base;
+int mutant_ref_call_soon(evl_loop *loop, evl_cb cb, void *arg, evl_handle *out);
+int mutant_ref_cancel(evl_loop *loop, evl_handle h);
 #endif
