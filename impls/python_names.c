@@ -176,9 +176,6 @@ static const evl_deviation pyl_dev_uvloop[] = {
      "a 1 ms timer set before run_forever counts from the uv_now cached "
      "when the loop last iterated, is already due at the first timer "
      "phase, and runs before the call_soon callbacks queued ahead of it"},
-    {"s5_time_refreshed_each_iteration",
-     "loop.time() is libuv's uv_now in whole ms: up to 1 ms behind the clock "
-     "read at the end of the previous iteration"},
     {"s7_run_until_stop",
      "stop() is itself a queued callback (Loop._stop): callbacks queued "
      "before it, in the stopping batch, run in the next batch with it"},
