@@ -10,6 +10,15 @@
  * (mutant_backend.c) that must pass the K-suite and the reference core's
  * S-suite over it. Keep `X(name, BASE,` on the row's first line: the
  * Makefile and check.sh read it with sed.
+ *
+ * Freedoms of CONTRACT.md with no row yet: signals delivered one callback
+ * per signal (the reference core coalesces; S12 allows both); executor jobs
+ * started in another order than FIFO (needs a pool of the variant's own);
+ * a future's done-callbacks run from one call_soon; another default error
+ * handler line (S10: one line with the message); a backend reporting a
+ * registered fd closed before the wait once with EVL_ERR (K12) or failing
+ * the delete of a closed fd (K1); SIGUSR1 refused with -ENOTSUP (the S12
+ * tests still need SIGUSR1, and SIGUSR2, SIGWINCH or SIGURG).
  */
 #ifndef EVL_VARIANTS_LIST_H
 #define EVL_VARIANTS_LIST_H
