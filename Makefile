@@ -289,9 +289,10 @@ $(patsubst %,$(O)/mutants/mutant_%.so,$(call backend_mutant_names,mutants)): $(O
 $(patsubst %,$(O)/mutants/variant_%.so,$(call backend_mutant_names,variants)): $(O)/mutants/variant_%.so: $(KMUTANT_SRC)
 	@mkdir -p $(@D)
 	$(CC) -shared -Wl,-Bsymbolic -Icore/include -DVARIANT=$* $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(O)/libevl.a $(ALL_LDLIBS)
-$(O)/mutants/variant_%.so: conformance/mutants/variant_loop.c conformance/mutants/list_variants.h impls/sample/sample_loop.c core/include/evl/*.h $(O)/libevl.a
+VARIANT_SRC := conformance/mutants/variant_loop.c conformance/mutants/variant_ref.c
+$(O)/mutants/variant_%.so: $(VARIANT_SRC) conformance/mutants/mutant.h conformance/mutants/list_variants.h conformance/mutants/list_mutants.h impls/sample/sample_loop.c core/include/evl/*.h $(O)/libevl.a
 	@mkdir -p $(@D)
-	$(CC) -shared -Wl,-Bsymbolic -Icore/include -DVARIANT=$* $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(O)/libevl.a $(ALL_LDLIBS)
+	$(CC) -shared -Wl,-Bsymbolic -Icore/include -DVARIANT=$* $(CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(VARIANT_SRC) $(O)/libevl.a $(ALL_LDLIBS)
 
 define module_rule
 $(O)/modules/evl-$(1).so: $(SRC_$(1)) core/include/evl/*.h core/*.h $(wildcard backends/*.h impls/*.h)

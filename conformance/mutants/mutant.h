@@ -1,6 +1,7 @@
-/* mutant.h — which row this build is, for mutant_loop.c, mutant_ref.c and
- * mutant_backend.c: -DMUTANT=name (a row of list_mutants.h) or, for
- * mutant_backend.c's BACKEND variants, -DVARIANT=name (list_variants.h).
+/* mutant.h — which row this build is, for mutant_loop.c, mutant_ref*.c,
+ * mutant_backend.c and variant_ref.c: -DMUTANT=name (a row of
+ * list_mutants.h) or -DVARIANT=name (list_variants.h: mutant_backend.c's
+ * BACKEND variants, variant_ref.c's REF ones).
  * ON(name) is true for that row only; the rows share one enum, so a name
  * used in both lists fails to build. */
 #ifndef EVL_MUTANT_H

@@ -1,0 +1,262 @@
+/* variant_ref.c — the reference core on epoll with one difference the
+ * contract allows in the parts the sample loop lacks (executor width, the
+ * order of done-callbacks, how signal callbacks are delivered), for the
+ * rows of list_variants.h whose base is REF. Linked into every variant's
+ * .so beside variant_loop.c; the difference wraps the core's ops at the ABI
+ * boundary, the core has no hook for it. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mutant.h"
+
+static const evl_impl_ops *base;
+
+/* executor_one_worker (REF): every loop's executor gets one worker,
+ * executor_wide 32. The
+ * config is copied only up to its size; a short or refused one goes to the
+ * core as it is, which answers for it (S8). */
+static int var_loop_new(const void *data, const evl_impl_config *cfg,
+                        evl_loop **out) {
+  evl_impl_config c = {.size = sizeof c};
+  if (cfg && cfg->size < sizeof cfg->size)
+    return base->loop_new(data, cfg, out);
+  if (cfg)
+    memcpy(&c, cfg, cfg->size < sizeof c ? cfg->size : sizeof c);
+  c.size = sizeof c;
+  c.executor_threads = ON(executor_one_worker) ? 1 : 32;
+  return base->loop_new(data, &c, out);
+}
+
+/* done_reversed (REF): a pending future's done-callbacks run newest first.
+ * Each one added is registered with the core; the first to fire runs the
+ * whole group in reverse and the others find it done. A group is keyed by
+ * its future, forgotten when a new future takes that address. */
+typedef struct rev_node {
+  struct rev_node *head, *next; /* head: the group's first node */
+  evl_future *f;
+  evl_future_cb cb;
+  void *arg;
+  int fired, used;
+} rev_node;
+static rev_node rev_pool[4096];
+
+static rev_node *rev_group(const evl_future *f) {
+  for (size_t i = 0; i < sizeof rev_pool / sizeof rev_pool[0]; i++)
+    if (rev_pool[i].used && rev_pool[i].f == f && rev_pool[i].head == NULL &&
+        !rev_pool[i].fired)
+      return &rev_pool[i];
+  return NULL;
+}
+
+static void rev_forget(const evl_future *f) {
+  for (size_t i = 0; i < sizeof rev_pool / sizeof rev_pool[0]; i++)
+    if (rev_pool[i].used && rev_pool[i].f == f)
+      rev_pool[i].used = 0;
+}
+
+static void rev_fire(evl_future *f, void *arg) {
+  rev_node *n = arg, *g = n->head ? n->head : n;
+  if (!g->fired) {
+    g->fired = 1;
+    rev_node *order[sizeof rev_pool / sizeof rev_pool[0]];
+    size_t k = 0;
+    for (rev_node *m = g; m; m = m->next)
+      order[k++] = m;
+    while (k-- > 0) {
+      order[k]->fired = 1;
+      order[k]->cb(f, order[k]->arg);
+    }
+  }
+  n->used = 0;
+}
+
+static int rev_add_done_callback(evl_future *f, evl_future_cb cb, void *arg) {
+  rev_node *n = NULL;
+  for (size_t i = 0; i < sizeof rev_pool / sizeof rev_pool[0] && !n; i++)
+    if (!rev_pool[i].used)
+      n = &rev_pool[i];
+  if (!f || !cb || !n || base->future_state(f) != EVL_FUTURE_PENDING)
+    return base->future_add_done_callback(f, cb, arg);
+  rev_node *g = rev_group(f);
+  *n = (rev_node){.head = g, .f = f, .cb = cb, .arg = arg, .used = 1};
+  int rc = base->future_add_done_callback(f, rev_fire, n);
+  if (rc < 0) {
+    n->used = 0;
+    return rc;
+  }
+  if (g) {
+    rev_node **tail = &g->next;
+    while (*tail)
+      tail = &(*tail)->next;
+    *tail = n;
+  }
+  return 0;
+}
+
+static int rev_future_new(evl_loop *loop, evl_future **out) {
+  int rc = base->future_new(loop, out);
+  if (rc == 0)
+    rev_forget(*out);
+  return rc;
+}
+
+static int rev_run_in_executor(evl_loop *loop, evl_work_fn fn, void *arg,
+                               evl_future **out) {
+  int rc = base->run_in_executor(loop, fn, arg, out);
+  if (rc == 0 && out)
+    rev_forget(*out);
+  return rc;
+}
+
+/* signal_usr2_reserved (REF): SIGUSR2 cannot be watched: -ENOTSUP.
+ * signal_posted (REF): the core's signal callback only posts the user's
+ * with call_soon_threadsafe (a handle nobody holds, S4), so it runs from a
+ * later batch. A token carries the registration's generation: a delivery
+ * posted before a remove, a replacement or close calls nothing. */
+typedef struct sig_slot {
+  evl_loop *loop;
+  int sig;
+  uint32_t gen;
+  evl_cb cb;
+  void *arg;
+} sig_slot;
+typedef struct sig_tok {
+  sig_slot *s;
+  uint32_t gen;
+  int used;
+} sig_tok;
+static sig_slot sig_tab[128];
+static sig_tok sig_toks[4096];
+static pthread_mutex_t sig_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void sig_deliver(void *arg) {
+  sig_tok *t = arg;
+  pthread_mutex_lock(&sig_lock);
+  int live = t->s->loop && t->s->gen == t->gen;
+  evl_cb cb = t->s->cb;
+  void *cbarg = t->s->arg;
+  t->used = 0;
+  pthread_mutex_unlock(&sig_lock);
+  if (live)
+    cb(cbarg);
+}
+
+static void sig_fire(void *arg) {
+  sig_slot *s = arg;
+  sig_tok *t = NULL;
+  pthread_mutex_lock(&sig_lock);
+  for (size_t i = 0; i < sizeof sig_toks / sizeof sig_toks[0] && !t; i++)
+    if (!sig_toks[i].used)
+      t = &sig_toks[i];
+  if (t)
+    *t = (sig_tok){.s = s, .gen = s->gen, .used = 1};
+  evl_loop *loop = s->loop;
+  evl_cb cb = s->cb;
+  void *cbarg = s->arg;
+  pthread_mutex_unlock(&sig_lock);
+  if (t && base->call_soon_threadsafe(loop, sig_deliver, t) == 0)
+    return;
+  if (t) {
+    pthread_mutex_lock(&sig_lock);
+    t->used = 0;
+    pthread_mutex_unlock(&sig_lock);
+  }
+  cb(cbarg); /* no token or no post: at once, as the core would */
+}
+
+static void sig_forget(evl_loop *loop, int sig, int all) {
+  pthread_mutex_lock(&sig_lock);
+  for (size_t i = 0; i < sizeof sig_tab / sizeof sig_tab[0]; i++)
+    if (sig_tab[i].loop == loop && (all || sig_tab[i].sig == sig)) {
+      sig_tab[i].loop = NULL;
+      sig_tab[i].gen++;
+    }
+  pthread_mutex_unlock(&sig_lock);
+}
+
+static int sig_add(evl_loop *loop, int sig, evl_cb cb, void *arg) {
+  if (ON(signal_usr2_reserved) && sig == SIGUSR2 && cb) {
+    /* A closed loop still answers EVL_ECLOSED (S8); remove of a signal
+     * never added changes nothing. */
+    int rc = base->remove_signal_handler(loop, sig);
+    return rc < 0 ? rc : -ENOTSUP;
+  }
+  if (!ON(signal_posted))
+    return base->add_signal_handler(loop, sig, cb, arg);
+  sig_slot *s = NULL;
+  pthread_mutex_lock(&sig_lock);
+  for (size_t i = 0; i < sizeof sig_tab / sizeof sig_tab[0]; i++) {
+    if (sig_tab[i].loop == loop && sig_tab[i].sig == sig) {
+      s = &sig_tab[i];
+      break;
+    }
+    if (!sig_tab[i].loop && !s)
+      s = &sig_tab[i];
+  }
+  pthread_mutex_unlock(&sig_lock);
+  if (!s || !loop || !cb)
+    return base->add_signal_handler(loop, sig, cb, arg);
+  int rc = base->add_signal_handler(loop, sig, sig_fire, s);
+  if (rc == 0) {
+    pthread_mutex_lock(&sig_lock);
+    s->gen++; /* a replaced callback's pending deliveries are dropped */
+    s->loop = loop;
+    s->sig = sig;
+    s->cb = cb;
+    s->arg = arg;
+    pthread_mutex_unlock(&sig_lock);
+  }
+  return rc;
+}
+
+static int sig_remove(evl_loop *loop, int sig) {
+  int rc = base->remove_signal_handler(loop, sig);
+  if (rc > 0)
+    sig_forget(loop, sig, 0);
+  return rc;
+}
+
+static int sig_loop_close(evl_loop *loop) {
+  int rc = base->loop_close(loop);
+  if (rc == 0)
+    sig_forget(loop, 0, 1);
+  return rc;
+}
+
+static int sig_loop_free(evl_loop *loop) {
+  if (loop)
+    sig_forget(loop, 0, 1);
+  return base->loop_free(loop);
+}
+
+static evl_impl_ops ops;
+
+const evl_impl_ops *variant_ref_plugin(const char *name, const char *desc) {
+  char err[256];
+  if (evl_impl_ref("epoll", &base, err, sizeof err) < 0)
+    return NULL;
+  ops = *base;
+  ops.name = name;
+  ops.description = desc;
+  if (ON(executor_one_worker) || ON(executor_wide))
+    ops.loop_new = var_loop_new;
+  if (ON(signal_usr2_reserved))
+    ops.add_signal_handler = sig_add;
+  if (ON(signal_posted)) {
+    ops.add_signal_handler = sig_add;
+    ops.remove_signal_handler = sig_remove;
+    ops.loop_close = sig_loop_close;
+    ops.loop_free = sig_loop_free;
+  }
+  if (ON(done_reversed)) {
+    ops.future_new = rev_future_new;
+    ops.run_in_executor = rev_run_in_executor;
+    ops.future_add_done_callback = rev_add_done_callback;
+  }
+  return &ops;
+}
