@@ -1,7 +1,7 @@
 /* list_variants.h — loops that differ from the reference where the contract
- * leaves the choice open (variant_loop.c; REF rows variant_ref.c), one row per variant: the sample
- * loop with that difference must pass the whole suite. A failure means a
- * test asserts what CONTRACT.md does not say.
+ * leaves the choice open (variant_loop.c; REF rows variant_ref.c), one row per
+ * variant: the sample loop with that difference must pass the whole suite. A
+ * failure means a test asserts what CONTRACT.md does not say.
  *
  * X(name, base, what differs, the contract's words that allow it)
  *
