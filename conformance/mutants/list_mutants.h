@@ -210,5 +210,10 @@
   X(accept_blocking, URING, "P8", "p8_accept_connect",                         \
     "accept SQEs entered without SOCK_NONBLOCK | SOCK_CLOEXEC",                \
     "libressl/portable#1323 (accept4 drops SOCK_NONBLOCK), "                   \
-    "compio-rs/compio#400")
+    "compio-rs/compio#400")                                                    \
+  X(close_skips_delete, BACKEND, "K6", "k6_*",                                 \
+    "the delete of a closed fd skipped (\"close removed it from epoll\"): a "  \
+    "dup keeps the file and its registration firing under the number",         \
+    "h2o/h2o#1100, manticoresoftware/manticoresearch#4057, "                   \
+    "joyent/libuv#1100 (always deregister closing fds)")
 #endif

@@ -15,10 +15,9 @@
  * per signal (the reference core coalesces; S12 allows both); executor jobs
  * started in another order than FIFO (needs a pool of the variant's own);
  * a future's done-callbacks run from one call_soon; another default error
- * handler line (S10: one line with the message); a backend reporting a
- * registered fd closed before the wait once with EVL_ERR (K12) or failing
- * the delete of a closed fd (K1); SIGUSR1 refused with -ENOTSUP (the S12
- * tests still need SIGUSR1, and SIGUSR2, SIGWINCH or SIGURG).
+ * handler line (S10: one line with the message); SIGUSR1 refused with
+ * -ENOTSUP (the S12 tests still need SIGUSR1, and SIGUSR2, SIGWINCH or
+ * SIGURG).
  */
 #ifndef EVL_VARIANTS_LIST_H
 #define EVL_VARIANTS_LIST_H
@@ -108,5 +107,17 @@
   X(posts_by_thread, SAMPLE,                                                   \
     "a take queues posts thread by thread, the last thread to post first "     \
     "(one queue per producer)",                                                \
-    "S9: every posted callback runs exactly once, in per-thread FIFO order")
+    "S9: every posted callback runs exactly once, in per-thread FIFO order")   \
+  X(closed_reported_err, BACKEND,                                              \
+    "a registered fd found closed at a wait is reported once, EVL_ERR with "   \
+    "its directions (poll's POLLNVAL, told once)",                             \
+    "K12: the closed fd may be reported once with EVL_ERR; K2: no spin")       \
+  X(delete_closed_ok, BACKEND,                                                 \
+    "the delete of a registered fd since closed returns 0 (libevent's epoll "  \
+    "takes EBADF on EPOLL_CTL_DEL as done; ehsanmok/flare#10)",                \
+    "K1: an fd closed while registered may fail its delete (or not)")          \
+  X(delete_gone_enoent, BACKEND,                                               \
+    "the delete of a registered number since closed (or reused by a file "     \
+    "never added) returns -ENOENT, not -EBADF",                                \
+    "K1: an fd closed while registered may fail its delete (any -errno)")
 #endif

@@ -13,12 +13,14 @@
  * over it. */
 #define _GNU_SOURCE /* liburing.h */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,6 +50,8 @@ typedef struct km_op {
 
 /* Events taken from epoll per wait by the rows that batch. */
 enum { KM_BATCH = 256 };
+/* reg[]: a closed fd already reported (closed_reported_err). */
+enum { KM_TOLD = 0x80 };
 
 typedef struct km_state {
   const evl_backend_ops *in;
@@ -57,8 +61,17 @@ typedef struct km_state {
    * reported by the next waits before epoll is asked again. */
   evl_event held[KM_BATCH];
   int nheld;
-  /* after_fork_deletes: the fds registered, to delete them all. */
+  /* The fds registered: their EVL_READ|EVL_WRITE interest (after_fork_deletes
+   * deletes them all, closed_reported_err looks for closed ones), KM_TOLD
+   * once closed_reported_err reported one closed; maxreg the highest. */
   unsigned char reg[4096];
+  int maxreg;
+  /* delete_gone_enoent: the file each registered number was last added or
+   * modified for. */
+  struct {
+    dev_t dev;
+    ino_t ino;
+  } file[4096];
   /* URING rows: the engine attached through the wrapper. */
   void (*eng_cqe)(void *ctx, uint32_t token, int32_t res, uint32_t flags);
   void *eng_ctx;
@@ -103,10 +116,25 @@ static void km_fini(void *state) {
   close(s->wakefd);
 }
 
+/* Is the registered number fd now another file than the one last given to
+ * ctl (closed, then reused by an open or a pipe)? */
+static int km_reused(km_state *s, int fd) {
+  struct stat st;
+  if (fd < 0 || fd >= (int)sizeof s->reg || !s->reg[fd] || fstat(fd, &st) < 0)
+    return 0;
+  return st.st_dev != s->file[fd].dev || st.st_ino != s->file[fd].ino;
+}
+
 static int km_ctl(void *state, int fd, unsigned old_mask, unsigned new_mask) {
   km_state *s = state;
   if (fd == s->wakefd)
     return -EEXIST; /* ours; K12 asks for an error, not a takeover */
+  int del = !(new_mask & (EVL_READ | EVL_WRITE));
+  if (ON(close_skips_delete) && del && fcntl(fd, F_GETFD) < 0)
+    /* BUG: "closing an fd removes it from epoll": the delete of a closed
+     * number is skipped, but a dup keeps the file and its registration. */
+    return 0;
+  int reused = ON(delete_gone_enoent) && del && km_reused(s, fd);
   if (ON(fd_limit_off_by_one) && fd > 1024) /* BUG: fd 1024 itself passes */
     return -ERANGE;
   if (ON(fixed_fd_table) && fd >= 8192 && (new_mask & (EVL_READ | EVL_WRITE)))
@@ -120,8 +148,23 @@ static int km_ctl(void *state, int fd, unsigned old_mask, unsigned new_mask) {
     /* BUG: the failure told on stderr, as libevent's event_warn does */
     fprintf(stderr, "[warn] Epoll ADD(%u) on fd %d failed: %s\n", new_mask, fd,
             strerror(-rc));
-  if (rc == 0 && fd >= 0 && fd < (int)sizeof s->reg)
-    s->reg[fd] = (new_mask & (EVL_READ | EVL_WRITE)) != 0;
+  int was = fd >= 0 && fd < (int)sizeof s->reg && s->reg[fd];
+  if ((rc == 0 || (del && was)) && fd >= 0 && fd < (int)sizeof s->reg) {
+    s->reg[fd] = (unsigned char)(new_mask & (EVL_READ | EVL_WRITE));
+    if (fd > s->maxreg)
+      s->maxreg = fd;
+    struct stat st;
+    if (!del && fstat(fd, &st) == 0) {
+      s->file[fd].dev = st.st_dev;
+      s->file[fd].ino = st.st_ino;
+    }
+  }
+  /* The variants: a delete of a registered number since closed answers as
+   * the kernel would, or not at all; either way nothing stays registered. */
+  if (ON(delete_closed_ok) && del && was && rc == -EBADF)
+    rc = 0; /* libevent: EBADF on EPOLL_CTL_DEL means already gone */
+  if (ON(delete_gone_enoent) && del && was && (reused || rc == -EBADF))
+    rc = -ENOENT; /* nothing left in the kernel for that number */
   if (rc == 0 && ON(batch_purged) && !(new_mask & (EVL_READ | EVL_WRITE))) {
     /* The variant: a deleted fd's held entries are dropped (K6). */
     int k = 0;
@@ -203,6 +246,32 @@ static int km_wait_in_once(km_state *s, int64_t timeout_ns, evl_event *out,
   return k;
 }
 
+/* closed_reported_err: a registered fd found closed at a wait is reported
+ * once, EVL_ERR with its registered directions, as poll's POLLNVAL is
+ * (once: the caller is told, then left alone until its next ctl). */
+static int km_wait_closed(km_state *s, int64_t timeout_ns, evl_event *out,
+                          int cap) {
+  int closed[64], nclosed = 0;
+  for (int fd = 0; fd <= s->maxreg && nclosed < 64; fd++)
+    if (s->reg[fd] && !(s->reg[fd] & KM_TOLD) && fcntl(fd, F_GETFD) < 0)
+      closed[nclosed++] = fd;
+  int n = km_wait_in(s, nclosed ? 0 : timeout_ns, out, cap);
+  if (n < 0)
+    return n;
+  for (int i = 0; i < nclosed; i++) {
+    int fd = closed[i], j = 0;
+    while (j < n && out[j].fd != fd) /* a dup's file may still report it */
+      j++;
+    if (j == n && n == cap)
+      continue; /* no room: the next wait tells it */
+    if (j == n)
+      out[n++] = (evl_event){.fd = fd, .events = 0};
+    out[j].events |= EVL_ERR | (s->reg[fd] & (EVL_READ | EVL_WRITE));
+    s->reg[fd] |= KM_TOLD;
+  }
+  return n;
+}
+
 static int km_wait(void *state, int64_t timeout_ns, evl_event *out, int cap) {
   km_state *s = state;
   if (cap <= 0 || !out)
@@ -236,6 +305,8 @@ static int km_wait(void *state, int64_t timeout_ns, evl_event *out, int cap) {
     memcpy(out, buf, (size_t)n * sizeof *out);
     return n;
   }
+  if (ON(closed_reported_err))
+    return km_wait_closed(s, timeout_ns, out, cap);
   n = km_wait_in(s, timeout_ns, out, cap);
   if (n <= 0)
     return n;
