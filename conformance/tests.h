@@ -13,6 +13,7 @@
 #include "list_s_core.h"
 #include "list_s_io.h"
 #include "list_s_ext.h"
+#include "list_s_py.h"
 #include "list_t.h"
 #include "list_p.h"
 
@@ -22,6 +23,7 @@
   EVL_TESTS_S_CORE(X)                                                          \
   EVL_TESTS_S_IO(X)                                                            \
   EVL_TESTS_S_EXT(X)                                                           \
+  EVL_TESTS_S_PY(X)                                                            \
   EVL_TESTS_T(X)                                                               \
   EVL_TESTS_P(X)
 
