@@ -23,9 +23,11 @@ static const evl_py_own_table *spo_table(const evl_impl_ops *ops) {
   return tab;
 }
 
-/* Runs the check on a new loop; its FAIL line names the check's condition,
- * what the rule expects and what the loop did. */
-static void spo_check(evl_tctx *t, const char *check) {
+/* Runs the check on a new loop; its FAIL line (at the test's own line)
+ * names the check's condition, what the rule expects and what the loop
+ * did. */
+#define SPO_CHECK(t, check) spo_check((t), (check), __LINE__)
+static void spo_check(evl_tctx *t, const char *check, int line) {
   const evl_py_own_table *tab = spo_table(OPS);
   if (!tab)
     T_SKIP(t, "not a Python loop: this checks a Python loop's own API");
@@ -35,11 +37,12 @@ static void spo_check(evl_tctx *t, const char *check) {
   if (rc == -ENOTSUP)
     T_SKIP(t, "not a Python loop: the py module does not own this table");
   if (rc < 0)
-    T_FAIL(t, "check %s could not run: expected 0 or 1, got %d (%s)", check, rc,
-           evl_strerror(rc));
+    evl_t_fail(t, __FILE__, line,
+               "check %s could not run: expected 0 or 1, got %d (%s)", check,
+               rc, evl_strerror(rc));
   if (rc == 1)
-    T_FAIL(t, "%s: expected %s, got %s [check %s]", r.condition, r.expected,
-           r.actual, check);
+    evl_t_fail(t, __FILE__, line, "%s: expected %s, got %s [check %s]",
+               r.condition, r.expected, r.actual, check);
   st_free(t, loop);
 }
 
@@ -49,7 +52,7 @@ static void spo_check(evl_tctx *t, const char *check) {
  * between a call_soon made before set_result and one made after) or when
  * added to the done future (B, after both). */
 void test_s13_py_callbacks_deferred(evl_tctx *t) {
-  spo_check(t, "callbacks_deferred");
+  SPO_CHECK(t, "callbacks_deferred");
 }
 
 /* S13 (-EAGAIN when stopped first): a callback stops the loop before the
@@ -57,21 +60,21 @@ void test_s13_py_callbacks_deferred(evl_tctx *t) {
  * raises RuntimeError, the future stays pending (beeware/gbulb#10:
  * returned None). */
 void test_s13_py_ruc_stopped_early(evl_tctx *t) {
-  spo_check(t, "ruc_stopped_early");
+  SPO_CHECK(t, "ruc_stopped_early");
 }
 
 /* S13: run_until_complete returns the result a timer, another thread's
  * call_soon_threadsafe or a coroutine gives the future (that object), and
  * raises the exception a timer sets (that object). */
 void test_s13_py_ruc_result(evl_tctx *t) {
-  spo_check(t, "ruc_result");
+  SPO_CHECK(t, "ruc_result");
 }
 
 /* S13 (EVL_EFOREIGN): a done future of another loop makes
  * run_until_complete raise before the loop runs a callback; a task of this
  * loop awaiting another loop's future gets an exception. */
 void test_s13_py_foreign_future(evl_tctx *t) {
-  spo_check(t, "foreign_future");
+  SPO_CHECK(t, "foreign_future");
 }
 
 /* S14: loop.run_in_executor(None, fn) returns a future of this loop; fn
@@ -79,12 +82,12 @@ void test_s13_py_foreign_future(evl_tctx *t) {
  * busy 200 ms after fn returned (it completes on the loop thread), and its
  * done-callback runs on the loop thread. */
 void test_s14_py_executor_loop_thread(evl_tctx *t) {
-  spo_check(t, "executor_loop_thread");
+  SPO_CHECK(t, "executor_loop_thread");
 }
 
 /* S14: run_until_complete on run_in_executor's future, nothing else on the
  * loop: it waits for the 100 ms job (the worker's completion wakes the
  * loop) and returns fn's result, or raises fn's exception. */
 void test_s14_py_ruc_executor(evl_tctx *t) {
-  spo_check(t, "ruc_executor");
+  SPO_CHECK(t, "ruc_executor");
 }
