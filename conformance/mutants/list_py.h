@@ -39,7 +39,28 @@
     "PollSelector does it (py-asyncio-poll's declared s6_invalid_fd)")         \
   X(handler_ignored, PY, "S10", "s10_report_error_handler",                    \
     "call_exception_handler always calls the default handler",                 \
-    "erdewit/nest_asyncio#6 (a patched loop ignores the handler set)")
+    "erdewit/nest_asyncio#6 (a patched loop ignores the handler set)")         \
+  X(ruc_stopped_returns, PY, "S13", "s13_py_ruc_stopped_early",                \
+    "run_until_complete returns None when the loop stopped first",             \
+    "beeware/gbulb#10, python/cpython#74608")                                  \
+  X(callbacks_inline, PY, "S13", "s13_py_callbacks_deferred",                  \
+    "create_future's Future calls its done-callbacks inside set_result",       \
+    "done-callbacks run synchronously by a Future subclass of the loop")       \
+  X(ruc_swallows_error, PY, "S13", "s13_py_ruc_result",                        \
+    "run_until_complete reports the future's exception and returns None",      \
+    "a failed future's status lost (S13: returns its status)")                 \
+  X(foreign_accepted, PY, "S13", "s13_py_foreign_future",                      \
+    "run_until_complete polls another loop's future instead of refusing it",   \
+    "the loop check asyncio.ensure_future makes, skipped")                     \
+  X(executor_inline, PY, "S14", "s14_py_executor_loop_thread",                 \
+    "run_in_executor calls fn inline, on the loop thread",                     \
+    "an executor stand-in that runs the job in the caller")                    \
+  X(executor_off_loop, PY, "S14", "s14_py_executor_loop_thread",               \
+    "run_in_executor's future is completed on the worker thread",              \
+    "set_result called from the worker, not via call_soon_threadsafe")         \
+  X(executor_no_wake, PY, "S14", "s14_py_ruc_executor",                        \
+    "the worker queues the result with call_soon: the idle loop sleeps on",    \
+    "MagicStack/uvloop#421's lost wake-up, for executor completions")
 #define EVL_PY_VARIANT_LIST(V)                                                 \
   V(poll_selector, PY, "SelectorEventLoop on selectors.PollSelector",          \
     "py-asyncio-poll's deviations (s6_invalid_fd: poll() takes any number)")

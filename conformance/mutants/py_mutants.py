@@ -7,6 +7,7 @@ Each factory is named as its row; the row says what and where."""
 import asyncio
 import heapq
 import selectors
+import threading
 import time
 
 Base = asyncio.SelectorEventLoop
@@ -125,6 +126,151 @@ class _HandlerIgnored(Base):
 
 def handler_ignored():
     return _HandlerIgnored()
+
+
+# Mutants of the loop's own futures and executor (s13_py_*, s14_py_*).
+class _RucStoppedReturns(Base):
+    def run_until_complete(self, future):
+        future = asyncio.ensure_future(future, loop=self)
+        future.add_done_callback(lambda f: self.stop())
+        self.run_forever()
+        if not future.done():
+            return None  # stopped first: returns quietly, future pending
+        return future.result()
+
+
+def ruc_stopped_returns():
+    return _RucStoppedReturns()
+
+
+class _InlineFuture(asyncio.Future):
+    # Done-callbacks kept here and called inside set_result/set_exception/
+    # cancel, or inside add_done_callback on a done future.
+    def __init__(self, *, loop):
+        super().__init__(loop=loop)
+        self._inline = []
+
+    def add_done_callback(self, fn, *, context=None):
+        if self.done():
+            fn(self)
+        else:
+            self._inline.append(fn)
+
+    def remove_done_callback(self, fn):
+        n = len(self._inline)
+        self._inline = [f for f in self._inline if f != fn]
+        return n - len(self._inline)
+
+    def _run_inline(self):
+        cbs, self._inline = self._inline, []
+        for fn in cbs:
+            fn(self)
+
+    def set_result(self, result):
+        super().set_result(result)
+        self._run_inline()
+
+    def set_exception(self, exception):
+        super().set_exception(exception)
+        self._run_inline()
+
+    def cancel(self, msg=None):
+        done = super().cancel(msg)
+        self._run_inline()
+        return done
+
+
+class _CallbacksInline(Base):
+    def create_future(self):
+        return _InlineFuture(loop=self)
+
+
+def callbacks_inline():
+    return _CallbacksInline()
+
+
+class _RucSwallowsError(Base):
+    def run_until_complete(self, future):
+        future = asyncio.ensure_future(future, loop=self)
+        super().run_until_complete(asyncio.wait([future]))
+        if future.exception() is not None:
+            self.call_exception_handler({'message': 'run_until_complete',
+                                         'exception': future.exception()})
+            return None  # the error is reported, not raised
+        return future.result()
+
+
+def ruc_swallows_error():
+    return _RucSwallowsError()
+
+
+class _ForeignAccepted(Base):
+    def run_until_complete(self, future):
+        if asyncio.isfuture(future) and future.get_loop() is not self:
+            # Another loop's future is waited for by polling its state.
+            while not future.done():
+                self._run_once()
+            return future.result()
+        return super().run_until_complete(future)
+
+
+def foreign_accepted():
+    return _ForeignAccepted()
+
+
+class _ExecutorInline(Base):
+    def run_in_executor(self, executor, func, *args):
+        fut = self.create_future()
+        try:
+            fut.set_result(func(*args))  # on the loop thread, inside the call
+        except Exception as e:
+            fut.set_exception(e)
+        return fut
+
+
+def executor_inline():
+    return _ExecutorInline()
+
+
+class _ExecutorOffLoop(Base):
+    def run_in_executor(self, executor, func, *args):
+        fut = self.create_future()
+
+        def work():
+            try:
+                r = func(*args)
+            except Exception as e:
+                fut.set_exception(e)  # on the worker thread
+            else:
+                fut.set_result(r)
+            self._write_to_self()
+
+        threading.Thread(target=work).start()
+        return fut
+
+
+def executor_off_loop():
+    return _ExecutorOffLoop()
+
+
+class _ExecutorNoWake(Base):
+    def run_in_executor(self, executor, func, *args):
+        fut = self.create_future()
+
+        def work():
+            try:
+                r = func(*args)
+            except Exception as e:
+                self.call_soon(fut.set_exception, e)  # no wake-up write
+            else:
+                self.call_soon(fut.set_result, r)
+
+        threading.Thread(target=work).start()
+        return fut
+
+
+def executor_no_wake():
+    return _ExecutorNoWake()
 
 
 # ---- variants ------------------------------------------------------------
