@@ -8,6 +8,8 @@
     "thread")                                                                  \
   X(s12_signal_burst, "S12", IMPL, 0, EVL_IF_SIGNALS, 10,                      \
     "ten signals back to back give between 1 and 10 calls")                    \
+  X(s12_two_deliveries_one_batch, "S12", IMPL, 0, EVL_IF_SIGNALS, 10,          \
+    "two deliveries inside one callback give 1 or 2 calls (merged or not)")    \
   X(s12_remove_restores, "S12", IMPL, 0, EVL_IF_SIGNALS, 10,                   \
     "remove restores the previous disposition (own handler and SIG_DFL)")      \
   X(s12_close_restores, "S12", IMPL, 0, EVL_IF_SIGNALS, 10,                    \

@@ -233,6 +233,37 @@ void test_s12_signal_burst(evl_tctx *t) {
   st_free(t, loop);
 }
 
+/* Two deliveries to the loop thread itself, each handled before
+ * pthread_kill returns (unless the loop blocks the signal: then the kernel
+ * merges them), both before the loop can dispatch either. */
+static void sx_kill_self_twice(void *arg) {
+  sx_sig *s = arg;
+  evl_tctx *t = s->t;
+  for (int i = 0; i < 2; i++)
+    if (pthread_kill(pthread_self(), SIGUSR1) != 0)
+      T_FAIL(t, "pthread_kill(self, SIGUSR1) failed");
+}
+
+/* S12: deliveries may coalesce (the reference core: one call) or not
+ * (libuv: one call per delivery), but two are never lost and never give
+ * more calls than deliveries. */
+void test_s12_two_deliveries_one_batch(evl_tctx *t) {
+  evl_loop *loop = st_loop(t);
+  sx_sig s;
+  sx_sig_init(&s, t, loop, 0);
+  T_OK(t, "add_signal_handler(SIGUSR1)",
+       OPS->add_signal_handler(loop, SIGUSR1, sx_sig_cb, &s));
+  st_watchdog(t, loop, 5000);
+  T_OK(t, "call_soon(two deliveries)",
+       OPS->call_soon(loop, sx_kill_self_twice, &s, NULL));
+  sx_run_until(t, &s, 1, 2000);
+  sx_run_for(t, &s, 50); /* a second call, if any, has come by now */
+  T_GE(t, "handler calls for two deliveries", 1, s.calls);
+  T_LE(t, "handler calls for two deliveries", 2, s.calls);
+  T_EQ(t, "calls on the loop thread", s.calls, s.on_loop_thread);
+  st_free(t, loop); /* close removes the handler (S12) */
+}
+
 /* S12: remove puts back the disposition found by add — the test's own
  * handler, and SIG_DFL — and the loop's handler is not called after. Only
  * behaviour is checked: how the loop catches a watched signal (its own

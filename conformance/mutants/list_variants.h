@@ -11,8 +11,7 @@
  * S-suite over it. Keep `X(name, BASE,` on the row's first line: the
  * Makefile and check.sh read it with sed.
  *
- * Freedoms of CONTRACT.md with no row yet: signals delivered one callback
- * per signal (the reference core coalesces; S12 allows both); executor jobs
+ * Freedoms of CONTRACT.md with no row yet: executor jobs
  * started in another order than FIFO (needs a pool of the variant's own);
  * a future's done-callbacks run from one call_soon; another default error
  * handler line (S10: one line with the message); SIGUSR1 refused with
@@ -108,6 +107,10 @@
     "a take queues posts thread by thread, the last thread to post first "     \
     "(one queue per producer)",                                                \
     "S9: every posted callback runs exactly once, in per-thread FIFO order")   \
+  X(signal_each_delivery, REF,                                                 \
+    "one signal callback per delivery, none merged (libuv: uv__signal_event "  \
+    "calls signal_cb once per message its handler wrote)",                     \
+    "S12: deliveries may coalesce but are never all lost")                     \
   X(closed_reported_err, BACKEND,                                              \
     "a registered fd found closed at a wait is reported once, EVL_ERR with "   \
     "its directions (poll's POLLNVAL, told once)",                             \

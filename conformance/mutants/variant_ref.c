@@ -1,6 +1,7 @@
 /* variant_ref.c — the reference core on epoll with one difference the
  * contract allows in the parts the sample loop lacks (executor width, the
- * order of done-callbacks, how signal callbacks are delivered), for the
+ * order of done-callbacks, how signal callbacks are delivered and how
+ * often), for the
  * rows of list_variants.h whose base is REF. Linked into every variant's
  * .so beside variant_loop.c; the difference wraps the core's ops at the ABI
  * boundary, the core has no hook for it. */
@@ -8,6 +9,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +126,7 @@ typedef struct sig_slot {
   uint32_t gen;
   evl_cb cb;
   void *arg;
+  unsigned seen; /* signal_each_delivery: deliveries called for */
 } sig_slot;
 typedef struct sig_tok {
   sig_slot *s;
@@ -169,6 +172,55 @@ static void sig_fire(void *arg) {
   cb(cbarg); /* no token or no post: at once, as the core would */
 }
 
+/* signal_each_delivery (REF): one callback per delivery, none merged, as
+ * libuv's uv__signal_event calls signal_cb once per message its handler
+ * wrote. The core's handler stays; a counting one is put in front of it
+ * (chained, never to itself) and the core's callback runs the user's once
+ * for each delivery counted since the last. The core's remove and close
+ * put back what it found before its own handler, which drops this one. */
+static atomic_uint sig_count[NSIG];
+static struct sigaction sig_chain[NSIG];
+
+static void sig_counting(int sig) {
+  atomic_fetch_add(&sig_count[sig], 1);
+  void (*h)(int) = sig_chain[sig].sa_handler;
+  if (h != SIG_DFL && h != SIG_IGN && h != sig_counting)
+    h(sig);
+}
+
+static void sig_count_install(int sig) {
+  struct sigaction cur, sa;
+  if (sigaction(sig, NULL, &cur) != 0 || cur.sa_handler == sig_counting ||
+      (cur.sa_flags & SA_SIGINFO))
+    return;
+  sig_chain[sig] = cur;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = sig_counting;
+  sigfillset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(sig, &sa, NULL);
+}
+
+static void sig_fire_each(void *arg) {
+  sig_slot *s = arg;
+  pthread_mutex_lock(&sig_lock);
+  uint32_t gen = s->gen;
+  unsigned now = atomic_load(&sig_count[s->sig]);
+  unsigned n = now - s->seen;
+  s->seen = now;
+  pthread_mutex_unlock(&sig_lock);
+  for (unsigned i = 0; i < n; i++) {
+    pthread_mutex_lock(&sig_lock);
+    int live = s->loop && s->gen == gen; /* not removed by a call before */
+    evl_cb cb = s->cb;
+    void *cbarg = s->arg;
+    pthread_mutex_unlock(&sig_lock);
+    if (!live)
+      break;
+    cb(cbarg);
+  }
+}
+
 static void sig_forget(evl_loop *loop, int sig, int all) {
   pthread_mutex_lock(&sig_lock);
   for (size_t i = 0; i < sizeof sig_tab / sizeof sig_tab[0]; i++)
@@ -186,7 +238,7 @@ static int sig_add(evl_loop *loop, int sig, evl_cb cb, void *arg) {
     int rc = base->remove_signal_handler(loop, sig);
     return rc < 0 ? rc : -ENOTSUP;
   }
-  if (!ON(signal_posted))
+  if (!ON(signal_posted) && !ON(signal_each_delivery))
     return base->add_signal_handler(loop, sig, cb, arg);
   sig_slot *s = NULL;
   pthread_mutex_lock(&sig_lock);
@@ -201,9 +253,14 @@ static int sig_add(evl_loop *loop, int sig, evl_cb cb, void *arg) {
   pthread_mutex_unlock(&sig_lock);
   if (!s || !loop || !cb)
     return base->add_signal_handler(loop, sig, cb, arg);
-  int rc = base->add_signal_handler(loop, sig, sig_fire, s);
+  int rc = base->add_signal_handler(
+      loop, sig, ON(signal_each_delivery) ? sig_fire_each : sig_fire, s);
   if (rc == 0) {
     pthread_mutex_lock(&sig_lock);
+    if (ON(signal_each_delivery) && s->loop != loop) {
+      sig_count_install(sig); /* the core's handler is in place now */
+      s->seen = atomic_load(&sig_count[sig]);
+    }
     s->gen++; /* a replaced callback's pending deliveries are dropped */
     s->loop = loop;
     s->sig = sig;
@@ -247,7 +304,7 @@ const evl_impl_ops *variant_ref_plugin(const char *name, const char *desc) {
     ops.loop_new = var_loop_new;
   if (ON(signal_usr2_reserved))
     ops.add_signal_handler = sig_add;
-  if (ON(signal_posted)) {
+  if (ON(signal_posted) || ON(signal_each_delivery)) {
     ops.add_signal_handler = sig_add;
     ops.remove_signal_handler = sig_remove;
     ops.loop_close = sig_loop_close;
