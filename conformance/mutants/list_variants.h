@@ -13,8 +13,8 @@
  *
  * Freedoms of CONTRACT.md with no row yet: executor jobs
  * started in another order than FIFO (needs a pool of the variant's own);
- * a future's done-callbacks run from one call_soon; another default error
- * handler line (S10: one line with the message); SIGUSR1 refused with
+ * a future's done-callbacks run from one call_soon (done_reversed does,
+ * newest first); SIGUSR1 refused with
  * -ENOTSUP (the S12 tests still need SIGUSR1, and SIGUSR2, SIGWINCH or
  * SIGURG).
  */
@@ -111,6 +111,11 @@
     "one signal callback per delivery, none merged (libuv: uv__signal_event "  \
     "calls signal_cb once per message its handler wrote)",                     \
     "S12: deliveries may coalesce but are never all lost")                     \
+  X(error_line_libevent, SAMPLE,                                               \
+    "the default error line is libevent's '[err] MESSAGE: STRERROR' "          \
+    "(event_warn), no context, written in three write(2) calls",               \
+    "S10: the default handler writes one line on stderr that includes the "    \
+    "message")                                                                 \
   X(closed_reported_err, BACKEND,                                              \
     "a registered fd found closed at a wait is reported once, EVL_ERR with "   \
     "its directions (poll's POLLNVAL, told once)",                             \

@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <evl/impl.h>
 #include <evl/kit.h>
@@ -415,6 +416,52 @@ static uint64_t var_time(const evl_loop *loop) {
   return ON(time_ms) ? t / 1000000u * 1000000u : t;
 }
 
+/* ---------------------------------------------------------------- errors */
+
+/* error_line_libevent: the default handler's line is libevent's
+ * "[err] MESSAGE: STRERROR" (event_warn), without the context, written to
+ * fd 2 in three write(2) calls; the message's line breaks become spaces. */
+static void var_write_all(const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(2, p, n);
+    if (w <= 0 && errno != EINTR)
+      return;
+    if (w > 0) {
+      p += w;
+      n -= (size_t)w;
+    }
+  }
+}
+
+static void var_default_handler(const evl_error_info *info, void *arg) {
+  (void)arg;
+  char msg[400], tail[128];
+  snprintf(msg, sizeof msg, "%s", info->message ? info->message : "error");
+  for (char *c = msg; *c; c++)
+    if (*c == '\n' || *c == '\r')
+      *c = ' ';
+  int code = info->code;
+  snprintf(tail, sizeof tail, ": %s\n",
+           code < 0 && code > -4096 ? strerror(-code) : evl_strerror(code));
+  var_write_all("[err] ", 6);
+  var_write_all(msg, strlen(msg));
+  var_write_all(tail, strlen(tail));
+}
+
+static int var_loop_new(const void *data, const evl_impl_config *cfg,
+                        evl_loop **out) {
+  int rc = base->loop_new(data, cfg, out);
+  if (rc == 0)
+    (*out)->on_error = var_default_handler;
+  return rc;
+}
+
+static int var_set_error_handler(evl_loop *loop, evl_error_handler h,
+                                 void *arg) {
+  return base->set_error_handler(loop, h ? h : var_default_handler,
+                                 h ? arg : NULL);
+}
+
 /* ---------------------------------------------------------------- table */
 
 #define V_NAME(name, ...) [V_##name] = "variant-" #name,
@@ -449,6 +496,10 @@ const evl_impl_ops *evl_impl_plugin(void) {
     ops.stop_threadsafe = var_stop_threadsafe;
     ops.loop_close = var_loop_close;
     ops.loop_free = var_loop_free;
+  }
+  if (ON(error_line_libevent)) {
+    ops.loop_new = var_loop_new;
+    ops.set_error_handler = var_set_error_handler;
   }
   if (ON(features_minimal)) { /* the sample's optional parts, undeclared */
     ops.features = 0;
