@@ -215,5 +215,8 @@
     "the delete of a closed fd skipped (\"close removed it from epoll\"): a "  \
     "dup keeps the file and its registration firing under the number",         \
     "h2o/h2o#1100, manticoresoftware/manticoresearch#4057, "                   \
-    "joyent/libuv#1100 (always deregister closing fds)")
+    "joyent/libuv#1100 (always deregister closing fds)")                       \
+  X(failed_reads_done, REF, "T2", "t2_*",                                      \
+    "future_result of a failed future gives 0 and no value: the code is lost", \
+    "ros2/rclpy#412 (await of a failed Future returned None)")
 #endif

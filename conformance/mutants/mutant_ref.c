@@ -190,6 +190,20 @@ static int ref_future_cancel(evl_future *f) {
   return ref_settled(f, base->future_cancel(f), 1);
 }
 
+/* failed_reads_done: a future that failed reads as done with no value:
+ * future_result gives 0 and NULL, the error code is lost to whoever awaits
+ * it (rclpy before ros2/rclpy#412: await of a failed Future gave None). */
+static int ref_future_result(const evl_future *f, void **result) {
+  int rc = base->future_result(f, result);
+  if (ON(failed_reads_done) && rc < 0 && rc != -EAGAIN && rc != -ECANCELED &&
+      base->future_state(f) == EVL_FUTURE_DONE) {
+    if (result)
+      *result = NULL;
+    return 0;
+  }
+  return rc;
+}
+
 /* ruc_stopped_silent: a loop stopped before the future is done makes
  * run_until_complete return 0, as if the future had completed. */
 static int ref_run_until_complete(evl_loop *loop, evl_future *f) {
@@ -418,6 +432,7 @@ const evl_impl_ops *mutant_ref_plugin(const char *name, const char *desc) {
   ops.future_add_done_callback = ref_add_done_callback;
   ops.future_set_result = ref_set_result;
   ops.future_set_error = ref_set_error;
+  ops.future_result = ref_future_result;
   ops.future_cancel =
       ON(executor_cancel_ignored) ? ref_future_cancel_rerun : ref_future_cancel;
   ops.loop_close = ref_loop_close;
