@@ -38,4 +38,12 @@ void pp_run_until(pp_env *e, const int *flag);
 /* A few more iterations, for "nothing else runs" checks. */
 void pp_spin(pp_env *e, int n);
 
+/* P3: the emulation's proactors made here get the implementation's ops
+ * with readers and writers routed through a guard, and their close goes through
+ * pp_proactor_close: a watcher of a closed proactor that its loop still
+ * calls is counted (and not passed on to the freed proactor); pp_close
+ * fails the test if there was one. */
+int pp_proactor_close(evl_proactor *p);
+#define evl_proactor_close pp_proactor_close
+
 #endif

@@ -218,5 +218,9 @@
     "joyent/libuv#1100 (always deregister closing fds)")                       \
   X(failed_reads_done, REF, "T2", "t2_*",                                      \
     "future_result of a failed future gives 0 and no value: the code is lost", \
-    "ros2/rclpy#412 (await of a failed Future returned None)")
+    "ros2/rclpy#412 (await of a failed Future returned None)")                 \
+  X(remove_idle_ignored, REF, "P3", "p3_*",                                    \
+    "remove_reader/remove_writer outside a run return 1 and change nothing",   \
+    "as uvloop's remove_signal_handler outside a run "                         \
+    "(impls/python_uvloop_bugs.md #2)")
 #endif

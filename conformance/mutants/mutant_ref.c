@@ -416,6 +416,22 @@ static int ref_loop_after_fork(evl_loop *loop) {
 
 /* ---------------------------------------------------------------- table */
 
+/* remove_idle_ignored: remove_reader / remove_writer on a loop that is not
+ * running answer 1 and change nothing, as uvloop's remove_signal_handler
+ * outside a run does (impls/python_uvloop_bugs.md #2): a proactor closed
+ * between runs leaves its watchers, and the loop calls them later. */
+static int ref_remove_reader(evl_loop *loop, int fd) {
+  if (ON(remove_idle_ignored) && loop && fd >= 0 && !base->is_running(loop))
+    return 1;
+  return base->remove_reader(loop, fd);
+}
+
+static int ref_remove_writer(evl_loop *loop, int fd) {
+  if (ON(remove_idle_ignored) && loop && fd >= 0 && !base->is_running(loop))
+    return 1;
+  return base->remove_writer(loop, fd);
+}
+
 static evl_impl_ops ops;
 
 const evl_impl_ops *mutant_ref_plugin(const char *name, const char *desc) {
@@ -433,6 +449,8 @@ const evl_impl_ops *mutant_ref_plugin(const char *name, const char *desc) {
   ops.future_set_result = ref_set_result;
   ops.future_set_error = ref_set_error;
   ops.future_result = ref_future_result;
+  ops.remove_reader = ref_remove_reader;
+  ops.remove_writer = ref_remove_writer;
   ops.future_cancel =
       ON(executor_cancel_ignored) ? ref_future_cancel_rerun : ref_future_cancel;
   ops.loop_close = ref_loop_close;
