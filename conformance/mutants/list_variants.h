@@ -11,10 +11,8 @@
  * S-suite over it. Keep `X(name, BASE,` on the row's first line: the
  * Makefile and check.sh read it with sed.
  *
- * Freedoms of CONTRACT.md with no row yet: executor jobs
- * started in another order than FIFO (needs a pool of the variant's own);
- * a future's done-callbacks run from one call_soon (done_reversed does,
- * newest first); SIGUSR1 refused with
+ * Freedoms of CONTRACT.md with no row yet: a future's done-callbacks run from
+ * one call_soon (done_reversed does, newest first); SIGUSR1 refused with
  * -ENOTSUP (the S12 tests still need SIGUSR1, and SIGUSR2, SIGWINCH or
  * SIGURG).
  */
@@ -111,6 +109,10 @@
     "one signal callback per delivery, none merged (libuv: uv__signal_event "  \
     "calls signal_cb once per message its handler wrote)",                     \
     "S12: deliveries may coalesce but are never all lost")                     \
+  X(executor_lifo, REF,                                                        \
+    "jobs submitted since the loop last ran start newest first (a pool "       \
+    "taking work from a LIFO stack)",                                          \
+    "S14: runs fn on a worker thread (no order among jobs)")                   \
   X(error_line_libevent, SAMPLE,                                               \
     "the default error line is libevent's '[err] MESSAGE: STRERROR' "          \
     "(event_warn), no context, written in three write(2) calls",               \

@@ -115,6 +115,155 @@ static int rev_run_in_executor(evl_loop *loop, evl_work_fn fn, void *arg,
   return rc;
 }
 
+/* executor_lifo (REF): the jobs submitted since the loop last ran start
+ * newest first. run_in_executor hands out a plain future of the loop and
+ * keeps the job; a call_soon submits the kept jobs to the core's executor
+ * in reverse, each relaying its outcome to the future handed out. A cancel
+ * before the submission means the job is never submitted; after it, the
+ * core's job is cancelled with it. Close drops the kept jobs (their
+ * futures stay pending, S14); loop_free releases the core's futures. */
+typedef struct lifo_job {
+  evl_loop *loop;
+  evl_work_fn fn;
+  void *arg;
+  evl_future *outer, *inner;
+  unsigned long seq;
+  int used;
+} lifo_job;
+enum { LIFO_JOBS = 8192, LIFO_LOOPS = 64 };
+static lifo_job lifo_jobs[LIFO_JOBS];
+static unsigned long lifo_seq;
+static struct {
+  evl_loop *loop;
+  int queued; /* a flush is queued */
+} lifo_loops[LIFO_LOOPS];
+
+static void lifo_relay(evl_future *inner, void *arg) {
+  lifo_job *j = arg;
+  void *r = NULL;
+  int rc = base->future_result(inner, &r);
+  if (rc == 0)
+    base->future_set_result(j->outer, r);
+  else if (rc == -ECANCELED)
+    base->future_cancel(j->outer);
+  else
+    base->future_set_error(j->outer, rc);
+  base->future_release(inner);
+  j->used = 0;
+}
+
+static int lifo_newer(const void *a, const void *b) {
+  const lifo_job *x = *(lifo_job *const *)a, *y = *(lifo_job *const *)b;
+  return x->seq < y->seq ? 1 : x->seq > y->seq ? -1 : 0;
+}
+
+static void lifo_flush(void *arg) {
+  evl_loop *loop = lifo_loops[(intptr_t)arg].loop;
+  lifo_loops[(intptr_t)arg].queued = 0;
+  static lifo_job *kept[LIFO_JOBS];
+  size_t n = 0;
+  for (size_t i = 0; i < LIFO_JOBS; i++)
+    if (lifo_jobs[i].used && lifo_jobs[i].loop == loop && !lifo_jobs[i].inner)
+      kept[n++] = &lifo_jobs[i];
+  qsort(kept, n, sizeof kept[0], lifo_newer);
+  for (size_t i = 0; i < n; i++) {
+    lifo_job *j = kept[i];
+    if (base->future_state(j->outer) != EVL_FUTURE_PENDING) {
+      j->used = 0; /* cancelled before it was submitted: never runs */
+      continue;
+    }
+    int rc = base->run_in_executor(loop, j->fn, j->arg, &j->inner);
+    if (rc == 0)
+      rc = base->future_add_done_callback(j->inner, lifo_relay, j);
+    if (rc < 0) {
+      base->future_set_error(j->outer, rc);
+      if (j->inner)
+        base->future_release(j->inner);
+      j->used = 0;
+    }
+  }
+}
+
+static int lifo_run_in_executor(evl_loop *loop, evl_work_fn fn, void *arg,
+                                evl_future **out) {
+  if (!loop || !fn || !out)
+    return base->run_in_executor(loop, fn, arg, out);
+  int slot = -1, free_slot = -1;
+  for (int i = 0; i < LIFO_LOOPS && slot < 0; i++) {
+    if (lifo_loops[i].loop == loop)
+      slot = i;
+    else if (!lifo_loops[i].loop && free_slot < 0)
+      free_slot = i;
+  }
+  lifo_job *j = NULL;
+  for (size_t i = 0; i < LIFO_JOBS && !j; i++)
+    if (!lifo_jobs[i].used)
+      j = &lifo_jobs[i];
+  if ((slot < 0 && free_slot < 0) || !j)
+    return base->run_in_executor(loop, fn, arg, out); /* tables full */
+  evl_future *f = NULL;
+  int rc = base->future_new(loop, &f); /* closed, foreign thread: refused */
+  if (rc < 0)
+    return rc;
+  if (slot < 0) {
+    slot = free_slot;
+    lifo_loops[slot].loop = loop;
+    lifo_loops[slot].queued = 0;
+  }
+  if (!lifo_loops[slot].queued) {
+    rc = base->call_soon(loop, lifo_flush, (void *)(intptr_t)slot, NULL);
+    if (rc < 0) {
+      base->future_release(f);
+      return rc;
+    }
+    lifo_loops[slot].queued = 1;
+  }
+  *j = (lifo_job){.loop = loop,
+                  .fn = fn,
+                  .arg = arg,
+                  .outer = f,
+                  .seq = ++lifo_seq,
+                  .used = 1};
+  *out = f;
+  return 0;
+}
+
+static int lifo_future_cancel(evl_future *f) {
+  int rc = base->future_cancel(f);
+  for (size_t i = 0; rc == 0 && f && i < LIFO_JOBS; i++)
+    if (lifo_jobs[i].used && lifo_jobs[i].outer == f && lifo_jobs[i].inner) {
+      base->future_cancel(lifo_jobs[i].inner); /* not started: never runs */
+      break;
+    }
+  return rc;
+}
+
+static void lifo_forget(evl_loop *loop, int release) {
+  for (size_t i = 0; i < LIFO_JOBS; i++)
+    if (lifo_jobs[i].used && lifo_jobs[i].loop == loop) {
+      if (release && lifo_jobs[i].inner)
+        base->future_release(lifo_jobs[i].inner);
+      if (release || !lifo_jobs[i].inner)
+        lifo_jobs[i].used = 0;
+    }
+  for (int i = 0; i < LIFO_LOOPS; i++)
+    if (lifo_loops[i].loop == loop)
+      lifo_loops[i].queued = 0, lifo_loops[i].loop = release ? NULL : loop;
+}
+
+static int lifo_loop_close(evl_loop *loop) {
+  int rc = base->loop_close(loop);
+  if (rc == 0 && loop)
+    lifo_forget(loop, 0); /* kept jobs dropped; submitted ones stay */
+  return rc;
+}
+
+static int lifo_loop_free(evl_loop *loop) {
+  if (loop)
+    lifo_forget(loop, 1);
+  return base->loop_free(loop);
+}
+
 /* signal_usr2_reserved (REF): SIGUSR2 cannot be watched: -ENOTSUP.
  * signal_posted (REF): the core's signal callback only posts the user's
  * with call_soon_threadsafe (a handle nobody holds, S4), so it runs from a
@@ -309,6 +458,12 @@ const evl_impl_ops *variant_ref_plugin(const char *name, const char *desc) {
     ops.remove_signal_handler = sig_remove;
     ops.loop_close = sig_loop_close;
     ops.loop_free = sig_loop_free;
+  }
+  if (ON(executor_lifo)) {
+    ops.run_in_executor = lifo_run_in_executor;
+    ops.future_cancel = lifo_future_cancel;
+    ops.loop_close = lifo_loop_close;
+    ops.loop_free = lifo_loop_free;
   }
   if (ON(done_reversed)) {
     ops.future_new = rev_future_new;
