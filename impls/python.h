@@ -72,6 +72,8 @@ typedef struct pycb {
 int pyrt_init(char *why, size_t len);
 /* A new callback object (GIL held); NULL with a Python error set. */
 pycb *pyrt_cb_new(evl_loop *loop, int kind);
+/* Readies the callback objects' type (pyrt_init, once): 0 or -1. */
+int pyrt_cb_ready(void);
 /* The pending Python exception as -errno (clears it). */
 int pyrt_error(void);
 /* The same, with the exception's repr in msg. */
