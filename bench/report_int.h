@@ -98,6 +98,15 @@ void report_callgrind_section(report *r);
  */
 /* The figures a target is computed from: pairs (x, base), each a cost ratio. */
 #define VERDICT_MAXPAIRS 64
+/* Two runs on one machine differ by a few percent beyond what one run's
+ * bootstrap interval shows (the load shifts between them; the interval
+ * only sees the spread within the run). A wall-clock verdict is decided
+ * only when the interval, widened by this much on each side, still clears
+ * the goal: otherwise two back-to-back runs could read "met" and
+ * "undecided" for the same code. The headline's "a clear lead" is decided
+ * the same way. */
+#define VERDICT_DRIFT 0.05
+
 typedef struct verdict_pairs {
   const report_rec *x[VERDICT_MAXPAIRS], *base[VERDICT_MAXPAIRS];
   int n;

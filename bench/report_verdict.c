@@ -100,13 +100,6 @@ typedef enum {
   VERDICT_UNDECIDED
 } verdict;
 
-/* Two runs on one machine differ by a few percent beyond what one run's
- * bootstrap interval shows (the load shifts between them; the interval
- * only sees the spread within the run). A wall-clock verdict is decided
- * only when the interval, widened by this much on each side, still clears
- * the goal: otherwise two back-to-back runs could read "met" and
- * "undecided" for the same code. */
-#define VERDICT_DRIFT 0.05
 /* A ratio paired inside one process (pingpong, chain and echo against raw
  * epoll, task echo against callbacks: the two sides alternate in runs or
  * slices of 1-100 ms, which goes first alternating) has the load's drift
