@@ -2,7 +2,6 @@
  * asyncio.Protocol shape (impls/python_echo.c) on each Python loop, served
  * by the loop's own run_forever, driven by the same load generator and
  * configurations as the C echo rows (bench/echo.c). */
-#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "core/module.h"
 #include "impls/python_echo.h"
 #include "loadgen.h"
 
@@ -17,15 +17,9 @@
  * when it is the py module: NULL for every other implementation, which
  * then has nothing to run here. */
 static const evl_py_echo_table *pye_table(const bench_ctx *c) {
-  Dl_info info;
-  if (!c->ops || !dladdr((void *)c->ops->loop_new, &info) || !info.dli_fname)
-    return NULL;
-  void *h = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_LOCAL);
-  if (!h)
-    return NULL;
-  const evl_py_echo_table *t = dlsym(h, EVL_PY_ECHO_SYMBOL);
-  dlclose(h); /* NOLOAD took a reference; the registry keeps its own */
-  return t;
+  return c->ops ? evl__module_symbol_of((void *)c->ops->loop_new,
+                                        EVL_PY_ECHO_SYMBOL)
+                : NULL;
 }
 
 typedef struct pye_run {

@@ -2,9 +2,9 @@
  * run_until_complete and run_in_executor: the ops table's futures and
  * executor are evlab's (impls/python.c), so each test runs a check the py
  * module exports (impls/python_own.c) on its loop. */
-#include <dlfcn.h>
 #include <errno.h>
 
+#include "core/module.h"
 #include "harness.h"
 #include "impls/python_own.h"
 
@@ -12,15 +12,8 @@
  * py module; NULL for every other implementation (the reference core is
  * in this binary, which exports none). */
 static const evl_py_own_table *spo_table(const evl_impl_ops *ops) {
-  Dl_info info;
-  if (!ops || !dladdr((void *)ops->loop_new, &info) || !info.dli_fname)
-    return NULL;
-  void *h = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_LOCAL);
-  if (!h)
-    return NULL;
-  const evl_py_own_table *tab = dlsym(h, EVL_PY_OWN_SYMBOL);
-  dlclose(h); /* NOLOAD took a reference; the registry keeps its own */
-  return tab;
+  return ops ? evl__module_symbol_of((void *)ops->loop_new, EVL_PY_OWN_SYMBOL)
+             : NULL;
 }
 
 /* Runs the check on a new loop; its FAIL line (at the test's own line)

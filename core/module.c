@@ -124,6 +124,18 @@ int evl__module_find(const char *module, const char *kind, const char *name,
   return EVL_ENOBACKEND;
 }
 
+void *evl__module_symbol_of(const void *addr, const char *symbol) {
+  Dl_info info;
+  if (!addr || !dladdr(addr, &info) || !info.dli_fname)
+    return NULL;
+  void *h = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_LOCAL);
+  if (!h)
+    return NULL;
+  void *sym = dlsym(h, symbol);
+  dlclose(h); /* NOLOAD took a reference; the registry keeps its own */
+  return sym;
+}
+
 int evl__probe_said(int rc, char *why, size_t len) {
   if (rc < 0 && len && !why[0])
     snprintf(why, len, "%s", evl_strerror(rc));

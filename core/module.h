@@ -40,6 +40,10 @@ int evl__lookup_begin(const char *name, int have_out, const char *kind,
  * evlab was built. kind may be "" ("native-libuv is not built"). */
 int evl__module_find(const char *module, const char *kind, const char *name,
                      char *path, size_t plen, char *err, size_t len);
+/* `symbol` of the module already loaded that holds addr (a function of a
+ * plugin's table), or NULL: what a module exports beside its table, such
+ * as the py module's echo server and own-API checks. */
+void *evl__module_symbol_of(const void *addr, const char *symbol);
 /* A probe's result: rc, with why[len] given evl_strerror(rc) when the
  * probe failed without saying why. */
 int evl__probe_said(int rc, char *why, size_t len);
