@@ -146,19 +146,20 @@ static int var_take_chunk(evl_kit *k) {
 /* posts_by_thread: a take queues the posts thread by thread — the thread
  * that first posted in the batch last — each thread's in its own order:
  * per-thread FIFO and no more (S9), as a loop with one queue per producer
- * thread drains them. The poster's id is kept beside each post, in an
- * array that mirrors the kit's (same lock, same length). */
+ * thread drains them. The poster's id is kept beside each post: posts and
+ * takes both run under v_lanes_lock (then the kit's lock), so the ids stay
+ * in the posts' order. */
 typedef struct v_lane {
   const evl_kit *k;
   pthread_t *tids;
-  size_t cap;
+  size_t n, cap;
 } v_lane;
 static v_lane v_lanes[64];
 static pthread_mutex_t v_lanes_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* k's lane, made if `make` (v_lanes_lock held). */
 static v_lane *v_lane_of(const evl_kit *k, int make) {
   v_lane *l = NULL;
-  pthread_mutex_lock(&v_lanes_lock);
   for (size_t i = 0; i < sizeof v_lanes / sizeof v_lanes[0] && !l; i++)
     if (v_lanes[i].k == k)
       l = &v_lanes[i];
@@ -167,59 +168,37 @@ static v_lane *v_lane_of(const evl_kit *k, int make) {
       l = &v_lanes[i];
       l->k = k;
     }
-  pthread_mutex_unlock(&v_lanes_lock);
   return l;
 }
 
 static void v_lane_forget(const evl_kit *k) {
+  pthread_mutex_lock(&v_lanes_lock);
   v_lane *l = v_lane_of(k, 0);
   if (l) {
     free(l->tids);
-    pthread_mutex_lock(&v_lanes_lock);
     *l = (v_lane){0};
-    pthread_mutex_unlock(&v_lanes_lock);
   }
+  pthread_mutex_unlock(&v_lanes_lock);
 }
 
-/* evl_kit_post, with the poster's id noted in the same critical section. */
+/* evl_kit_post, then the poster's id, under v_lanes_lock. */
 static int var_post(evl_kit *k, evl_cb cb, void *arg) {
+  pthread_mutex_lock(&v_lanes_lock);
   v_lane *l = v_lane_of(k, 1);
-  if (!l)
-    return -ENOMEM;
-  int rc = 0;
-  pthread_mutex_lock(&k->lock);
-  if (k->closed) {
-    rc = EVL_ECLOSED;
-  } else if (k->nposts == k->capposts) {
-    size_t n = k->capposts ? k->capposts * 2 : 64;
-    evl_kit_post_ent *np = realloc(k->posts, n * sizeof *np);
-    if (np) {
-      k->posts = np;
-      k->capposts = n;
-    } else {
-      rc = -ENOMEM;
-    }
-  }
-  if (rc == 0 && l->cap < k->capposts) {
-    pthread_t *t = realloc(l->tids, k->capposts * sizeof *t);
+  int rc = l ? 0 : -ENOMEM;
+  if (rc == 0 && l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 64;
+    pthread_t *t = realloc(l->tids, cap * sizeof *t);
     if (t) {
       l->tids = t;
-      l->cap = k->capposts;
+      l->cap = cap;
     } else {
       rc = -ENOMEM;
     }
   }
-  if (rc == 0) {
-    l->tids[k->nposts] = pthread_self();
-    k->posts[k->nposts++] = (evl_kit_post_ent){cb, arg};
-    if (!k->wake_pending) {
-      char c = 1;
-      k->wake_pending = 1;
-      if (write(k->wake_wr, &c, 1) < 0 && errno != EAGAIN)
-        rc = -errno;
-    }
-  }
-  pthread_mutex_unlock(&k->lock);
+  if (rc == 0 && (rc = evl_kit_post(k, cb, arg)) == 0)
+    l->tids[l->n++] = pthread_self();
+  pthread_mutex_unlock(&v_lanes_lock);
   return rc;
 }
 
@@ -227,6 +206,7 @@ static int var_take_by_thread(evl_kit *k) {
   char buf[64];
   while (read(k->wake_rd, buf, sizeof buf) > 0)
     ;
+  pthread_mutex_lock(&v_lanes_lock);
   v_lane *l = v_lane_of(k, 0);
   pthread_mutex_lock(&k->lock);
   size_t n = k->nposts;
@@ -235,7 +215,7 @@ static int var_take_by_thread(evl_kit *k) {
     pthread_t order[8];
     size_t norder = 0;
     for (size_t i = 0; i < n; i++) {
-      pthread_t id = l && i < l->cap ? l->tids[i] : (pthread_t)0;
+      pthread_t id = l && i < l->n ? l->tids[i] : (pthread_t)0;
       size_t j = 0;
       while (j < norder && !pthread_equal(order[j], id))
         j++;
@@ -244,7 +224,7 @@ static int var_take_by_thread(evl_kit *k) {
     }
     for (size_t g = norder; g-- > 0;) /* later threads first */
       for (size_t i = 0; i < n; i++) {
-        pthread_t id = l && i < l->cap ? l->tids[i] : (pthread_t)0;
+        pthread_t id = l && i < l->n ? l->tids[i] : (pthread_t)0;
         size_t j = 0;
         while (j < norder && !pthread_equal(order[j], id))
           j++;
@@ -255,8 +235,11 @@ static int var_take_by_thread(evl_kit *k) {
       }
     k->nposts = 0;
     k->wake_pending = 0;
+    if (l)
+      l->n = 0;
   }
   pthread_mutex_unlock(&k->lock);
+  pthread_mutex_unlock(&v_lanes_lock);
   return rc;
 }
 
