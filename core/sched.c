@@ -359,47 +359,6 @@ int evl__cancel_own(evl_loop *loop, evl_handle h) {
   return sched_cancel(loop, h, EVL__SLOT_BY_LOOP);
 }
 
-/* The rarer re-arms, out of line: to an earlier deadline (one sift up),
- * of a due timer (back into the heap), or refused. */
-__attribute__((noinline)) static int rearm_slow(evl_loop *loop, evl_handle h,
-                                                uint64_t when) {
-  int rc = evl__loop_check(loop);
-  if (rc < 0)
-    return rc;
-  evl__slot *s = sched_slot(loop, h, EVL__SLOT_BY_USER);
-  if (!s)
-    return EVL_EHANDLE;
-  uint64_t seq = loop->seq; /* as if scheduled now (S15) */
-  if (s->state == EVL__SLOT_TIMER) {
-    loop->seq++;
-    evl__hent *e = &loop->heap.a[s->heap_idx];
-    if (when >= e->deadline) {
-      s->when = when;
-      s->when_seq = seq;
-      s->late = 1;
-      return 0;
-    }
-    e->deadline = when;
-    s->seq = seq;
-    s->late = 0;
-    evl__heap_update(&loop->heap, loop->slots, s->heap_idx);
-    return 0;
-  }
-  if (s->state != EVL__SLOT_DUE)
-    return -EINVAL; /* a call_soon callback is not a timer */
-  /* Due in this batch but not started: back into the heap; its ring entry
-   * is skipped when reached, since the slot is no longer DUE. */
-  uint32_t idx = (uint32_t)(s - loop->slots);
-  s->seq = seq;
-  evl__hent e = {.deadline = when, .slot = idx};
-  if ((rc = evl__heap_push(&loop->heap, loop->slots, e)) < 0)
-    return rc;
-  loop->seq++;
-  s->state = EVL__SLOT_TIMER;
-  s->late = 0;
-  return 0;
-}
-
 /* The common re-arm's first half: the pending timer a handle names in a
  * live loop, or NULL for rearm_slow (a due timer, a refusal, debug mode).
  * evl_timer_rearm reads the clock after it, so that the handle need not
@@ -431,6 +390,34 @@ rearm_pending(evl_loop *loop, evl__slot *s, uint64_t when) {
   s->late = 0;
   s->heap_idx = evl__heap_up_new(&loop->heap, loop->slots, s->heap_idx, when,
                                  (uint32_t)(s - loop->slots));
+  return 0;
+}
+
+/* The rarer re-arms, out of line: in a debug loop, of a due timer (back
+ * into the heap), or refused. */
+__attribute__((noinline)) static int rearm_slow(evl_loop *loop, evl_handle h,
+                                                uint64_t when) {
+  int rc = evl__loop_check(loop);
+  if (rc < 0)
+    return rc;
+  evl__slot *s = sched_slot(loop, h, EVL__SLOT_BY_USER);
+  if (!s)
+    return EVL_EHANDLE;
+  if (s->state == EVL__SLOT_TIMER) /* in a debug loop */
+    return rearm_pending(loop, s, when);
+  uint64_t seq = loop->seq; /* as if scheduled now (S15) */
+  if (s->state != EVL__SLOT_DUE)
+    return -EINVAL; /* a call_soon callback is not a timer */
+  /* Due in this batch but not started: back into the heap; its ring entry
+   * is skipped when reached, since the slot is no longer DUE. */
+  uint32_t idx = (uint32_t)(s - loop->slots);
+  s->seq = seq;
+  evl__hent e = {.deadline = when, .slot = idx};
+  if ((rc = evl__heap_push(&loop->heap, loop->slots, e)) < 0)
+    return rc;
+  loop->seq++;
+  s->state = EVL__SLOT_TIMER;
+  s->late = 0;
   return 0;
 }
 
