@@ -232,20 +232,30 @@ def executor_inline():
     return _ExecutorInline()
 
 
+def _on_worker(func, args, deliver):
+    """func(*args) on a new thread, then deliver("set_result", its result)
+    or deliver("set_exception", its exception) on that thread."""
+
+    def work():
+        try:
+            r = func(*args)
+        except Exception as e:
+            deliver("set_exception", e)
+        else:
+            deliver("set_result", r)
+
+    threading.Thread(target=work).start()
+
+
 class _ExecutorOffLoop(Base):
     def run_in_executor(self, executor, func, *args):
         fut = self.create_future()
 
-        def work():
-            try:
-                r = func(*args)
-            except Exception as e:
-                fut.set_exception(e)  # on the worker thread
-            else:
-                fut.set_result(r)
+        def deliver(how, value):
+            getattr(fut, how)(value)  # on the worker thread
             self._write_to_self()
 
-        threading.Thread(target=work).start()
+        _on_worker(func, args, deliver)
         return fut
 
 
@@ -256,16 +266,10 @@ def executor_off_loop():
 class _ExecutorNoWake(Base):
     def run_in_executor(self, executor, func, *args):
         fut = self.create_future()
+        def deliver(how, value):
+            self.call_soon(getattr(fut, how), value)  # no wake-up write
 
-        def work():
-            try:
-                r = func(*args)
-            except Exception as e:
-                self.call_soon(fut.set_exception, e)  # no wake-up write
-            else:
-                self.call_soon(fut.set_result, r)
-
-        threading.Thread(target=work).start()
+        _on_worker(func, args, deliver)
         return fut
 
 
