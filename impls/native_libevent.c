@@ -454,6 +454,13 @@ static const evl_deviation evb_deviations[] = {
      "restore scheduling order (seen on slow, instrumented builds)"},
     {"s4_cancel_keeps_equal_order",
      "equal deadlines on libevent: see s2_equal_*"},
+    /* Once in a CI run under ASan (TAP section, 2 jobs): timers scheduled
+     * before run, 20 us apart, ran out of order. */
+    {"s2_order_after_cancels",
+     "libevent adds each timer's relative timeout to its own clock read "
+     "inside event_add, a moment after the adapter's: a thread preempted "
+     "between the two shifts that timer later, past a deadline 20 us "
+     "after it (see s2_equal_*; seen on slow, instrumented builds)"},
     {"s15_rearm_equal_deadline_order",
      "equal deadlines on libevent: see s2_equal_*"},
     {"s1_ready_behind_soon",
